@@ -1,0 +1,561 @@
+/*
+ * link.c — the link actor of link.h.
+ *
+ * Everything happens on the actor's thread: one poller over the actor pipe, the DEALER
+ * and the recorder's PULL socket, woken at least every 50 ms for timers. Replies arrive
+ * through bb_rpc async callbacks; each carries a small context with the stream
+ * generation it belongs to, so a late reply to an abandoned stream is ignored.
+ */
+#include "link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bb_clock.h"
+#include "bb_err.h"
+#include "bb_log.h"
+#include "bb_rpc.h"
+#include "operator.pb-c.h"
+
+#define LINK_CALL_TIMEOUT_MS     5000
+#define LINK_REGISTER_RETRY_MS   1000
+#define LINK_BACKOFF_MIN_MS      500
+#define LINK_BACKOFF_MAX_MS      10000
+#define LINK_HEARTBEAT_FAILS_MAX 3
+#define LINK_TICK_MS             50
+
+typedef struct s_link_t s_link_t;
+
+typedef struct {
+    Bb__Capture_Service service; /* first: the rpc layer hands us a pointer to it */
+    s_link_t *link;
+} s_capture_svc_t;
+
+typedef struct {
+    bool active;
+    uint32_t gen;
+    char id[NODE_TAKE_ID_MAX + 1];
+    Bb__SpoolHeader *hdr;
+    int fd;
+    uint64_t bytes;
+    uint32_t total, next_seq, inflight, acked, credit;
+    bool end_sent;
+    uint8_t *buf;
+} s_stream_t;
+
+typedef struct {
+    char **ids;
+    size_t n, cap;
+} s_queue_t;
+
+struct s_link_t {
+    node_link_config_t cfg;
+    bb_rpc_t *rpc;
+    zsock_t *pull;
+    s_capture_svc_t capture;
+    bool registered, register_inflight, heartbeat_inflight;
+    int heartbeat_fails;
+    int heartbeat_ms;
+    int64_t next_register, next_heartbeat;
+    s_queue_t uploads; /* spooled takes waiting to be streamed, oldest first */
+    s_stream_t stream;
+    int64_t stream_retry_at;
+    int backoff_ms;
+    uint32_t gen;
+};
+
+typedef struct {
+    s_link_t *link;
+    uint32_t gen;
+    uint32_t seq;
+} s_ctx_t;
+
+static int64_t s_now_ms(void)
+{
+    return bb_mono_ns() / BB_NS_PER_MS;
+}
+
+static s_ctx_t *s_ctx(s_link_t *link, uint32_t seq)
+{
+    s_ctx_t *c = malloc(sizeof *c);
+    if (c)
+        *c = (s_ctx_t){link, link->stream.gen, seq};
+    return c;
+}
+
+/* ---- upload queue ---- */
+
+static bool s_queue_has(s_queue_t *q, const char *id)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (strcmp(q->ids[i], id) == 0)
+            return true;
+    return false;
+}
+
+static void s_queue_push(s_queue_t *q, const char *id)
+{
+    if (s_queue_has(q, id))
+        return;
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 16;
+        char **ni = realloc(q->ids, cap * sizeof *ni);
+        if (!ni)
+            return;
+        q->ids = ni;
+        q->cap = cap;
+    }
+    q->ids[q->n] = strdup(id);
+    if (q->ids[q->n])
+        q->n++;
+}
+
+static void s_queue_remove(s_queue_t *q, const char *id)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        if (strcmp(q->ids[i], id) == 0) {
+            free(q->ids[i]);
+            memmove(&q->ids[i], &q->ids[i + 1], (q->n - i - 1) * sizeof q->ids[0]);
+            q->n--;
+            return;
+        }
+    }
+}
+
+/* ---- streaming ---- */
+
+static void s_stream_close(s_link_t *self)
+{
+    s_stream_t *s = &self->stream;
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->hdr)
+        bb__spool_header__free_unpacked(s->hdr, NULL);
+    free(s->buf);
+    uint32_t gen = s->gen;
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    s->gen = gen + 1; /* replies to the old stream are now stale */
+}
+
+static void s_stream_failed(s_link_t *self, int status, const char *what, const char *message)
+{
+    bb_warn("streaming take %s: %s failed (%s: %s); retrying in %d ms", self->stream.id, what,
+            bb_status_name(status), message, self->backoff_ms);
+    s_stream_close(self);
+    self->stream_retry_at = s_now_ms() + self->backoff_ms;
+    self->backoff_ms = self->backoff_ms * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS
+                                                                    : self->backoff_ms * 2;
+    if (status == BB_STATUS_DEADLINE_EXCEEDED || status == BB_STATUS_UNAVAILABLE) {
+        if (++self->heartbeat_fails >= LINK_HEARTBEAT_FAILS_MAX)
+            self->registered = false;
+    }
+}
+
+static void s_stream_pump(s_link_t *self);
+
+static void s_on_end(void *arg, int status, const char *message, const ProtobufCMessage *reply)
+{
+    s_ctx_t *c = arg;
+    s_link_t *self = c->link;
+    bool stale = c->gen != self->stream.gen || !self->stream.active;
+    free(c);
+    if (stale)
+        return;
+    if (status != BB_STATUS_OK) {
+        s_stream_failed(self, status, "TakeEnd", message);
+        return;
+    }
+    const Bb__TakeEndReply *r = (const Bb__TakeEndReply *)reply;
+    char id[NODE_TAKE_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s", self->stream.id);
+    bb_debug("take %s acknowledged%s", id, r->duplicate ? " (already stored)" : "");
+    s_stream_close(self);
+    node_spool_remove(self->cfg.spool, id);
+    s_queue_remove(&self->uploads, id);
+    self->backoff_ms = LINK_BACKOFF_MIN_MS;
+}
+
+static void s_send_end(s_link_t *self)
+{
+    s_stream_t *s = &self->stream;
+    Bb__TakeEndRequest *end = s->hdr->end;
+    end->take_id = s->id;
+    s_ctx_t *c = s_ctx(self, 0);
+    if (!c || bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "TakeEnd",
+                                &end->base, LINK_CALL_TIMEOUT_MS, s_on_end, c) != 0) {
+        free(c);
+        s_stream_failed(self, BB_STATUS_UNAVAILABLE, "TakeEnd", "cannot send");
+        return;
+    }
+    s->end_sent = true;
+}
+
+static void s_on_chunk(void *arg, int status, const char *message, const ProtobufCMessage *reply)
+{
+    s_ctx_t *c = arg;
+    s_link_t *self = c->link;
+    bool stale = c->gen != self->stream.gen || !self->stream.active;
+    uint32_t seq = c->seq;
+    free(c);
+    if (stale)
+        return;
+    if (status != BB_STATUS_OK) {
+        char what[48];
+        snprintf(what, sizeof what, "chunk %u", seq);
+        s_stream_failed(self, status, what, message);
+        return;
+    }
+    const Bb__TakeChunkReply *r = (const Bb__TakeChunkReply *)reply;
+    self->stream.inflight--;
+    self->stream.acked++;
+    if (r->credit > 0)
+        self->stream.credit = r->credit;
+    s_stream_pump(self);
+}
+
+/* Sends chunks while credit allows; TakeEnd once all are acknowledged. */
+static void s_stream_pump(s_link_t *self)
+{
+    s_stream_t *s = &self->stream;
+    while (s->active && s->inflight < s->credit && s->next_seq < s->total) {
+        uint64_t off = (uint64_t)s->next_seq * NODE_CHUNK_BYTES;
+        size_t len = (size_t)(s->bytes - off < NODE_CHUNK_BYTES ? s->bytes - off
+                                                                 : NODE_CHUNK_BYTES);
+        ssize_t got = pread(s->fd, s->buf, len, (off_t)off);
+        if (got != (ssize_t)len) {
+            bb_error("spool: cannot read take %s; it stays in the spool", s->id);
+            s_stream_failed(self, BB_STATUS_DATA_LOSS, "reading the spool", "short read");
+            return;
+        }
+        Bb__TakeChunkRequest req = BB__TAKE_CHUNK_REQUEST__INIT;
+        req.take_id = s->id;
+        req.seq = s->next_seq;
+        req.data.data = s->buf;
+        req.data.len = len;
+        s_ctx_t *c = s_ctx(self, s->next_seq);
+        if (!c || bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "TakeChunk",
+                                    &req.base, LINK_CALL_TIMEOUT_MS, s_on_chunk, c) != 0) {
+            free(c);
+            s_stream_failed(self, BB_STATUS_UNAVAILABLE, "TakeChunk", "cannot send");
+            return;
+        }
+        s->next_seq++;
+        s->inflight++;
+    }
+    if (s->active && !s->end_sent && s->acked == s->total)
+        s_send_end(self);
+}
+
+static void s_on_begin(void *arg, int status, const char *message, const ProtobufCMessage *reply)
+{
+    s_ctx_t *c = arg;
+    s_link_t *self = c->link;
+    bool stale = c->gen != self->stream.gen || !self->stream.active;
+    free(c);
+    if (stale)
+        return;
+    if (status != BB_STATUS_OK) {
+        s_stream_failed(self, status, "TakeBegin", message);
+        return;
+    }
+    const Bb__TakeBeginReply *r = (const Bb__TakeBeginReply *)reply;
+    self->stream.credit = r->credit > 0 ? r->credit : 1;
+    if (r->already_stored) {
+        self->stream.acked = self->stream.total; /* nothing to send */
+        self->stream.next_seq = self->stream.total;
+    }
+    s_stream_pump(self);
+}
+
+static void s_stream_start(s_link_t *self)
+{
+    s_stream_t *s = &self->stream;
+    const char *id = self->uploads.ids[0];
+    Bb__SpoolHeader *hdr = NULL;
+    int rc = node_spool_load_header(self->cfg.spool, id, &hdr);
+    if (rc) {
+        bb_error("spool: take %s has an unreadable header (%s); it is left in %s", id,
+                 bb_strerror(rc), node_spool_dir(self->cfg.spool));
+        s_queue_remove(&self->uploads, id);
+        return;
+    }
+    int fd;
+    uint64_t bytes;
+    rc = node_spool_open_data(self->cfg.spool, id, &fd, &bytes);
+    if (rc) {
+        bb_error("spool: take %s has no data (%s)", id, bb_strerror(rc));
+        bb__spool_header__free_unpacked(hdr, NULL);
+        s_queue_remove(&self->uploads, id);
+        return;
+    }
+    s->active = true;
+    snprintf(s->id, sizeof s->id, "%s", id);
+    s->hdr = hdr;
+    s->fd = fd;
+    s->bytes = bytes;
+    s->total = (uint32_t)((bytes + NODE_CHUNK_BYTES - 1) / NODE_CHUNK_BYTES);
+    s->buf = malloc(NODE_CHUNK_BYTES);
+    hdr->end->chunks = s->total;
+
+    Bb__TakeBeginRequest req = BB__TAKE_BEGIN_REQUEST__INIT;
+    req.node = (char *)self->cfg.name;
+    req.job = hdr->job;
+    req.format = hdr->format;
+    s_ctx_t *c = s_ctx(self, 0);
+    if (!s->buf || !c ||
+        bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "TakeBegin", &req.base,
+                          LINK_CALL_TIMEOUT_MS, s_on_begin, c) != 0) {
+        free(c);
+        s_stream_failed(self, BB_STATUS_UNAVAILABLE, "TakeBegin", "cannot send");
+    }
+}
+
+/* ---- registration and heartbeats ---- */
+
+static void s_on_register(void *arg, int status, const char *message, const ProtobufCMessage *reply)
+{
+    s_link_t *self = arg;
+    self->register_inflight = false;
+    if (status != BB_STATUS_OK) {
+        if (status != BB_STATUS_DEADLINE_EXCEEDED)
+            bb_warn("the coordinator refused registration: %s: %s", bb_status_name(status),
+                    message);
+        self->next_register = s_now_ms() + LINK_REGISTER_RETRY_MS;
+        return;
+    }
+    const Bb__RegisterReply *r = (const Bb__RegisterReply *)reply;
+    self->registered = true;
+    self->heartbeat_fails = 0;
+    if (r->heartbeat_ms > 0)
+        self->heartbeat_ms = (int)r->heartbeat_ms;
+    if (r->has_latency_offset) {
+        node_recorder_set_latency_offset(self->cfg.recorder, r->latency_offset_ms);
+        bb_info("latency offset %.3f ms (from the coordinator)", r->latency_offset_ms);
+    }
+    self->next_heartbeat = s_now_ms() + self->heartbeat_ms;
+    bb_info("registered with the coordinator at %s", self->cfg.coordinator);
+    if (self->stream.active) /* a coordinator that restarted lost any partial take */
+        s_stream_close(self);
+    self->stream_retry_at = 0;
+}
+
+static void s_register(s_link_t *self)
+{
+    Bb__RegisterRequest req = BB__REGISTER_REQUEST__INIT;
+    req.name = (char *)self->cfg.name;
+    req.session = (char *)self->cfg.session;
+    req.caps = (Bb__Capabilities *)self->cfg.caps;
+    req.sample_rate = self->cfg.sample_rate;
+    req.channels = self->cfg.channels;
+    req.latency_offset_ms = node_recorder_latency_offset(self->cfg.recorder);
+    req.n_spooled_take_ids = self->uploads.n;
+    req.spooled_take_ids = self->uploads.ids;
+    if (bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "RegisterNode", &req.base,
+                          LINK_CALL_TIMEOUT_MS, s_on_register, self) == 0)
+        self->register_inflight = true;
+    else
+        self->next_register = s_now_ms() + LINK_REGISTER_RETRY_MS;
+}
+
+static void s_on_heartbeat(void *arg, int status, const char *message,
+                           const ProtobufCMessage *reply)
+{
+    s_link_t *self = arg;
+    self->heartbeat_inflight = false;
+    if (status != BB_STATUS_OK) {
+        if (++self->heartbeat_fails >= LINK_HEARTBEAT_FAILS_MAX && self->registered) {
+            bb_warn("the coordinator stopped answering (%s); reconnecting", message);
+            self->registered = false;
+        }
+        return;
+    }
+    self->heartbeat_fails = 0;
+    if (!((const Bb__HeartbeatReply *)reply)->known) {
+        bb_info("the coordinator does not know this node (restarted?); registering again");
+        self->registered = false;
+        self->next_register = 0;
+    }
+}
+
+static void s_heartbeat(s_link_t *self)
+{
+    char message[256] = "";
+    Bb__HeartbeatRequest req = BB__HEARTBEAT_REQUEST__INIT;
+    req.name = (char *)self->cfg.name;
+    req.session = (char *)self->cfg.session;
+    req.state = node_recorder_busy(self->cfg.recorder) ? BB__NODE_STATE__NODE_RECORDING
+                                                       : BB__NODE_STATE__NODE_IDLE;
+    if (self->cfg.device_state) {
+        int st = self->cfg.device_state(self->cfg.device_state_arg, message, sizeof message);
+        if (st == BB__NODE_STATE__NODE_DEVICE_LOST)
+            req.state = BB__NODE_STATE__NODE_DEVICE_LOST;
+    }
+    req.message = message;
+    req.xruns = node_recorder_xruns(self->cfg.recorder);
+    req.spooled = (uint32_t)self->uploads.n;
+    req.queued_jobs = node_recorder_busy(self->cfg.recorder);
+    if (bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "Heartbeat", &req.base,
+                          self->heartbeat_ms * 2, s_on_heartbeat, self) == 0)
+        self->heartbeat_inflight = true;
+}
+
+/* ---- bb.Capture, served to the coordinator ---- */
+
+static void s_start_take(Bb__Capture_Service *service, const Bb__TakeJob *job,
+                         Bb__StartTakeReply_Closure closure, void *call)
+{
+    s_link_t *self = ((s_capture_svc_t *)service)->link;
+    char err[256];
+    int rc = node_recorder_submit(self->cfg.recorder, job, err, sizeof err);
+    if (rc < 0) {
+        bb_rpc_fail(call,
+                    rc == BB_EBUSY ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_INVALID_ARGUMENT,
+                    "node %s: %s", self->cfg.name, err);
+        return;
+    }
+    Bb__StartTakeReply reply = BB__START_TAKE_REPLY__INIT;
+    reply.queued = (uint32_t)rc;
+    closure(&reply, call);
+}
+
+static void s_abort(Bb__Capture_Service *service, const Bb__AbortRequest *req,
+                    Bb__AbortReply_Closure closure, void *call)
+{
+    s_link_t *self = ((s_capture_svc_t *)service)->link;
+    int n = node_recorder_abort(self->cfg.recorder, req->batch_id);
+    node_midi_sched_panic(self->cfg.midi);
+    bb_info("aborted %d queued take(s)%s%s", n, *req->reason ? ": " : "", req->reason);
+    Bb__AbortReply reply = BB__ABORT_REPLY__INIT;
+    reply.aborted = (uint32_t)n;
+    closure(&reply, call);
+}
+
+/* ---- the actor ---- */
+
+static void s_on_recorder(s_link_t *self)
+{
+    char *what = NULL, *id = NULL, *detail = NULL;
+    if (zstr_recvx(self->pull, &what, &id, &detail, NULL) < 2)
+        goto done;
+    if (strcmp(what, "TAKE") == 0) {
+        s_queue_push(&self->uploads, id);
+    } else if (strcmp(what, "FAILED") == 0) {
+        Bb__TakeFailedRequest req = BB__TAKE_FAILED_REQUEST__INIT;
+        req.take_id = id;
+        req.reason = detail ? detail : "";
+        bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "TakeFailed", &req.base,
+                          LINK_CALL_TIMEOUT_MS, NULL, NULL);
+    }
+done:
+    zstr_free(&what);
+    zstr_free(&id);
+    zstr_free(&detail);
+}
+
+static void s_timers(s_link_t *self)
+{
+    int64_t now = s_now_ms();
+    if (!self->registered) {
+        if (!self->register_inflight && now >= self->next_register)
+            s_register(self);
+        return;
+    }
+    if (now >= self->next_heartbeat && !self->heartbeat_inflight) {
+        s_heartbeat(self);
+        self->next_heartbeat = now + self->heartbeat_ms;
+    }
+    if (!self->stream.active && self->uploads.n > 0 && now >= self->stream_retry_at)
+        s_stream_start(self);
+}
+
+typedef struct {
+    node_link_config_t cfg;
+    int status; /* set by the actor before it signals */
+} s_start_t;
+
+static void s_actor(zsock_t *pipe, void *args)
+{
+    s_start_t *start = args;
+    s_link_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        start->status = BB_ENOMEM;
+        zsock_signal(pipe, 1);
+        return;
+    }
+    self->cfg = start->cfg;
+    self->heartbeat_ms = self->cfg.heartbeat_ms > 0 ? self->cfg.heartbeat_ms : 1000;
+    self->backoff_ms = LINK_BACKOFF_MIN_MS;
+    self->stream.fd = -1;
+    char err[256];
+    self->rpc = bb_rpc_new_dealer(self->cfg.coordinator, NULL, err, sizeof err);
+    self->pull = zsock_new_pull(NULL);
+    if (!self->rpc || !self->pull || zsock_bind(self->pull, "%s", self->cfg.notify_endpoint) < 0) {
+        bb_error("link: %s", self->rpc ? "cannot bind the recorder's socket" : err);
+        bb_rpc_destroy(&self->rpc);
+        zsock_destroy(&self->pull);
+        free(self);
+        start->status = BB_EUNAVAIL;
+        zsock_signal(pipe, 1);
+        return;
+    }
+    self->capture.service = (Bb__Capture_Service)BB__CAPTURE__INIT(s_);
+    self->capture.link = self;
+    bb_rpc_serve(self->rpc, &self->capture.service.base);
+
+    /* Takes left in the spool by an earlier run are sent first. */
+    char **ids;
+    size_t n;
+    if (node_spool_list(self->cfg.spool, &ids, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            s_queue_push(&self->uploads, ids[i]);
+            free(ids[i]);
+        }
+        free(ids);
+        if (n)
+            bb_info("%zu take(s) from an earlier run are waiting in the spool", n);
+    }
+
+    zpoller_t *poller = zpoller_new(pipe, bb_rpc_sock(self->rpc), self->pull, NULL);
+    start->status = 0;
+    zsock_signal(pipe, 0);
+    for (;;) {
+        int timeout = LINK_TICK_MS;
+        int rpc_timeout = bb_rpc_next_timeout_ms(self->rpc);
+        if (rpc_timeout >= 0 && rpc_timeout < timeout)
+            timeout = rpc_timeout;
+        void *which = zpoller_wait(poller, timeout);
+        if (which == pipe) {
+            char *cmd = zstr_recv(pipe);
+            bool term = !cmd || strcmp(cmd, "$TERM") == 0;
+            zstr_free(&cmd);
+            if (term)
+                break;
+        } else if (which == self->pull) {
+            s_on_recorder(self);
+        } else if (zpoller_terminated(poller)) {
+            break;
+        }
+        bb_rpc_pump(self->rpc);
+        s_timers(self);
+    }
+    zpoller_destroy(&poller);
+    s_stream_close(self);
+    bb_rpc_destroy(&self->rpc);
+    zsock_destroy(&self->pull);
+    for (size_t i = 0; i < self->uploads.n; i++)
+        free(self->uploads.ids[i]);
+    free(self->uploads.ids);
+    free(self);
+}
+
+zactor_t *node_link_new(const node_link_config_t *cfg)
+{
+    s_start_t start = {.cfg = *cfg, .status = BB_EIO};
+    zactor_t *actor = zactor_new(s_actor, &start); /* returns after the actor signalled */
+    if (actor && start.status != 0)
+        zactor_destroy(&actor);
+    return actor;
+}

@@ -1,0 +1,65 @@
+/*
+ * recorder.h — the recorder thread of a capture node.
+ *
+ * It drains the capture rings, keeps a history of recent audio (so a take's pre-roll is
+ * real audio from before its note-on), runs the queued take jobs one after another, and
+ * writes each take to the spool:
+ *
+ *   job queued -> note-on/off posted to the MIDI thread at absolute deadlines
+ *   note-on sent at t  -> note-on frame = frame_at(t) + latency offset; the take starts
+ *                         pre-roll frames earlier, copied from the history
+ *   note-off sent      -> note-off frame likewise; the release begins
+ *   release            -> adaptive: ends once the envelope (10 ms RMS windows, loudest
+ *                         channel) has stayed within `release_floor_db` of the noise
+ *                         floor measured on the pre-roll for 50 ms; or at the plan's
+ *                         maximum release; fixed: always the maximum
+ *   end                -> spool commit, then a "TAKE <id>" message to the link actor
+ *
+ * frame_at(t) maps the node clock to the stream's frame count from the block records the
+ * callback wrote (first frame, capture time): the newest block captured at or before t,
+ * advanced by (t - its capture time) * rate. The next take's note-on is placed one pre-roll
+ * after the previous take's end, so takes follow each other with no idle gap.
+ */
+#ifndef NODE_RECORDER_H
+#define NODE_RECORDER_H
+
+#include <stdint.h>
+
+#include "capture_rt.h"
+#include "midi_sched.h"
+#include "node.pb-c.h"
+#include "spool.h"
+
+#define NODE_RECORDER_QUEUE_MAX 16
+
+typedef struct {
+    node_capture_t *cap;
+    node_midi_sched_t *midi;
+    node_spool_t *spool;
+    const char *node_name;
+    const char *notify_endpoint; /* inproc endpoint the link actor's PULL socket binds */
+    uint32_t history_frames;     /* power of two */
+    double latency_offset_ms;
+} node_recorder_config_t;
+
+typedef struct node_recorder_t node_recorder_t;
+
+node_recorder_t *node_recorder_new(const node_recorder_config_t *cfg);
+void node_recorder_destroy(node_recorder_t **self_p);
+
+/* Queues a job (copied). Returns the number queued, or BB_EBUSY when the queue is full,
+ * BB_EINVAL when the job is not playable. */
+int node_recorder_submit(node_recorder_t *self, const Bb__TakeJob *job, char *err, size_t errlen);
+/* Aborts the current take and drops queued jobs of `batch_id` (0 = all); returns how many. */
+int node_recorder_abort(node_recorder_t *self, uint64_t batch_id);
+/* Jobs queued or recording. */
+uint32_t node_recorder_busy(node_recorder_t *self);
+/* Overflows seen since the node started. */
+uint64_t node_recorder_xruns(node_recorder_t *self);
+void node_recorder_set_latency_offset(node_recorder_t *self, double ms);
+double node_recorder_latency_offset(node_recorder_t *self);
+
+/* Bytes of take data per TakeChunk message. */
+#define NODE_CHUNK_BYTES (64 * 1024)
+
+#endif

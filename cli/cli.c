@@ -1,0 +1,95 @@
+/*
+ * cli.c — connection, calls and small parsers shared by the CLI's commands.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_error(const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "batcherbird: %s\n", text);
+}
+
+int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req,
+             ProtobufCMessage **reply)
+{
+    char err[512];
+    if (!cli->rpc) {
+        bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+        opts.linger_ms = 0;
+        cli->rpc = bb_rpc_new_dealer(cli->coordinator, &opts, err, sizeof err);
+        if (!cli->rpc) {
+            cli_error("UNAVAILABLE: %s", err);
+            return CLI_EXIT_UNAVAILABLE;
+        }
+    }
+    int status = bb_rpc_call(cli->rpc, &bb__operator__descriptor, method, req, cli->timeout_ms,
+                             reply, err, sizeof err);
+    if (status == BB_STATUS_OK)
+        return CLI_EXIT_OK;
+    if (status == BB_STATUS_DEADLINE_EXCEEDED) {
+        cli_error("UNAVAILABLE: no answer from the coordinator at %s within %.1f s "
+                  "(is batcherbird-coordinator running? see --coordinator)",
+                  cli->coordinator, cli->timeout_ms / 1000.0);
+        return CLI_EXIT_UNAVAILABLE;
+    }
+    cli_error("%s: %s", bb_status_name(status), err);
+    return status == BB_STATUS_UNAVAILABLE ? CLI_EXIT_UNAVAILABLE : CLI_EXIT_FAILED;
+}
+
+void cli_close(cli_t *cli)
+{
+    bb_rpc_destroy(&cli->rpc);
+}
+
+int cli_parse_duration_ms(const char *text, uint32_t *ms)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || v < 0)
+        return -1;
+    double scale = 1000.0;
+    if (strcmp(end, "ms") == 0)
+        scale = 1.0;
+    else if (strcmp(end, "s") != 0 && *end)
+        return -1;
+    double r = v * scale;
+    if (r > 3600.0 * 1000)
+        return -1;
+    *ms = (uint32_t)(r + 0.5);
+    return 0;
+}
+
+void cli_events_from(const char *operator_ep, char *out, size_t len)
+{
+    const char *colon = strrchr(operator_ep, ':');
+    if (strncmp(operator_ep, "tcp://", 6) == 0 && colon && colon > operator_ep + 5) {
+        long port = strtol(colon + 1, NULL, 10);
+        if (port > 0 && port < 65535) {
+            snprintf(out, len, "%.*s:%ld", (int)(colon - operator_ep), operator_ep, port + 1);
+            return;
+        }
+    }
+    snprintf(out, len, "%s", BB_ENDPOINT_EVENTS);
+}
+
+void cli_format_duration(double s, char *out, size_t len)
+{
+    if (s < 0) {
+        snprintf(out, len, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(out, len, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(out, len, "%ld:%02ld", t / 60, t % 60);
+}

@@ -1,0 +1,61 @@
+/*
+ * cli.h — shared pieces of the `batcherbird` command: the connection to the coordinator,
+ * calls that turn every failure into one clear line, and exit codes.
+ */
+#ifndef CLI_H
+#define CLI_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bb_rpc.h"
+#include "operator.pb-c.h"
+
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILED = 1,      /* the coordinator said no, or the work failed */
+    CLI_EXIT_USAGE = 2,       /* bad command line */
+    CLI_EXIT_UNAVAILABLE = 3  /* no coordinator answered */
+};
+
+#define CLI_DEFAULT_TIMEOUT_MS 3000
+
+typedef struct {
+    const char *coordinator; /* operator endpoint */
+    const char *events;      /* event endpoint */
+    int timeout_ms;
+    bb_rpc_t *rpc;
+    bool color;              /* stdout is a terminal */
+} cli_t;
+
+/* Connects (lazily) and calls /bb.Operator/<method>. On failure prints one line
+ * "batcherbird: STATUS: message" to stderr and returns the exit code to use. */
+int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req,
+             ProtobufCMessage **reply);
+void cli_close(cli_t *cli);
+
+/* Prints "batcherbird: <message>" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses a duration: "1.5" or "1.5s" (seconds) or "100ms". Returns 0 or -1. */
+int cli_parse_duration_ms(const char *text, uint32_t *ms);
+/* Derives the event endpoint from an operator endpoint: tcp://host:P -> tcp://host:P+1. */
+void cli_events_from(const char *operator_ep, char *out, size_t len);
+
+/* Commands: argc/argv start at the command's name. */
+int cli_cmd_nodes(cli_t *cli, int argc, char **argv);
+int cli_cmd_submit(cli_t *cli, int argc, char **argv);
+int cli_cmd_status(cli_t *cli, int argc, char **argv);
+int cli_cmd_watch(cli_t *cli, int argc, char **argv);
+int cli_cmd_control(cli_t *cli, int argc, char **argv); /* pause, resume, cancel */
+int cli_cmd_demo(cli_t *cli, int argc, char **argv);
+
+/* Watches a batch until it ends, drawing progress; returns the exit code. */
+int cli_watch_batch(cli_t *cli, uint64_t batch_id, bool quiet_events);
+/* Prints a batch's status as a table. */
+void cli_print_status(const Bb__BatchStatus *st);
+/* Formats seconds as h:mm:ss or m:ss. */
+void cli_format_duration(double s, char *out, size_t len);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * cmd_status.c — `batcherbird status [BATCH]` and `batcherbird watch BATCH`.
+ *
+ * Watch polls GetBatch twice a second and listens to the event stream, printing events
+ * worth a person's attention (failed takes, nodes going away, exports) above a block of
+ * progress bars that is redrawn in place on a terminal. Without a terminal it prints a
+ * progress line whenever the counts change, so logs stay readable.
+ */
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bb_clock.h"
+#include "cli.h"
+
+#define CLI_WATCH_POLL_MS   500
+#define CLI_WATCH_GIVE_UP_S 15.0
+#define CLI_BAR_WIDTH       24
+
+static const char *s_inst_state(int s)
+{
+    static const char *words[] = {"waiting", "recording", "exporting", "done",
+                                  "paused",  "cancelled", "failed"};
+    return s >= 0 && s <= 6 ? words[s] : "?";
+}
+
+static const char *s_batch_state(int s)
+{
+    static const char *words[] = {"running", "paused", "done", "cancelled", "failed"};
+    return s >= 0 && s <= 4 ? words[s] : "?";
+}
+
+static bool s_finished(int state)
+{
+    return state == BB__BATCH_STATE__BATCH_DONE || state == BB__BATCH_STATE__BATCH_CANCELLED ||
+           state == BB__BATCH_STATE__BATCH_FAILED;
+}
+
+static void s_bar(char *out, uint32_t done, uint32_t total)
+{
+    int fill = total ? (int)((uint64_t)done * CLI_BAR_WIDTH / total) : 0;
+    for (int i = 0; i < CLI_BAR_WIDTH; i++)
+        out[i] = i < fill ? '#' : '-';
+    out[CLI_BAR_WIDTH] = '\0';
+}
+
+/* One line per instrument; returns the number of lines printed. */
+static int s_progress(const Bb__BatchStatus *st, bool tty)
+{
+    int lines = 0;
+    size_t width = 10;
+    for (size_t i = 0; i < st->n_instruments; i++)
+        if (strlen(st->instruments[i]->name) > width)
+            width = strlen(st->instruments[i]->name) > 24 ? 24 : strlen(st->instruments[i]->name);
+    for (size_t i = 0; i < st->n_instruments; i++) {
+        const Bb__InstrumentStatus *is = st->instruments[i];
+        char bar[CLI_BAR_WIDTH + 1], eta[32], detail[256] = "";
+        uint32_t finished = is->done + is->failed;
+        s_bar(bar, finished, is->total);
+        cli_format_duration(is->eta_s, eta, sizeof eta);
+        if (is->state == BB__INSTRUMENT_STATE__INST_RECORDING && *is->current)
+            snprintf(detail, sizeof detail, "%s  ETA %s", is->current, eta);
+        else if (*is->message)
+            snprintf(detail, sizeof detail, "%s", is->message);
+        printf("%s  %-*.*s [%s] %4u/%-4u %3u%%  %-9s %s%s\n", tty ? "\033[2K" : "", (int)width,
+               (int)width, is->name, bar, finished, is->total,
+               is->total ? finished * 100 / is->total : 0, s_inst_state(is->state), detail,
+               is->failed ? "" : "");
+        lines++;
+    }
+    return lines;
+}
+
+void cli_print_status(const Bb__BatchStatus *st)
+{
+    char elapsed[32];
+    cli_format_duration(st->elapsed_s, elapsed, sizeof elapsed);
+    printf("batch %llu '%s': %s, %s elapsed%s%s\n", (unsigned long long)st->id, st->name,
+           s_batch_state(st->state), elapsed, *st->message ? ", " : "", st->message);
+    printf("library: %s\n", st->out_dir);
+    s_progress(st, false);
+    for (size_t i = 0; i < st->n_instruments; i++) {
+        const Bb__InstrumentStatus *is = st->instruments[i];
+        if (is->failed || is->retakes)
+            printf("  %s: %u take(s) failed QC, %u retake(s)\n", is->name, is->failed,
+                   is->retakes);
+        if (*is->library_path)
+            printf("  %s: %u samples in %s\n", is->name, is->files, is->library_path);
+    }
+}
+
+static int s_get(cli_t *cli, uint64_t id, Bb__BatchStatus **st)
+{
+    Bb__BatchRequest req = BB__BATCH_REQUEST__INIT;
+    req.batch_id = id;
+    return cli_call(cli, "GetBatch", &req.base, (ProtobufCMessage **)st);
+}
+
+int cli_cmd_status(cli_t *cli, int argc, char **argv)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: batcherbird status [BATCH]\n\nWithout BATCH: the recent batches. With "
+               "it: that batch per instrument.\n");
+        return CLI_EXIT_OK;
+    }
+    if (argc > 2) {
+        cli_error("usage: batcherbird status [BATCH]");
+        return CLI_EXIT_USAGE;
+    }
+    if (argc == 2) {
+        char *end;
+        unsigned long long id = strtoull(argv[1], &end, 10);
+        if (*end || id == 0) {
+            cli_error("status: '%s' is not a batch number", argv[1]);
+            return CLI_EXIT_USAGE;
+        }
+        Bb__BatchStatus *st = NULL;
+        int rc = s_get(cli, id, &st);
+        if (rc)
+            return rc;
+        cli_print_status(st);
+        protobuf_c_message_free_unpacked(&st->base, NULL);
+        return CLI_EXIT_OK;
+    }
+    Bb__ListBatchesRequest req = BB__LIST_BATCHES_REQUEST__INIT;
+    ProtobufCMessage *out = NULL;
+    int rc = cli_call(cli, "ListBatches", &req.base, &out);
+    if (rc)
+        return rc;
+    Bb__ListBatchesReply *reply = (Bb__ListBatchesReply *)out;
+    if (reply->n_batches == 0)
+        printf("No batches yet. Plan one with: batcherbird submit --help\n");
+    else
+        printf("%-6s %-24s %-10s %-9s %s\n", "BATCH", "NAME", "STATE", "TAKES", "ELAPSED");
+    for (size_t i = 0; i < reply->n_batches; i++) {
+        const Bb__BatchStatus *b = reply->batches[i];
+        uint32_t done = 0, total = 0;
+        for (size_t k = 0; k < b->n_instruments; k++) {
+            done += b->instruments[k]->done + b->instruments[k]->failed;
+            total += b->instruments[k]->total;
+        }
+        char elapsed[32], takes[32];
+        cli_format_duration(b->elapsed_s, elapsed, sizeof elapsed);
+        snprintf(takes, sizeof takes, "%u/%u", done, total);
+        printf("%-6llu %-24.24s %-10s %-9s %s\n", (unsigned long long)b->id, b->name,
+               s_batch_state(b->state), takes, elapsed);
+    }
+    protobuf_c_message_free_unpacked(out, NULL);
+    return CLI_EXIT_OK;
+}
+
+static bool s_event_worth_showing(int kind)
+{
+    return kind == BB__EVENT_KIND__EV_TAKE_FAILED || kind == BB__EVENT_KIND__EV_NODE_STATE ||
+           kind == BB__EVENT_KIND__EV_LIBRARY_EXPORTED || kind == BB__EVENT_KIND__EV_BATCH_STATE ||
+           kind == BB__EVENT_KIND__EV_INSTRUMENT_STATE;
+}
+
+int cli_watch_batch(cli_t *cli, uint64_t id, bool quiet_events)
+{
+    Bb__BatchStatus *st = NULL;
+    int rc = s_get(cli, id, &st);
+    if (rc)
+        return rc;
+    bool tty = isatty(STDOUT_FILENO);
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    char topic[64];
+    snprintf(topic, sizeof topic, "batch.%llu", (unsigned long long)id);
+    if (sub) {
+        zsock_set_subscribe(sub, topic);
+        zsock_set_subscribe(sub, "node.");
+        zsock_set_linger(sub, 0);
+        if (zsock_connect(sub, "%s", cli->events) < 0)
+            zsock_destroy(&sub);
+    }
+    int drawn = 0;
+    uint32_t last_finished = UINT32_MAX;
+    int last_states = -1;
+    int64_t next_poll = 0;
+    double lost_since = 0;
+    zpoller_t *poller = sub ? zpoller_new(sub, NULL) : NULL;
+    for (;;) {
+        /* redraw */
+        uint32_t finished = 0;
+        int states = 0;
+        for (size_t i = 0; i < st->n_instruments; i++) {
+            finished += st->instruments[i]->done + st->instruments[i]->failed;
+            states = states * 7 + st->instruments[i]->state;
+        }
+        if (tty) {
+            if (drawn)
+                printf("\033[%dA", drawn);
+            drawn = s_progress(st, true);
+            fflush(stdout);
+        } else if (finished != last_finished || states != last_states) {
+            s_progress(st, false);
+            fflush(stdout);
+        }
+        last_finished = finished;
+        last_states = states;
+        if (s_finished(st->state))
+            break;
+
+        /* wait for an event or the next poll */
+        int64_t now = bb_mono_ns() / BB_NS_PER_MS;
+        if (next_poll == 0)
+            next_poll = now + CLI_WATCH_POLL_MS;
+        int wait = next_poll > now ? (int)(next_poll - now) : 0;
+        void *which = poller ? zpoller_wait(poller, wait) : NULL;
+        if (!poller)
+            bb_sleep_ms(wait);
+        if (zsys_interrupted || (poller && zpoller_terminated(poller))) {
+            printf("\nstopped watching; the batch goes on (batcherbird watch %llu)\n",
+                   (unsigned long long)id);
+            rc = CLI_EXIT_OK;
+            goto out;
+        }
+        if (which == sub) {
+            zmsg_t *msg = zmsg_recv(sub);
+            zframe_t *t = msg ? zmsg_pop(msg) : NULL;
+            zframe_t *body = msg ? zmsg_pop(msg) : NULL;
+            Bb__Event *ev =
+                body ? bb__event__unpack(NULL, zframe_size(body), zframe_data(body)) : NULL;
+            if (ev && !quiet_events && s_event_worth_showing(ev->kind)) {
+                if (tty && drawn) {
+                    printf("\033[%dA\033[J", drawn);
+                    drawn = 0;
+                }
+                printf("  * %s\n", ev->message);
+            }
+            int kind = ev ? (int)ev->kind : -1;
+            if (ev)
+                bb__event__free_unpacked(ev, NULL);
+            zframe_destroy(&t);
+            zframe_destroy(&body);
+            zmsg_destroy(&msg);
+            if (kind < 0 || kind == BB__EVENT_KIND__EV_TAKE_STARTED)
+                continue;
+        } else if ((bb_mono_ns() / BB_NS_PER_MS) < next_poll) {
+            continue;
+        }
+        next_poll = 0;
+        Bb__BatchStatus *fresh = NULL;
+        Bb__BatchRequest req = BB__BATCH_REQUEST__INIT;
+        req.batch_id = id;
+        char err[256];
+        int status = bb_rpc_call(cli->rpc, &bb__operator__descriptor, "GetBatch", &req.base,
+                                 cli->timeout_ms, (ProtobufCMessage **)&fresh, err, sizeof err);
+        if (status != BB_STATUS_OK) {
+            double now_s = bb_mono_ns() / 1e9;
+            if (lost_since == 0) {
+                lost_since = now_s;
+                if (tty && drawn) {
+                    printf("\033[%dA\033[J", drawn);
+                    drawn = 0;
+                }
+                printf("  * lost contact with the coordinator (%s); retrying\n", err);
+            }
+            if (now_s - lost_since > CLI_WATCH_GIVE_UP_S) {
+                cli_error("UNAVAILABLE: the coordinator at %s stopped answering",
+                          cli->coordinator);
+                rc = CLI_EXIT_UNAVAILABLE;
+                goto out;
+            }
+            continue;
+        }
+        lost_since = 0;
+        protobuf_c_message_free_unpacked(&st->base, NULL);
+        st = fresh;
+    }
+    printf("\n");
+    cli_print_status(st);
+    rc = st->state == BB__BATCH_STATE__BATCH_DONE ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+out:
+    zpoller_destroy(&poller);
+    zsock_destroy(&sub);
+    protobuf_c_message_free_unpacked(&st->base, NULL);
+    return rc;
+}
+
+int cli_cmd_watch(cli_t *cli, int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: batcherbird watch BATCH\n\nLive progress per instrument with ETA, and "
+               "events worth knowing\n(failed takes, nodes going away, exports). Ends when the "
+               "batch ends;\nexits 0 if it finished, 1 if it failed or was cancelled.\n");
+        return CLI_EXIT_OK;
+    }
+    if (argc != 2) {
+        cli_error("usage: batcherbird watch BATCH");
+        return CLI_EXIT_USAGE;
+    }
+    char *end;
+    unsigned long long id = strtoull(argv[1], &end, 10);
+    if (!*argv[1] || *end || id == 0) {
+        cli_error("watch: '%s' is not a batch number", argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    return cli_watch_batch(cli, id, false);
+}

@@ -1,0 +1,120 @@
+/*
+ * coord.h — the coordinator: one object shared by its parts.
+ *
+ * One thread runs everything that touches the database and the sockets (the main loop in
+ * coord.c): the node endpoint (bb.NodeLink served, bb.Capture called), the operator
+ * endpoint (bb.Operator served), the event publisher, and a 100 ms tick for liveness and
+ * scheduling. Exports run on a worker actor (worker.c) with its own database connection,
+ * so a long export never delays a heartbeat or a take acknowledgement.
+ */
+#ifndef COORD_COORD_H
+#define COORD_COORD_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bb_rpc.h"
+#include "ingest.h"
+#include "node.pb-c.h"
+#include "operator.pb-c.h"
+#include "registry.h"
+#include "store.h"
+
+#define COORD_NODE_WINDOW      2   /* jobs out on a node at once: one recording, one queued */
+#define COORD_DEFAULT_RETAKES  2
+#define COORD_CALL_TIMEOUT_MS  5000
+
+typedef struct {
+    const char *state_dir;
+    const char *node_endpoint;
+    const char *operator_endpoint;
+    const char *event_endpoint;
+    int heartbeat_ms;
+    int offline_after_ms;   /* silence after which a node is offline */
+} coord_config_t;
+
+typedef struct coord_t coord_t;
+
+typedef struct {
+    Bb__NodeLink_Service service;
+    coord_t *coord;
+} coord_nodelink_svc_t;
+
+typedef struct {
+    Bb__Operator_Service service;
+    coord_t *coord;
+} coord_operator_svc_t;
+
+/* A batch spec kept unpacked while the batch is active. */
+typedef struct coord_spec_cache_t {
+    uint64_t batch_id;
+    Bb__BatchSpec *spec;
+    struct coord_spec_cache_t *next;
+} coord_spec_cache_t;
+
+/* Which node session an instrument's MIDI setup was last sent to. */
+typedef struct coord_setup_sent_t {
+    uint64_t batch_id;
+    int idx;
+    char session[64];
+    struct coord_setup_sent_t *next;
+} coord_setup_sent_t;
+
+struct coord_t {
+    coord_config_t cfg;
+    char state_dir[1024];
+    char takes_dir[1100];
+    char db_path[1100];
+    char session[64];
+    coord_store_t *store;
+    bb_rpc_t *nodes_rpc;
+    bb_rpc_t *ops_rpc;
+    zsock_t *pub;
+    zactor_t *worker;
+    coord_registry_t *registry;
+    coord_ingest_t *ingest;
+    coord_nodelink_svc_t nodelink;
+    coord_operator_svc_t operator;
+    coord_spec_cache_t *specs;
+    coord_setup_sent_t *setups;
+    bool schedule_soon;
+};
+
+coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen);
+void coord_destroy(coord_t **self_p);
+/* Runs until interrupted (SIGINT/SIGTERM). */
+int coord_run(coord_t *self);
+
+/* ---- used across the coordinator's files ---- */
+
+/* Records an event in the database and publishes it. */
+void coord_event(coord_t *self, uint64_t batch, Bb__EventKind kind, const char *instrument,
+                 const char *take_id, const char *node, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* The unpacked spec of a batch (cached); NULL if the batch does not exist. */
+const Bb__BatchSpec *coord_spec(coord_t *self, uint64_t batch_id);
+void coord_spec_forget(coord_t *self, uint64_t batch_id);
+
+/* scheduler.c */
+void coord_schedule(coord_t *self);
+void coord_check_liveness(coord_t *self);
+void coord_instrument_exported(coord_t *self, uint64_t batch, int idx, bool ok, int files,
+                               const char *path, const char *message);
+void coord_node_went_away(coord_t *self, coord_node_t *node, const char *why);
+
+/* service_node.c, service_operator.c */
+void coord_nodelink_init(coord_t *self);
+void coord_operator_init(coord_t *self);
+int coord_batch_status(coord_t *self, uint64_t batch_id, Bb__BatchStatus **out);
+void coord_batch_status_free(Bb__BatchStatus *st);
+
+/* worker.c: the export actor */
+zactor_t *coord_worker_new(const char *db_path);
+/* Asks the worker to export an instrument; it answers on its pipe
+ * ["EXPORTED", batch, idx, files, path] or ["FAILED", batch, idx, message]. */
+void coord_worker_export(zactor_t *worker, uint64_t batch, int idx);
+/* Reads one answer and applies it. */
+void coord_worker_answer(coord_t *self);
+
+#endif

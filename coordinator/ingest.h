@@ -1,0 +1,42 @@
+/*
+ * ingest.h — receiving takes streamed by nodes.
+ *
+ * TakeBegin opens `<takes>/b<batch>/<id>.wav.part` (32-bit float WAV); TakeChunks must
+ * come in order (a repeated one is acknowledged again, a gap is refused); TakeEnd checks
+ * chunk count, frame count and CRC-32, then closes and fsyncs the WAV, renames it, writes
+ * the JSON sidecar durably and fsyncs the directory. Only then does the caller commit the
+ * take to the database and acknowledge it. Every function returns a bb status code and a
+ * message for the node's log.
+ */
+#ifndef COORD_INGEST_H
+#define COORD_INGEST_H
+
+#include <stddef.h>
+
+#include "node.pb-c.h"
+#include "take_raw.h"
+
+#define COORD_INGEST_CREDIT   8    /* chunks a node may have in flight */
+#define COORD_INGEST_MAX      64   /* takes being received at once */
+#define COORD_CHUNK_MAX_BYTES (1024 * 1024)
+
+typedef struct coord_ingest_t coord_ingest_t;
+
+coord_ingest_t *coord_ingest_new(const char *takes_dir);
+void coord_ingest_destroy(coord_ingest_t **self_p);
+
+int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, char *msg,
+                       size_t len);
+int coord_ingest_chunk(coord_ingest_t *self, const Bb__TakeChunkRequest *req, char *msg,
+                       size_t len);
+/* On OK the take is durable on disk: *meta and wav_path describe it. */
+int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, coord_raw_meta_t *meta,
+                     char *wav_path, size_t path_len, char *msg, size_t len);
+/* Forgets a take being received and removes its partial file. */
+void coord_ingest_drop(coord_ingest_t *self, const char *take_id);
+/* Node streaming take_id, or NULL. */
+const char *coord_ingest_node(coord_ingest_t *self, const char *take_id);
+/* Drops takes that have been silent for longer than max_idle_ms. */
+void coord_ingest_expire(coord_ingest_t *self, int64_t max_idle_ms);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * main.c — batcherbird-coordinator: schedules batches over the capture nodes, keeps
+ * state in SQLite under --state, receives, checks and exports takes.
+ */
+#include <czmq.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_err.h"
+#include "bb_log.h"
+#include "bb_rpc.h"
+#include "coord.h"
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: batcherbird-coordinator [--state DIR] [options]\n"
+            "\n"
+            "Schedules sampling batches over capture nodes, stores every take durably, and\n"
+            "exports finished instruments as sampler libraries. Started again on the same\n"
+            "--state folder it continues where it was.\n"
+            "\n"
+            "  --state DIR           database, raw takes and default library folder\n"
+            "                        (default ~/.local/state/batcherbird/coordinator)\n"
+            "  --nodes ENDPOINT      where capture nodes connect (default %s)\n"
+            "  --operators ENDPOINT  where the CLI connects (default %s)\n"
+            "  --events ENDPOINT     progress events, ZeroMQ PUB (default %s)\n"
+            "  --heartbeat-ms MS     node heartbeat interval (default 1000); a node silent\n"
+            "                        for 3.5 intervals is offline\n"
+            "  --log-level LEVEL     error | warn | info | debug (default info)\n"
+            "  --help\n",
+            BB_ENDPOINT_NODES, BB_ENDPOINT_OPERATORS, BB_ENDPOINT_EVENTS);
+}
+
+int main(int argc, char **argv)
+{
+    zsys_init();
+    zsys_set_logstream(NULL);
+    bb_log_set_ident("coordinator");
+    enum { O_STATE = 256, O_NODES, O_OPS, O_EVENTS, O_HB, O_LOG, O_HELP };
+    static const struct option longopts[] = {
+        {"state", 1, 0, O_STATE},  {"nodes", 1, 0, O_NODES},     {"operators", 1, 0, O_OPS},
+        {"events", 1, 0, O_EVENTS}, {"heartbeat-ms", 1, 0, O_HB}, {"log-level", 1, 0, O_LOG},
+        {"help", 0, 0, O_HELP},    {0, 0, 0, 0}};
+    char default_state[PATH_MAX];
+    const char *home = getenv("HOME");
+    const char *xdg = getenv("XDG_STATE_HOME");
+    if (xdg && *xdg)
+        snprintf(default_state, sizeof default_state, "%s/batcherbird/coordinator", xdg);
+    else
+        snprintf(default_state, sizeof default_state, "%s/.local/state/batcherbird/coordinator",
+                 home ? home : ".");
+    coord_config_t cfg = {.state_dir = default_state,
+                          .node_endpoint = BB_ENDPOINT_NODES,
+                          .operator_endpoint = BB_ENDPOINT_OPERATORS,
+                          .event_endpoint = BB_ENDPOINT_EVENTS,
+                          .heartbeat_ms = 1000};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_STATE: cfg.state_dir = optarg; break;
+        case O_NODES: cfg.node_endpoint = optarg; break;
+        case O_OPS: cfg.operator_endpoint = optarg; break;
+        case O_EVENTS: cfg.event_endpoint = optarg; break;
+        case O_HB: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 50 || v > 60000) {
+                fprintf(stderr, "batcherbird-coordinator: --heartbeat-ms: 50 to 60000\n");
+                return 2;
+            }
+            cfg.heartbeat_ms = (int)v;
+            break;
+        }
+        case O_LOG: {
+            bb_log_level_t level;
+            if (bb_log_parse_level(optarg, &level)) {
+                fprintf(stderr, "batcherbird-coordinator: --log-level: error, warn, info or "
+                                "debug\n");
+                return 2;
+            }
+            bb_log_set_level(level);
+            break;
+        }
+        case 'h':
+        case O_HELP: s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "batcherbird-coordinator: unexpected argument '%s' (see --help)\n",
+                argv[optind]);
+        return 2;
+    }
+    char err[512];
+    coord_t *coord = coord_new(&cfg, err, sizeof err);
+    if (!coord) {
+        fprintf(stderr, "batcherbird-coordinator: %s\n", err);
+        return 1;
+    }
+    bb_info("state in %s; nodes on %s, operators on %s, events on %s", cfg.state_dir,
+            cfg.node_endpoint, cfg.operator_endpoint, cfg.event_endpoint);
+    coord_run(coord);
+    bb_info("stopping");
+    coord_destroy(&coord);
+    return 0;
+}

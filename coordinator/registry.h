@@ -1,0 +1,43 @@
+/*
+ * registry.h — the coordinator's in-memory view of capture nodes: who is connected, over
+ * which ZeroMQ routing id, with what capabilities, and when each was last heard from.
+ * Node names persist in the database; liveness is only ever in memory.
+ */
+#ifndef COORD_REGISTRY_H
+#define COORD_REGISTRY_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node.pb-c.h"
+
+typedef struct {
+    char name[64];
+    char session[64];
+    zframe_t *peer;           /* routing id on the node endpoint */
+    bool online;
+    int64_t last_seen_ms;     /* monotonic */
+    Bb__Capabilities *caps;   /* owned */
+    uint32_t sample_rate, channels;
+    int state;                /* Bb__NodeState */
+    char message[256];
+    uint32_t spooled, queued;
+    uint64_t xruns;
+    double latency_offset_ms;
+} coord_node_t;
+
+typedef struct coord_registry_t coord_registry_t;
+
+coord_registry_t *coord_registry_new(void);
+void coord_registry_destroy(coord_registry_t **self_p);
+coord_node_t *coord_registry_find(coord_registry_t *self, const char *name);
+/* Finds or adds a node by name. */
+coord_node_t *coord_registry_get(coord_registry_t *self, const char *name);
+size_t coord_registry_size(coord_registry_t *self);
+coord_node_t *coord_registry_at(coord_registry_t *self, size_t i);
+/* Replaces the node's routing id and capabilities (copied). */
+void coord_registry_set_peer(coord_node_t *node, zframe_t *peer);
+void coord_registry_set_caps(coord_node_t *node, const Bb__Capabilities *caps);
+
+#endif

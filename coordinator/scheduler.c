@@ -1,0 +1,259 @@
+/*
+ * scheduler.c — which take runs next, where, and what follows when things finish.
+ *
+ * Takes of one instrument run in plan order on its node; instruments on different nodes
+ * run in parallel. Each node gets at most COORD_NODE_WINDOW jobs at once, so while it
+ * records one take the next is already queued there and no time is lost between takes.
+ * An instrument waits (paused, with the reason) while its node is away or has lost its
+ * audio device; when every job of an instrument is done it goes to the export worker;
+ * when every instrument is finished, so is the batch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_clock.h"
+#include "bb_err.h"
+#include "bb_log.h"
+#include "coord.h"
+
+typedef struct {
+    coord_t *coord;
+    int64_t job_id;
+    char take_id[96];
+} s_dispatch_ctx_t;
+
+static void s_on_start_take(void *arg, int status, const char *message,
+                            const ProtobufCMessage *reply)
+{
+    s_dispatch_ctx_t *ctx = arg;
+    coord_t *self = ctx->coord;
+    if (status != BB_STATUS_OK) {
+        bb_warn("take %s was not accepted: %s: %s", ctx->take_id, bb_status_name(status),
+                message);
+        coord_store_job_requeue(self->store, ctx->job_id, ctx->take_id, message);
+        self->schedule_soon = true;
+    }
+    free(ctx);
+}
+
+static bool s_setup_needed(coord_t *self, uint64_t batch, int idx, const char *session)
+{
+    for (coord_setup_sent_t *s = self->setups; s; s = s->next) {
+        if (s->batch_id == batch && s->idx == idx) {
+            if (strcmp(s->session, session) == 0)
+                return false;
+            snprintf(s->session, sizeof s->session, "%s", session);
+            return true;
+        }
+    }
+    coord_setup_sent_t *s = calloc(1, sizeof *s);
+    if (s) {
+        s->batch_id = batch;
+        s->idx = idx;
+        snprintf(s->session, sizeof s->session, "%s", session);
+        s->next = self->setups;
+        self->setups = s;
+    }
+    return true;
+}
+
+static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpec *inst,
+                      const coord_job_row_t *job)
+{
+    char take_id[96];
+    snprintf(take_id, sizeof take_id, "b%llu-i%d-s%d-a%d", (unsigned long long)job->batch_id,
+             job->inst_idx, job->seq, job->attempts + 1);
+    Bb__TakeJob tj = BB__TAKE_JOB__INIT;
+    tj.take_id = take_id;
+    tj.batch_id = job->batch_id;
+    tj.instrument = inst->name;
+    tj.midi_channel = inst->midi_channel;
+    tj.note = (uint32_t)job->note;
+    tj.velocity = (uint32_t)job->velocity;
+    tj.round_robin = (uint32_t)job->rr;
+    tj.preroll_ms = inst->preroll_ms;
+    tj.hold_ms = job->release ? (inst->hold_ms < 500 ? inst->hold_ms : 500) : inst->hold_ms;
+    tj.release_ms = inst->release_ms;
+    tj.release_policy = inst->release_policy;
+    tj.release_floor_db = 6.0f;
+    tj.attempt = (uint32_t)job->attempts + 1;
+    tj.release_trigger = job->release;
+    if (inst->has_setup && inst->setup && s_setup_needed(self, job->batch_id, job->inst_idx,
+                                                         node->session))
+        tj.setup = inst->setup;
+
+    s_dispatch_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return BB_ENOMEM;
+    ctx->coord = self;
+    ctx->job_id = job->id;
+    snprintf(ctx->take_id, sizeof ctx->take_id, "%s", take_id);
+    int rc = coord_store_job_dispatch(self->store, job->id, take_id, node->name);
+    if (rc) {
+        free(ctx);
+        return rc;
+    }
+    rc = bb_rpc_call_async(self->nodes_rpc, node->peer, &bb__capture__descriptor, "StartTake",
+                           &tj.base, COORD_CALL_TIMEOUT_MS, s_on_start_take, ctx);
+    if (rc) {
+        coord_store_job_requeue(self->store, job->id, take_id, "the node is unreachable");
+        free(ctx);
+        return rc;
+    }
+    coord_event(self, job->batch_id, BB__EVENT_KIND__EV_TAKE_STARTED, inst->name, take_id,
+                node->name, "%s: note %d vel %d rr %d on %s", inst->name, job->note,
+                job->velocity, job->rr, node->name);
+    return 0;
+}
+
+static void s_set_inst_state(coord_t *self, uint64_t batch, int idx, const coord_inst_row_t *row,
+                             int state, const char *message)
+{
+    if (row->state == state && strcmp(row->message, message) == 0)
+        return;
+    coord_store_inst_set_state(self->store, batch, idx, state, message);
+    static const char *words[] = {"waiting", "recording", "exporting", "done",
+                                  "paused",  "cancelled", "failed"};
+    coord_event(self, batch, BB__EVENT_KIND__EV_INSTRUMENT_STATE, row->name, NULL, row->node,
+                "%s %s%s%s", row->name, words[state], *message ? ": " : "", message);
+}
+
+/* Advances one instrument; returns true when it has finished (done, failed, cancelled). */
+static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__BatchSpec *spec)
+{
+    coord_inst_row_t row;
+    if (coord_store_inst_get(self->store, batch, idx, &row))
+        return true;
+    switch (row.state) {
+    case BB__INSTRUMENT_STATE__INST_DONE:
+    case BB__INSTRUMENT_STATE__INST_CANCELLED:
+    case BB__INSTRUMENT_STATE__INST_FAILED: return true;
+    case BB__INSTRUMENT_STATE__INST_EXPORTING: return false;
+    default: break;
+    }
+    int pending = 0, dispatched = 0;
+    coord_store_job_count(self->store, batch, idx, JOB_PENDING, &pending);
+    coord_store_job_count(self->store, batch, idx, JOB_DISPATCHED, &dispatched);
+    if (pending == 0 && dispatched == 0) {
+        s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_EXPORTING, "");
+        coord_worker_export(self->worker, batch, idx);
+        return false;
+    }
+    char why[300];
+    coord_node_t *node = coord_registry_find(self->registry, row.node);
+    if (!node || !node->online || !node->peer) {
+        snprintf(why, sizeof why, "waiting for node %s (%s)", row.node,
+                 node && *node->session ? "offline" : "not connected yet");
+        s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PAUSED, why);
+        return false;
+    }
+    if (node->state == BB__NODE_STATE__NODE_DEVICE_LOST) {
+        snprintf(why, sizeof why, "node %s lost its audio device%s%s", row.node,
+                 *node->message ? ": " : "", node->message);
+        s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PAUSED, why);
+        return false;
+    }
+    s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_RECORDING, "");
+    int on_node = 0;
+    coord_store_job_count_node(self->store, node->name, JOB_DISPATCHED, &on_node);
+    while (on_node < COORD_NODE_WINDOW && pending > 0) {
+        coord_job_row_t job;
+        if (coord_store_job_next_pending(self->store, batch, idx, &job))
+            break;
+        if (s_dispatch(self, node, spec->instruments[idx], &job))
+            break;
+        coord_store_inst_set_started(self->store, batch, idx);
+        on_node++;
+        pending--;
+    }
+    return false;
+}
+
+void coord_schedule(coord_t *self)
+{
+    self->schedule_soon = false;
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (coord_store_batch_ids(self->store, true, &ids, &n))
+        return;
+    for (size_t b = 0; b < n; b++) {
+        coord_batch_row_t row;
+        if (coord_store_batch_get(self->store, ids[b], &row))
+            continue;
+        coord_batch_row_free(&row);
+        if (row.state != BB__BATCH_STATE__BATCH_RUNNING)
+            continue;
+        const Bb__BatchSpec *spec = coord_spec(self, ids[b]);
+        if (!spec)
+            continue;
+        bool all_finished = true;
+        for (size_t i = 0; i < spec->n_instruments; i++)
+            all_finished &= s_instrument(self, ids[b], (int)i, spec);
+        if (!all_finished)
+            continue;
+        int failed = 0;
+        for (size_t i = 0; i < spec->n_instruments; i++) {
+            coord_inst_row_t inst;
+            if (coord_store_inst_get(self->store, ids[b], (int)i, &inst) == 0 &&
+                inst.state == BB__INSTRUMENT_STATE__INST_FAILED)
+                failed++;
+        }
+        int state = failed ? BB__BATCH_STATE__BATCH_FAILED : BB__BATCH_STATE__BATCH_DONE;
+        char msg[128] = "";
+        if (failed)
+            snprintf(msg, sizeof msg, "%d instrument(s) could not be exported", failed);
+        coord_store_batch_set_state(self->store, ids[b], state, msg);
+        coord_event(self, ids[b], BB__EVENT_KIND__EV_BATCH_STATE, NULL, NULL, NULL,
+                    "batch %llu %s%s%s", (unsigned long long)ids[b], failed ? "failed" : "done",
+                    *msg ? ": " : "", msg);
+        coord_spec_forget(self, ids[b]);
+    }
+    free(ids);
+}
+
+void coord_node_went_away(coord_t *self, coord_node_t *node, const char *why)
+{
+    node->online = false;
+    int n = 0;
+    coord_store_jobs_requeue_node(self->store, node->name, &n);
+    coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
+                "node %s is offline (%s)%s", node->name, why,
+                n ? "; its takes in progress will run again" : "");
+    self->schedule_soon = true;
+}
+
+void coord_check_liveness(coord_t *self)
+{
+    int64_t now = bb_mono_ns() / BB_NS_PER_MS;
+    for (size_t i = 0; i < coord_registry_size(self->registry); i++) {
+        coord_node_t *node = coord_registry_at(self->registry, i);
+        if (node->online && now - node->last_seen_ms > self->cfg.offline_after_ms)
+            coord_node_went_away(self, node, "no heartbeat");
+    }
+    coord_ingest_expire(self->ingest, 60000);
+}
+
+void coord_instrument_exported(coord_t *self, uint64_t batch, int idx, bool ok, int files,
+                               const char *path, const char *message)
+{
+    coord_inst_row_t row;
+    if (coord_store_inst_get(self->store, batch, idx, &row))
+        return;
+    if (row.state != BB__INSTRUMENT_STATE__INST_EXPORTING)
+        return;
+    if (ok) {
+        coord_store_inst_set_library(self->store, batch, idx, path, files);
+        int failed = 0;
+        coord_store_job_count(self->store, batch, idx, JOB_FAILED, &failed);
+        char msg[256] = "";
+        if (failed)
+            snprintf(msg, sizeof msg, "%d take(s) failed QC and were left out", failed);
+        s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_DONE, msg);
+        coord_event(self, batch, BB__EVENT_KIND__EV_LIBRARY_EXPORTED, row.name, NULL, row.node,
+                    "%s exported: %d samples in %s", row.name, files, path);
+    } else {
+        s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_FAILED, message);
+    }
+    self->schedule_soon = true;
+}

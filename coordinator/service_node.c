@@ -1,0 +1,337 @@
+/*
+ * service_node.c — bb.NodeLink, served to capture nodes: registration, heartbeats and
+ * take streaming, plus what happens when a take is complete: analysis, the retake
+ * decision, and one database transaction that records it before the node is told.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_clock.h"
+#include "bb_err.h"
+#include "bb_log.h"
+#include "coord.h"
+#include "pipeline.h"
+#include "take_raw.h"
+
+static coord_t *s_coord(Bb__NodeLink_Service *service)
+{
+    return ((coord_nodelink_svc_t *)service)->coord;
+}
+
+static int64_t s_now_ms(void)
+{
+    return bb_mono_ns() / BB_NS_PER_MS;
+}
+
+static void s_touch(coord_t *self, const char *name, void *call)
+{
+    coord_node_t *node = name ? coord_registry_find(self->registry, name) : NULL;
+    if (!node || !node->online)
+        return;
+    node->last_seen_ms = s_now_ms();
+    coord_registry_set_peer(node, bb_rpc_peer(call));
+}
+
+static void s_register_node(Bb__NodeLink_Service *service, const Bb__RegisterRequest *req,
+                            Bb__RegisterReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    if (!*req->name || strlen(req->name) > 63 || !*req->session) {
+        bb_rpc_fail(call, BB_STATUS_INVALID_ARGUMENT,
+                    "a node registers with a name of 1 to 63 characters and a session id");
+        return;
+    }
+    coord_node_t *node = coord_registry_get(self->registry, req->name);
+    if (!node) {
+        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    bool restarted = *node->session && strcmp(node->session, req->session) != 0;
+    bool was_online = node->online;
+    snprintf(node->session, sizeof node->session, "%s", req->session);
+    coord_registry_set_peer(node, bb_rpc_peer(call));
+    coord_registry_set_caps(node, req->caps);
+    node->sample_rate = req->sample_rate;
+    node->channels = req->channels;
+    node->online = true;
+    node->last_seen_ms = s_now_ms();
+    node->state = BB__NODE_STATE__NODE_IDLE;
+    node->message[0] = '\0';
+    node->spooled = (uint32_t)req->n_spooled_take_ids;
+
+    uint8_t *caps = NULL;
+    size_t caps_len = 0;
+    if (req->caps) {
+        caps_len = bb__capabilities__get_packed_size(req->caps);
+        caps = malloc(caps_len ? caps_len : 1);
+        if (caps)
+            bb__capabilities__pack(req->caps, caps);
+    }
+    coord_store_node_seen(self->store, node->name, node->session, caps, caps ? caps_len : 0,
+                          (int)req->sample_rate, (int)req->channels);
+    free(caps);
+
+    if (restarted) {
+        /* Jobs it had queued died with it, except takes it kept in its spool. */
+        int n = 0;
+        coord_store_jobs_requeue_node(self->store, node->name, &n);
+        for (size_t i = 0; i < req->n_spooled_take_ids; i++) {
+            coord_job_row_t job;
+            if (coord_store_job_find_by_take(self->store, req->spooled_take_ids[i], &job) == 0)
+                coord_store_job_mark_dispatched(self->store, job.id, job.dispatched);
+        }
+        if (n)
+            bb_info("node %s restarted: %d job(s) it had will run again", node->name, n);
+        coord_setup_sent_t *s;
+        for (s = self->setups; s; s = s->next)
+            s->session[0] = '\0'; /* its MIDI setup must be sent again */
+    }
+    Bb__RegisterReply reply = BB__REGISTER_REPLY__INIT;
+    reply.heartbeat_ms = (uint32_t)self->cfg.heartbeat_ms;
+    reply.coordinator_session = self->session;
+    double ms;
+    bool has = false;
+    if (coord_store_node_latency(self->store, node->name, &ms, &has) == 0 && has) {
+        reply.has_latency_offset = true;
+        reply.latency_offset_ms = ms;
+        node->latency_offset_ms = ms;
+    } else {
+        node->latency_offset_ms = req->latency_offset_ms;
+    }
+    closure(&reply, call);
+    if (!was_online || restarted)
+        coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
+                    "node %s is online%s", node->name, restarted ? " (restarted)" : "");
+    self->schedule_soon = true;
+}
+
+static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatRequest *req,
+                        Bb__HeartbeatReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    Bb__HeartbeatReply reply = BB__HEARTBEAT_REPLY__INIT;
+    coord_node_t *node = coord_registry_find(self->registry, req->name);
+    if (!node || strcmp(node->session, req->session) != 0) {
+        reply.known = false; /* register first */
+        closure(&reply, call);
+        return;
+    }
+    bool came_back = !node->online;
+    int old_state = node->state;
+    node->online = true;
+    node->last_seen_ms = s_now_ms();
+    coord_registry_set_peer(node, bb_rpc_peer(call));
+    node->state = (int)req->state;
+    snprintf(node->message, sizeof node->message, "%s", req->message);
+    node->xruns = req->xruns;
+    node->spooled = req->spooled;
+    node->queued = req->queued_jobs;
+    reply.known = true;
+    closure(&reply, call);
+    if (came_back)
+        coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
+                    "node %s is back online", node->name);
+    if (old_state != node->state && node->state == BB__NODE_STATE__NODE_DEVICE_LOST)
+        coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
+                    "node %s lost its audio device: %s", node->name, node->message);
+    if (came_back || old_state != node->state)
+        self->schedule_soon = true;
+}
+
+static void s_take_begin(Bb__NodeLink_Service *service, const Bb__TakeBeginRequest *req,
+                         Bb__TakeBeginReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    s_touch(self, req->node, call);
+    Bb__TakeBeginReply reply = BB__TAKE_BEGIN_REPLY__INIT;
+    reply.credit = COORD_INGEST_CREDIT;
+    bool stored = false;
+    if (req->job && coord_store_take_exists(self->store, req->job->take_id, &stored) == 0 &&
+        stored) {
+        reply.already_stored = true;
+        closure(&reply, call);
+        return;
+    }
+    char msg[BB_RPC_MESSAGE_MAX];
+    int status = coord_ingest_begin(self->ingest, req, msg, sizeof msg);
+    if (status != BB_STATUS_OK) {
+        bb_warn("%s", msg);
+        bb_rpc_fail(call, status, "%s", msg);
+        return;
+    }
+    closure(&reply, call);
+}
+
+static void s_take_chunk(Bb__NodeLink_Service *service, const Bb__TakeChunkRequest *req,
+                         Bb__TakeChunkReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    s_touch(self, coord_ingest_node(self->ingest, req->take_id), call);
+    char msg[BB_RPC_MESSAGE_MAX];
+    int status = coord_ingest_chunk(self->ingest, req, msg, sizeof msg);
+    if (status != BB_STATUS_OK) {
+        bb_rpc_fail(call, status, "%s", msg);
+        return;
+    }
+    Bb__TakeChunkReply reply = BB__TAKE_CHUNK_REPLY__INIT;
+    reply.seq = req->seq;
+    reply.credit = COORD_INGEST_CREDIT;
+    closure(&reply, call);
+}
+
+/* Which job a take belongs to: the one it was dispatched as, else its slot from the id
+ * "b<batch>-i<instrument>-s<seq>-a<attempt>". */
+static int s_job_of(coord_t *self, const char *take_id, coord_job_row_t *job)
+{
+    if (coord_store_job_find_by_take(self->store, take_id, job) == 0)
+        return 0;
+    unsigned long long batch;
+    int idx, seq, attempt;
+    if (sscanf(take_id, "b%llu-i%d-s%d-a%d", &batch, &idx, &seq, &attempt) == 4)
+        return coord_store_job_by_slot(self->store, batch, idx, seq, job);
+    return BB_ENOTFOUND;
+}
+
+static uint32_t s_max_retakes(coord_t *self, uint64_t batch, int idx)
+{
+    const Bb__BatchSpec *spec = coord_spec(self, batch);
+    if (!spec || idx < 0 || (size_t)idx >= spec->n_instruments)
+        return COORD_DEFAULT_RETAKES;
+    return spec->instruments[idx]->max_retakes;
+}
+
+static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *req,
+                       Bb__TakeEndReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    Bb__TakeEndReply reply = BB__TAKE_END_REPLY__INIT;
+    bool stored = false;
+    if (coord_store_take_exists(self->store, req->take_id, &stored) == 0 && stored) {
+        reply.duplicate = true;
+        closure(&reply, call);
+        return;
+    }
+    s_touch(self, coord_ingest_node(self->ingest, req->take_id), call);
+    coord_raw_meta_t meta;
+    char path[1400], msg[BB_RPC_MESSAGE_MAX];
+    int status = coord_ingest_end(self->ingest, req, &meta, path, sizeof path, msg, sizeof msg);
+    if (status != BB_STATUS_OK) {
+        bb_warn("%s", msg);
+        bb_rpc_fail(call, status, "%s", msg);
+        return;
+    }
+
+    /* Analyse: the audio was just written, so this reads from the page cache. */
+    float *audio = NULL;
+    int64_t frames;
+    int ch, rate;
+    char err[256];
+    if (coord_raw_read_audio(path, &audio, &frames, &ch, &rate, err, sizeof err)) {
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "take %s: %s", req->take_id, err);
+        return;
+    }
+    coord_pipeline_config_t pcfg = COORD_PIPELINE_CONFIG_INIT;
+    coord_analysis_t a;
+    coord_analyze(audio, frames, ch, rate, meta.note_on_frame, meta.note_off_frame, &pcfg, &a);
+    free(audio);
+    if (req->xruns > 0) {
+        size_t n = strlen(a.reasons);
+        snprintf(a.reasons + n, sizeof a.reasons - n, "%sdropout: the node lost %llu block(s)",
+                 n ? "; " : "", (unsigned long long)req->xruns);
+        a.verdict = COORD_FAIL;
+    }
+
+    coord_job_row_t job;
+    bool have_job = s_job_of(self, req->take_id, &job) == 0;
+    bool job_open = have_job && (job.state == JOB_PENDING || job.state == JOB_DISPATCHED);
+    char *qc = coord_analysis_json(&a);
+    coord_take_row_t row = {0};
+    snprintf(row.id, sizeof row.id, "%s", req->take_id);
+    row.job_id = have_job ? job.id : 0;
+    row.batch_id = meta.batch_id;
+    row.inst_idx = have_job ? job.inst_idx : -1;
+    snprintf(row.node, sizeof row.node, "%s", meta.node);
+    snprintf(row.path, sizeof row.path, "%s", path);
+    row.frames = meta.frames;
+    row.sample_rate = meta.sample_rate;
+    row.channels = meta.channels;
+    row.note_on_frame = meta.note_on_frame;
+    row.note_off_frame = meta.note_off_frame;
+    row.stream_start_frame = meta.stream_start_frame;
+    row.xruns = meta.xruns;
+    row.noise_floor_db = meta.noise_floor_db;
+    row.release_capped = meta.release_capped;
+    row.latency_offset_ms = meta.latency_offset_ms;
+    row.received = bb_unix_s();
+    row.verdict = a.verdict;
+    row.qc_json = qc;
+    row.cut_start = a.cut_start;
+    row.cut_end = a.cut_end;
+    row.peak_db = a.peak_db;
+    row.superseded = have_job && !job_open;
+
+    bool retake = false, failed = false;
+    int rc = coord_store_begin(self->store);
+    if (!rc)
+        rc = coord_store_take_insert(self->store, &row);
+    if (!rc && job_open) {
+        if (a.verdict == COORD_FAIL &&
+            (uint32_t)job.retakes < s_max_retakes(self, job.batch_id, job.inst_idx)) {
+            retake = true;
+            rc = coord_store_job_retake(self->store, job.id, a.reasons);
+        } else if (a.verdict == COORD_FAIL) {
+            failed = true;
+            rc = coord_store_job_finish(self->store, job.id, JOB_FAILED, req->take_id, a.reasons);
+        } else {
+            rc = coord_store_job_finish(self->store, job.id, JOB_DONE, req->take_id, "");
+        }
+    }
+    if (!rc)
+        rc = coord_store_commit(self->store);
+    free(qc);
+    if (rc) {
+        coord_store_rollback(self->store);
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "take %s could not be recorded: %s", req->take_id,
+                    coord_store_errmsg(self->store));
+        return;
+    }
+    closure(&reply, call);
+
+    const char *inst = meta.instrument;
+    if (retake || failed)
+        coord_event(self, meta.batch_id, BB__EVENT_KIND__EV_TAKE_FAILED, inst, req->take_id,
+                    meta.node, "%s note %d vel %d rr %d failed QC (%s)%s", inst, meta.note,
+                    meta.velocity, meta.round_robin, a.reasons,
+                    retake ? "; retaking" : "; no retakes left");
+    else
+        coord_event(self, meta.batch_id, BB__EVENT_KIND__EV_TAKE_STORED, inst, req->take_id,
+                    meta.node, "%s note %d vel %d rr %d stored (%.2f s, peak %.1f dBFS)%s", inst,
+                    meta.note, meta.velocity, meta.round_robin, a.duration_s, a.peak_db,
+                    row.superseded ? ", already had a take" : "");
+    self->schedule_soon = true;
+}
+
+static void s_take_failed(Bb__NodeLink_Service *service, const Bb__TakeFailedRequest *req,
+                          Bb__TakeFailedReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    Bb__TakeFailedReply reply = BB__TAKE_FAILED_REPLY__INIT;
+    closure(&reply, call);
+    coord_job_row_t job;
+    if (coord_store_job_find_by_take(self->store, req->take_id, &job) != 0 ||
+        job.state != JOB_DISPATCHED)
+        return;
+    coord_store_job_requeue(self->store, job.id, req->take_id, req->reason);
+    coord_event(self, job.batch_id, BB__EVENT_KIND__EV_TAKE_FAILED, NULL, req->take_id, job.node,
+                "take %s could not be recorded on %s: %s; it will run again", req->take_id,
+                job.node, req->reason);
+    self->schedule_soon = true;
+}
+
+void coord_nodelink_init(coord_t *self)
+{
+    self->nodelink.service = (Bb__NodeLink_Service)BB__NODE_LINK__INIT(s_);
+    self->nodelink.coord = self;
+}

@@ -1,0 +1,648 @@
+/*
+ * service_operator.c — bb.Operator, served to the CLI: nodes, batch submission (with
+ * every check a plan needs before a night of recording), status, pause/resume/cancel.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bb_clock.h"
+#include "bb_err.h"
+#include "bb_fs.h"
+#include "bb_log.h"
+#include "bb_notes.h"
+#include "coord.h"
+
+#define COORD_MAX_INSTRUMENTS 64
+#define COORD_MAX_TAKES       100000
+#define COORD_MAX_LIST        50
+
+static coord_t *s_coord(Bb__Operator_Service *service)
+{
+    return ((coord_operator_svc_t *)service)->coord;
+}
+
+static int64_t s_now_ms(void)
+{
+    return bb_mono_ns() / BB_NS_PER_MS;
+}
+
+/* ---- nodes ---- */
+
+static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesRequest *req,
+                         Bb__ListNodesReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    size_t n = coord_registry_size(self->registry);
+    Bb__NodeInfo *infos = calloc(n ? n : 1, sizeof *infos);
+    Bb__NodeInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (!infos || !ptrs) {
+        free(infos);
+        free(ptrs);
+        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    int64_t now = s_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        coord_node_t *node = coord_registry_at(self->registry, i);
+        Bb__NodeInfo *info = &infos[i];
+        *info = (Bb__NodeInfo)BB__NODE_INFO__INIT;
+        info->name = node->name;
+        info->online = node->online;
+        info->last_seen_age_s = node->last_seen_ms ? (now - node->last_seen_ms) / 1000.0 : -1;
+        info->caps = node->caps;
+        info->sample_rate = node->sample_rate;
+        info->channels = node->channels;
+        info->state = node->state;
+        info->message = node->message;
+        info->spooled = node->spooled;
+        info->xruns = node->xruns;
+        info->latency_offset_ms = node->latency_offset_ms;
+        ptrs[i] = info;
+    }
+    Bb__ListNodesReply reply = BB__LIST_NODES_REPLY__INIT;
+    reply.n_nodes = n;
+    reply.nodes = ptrs;
+    closure(&reply, call);
+    free(infos);
+    free(ptrs);
+}
+
+/* ---- submit ---- */
+
+/* Fills defaults and checks one instrument; on error says which and why. */
+static int s_check_instrument(coord_t *self, Bb__InstrumentSpec *in, size_t i, char *msg,
+                              size_t len)
+{
+    if (!*in->name) {
+        snprintf(msg, len, "instrument %zu has no name", i + 1);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (strlen(in->name) > 100) {
+        snprintf(msg, len, "instrument %zu: the name is longer than 100 characters", i + 1);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (!*in->node) {
+        snprintf(msg, len, "instrument %s: no node given (which capture node plays it?)",
+                 in->name);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (!coord_registry_find(self->registry, in->node)) {
+        int n = snprintf(msg, len, "no node named '%s' (known nodes:", in->node);
+        size_t count = coord_registry_size(self->registry);
+        for (size_t k = 0; k < count && n > 0 && (size_t)n < len; k++) {
+            coord_node_t *node = coord_registry_at(self->registry, k);
+            n += snprintf(msg + n, len - (size_t)n, " %s%s%s", node->name,
+                          node->online ? "" : " (offline)", k + 1 < count ? "," : "");
+        }
+        if (n > 0 && (size_t)n < len)
+            snprintf(msg + n, len - (size_t)n, "%s)", count ? "" : " none");
+        return BB_STATUS_NOT_FOUND;
+    }
+    if (in->midi_channel == 0)
+        in->midi_channel = 1;
+    if (in->midi_channel > 16) {
+        snprintf(msg, len, "instrument %s: MIDI channel %u is not 1-16", in->name,
+                 in->midi_channel);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (in->note_lo > 127 || in->note_hi > 127 || in->note_lo > in->note_hi) {
+        char a[BB_NOTE_NAME_MAX], b[BB_NOTE_NAME_MAX];
+        bb_note_name((int)in->note_lo, BB_NOTES_C3_IS_60, a, sizeof a);
+        bb_note_name((int)in->note_hi, BB_NOTES_C3_IS_60, b, sizeof b);
+        snprintf(msg, len, "instrument %s: note range %u..%u (%s..%s) is %s", in->name,
+                 in->note_lo, in->note_hi, a, b,
+                 in->note_lo > in->note_hi ? "empty: the low note is above the high note"
+                                           : "outside MIDI notes 0-127");
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (in->step == 0)
+        in->step = 1;
+    if (in->step > 127) {
+        snprintf(msg, len, "instrument %s: step %u is larger than the keyboard", in->name,
+                 in->step);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (in->n_velocities == 0) {
+        snprintf(msg, len, "instrument %s: no velocities given", in->name);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    for (size_t v = 0; v < in->n_velocities; v++) {
+        if (in->velocities[v] < 1 || in->velocities[v] > 127) {
+            snprintf(msg, len, "instrument %s: velocity %u is not 1-127", in->name,
+                     in->velocities[v]);
+            return BB_STATUS_INVALID_ARGUMENT;
+        }
+        for (size_t w = 0; w < v; w++) {
+            if (in->velocities[w] == in->velocities[v]) {
+                snprintf(msg, len, "instrument %s: velocity %u is listed twice", in->name,
+                         in->velocities[v]);
+                return BB_STATUS_INVALID_ARGUMENT;
+            }
+        }
+    }
+    /* ascending, so layers and file order read naturally */
+    for (size_t v = 1; v < in->n_velocities; v++)
+        for (size_t w = v; w > 0 && in->velocities[w - 1] > in->velocities[w]; w--) {
+            uint32_t t = in->velocities[w];
+            in->velocities[w] = in->velocities[w - 1];
+            in->velocities[w - 1] = t;
+        }
+    if (in->round_robins == 0)
+        in->round_robins = 1;
+    if (in->round_robins > 16) {
+        snprintf(msg, len, "instrument %s: %u round robins; at most 16", in->name,
+                 in->round_robins);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (in->hold_ms == 0)
+        in->hold_ms = 1000;
+    if (in->hold_ms > 60000 || in->release_ms > 60000) {
+        snprintf(msg, len, "instrument %s: hold and release are at most 60 s each", in->name);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (in->preroll_ms == 0)
+        in->preroll_ms = 100;
+    if (in->preroll_ms > 2000) {
+        snprintf(msg, len, "instrument %s: pre-roll of %u ms; at most 2000", in->name,
+                 in->preroll_ms);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (in->max_retakes > 10) {
+        snprintf(msg, len, "instrument %s: at most 10 retakes per take", in->name);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    return BB_STATUS_OK;
+}
+
+static int s_check_export(Bb__ExportSpec *ex, char *msg, size_t len)
+{
+    if (ex->bit_depth == 0)
+        ex->bit_depth = 24;
+    if (ex->bit_depth != 16 && ex->bit_depth != 24 && ex->bit_depth != 32) {
+        snprintf(msg, len, "bit depth %u: use 16, 24 or 32 (float)", ex->bit_depth);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (ex->peak_target_db == 0.0f)
+        ex->peak_target_db = -1.0f;
+    if (!(ex->peak_target_db <= 0.0f && ex->peak_target_db >= -60.0f)) {
+        snprintf(msg, len, "peak target %.1f dBFS: use -60 to 0", ex->peak_target_db);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    const char *norm = *ex->normalise ? ex->normalise : "instrument";
+    if (strcmp(norm, "instrument") && strcmp(norm, "velocity") && strcmp(norm, "sample") &&
+        strcmp(norm, "none")) {
+        snprintf(msg, len, "normalise '%s': use instrument, velocity, sample or none", norm);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    const char *fmt = *ex->format ? ex->format : "wav";
+    if (strcmp(fmt, "wav") && strcmp(fmt, "flac")) {
+        snprintf(msg, len, "format '%s': use wav or flac", fmt);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (strcmp(fmt, "flac") == 0 && ex->bit_depth == 32) {
+        snprintf(msg, len, "FLAC holds 16 or 24 bits, not 32-bit float");
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    return BB_STATUS_OK;
+}
+
+static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *in,
+                           Bb__SubmitBatchReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    char msg[BB_RPC_MESSAGE_MAX];
+    /* Work on a copy: defaults get filled in and the normalised plan is what is stored. */
+    size_t len = bb__batch_spec__get_packed_size(in);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    bb__batch_spec__pack(in, buf);
+    Bb__BatchSpec *spec = bb__batch_spec__unpack(NULL, len, buf);
+    free(buf);
+    if (!spec) {
+        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    int status = BB_STATUS_OK;
+    Bb__ExportSpec default_export = BB__EXPORT_SPEC__INIT;
+    if (spec->n_instruments == 0) {
+        snprintf(msg, sizeof msg, "the batch has no instruments");
+        status = BB_STATUS_INVALID_ARGUMENT;
+    } else if (spec->n_instruments > COORD_MAX_INSTRUMENTS) {
+        snprintf(msg, sizeof msg, "%zu instruments; a batch holds at most %d",
+                 spec->n_instruments, COORD_MAX_INSTRUMENTS);
+        status = BB_STATUS_INVALID_ARGUMENT;
+    }
+    uint64_t total = 0;
+    char (*safe)[BB_SAFE_NAME_MAX + 8] = calloc(spec->n_instruments + 1, sizeof *safe);
+    for (size_t i = 0; status == BB_STATUS_OK && i < spec->n_instruments; i++) {
+        Bb__InstrumentSpec *inst = spec->instruments[i];
+        status = s_check_instrument(self, inst, i, msg, sizeof msg);
+        if (status != BB_STATUS_OK)
+            break;
+        bb_safe_name(inst->name, safe[i], sizeof safe[i]);
+        for (size_t k = 0; k < i; k++) {
+            if (strcasecmp(safe[k], safe[i]) == 0) {
+                snprintf(msg, sizeof msg,
+                         "instruments %zu and %zu would share the folder '%s'; rename one",
+                         k + 1, i + 1, safe[i]);
+                status = BB_STATUS_INVALID_ARGUMENT;
+                break;
+            }
+        }
+        uint64_t notes = (inst->note_hi - inst->note_lo) / inst->step + 1;
+        total += notes * inst->n_velocities * inst->round_robins * (inst->release_samples ? 2 : 1);
+    }
+    if (status == BB_STATUS_OK && total > COORD_MAX_TAKES) {
+        snprintf(msg, sizeof msg, "the plan has %llu takes; a batch holds at most %d",
+                 (unsigned long long)total, COORD_MAX_TAKES);
+        status = BB_STATUS_INVALID_ARGUMENT;
+    }
+    Bb__ExportSpec *ex = spec->export ? spec->export : &default_export;
+    if (status == BB_STATUS_OK)
+        status = s_check_export(ex, msg, sizeof msg);
+    char out_dir[PATH_MAX] = "";
+    if (status == BB_STATUS_OK && *ex->out_dir) {
+        if (ex->out_dir[0] == '/') {
+            snprintf(out_dir, sizeof out_dir, "%s", ex->out_dir);
+        } else {
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof cwd))
+                snprintf(cwd, sizeof cwd, ".");
+            snprintf(out_dir, sizeof out_dir, "%s/%s", cwd, ex->out_dir);
+        }
+        int rc = bb_mkdir_p(out_dir);
+        if (rc) {
+            snprintf(msg, sizeof msg, "cannot create the output folder %s: %s", out_dir,
+                     bb_strerror(rc));
+            status = BB_STATUS_FAILED_PRECONDITION;
+        }
+    }
+    if (status != BB_STATUS_OK) {
+        free(safe);
+        bb__batch_spec__free_unpacked(spec, NULL);
+        bb_rpc_fail(call, status, "%s", msg);
+        return;
+    }
+    if (!*spec->name) {
+        free(spec->name);
+        spec->name = strdup(spec->instruments[0]->name);
+    }
+    if (!spec->export) {
+        spec->export = malloc(sizeof *spec->export);
+        if (spec->export) {
+            *spec->export = default_export;
+            spec->export->out_dir = strdup("");
+            spec->export->normalise = strdup("instrument");
+            spec->export->format = strdup("wav");
+        }
+    }
+
+    /* One transaction: the batch, its instruments, every planned take. */
+    size_t plen = bb__batch_spec__get_packed_size(spec);
+    uint8_t *packed = malloc(plen ? plen : 1);
+    uint64_t id = 0;
+    int rc = packed ? coord_store_begin(self->store) : BB_ENOMEM;
+    if (!rc) {
+        bb__batch_spec__pack(spec, packed);
+        rc = coord_store_batch_insert(self->store, spec->name, packed, plen, out_dir, &id);
+    }
+    if (!rc && !*out_dir) {
+        char bsafe[BB_SAFE_NAME_MAX + 8];
+        bb_safe_name(spec->name, bsafe, sizeof bsafe);
+        snprintf(out_dir, sizeof out_dir, "%s/library/b%llu-%s", self->state_dir,
+                 (unsigned long long)id, bsafe);
+        rc = coord_store_batch_set_out_dir(self->store, id, out_dir);
+    }
+    for (size_t i = 0; !rc && i < spec->n_instruments; i++) {
+        Bb__InstrumentSpec *inst = spec->instruments[i];
+        rc = coord_store_inst_insert(self->store, id, (int)i, inst->name, safe[i], inst->node);
+        int seq = 0;
+        for (int pass = 0; pass < (inst->release_samples ? 2 : 1) && !rc; pass++)
+            for (uint32_t note = inst->note_lo; note <= inst->note_hi && !rc; note += inst->step)
+                for (size_t v = 0; v < inst->n_velocities && !rc; v++)
+                    for (uint32_t r = 1; r <= inst->round_robins && !rc; r++)
+                        rc = coord_store_job_insert(self->store, id, (int)i, seq++, (int)note,
+                                                    (int)inst->velocities[v], (int)r, pass == 1);
+    }
+    if (!rc)
+        rc = coord_store_commit(self->store);
+    free(packed);
+    free(safe);
+    if (rc) {
+        coord_store_rollback(self->store);
+        bb__batch_spec__free_unpacked(spec, NULL);
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "cannot store the batch: %s",
+                    coord_store_errmsg(self->store));
+        return;
+    }
+    if (*out_dir)
+        bb_mkdir_p(out_dir);
+    Bb__SubmitBatchReply reply = BB__SUBMIT_BATCH_REPLY__INIT;
+    reply.batch_id = id;
+    reply.total_takes = (uint32_t)total;
+    closure(&reply, call);
+    coord_event(self, id, BB__EVENT_KIND__EV_BATCH_SUBMITTED, NULL, NULL, NULL,
+                "batch %llu '%s' submitted: %zu instrument(s), %llu takes, library in %s",
+                (unsigned long long)id, spec->name, spec->n_instruments,
+                (unsigned long long)total, out_dir);
+    bb__batch_spec__free_unpacked(spec, NULL);
+    self->schedule_soon = true;
+}
+
+/* ---- status ---- */
+
+static char *s_dup(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+void coord_batch_status_free(Bb__BatchStatus *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->n_instruments; i++) {
+        Bb__InstrumentStatus *is = st->instruments[i];
+        free(is->name);
+        free(is->node);
+        free(is->message);
+        free(is->current);
+        free(is->library_path);
+        free(is);
+    }
+    free(st->instruments);
+    free(st->name);
+    free(st->out_dir);
+    free(st->message);
+    free(st);
+}
+
+int coord_batch_status(coord_t *self, uint64_t batch_id, Bb__BatchStatus **out)
+{
+    coord_batch_row_t b;
+    int rc = coord_store_batch_get(self->store, batch_id, &b);
+    if (rc)
+        return rc;
+    const Bb__BatchSpec *spec = coord_spec(self, batch_id);
+    Bb__BatchStatus *st = calloc(1, sizeof *st);
+    int n_inst = 0;
+    coord_store_inst_count(self->store, batch_id, &n_inst);
+    if (st) {
+        *st = (Bb__BatchStatus)BB__BATCH_STATUS__INIT;
+        st->instruments = calloc((size_t)(n_inst ? n_inst : 1), sizeof *st->instruments);
+    }
+    if (!st || !st->instruments) {
+        free(st);
+        coord_batch_row_free(&b);
+        return BB_ENOMEM;
+    }
+    double now = bb_unix_s();
+    st->id = b.id;
+    st->name = s_dup(b.name);
+    st->state = b.state;
+    st->out_dir = s_dup(b.out_dir);
+    st->created_unix = b.created;
+    st->elapsed_s = (b.finished > 0 ? b.finished : now) - b.created;
+    st->message = s_dup(b.message);
+    for (int i = 0; i < n_inst; i++) {
+        coord_inst_row_t row;
+        if (coord_store_inst_get(self->store, batch_id, i, &row))
+            continue;
+        Bb__InstrumentStatus *is = calloc(1, sizeof *is);
+        if (!is)
+            break;
+        *is = (Bb__InstrumentStatus)BB__INSTRUMENT_STATUS__INIT;
+        int total = 0, done = 0, failed = 0, retakes = 0;
+        coord_store_job_count(self->store, batch_id, i, -1, &total);
+        coord_store_job_count(self->store, batch_id, i, JOB_DONE, &done);
+        coord_store_job_count(self->store, batch_id, i, JOB_FAILED, &failed);
+        coord_store_retakes(self->store, batch_id, i, &retakes);
+        is->name = s_dup(row.name);
+        is->node = s_dup(row.node);
+        is->state = row.state;
+        is->message = s_dup(row.message);
+        is->library_path = s_dup(row.library_path);
+        is->done = (uint32_t)done;
+        is->total = (uint32_t)total;
+        is->failed = (uint32_t)failed;
+        is->retakes = (uint32_t)retakes;
+        is->files = (uint32_t)row.files;
+        coord_job_row_t cur;
+        char cur_text[64] = "";
+        if (coord_store_job_current(self->store, batch_id, i, &cur) == 0) {
+            char name[BB_NOTE_NAME_MAX];
+            bb_note_name(cur.note, BB_NOTES_C3_IS_60, name, sizeof name);
+            snprintf(cur_text, sizeof cur_text, "%s v%d rr%d%s", name, cur.velocity, cur.rr,
+                     cur.release ? " release" : "");
+        }
+        is->current = s_dup(cur_text);
+        double end = row.finished > 0 ? row.finished : now;
+        is->elapsed_s = row.started > 0 ? end - row.started : 0;
+        int finished = done + failed;
+        int remaining = total - finished;
+        if (row.state == BB__INSTRUMENT_STATE__INST_DONE || remaining == 0) {
+            is->eta_s = 0;
+        } else if (finished > 0 && is->elapsed_s > 0) {
+            is->eta_s = is->elapsed_s / finished * remaining;
+        } else if (spec && (size_t)i < spec->n_instruments) {
+            const Bb__InstrumentSpec *in = spec->instruments[i];
+            is->eta_s = remaining * (in->preroll_ms + in->hold_ms + in->release_ms) / 1000.0;
+        } else {
+            is->eta_s = -1;
+        }
+        st->instruments[st->n_instruments++] = is;
+    }
+    coord_batch_row_free(&b);
+    *out = st;
+    return 0;
+}
+
+static void s_get_batch(Bb__Operator_Service *service, const Bb__BatchRequest *req,
+                        Bb__BatchStatus_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    Bb__BatchStatus *st = NULL;
+    int rc = coord_batch_status(self, req->batch_id, &st);
+    if (rc == BB_ENOTFOUND) {
+        bb_rpc_fail(call, BB_STATUS_NOT_FOUND, "no batch %llu",
+                    (unsigned long long)req->batch_id);
+        return;
+    }
+    if (rc) {
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "cannot read batch %llu: %s",
+                    (unsigned long long)req->batch_id, bb_strerror(rc));
+        return;
+    }
+    closure(st, call);
+    coord_batch_status_free(st);
+}
+
+static void s_list_batches(Bb__Operator_Service *service, const Bb__ListBatchesRequest *req,
+                           Bb__ListBatchesReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (coord_store_batch_ids(self->store, false, &ids, &n)) {
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "cannot list batches");
+        return;
+    }
+    if (n > COORD_MAX_LIST)
+        n = COORD_MAX_LIST;
+    Bb__BatchStatus **list = calloc(n ? n : 1, sizeof *list);
+    size_t m = 0;
+    for (size_t i = 0; list && i < n; i++)
+        if (coord_batch_status(self, ids[i], &list[m]) == 0)
+            m++;
+    Bb__ListBatchesReply reply = BB__LIST_BATCHES_REPLY__INIT;
+    reply.batches = list;
+    reply.n_batches = m;
+    closure(&reply, call);
+    for (size_t i = 0; i < m; i++)
+        coord_batch_status_free(list[i]);
+    free(list);
+    free(ids);
+}
+
+/* ---- control ---- */
+
+static const char *s_state_word(int state)
+{
+    switch (state) {
+    case BB__BATCH_STATE__BATCH_RUNNING: return "running";
+    case BB__BATCH_STATE__BATCH_PAUSED: return "paused";
+    case BB__BATCH_STATE__BATCH_DONE: return "done";
+    case BB__BATCH_STATE__BATCH_CANCELLED: return "cancelled";
+    default: return "failed";
+    }
+}
+
+static void s_abort_done(void *arg, int status, const char *message,
+                         const ProtobufCMessage *reply)
+{
+    if (status != BB_STATUS_OK)
+        bb_debug("abort on a node: %s: %s", bb_status_name(status), message);
+}
+
+typedef enum { CTL_PAUSE, CTL_RESUME, CTL_CANCEL } s_ctl_t;
+
+static void s_control(coord_t *self, const Bb__BatchRequest *req, s_ctl_t what,
+                      Bb__ControlReply_Closure closure, void *call)
+{
+    coord_batch_row_t b;
+    int rc = coord_store_batch_get(self->store, req->batch_id, &b);
+    if (rc) {
+        bb_rpc_fail(call, rc == BB_ENOTFOUND ? BB_STATUS_NOT_FOUND : BB_STATUS_INTERNAL,
+                    "no batch %llu", (unsigned long long)req->batch_id);
+        return;
+    }
+    coord_batch_row_free(&b);
+    int from = b.state, to = from;
+    bool ok = false;
+    switch (what) {
+    case CTL_PAUSE:
+        ok = from == BB__BATCH_STATE__BATCH_RUNNING || from == BB__BATCH_STATE__BATCH_PAUSED;
+        to = BB__BATCH_STATE__BATCH_PAUSED;
+        break;
+    case CTL_RESUME:
+        ok = from == BB__BATCH_STATE__BATCH_PAUSED || from == BB__BATCH_STATE__BATCH_RUNNING;
+        to = BB__BATCH_STATE__BATCH_RUNNING;
+        break;
+    case CTL_CANCEL:
+        ok = from == BB__BATCH_STATE__BATCH_PAUSED || from == BB__BATCH_STATE__BATCH_RUNNING;
+        to = BB__BATCH_STATE__BATCH_CANCELLED;
+        break;
+    }
+    if (!ok) {
+        bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION, "batch %llu is %s already",
+                    (unsigned long long)req->batch_id, s_state_word(from));
+        return;
+    }
+    int n_inst = 0;
+    coord_store_inst_count(self->store, req->batch_id, &n_inst);
+    rc = coord_store_begin(self->store);
+    if (!rc)
+        rc = coord_store_batch_set_state(self->store, req->batch_id, to,
+                                         what == CTL_CANCEL ? "cancelled by the operator" : "");
+    for (int i = 0; !rc && i < n_inst; i++) {
+        coord_inst_row_t row;
+        if (coord_store_inst_get(self->store, req->batch_id, i, &row))
+            continue;
+        bool active = row.state == BB__INSTRUMENT_STATE__INST_PENDING ||
+                      row.state == BB__INSTRUMENT_STATE__INST_RECORDING ||
+                      row.state == BB__INSTRUMENT_STATE__INST_PAUSED;
+        if (!active)
+            continue;
+        if (what == CTL_PAUSE)
+            rc = coord_store_inst_set_state(self->store, req->batch_id, i,
+                                            BB__INSTRUMENT_STATE__INST_PAUSED,
+                                            "paused by the operator");
+        else if (what == CTL_RESUME)
+            rc = coord_store_inst_set_state(self->store, req->batch_id, i,
+                                            BB__INSTRUMENT_STATE__INST_PENDING, "");
+        else
+            rc = coord_store_inst_set_state(self->store, req->batch_id, i,
+                                            BB__INSTRUMENT_STATE__INST_CANCELLED,
+                                            "cancelled by the operator");
+    }
+    if (!rc && what == CTL_CANCEL)
+        rc = coord_store_jobs_cancel(self->store, req->batch_id);
+    if (!rc)
+        rc = coord_store_commit(self->store);
+    if (rc) {
+        coord_store_rollback(self->store);
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "cannot change batch %llu: %s",
+                    (unsigned long long)req->batch_id, coord_store_errmsg(self->store));
+        return;
+    }
+    if (what == CTL_CANCEL) {
+        /* Stop what the nodes are playing for this batch now. */
+        const Bb__BatchSpec *spec = coord_spec(self, req->batch_id);
+        for (size_t i = 0; spec && i < spec->n_instruments; i++) {
+            coord_node_t *node = coord_registry_find(self->registry, spec->instruments[i]->node);
+            if (!node || !node->online || !node->peer)
+                continue;
+            Bb__AbortRequest abort_req = BB__ABORT_REQUEST__INIT;
+            abort_req.batch_id = req->batch_id;
+            abort_req.reason = "batch cancelled";
+            bb_rpc_call_async(self->nodes_rpc, node->peer, &bb__capture__descriptor, "Abort",
+                              &abort_req.base, COORD_CALL_TIMEOUT_MS, s_abort_done, NULL);
+        }
+    }
+    Bb__ControlReply reply = BB__CONTROL_REPLY__INIT;
+    reply.state = to;
+    closure(&reply, call);
+    coord_event(self, req->batch_id, BB__EVENT_KIND__EV_BATCH_STATE, NULL, NULL, NULL,
+                "batch %llu %s", (unsigned long long)req->batch_id, s_state_word(to));
+    self->schedule_soon = true;
+}
+
+static void s_pause_batch(Bb__Operator_Service *service, const Bb__BatchRequest *req,
+                          Bb__ControlReply_Closure closure, void *call)
+{
+    s_control(s_coord(service), req, CTL_PAUSE, closure, call);
+}
+
+static void s_resume_batch(Bb__Operator_Service *service, const Bb__BatchRequest *req,
+                           Bb__ControlReply_Closure closure, void *call)
+{
+    s_control(s_coord(service), req, CTL_RESUME, closure, call);
+}
+
+static void s_cancel_batch(Bb__Operator_Service *service, const Bb__BatchRequest *req,
+                           Bb__ControlReply_Closure closure, void *call)
+{
+    s_control(s_coord(service), req, CTL_CANCEL, closure, call);
+}
+
+void coord_operator_init(coord_t *self)
+{
+    self->operator.service = (Bb__Operator_Service)BB__OPERATOR__INIT(s_);
+    self->operator.coord = self;
+}

@@ -1,0 +1,785 @@
+/*
+ * store.c — SQLite state of store.h.
+ *
+ * Statements are prepared per call through one helper, s_run(), that binds parameters
+ * from a type string ('i' int64, 'd' double, 't' text, 'b' blob + length) and steps once;
+ * a row, if any, is left for the caller to read, then s_done() finalises. The schema is
+ * created if missing; `meta.schema` records its version for later migrations.
+ */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_clock.h"
+#include "bb_err.h"
+#include "bb_log.h"
+
+#define COORD_SCHEMA_VERSION 1
+#define COORD_BUSY_TIMEOUT_MS 5000
+
+struct coord_store_t {
+    sqlite3 *db;
+    char err[256];
+};
+
+static const char *s_schema =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, session TEXT, caps BLOB,"
+    "  sample_rate INT, channels INT, latency_offset_ms REAL, has_latency INT DEFAULT 0,"
+    "  first_seen REAL, last_seen REAL);"
+    "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT,"
+    "  spec BLOB, state INT, out_dir TEXT, created REAL, finished REAL, message TEXT);"
+    "CREATE TABLE IF NOT EXISTS instruments(batch_id INT, idx INT, name TEXT, safe_name TEXT,"
+    "  node TEXT, state INT, message TEXT, library_path TEXT, started REAL, finished REAL,"
+    "  files INT DEFAULT 0, PRIMARY KEY(batch_id, idx));"
+    "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY AUTOINCREMENT, batch_id INT,"
+    "  inst_idx INT, seq INT, note INT, velocity INT, rr INT, release INT DEFAULT 0,"
+    "  state INT, attempts INT DEFAULT 0, retakes INT DEFAULT 0, take_id TEXT,"
+    "  dispatched TEXT, node TEXT, message TEXT, UNIQUE(batch_id, inst_idx, seq));"
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(batch_id, inst_idx, state, seq);"
+    "CREATE INDEX IF NOT EXISTS jobs_node ON jobs(node, state);"
+    "CREATE INDEX IF NOT EXISTS jobs_dispatched ON jobs(dispatched);"
+    "CREATE TABLE IF NOT EXISTS takes(id TEXT PRIMARY KEY, job_id INT, batch_id INT,"
+    "  inst_idx INT, node TEXT, path TEXT, frames INT, sample_rate INT, channels INT,"
+    "  note_on_frame INT, note_off_frame INT, stream_start_frame INT, xruns INT,"
+    "  noise_floor_db REAL, release_capped INT, latency_offset_ms REAL, received REAL,"
+    "  verdict INT, qc TEXT, cut_start INT, cut_end INT, peak_db REAL, superseded INT);"
+    "CREATE INDEX IF NOT EXISTS takes_job ON takes(job_id);"
+    "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL,"
+    "  batch_id INT, kind INT, instrument TEXT, take_id TEXT, message TEXT);";
+
+const char *coord_store_errmsg(coord_store_t *self)
+{
+    return self->err;
+}
+
+static int s_fail(coord_store_t *self, const char *what)
+{
+    snprintf(self->err, sizeof self->err, "%s: %s", what, sqlite3_errmsg(self->db));
+    bb_error("database: %s", self->err);
+    return BB_EDB;
+}
+
+/* Prepares `sql`, binds the arguments described by `types`, steps once.
+ * Returns SQLITE_ROW / SQLITE_DONE in *step; the statement stays open for reading. */
+static int s_vrun(coord_store_t *self, sqlite3_stmt **out, int *step, const char *sql,
+                  const char *types, va_list ap)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return s_fail(self, "prepare");
+    int i = 1;
+    for (const char *t = types; t && *t; t++, i++) {
+        int rc = SQLITE_OK;
+        switch (*t) {
+        case 'i': rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t)); break;
+        case 'd': rc = sqlite3_bind_double(st, i, va_arg(ap, double)); break;
+        case 't': {
+            const char *s = va_arg(ap, const char *);
+            rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+            break;
+        }
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            size_t len = va_arg(ap, size_t);
+            rc = sqlite3_bind_blob(st, i, p, (int)len, SQLITE_TRANSIENT);
+            break;
+        }
+        }
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(st);
+            return s_fail(self, "bind");
+        }
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        int err = s_fail(self, "step");
+        sqlite3_finalize(st);
+        return err;
+    }
+    *step = rc;
+    *out = st;
+    return 0;
+}
+
+static int s_run(coord_store_t *self, sqlite3_stmt **out, int *step, const char *sql,
+                 const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = s_vrun(self, out, step, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Runs a statement that returns no rows. */
+static int s_exec(coord_store_t *self, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st;
+    int step;
+    va_list ap;
+    va_start(ap, types);
+    int rc = s_vrun(self, &st, &step, sql, types, ap);
+    va_end(ap);
+    if (!rc)
+        sqlite3_finalize(st);
+    return rc;
+}
+
+static void s_text(sqlite3_stmt *st, int col, char *out, size_t len)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(out, len, "%s", t ? (const char *)t : "");
+}
+
+coord_store_t *coord_store_open(const char *path, char *err, size_t errlen)
+{
+    coord_store_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                             SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 self->db ? sqlite3_errmsg(self->db) : "out of memory");
+        sqlite3_close(self->db);
+        free(self);
+        return NULL;
+    }
+    sqlite3_busy_timeout(self->db, COORD_BUSY_TIMEOUT_MS);
+    char *msg = NULL;
+    if (sqlite3_exec(self->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                               "PRAGMA foreign_keys=ON;", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(self->db, s_schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_close(self->db);
+        free(self);
+        return NULL;
+    }
+    char version[32];
+    snprintf(version, sizeof version, "%d", COORD_SCHEMA_VERSION);
+    s_exec(self, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)", "t", version);
+    return self;
+}
+
+void coord_store_close(coord_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sqlite3_close((*self_p)->db);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int coord_store_begin(coord_store_t *self)
+{
+    return sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : s_fail(self, "begin");
+}
+
+int coord_store_commit(coord_store_t *self)
+{
+    return sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : s_fail(self, "commit");
+}
+
+void coord_store_rollback(coord_store_t *self)
+{
+    sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- nodes ---- */
+
+int coord_store_node_seen(coord_store_t *self, const char *name, const char *session,
+                          const void *caps, size_t caps_len, int rate, int channels)
+{
+    double now = bb_unix_s();
+    return s_exec(self,
+                  "INSERT INTO nodes(name, session, caps, sample_rate, channels, first_seen,"
+                  " last_seen) VALUES(?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
+                  " session=excluded.session, caps=excluded.caps,"
+                  " sample_rate=excluded.sample_rate, channels=excluded.channels,"
+                  " last_seen=excluded.last_seen",
+                  "ttbiidd", name, session, caps, caps_len, (int64_t)rate, (int64_t)channels,
+                  now, now);
+}
+
+int coord_store_node_latency(coord_store_t *self, const char *name, double *ms, bool *has)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT latency_offset_ms, has_latency FROM nodes WHERE name=?", "t", name);
+    if (rc)
+        return rc;
+    *has = false;
+    *ms = 0;
+    if (step == SQLITE_ROW) {
+        *ms = sqlite3_column_double(st, 0);
+        *has = sqlite3_column_int(st, 1) != 0;
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+}
+
+int coord_store_node_set_latency(coord_store_t *self, const char *name, double ms)
+{
+    return s_exec(self, "UPDATE nodes SET latency_offset_ms=?, has_latency=1 WHERE name=?", "dt",
+                  ms, name);
+}
+
+/* ---- batches ---- */
+
+int coord_store_batch_insert(coord_store_t *self, const char *name, const void *spec,
+                             size_t spec_len, const char *out_dir, uint64_t *id)
+{
+    int rc = s_exec(self,
+                    "INSERT INTO batches(name, spec, state, out_dir, created) VALUES(?,?,0,?,?)",
+                    "tbtd", name, spec, spec_len, out_dir, bb_unix_s());
+    if (!rc)
+        *id = (uint64_t)sqlite3_last_insert_rowid(self->db);
+    return rc;
+}
+
+int coord_store_batch_get(coord_store_t *self, uint64_t id, coord_batch_row_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT id, name, state, out_dir, created, finished, message, spec"
+                   " FROM batches WHERE id=?",
+                   "i", (int64_t)id);
+    if (rc)
+        return rc;
+    if (step != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return BB_ENOTFOUND;
+    }
+    out->id = (uint64_t)sqlite3_column_int64(st, 0);
+    s_text(st, 1, out->name, sizeof out->name);
+    out->state = sqlite3_column_int(st, 2);
+    s_text(st, 3, out->out_dir, sizeof out->out_dir);
+    out->created = sqlite3_column_double(st, 4);
+    out->finished = sqlite3_column_double(st, 5);
+    s_text(st, 6, out->message, sizeof out->message);
+    out->spec_len = (size_t)sqlite3_column_bytes(st, 7);
+    out->spec = malloc(out->spec_len ? out->spec_len : 1);
+    if (out->spec && out->spec_len)
+        memcpy(out->spec, sqlite3_column_blob(st, 7), out->spec_len);
+    sqlite3_finalize(st);
+    return out->spec ? 0 : BB_ENOMEM;
+}
+
+void coord_batch_row_free(coord_batch_row_t *row)
+{
+    free(row->spec);
+    row->spec = NULL;
+}
+
+int coord_store_batch_set_state(coord_store_t *self, uint64_t id, int state, const char *message)
+{
+    return s_exec(self,
+                  "UPDATE batches SET state=?, message=?, finished=CASE WHEN ? >= 2 THEN ?"
+                  " ELSE NULL END WHERE id=?",
+                  "itidi", (int64_t)state, message ? message : "", (int64_t)state, bb_unix_s(),
+                  (int64_t)id);
+}
+
+int coord_store_batch_set_out_dir(coord_store_t *self, uint64_t id, const char *out_dir)
+{
+    return s_exec(self, "UPDATE batches SET out_dir=? WHERE id=?", "ti", out_dir, (int64_t)id);
+}
+
+int coord_store_batch_ids(coord_store_t *self, bool only_active, uint64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(self->db,
+                           only_active ? "SELECT id FROM batches WHERE state IN (0,1) ORDER BY id"
+                                       : "SELECT id FROM batches ORDER BY id DESC",
+                           -1, &st, NULL) != SQLITE_OK)
+        return s_fail(self, "prepare");
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *ni = realloc(*ids, cap * sizeof *ni);
+            if (!ni) {
+                sqlite3_finalize(st);
+                return BB_ENOMEM;
+            }
+            *ids = ni;
+        }
+        (*ids)[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : s_fail(self, "step");
+}
+
+/* ---- instruments ---- */
+
+int coord_store_inst_insert(coord_store_t *self, uint64_t batch, int idx, const char *name,
+                            const char *safe_name, const char *node)
+{
+    return s_exec(self,
+                  "INSERT INTO instruments(batch_id, idx, name, safe_name, node, state, message)"
+                  " VALUES(?,?,?,?,?,0,'')",
+                  "iittt", (int64_t)batch, (int64_t)idx, name, safe_name, node);
+}
+
+int coord_store_inst_get(coord_store_t *self, uint64_t batch, int idx, coord_inst_row_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT name, safe_name, node, state, message, library_path, started, finished,"
+                   " files FROM instruments WHERE batch_id=? AND idx=?",
+                   "ii", (int64_t)batch, (int64_t)idx);
+    if (rc)
+        return rc;
+    if (step != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return BB_ENOTFOUND;
+    }
+    out->batch_id = batch;
+    out->idx = idx;
+    s_text(st, 0, out->name, sizeof out->name);
+    s_text(st, 1, out->safe_name, sizeof out->safe_name);
+    s_text(st, 2, out->node, sizeof out->node);
+    out->state = sqlite3_column_int(st, 3);
+    s_text(st, 4, out->message, sizeof out->message);
+    s_text(st, 5, out->library_path, sizeof out->library_path);
+    out->started = sqlite3_column_double(st, 6);
+    out->finished = sqlite3_column_double(st, 7);
+    out->files = sqlite3_column_int(st, 8);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int coord_store_inst_count(coord_store_t *self, uint64_t batch, int *n)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step, "SELECT COUNT(*) FROM instruments WHERE batch_id=?", "i",
+                   (int64_t)batch);
+    if (rc)
+        return rc;
+    *n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int coord_store_inst_set_state(coord_store_t *self, uint64_t batch, int idx, int state,
+                               const char *message)
+{
+    return s_exec(self,
+                  "UPDATE instruments SET state=?, message=?, finished=CASE WHEN ? IN (3,5,6)"
+                  " THEN ? ELSE finished END WHERE batch_id=? AND idx=?",
+                  "itidii", (int64_t)state, message ? message : "", (int64_t)state, bb_unix_s(),
+                  (int64_t)batch, (int64_t)idx);
+}
+
+int coord_store_inst_set_started(coord_store_t *self, uint64_t batch, int idx)
+{
+    return s_exec(self,
+                  "UPDATE instruments SET started=? WHERE batch_id=? AND idx=? AND started IS NULL",
+                  "dii", bb_unix_s(), (int64_t)batch, (int64_t)idx);
+}
+
+int coord_store_inst_set_library(coord_store_t *self, uint64_t batch, int idx, const char *path,
+                                 int files)
+{
+    return s_exec(self, "UPDATE instruments SET library_path=?, files=? WHERE batch_id=? AND idx=?",
+                  "tiii", path, (int64_t)files, (int64_t)batch, (int64_t)idx);
+}
+
+/* ---- jobs ---- */
+
+int coord_store_job_insert(coord_store_t *self, uint64_t batch, int idx, int seq, int note,
+                           int velocity, int rr, bool release)
+{
+    return s_exec(self,
+                  "INSERT INTO jobs(batch_id, inst_idx, seq, note, velocity, rr, release, state)"
+                  " VALUES(?,?,?,?,?,?,?,0)",
+                  "iiiiiii", (int64_t)batch, (int64_t)idx, (int64_t)seq, (int64_t)note,
+                  (int64_t)velocity, (int64_t)rr, (int64_t)release);
+}
+
+#define S_JOB_COLS                                                                                \
+    "id, batch_id, inst_idx, seq, note, velocity, rr, release, state, attempts, retakes,"        \
+    " take_id, dispatched, node, message"
+
+static void s_job_row(sqlite3_stmt *st, coord_job_row_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(st, 0);
+    out->batch_id = (uint64_t)sqlite3_column_int64(st, 1);
+    out->inst_idx = sqlite3_column_int(st, 2);
+    out->seq = sqlite3_column_int(st, 3);
+    out->note = sqlite3_column_int(st, 4);
+    out->velocity = sqlite3_column_int(st, 5);
+    out->rr = sqlite3_column_int(st, 6);
+    out->release = sqlite3_column_int(st, 7) != 0;
+    out->state = sqlite3_column_int(st, 8);
+    out->attempts = sqlite3_column_int(st, 9);
+    out->retakes = sqlite3_column_int(st, 10);
+    s_text(st, 11, out->take_id, sizeof out->take_id);
+    s_text(st, 12, out->dispatched, sizeof out->dispatched);
+    s_text(st, 13, out->node, sizeof out->node);
+    s_text(st, 14, out->message, sizeof out->message);
+}
+
+static int s_job_query(coord_store_t *self, coord_job_row_t *out, const char *sql,
+                       const char *types, int64_t a, int64_t b)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = types[1] ? s_run(self, &st, &step, sql, types, a, b)
+                      : s_run(self, &st, &step, sql, types, a);
+    if (rc)
+        return rc;
+    if (step == SQLITE_ROW)
+        s_job_row(st, out);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+}
+
+int coord_store_job_get(coord_store_t *self, int64_t job_id, coord_job_row_t *out)
+{
+    return s_job_query(self, out, "SELECT " S_JOB_COLS " FROM jobs WHERE id=?", "i", job_id, 0);
+}
+
+int coord_store_job_next_pending(coord_store_t *self, uint64_t batch, int idx,
+                                 coord_job_row_t *out)
+{
+    return s_job_query(self, out,
+                       "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND state=0"
+                       " ORDER BY seq LIMIT 1",
+                       "ii", (int64_t)batch, idx);
+}
+
+int coord_store_job_current(coord_store_t *self, uint64_t batch, int idx, coord_job_row_t *out)
+{
+    return s_job_query(self, out,
+                       "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND state=1"
+                       " ORDER BY seq LIMIT 1",
+                       "ii", (int64_t)batch, idx);
+}
+
+int coord_store_job_dispatch(coord_store_t *self, int64_t job_id, const char *take_id,
+                             const char *node)
+{
+    return s_exec(self,
+                  "UPDATE jobs SET state=1, attempts=attempts+1, dispatched=?, node=? WHERE id=?",
+                  "tti", take_id, node, job_id);
+}
+
+int coord_store_job_requeue(coord_store_t *self, int64_t job_id, const char *take_id,
+                            const char *message)
+{
+    return s_exec(self,
+                  "UPDATE jobs SET state=0, message=? WHERE id=? AND state=1 AND dispatched=?",
+                  "tit", message ? message : "", job_id, take_id);
+}
+
+int coord_store_jobs_requeue_node(coord_store_t *self, const char *node, int *n)
+{
+    int rc = s_exec(self, "UPDATE jobs SET state=0 WHERE state=1 AND node=?", "t", node);
+    *n = rc ? 0 : sqlite3_changes(self->db);
+    return rc;
+}
+
+int coord_store_jobs_requeue_all(coord_store_t *self, int *n)
+{
+    int rc = s_exec(self, "UPDATE jobs SET state=0 WHERE state=1", "");
+    *n = rc ? 0 : sqlite3_changes(self->db);
+    return rc;
+}
+
+int coord_store_job_finish(coord_store_t *self, int64_t job_id, int state, const char *take_id,
+                           const char *message)
+{
+    return s_exec(self, "UPDATE jobs SET state=?, take_id=?, message=? WHERE id=?", "itti",
+                  (int64_t)state, take_id, message ? message : "", job_id);
+}
+
+int coord_store_job_retake(coord_store_t *self, int64_t job_id, const char *message)
+{
+    return s_exec(self, "UPDATE jobs SET state=0, retakes=retakes+1, message=? WHERE id=?", "ti",
+                  message ? message : "", job_id);
+}
+
+int coord_store_job_find_by_take(coord_store_t *self, const char *take_id, coord_job_row_t *out)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step, "SELECT " S_JOB_COLS " FROM jobs WHERE dispatched=?", "t",
+                   take_id);
+    if (rc)
+        return rc;
+    if (step == SQLITE_ROW)
+        s_job_row(st, out);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+}
+
+int coord_store_job_count(coord_store_t *self, uint64_t batch, int idx, int state, int *n)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = state < 0 ? s_run(self, &st, &step,
+                               "SELECT COUNT(*) FROM jobs WHERE batch_id=? AND inst_idx=?", "ii",
+                               (int64_t)batch, (int64_t)idx)
+                       : s_run(self, &st, &step,
+                               "SELECT COUNT(*) FROM jobs WHERE batch_id=? AND inst_idx=? AND"
+                               " state=?",
+                               "iii", (int64_t)batch, (int64_t)idx, (int64_t)state);
+    if (rc)
+        return rc;
+    *n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int coord_store_job_count_node(coord_store_t *self, const char *node, int state, int *n)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step, "SELECT COUNT(*) FROM jobs WHERE node=? AND state=?", "ti",
+                   node, (int64_t)state);
+    if (rc)
+        return rc;
+    *n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int coord_store_jobs_cancel(coord_store_t *self, uint64_t batch)
+{
+    return s_exec(self, "UPDATE jobs SET state=4 WHERE batch_id=? AND state IN (0,1)", "i",
+                  (int64_t)batch);
+}
+
+int coord_store_retakes(coord_store_t *self, uint64_t batch, int idx, int *n)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT COALESCE(SUM(retakes),0) FROM jobs WHERE batch_id=? AND inst_idx=?",
+                   "ii", (int64_t)batch, (int64_t)idx);
+    if (rc)
+        return rc;
+    *n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* ---- takes ---- */
+
+int coord_store_take_exists(coord_store_t *self, const char *id, bool *exists)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step, "SELECT 1 FROM takes WHERE id=?", "t", id);
+    if (rc)
+        return rc;
+    *exists = step == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int coord_store_take_insert(coord_store_t *self, const coord_take_row_t *t)
+{
+    return s_exec(self,
+                  "INSERT INTO takes(id, job_id, batch_id, inst_idx, node, path, frames,"
+                  " sample_rate, channels, note_on_frame, note_off_frame, stream_start_frame,"
+                  " xruns, noise_floor_db, release_capped, latency_offset_ms, received, verdict,"
+                  " qc, cut_start, cut_end, peak_db, superseded)"
+                  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "tiiittiiiiiiididdit" "iidi", t->id, t->job_id, (int64_t)t->batch_id,
+                  (int64_t)t->inst_idx, t->node, t->path, t->frames, (int64_t)t->sample_rate,
+                  (int64_t)t->channels, t->note_on_frame, t->note_off_frame,
+                  t->stream_start_frame, t->xruns, t->noise_floor_db, (int64_t)t->release_capped,
+                  t->latency_offset_ms, t->received, (int64_t)t->verdict, t->qc_json,
+                  t->cut_start, t->cut_end, t->peak_db, (int64_t)t->superseded);
+}
+
+int coord_store_take_get(coord_store_t *self, const char *id, coord_take_row_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT id, job_id, batch_id, inst_idx, node, path, frames, sample_rate,"
+                   " channels, note_on_frame, note_off_frame, stream_start_frame, xruns,"
+                   " noise_floor_db, release_capped, latency_offset_ms, received, verdict, qc,"
+                   " cut_start, cut_end, peak_db, superseded FROM takes WHERE id=?",
+                   "t", id);
+    if (rc)
+        return rc;
+    if (step != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return BB_ENOTFOUND;
+    }
+    s_text(st, 0, out->id, sizeof out->id);
+    out->job_id = sqlite3_column_int64(st, 1);
+    out->batch_id = (uint64_t)sqlite3_column_int64(st, 2);
+    out->inst_idx = sqlite3_column_int(st, 3);
+    s_text(st, 4, out->node, sizeof out->node);
+    s_text(st, 5, out->path, sizeof out->path);
+    out->frames = sqlite3_column_int64(st, 6);
+    out->sample_rate = sqlite3_column_int(st, 7);
+    out->channels = sqlite3_column_int(st, 8);
+    out->note_on_frame = sqlite3_column_int64(st, 9);
+    out->note_off_frame = sqlite3_column_int64(st, 10);
+    out->stream_start_frame = sqlite3_column_int64(st, 11);
+    out->xruns = sqlite3_column_int64(st, 12);
+    out->noise_floor_db = sqlite3_column_double(st, 13);
+    out->release_capped = sqlite3_column_int(st, 14) != 0;
+    out->latency_offset_ms = sqlite3_column_double(st, 15);
+    out->received = sqlite3_column_double(st, 16);
+    out->verdict = sqlite3_column_int(st, 17);
+    const unsigned char *qc = sqlite3_column_text(st, 18);
+    out->qc_json = qc ? strdup((const char *)qc) : NULL;
+    out->cut_start = sqlite3_column_int64(st, 19);
+    out->cut_end = sqlite3_column_int64(st, 20);
+    out->peak_db = sqlite3_column_double(st, 21);
+    out->superseded = sqlite3_column_int(st, 22) != 0;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+void coord_take_row_free(coord_take_row_t *row)
+{
+    free(row->qc_json);
+    row->qc_json = NULL;
+}
+
+/* ---- events ---- */
+
+int coord_store_event(coord_store_t *self, uint64_t batch, int kind, const char *instrument,
+                      const char *take_id, const char *message)
+{
+    return s_exec(self,
+                  "INSERT INTO events(time, batch_id, kind, instrument, take_id, message)"
+                  " VALUES(?,?,?,?,?,?)",
+                  "diittt", bb_unix_s(), (int64_t)batch, (int64_t)kind, instrument, take_id,
+                  message);
+}
+
+int coord_store_job_by_slot(coord_store_t *self, uint64_t batch, int idx, int seq,
+                            coord_job_row_t *out)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND seq=?",
+                   "iii", (int64_t)batch, (int64_t)idx, (int64_t)seq);
+    if (rc)
+        return rc;
+    if (step == SQLITE_ROW)
+        s_job_row(st, out);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+}
+
+int coord_store_job_mark_dispatched(coord_store_t *self, int64_t job_id, const char *take_id)
+{
+    return s_exec(self, "UPDATE jobs SET state=1, dispatched=? WHERE id=? AND state=0", "ti",
+                  take_id, job_id);
+}
+
+int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx,
+                            coord_export_row_t **rows_out, size_t *n_out)
+{
+    *rows_out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND"
+                           " state IN (2,3) AND take_id IS NOT NULL AND take_id != ''"
+                           " ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        return s_fail(self, "prepare");
+    sqlite3_bind_int64(st, 1, (int64_t)batch);
+    sqlite3_bind_int64(st, 2, idx);
+    coord_export_row_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            coord_export_row_t *nr = realloc(rows, cap * sizeof *nr);
+            if (!nr) {
+                sqlite3_finalize(st);
+                coord_export_rows_free(rows, n);
+                return BB_ENOMEM;
+            }
+            rows = nr;
+        }
+        s_job_row(st, &rows[n].job);
+        memset(&rows[n].take, 0, sizeof rows[n].take);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        coord_export_rows_free(rows, n);
+        return s_fail(self, "step");
+    }
+    for (size_t i = 0; i < n; i++) {
+        int trc = coord_store_take_get(self, rows[i].job.take_id, &rows[i].take);
+        if (trc) {
+            coord_export_rows_free(rows, n);
+            return trc;
+        }
+    }
+    *rows_out = rows;
+    *n_out = n;
+    return 0;
+}
+
+void coord_export_rows_free(coord_export_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        coord_take_row_free(&rows[i].take);
+    free(rows);
+}
+
+int coord_store_node_names(coord_store_t *self, char ***names_out, size_t *n_out)
+{
+    *names_out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(self->db, "SELECT name FROM nodes ORDER BY name", -1, &st, NULL) !=
+        SQLITE_OK)
+        return s_fail(self, "prepare");
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        names[n] = strdup(t ? (const char *)t : "");
+        if (names[n])
+            n++;
+    }
+    sqlite3_finalize(st);
+    *names_out = names;
+    *n_out = n;
+    return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * take_raw.h — the raw take on disk: an audio file libsndfile reads (the coordinator
+ * writes 32-bit float WAV) plus a JSON sidecar of the same base name.
+ *
+ * The sidecar's required fields are instrument, note, velocity, round_robin,
+ * note_on_frame and note_off_frame (frames in that file where the note-on and note-off
+ * were sent, latency offset already applied). Live batches add what they know (take id,
+ * batch, node, stream position, noise floor, ...); `batcherbird process` needs only the
+ * required ones, so takes from any recorder can be re-cut with the same pipeline.
+ */
+#ifndef COORD_TAKE_RAW_H
+#define COORD_TAKE_RAW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char take_id[96];
+    char instrument[128];
+    char node[64];
+    uint64_t batch_id;
+    int inst_idx;
+    int note, velocity, round_robin; /* round_robin is 1-based */
+    bool release_trigger;
+    int64_t note_on_frame, note_off_frame;
+    int64_t frames;
+    int sample_rate, channels;
+    int64_t stream_start_frame;
+    double latency_offset_ms;
+    double noise_floor_db;
+    int64_t xruns;
+    bool release_capped;
+    int attempt;
+} coord_raw_meta_t;
+
+/* Writes the sidecar durably. */
+int coord_raw_write_sidecar(const char *path, const coord_raw_meta_t *meta);
+/* Reads a sidecar; BB_EINVAL with a message naming the field when something is missing
+ * or out of range. Fields not in the file keep their zero value. */
+int coord_raw_read_sidecar(const char *path, coord_raw_meta_t *meta, char *err, size_t errlen);
+
+/* Reads a whole audio file as interleaved float: *audio is malloc'd. */
+int coord_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels,
+                         int *rate, char *err, size_t errlen);
+
+#endif

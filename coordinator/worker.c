@@ -1,0 +1,153 @@
+/*
+ * worker.c — the export actor. Exports run here, off the coordinator's main thread, with
+ * a database connection of their own (WAL lets it read while the main thread writes).
+ * Requests and answers travel on the actor pipe as string frames.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_err.h"
+#include "bb_log.h"
+#include "coord.h"
+#include "export.h"
+#include "operator.pb-c.h"
+
+static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int idx)
+{
+    char b[32], i[16], err[512] = "";
+    snprintf(b, sizeof b, "%llu", (unsigned long long)batch);
+    snprintf(i, sizeof i, "%d", idx);
+    coord_batch_row_t row;
+    Bb__BatchSpec *spec = NULL;
+    coord_export_row_t *rows = NULL;
+    size_t n = 0;
+    coord_export_take_t *takes = NULL;
+    int rc = coord_store_batch_get(store, batch, &row);
+    if (rc) {
+        snprintf(err, sizeof err, "batch %s is gone", b);
+        goto done;
+    }
+    spec = bb__batch_spec__unpack(NULL, row.spec_len, row.spec);
+    if (!spec || idx < 0 || (size_t)idx >= spec->n_instruments) {
+        snprintf(err, sizeof err, "batch %s has no instrument %d", b, idx);
+        rc = BB_EINVAL;
+        goto done;
+    }
+    rc = coord_store_export_rows(store, batch, idx, &rows, &n);
+    if (rc) {
+        snprintf(err, sizeof err, "cannot read the takes: %s", coord_store_errmsg(store));
+        goto done;
+    }
+    takes = calloc(n ? n : 1, sizeof *takes);
+    if (!takes) {
+        rc = BB_ENOMEM;
+        snprintf(err, sizeof err, "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        takes[k].take_id = rows[k].take.id;
+        takes[k].path = rows[k].take.path;
+        takes[k].note = rows[k].job.note;
+        takes[k].velocity = rows[k].job.velocity;
+        takes[k].rr = rows[k].job.rr;
+        takes[k].release = rows[k].job.release;
+        coord_analysis_from_json(rows[k].take.qc_json, &takes[k].analysis);
+        takes[k].analysis.verdict = rows[k].take.verdict;
+    }
+    const Bb__ExportSpec *ex = spec->export;
+    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    cfg.out_dir = row.out_dir;
+    if (ex) {
+        cfg.bit_depth = ex->bit_depth ? (int)ex->bit_depth : 24;
+        cfg.flac = strcmp(ex->format, "flac") == 0;
+        cfg.peak_target_db = ex->peak_target_db;
+        cfg.notes = ex->c4_is_60 ? BB_NOTES_C4_IS_60 : BB_NOTES_C3_IS_60;
+        if (strcmp(ex->normalise, "velocity") == 0)
+            cfg.normalise = COORD_NORM_VELOCITY;
+        else if (strcmp(ex->normalise, "sample") == 0)
+            cfg.normalise = COORD_NORM_SAMPLE;
+        else if (strcmp(ex->normalise, "none") == 0)
+            cfg.normalise = COORD_NORM_NONE;
+    }
+    coord_export_result_t res;
+    rc = coord_export_instrument(&cfg, spec->instruments[idx]->name, takes, n, &res, err,
+                                 sizeof err);
+    if (!rc) {
+        char files[16];
+        snprintf(files, sizeof files, "%d", res.files);
+        zstr_sendx(pipe, "EXPORTED", b, i, files, res.dir, NULL);
+    }
+done:
+    if (rc)
+        zstr_sendx(pipe, "FAILED", b, i, err, NULL);
+    free(takes);
+    coord_export_rows_free(rows, n);
+    if (spec)
+        bb__batch_spec__free_unpacked(spec, NULL);
+    if (row.spec)
+        coord_batch_row_free(&row);
+}
+
+static void s_actor(zsock_t *pipe, void *args)
+{
+    char err[256];
+    coord_store_t *store = coord_store_open((const char *)args, err, sizeof err);
+    zsock_signal(pipe, 0);
+    for (;;) {
+        char *cmd = NULL, *batch = NULL, *idx = NULL;
+        if (zstr_recvx(pipe, &cmd, &batch, &idx, NULL) < 1) {
+            zstr_free(&cmd);
+            break;
+        }
+        bool term = strcmp(cmd, "$TERM") == 0;
+        if (!term && strcmp(cmd, "EXPORT") == 0 && batch && idx) {
+            if (store)
+                s_export(pipe, store, strtoull(batch, NULL, 10), atoi(idx));
+            else
+                zstr_sendx(pipe, "FAILED", batch, idx, err, NULL);
+        }
+        zstr_free(&cmd);
+        zstr_free(&batch);
+        zstr_free(&idx);
+        if (term)
+            break;
+    }
+    coord_store_close(&store);
+}
+
+zactor_t *coord_worker_new(const char *db_path)
+{
+    return zactor_new(s_actor, (void *)db_path);
+}
+
+void coord_worker_export(zactor_t *worker, uint64_t batch, int idx)
+{
+    char b[32], i[16];
+    snprintf(b, sizeof b, "%llu", (unsigned long long)batch);
+    snprintf(i, sizeof i, "%d", idx);
+    zstr_sendx(worker, "EXPORT", b, i, NULL);
+}
+
+void coord_worker_answer(coord_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->worker);
+    if (!msg)
+        return;
+    char *what = zmsg_popstr(msg), *b = zmsg_popstr(msg), *i = zmsg_popstr(msg);
+    char *a = zmsg_popstr(msg), *c = zmsg_popstr(msg);
+    if (what && b && i) {
+        uint64_t batch = strtoull(b, NULL, 10);
+        int idx = atoi(i);
+        if (strcmp(what, "EXPORTED") == 0)
+            coord_instrument_exported(self, batch, idx, true, a ? atoi(a) : 0, c ? c : "", "");
+        else
+            coord_instrument_exported(self, batch, idx, false, 0, "", a ? a : "export failed");
+    }
+    zstr_free(&what);
+    zstr_free(&b);
+    zstr_free(&i);
+    zstr_free(&a);
+    zstr_free(&c);
+    zmsg_destroy(&msg);
+}

@@ -1,0 +1,426 @@
+/*
+ * test_e2e.c — the whole system: a real coordinator and two real capture nodes (fast
+ * simulation) talking ZeroMQ over ipc://, a two-instrument batch submitted through the
+ * CLI binary, then the library checked as a sampler would see it and against the
+ * simulated instruments' ground truth:
+ *  - notes x velocities x round robins files per instrument, named as DESIGN.md says;
+ *  - every WAV reads back with libsndfile as 48 kHz 24-bit PCM;
+ *  - the SFZ maps every file, every key in its range and every velocity 1-127 to exactly
+ *    one region per round-robin step;
+ *  - every sample starts within 2 ms of where the simulated instrument's attack began;
+ *  - the exported audio is the raw take from that point, scaled by one gain.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <regex.h>
+#include <setjmp.h>
+#include <sndfile.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bb_fs.h"
+#include "test_util.h"
+
+#define RATE 48000
+#define MAX_ALIGN_ERROR_FRAMES (2 * RATE / 1000)
+
+static char s_dir[256], s_nodes[300], s_ops[300], s_events[300];
+static test_proc_t s_coord, s_node_a, s_node_b;
+
+typedef struct {
+    const char *name, *folder, *node, *truth;
+    int notes[8], n_notes;
+    int vels[4], n_vels;
+    int rrs;
+} s_inst_t;
+
+static s_inst_t s_piano = {"Test Piano", "Test-Piano", "node-a", "truth-a.txt",
+                           {48, 54, 60}, 3, {64, 127}, 2, 2};
+static s_inst_t s_organ = {"Test Organ", "Test-Organ", "node-b", "truth-b.txt",
+                           {60, 64, 68, 72}, 4, {100}, 1, 1};
+
+static int s_start_all(void **state)
+{
+    test_tmpdir(s_dir, sizeof s_dir, "e2e");
+    snprintf(s_nodes, sizeof s_nodes, "ipc://%s/n.ipc", s_dir);
+    snprintf(s_ops, sizeof s_ops, "ipc://%s/o.ipc", s_dir);
+    snprintf(s_events, sizeof s_events, "ipc://%s/e.ipc", s_dir);
+    char state_dir[300], log[300];
+    snprintf(state_dir, sizeof state_dir, "%s/state", s_dir);
+    snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
+    const char *cargs[] = {"--state", state_dir, "--nodes", s_nodes, "--operators", s_ops,
+                           "--events", s_events, "--heartbeat-ms", "200", NULL};
+    if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
+        return -1;
+    struct {
+        test_proc_t *p;
+        const char *name, *preset, *truth;
+    } nodes[2] = {{&s_node_a, "node-a", "piano", "truth-a.txt"},
+                  {&s_node_b, "node-b", "organ", "truth-b.txt"}};
+    for (int i = 0; i < 2; i++) {
+        char spool[300], truth[300];
+        snprintf(spool, sizeof spool, "%s/spool-%s", s_dir, nodes[i].name);
+        snprintf(truth, sizeof truth, "%s/%s", s_dir, nodes[i].truth);
+        snprintf(log, sizeof log, "%s/%s.log", s_dir, nodes[i].name);
+        const char *nargs[] = {"--coordinator", s_nodes, "--name", nodes[i].name, "--instrument",
+                               nodes[i].preset, "--spool", spool, "--fast", "--sim-truth", truth,
+                               "--heartbeat-ms", "200", "--sim-latency", "4", NULL};
+        if (test_start(nodes[i].p, "batcherbird-node", nargs, log))
+            return -1;
+    }
+    return 0;
+}
+
+static int s_stop_all(void **state)
+{
+    test_stop(&s_node_a);
+    test_stop(&s_node_b);
+    test_stop(&s_coord);
+    if (!getenv("BB_TEST_KEEP"))
+        bb_rm_rf(s_dir);
+    else
+        fprintf(stderr, "kept %s\n", s_dir);
+    return 0;
+}
+
+static void s_dump_logs(void)
+{
+    test_dump_log(&s_coord);
+    test_dump_log(&s_node_a);
+    test_dump_log(&s_node_b);
+}
+
+static void s_wait_nodes_online(void)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        char *out = NULL;
+        const char *args[] = {"--coordinator", s_ops, "nodes", NULL};
+        int rc = test_run("batcherbird", args, 10, &out, NULL);
+        int online = 0;
+        for (const char *p = out; rc == 0 && p && (p = strstr(p, " online ")); p++)
+            online++;
+        free(out);
+        if (online == 2)
+            return;
+        usleep(100 * 1000);
+    }
+    s_dump_logs();
+    fail_msg("the two nodes did not come online");
+}
+
+/* ---- SFZ ---- */
+
+typedef struct {
+    char sample[256];
+    int key, lokey, hikey, lovel, hivel, seq_len, seq_pos;
+} s_region_t;
+
+static int s_opcode(const char *line, const char *name, int dflt)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s=", name);
+    const char *p = strstr(line, pat);
+    return p ? atoi(p + strlen(pat)) : dflt;
+}
+
+static int s_parse_sfz(const char *path, s_region_t *r, int max)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "<region>", 8) != 0)
+            continue;
+        assert_true(n < max);
+        const char *s = strstr(line, "sample=");
+        assert_non_null(s);
+        sscanf(s + 7, "%255s", r[n].sample);
+        r[n].key = s_opcode(line, "pitch_keycenter", -1);
+        r[n].lokey = s_opcode(line, "lokey", -1);
+        r[n].hikey = s_opcode(line, "hikey", -1);
+        r[n].lovel = s_opcode(line, "lovel", 1);
+        r[n].hivel = s_opcode(line, "hivel", 127);
+        r[n].seq_len = s_opcode(line, "seq_length", 1);
+        r[n].seq_pos = s_opcode(line, "seq_position", 1);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void s_check_instrument_files(const s_inst_t *in)
+{
+    char dir[512], samples[600], sfz[600];
+    snprintf(dir, sizeof dir, "%s/lib/%s", s_dir, in->folder);
+    snprintf(samples, sizeof samples, "%s/samples", dir);
+    snprintf(sfz, sizeof sfz, "%s/%s.sfz", dir, in->folder);
+
+    /* the files: one per note x velocity x round robin, named for auto-mapping */
+    int expected = in->n_notes * in->n_vels * in->rrs;
+    regex_t re;
+    char pattern[256];
+    snprintf(pattern, sizeof pattern,
+             "^%s_[A-G]#?-?[0-9]_([0-9]{3})_v([0-9]{3})_rr([0-9]+)\\.wav$", in->folder);
+    assert_int_equal(regcomp(&re, pattern, REG_EXTENDED), 0);
+    DIR *d = opendir(samples);
+    assert_non_null(d);
+    int count = 0;
+    bool seen[128][128][4] = {{{false}}};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        regmatch_t m[4];
+        if (regexec(&re, e->d_name, 4, m, 0) != 0)
+            fail_msg("unexpected file name %s", e->d_name);
+        int note = atoi(e->d_name + m[1].rm_so), vel = atoi(e->d_name + m[2].rm_so),
+            rr = atoi(e->d_name + m[3].rm_so);
+        assert_true(note < 128 && vel < 128 && rr >= 1 && rr <= in->rrs);
+        seen[note][vel][rr] = true;
+        char path[900];
+        snprintf(path, sizeof path, "%s/%s", samples, e->d_name);
+        SF_INFO info = {0};
+        SNDFILE *sf = sf_open(path, SFM_READ, &info);
+        assert_non_null(sf);
+        assert_int_equal(info.samplerate, RATE);
+        assert_int_equal(info.format, SF_FORMAT_WAV | SF_FORMAT_PCM_24);
+        assert_int_equal(info.channels, 2);
+        assert_true(info.frames > RATE / 10);
+        sf_close(sf);
+        count++;
+    }
+    closedir(d);
+    regfree(&re);
+    assert_int_equal(count, expected);
+    for (int i = 0; i < in->n_notes; i++)
+        for (int v = 0; v < in->n_vels; v++)
+            for (int r = 1; r <= in->rrs; r++)
+                assert_true(seen[in->notes[i]][in->vels[v]][r]);
+
+    /* the SFZ: every file mapped, full coverage, no overlaps */
+    s_region_t regions[64];
+    int n = s_parse_sfz(sfz, regions, 64);
+    assert_int_equal(n, expected);
+    int lo = 127, hi = 0;
+    for (int i = 0; i < n; i++) {
+        char path[900];
+        snprintf(path, sizeof path, "%s/%s", dir, regions[i].sample);
+        assert_true(bb_exists(path));
+        assert_true(regions[i].key >= regions[i].lokey && regions[i].key <= regions[i].hikey);
+        if (regions[i].lokey < lo)
+            lo = regions[i].lokey;
+        if (regions[i].hikey > hi)
+            hi = regions[i].hikey;
+    }
+    assert_true(lo <= in->notes[0] && hi >= in->notes[in->n_notes - 1]);
+    for (int key = lo; key <= hi; key++) {
+        for (int vel = 1; vel <= 127; vel++) {
+            int per_pos[17] = {0}, len = 0;
+            for (int i = 0; i < n; i++) {
+                const s_region_t *r = &regions[i];
+                if (key >= r->lokey && key <= r->hikey && vel >= r->lovel && vel <= r->hivel) {
+                    per_pos[r->seq_pos]++;
+                    len = r->seq_len;
+                }
+            }
+            assert_int_equal(len, in->rrs);
+            for (int p = 1; p <= len; p++)
+                if (per_pos[p] != 1)
+                    fail_msg("key %d vel %d rr %d maps to %d regions", key, vel, p, per_pos[p]);
+        }
+    }
+}
+
+/* ---- alignment against the simulated instrument's ground truth ---- */
+
+typedef struct {
+    long long frame;
+    int note, vel;
+} s_truth_t;
+
+static int s_read_truth(const char *path, s_truth_t *t, int max)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < max) {
+        long long frame;
+        int note, vel;
+        if (sscanf(line, "on frame=%lld note=%d velocity=%d", &frame, &note, &vel) == 3)
+            t[n++] = (s_truth_t){frame, note, vel};
+    }
+    fclose(f);
+    return n;
+}
+
+static void s_check_alignment(const s_inst_t *in, int inst_idx)
+{
+    char db_path[400], truth_path[400];
+    snprintf(db_path, sizeof db_path, "%s/state/batcherbird.db", s_dir);
+    snprintf(truth_path, sizeof truth_path, "%s/%s", s_dir, in->truth);
+    static s_truth_t truth[4096];
+    int n_truth = s_read_truth(truth_path, truth, 4096);
+    assert_true(n_truth >= in->n_notes * in->n_vels * in->rrs);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT t.id, t.cut_start, t.stream_start_frame, t.frames,"
+                                        " j.note, j.velocity, t.path FROM takes t JOIN jobs j ON"
+                                        " j.take_id = t.id WHERE j.batch_id=1 AND j.inst_idx=?"
+                                        " AND j.state=2",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int(st, 1, inst_idx);
+    int checked = 0;
+    long long worst = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        long long cut = sqlite3_column_int64(st, 1), start = sqlite3_column_int64(st, 2),
+                  frames = sqlite3_column_int64(st, 3);
+        int note = sqlite3_column_int(st, 4), vel = sqlite3_column_int(st, 5);
+        const s_truth_t *hit = NULL;
+        for (int i = 0; i < n_truth; i++)
+            if (truth[i].note == note && truth[i].vel == vel && truth[i].frame >= start &&
+                truth[i].frame < start + frames)
+                hit = &truth[i];
+        if (!hit)
+            fail_msg("take %s: no simulated attack inside it", sqlite3_column_text(st, 0));
+        long long err = cut - (hit->frame - start);
+        if (llabs(err) > worst)
+            worst = llabs(err);
+        if (llabs(err) > MAX_ALIGN_ERROR_FRAMES)
+            fail_msg("take %s starts %lld frames (%.2f ms) from the simulated attack",
+                     sqlite3_column_text(st, 0), err, err * 1000.0 / RATE);
+        checked++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(checked, in->n_notes * in->n_vels * in->rrs);
+    fprintf(stderr, "%s: %d samples, worst start error %lld frames (%.3f ms)\n", in->name,
+            checked, worst, worst * 1000.0 / RATE);
+}
+
+/* The exported audio is the raw take from its cut point, times one gain. */
+static void s_check_content(const s_inst_t *in, int inst_idx)
+{
+    char db_path[400];
+    snprintf(db_path, sizeof db_path, "%s/state/batcherbird.db", s_dir);
+    sqlite3 *db;
+    sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL);
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db,
+                       "SELECT t.path, t.cut_start, j.note, j.velocity, j.rr FROM takes t JOIN"
+                       " jobs j ON j.take_id = t.id WHERE j.batch_id=1 AND j.inst_idx=? AND"
+                       " j.state=2 ORDER BY j.seq LIMIT 1",
+                       -1, &st, NULL);
+    sqlite3_bind_int(st, 1, inst_idx);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char raw_path[600];
+    snprintf(raw_path, sizeof raw_path, "%s", sqlite3_column_text(st, 0));
+    long long cut = sqlite3_column_int64(st, 1);
+    int note = sqlite3_column_int(st, 2), vel = sqlite3_column_int(st, 3),
+        rr = sqlite3_column_int(st, 4);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    char pattern[700];
+    snprintf(pattern, sizeof pattern, "_%03d_v%03d_rr%d.wav", note, vel, rr);
+    char samples[600], exported[1400] = "";
+    snprintf(samples, sizeof samples, "%s/lib/%s/samples", s_dir, in->folder);
+    DIR *d = opendir(samples);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, pattern))
+            snprintf(exported, sizeof exported, "%s/%s", samples, e->d_name);
+    closedir(d);
+    assert_true(*exported);
+
+    SF_INFO ri = {0}, ei = {0};
+    SNDFILE *rf = sf_open(raw_path, SFM_READ, &ri), *ef = sf_open(exported, SFM_READ, &ei);
+    assert_non_null(rf);
+    assert_non_null(ef);
+    float *raw = malloc(sizeof(float) * ri.frames * ri.channels);
+    float *exp = malloc(sizeof(float) * ei.frames * ei.channels);
+    sf_readf_float(rf, raw, ri.frames);
+    sf_readf_float(ef, exp, ei.frames);
+    sf_close(rf);
+    sf_close(ef);
+    /* gain from the loudest sample, then every clearly audible sample must agree */
+    long long n = ei.frames * ei.channels, best = 0;
+    for (long long i = 0; i < n / 2; i++)
+        if (fabsf(exp[i]) > fabsf(exp[best]))
+            best = i;
+    double gain = exp[best] / raw[cut * ri.channels + best];
+    assert_true(gain > 0.5 && gain < 100);
+    long long compared = 0;
+    for (long long i = 0; i < n / 2; i++) {
+        double r = raw[cut * ri.channels + i];
+        if (fabs(r * gain) < 0.01)
+            continue;
+        assert_true(fabs(exp[i] - r * gain) < 1e-3);
+        compared++;
+    }
+    assert_true(compared > 100);
+    free(raw);
+    free(exp);
+}
+
+static void test_two_instruments_end_to_end(void **state)
+{
+    s_wait_nodes_online();
+    char out_dir[400];
+    snprintf(out_dir, sizeof out_dir, "%s/lib", s_dir);
+    const char *args[] = {"--coordinator", s_ops, "--events", s_events, "submit",
+                          "--instrument", s_piano.name, "--node", s_piano.node,
+                          "--notes", "C2:C3", "--step", "6", "--velocities", "64,127",
+                          "--round-robins", "2", "--hold", "0.3", "--release", "0.6",
+                          "--instrument", s_organ.name, "--node", s_organ.node,
+                          "--notes", "C3:C4", "--step", "4", "--velocities", "100",
+                          "--hold", "0.4", "--release", "0.3",
+                          "--out", out_dir, "--watch", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = test_run("batcherbird", args, 240, &out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "submit --watch exited %d\nstdout:\n%s\nstderr:\n%s\n", rc, out, err);
+        s_dump_logs();
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "batch 1 submitted: 2 instrument(s), 16 takes"));
+    assert_non_null(strstr(out, "done"));
+    free(out);
+    free(err);
+    s_check_instrument_files(&s_piano);
+    s_check_instrument_files(&s_organ);
+    s_check_alignment(&s_piano, 0);
+    s_check_alignment(&s_organ, 1);
+    s_check_content(&s_piano, 0);
+    s_check_content(&s_organ, 1);
+
+    /* status afterwards names the library */
+    const char *sargs[] = {"--coordinator", s_ops, "status", "1", NULL};
+    rc = test_run("batcherbird", sargs, 10, &out, NULL);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "done"));
+    assert_non_null(strstr(out, "12 samples in"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_instruments_end_to_end),
+    };
+    return cmocka_run_group_tests(tests, s_start_all, s_stop_all);
+}

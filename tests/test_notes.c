@@ -1,0 +1,132 @@
+/*
+ * test_notes.c — note names in both conventions, ranges, safe file names, CRC-32.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bb_crc32.h"
+#include "bb_err.h"
+#include "bb_fs.h"
+#include "bb_notes.h"
+
+static void test_parse_c3_convention(void **state)
+{
+    int m;
+    assert_int_equal(bb_note_parse("C3", BB_NOTES_C3_IS_60, &m), 0);
+    assert_int_equal(m, 60);
+    assert_int_equal(bb_note_parse("c#3", BB_NOTES_C3_IS_60, &m), 0);
+    assert_int_equal(m, 61);
+    assert_int_equal(bb_note_parse("Db3", BB_NOTES_C3_IS_60, &m), 0);
+    assert_int_equal(m, 61);
+    assert_int_equal(bb_note_parse("A3", BB_NOTES_C3_IS_60, &m), 0);
+    assert_int_equal(m, 69);
+    assert_int_equal(bb_note_parse("C-2", BB_NOTES_C3_IS_60, &m), 0);
+    assert_int_equal(m, 0);
+    assert_int_equal(bb_note_parse("G8", BB_NOTES_C3_IS_60, &m), 0);
+    assert_int_equal(m, 127);
+    assert_int_equal(bb_note_parse("60", BB_NOTES_C3_IS_60, &m), 0);
+    assert_int_equal(m, 60);
+}
+
+static void test_parse_c4_convention(void **state)
+{
+    int m;
+    assert_int_equal(bb_note_parse("C4", BB_NOTES_C4_IS_60, &m), 0);
+    assert_int_equal(m, 60);
+    assert_int_equal(bb_note_parse("C-1", BB_NOTES_C4_IS_60, &m), 0);
+    assert_int_equal(m, 0);
+    assert_int_equal(bb_note_parse("B#3", BB_NOTES_C4_IS_60, &m), 0);
+    assert_int_equal(m, 60);
+}
+
+static void test_parse_rejects(void **state)
+{
+    int m = -5;
+    const char *bad[] = {"", "H3", "C", "C3x", "G#8", "C-3", "128", "-1", "C 3", "#3", "Cb-2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(bb_note_parse(bad[i], BB_NOTES_C3_IS_60, &m), BB_EINVAL);
+    assert_int_equal(m, -5);
+}
+
+static void test_format_round_trip(void **state)
+{
+    for (int conv = 0; conv < 2; conv++) {
+        for (int k = 0; k < 128; k++) {
+            char name[BB_NOTE_NAME_MAX];
+            bb_note_name(k, (bb_note_convention_t)conv, name, sizeof name);
+            int back = -1;
+            assert_int_equal(bb_note_parse(name, (bb_note_convention_t)conv, &back), 0);
+            assert_int_equal(back, k);
+        }
+    }
+    char name[BB_NOTE_NAME_MAX];
+    bb_note_name(61, BB_NOTES_C3_IS_60, name, sizeof name);
+    assert_string_equal(name, "C#3");
+    bb_note_name(0, BB_NOTES_C4_IS_60, name, sizeof name);
+    assert_string_equal(name, "C-1");
+}
+
+static void test_ranges(void **state)
+{
+    int lo, hi;
+    assert_int_equal(bb_note_range_parse("C2:C4", BB_NOTES_C3_IS_60, &lo, &hi), 0);
+    assert_int_equal(lo, 48);
+    assert_int_equal(hi, 72);
+    assert_int_equal(bb_note_range_parse("36:60", BB_NOTES_C3_IS_60, &lo, &hi), 0);
+    assert_int_equal(lo, 36);
+    assert_int_equal(bb_note_range_parse("E1", BB_NOTES_C3_IS_60, &lo, &hi), 0);
+    assert_int_equal(lo, hi);
+    assert_int_equal(bb_note_range_parse("C4:C2", BB_NOTES_C3_IS_60, &lo, &hi), BB_EINVAL);
+    assert_int_equal(bb_note_range_parse("C2:", BB_NOTES_C3_IS_60, &lo, &hi), BB_EINVAL);
+    assert_int_equal(bb_note_range_parse("C2:X9", BB_NOTES_C3_IS_60, &lo, &hi), BB_EINVAL);
+    assert_true(bb_note_freq(69) > 439.999 && bb_note_freq(69) < 440.001);
+}
+
+static void test_safe_names(void **state)
+{
+    char out[BB_SAFE_NAME_MAX + 8];
+    bb_safe_name("Juno60-Pad", out, sizeof out);
+    assert_string_equal(out, "Juno60-Pad");
+    bb_safe_name("Demo Piano", out, sizeof out); /* spaces: readable, no hash */
+    assert_string_equal(out, "Demo-Piano");
+    const char *hostile[] = {"../x", "a/b", "", "..", "Piàno", "Piano", "a b", "\x01\x02",
+                             "日本", "中国",
+                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1",
+                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2"};
+    size_t n = sizeof hostile / sizeof hostile[0];
+    char names[12][BB_SAFE_NAME_MAX + 8];
+    for (size_t i = 0; i < n; i++) {
+        bb_safe_name(hostile[i], names[i], sizeof names[i]);
+        assert_true(strlen(names[i]) > 0);
+        assert_null(strchr(names[i], '/'));
+        assert_null(strstr(names[i], ".."));
+        assert_true(names[i][0] != '.');
+        for (const char *c = names[i]; *c; c++)
+            assert_true((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7F);
+        for (size_t k = 0; k < i; k++)
+            assert_string_not_equal(names[i], names[k]);
+    }
+}
+
+static void test_crc32_known_value(void **state)
+{
+    assert_int_equal(bb_crc32(0, "123456789", 9), 0xCBF43926u);
+    uint32_t c = bb_crc32(0, "1234", 4);
+    assert_int_equal(bb_crc32(c, "56789", 5), 0xCBF43926u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_c3_convention), cmocka_unit_test(test_parse_c4_convention),
+        cmocka_unit_test(test_parse_rejects),       cmocka_unit_test(test_format_round_trip),
+        cmocka_unit_test(test_ranges),              cmocka_unit_test(test_safe_names),
+        cmocka_unit_test(test_crc32_known_value),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

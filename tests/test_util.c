@@ -1,0 +1,185 @@
+/*
+ * test_util.c — process and folder helpers for the integration tests.
+ */
+#include "test_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void s_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void test_tmpdir(char *out, size_t len, const char *tag)
+{
+    snprintf(out, len, "/tmp/bbtest-%s-XXXXXX", tag);
+    if (!mkdtemp(out)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+void test_bin(char *out, size_t len, const char *prog)
+{
+    const char *dir = getenv("BB_BIN_DIR");
+    snprintf(out, len, "%s/%s", dir ? dir : "./bin", prog);
+}
+
+static int s_spawn(pid_t *pid, const char *prog, const char *const *args, int out_fd, int err_fd)
+{
+    char path[512];
+    test_bin(path, sizeof path, prog);
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = path;
+    for (int i = 0; args && args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
+    int rc = posix_spawn(pid, path, &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc)
+        fprintf(stderr, "cannot start %s: %s\n", path, strerror(rc));
+    return rc ? -1 : 0;
+}
+
+int test_start(test_proc_t *p, const char *prog, const char *const *args, const char *log)
+{
+    snprintf(p->log, sizeof p->log, "%s", log);
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = s_spawn(&p->pid, prog, args, fd, fd);
+    close(fd);
+    return rc;
+}
+
+int test_stop(test_proc_t *p)
+{
+    if (p->pid <= 0)
+        return -1;
+    int status = 0;
+    kill(p->pid, SIGTERM);
+    double t0 = s_now();
+    for (;;) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid)
+            break;
+        if (s_now() - t0 > 5) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            break;
+        }
+        s_sleep_ms(20);
+    }
+    p->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool test_alive(test_proc_t *p)
+{
+    return p->pid > 0 && waitpid(p->pid, NULL, WNOHANG) == 0;
+}
+
+void test_dump_log(const test_proc_t *p)
+{
+    FILE *f = fopen(p->log, "r");
+    if (!f)
+        return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size > 4000 ? size - 4000 : 0, SEEK_SET);
+    char buf[4001];
+    size_t n = fread(buf, 1, 4000, f);
+    buf[n] = '\0';
+    fclose(f);
+    fprintf(stderr, "---- %s ----\n%s\n", p->log, buf);
+}
+
+static char *s_slurp(int fd)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    lseek(fd, 0, SEEK_SET);
+    for (;;) {
+        if (n + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+int test_run(const char *prog, const char *const *args, int timeout_s, char **out, char **err)
+{
+    char o[] = "/tmp/bbtest-outXXXXXX", e[] = "/tmp/bbtest-errXXXXXX";
+    int ofd = mkstemp(o), efd = mkstemp(e);
+    unlink(o);
+    unlink(e);
+    pid_t pid;
+    if (s_spawn(&pid, prog, args, ofd, efd)) {
+        close(ofd);
+        close(efd);
+        return -1;
+    }
+    int status = 0;
+    double t0 = s_now();
+    bool timed_out = false;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (s_now() - t0 > timeout_s) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            timed_out = true;
+            break;
+        }
+        s_sleep_ms(10);
+    }
+    if (out)
+        *out = s_slurp(ofd);
+    if (err)
+        *err = s_slurp(efd);
+    close(ofd);
+    close(efd);
+    if (timed_out)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool test_wait_file(const char *path, double timeout_s)
+{
+    double t0 = s_now();
+    struct stat st;
+    while (stat(path, &st) != 0) {
+        if (s_now() - t0 > timeout_s)
+            return false;
+        s_sleep_ms(20);
+    }
+    return true;
+}
