@@ -32,10 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NODE_MAX_CHANNELS      8
-#define NODE_AUDIO_MIN_BUFFER  16
-#define NODE_AUDIO_MAX_BUFFER  4096
-#define NODE_DEVICE_NAME_MAX   128
+#define NODE_MAX_CHANNELS     8
+#define NODE_AUDIO_MIN_BUFFER 16
+#define NODE_AUDIO_MAX_BUFFER 4096
+#define NODE_DEVICE_NAME_MAX  128
 
 /* Callback flags */
 enum {
@@ -57,16 +57,19 @@ typedef struct {
 } node_device_t;
 
 typedef struct {
-    const char *device;      /* name (substring match) or index; NULL = the default */
+    const char *device; /* name (substring match) or index; NULL = the default */
     uint32_t sample_rate;
-    uint32_t channels;       /* how many input channels to record */
-    uint32_t first_channel;  /* 0-based first input channel (3-4 of 8 = first 2, 2 ch) */
+    uint32_t channels;      /* how many input channels to record */
+    uint32_t first_channel; /* 0-based first input channel (3-4 of 8 = first 2, 2 ch) */
     uint32_t buffer_frames;
-    bool monitor;            /* duplex: pass the input through to an output */
+    bool monitor; /* duplex: pass the input through to an output */
     const char *monitor_device;
-    void *backend_ctx;       /* backend-specific (the virtual backend's instrument) */
+    void *backend_ctx; /* backend-specific (the virtual backend's instrument) */
 } node_audio_config_t;
-#define NODE_AUDIO_CONFIG_INIT {NULL, 48000, 2, 0, 256, false, NULL, NULL}
+#define NODE_AUDIO_CONFIG_INIT                                                                     \
+    {                                                                                              \
+        NULL, 48000, 2, 0, 256, false, NULL, NULL                                                  \
+    }
 
 typedef struct node_audio_stream_t node_audio_stream_t;
 
@@ -83,7 +86,10 @@ typedef struct {
 } node_audio_backend_t;
 
 /* Sample rates a node accepts: native rates only, no conversion. */
-#define NODE_AUDIO_RATES {44100, 48000, 88200, 96000}
+#define NODE_AUDIO_RATES                                                                           \
+    {                                                                                              \
+        44100, 48000, 88200, 96000                                                                 \
+    }
 
 /* The backends compiled in, NULL-terminated. */
 const node_audio_backend_t *const *node_audio_backends(void);

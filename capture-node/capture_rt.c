@@ -57,8 +57,7 @@ static void s_publish_meters(node_capture_t *cap)
     atomic_thread_fence(memory_order_release);
     for (uint32_t c = 0; c < cap->channels; c++) {
         float rms = cap->acc_frames ? (float)sqrt(cap->acc_sq[c] / cap->acc_frames) : 0.0f;
-        atomic_store_explicit(&cap->meter_peak[c], s_bits(cap->acc_peak[c]),
-                              memory_order_relaxed);
+        atomic_store_explicit(&cap->meter_peak[c], s_bits(cap->acc_peak[c]), memory_order_relaxed);
         atomic_store_explicit(&cap->meter_rms[c], s_bits(rms), memory_order_relaxed);
         cap->acc_peak[c] = 0.0f;
         cap->acc_sq[c] = 0.0;
@@ -90,8 +89,8 @@ void node_capture_rt_process(void *user, const float *in, float *out, uint32_t f
     if (flags & (NODE_AUDIO_INPUT_OVERFLOW | NODE_CAPTURE_RING_FULL))
         atomic_fetch_add_explicit(&cap->overflows, 1, memory_order_relaxed);
 
-    node_block_t block = {.frame = cap->next_frame, .adc_ns = adc_ns, .frames = (uint32_t)written,
-                          .flags = flags};
+    node_block_t block = {
+        .frame = cap->next_frame, .adc_ns = adc_ns, .frames = (uint32_t)written, .flags = flags};
     node_ring_write(&cap->blocks, &block, 1);
     cap->next_frame += written;
 

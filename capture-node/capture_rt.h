@@ -22,10 +22,10 @@
 
 /* One record per callback. */
 typedef struct {
-    uint64_t frame;  /* stream index of the block's first frame */
-    int64_t adc_ns;  /* node-clock time that frame was captured */
+    uint64_t frame; /* stream index of the block's first frame */
+    int64_t adc_ns; /* node-clock time that frame was captured */
     uint32_t frames;
-    uint32_t flags;  /* NODE_AUDIO_* from the backend, plus NODE_CAPTURE_RING_FULL */
+    uint32_t flags; /* NODE_AUDIO_* from the backend, plus NODE_CAPTURE_RING_FULL */
 } node_block_t;
 
 enum { NODE_CAPTURE_RING_FULL = 0x100 };

@@ -146,8 +146,8 @@ static void s_stream_failed(s_link_t *self, int status, const char *what, const 
             bb_status_name(status), message, self->backoff_ms);
     s_stream_close(self);
     self->stream_retry_at = s_now_ms() + self->backoff_ms;
-    self->backoff_ms = self->backoff_ms * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS
-                                                                    : self->backoff_ms * 2;
+    self->backoff_ms =
+        self->backoff_ms * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS : self->backoff_ms * 2;
     if (status == BB_STATUS_DEADLINE_EXCEEDED || status == BB_STATUS_UNAVAILABLE) {
         if (++self->heartbeat_fails >= LINK_HEARTBEAT_FAILS_MAX)
             self->registered = false;
@@ -182,10 +182,20 @@ static void s_send_end(s_link_t *self)
 {
     s_stream_t *s = &self->stream;
     Bb__TakeEndRequest *end = s->hdr->end;
-    end->take_id = s->id;
+    /* The header owns its strings (free_unpacked releases them): give it its own copy. */
+    if (!end->take_id || strcmp(end->take_id, s->id) != 0) {
+        char *id = strdup(s->id);
+        if (!id) {
+            s_stream_failed(self, BB_STATUS_RESOURCE_EXHAUSTED, "TakeEnd", "out of memory");
+            return;
+        }
+        if (end->take_id && end->take_id != protobuf_c_empty_string)
+            free(end->take_id);
+        end->take_id = id;
+    }
     s_ctx_t *c = s_ctx(self, 0);
-    if (!c || bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "TakeEnd",
-                                &end->base, LINK_CALL_TIMEOUT_MS, s_on_end, c) != 0) {
+    if (!c || bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "TakeEnd", &end->base,
+                                LINK_CALL_TIMEOUT_MS, s_on_end, c) != 0) {
         free(c);
         s_stream_failed(self, BB_STATUS_UNAVAILABLE, "TakeEnd", "cannot send");
         return;
@@ -222,8 +232,8 @@ static void s_stream_pump(s_link_t *self)
     s_stream_t *s = &self->stream;
     while (s->active && s->inflight < s->credit && s->next_seq < s->total) {
         uint64_t off = (uint64_t)s->next_seq * NODE_CHUNK_BYTES;
-        size_t len = (size_t)(s->bytes - off < NODE_CHUNK_BYTES ? s->bytes - off
-                                                                 : NODE_CHUNK_BYTES);
+        size_t len =
+            (size_t)(s->bytes - off < NODE_CHUNK_BYTES ? s->bytes - off : NODE_CHUNK_BYTES);
         ssize_t got = pread(s->fd, s->buf, len, (off_t)off);
         if (got != (ssize_t)len) {
             bb_error("spool: cannot read take %s; it stays in the spool", s->id);

@@ -22,7 +22,7 @@
 #include "spool.h"
 
 typedef struct {
-    const char *coordinator;     /* endpoint to connect to */
+    const char *coordinator; /* endpoint to connect to */
     const char *name;
     const char *session;
     const char *notify_endpoint; /* inproc endpoint to bind for the recorder's messages */

@@ -99,8 +99,10 @@ static int s_parse_faults(const char *list, uint32_t *mask)
     static const struct {
         const char *name;
         uint32_t bit;
-    } faults[] = {{"clip", NODE_SIM_FAULT_CLIP},       {"dropout", NODE_SIM_FAULT_DROPOUT},
-                  {"silence", NODE_SIM_FAULT_SILENCE}, {"pitch", NODE_SIM_FAULT_WRONG_PITCH},
+    } faults[] = {{"clip", NODE_SIM_FAULT_CLIP},
+                  {"dropout", NODE_SIM_FAULT_DROPOUT},
+                  {"silence", NODE_SIM_FAULT_SILENCE},
+                  {"pitch", NODE_SIM_FAULT_WRONG_PITCH},
                   {"dc", NODE_SIM_FAULT_DC}};
     char buf[256];
     snprintf(buf, sizeof buf, "%s", list);
@@ -123,8 +125,8 @@ static int s_number(const char *opt, const char *text, double lo, double hi, dou
     char *end;
     double v = strtod(text, &end);
     if (!*text || *end || v < lo || v > hi) {
-        fprintf(stderr, "batcherbird-node: %s %s: expected a number from %g to %g\n", opt, text,
-                lo, hi);
+        fprintf(stderr, "batcherbird-node: %s %s: expected a number from %g to %g\n", opt, text, lo,
+                hi);
         return BB_EINVAL;
     }
     *out = v;
@@ -134,31 +136,68 @@ static int s_number(const char *opt, const char *text, double lo, double hi, dou
 static int s_parse(int argc, char **argv, s_opts_t *o)
 {
     enum {
-        O_COORD = 256, O_NAME, O_SPOOL, O_AUDIO, O_MIDI, O_ADEV, O_MDEV, O_RATE, O_CH, O_FIRST,
-        O_BUF, O_LAT, O_LIST, O_INST, O_SLAT, O_SNOISE, O_SDETUNE, O_SFAULT, O_SEVERY, O_SEED,
-        O_TRUTH, O_SPEED, O_FAST, O_HB, O_LOG, O_HELP
+        O_COORD = 256,
+        O_NAME,
+        O_SPOOL,
+        O_AUDIO,
+        O_MIDI,
+        O_ADEV,
+        O_MDEV,
+        O_RATE,
+        O_CH,
+        O_FIRST,
+        O_BUF,
+        O_LAT,
+        O_LIST,
+        O_INST,
+        O_SLAT,
+        O_SNOISE,
+        O_SDETUNE,
+        O_SFAULT,
+        O_SEVERY,
+        O_SEED,
+        O_TRUTH,
+        O_SPEED,
+        O_FAST,
+        O_HB,
+        O_LOG,
+        O_HELP
     };
-    static const struct option longopts[] = {
-        {"coordinator", 1, 0, O_COORD}, {"name", 1, 0, O_NAME},
-        {"spool", 1, 0, O_SPOOL},       {"audio", 1, 0, O_AUDIO},
-        {"midi", 1, 0, O_MIDI},         {"audio-device", 1, 0, O_ADEV},
-        {"midi-device", 1, 0, O_MDEV},  {"rate", 1, 0, O_RATE},
-        {"channels", 1, 0, O_CH},       {"first-channel", 1, 0, O_FIRST},
-        {"buffer", 1, 0, O_BUF},        {"latency-offset", 1, 0, O_LAT},
-        {"list-devices", 0, 0, O_LIST}, {"instrument", 1, 0, O_INST},
-        {"sim-latency", 1, 0, O_SLAT},  {"sim-noise", 1, 0, O_SNOISE},
-        {"sim-detune", 1, 0, O_SDETUNE}, {"sim-fault", 1, 0, O_SFAULT},
-        {"sim-fault-every", 1, 0, O_SEVERY}, {"sim-seed", 1, 0, O_SEED},
-        {"sim-truth", 1, 0, O_TRUTH},   {"speed", 1, 0, O_SPEED},
-        {"fast", 0, 0, O_FAST},         {"heartbeat-ms", 1, 0, O_HB},
-        {"log-level", 1, 0, O_LOG},     {"help", 0, 0, O_HELP},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"coordinator", 1, 0, O_COORD},
+                                             {"name", 1, 0, O_NAME},
+                                             {"spool", 1, 0, O_SPOOL},
+                                             {"audio", 1, 0, O_AUDIO},
+                                             {"midi", 1, 0, O_MIDI},
+                                             {"audio-device", 1, 0, O_ADEV},
+                                             {"midi-device", 1, 0, O_MDEV},
+                                             {"rate", 1, 0, O_RATE},
+                                             {"channels", 1, 0, O_CH},
+                                             {"first-channel", 1, 0, O_FIRST},
+                                             {"buffer", 1, 0, O_BUF},
+                                             {"latency-offset", 1, 0, O_LAT},
+                                             {"list-devices", 0, 0, O_LIST},
+                                             {"instrument", 1, 0, O_INST},
+                                             {"sim-latency", 1, 0, O_SLAT},
+                                             {"sim-noise", 1, 0, O_SNOISE},
+                                             {"sim-detune", 1, 0, O_SDETUNE},
+                                             {"sim-fault", 1, 0, O_SFAULT},
+                                             {"sim-fault-every", 1, 0, O_SEVERY},
+                                             {"sim-seed", 1, 0, O_SEED},
+                                             {"sim-truth", 1, 0, O_TRUTH},
+                                             {"speed", 1, 0, O_SPEED},
+                                             {"fast", 0, 0, O_FAST},
+                                             {"heartbeat-ms", 1, 0, O_HB},
+                                             {"log-level", 1, 0, O_LOG},
+                                             {"help", 0, 0, O_HELP},
+                                             {0, 0, 0, 0}};
     int c;
     double v;
     bool every_given = false;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case O_COORD: o->coordinator = optarg; break;
+        case O_COORD:
+            o->coordinator = optarg;
+            break;
         case O_NAME:
             if (!*optarg || strlen(optarg) >= NODE_NAME_MAX) {
                 fprintf(stderr, "batcherbird-node: --name must be 1 to %d characters\n",
@@ -167,11 +206,21 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             }
             snprintf(o->name, sizeof o->name, "%s", optarg);
             break;
-        case O_SPOOL: o->spool_dir = optarg; break;
-        case O_AUDIO: o->audio_backend = optarg; break;
-        case O_MIDI: o->midi_backend = optarg; break;
-        case O_ADEV: o->audio_device = optarg; break;
-        case O_MDEV: o->midi_device = optarg; break;
+        case O_SPOOL:
+            o->spool_dir = optarg;
+            break;
+        case O_AUDIO:
+            o->audio_backend = optarg;
+            break;
+        case O_MIDI:
+            o->midi_backend = optarg;
+            break;
+        case O_ADEV:
+            o->audio_device = optarg;
+            break;
+        case O_MDEV:
+            o->midi_device = optarg;
+            break;
         case O_RATE:
             if (s_number("--rate", optarg, 8000, 192000, &v))
                 return BB_EINVAL;
@@ -197,7 +246,9 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             if (s_number("--latency-offset", optarg, -1000, 1000, &o->latency_offset_ms))
                 return BB_EINVAL;
             break;
-        case O_LIST: o->list_devices = true; break;
+        case O_LIST:
+            o->list_devices = true;
+            break;
         case O_INST:
             if (node_sim_preset_parse(optarg, &o->sim.preset)) {
                 fprintf(stderr,
@@ -221,8 +272,10 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             break;
         case O_SFAULT:
             if (s_parse_faults(optarg, &o->sim.fault_mask)) {
-                fprintf(stderr, "batcherbird-node: --sim-fault %s: use clip, dropout, silence, "
-                                "pitch, dc (comma-separated)\n", optarg);
+                fprintf(stderr,
+                        "batcherbird-node: --sim-fault %s: use clip, dropout, silence, "
+                        "pitch, dc (comma-separated)\n",
+                        optarg);
                 return BB_EINVAL;
             }
             if (!every_given)
@@ -239,12 +292,16 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
                 return BB_EINVAL;
             o->sim.seed = (uint32_t)v;
             break;
-        case O_TRUTH: o->truth_path = optarg; break;
+        case O_TRUTH:
+            o->truth_path = optarg;
+            break;
         case O_SPEED:
             if (s_number("--speed", optarg, 1, 1000, &o->speed))
                 return BB_EINVAL;
             break;
-        case O_FAST: o->speed = NODE_FAST_SPEED; break;
+        case O_FAST:
+            o->speed = NODE_FAST_SPEED;
+            break;
         case O_HB:
             if (s_number("--heartbeat-ms", optarg, 50, 60000, &v))
                 return BB_EINVAL;
@@ -260,8 +317,12 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             break;
         }
         case 'h':
-        case O_HELP: s_usage(stdout); exit(0);
-        default: s_usage(stderr); return BB_EINVAL;
+        case O_HELP:
+            s_usage(stdout);
+            exit(0);
+        default:
+            s_usage(stderr);
+            return BB_EINVAL;
         }
     }
     if (optind < argc) {
@@ -352,8 +413,11 @@ int main(int argc, char **argv)
 {
     zsys_init();
     zsys_set_logstream(NULL);
-    s_opts_t o = {.coordinator = BB_ENDPOINT_NODES, .audio_backend = "virtual",
-                  .midi_backend = "virtual", .speed = 1.0, .heartbeat_ms = 1000};
+    s_opts_t o = {.coordinator = BB_ENDPOINT_NODES,
+                  .audio_backend = "virtual",
+                  .midi_backend = "virtual",
+                  .speed = 1.0,
+                  .heartbeat_ms = 1000};
     o.sim = (node_sim_config_t)NODE_SIM_CONFIG_INIT;
     o.audio = (node_audio_config_t)NODE_AUDIO_CONFIG_INIT;
     if (gethostname(o.name, sizeof o.name) != 0 || !*o.name)
@@ -468,7 +532,10 @@ int main(int argc, char **argv)
 
     char notify_ep[128];
     snprintf(notify_ep, sizeof notify_ep, "inproc://node-takes-%d", (int)getpid());
-    node_recorder_config_t rcfg = {.cap = cap, .midi = midi, .spool = spool, .node_name = o.name,
+    node_recorder_config_t rcfg = {.cap = cap,
+                                   .midi = midi,
+                                   .spool = spool,
+                                   .node_name = o.name,
                                    .notify_endpoint = notify_ep,
                                    .history_frames = ring_frames,
                                    .latency_offset_ms = o.latency_offset_ms};
@@ -490,10 +557,16 @@ int main(int argc, char **argv)
     zuuid_destroy(&uuid);
     s_caps_t caps;
     s_build_caps(&caps, &o);
-    node_link_config_t lcfg = {.coordinator = o.coordinator, .name = o.name, .session = session,
-                               .notify_endpoint = notify_ep, .recorder = recorder, .midi = midi,
-                               .spool = spool, .caps = &caps.caps,
-                               .sample_rate = o.audio.sample_rate, .channels = o.audio.channels,
+    node_link_config_t lcfg = {.coordinator = o.coordinator,
+                               .name = o.name,
+                               .session = session,
+                               .notify_endpoint = notify_ep,
+                               .recorder = recorder,
+                               .midi = midi,
+                               .spool = spool,
+                               .caps = &caps.caps,
+                               .sample_rate = o.audio.sample_rate,
+                               .channels = o.audio.channels,
                                .heartbeat_ms = o.heartbeat_ms};
     link = node_link_new(&lcfg);
     if (!link) {

@@ -178,8 +178,8 @@ int node_midi_sched_cancel(node_midi_sched_t *self, uint64_t mask, uint64_t valu
 void node_midi_sched_panic(node_midi_sched_t *self)
 {
     for (uint8_t ch = 0; ch < 16; ch++) {
-        node_midi_event_t off = {.tag = UINT64_MAX, .deadline_ns = 0, .len = 3,
-                                 .msg = {(uint8_t)(0xB0 | ch), 123, 0}};
+        node_midi_event_t off = {
+            .tag = UINT64_MAX, .deadline_ns = 0, .len = 3, .msg = {(uint8_t)(0xB0 | ch), 123, 0}};
         node_midi_event_t sound = off;
         sound.msg[1] = 120;
         node_midi_sched_post(self, &off);

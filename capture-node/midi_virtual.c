@@ -25,8 +25,7 @@ static int s_list(node_device_t *devices, int max, char *err, size_t errlen)
     return 1;
 }
 
-static int s_open(node_midi_port_t **port, const char *device, void *ctx, char *err,
-                  size_t errlen)
+static int s_open(node_midi_port_t **port, const char *device, void *ctx, char *err, size_t errlen)
 {
     if (!ctx) {
         snprintf(err, errlen, "the virtual MIDI backend needs a simulated instrument");

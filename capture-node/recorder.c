@@ -23,14 +23,15 @@
 #include "bb_err.h"
 #include "bb_log.h"
 
-#define NODE_REC_WAKE_NS        (2 * BB_NS_PER_MS)  /* real time between wake-ups */
-#define NODE_REC_LEAD_NS        (20 * BB_NS_PER_MS) /* real time from scheduling to note-on */
+#define NODE_REC_WAKE_NS         (2 * BB_NS_PER_MS)   /* real time between wake-ups */
+#define NODE_REC_LEAD_NS         (20 * BB_NS_PER_MS)  /* real time from scheduling to note-on */
 #define NODE_REC_SETUP_SETTLE_NS (250 * BB_NS_PER_MS) /* after program/bank changes */
-#define NODE_REC_WINDOW_MS      10
-#define NODE_REC_QUIET_MS       50
-#define NODE_REC_MIN_FLOOR_DB   (-120.0)
-#define NODE_REC_BLOCK_MAP      64
-#define NODE_REC_SCRATCH_FRAMES 4096
+#define NODE_REC_WINDOW_MS       10
+#define NODE_REC_QUIET_MS        50
+#define NODE_REC_MIN_FLOOR_DB    (-120.0)
+#define NODE_REC_FLOOR_CREEP_DB  1.0 /* dB per take the room floor may rise */
+#define NODE_REC_BLOCK_MAP       64
+#define NODE_REC_SCRATCH_FRAMES  4096
 
 enum { TAG_NOTE_ON = 1, TAG_NOTE_OFF = 2, TAG_SETUP = 3 };
 
@@ -82,6 +83,18 @@ struct node_recorder_t {
     s_take_t *take;
     int64_t next_free_ns;
     uint64_t take_seq;
+    /* The room's floor: the quietest pre-roll seen, allowed to creep up slowly so a room
+     * that really got louder is followed. A pre-roll that still holds the previous take's
+     * tail must not raise the floor the release end is judged by. */
+    double room_floor_db;
+    bool room_floor_known;
+    /* After a take whose release was cut at the plan's maximum the instrument is still
+     * sounding: the next note waits until it is quiet (or settle_limit), so no take's
+     * pre-roll holds the previous note's tail. */
+    bool settling;
+    int64_t settle_pos, settle_limit;
+    double settle_quiet_db;
+    uint32_t settle_quiet_frames;
     zsock_t *notify;
 
     _Atomic uint32_t busy;
@@ -151,8 +164,8 @@ static int64_t s_time_at(node_recorder_t *self, int64_t frame)
         return bb_node_clock_ns();
     const node_block_t *b =
         &self->blocks[(self->block_head - 1 + NODE_REC_BLOCK_MAP) % NODE_REC_BLOCK_MAP];
-    return b->adc_ns + (int64_t)llround((double)(frame - (int64_t)b->frame) * BB_NS_PER_S /
-                                        (double)self->rate);
+    return b->adc_ns +
+           (int64_t)llround((double)(frame - (int64_t)b->frame) * BB_NS_PER_S / (double)self->rate);
 }
 
 static const float *s_hist(node_recorder_t *self, int64_t frame)
@@ -190,9 +203,11 @@ static void s_take_free(s_take_t **tp)
 
 static void s_note_off_now(node_recorder_t *self, const Bb__TakeJob *job)
 {
-    node_midi_event_t off = {.tag = 0, .deadline_ns = 0, .len = 3,
-                             .msg = {(uint8_t)(0x80 | ((job->midi_channel - 1) & 0x0F)),
-                                     (uint8_t)job->note, 0}};
+    node_midi_event_t off = {
+        .tag = 0,
+        .deadline_ns = 0,
+        .len = 3,
+        .msg = {(uint8_t)(0x80 | ((job->midi_channel - 1) & 0x0F)), (uint8_t)job->note, 0}};
     node_midi_sched_post(self->midi, &off);
 }
 
@@ -255,11 +270,14 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
             on = settled;
     }
     t->on_deadline = on;
-    node_midi_event_t non = {.tag = (t->seq << 8) | TAG_NOTE_ON, .deadline_ns = on, .len = 3,
-                             .msg = {(uint8_t)(0x90 | ch), (uint8_t)job->note,
-                                     (uint8_t)job->velocity}};
+    node_midi_event_t non = {
+        .tag = (t->seq << 8) | TAG_NOTE_ON,
+        .deadline_ns = on,
+        .len = 3,
+        .msg = {(uint8_t)(0x90 | ch), (uint8_t)job->note, (uint8_t)job->velocity}};
     node_midi_event_t noff = {.tag = (t->seq << 8) | TAG_NOTE_OFF,
-                              .deadline_ns = on + (int64_t)job->hold_ms * BB_NS_PER_MS, .len = 3,
+                              .deadline_ns = on + (int64_t)job->hold_ms * BB_NS_PER_MS,
+                              .len = 3,
                               .msg = {(uint8_t)(0x80 | ch), (uint8_t)job->note, 64}};
     if (node_midi_sched_post(self->midi, &non) || node_midi_sched_post(self->midi, &noff)) {
         node_midi_sched_cancel(self->midi, ~(uint64_t)0xFF, t->seq << 8);
@@ -267,8 +285,8 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
         s_take_free(&self->take);
         return;
     }
-    bb_debug("take %s: note %u vel %u, note-on in %.1f ms", job->take_id, job->note,
-             job->velocity, (on - now) / 1e6);
+    bb_debug("take %s: note %u vel %u, note-on in %.1f ms", job->take_id, job->note, job->velocity,
+             (on - now) / 1e6);
 }
 
 static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
@@ -290,8 +308,7 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
         t->start_frame = t->on_frame - s_ms_to_frames(self, t->job->preroll_ms);
         int64_t oldest = self->hist_end - (int64_t)self->hist_cap;
         if (t->start_frame < oldest) {
-            bb_warn("take %s: pre-roll reaches back past the history; shortened",
-                    t->job->take_id);
+            bb_warn("take %s: pre-roll reaches back past the history; shortened", t->job->take_id);
             t->start_frame = oldest;
         }
         if (t->start_frame < 0)
@@ -299,8 +316,8 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
         t->noise_pos = t->written_until = t->start_frame;
         t->xruns = 0;
         char err[256];
-        t->spool = node_spool_take_begin(self->spool, t->job->take_id, self->channels, err,
-                                         sizeof err);
+        t->spool =
+            node_spool_take_begin(self->spool, t->job->take_id, self->channels, err, sizeof err);
         if (!t->spool) {
             s_take_fail(self, err);
             return;
@@ -321,7 +338,8 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
     }
 }
 
-/* Pre-roll RMS over [start, on_frame): the noise floor this take's release is judged by. */
+/* Pre-roll RMS over [start, on_frame): the noise floor this take's release is judged by,
+ * bounded by the room floor (see room_floor_db). */
 static void s_noise_pass(node_recorder_t *self, s_take_t *t)
 {
     int64_t stop = t->on_frame < self->hist_end ? t->on_frame : self->hist_end;
@@ -337,7 +355,16 @@ static void s_noise_pass(node_recorder_t *self, s_take_t *t)
             if (t->noise_n && t->noise_sq[c] / t->noise_n > worst)
                 worst = t->noise_sq[c] / t->noise_n;
         double db = worst > 0 ? 10.0 * log10(worst) : NODE_REC_MIN_FLOOR_DB;
-        t->noise_db = db < NODE_REC_MIN_FLOOR_DB ? NODE_REC_MIN_FLOOR_DB : db;
+        if (db < NODE_REC_MIN_FLOOR_DB)
+            db = NODE_REC_MIN_FLOOR_DB;
+        if (self->room_floor_known && db > self->room_floor_db + NODE_REC_FLOOR_CREEP_DB) {
+            self->room_floor_db += NODE_REC_FLOOR_CREEP_DB;
+            db = self->room_floor_db;
+        } else {
+            self->room_floor_db = db;
+            self->room_floor_known = true;
+        }
+        t->noise_db = db;
     }
 }
 
@@ -413,6 +440,16 @@ static void s_take_commit(node_recorder_t *self)
     hdr.node = self->node_name;
     int rc = node_spool_take_commit(&t->spool, &hdr, NODE_CHUNK_BYTES);
     self->next_free_ns = s_time_at(self, t->end_frame);
+    if (t->capped) {
+        const double floor_db = t->job->release_floor_db > 0 ? t->job->release_floor_db : 6.0;
+        self->settling = true;
+        self->settle_pos = t->end_frame;
+        self->settle_limit =
+            t->end_frame +
+            s_ms_to_frames(self, t->job->release_ms < 10000 ? t->job->release_ms : 10000);
+        self->settle_quiet_db = t->noise_db + floor_db;
+        self->settle_quiet_frames = 0;
+    }
     if (rc) {
         char why[160];
         snprintf(why, sizeof why, "cannot write the take to the spool: %s", bb_strerror(rc));
@@ -455,9 +492,40 @@ static void s_drain(node_recorder_t *self)
     }
 }
 
+/* Same windows and rule as the release pass, between takes. */
+static void s_settle_pass(node_recorder_t *self)
+{
+    const int64_t win = s_ms_to_frames(self, NODE_REC_WINDOW_MS);
+    if (self->settle_pos < self->hist_end - (int64_t)self->hist_cap)
+        self->settle_pos = self->hist_end - (int64_t)self->hist_cap;
+    while (self->settling && self->settle_pos + win <= self->hist_end) {
+        double loudest = 0;
+        for (uint32_t c = 0; c < self->channels; c++) {
+            double sq = 0;
+            for (int64_t i = 0; i < win; i++) {
+                float v = s_hist(self, self->settle_pos + i)[c];
+                sq += (double)v * v;
+            }
+            if (sq / win > loudest)
+                loudest = sq / win;
+        }
+        double db = loudest > 0 ? 10.0 * log10(loudest) : NODE_REC_MIN_FLOOR_DB;
+        self->settle_pos += win;
+        self->settle_quiet_frames =
+            db <= self->settle_quiet_db ? self->settle_quiet_frames + (uint32_t)win : 0;
+        if (self->settle_quiet_frames >= s_ms_to_frames(self, NODE_REC_QUIET_MS) ||
+            self->settle_pos >= self->settle_limit) {
+            self->settling = false;
+            self->next_free_ns = s_time_at(self, self->settle_pos);
+        }
+    }
+}
+
 static void s_step(node_recorder_t *self)
 {
     s_drain(self);
+    if (!self->take && self->settling)
+        s_settle_pass(self);
 
     node_midi_event_t ev;
     while (node_midi_sched_report(self->midi, &ev))
@@ -499,7 +567,7 @@ static void *s_run(void *arg)
             pthread_mutex_lock(&self->lock);
         }
         Bb__TakeJob *next = NULL;
-        if (!self->take && self->n_queue > 0) {
+        if (!self->take && !self->settling && self->n_queue > 0) {
             next = self->queue[0];
             memmove(&self->queue[0], &self->queue[1], (size_t)(self->n_queue - 1) * sizeof next);
             self->n_queue--;
@@ -512,7 +580,8 @@ static void *s_run(void *arg)
 
         pthread_mutex_lock(&self->lock);
         atomic_store(&self->busy, (uint32_t)(self->n_queue + (self->take ? 1 : 0)));
-        if (self->running && !self->abort_requested && (self->take || self->n_queue == 0)) {
+        if (self->running && !self->abort_requested &&
+            (self->take || self->settling || self->n_queue == 0)) {
             int64_t wake = bb_mono_ns() + NODE_REC_WAKE_NS;
             struct timespec ts = {.tv_sec = wake / BB_NS_PER_S, .tv_nsec = wake % BB_NS_PER_S};
             pthread_cond_timedwait(&self->wake, &self->lock, &ts);

@@ -48,8 +48,8 @@ typedef struct {
     uint32_t midi_channel; /* 0..15 the instrument listens on; 16 = omni */
     double latency_ms;     /* MIDI-to-audio latency of the "hardware" */
     double noise_floor_db; /* white noise RMS, dBFS; <= -200 means none */
-    double hum_db;         /* 50 Hz hum level, dBFS; <= -200 means none (analog preset default -70) */
-    double detune_cents;   /* constant tuning error of the instrument */
+    double hum_db;       /* 50 Hz hum level, dBFS; <= -200 means none (analog preset default -70) */
+    double detune_cents; /* constant tuning error of the instrument */
     double velocity_curve; /* gain = (velocity/127)^curve */
     double peak_db;        /* peak level of the loudest note, dBFS */
     uint32_t fault_mask;   /* NODE_SIM_FAULT_* */
@@ -58,15 +58,19 @@ typedef struct {
     uint32_t seed;         /* noise generator seed */
 } node_sim_config_t;
 
-#define NODE_SIM_CONFIG_INIT                                                                   \
-    {                                                                                          \
-        .preset = NODE_SIM_PIANO, .sample_rate = 48000, .channels = 2, .midi_channel = 16,     \
-        .latency_ms = 3.0, .noise_floor_db = -80.0, .hum_db = -300.0, .detune_cents = 0.0,     \
-        .velocity_curve = 1.6, .peak_db = -3.0, .fault_mask = 0, .fault_every = 0,             \
-        .fault_cents = 60.0, .seed = 1                                                         \
+#define NODE_SIM_CONFIG_INIT                                                                       \
+    {                                                                                              \
+        .preset = NODE_SIM_PIANO, .sample_rate = 48000, .channels = 2, .midi_channel = 16,         \
+        .latency_ms = 3.0, .noise_floor_db = -80.0, .hum_db = -300.0, .detune_cents = 0.0,         \
+        .velocity_curve = 1.6, .peak_db = -3.0, .fault_mask = 0, .fault_every = 0,                 \
+        .fault_cents = 60.0, .seed = 1                                                             \
     }
 
-typedef enum { NODE_SIM_TRUTH_ON = 0, NODE_SIM_TRUTH_OFF = 1, NODE_SIM_TRUTH_END = 2 } node_sim_truth_kind_t;
+typedef enum {
+    NODE_SIM_TRUTH_ON = 0,
+    NODE_SIM_TRUTH_OFF = 1,
+    NODE_SIM_TRUTH_END = 2
+} node_sim_truth_kind_t;
 
 /* One ground-truth record. ON: the first frame of the audible attack. OFF: the frame the
  * note-off took effect. END: the first frame after which the voice is below the noise

@@ -36,8 +36,7 @@ struct node_spool_take_t {
     uint32_t crc;
 };
 
-static void s_path(const node_spool_t *self, const char *id, const char *ext, char *out,
-                   size_t len)
+static void s_path(const node_spool_t *self, const char *id, const char *ext, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s%s", self->dir, id, ext);
 }
@@ -253,7 +252,8 @@ int node_spool_list(node_spool_t *self, char ***ids_out, size_t *n_out)
             n++;
     }
     closedir(d);
-    qsort(entries, n, sizeof *entries, s_cmp_entry);
+    if (n > 1)
+        qsort(entries, n, sizeof *entries, s_cmp_entry);
     char **ids = calloc(n ? n : 1, sizeof *ids);
     if (!ids) {
         for (size_t i = 0; i < n; i++)

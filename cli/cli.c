@@ -18,8 +18,7 @@ void cli_error(const char *fmt, ...)
     fprintf(stderr, "batcherbird: %s\n", text);
 }
 
-int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req,
-             ProtobufCMessage **reply)
+int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply)
 {
     char err[512];
     if (!cli->rpc) {

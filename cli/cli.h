@@ -14,9 +14,9 @@
 
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FAILED = 1,      /* the coordinator said no, or the work failed */
-    CLI_EXIT_USAGE = 2,       /* bad command line */
-    CLI_EXIT_UNAVAILABLE = 3  /* no coordinator answered */
+    CLI_EXIT_FAILED = 1,     /* the coordinator said no, or the work failed */
+    CLI_EXIT_USAGE = 2,      /* bad command line */
+    CLI_EXIT_UNAVAILABLE = 3 /* no coordinator answered */
 };
 
 #define CLI_DEFAULT_TIMEOUT_MS 3000
@@ -26,13 +26,12 @@ typedef struct {
     const char *events;      /* event endpoint */
     int timeout_ms;
     bb_rpc_t *rpc;
-    bool color;              /* stdout is a terminal */
+    bool color; /* stdout is a terminal */
 } cli_t;
 
 /* Connects (lazily) and calls /bb.Operator/<method>. On failure prints one line
  * "batcherbird: STATUS: message" to stderr and returns the exit code to use. */
-int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req,
-             ProtobufCMessage **reply);
+int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply);
 void cli_close(cli_t *cli);
 
 /* Prints "batcherbird: <message>" to stderr. */

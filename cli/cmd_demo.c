@@ -25,7 +25,7 @@
 
 extern char **environ;
 
-#define DEMO_NODES 2
+#define DEMO_NODES              2
 #define DEMO_REGISTER_TIMEOUT_S 20.0
 
 typedef struct {
@@ -169,8 +169,8 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
         cli_error("demo: cannot create a temporary folder: %s", strerror(errno));
         return CLI_EXIT_FAILED;
     }
-    char bin_dir[PATH_MAX], state[PATH_MAX + 16], nodes_ep[PATH_MAX + 16],
-        ops_ep[PATH_MAX + 16], ev_ep[PATH_MAX + 16];
+    char bin_dir[PATH_MAX], state[PATH_MAX + 16], nodes_ep[PATH_MAX + 16], ops_ep[PATH_MAX + 16],
+        ev_ep[PATH_MAX + 16];
     s_bin_dir(bin_dir, sizeof bin_dir);
     snprintf(state, sizeof state, "%s/state", tmp);
     snprintf(nodes_ep, sizeof nodes_ep, "ipc://%s/nodes.ipc", tmp);
@@ -186,16 +186,17 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     printf("Batcherbird demo: a coordinator and two capture nodes with simulated instruments\n");
     char log[PATH_MAX + 32];
     snprintf(log, sizeof log, "%s/coordinator.log", tmp);
-    char *cargs[] = {"--state", state, "--nodes", nodes_ep, "--operators", ops_ep,
-                     "--events", ev_ep, NULL};
+    char *cargs[] = {"--state", state,      "--nodes", nodes_ep, "--operators",
+                     ops_ep,    "--events", ev_ep,     NULL};
     if (s_spawn(&coord, bin_dir, "batcherbird-coordinator", cargs, log))
         goto cleanup;
     for (int i = 0; i < DEMO_NODES; i++) {
         char spool[PATH_MAX + 32];
         snprintf(spool, sizeof spool, "%s/spool-%s", tmp, names[i]);
         snprintf(log, sizeof log, "%s/%s.log", tmp, names[i]);
-        char *nargs[] = {"--coordinator", nodes_ep, "--name", (char *)names[i], "--instrument",
-                         (char *)presets[i], "--spool", spool, "--speed", (char *)speed, NULL};
+        char *nargs[] = {"--coordinator", nodes_ep,           "--name",  (char *)names[i],
+                         "--instrument",  (char *)presets[i], "--spool", spool,
+                         "--speed",       (char *)speed,      NULL};
         if (s_spawn(&nodes[i], bin_dir, "batcherbird-node", nargs, log))
             goto cleanup;
     }
@@ -259,12 +260,12 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     pad.node = (char *)names[1];
     pad.note_lo = 36;
     pad.note_hi = 72;
-    pad.step = 6;
+    pad.step = 12;
     pad.velocities = pad_vel;
     pad.n_velocities = 1;
     pad.round_robins = 2;
-    pad.hold_ms = 1200;
-    pad.release_ms = 1000;
+    pad.hold_ms = 1000;
+    pad.release_ms = 3000; /* a pad's tail is long; the node ends it when it is quiet */
     pad.max_retakes = 2;
     Bb__InstrumentSpec *insts[] = {&piano, &pad};
     Bb__ExportSpec ex = BB__EXPORT_SPEC__INIT;
@@ -286,7 +287,8 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     if (wrc == CLI_EXIT_OK) {
         double wall = bb_mono_ns() / 1e9 - t0;
         printf("\nThe library is in %s\n", out_abs);
-        printf("Open %s/Demo-Piano-*/ or %s/Demo-Pad-*/ .sfz files in any SFZ player.\n",
+        printf("Open %s/Demo-Piano/Demo-Piano.sfz or %s/Demo-Pad/Demo-Pad.sfz in any SFZ "
+               "player.\n",
                out_abs, out_abs);
         printf("Demo finished in %.1f s.\n", wall);
         exit_code = CLI_EXIT_OK;

@@ -36,10 +36,9 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
                          n->caps->midi_backend, *n->caps->instrument ? " " : "",
                          n->caps->instrument);
             if (n->sample_rate)
-                snprintf(format, sizeof format, "%.1fk/%uch", n->sample_rate / 1000.0,
-                         n->channels);
-            const char *state = !n->online ? "-"
-                                : n->state == BB__NODE_STATE__NODE_RECORDING ? "recording"
+                snprintf(format, sizeof format, "%.1fk/%uch", n->sample_rate / 1000.0, n->channels);
+            const char *state = !n->online                                     ? "-"
+                                : n->state == BB__NODE_STATE__NODE_RECORDING   ? "recording"
                                 : n->state == BB__NODE_STATE__NODE_DEVICE_LOST ? "NO DEVICE"
                                                                                : "idle";
             int len = 0;
@@ -47,8 +46,8 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
                 len += snprintf(notes + len, sizeof notes - len, "last heard %.0f s ago; ",
                                 n->last_seen_age_s);
             if (n->spooled)
-                len += snprintf(notes + len, sizeof notes - len, "%u take(s) spooled; ",
-                                n->spooled);
+                len +=
+                    snprintf(notes + len, sizeof notes - len, "%u take(s) spooled; ", n->spooled);
             if (n->xruns)
                 len += snprintf(notes + len, sizeof notes - len, "%llu overflow(s); ",
                                 (unsigned long long)n->xruns);

@@ -84,8 +84,7 @@ void cli_print_status(const Bb__BatchStatus *st)
     for (size_t i = 0; i < st->n_instruments; i++) {
         const Bb__InstrumentStatus *is = st->instruments[i];
         if (is->failed || is->retakes)
-            printf("  %s: %u take(s) failed QC, %u retake(s)\n", is->name, is->failed,
-                   is->retakes);
+            printf("  %s: %u take(s) failed QC, %u retake(s)\n", is->name, is->failed, is->retakes);
         if (*is->library_path)
             printf("  %s: %u samples in %s\n", is->name, is->files, is->library_path);
     }
@@ -259,8 +258,7 @@ int cli_watch_batch(cli_t *cli, uint64_t id, bool quiet_events)
                 printf("  * lost contact with the coordinator (%s); retrying\n", err);
             }
             if (now_s - lost_since > CLI_WATCH_GIVE_UP_S) {
-                cli_error("UNAVAILABLE: the coordinator at %s stopped answering",
-                          cli->coordinator);
+                cli_error("UNAVAILABLE: the coordinator at %s stopped answering", cli->coordinator);
                 rc = CLI_EXIT_UNAVAILABLE;
                 goto out;
             }

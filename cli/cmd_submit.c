@@ -26,40 +26,39 @@ typedef struct {
 
 static void s_help(void)
 {
-    printf(
-        "usage: batcherbird submit --instrument NAME --node NODE [instrument options]\n"
-        "                          [--instrument NAME --node NODE ...] [batch options]\n"
-        "\n"
-        "Plans a batch: every instrument plays every note of its range at every velocity,\n"
-        "round robins times. Instruments on different nodes are sampled in parallel.\n"
-        "\n"
-        "Instrument options (after its --instrument):\n"
-        "  --node NODE             capture node the instrument is connected to\n"
-        "  --notes LOW:HIGH        note range, e.g. C2:C4 or 36:60 (default C3)\n"
-        "  --step N                semitones between sampled notes (default 1)\n"
-        "  --velocities LIST       e.g. 64,127 (default 127)\n"
-        "  --round-robins N        takes of each note and velocity (default 1)\n"
-        "  --hold DURATION         how long the key is held, e.g. 1.5 or 1500ms (default 1 s)\n"
-        "  --release DURATION      longest release recorded after note-off (default 1 s)\n"
-        "  --release-policy P      adaptive (end when the tail reaches the noise) | fixed\n"
-        "  --preroll DURATION      audio kept before each note-on (default 100ms)\n"
-        "  --channel N             MIDI channel 1-16 (default 1)\n"
-        "  --program N             program change 0-127 before the first take\n"
-        "  --bank MSB[:LSB]        bank select before the program change\n"
-        "  --cc N=V[,N=V...]       controller values before the first take\n"
-        "  --retakes N             automatic retakes of a take that fails QC (default 2)\n"
-        "  --release-samples       also record release-trigger samples\n"
-        "\n"
-        "Batch options:\n"
-        "  --name NAME             batch name (default: the first instrument's)\n"
-        "  --out DIR               library folder on the coordinator's machine\n"
-        "                          (default: inside its state folder)\n"
-        "  --bit-depth 16|24|32    export bit depth (default 24; 32 = float)\n"
-        "  --format wav|flac       (default wav)\n"
-        "  --peak DB               normalisation peak target, dBFS (default -1)\n"
-        "  --normalise MODE        instrument | velocity | sample | none (default instrument)\n"
-        "  --c4                    note names with C4 = MIDI 60 (default C3 = 60)\n"
-        "  --watch                 follow the batch's progress until it ends\n");
+    printf("usage: batcherbird submit --instrument NAME --node NODE [instrument options]\n"
+           "                          [--instrument NAME --node NODE ...] [batch options]\n"
+           "\n"
+           "Plans a batch: every instrument plays every note of its range at every velocity,\n"
+           "round robins times. Instruments on different nodes are sampled in parallel.\n"
+           "\n"
+           "Instrument options (after its --instrument):\n"
+           "  --node NODE             capture node the instrument is connected to\n"
+           "  --notes LOW:HIGH        note range, e.g. C2:C4 or 36:60 (default C3)\n"
+           "  --step N                semitones between sampled notes (default 1)\n"
+           "  --velocities LIST       e.g. 64,127 (default 127)\n"
+           "  --round-robins N        takes of each note and velocity (default 1)\n"
+           "  --hold DURATION         how long the key is held, e.g. 1.5 or 1500ms (default 1 s)\n"
+           "  --release DURATION      longest release recorded after note-off (default 1 s)\n"
+           "  --release-policy P      adaptive (end when the tail reaches the noise) | fixed\n"
+           "  --preroll DURATION      audio kept before each note-on (default 100ms)\n"
+           "  --channel N             MIDI channel 1-16 (default 1)\n"
+           "  --program N             program change 0-127 before the first take\n"
+           "  --bank MSB[:LSB]        bank select before the program change\n"
+           "  --cc N=V[,N=V...]       controller values before the first take\n"
+           "  --retakes N             automatic retakes of a take that fails QC (default 2)\n"
+           "  --release-samples       also record release-trigger samples\n"
+           "\n"
+           "Batch options:\n"
+           "  --name NAME             batch name (default: the first instrument's)\n"
+           "  --out DIR               library folder on the coordinator's machine\n"
+           "                          (default: inside its state folder)\n"
+           "  --bit-depth 16|24|32    export bit depth (default 24; 32 = float)\n"
+           "  --format wav|flac       (default wav)\n"
+           "  --peak DB               normalisation peak target, dBFS (default -1)\n"
+           "  --normalise MODE        instrument | velocity | sample | none (default instrument)\n"
+           "  --c4                    note names with C4 = MIDI 60 (default C3 = 60)\n"
+           "  --watch                 follow the batch's progress until it ends\n");
 }
 
 static int s_uint_list(const char *text, uint32_t *out, size_t max, size_t *n, uint32_t lo,
@@ -108,8 +107,8 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
             s_help();
             return CLI_EXIT_OK;
         }
-        bool takes_value = strcmp(a, "--c4") && strcmp(a, "--watch") &&
-                           strcmp(a, "--release-samples");
+        bool takes_value =
+            strcmp(a, "--c4") && strcmp(a, "--watch") && strcmp(a, "--release-samples");
         if (takes_value && i + 1 >= argc) {
             cli_error("submit: %s needs a value (see batcherbird submit --help)", a);
             return CLI_EXIT_USAGE;
@@ -155,9 +154,8 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
             continue;
         }
         if (!strcmp(a, "--bit-depth")) {
-            if (s_uint(a, v, 16, 32, &ex.bit_depth) || (ex.bit_depth != 16 &&
-                                                         ex.bit_depth != 24 &&
-                                                         ex.bit_depth != 32)) {
+            if (s_uint(a, v, 16, 32, &ex.bit_depth) ||
+                (ex.bit_depth != 16 && ex.bit_depth != 24 && ex.bit_depth != 32)) {
                 cli_error("submit: --bit-depth: use 16, 24 or 32");
                 return CLI_EXIT_USAGE;
             }
@@ -215,8 +213,7 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
         } else if (!strcmp(a, "--hold") || !strcmp(a, "--release") || !strcmp(a, "--preroll")) {
             uint32_t ms;
             if (cli_parse_duration_ms(v, &ms) || ms > 60000) {
-                cli_error("submit: %s %s: a duration like 1.5, 1.5s or 100ms (at most 60 s)", a,
-                          v);
+                cli_error("submit: %s %s: a duration like 1.5, 1.5s or 100ms (at most 60 s)", a, v);
                 return CLI_EXIT_USAGE;
             }
             if (!strcmp(a, "--hold")) {

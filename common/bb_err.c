@@ -6,38 +6,64 @@
 const char *bb_strerror(int err)
 {
     switch (err) {
-    case BB_OK: return "success";
-    case BB_EINVAL: return "invalid argument";
-    case BB_ENOMEM: return "out of memory";
-    case BB_EIO: return "input/output error";
-    case BB_ENOTFOUND: return "not found";
-    case BB_ETIMEDOUT: return "timed out";
-    case BB_EPROTO: return "malformed message";
-    case BB_EBUSY: return "busy";
-    case BB_ENOSPACE: return "no space left on device";
-    case BB_EUNAVAIL: return "unavailable";
-    case BB_ESTATE: return "not allowed in the current state";
-    case BB_EEXIST: return "already exists";
-    case BB_EDEVICE: return "device error";
-    case BB_EDB: return "database error";
-    case BB_ERPC: return "remote call failed";
-    case BB_ECANCELLED: return "cancelled";
-    default: return "unknown error";
+    case BB_OK:
+        return "success";
+    case BB_EINVAL:
+        return "invalid argument";
+    case BB_ENOMEM:
+        return "out of memory";
+    case BB_EIO:
+        return "input/output error";
+    case BB_ENOTFOUND:
+        return "not found";
+    case BB_ETIMEDOUT:
+        return "timed out";
+    case BB_EPROTO:
+        return "malformed message";
+    case BB_EBUSY:
+        return "busy";
+    case BB_ENOSPACE:
+        return "no space left on device";
+    case BB_EUNAVAIL:
+        return "unavailable";
+    case BB_ESTATE:
+        return "not allowed in the current state";
+    case BB_EEXIST:
+        return "already exists";
+    case BB_EDEVICE:
+        return "device error";
+    case BB_EDB:
+        return "database error";
+    case BB_ERPC:
+        return "remote call failed";
+    case BB_ECANCELLED:
+        return "cancelled";
+    default:
+        return "unknown error";
     }
 }
 
 int bb_err_from_errno(int errnum)
 {
     switch (errnum) {
-    case 0: return BB_OK;
-    case ENOENT: return BB_ENOTFOUND;
-    case ENOMEM: return BB_ENOMEM;
+    case 0:
+        return BB_OK;
+    case ENOENT:
+        return BB_ENOTFOUND;
+    case ENOMEM:
+        return BB_ENOMEM;
     case ENOSPC:
-    case EDQUOT: return BB_ENOSPACE;
-    case EEXIST: return BB_EEXIST;
-    case EINVAL: return BB_EINVAL;
-    case ETIMEDOUT: return BB_ETIMEDOUT;
-    case EBUSY: return BB_EBUSY;
-    default: return BB_EIO;
+    case EDQUOT:
+        return BB_ENOSPACE;
+    case EEXIST:
+        return BB_EEXIST;
+    case EINVAL:
+        return BB_EINVAL;
+    case ETIMEDOUT:
+        return BB_ETIMEDOUT;
+    case EBUSY:
+        return BB_EBUSY;
+    default:
+        return BB_EIO;
     }
 }

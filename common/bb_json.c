@@ -137,13 +137,27 @@ static void s_escaped(bb_jw_t *w, const char *s)
         const char *esc = NULL;
         char u[8];
         switch (*p) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
         default:
             if (*p < 0x20) {
                 snprintf(u, sizeof u, "\\u%04x", *p);
@@ -189,10 +203,22 @@ static void s_close(bb_jw_t *w, bool object)
     s_after_value(w);
 }
 
-void bb_jw_object_begin(bb_jw_t *w) { s_open(w, true); }
-void bb_jw_object_end(bb_jw_t *w) { s_close(w, true); }
-void bb_jw_array_begin(bb_jw_t *w) { s_open(w, false); }
-void bb_jw_array_end(bb_jw_t *w) { s_close(w, false); }
+void bb_jw_object_begin(bb_jw_t *w)
+{
+    s_open(w, true);
+}
+void bb_jw_object_end(bb_jw_t *w)
+{
+    s_close(w, true);
+}
+void bb_jw_array_begin(bb_jw_t *w)
+{
+    s_open(w, false);
+}
+void bb_jw_array_end(bb_jw_t *w)
+{
+    s_close(w, false);
+}
 
 void bb_jw_key(bb_jw_t *w, const char *key)
 {
@@ -261,8 +287,14 @@ void bb_jw_double(bb_jw_t *w, double v)
     s_scalar(w, b);
 }
 
-void bb_jw_bool(bb_jw_t *w, bool v) { s_scalar(w, v ? "true" : "false"); }
-void bb_jw_null(bb_jw_t *w) { s_scalar(w, "null"); }
+void bb_jw_bool(bb_jw_t *w, bool v)
+{
+    s_scalar(w, v ? "true" : "false");
+}
+void bb_jw_null(bb_jw_t *w)
+{
+    s_scalar(w, "null");
+}
 
 void bb_jw_kv_string(bb_jw_t *w, const char *key, const char *s)
 {
@@ -316,9 +348,9 @@ struct bb_json_t {
     int64_t i;
     char *str; /* string value */
     size_t str_len;
-    size_t n;          /* children */
-    bb_json_t *items;  /* array elements / member values */
-    char **keys;       /* object member keys */
+    size_t n;         /* children */
+    bb_json_t *items; /* array elements / member values */
+    char **keys;      /* object member keys */
 };
 
 typedef struct {
@@ -363,8 +395,7 @@ static void s_nomem(s_parser_t *ps)
 
 static void s_ws(s_parser_t *ps)
 {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
         ps->p++;
 }
 
@@ -499,14 +530,30 @@ static bool s_string(s_parser_t *ps, char **out, size_t *out_len)
         ps->p++;
         char e = *ps->p++;
         switch (e) {
-        case '"': buf[n++] = '"'; break;
-        case '\\': buf[n++] = '\\'; break;
-        case '/': buf[n++] = '/'; break;
-        case 'b': buf[n++] = '\b'; break;
-        case 'f': buf[n++] = '\f'; break;
-        case 'n': buf[n++] = '\n'; break;
-        case 'r': buf[n++] = '\r'; break;
-        case 't': buf[n++] = '\t'; break;
+        case '"':
+            buf[n++] = '"';
+            break;
+        case '\\':
+            buf[n++] = '\\';
+            break;
+        case '/':
+            buf[n++] = '/';
+            break;
+        case 'b':
+            buf[n++] = '\b';
+            break;
+        case 'f':
+            buf[n++] = '\f';
+            break;
+        case 'n':
+            buf[n++] = '\n';
+            break;
+        case 'r':
+            buf[n++] = '\r';
+            break;
+        case 't':
+            buf[n++] = '\t';
+            break;
         case 'u': {
             if (ps->end - ps->p < 4 || s_hex4(ps->p) < 0) {
                 s_fail(ps, "bad \\u escape");
@@ -530,7 +577,10 @@ static bool s_string(s_parser_t *ps, char **out, size_t *out_len)
             n += s_utf8_put(buf + n, cp);
             break;
         }
-        default: ps->p--; s_fail(ps, "bad escape '\\%c'", e); goto fail;
+        default:
+            ps->p--;
+            s_fail(ps, "bad escape '\\%c'", e);
+            goto fail;
         }
     }
     ps->p++; /* closing quote */
@@ -719,8 +769,10 @@ static bool s_value(s_parser_t *ps, bb_json_t *out)
         return false;
     }
     switch (*ps->p) {
-    case '{': return s_container(ps, out, true);
-    case '[': return s_container(ps, out, false);
+    case '{':
+        return s_container(ps, out, true);
+    case '[':
+        return s_container(ps, out, false);
     case '"':
         out->type = BB_JSON_STRING;
         return s_string(ps, &out->str, &out->str_len);
@@ -731,7 +783,9 @@ static bool s_value(s_parser_t *ps, bb_json_t *out)
     case 'f':
         out->type = BB_JSON_BOOL;
         return s_literal(ps, "false");
-    case 'n': out->type = BB_JSON_NULL; return s_literal(ps, "null");
+    case 'n':
+        out->type = BB_JSON_NULL;
+        return s_literal(ps, "null");
     default:
         if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
             return s_number(ps, out);

@@ -70,9 +70,9 @@ const bb_json_t *bb_json_at(const bb_json_t *v, size_t i);
 /* Object member key by index; NULL when out of range or not an object. */
 const char *bb_json_key_at(const bb_json_t *v, size_t i);
 
-double bb_json_number(const bb_json_t *v); /* 0 when not a number */
+double bb_json_number(const bb_json_t *v);      /* 0 when not a number */
 const char *bb_json_string(const bb_json_t *v); /* NULL when not a string */
-size_t bb_json_string_len(const bb_json_t *v); /* strings may contain \u0000 */
+size_t bb_json_string_len(const bb_json_t *v);  /* strings may contain \u0000 */
 bool bb_json_bool(const bb_json_t *v);          /* false when not a bool */
 
 /* Typed member lookups: 0, BB_ENOTFOUND when the key is absent, BB_EINVAL when the value

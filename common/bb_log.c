@@ -16,7 +16,7 @@
 
 #include "bb_err.h"
 
-#define BB_LOG_LINE_MAX 2048
+#define BB_LOG_LINE_MAX  2048
 #define BB_LOG_IDENT_MAX 64
 
 static int s_level = -1;

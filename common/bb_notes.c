@@ -13,7 +13,8 @@
 
 #include "bb_err.h"
 
-static const char *s_classes[12] = {"C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"};
+static const char *s_classes[12] = {"C",  "C#", "D",  "D#", "E",  "F",
+                                    "F#", "G",  "G#", "A",  "A#", "B"};
 
 /* MIDI number of C in octave 0 under each convention. */
 static int s_c0(bb_note_convention_t conv)

@@ -101,8 +101,8 @@ static bb_rpc_t *s_new(bool router, const char *endpoint, const bb_rpc_opts_t *o
         zsock_set_router_mandatory(self->sock, 1);
     else if (opts->identity)
         zsock_set_identity(self->sock, opts->identity);
-    int rc = router ? zsock_bind(self->sock, "%s", endpoint)
-                    : zsock_connect(self->sock, "%s", endpoint);
+    int rc =
+        router ? zsock_bind(self->sock, "%s", endpoint) : zsock_connect(self->sock, "%s", endpoint);
     if (rc < 0) {
         snprintf(err, errlen, "cannot %s %s: %s", router ? "bind" : "connect to", endpoint,
                  zmq_strerror(zmq_errno()));
@@ -458,8 +458,8 @@ static int s_handle_one(bb_rpc_t *self)
     }
     Bb__RpcFrame *frame = bb__rpc_frame__unpack(NULL, zframe_size(body), zframe_data(body));
     if (!frame) {
-        s_reply(self, peer, 0, BB_STATUS_INVALID_ARGUMENT,
-                "malformed message: not a bb.RpcFrame", NULL, 0);
+        s_reply(self, peer, 0, BB_STATUS_INVALID_ARGUMENT, "malformed message: not a bb.RpcFrame",
+                NULL, 0);
         goto done;
     }
     if (frame->kind == BB__RPC_FRAME__KIND__REQUEST)
@@ -488,8 +488,7 @@ void bb_rpc_expire(bb_rpc_t *self)
             i++;
         } else {
             s_pending_t taken = s_take(self, i);
-            s_complete(&taken, BB_STATUS_DEADLINE_EXCEEDED, "no reply before the deadline",
-                       NULL);
+            s_complete(&taken, BB_STATUS_DEADLINE_EXCEEDED, "no reply before the deadline", NULL);
         }
     }
 }

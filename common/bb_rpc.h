@@ -55,8 +55,8 @@
 #define BB_STATUS_DATA_LOSS           BB__STATUS_CODE__DATA_LOSS
 #define BB_STATUS_UNAUTHENTICATED     BB__STATUS_CODE__UNAUTHENTICATED
 
-#define BB_RPC_MESSAGE_MAX      512              /* bytes of a status message */
-#define BB_RPC_DEFAULT_MAX_MSG  (16 * 1024 * 1024) /* inbound messages over this are refused */
+#define BB_RPC_MESSAGE_MAX     512                /* bytes of a status message */
+#define BB_RPC_DEFAULT_MAX_MSG (16 * 1024 * 1024) /* inbound messages over this are refused */
 
 /* Default endpoints: loopback only, so one machine needs no flags. */
 #define BB_ENDPOINT_NODES     "tcp://127.0.0.1:5555"
@@ -72,7 +72,10 @@ typedef struct {
     int linger_ms;        /* how long unsent messages are kept at close */
     const char *identity; /* DEALER routing id; NULL = let ZeroMQ choose */
 } bb_rpc_opts_t;
-#define BB_RPC_OPTS_INIT {BB_RPC_DEFAULT_MAX_MSG, 1000, 200, NULL}
+#define BB_RPC_OPTS_INIT                                                                           \
+    {                                                                                              \
+        BB_RPC_DEFAULT_MAX_MSG, 1000, 200, NULL                                                    \
+    }
 
 typedef struct bb_rpc_t bb_rpc_t;
 
@@ -124,7 +127,8 @@ int bb_rpc_call(bb_rpc_t *self, const ProtobufCServiceDescriptor *svc, const cha
 /* ---- inside a handler: closure_data is the call ---- */
 
 /* Answers the call with a non-OK status and a message for a person. */
-void bb_rpc_fail(void *call, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void bb_rpc_fail(void *call, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The routing id of the caller (ROUTER endpoints), else NULL. Valid during the handler. */
 zframe_t *bb_rpc_peer(void *call);
 /* The caller's deadline, Unix ms (0 = none). */

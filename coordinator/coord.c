@@ -156,8 +156,7 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     bb_rpc_serve(self->ops_rpc, &self->operator.service.base);
     self->pub = zsock_new(ZMQ_PUB);
     if (!self->pub || zsock_bind(self->pub, "%s", cfg->event_endpoint) < 0) {
-        snprintf(err, errlen, "cannot bind %s: %s", cfg->event_endpoint,
-                 zmq_strerror(zmq_errno()));
+        snprintf(err, errlen, "cannot bind %s: %s", cfg->event_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
     self->worker = coord_worker_new(self->db_path);

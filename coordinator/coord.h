@@ -21,9 +21,9 @@
 #include "registry.h"
 #include "store.h"
 
-#define COORD_NODE_WINDOW      2   /* jobs out on a node at once: one recording, one queued */
-#define COORD_DEFAULT_RETAKES  2
-#define COORD_CALL_TIMEOUT_MS  5000
+#define COORD_NODE_WINDOW     2 /* jobs out on a node at once: one recording, one queued */
+#define COORD_DEFAULT_RETAKES 2
+#define COORD_CALL_TIMEOUT_MS 5000
 
 typedef struct {
     const char *state_dir;
@@ -31,7 +31,7 @@ typedef struct {
     const char *operator_endpoint;
     const char *event_endpoint;
     int heartbeat_ms;
-    int offline_after_ms;   /* silence after which a node is offline */
+    int offline_after_ms; /* silence after which a node is offline */
 } coord_config_t;
 
 typedef struct coord_t coord_t;

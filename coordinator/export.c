@@ -34,10 +34,17 @@ static double s_gain_db(const coord_export_config_t *cfg, const coord_export_tak
             continue;
         bool same = false;
         switch (cfg->normalise) {
-        case COORD_NORM_INSTRUMENT: same = true; break;
-        case COORD_NORM_VELOCITY: same = t[j].velocity == t[i].velocity; break;
-        case COORD_NORM_SAMPLE: same = j == i; break;
-        case COORD_NORM_NONE: return 0.0;
+        case COORD_NORM_INSTRUMENT:
+            same = true;
+            break;
+        case COORD_NORM_VELOCITY:
+            same = t[j].velocity == t[i].velocity;
+            break;
+        case COORD_NORM_SAMPLE:
+            same = j == i;
+            break;
+        case COORD_NORM_NONE:
+            return 0.0;
         }
         if (same && t[j].analysis.peak_db > peak)
             peak = t[j].analysis.peak_db;
@@ -123,8 +130,8 @@ int coord_export_instrument(const coord_export_config_t *cfg, const char *instru
         free(audio);
         if (rc)
             break;
-        entries[m] = (coord_map_entry_t){.note = t->note, .velocity = t->velocity, .rr = t->rr,
-                                         .release = t->release};
+        entries[m] = (coord_map_entry_t){
+            .note = t->note, .velocity = t->velocity, .rr = t->rr, .release = t->release};
         files[m] = strdup(rel);
         if (!files[m]) {
             rc = BB_ENOMEM;

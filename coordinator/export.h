@@ -27,16 +27,18 @@ typedef enum {
 
 typedef struct {
     const char *out_dir;
-    int bit_depth;              /* 16, 24, 32 (float) */
-    bool flac;                  /* FLAC instead of WAV (16 or 24 bit) */
-    double peak_target_db;      /* default -1 */
+    int bit_depth;         /* 16, 24, 32 (float) */
+    bool flac;             /* FLAC instead of WAV (16 or 24 bit) */
+    double peak_target_db; /* default -1 */
     coord_norm_mode_t normalise;
     bb_note_convention_t notes; /* for file names */
     coord_map_mode_t map_mode;
-    int edge_low, edge_high;    /* -1 = automatic */
+    int edge_low, edge_high; /* -1 = automatic */
 } coord_export_config_t;
-#define COORD_EXPORT_CONFIG_INIT                                                                  \
-    {NULL, 24, false, -1.0, COORD_NORM_INSTRUMENT, BB_NOTES_C3_IS_60, COORD_MAP_CENTRED, -1, -1}
+#define COORD_EXPORT_CONFIG_INIT                                                                   \
+    {                                                                                              \
+        NULL, 24, false, -1.0, COORD_NORM_INSTRUMENT, BB_NOTES_C3_IS_60, COORD_MAP_CENTRED, -1, -1 \
+    }
 
 typedef struct {
     const char *take_id;
@@ -47,11 +49,11 @@ typedef struct {
 } coord_export_take_t;
 
 typedef struct {
-    char dir[1024];      /* the instrument's folder */
+    char dir[1024]; /* the instrument's folder */
     char sfz[1024];
-    int files;           /* samples written */
-    int skipped;         /* failed takes not exported */
-    double gain_db;      /* instrument gain (COORD_NORM_INSTRUMENT) */
+    int files;      /* samples written */
+    int skipped;    /* failed takes not exported */
+    double gain_db; /* instrument gain (COORD_NORM_INSTRUMENT) */
 } coord_export_result_t;
 
 /* Exports one instrument. Returns 0, or an error with a message naming the file. */

@@ -19,9 +19,15 @@ int coord_export_write_audio(const char *path, const float *x, int64_t frames, i
     SF_INFO info = {.samplerate = rate, .channels = channels};
     int sub;
     switch (bit_depth) {
-    case 16: sub = SF_FORMAT_PCM_16; break;
-    case 24: sub = SF_FORMAT_PCM_24; break;
-    case 32: sub = SF_FORMAT_FLOAT; break;
+    case 16:
+        sub = SF_FORMAT_PCM_16;
+        break;
+    case 24:
+        sub = SF_FORMAT_PCM_24;
+        break;
+    case 32:
+        sub = SF_FORMAT_FLOAT;
+        break;
     default:
         snprintf(err, errlen, "bit depth %d: use 16, 24 or 32 (float)", bit_depth);
         return BB_EINVAL;

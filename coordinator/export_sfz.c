@@ -10,9 +10,8 @@
 #include "bb_err.h"
 #include "export.h"
 
-int coord_export_write_sfz(const char *path, const char *instrument,
-                           const coord_map_entry_t *e, const char *const *files, size_t n,
-                           char *err, size_t errlen)
+int coord_export_write_sfz(const char *path, const char *instrument, const coord_map_entry_t *e,
+                           const char *const *files, size_t n, char *err, size_t errlen)
 {
     char tmp[2048];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -45,8 +44,7 @@ int coord_export_write_sfz(const char *path, const char *instrument,
         for (size_t i = 0; i < n; i++) {
             if (e[i].release != release)
                 continue;
-            fprintf(f,
-                    "<region> sample=%s pitch_keycenter=%d lokey=%d hikey=%d lovel=%d hivel=%d",
+            fprintf(f, "<region> sample=%s pitch_keycenter=%d lokey=%d hikey=%d lovel=%d hivel=%d",
                     files[i], e[i].note, e[i].lokey, e[i].hikey, e[i].lovel, e[i].hivel);
             if (e[i].seq_length > 1)
                 fprintf(f, " seq_length=%d seq_position=%d", e[i].seq_length, e[i].seq_position);

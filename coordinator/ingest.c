@@ -22,7 +22,7 @@
 #include "bb_log.h"
 #include "bb_rpc.h"
 
-#define COORD_TAKE_ID_MAX 96
+#define COORD_TAKE_ID_MAX     96
 #define COORD_MAX_FRAME_BYTES (8 * 4)
 
 typedef struct {
@@ -154,8 +154,7 @@ static Bb__TakeJob *s_copy_job(const Bb__TakeJob *job)
     return copy;
 }
 
-int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, char *msg,
-                       size_t len)
+int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, char *msg, size_t len)
 {
     const Bb__TakeJob *job = req->job;
     const Bb__TakeFormat *fmt = req->format;
@@ -167,8 +166,7 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
         snprintf(msg, len, "take id '%s' is not acceptable", job->take_id);
         return BB_STATUS_INVALID_ARGUMENT;
     }
-    if (fmt->format != BB__SAMPLE_FORMAT__FLOAT32_LE || fmt->channels < 1 ||
-        fmt->channels > 8 ||
+    if (fmt->format != BB__SAMPLE_FORMAT__FLOAT32_LE || fmt->channels < 1 || fmt->channels > 8 ||
         !(fmt->sample_rate == 44100 || fmt->sample_rate == 48000 || fmt->sample_rate == 88200 ||
           fmt->sample_rate == 96000)) {
         snprintf(msg, len, "take %s: unsupported format (%u Hz, %u channels)", job->take_id,
@@ -202,7 +200,8 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
             rc = bb_err_from_errno(errno);
     }
     if (!rc) {
-        SF_INFO info = {.samplerate = (int)t->rate, .channels = (int)t->channels,
+        SF_INFO info = {.samplerate = (int)t->rate,
+                        .channels = (int)t->channels,
                         .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
         t->sf = sf_open_fd(t->fd, SFM_WRITE, &info, SF_FALSE);
         if (!t->sf)
@@ -218,8 +217,7 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
     return BB_STATUS_OK;
 }
 
-int coord_ingest_chunk(coord_ingest_t *self, const Bb__TakeChunkRequest *req, char *msg,
-                       size_t len)
+int coord_ingest_chunk(coord_ingest_t *self, const Bb__TakeChunkRequest *req, char *msg, size_t len)
 {
     s_take_t *t = s_find(self, req->take_id, NULL);
     if (!t) {
@@ -231,13 +229,12 @@ int coord_ingest_chunk(coord_ingest_t *self, const Bb__TakeChunkRequest *req, ch
     if (req->seq < t->next_seq)
         return BB_STATUS_OK; /* a resend of a chunk we have */
     if (req->seq > t->next_seq) {
-        snprintf(msg, len, "take %s: chunk %u arrived, expected %u", t->id, req->seq,
-                 t->next_seq);
+        snprintf(msg, len, "take %s: chunk %u arrived, expected %u", t->id, req->seq, t->next_seq);
         return BB_STATUS_FAILED_PRECONDITION;
     }
     if (req->data.len > COORD_CHUNK_MAX_BYTES) {
-        snprintf(msg, len, "take %s: chunk of %zu bytes is over the %d limit", t->id,
-                 req->data.len, COORD_CHUNK_MAX_BYTES);
+        snprintf(msg, len, "take %s: chunk of %zu bytes is over the %d limit", t->id, req->data.len,
+                 COORD_CHUNK_MAX_BYTES);
         return BB_STATUS_INVALID_ARGUMENT;
     }
     const size_t frame_bytes = t->channels * sizeof(float);
@@ -284,8 +281,8 @@ int coord_ingest_chunk(coord_ingest_t *self, const Bb__TakeChunkRequest *req, ch
     return BB_STATUS_OK;
 
 write_failed:
-    snprintf(msg, len, "take %s: writing failed on the coordinator (%s); the node keeps it",
-             t->id, errno == ENOSPC ? "disk full" : sf_strerror(t->sf));
+    snprintf(msg, len, "take %s: writing failed on the coordinator (%s); the node keeps it", t->id,
+             errno == ENOSPC ? "disk full" : sf_strerror(t->sf));
     int status = errno == ENOSPC ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_INTERNAL;
     coord_ingest_drop(self, req->take_id);
     return status;
@@ -336,6 +333,9 @@ int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, coord_
     snprintf(meta->instrument, sizeof meta->instrument, "%s", job->instrument);
     snprintf(meta->node, sizeof meta->node, "%s", t->node);
     meta->batch_id = job->batch_id;
+    /* Take ids are "b<batch>-i<instrument>-s<seq>-a<attempt>" (service_node.c). */
+    if (sscanf(t->id, "b%*u-i%d-", &meta->inst_idx) != 1)
+        meta->inst_idx = 0;
     meta->note = (int)job->note;
     meta->velocity = (int)job->velocity;
     meta->round_robin = (int)job->round_robin;

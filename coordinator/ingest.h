@@ -16,8 +16,8 @@
 #include "node.pb-c.h"
 #include "take_raw.h"
 
-#define COORD_INGEST_CREDIT   8    /* chunks a node may have in flight */
-#define COORD_INGEST_MAX      64   /* takes being received at once */
+#define COORD_INGEST_CREDIT   8  /* chunks a node may have in flight */
+#define COORD_INGEST_MAX      64 /* takes being received at once */
 #define COORD_CHUNK_MAX_BYTES (1024 * 1024)
 
 typedef struct coord_ingest_t coord_ingest_t;

@@ -42,9 +42,10 @@ int main(int argc, char **argv)
     bb_log_set_ident("coordinator");
     enum { O_STATE = 256, O_NODES, O_OPS, O_EVENTS, O_HB, O_LOG, O_HELP };
     static const struct option longopts[] = {
-        {"state", 1, 0, O_STATE},  {"nodes", 1, 0, O_NODES},     {"operators", 1, 0, O_OPS},
-        {"events", 1, 0, O_EVENTS}, {"heartbeat-ms", 1, 0, O_HB}, {"log-level", 1, 0, O_LOG},
-        {"help", 0, 0, O_HELP},    {0, 0, 0, 0}};
+        {"state", 1, 0, O_STATE},     {"nodes", 1, 0, O_NODES},
+        {"operators", 1, 0, O_OPS},   {"events", 1, 0, O_EVENTS},
+        {"heartbeat-ms", 1, 0, O_HB}, {"log-level", 1, 0, O_LOG},
+        {"help", 0, 0, O_HELP},       {0, 0, 0, 0}};
     char default_state[PATH_MAX];
     const char *home = getenv("HOME");
     const char *xdg = getenv("XDG_STATE_HOME");
@@ -61,10 +62,18 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case O_STATE: cfg.state_dir = optarg; break;
-        case O_NODES: cfg.node_endpoint = optarg; break;
-        case O_OPS: cfg.operator_endpoint = optarg; break;
-        case O_EVENTS: cfg.event_endpoint = optarg; break;
+        case O_STATE:
+            cfg.state_dir = optarg;
+            break;
+        case O_NODES:
+            cfg.node_endpoint = optarg;
+            break;
+        case O_OPS:
+            cfg.operator_endpoint = optarg;
+            break;
+        case O_EVENTS:
+            cfg.event_endpoint = optarg;
+            break;
         case O_HB: {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -86,8 +95,12 @@ int main(int argc, char **argv)
             break;
         }
         case 'h':
-        case O_HELP: s_usage(stdout); return 0;
-        default: s_usage(stderr); return 2;
+        case O_HELP:
+            s_usage(stdout);
+            return 0;
+        default:
+            s_usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {

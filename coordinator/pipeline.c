@@ -195,11 +195,11 @@ int coord_analysis_from_json(const char *json, coord_analysis_t *a)
     int64_t v;
     double d;
     const char *s;
-#define GETI(k)                                                                                   \
-    if (bb_json_get_int(doc, #k, &v) == 0)                                                        \
+#define GETI(k)                                                                                    \
+    if (bb_json_get_int(doc, #k, &v) == 0)                                                         \
     a->k = v
-#define GETD(k)                                                                                   \
-    if (bb_json_get_number(doc, #k, &d) == 0)                                                     \
+#define GETD(k)                                                                                    \
+    if (bb_json_get_number(doc, #k, &d) == 0)                                                      \
     a->k = d
     GETI(onset);
     GETI(release_end);

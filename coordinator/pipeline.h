@@ -18,28 +18,31 @@
 enum { COORD_PASS = 0, COORD_WARN = 1, COORD_FAIL = 2 };
 
 typedef struct {
-    double onset_above_noise_db;   /* the attack is where the level first rises this far */
-    double end_above_noise_db;     /* the tail ends where it stays below this */
-    double pre_attack_ms;          /* kept before the onset (fade-in over it) */
+    double onset_above_noise_db; /* the attack is where the level first rises this far */
+    double end_above_noise_db;   /* the tail ends where it stays below this */
+    double pre_attack_ms;        /* kept before the onset (fade-in over it) */
     double fade_out_ms;
-    double silence_snr_db;         /* below this peak-over-noise the take is silent: fail */
+    double silence_snr_db; /* below this peak-over-noise the take is silent: fail */
 } coord_pipeline_config_t;
-#define COORD_PIPELINE_CONFIG_INIT {15.0, 6.0, 0.0, 10.0, 20.0}
+#define COORD_PIPELINE_CONFIG_INIT                                                                 \
+    {                                                                                              \
+        15.0, 6.0, 0.0, 10.0, 20.0                                                                 \
+    }
 
 typedef struct {
-    int64_t onset;        /* frame where the attack begins */
-    int64_t release_end;  /* frame where the tail has decayed into the floor */
-    int64_t cut_start;    /* the sample is [cut_start, cut_end) of the raw take */
+    int64_t onset;       /* frame where the attack begins */
+    int64_t release_end; /* frame where the tail has decayed into the floor */
+    int64_t cut_start;   /* the sample is [cut_start, cut_end) of the raw take */
     int64_t cut_end;
-    int64_t fade_in;      /* frames */
+    int64_t fade_in; /* frames */
     int64_t fade_out;
-    double noise_db;      /* dBFS RMS, loudest channel, from the pre-roll */
-    double peak_db;       /* dBFS, inside the cut */
+    double noise_db; /* dBFS RMS, loudest channel, from the pre-roll */
+    double peak_db;  /* dBFS, inside the cut */
     double rms_db;
-    double snr_db;        /* peak RMS over a 50 ms window against the noise floor */
-    double duration_s;    /* of the cut */
-    int verdict;          /* COORD_PASS / WARN / FAIL */
-    char reasons[512];    /* "; "-separated, empty when clean */
+    double snr_db;     /* peak RMS over a 50 ms window against the noise floor */
+    double duration_s; /* of the cut */
+    int verdict;       /* COORD_PASS / WARN / FAIL */
+    char reasons[512]; /* "; "-separated, empty when clean */
 } coord_analysis_t;
 
 /* Analyses one raw take. Returns 0, or BB_EINVAL when the input is unusable

@@ -15,12 +15,12 @@
 typedef struct {
     char name[64];
     char session[64];
-    zframe_t *peer;           /* routing id on the node endpoint */
+    zframe_t *peer; /* routing id on the node endpoint */
     bool online;
-    int64_t last_seen_ms;     /* monotonic */
-    Bb__Capabilities *caps;   /* owned */
+    int64_t last_seen_ms;   /* monotonic */
+    Bb__Capabilities *caps; /* owned */
     uint32_t sample_rate, channels;
-    int state;                /* Bb__NodeState */
+    int state; /* Bb__NodeState */
     char message[256];
     uint32_t spooled, queued;
     uint64_t xruns;

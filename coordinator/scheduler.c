@@ -29,8 +29,7 @@ static void s_on_start_take(void *arg, int status, const char *message,
     s_dispatch_ctx_t *ctx = arg;
     coord_t *self = ctx->coord;
     if (status != BB_STATUS_OK) {
-        bb_warn("take %s was not accepted: %s: %s", ctx->take_id, bb_status_name(status),
-                message);
+        bb_warn("take %s was not accepted: %s: %s", ctx->take_id, bb_status_name(status), message);
         coord_store_job_requeue(self->store, ctx->job_id, ctx->take_id, message);
         self->schedule_soon = true;
     }
@@ -79,8 +78,8 @@ static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpe
     tj.release_floor_db = 6.0f;
     tj.attempt = (uint32_t)job->attempts + 1;
     tj.release_trigger = job->release;
-    if (inst->has_setup && inst->setup && s_setup_needed(self, job->batch_id, job->inst_idx,
-                                                         node->session))
+    if (inst->has_setup && inst->setup &&
+        s_setup_needed(self, job->batch_id, job->inst_idx, node->session))
         tj.setup = inst->setup;
 
     s_dispatch_ctx_t *ctx = calloc(1, sizeof *ctx);
@@ -102,8 +101,8 @@ static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpe
         return rc;
     }
     coord_event(self, job->batch_id, BB__EVENT_KIND__EV_TAKE_STARTED, inst->name, take_id,
-                node->name, "%s: note %d vel %d rr %d on %s", inst->name, job->note,
-                job->velocity, job->rr, node->name);
+                node->name, "%s: note %d vel %d rr %d on %s", inst->name, job->note, job->velocity,
+                job->rr, node->name);
     return 0;
 }
 
@@ -128,9 +127,12 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
     switch (row.state) {
     case BB__INSTRUMENT_STATE__INST_DONE:
     case BB__INSTRUMENT_STATE__INST_CANCELLED:
-    case BB__INSTRUMENT_STATE__INST_FAILED: return true;
-    case BB__INSTRUMENT_STATE__INST_EXPORTING: return false;
-    default: break;
+    case BB__INSTRUMENT_STATE__INST_FAILED:
+        return true;
+    case BB__INSTRUMENT_STATE__INST_EXPORTING:
+        return false;
+    default:
+        break;
     }
     int pending = 0, dispatched = 0;
     coord_store_job_count(self->store, batch, idx, JOB_PENDING, &pending);

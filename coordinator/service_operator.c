@@ -86,8 +86,7 @@ static int s_check_instrument(coord_t *self, Bb__InstrumentSpec *in, size_t i, c
         return BB_STATUS_INVALID_ARGUMENT;
     }
     if (!*in->node) {
-        snprintf(msg, len, "instrument %s: no node given (which capture node plays it?)",
-                 in->name);
+        snprintf(msg, len, "instrument %s: no node given (which capture node plays it?)", in->name);
         return BB_STATUS_INVALID_ARGUMENT;
     }
     if (!coord_registry_find(self->registry, in->node)) {
@@ -113,8 +112,8 @@ static int s_check_instrument(coord_t *self, Bb__InstrumentSpec *in, size_t i, c
         char a[BB_NOTE_NAME_MAX], b[BB_NOTE_NAME_MAX];
         bb_note_name((int)in->note_lo, BB_NOTES_C3_IS_60, a, sizeof a);
         bb_note_name((int)in->note_hi, BB_NOTES_C3_IS_60, b, sizeof b);
-        snprintf(msg, len, "instrument %s: note range %u..%u (%s..%s) is %s", in->name,
-                 in->note_lo, in->note_hi, a, b,
+        snprintf(msg, len, "instrument %s: note range %u..%u (%s..%s) is %s", in->name, in->note_lo,
+                 in->note_hi, a, b,
                  in->note_lo > in->note_hi ? "empty: the low note is above the high note"
                                            : "outside MIDI notes 0-127");
         return BB_STATUS_INVALID_ARGUMENT;
@@ -235,12 +234,12 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         snprintf(msg, sizeof msg, "the batch has no instruments");
         status = BB_STATUS_INVALID_ARGUMENT;
     } else if (spec->n_instruments > COORD_MAX_INSTRUMENTS) {
-        snprintf(msg, sizeof msg, "%zu instruments; a batch holds at most %d",
-                 spec->n_instruments, COORD_MAX_INSTRUMENTS);
+        snprintf(msg, sizeof msg, "%zu instruments; a batch holds at most %d", spec->n_instruments,
+                 COORD_MAX_INSTRUMENTS);
         status = BB_STATUS_INVALID_ARGUMENT;
     }
     uint64_t total = 0;
-    char (*safe)[BB_SAFE_NAME_MAX + 8] = calloc(spec->n_instruments + 1, sizeof *safe);
+    char(*safe)[BB_SAFE_NAME_MAX + 8] = calloc(spec->n_instruments + 1, sizeof *safe);
     for (size_t i = 0; status == BB_STATUS_OK && i < spec->n_instruments; i++) {
         Bb__InstrumentSpec *inst = spec->instruments[i];
         status = s_check_instrument(self, inst, i, msg, sizeof msg);
@@ -250,8 +249,8 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         for (size_t k = 0; k < i; k++) {
             if (strcasecmp(safe[k], safe[i]) == 0) {
                 snprintf(msg, sizeof msg,
-                         "instruments %zu and %zu would share the folder '%s'; rename one",
-                         k + 1, i + 1, safe[i]);
+                         "instruments %zu and %zu would share the folder '%s'; rename one", k + 1,
+                         i + 1, safe[i]);
                 status = BB_STATUS_INVALID_ARGUMENT;
                 break;
             }
@@ -291,7 +290,8 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         return;
     }
     if (!*spec->name) {
-        free(spec->name);
+        /* An empty string is protobuf-c's shared default, not ours to free; the copy is
+         * released by free_unpacked like any decoded string. */
         spec->name = strdup(spec->instruments[0]->name);
     }
     if (!spec->export) {
@@ -350,8 +350,8 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     closure(&reply, call);
     coord_event(self, id, BB__EVENT_KIND__EV_BATCH_SUBMITTED, NULL, NULL, NULL,
                 "batch %llu '%s' submitted: %zu instrument(s), %llu takes, library in %s",
-                (unsigned long long)id, spec->name, spec->n_instruments,
-                (unsigned long long)total, out_dir);
+                (unsigned long long)id, spec->name, spec->n_instruments, (unsigned long long)total,
+                out_dir);
     bb__batch_spec__free_unpacked(spec, NULL);
     self->schedule_soon = true;
 }
@@ -470,8 +470,7 @@ static void s_get_batch(Bb__Operator_Service *service, const Bb__BatchRequest *r
     Bb__BatchStatus *st = NULL;
     int rc = coord_batch_status(self, req->batch_id, &st);
     if (rc == BB_ENOTFOUND) {
-        bb_rpc_fail(call, BB_STATUS_NOT_FOUND, "no batch %llu",
-                    (unsigned long long)req->batch_id);
+        bb_rpc_fail(call, BB_STATUS_NOT_FOUND, "no batch %llu", (unsigned long long)req->batch_id);
         return;
     }
     if (rc) {
@@ -515,16 +514,20 @@ static void s_list_batches(Bb__Operator_Service *service, const Bb__ListBatchesR
 static const char *s_state_word(int state)
 {
     switch (state) {
-    case BB__BATCH_STATE__BATCH_RUNNING: return "running";
-    case BB__BATCH_STATE__BATCH_PAUSED: return "paused";
-    case BB__BATCH_STATE__BATCH_DONE: return "done";
-    case BB__BATCH_STATE__BATCH_CANCELLED: return "cancelled";
-    default: return "failed";
+    case BB__BATCH_STATE__BATCH_RUNNING:
+        return "running";
+    case BB__BATCH_STATE__BATCH_PAUSED:
+        return "paused";
+    case BB__BATCH_STATE__BATCH_DONE:
+        return "done";
+    case BB__BATCH_STATE__BATCH_CANCELLED:
+        return "cancelled";
+    default:
+        return "failed";
     }
 }
 
-static void s_abort_done(void *arg, int status, const char *message,
-                         const ProtobufCMessage *reply)
+static void s_abort_done(void *arg, int status, const char *message, const ProtobufCMessage *reply)
 {
     if (status != BB_STATUS_OK)
         bb_debug("abort on a node: %s: %s", bb_status_name(status), message);
@@ -643,6 +646,6 @@ static void s_cancel_batch(Bb__Operator_Service *service, const Bb__BatchRequest
 
 void coord_operator_init(coord_t *self)
 {
-    self->operator.service = (Bb__Operator_Service)BB__OPERATOR__INIT(s_);
+    self->operator.service =(Bb__Operator_Service) BB__OPERATOR__INIT(s_);
     self->operator.coord = self;
 }

@@ -18,7 +18,7 @@
 #include "bb_err.h"
 #include "bb_log.h"
 
-#define COORD_SCHEMA_VERSION 1
+#define COORD_SCHEMA_VERSION  1
 #define COORD_BUSY_TIMEOUT_MS 5000
 
 struct coord_store_t {
@@ -76,8 +76,12 @@ static int s_vrun(coord_store_t *self, sqlite3_stmt **out, int *step, const char
     for (const char *t = types; t && *t; t++, i++) {
         int rc = SQLITE_OK;
         switch (*t) {
-        case 'i': rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t)); break;
-        case 'd': rc = sqlite3_bind_double(st, i, va_arg(ap, double)); break;
+        case 'i':
+            rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            rc = sqlite3_bind_double(st, i, va_arg(ap, double));
+            break;
         case 't': {
             const char *s = va_arg(ap, const char *);
             rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
@@ -141,8 +145,9 @@ coord_store_t *coord_store_open(const char *path, char *err, size_t errlen)
     coord_store_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                             SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &self->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  self->db ? sqlite3_errmsg(self->db) : "out of memory");
         sqlite3_close(self->db);
@@ -151,8 +156,10 @@ coord_store_t *coord_store_open(const char *path, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(self->db, COORD_BUSY_TIMEOUT_MS);
     char *msg = NULL;
-    if (sqlite3_exec(self->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                               "PRAGMA foreign_keys=ON;", NULL, NULL, &msg) != SQLITE_OK ||
+    if (sqlite3_exec(self->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "PRAGMA foreign_keys=ON;",
+                     NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(self->db, s_schema, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
@@ -184,9 +191,8 @@ int coord_store_begin(coord_store_t *self)
 
 int coord_store_commit(coord_store_t *self)
 {
-    return sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : s_fail(self, "commit");
+    return sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0
+                                                                           : s_fail(self, "commit");
 }
 
 void coord_store_rollback(coord_store_t *self)
@@ -206,8 +212,8 @@ int coord_store_node_seen(coord_store_t *self, const char *name, const char *ses
                   " session=excluded.session, caps=excluded.caps,"
                   " sample_rate=excluded.sample_rate, channels=excluded.channels,"
                   " last_seen=excluded.last_seen",
-                  "ttbiidd", name, session, caps, caps_len, (int64_t)rate, (int64_t)channels,
-                  now, now);
+                  "ttbiidd", name, session, caps, caps_len, (int64_t)rate, (int64_t)channels, now,
+                  now);
 }
 
 int coord_store_node_latency(coord_store_t *self, const char *name, double *ms, bool *has)
@@ -239,9 +245,9 @@ int coord_store_node_set_latency(coord_store_t *self, const char *name, double m
 int coord_store_batch_insert(coord_store_t *self, const char *name, const void *spec,
                              size_t spec_len, const char *out_dir, uint64_t *id)
 {
-    int rc = s_exec(self,
-                    "INSERT INTO batches(name, spec, state, out_dir, created) VALUES(?,?,0,?,?)",
-                    "tbtd", name, spec, spec_len, out_dir, bb_unix_s());
+    int rc =
+        s_exec(self, "INSERT INTO batches(name, spec, state, out_dir, created) VALUES(?,?,0,?,?)",
+               "tbtd", name, spec, spec_len, out_dir, bb_unix_s());
     if (!rc)
         *id = (uint64_t)sqlite3_last_insert_rowid(self->db);
     return rc;
@@ -415,8 +421,8 @@ int coord_store_job_insert(coord_store_t *self, uint64_t batch, int idx, int seq
                   (int64_t)velocity, (int64_t)rr, (int64_t)release);
 }
 
-#define S_JOB_COLS                                                                                \
-    "id, batch_id, inst_idx, seq, note, velocity, rr, release, state, attempts, retakes,"        \
+#define S_JOB_COLS                                                                                 \
+    "id, batch_id, inst_idx, seq, note, velocity, rr, release, state, attempts, retakes,"          \
     " take_id, dispatched, node, message"
 
 static void s_job_row(sqlite3_stmt *st, coord_job_row_t *out)
@@ -459,8 +465,7 @@ int coord_store_job_get(coord_store_t *self, int64_t job_id, coord_job_row_t *ou
     return s_job_query(self, out, "SELECT " S_JOB_COLS " FROM jobs WHERE id=?", "i", job_id, 0);
 }
 
-int coord_store_job_next_pending(coord_store_t *self, uint64_t batch, int idx,
-                                 coord_job_row_t *out)
+int coord_store_job_next_pending(coord_store_t *self, uint64_t batch, int idx, coord_job_row_t *out)
 {
     return s_job_query(self, out,
                        "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND state=0"
@@ -523,8 +528,8 @@ int coord_store_job_find_by_take(coord_store_t *self, const char *take_id, coord
 {
     sqlite3_stmt *st;
     int step;
-    int rc = s_run(self, &st, &step, "SELECT " S_JOB_COLS " FROM jobs WHERE dispatched=?", "t",
-                   take_id);
+    int rc =
+        s_run(self, &st, &step, "SELECT " S_JOB_COLS " FROM jobs WHERE dispatched=?", "t", take_id);
     if (rc)
         return rc;
     if (step == SQLITE_ROW)
@@ -606,12 +611,14 @@ int coord_store_take_insert(coord_store_t *self, const coord_take_row_t *t)
                   " xruns, noise_floor_db, release_capped, latency_offset_ms, received, verdict,"
                   " qc, cut_start, cut_end, peak_db, superseded)"
                   " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  "tiiittiiiiiiididdit" "iidi", t->id, t->job_id, (int64_t)t->batch_id,
-                  (int64_t)t->inst_idx, t->node, t->path, t->frames, (int64_t)t->sample_rate,
-                  (int64_t)t->channels, t->note_on_frame, t->note_off_frame,
-                  t->stream_start_frame, t->xruns, t->noise_floor_db, (int64_t)t->release_capped,
-                  t->latency_offset_ms, t->received, (int64_t)t->verdict, t->qc_json,
-                  t->cut_start, t->cut_end, t->peak_db, (int64_t)t->superseded);
+                  "tiiittiiiiiiididdit"
+                  "iidi",
+                  t->id, t->job_id, (int64_t)t->batch_id, (int64_t)t->inst_idx, t->node, t->path,
+                  t->frames, (int64_t)t->sample_rate, (int64_t)t->channels, t->note_on_frame,
+                  t->note_off_frame, t->stream_start_frame, t->xruns, t->noise_floor_db,
+                  (int64_t)t->release_capped, t->latency_offset_ms, t->received,
+                  (int64_t)t->verdict, t->qc_json, t->cut_start, t->cut_end, t->peak_db,
+                  (int64_t)t->superseded);
 }
 
 int coord_store_take_get(coord_store_t *self, const char *id, coord_take_row_t *out)

@@ -56,8 +56,8 @@ typedef struct {
     int state;
     int attempts;
     int retakes;
-    char take_id[96];       /* the take that completed it */
-    char dispatched[96];    /* the take id last sent to a node */
+    char take_id[96];    /* the take that completed it */
+    char dispatched[96]; /* the take id last sent to a node */
     char node[64];
     char message[256];
 } coord_job_row_t;
@@ -68,7 +68,7 @@ typedef struct {
     uint64_t batch_id;
     int inst_idx;
     char node[64];
-    char path[1024];       /* raw take WAV */
+    char path[1024]; /* raw take WAV */
     int64_t frames;
     int sample_rate, channels;
     int64_t note_on_frame, note_off_frame, stream_start_frame;
@@ -77,11 +77,11 @@ typedef struct {
     bool release_capped;
     double latency_offset_ms;
     double received;
-    int verdict;           /* 0 pass, 1 warn, 2 fail */
-    char *qc_json;         /* analysis results; may be NULL */
+    int verdict;   /* 0 pass, 1 warn, 2 fail */
+    char *qc_json; /* analysis results; may be NULL */
     int64_t cut_start, cut_end;
     double peak_db;
-    bool superseded;       /* arrived for a job another take had completed */
+    bool superseded; /* arrived for a job another take had completed */
 } coord_take_row_t;
 
 coord_store_t *coord_store_open(const char *path, char *err, size_t errlen);
@@ -169,8 +169,8 @@ typedef struct {
     coord_take_row_t take;
 } coord_export_row_t;
 /* Jobs of an instrument that have a take (DONE or FAILED), in seq order. */
-int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx,
-                            coord_export_row_t **rows, size_t *n);
+int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx, coord_export_row_t **rows,
+                            size_t *n);
 void coord_export_rows_free(coord_export_row_t *rows, size_t n);
 
 /* Names of every node ever registered; *names is malloc'd, each entry too. */

@@ -148,8 +148,8 @@ done:
     return rc;
 }
 
-int coord_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels,
-                         int *rate, char *err, size_t errlen)
+int coord_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
+                         char *err, size_t errlen)
 {
     *audio = NULL;
     SF_INFO info = {0};
@@ -159,13 +159,13 @@ int coord_raw_read_audio(const char *path, float **audio, int64_t *frames, int *
         return BB_EIO;
     }
     if (info.channels < 1 || info.frames < 0 || info.frames > (int64_t)1 << 32) {
-        snprintf(err, errlen, "%s: unusable audio (%d channels, %lld frames)", path,
-                 info.channels, (long long)info.frames);
+        snprintf(err, errlen, "%s: unusable audio (%d channels, %lld frames)", path, info.channels,
+                 (long long)info.frames);
         sf_close(sf);
         return BB_EINVAL;
     }
-    float *buf = malloc((size_t)(info.frames ? info.frames : 1) * (size_t)info.channels *
-                        sizeof(float));
+    float *buf =
+        malloc((size_t)(info.frames ? info.frames : 1) * (size_t)info.channels * sizeof(float));
     if (!buf) {
         sf_close(sf);
         snprintf(err, errlen, "out of memory reading %s", path);

@@ -41,7 +41,7 @@ int coord_raw_write_sidecar(const char *path, const coord_raw_meta_t *meta);
 int coord_raw_read_sidecar(const char *path, coord_raw_meta_t *meta, char *err, size_t errlen);
 
 /* Reads a whole audio file as interleaved float: *audio is malloc'd. */
-int coord_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels,
-                         int *rate, char *err, size_t errlen);
+int coord_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
+                         char *err, size_t errlen);
 
 #endif

@@ -30,7 +30,7 @@
 #include "bb_fs.h"
 #include "test_util.h"
 
-#define RATE 48000
+#define RATE                   48000
 #define MAX_ALIGN_ERROR_FRAMES (2 * RATE / 1000)
 
 static char s_dir[256], s_nodes[300], s_ops[300], s_events[300];
@@ -43,10 +43,10 @@ typedef struct {
     int rrs;
 } s_inst_t;
 
-static s_inst_t s_piano = {"Test Piano", "Test-Piano", "node-a", "truth-a.txt",
-                           {48, 54, 60}, 3, {64, 127}, 2, 2};
-static s_inst_t s_organ = {"Test Organ", "Test-Organ", "node-b", "truth-b.txt",
-                           {60, 64, 68, 72}, 4, {100}, 1, 1};
+static s_inst_t s_piano = {
+    "Test Piano", "Test-Piano", "node-a", "truth-a.txt", {48, 54, 60}, 3, {64, 127}, 2, 2};
+static s_inst_t s_organ = {
+    "Test Organ", "Test-Organ", "node-b", "truth-b.txt", {60, 64, 68, 72}, 4, {100}, 1, 1};
 
 static int s_start_all(void **state)
 {
@@ -57,8 +57,8 @@ static int s_start_all(void **state)
     char state_dir[300], log[300];
     snprintf(state_dir, sizeof state_dir, "%s/state", s_dir);
     snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
-    const char *cargs[] = {"--state", state_dir, "--nodes", s_nodes, "--operators", s_ops,
-                           "--events", s_events, "--heartbeat-ms", "200", NULL};
+    const char *cargs[] = {"--state",  state_dir, "--nodes",        s_nodes, "--operators", s_ops,
+                           "--events", s_events,  "--heartbeat-ms", "200",   NULL};
     if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
         return -1;
     struct {
@@ -71,9 +71,10 @@ static int s_start_all(void **state)
         snprintf(spool, sizeof spool, "%s/spool-%s", s_dir, nodes[i].name);
         snprintf(truth, sizeof truth, "%s/%s", s_dir, nodes[i].truth);
         snprintf(log, sizeof log, "%s/%s.log", s_dir, nodes[i].name);
-        const char *nargs[] = {"--coordinator", s_nodes, "--name", nodes[i].name, "--instrument",
-                               nodes[i].preset, "--spool", spool, "--fast", "--sim-truth", truth,
-                               "--heartbeat-ms", "200", "--sim-latency", "4", NULL};
+        const char *nargs[] = {"--coordinator", s_nodes,         "--name",  nodes[i].name,
+                               "--instrument",  nodes[i].preset, "--spool", spool,
+                               "--fast",        "--sim-truth",   truth,     "--heartbeat-ms",
+                               "200",           "--sim-latency", "4",       NULL};
         if (test_start(nodes[i].p, "batcherbird-node", nargs, log))
             return -1;
     }
@@ -169,8 +170,8 @@ static void s_check_instrument_files(const s_inst_t *in)
     int expected = in->n_notes * in->n_vels * in->rrs;
     regex_t re;
     char pattern[256];
-    snprintf(pattern, sizeof pattern,
-             "^%s_[A-G]#?-?[0-9]_([0-9]{3})_v([0-9]{3})_rr([0-9]+)\\.wav$", in->folder);
+    snprintf(pattern, sizeof pattern, "^%s_[A-G]#?-?[0-9]_([0-9]{3})_v([0-9]{3})_rr([0-9]+)\\.wav$",
+             in->folder);
     assert_int_equal(regcomp(&re, pattern, REG_EXTENDED), 0);
     DIR *d = opendir(samples);
     assert_non_null(d);
@@ -308,8 +309,8 @@ static void s_check_alignment(const s_inst_t *in, int inst_idx)
     sqlite3_finalize(st);
     sqlite3_close(db);
     assert_int_equal(checked, in->n_notes * in->n_vels * in->rrs);
-    fprintf(stderr, "%s: %d samples, worst start error %lld frames (%.3f ms)\n", in->name,
-            checked, worst, worst * 1000.0 / RATE);
+    fprintf(stderr, "%s: %d samples, worst start error %lld frames (%.3f ms)\n", in->name, checked,
+            worst, worst * 1000.0 / RATE);
 }
 
 /* The exported audio is the raw take from its cut point, times one gain. */
@@ -382,14 +383,45 @@ static void test_two_instruments_end_to_end(void **state)
     s_wait_nodes_online();
     char out_dir[400];
     snprintf(out_dir, sizeof out_dir, "%s/lib", s_dir);
-    const char *args[] = {"--coordinator", s_ops, "--events", s_events, "submit",
-                          "--instrument", s_piano.name, "--node", s_piano.node,
-                          "--notes", "C2:C3", "--step", "6", "--velocities", "64,127",
-                          "--round-robins", "2", "--hold", "0.3", "--release", "0.6",
-                          "--instrument", s_organ.name, "--node", s_organ.node,
-                          "--notes", "C3:C4", "--step", "4", "--velocities", "100",
-                          "--hold", "0.4", "--release", "0.3",
-                          "--out", out_dir, "--watch", NULL};
+    const char *args[] = {"--coordinator",
+                          s_ops,
+                          "--events",
+                          s_events,
+                          "submit",
+                          "--instrument",
+                          s_piano.name,
+                          "--node",
+                          s_piano.node,
+                          "--notes",
+                          "C2:C3",
+                          "--step",
+                          "6",
+                          "--velocities",
+                          "64,127",
+                          "--round-robins",
+                          "2",
+                          "--hold",
+                          "0.3",
+                          "--release",
+                          "0.6",
+                          "--instrument",
+                          s_organ.name,
+                          "--node",
+                          s_organ.node,
+                          "--notes",
+                          "C3:C4",
+                          "--step",
+                          "4",
+                          "--velocities",
+                          "100",
+                          "--hold",
+                          "0.4",
+                          "--release",
+                          "0.3",
+                          "--out",
+                          out_dir,
+                          "--watch",
+                          NULL};
     char *out = NULL, *err = NULL;
     int rc = test_run("batcherbird", args, 240, &out, &err);
     if (rc != 0) {

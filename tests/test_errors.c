@@ -33,14 +33,14 @@ static int s_start(void **state)
     char st[300], log[300], spool[300];
     snprintf(st, sizeof st, "%s/state", s_dir);
     snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
-    const char *cargs[] = {"--state", st, "--nodes", s_nodes, "--operators", s_ops, "--events",
-                           s_events, "--heartbeat-ms", "200", NULL};
+    const char *cargs[] = {"--state",  st,       "--nodes",        s_nodes, "--operators", s_ops,
+                           "--events", s_events, "--heartbeat-ms", "200",   NULL};
     if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
         return -1;
     snprintf(log, sizeof log, "%s/node.log", s_dir);
     snprintf(spool, sizeof spool, "%s/spool", s_dir);
-    const char *nargs[] = {"--coordinator", s_nodes, "--name", "node-a", "--spool", spool,
-                           "--fast", "--heartbeat-ms", "200", NULL};
+    const char *nargs[] = {"--coordinator", s_nodes,  "--name",         "node-a", "--spool",
+                           spool,           "--fast", "--heartbeat-ms", "200",    NULL};
     if (test_start(&s_node, "batcherbird-node", nargs, log))
         return -1;
     for (int i = 0; i < 200; i++) {
@@ -80,13 +80,13 @@ static int s_cli(char **out, char **err, const char *const *args)
 static void test_unknown_node(void **state)
 {
     char *out, *err;
-    const char *args[] = {"submit", "--instrument", "Juno", "--node", "ghost-node", "--notes",
-                          "C2:C3", NULL};
+    const char *args[] = {"submit",     "--instrument", "Juno",  "--node",
+                          "ghost-node", "--notes",      "C2:C3", NULL};
     int rc = s_cli(&out, &err, args);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "NOT_FOUND"));
     assert_non_null(strstr(err, "ghost-node"));
-    assert_non_null(strstr(err, "node-a")); /* it lists the nodes it knows */
+    assert_non_null(strstr(err, "node-a"));           /* it lists the nodes it knows */
     assert_null(strchr(strchr(err, '\n') + 1, '\n')); /* one line */
     free(out);
     free(err);
@@ -95,16 +95,16 @@ static void test_unknown_node(void **state)
 static void test_bad_note_range_cli(void **state)
 {
     char *out, *err;
-    const char *reversed[] = {"submit", "--instrument", "Juno", "--node", "node-a", "--notes",
-                              "C4:C2", NULL};
+    const char *reversed[] = {"submit", "--instrument", "Juno",  "--node",
+                              "node-a", "--notes",      "C4:C2", NULL};
     assert_int_equal(s_cli(&out, &err, reversed), 2);
     assert_non_null(strstr(err, "INVALID_ARGUMENT"));
     assert_non_null(strstr(err, "C4:C2"));
     assert_non_null(strstr(err, "low note is above the high note"));
     free(out);
     free(err);
-    const char *garbage[] = {"submit", "--instrument", "Juno", "--node", "node-a", "--notes",
-                             "C2:Q9", NULL};
+    const char *garbage[] = {"submit", "--instrument", "Juno",  "--node",
+                             "node-a", "--notes",      "C2:Q9", NULL};
     assert_int_equal(s_cli(&out, &err, garbage), 2);
     assert_non_null(strstr(err, "INVALID_ARGUMENT"));
     assert_non_null(strstr(err, "C2:Q9"));
@@ -200,8 +200,8 @@ static void test_unknown_batch_and_command(void **state)
 static void test_cancel_then_control_again(void **state)
 {
     char *out, *err;
-    const char *submit[] = {"submit", "--instrument", "Short", "--node", "node-a", "--notes",
-                            "C2:C6", "--hold", "2", NULL};
+    const char *submit[] = {"submit",  "--instrument", "Short",  "--node", "node-a",
+                            "--notes", "C2:C6",        "--hold", "2",      NULL};
     assert_int_equal(s_cli(&out, &err, submit), 0);
     unsigned long long id = 0;
     assert_int_equal(sscanf(out, "batch %llu submitted", &id), 1);
@@ -234,8 +234,8 @@ static void test_cancel_then_control_again(void **state)
 
 static void test_help_everywhere(void **state)
 {
-    const char *cmds[] = {"nodes", "submit", "status", "watch", "pause", "resume", "cancel",
-                          "demo"};
+    const char *cmds[] = {"nodes", "submit", "status", "watch",
+                          "pause", "resume", "cancel", "demo"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char *out, *err;
         const char *args[] = {cmds[i], "--help", NULL};

@@ -94,10 +94,19 @@ static void test_safe_names(void **state)
     assert_string_equal(out, "Juno60-Pad");
     bb_safe_name("Demo Piano", out, sizeof out); /* spaces: readable, no hash */
     assert_string_equal(out, "Demo-Piano");
-    const char *hostile[] = {"../x", "a/b", "", "..", "Piàno", "Piano", "a b", "\x01\x02",
-                             "日本", "中国",
-                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1",
-                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2"};
+    const char *hostile[] = {
+        "../x",
+        "a/b",
+        "",
+        "..",
+        "Piàno",
+        "Piano",
+        "a b",
+        "\x01\x02",
+        "日本",
+        "中国",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2"};
     size_t n = sizeof hostile / sizeof hostile[0];
     char names[12][BB_SAFE_NAME_MAX + 8];
     for (size_t i = 0; i < n; i++) {
@@ -123,9 +132,12 @@ static void test_crc32_known_value(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_c3_convention), cmocka_unit_test(test_parse_c4_convention),
-        cmocka_unit_test(test_parse_rejects),       cmocka_unit_test(test_format_round_trip),
-        cmocka_unit_test(test_ranges),              cmocka_unit_test(test_safe_names),
+        cmocka_unit_test(test_parse_c3_convention),
+        cmocka_unit_test(test_parse_c4_convention),
+        cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_format_round_trip),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_safe_names),
         cmocka_unit_test(test_crc32_known_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

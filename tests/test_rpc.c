@@ -20,7 +20,7 @@
 #include "node.pb-c.h"
 #include "operator.pb-c.h"
 
-#define SLOW_BATCH 999
+#define SLOW_BATCH    999
 #define MISSING_BATCH 404
 
 /* ---- a test server in an actor ---- */
@@ -102,7 +102,8 @@ static int s_setup(void **state)
 {
     static int n;
     s_fixture_t *f = calloc(1, sizeof *f);
-    snprintf(f->endpoint, sizeof f->endpoint, "ipc:///tmp/bbtest-rpc-%d-%d.ipc", (int)getpid(), n++);
+    snprintf(f->endpoint, sizeof f->endpoint, "ipc:///tmp/bbtest-rpc-%d-%d.ipc", (int)getpid(),
+             n++);
     f->server = zactor_new(s_server, f->endpoint);
     char err[256];
     f->client = bb_rpc_new_dealer(f->endpoint, NULL, err, sizeof err);
@@ -160,8 +161,8 @@ static void test_call_ok_and_status(void **state)
     Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
     char msg[256];
-    int st = bb_rpc_call(f->client, &bb__operator__descriptor, "ListNodes", &req.base, 2000,
-                         &reply, msg, sizeof msg);
+    int st = bb_rpc_call(f->client, &bb__operator__descriptor, "ListNodes", &req.base, 2000, &reply,
+                         msg, sizeof msg);
     assert_int_equal(st, BB_STATUS_OK);
     Bb__ListNodesReply *r = (Bb__ListNodesReply *)reply;
     assert_int_equal(r->n_nodes, 1);
@@ -230,8 +231,8 @@ static void test_malformed_envelope(void **state)
     /* and the server still works */
     Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
-    assert_int_equal(bb_rpc_call(f->client, &bb__operator__descriptor, "ListNodes", &req.base,
-                                 2000, &reply, NULL, 0),
+    assert_int_equal(bb_rpc_call(f->client, &bb__operator__descriptor, "ListNodes", &req.base, 2000,
+                                 &reply, NULL, 0),
                      BB_STATUS_OK);
     protobuf_c_message_free_unpacked(reply, NULL);
 }
@@ -242,8 +243,8 @@ static void test_wrong_reply_type_is_internal(void **state)
     Bb__BatchRequest b = BB__BATCH_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
     char msg[256];
-    int st = bb_rpc_call(f->client, &bb__operator__descriptor, "PauseBatch", &b.base, 2000,
-                         &reply, msg, sizeof msg);
+    int st = bb_rpc_call(f->client, &bb__operator__descriptor, "PauseBatch", &b.base, 2000, &reply,
+                         msg, sizeof msg);
     assert_int_equal(st, BB_STATUS_INTERNAL);
     assert_non_null(strstr(msg, "bb.ControlReply"));
 }
@@ -255,8 +256,8 @@ static void test_deadline_passed_before_running(void **state)
     b.batch_id = 5;
     uint8_t payload[32];
     size_t n = bb__batch_request__pack(&b, payload);
-    Bb__RpcFrame *r = s_request(f->client, "/bb.Operator/GetBatch", payload, n,
-                                bb_unix_ms() - 1000);
+    Bb__RpcFrame *r =
+        s_request(f->client, "/bb.Operator/GetBatch", payload, n, bb_unix_ms() - 1000);
     assert_non_null(r);
     assert_int_equal(r->status, BB_STATUS_DEADLINE_EXCEEDED);
     bb__rpc_frame__free_unpacked(r, NULL);
@@ -289,8 +290,8 @@ static void test_handler_that_never_answers(void **state)
     Bb__BatchRequest b = BB__BATCH_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
     char msg[256];
-    int st = bb_rpc_call(f->client, &bb__operator__descriptor, "ResumeBatch", &b.base, 2000,
-                         &reply, msg, sizeof msg);
+    int st = bb_rpc_call(f->client, &bb__operator__descriptor, "ResumeBatch", &b.base, 2000, &reply,
+                         msg, sizeof msg);
     assert_int_equal(st, BB_STATUS_INTERNAL);
     assert_non_null(strstr(msg, "did not answer"));
 }
@@ -301,12 +302,12 @@ static void test_local_misuse(void **state)
     Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
     /* wrong request type for the method; no such method */
-    assert_int_equal(bb_rpc_call(f->client, &bb__operator__descriptor, "GetBatch", &req.base,
-                                 1000, &reply, NULL, 0),
-                     BB_STATUS_INVALID_ARGUMENT);
-    assert_int_equal(bb_rpc_call(f->client, &bb__operator__descriptor, "Nope", &req.base, 1000,
+    assert_int_equal(bb_rpc_call(f->client, &bb__operator__descriptor, "GetBatch", &req.base, 1000,
                                  &reply, NULL, 0),
                      BB_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(
+        bb_rpc_call(f->client, &bb__operator__descriptor, "Nope", &req.base, 1000, &reply, NULL, 0),
+        BB_STATUS_INVALID_ARGUMENT);
 }
 
 typedef struct {
@@ -358,8 +359,7 @@ static void test_unreachable_server_times_out(void **state)
     char err[256];
     bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
     opts.linger_ms = 0;
-    bb_rpc_t *c = bb_rpc_new_dealer("ipc:///tmp/bbtest-nobody-listens.ipc", &opts, err,
-                                    sizeof err);
+    bb_rpc_t *c = bb_rpc_new_dealer("ipc:///tmp/bbtest-nobody-listens.ipc", &opts, err, sizeof err);
     assert_non_null(c);
     Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
@@ -418,8 +418,7 @@ static void s_hb(Bb__NodeLink_Service *svc, const Bb__HeartbeatRequest *in,
     closure(&r, call);
 }
 
-static void s_done_queued(void *arg, int status, const char *message,
-                          const ProtobufCMessage *reply)
+static void s_done_queued(void *arg, int status, const char *message, const ProtobufCMessage *reply)
 {
     *(int *)arg = status == BB_STATUS_OK ? (int)((const Bb__StartTakeReply *)reply)->queued : -1;
 }

@@ -47,7 +47,8 @@ static int s_teardown(void **state)
 static uint64_t s_batch_with_jobs(coord_store_t *s, int jobs)
 {
     uint64_t id = 0;
-    const char spec[] = "\x0a\x03" "abc";
+    const char spec[] = "\x0a\x03"
+                        "abc";
     assert_int_equal(coord_store_batch_insert(s, "night", spec, sizeof spec - 1, "/lib", &id), 0);
     assert_int_equal(coord_store_inst_insert(s, id, 0, "Juno", "Juno", "pi-1"), 0);
     for (int k = 0; k < jobs; k++)
@@ -65,7 +66,10 @@ static void test_batch_round_trip(void **state)
     assert_string_equal(b.name, "night");
     assert_string_equal(b.out_dir, "/lib");
     assert_int_equal(b.spec_len, 5);
-    assert_memory_equal(b.spec, "\x0a\x03" "abc", 5);
+    assert_memory_equal(b.spec,
+                        "\x0a\x03"
+                        "abc",
+                        5);
     assert_int_equal(b.state, 0);
     coord_batch_row_free(&b);
     assert_int_equal(coord_store_batch_get(f->store, id + 100, &b), BB_ENOTFOUND);
