@@ -1,163 +1,202 @@
 /*
- * pipeline.c — per-take analysis.
+ * pipeline.c — runs the QC stages on one take and decides the verdict.
  *
- * The noise floor is the RMS of the pre-roll (loudest channel). The onset is found on a
- * 1 ms peak envelope: the first window after the pre-roll's start that rises
- * `onset_above_noise_db` over the floor, then walked back while the envelope stays above
- * twice the floor RMS, to where the attack leaves the noise. The end is the last 10 ms
- * window, scanning back from the take's end, that sits `end_above_noise_db` over the
- * floor. A take whose loudest 50 ms stays within `silence_snr_db` of the floor is silent.
+ * Order: DC (whole take) -> noise floor (pre-roll up to 1 ms before the note-on) ->
+ * onset (searched from 20 ms before the note-on: a latency offset set a little too high
+ * puts the real attack before it) -> release end (capped by the plan) -> cut and fades ->
+ * levels, clipping, SNR -> pitch (after the attack) -> dropouts (inside the sound) ->
+ * loop (opt-in, in the sustain). The verdict is the worst of the stages' findings.
  */
 #include "pipeline.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bb_err.h"
 #include "bb_json.h"
+#include "bb_notes.h"
+#include "qc.h"
 
-#define COORD_FLOOR_MIN_DB (-140.0)
-
-static double s_db(double lin)
-{
-    return lin > 0 ? 20.0 * log10(lin) : COORD_FLOOR_MIN_DB;
-}
-
-static void s_reason(coord_analysis_t *a, int verdict, const char *text)
+void coord_analysis_reason(coord_analysis_t *a, int level, const char *fmt, ...)
 {
     size_t n = strlen(a->reasons);
-    snprintf(a->reasons + n, sizeof a->reasons - n, "%s%s", n ? "; " : "", text);
-    if (verdict > a->verdict)
-        a->verdict = verdict;
-}
-
-/* Largest |x| over all channels in frames [from, to). */
-static double s_peak(const float *x, int ch, int64_t from, int64_t to)
-{
-    double p = 0;
-    for (int64_t i = from * ch; i < to * ch; i++) {
-        double v = fabs(x[i]);
-        if (v > p)
-            p = v;
+    if (n && n + 2 < sizeof a->reasons) {
+        memcpy(a->reasons + n, "; ", 3);
+        n += 2;
     }
-    return p;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->reasons + n, sizeof a->reasons - n, fmt, ap);
+    va_end(ap);
+    if (level > a->verdict)
+        a->verdict = level;
 }
 
-/* RMS of the loudest channel over [from, to). */
-static double s_rms(const float *x, int ch, int64_t from, int64_t to)
+const char *coord_verdict_name(int verdict)
 {
-    if (to <= from)
-        return 0;
-    double best = 0;
-    for (int c = 0; c < ch; c++) {
-        double sq = 0;
-        for (int64_t i = from; i < to; i++)
-            sq += (double)x[i * ch + c] * x[i * ch + c];
-        if (sq > best)
-            best = sq;
+    switch (verdict) {
+    case COORD_PASS:
+        return "pass";
+    case COORD_WARN:
+        return "warn";
+    default:
+        return "fail";
     }
-    return sqrt(best / (double)(to - from));
 }
 
-int coord_analyze(const float *x, int64_t frames, int ch, int rate, int64_t note_on,
-                  int64_t note_off, const coord_pipeline_config_t *cfg, coord_analysis_t *a)
+static double s_note_hz(int note)
+{
+    return 440.0 * pow(2.0, (note - 69) / 12.0);
+}
+
+int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_take_info_t *info,
+                  const coord_pipeline_config_t *cfg, coord_analysis_t *a)
 {
     memset(a, 0, sizeof *a);
-    if (!x || frames <= 0 || ch < 1 || rate <= 0 || note_on < 0 || note_on > frames)
+    if (!x || !info || frames <= 0 || ch < 1 || ch > COORD_MAX_CHANNELS || rate <= 0 ||
+        info->note_on < 0 || info->note_on > frames)
         return BB_EINVAL;
-    const int64_t ms = rate / 1000;
+    const int64_t ms = rate / 1000 > 0 ? rate / 1000 : 1;
+    const int64_t note_on = info->note_on;
+    a->channels = ch;
+    a->fade_curve = cfg->fade_curve;
+    a->xruns = info->xruns;
 
-    /* Noise floor: the pre-roll, minus 1 ms before the note-on. */
+    qc_take_t t = {.x = x, .frames = frames, .ch = ch, .rate = rate};
     int64_t pre_end = note_on - ms > 0 ? note_on - ms : 0;
-    double noise = s_rms(x, ch, 0, pre_end);
-    a->noise_db = pre_end > 0 ? s_db(noise) : COORD_FLOOR_MIN_DB;
-    double floor_lin = noise > 1e-7 ? noise : 1e-7;
+    qc_measure_dc(&t, pre_end);
+    for (int c = 0; c < ch; c++)
+        a->dc[c] = t.dc[c];
+    qc_measure_noise(&t, pre_end, a);
 
     /* Onset. */
-    double rise = floor_lin * pow(10.0, cfg->onset_above_noise_db / 20.0);
-    /* Search from a little before the note-on: a latency offset set too high would put the
-     * real attack before it. Earlier than that is the previous take's business. */
-    int64_t search_from = note_on - 20 * ms > 0 ? note_on - 20 * ms : 0;
-    int64_t onset = -1;
-    for (int64_t w = search_from; w + ms <= frames; w += ms / 4 > 0 ? ms / 4 : 1) {
-        if (s_peak(x, ch, w, w + ms) >= rise) {
-            onset = w;
-            break;
-        }
-    }
+    int64_t search_to = frames;
+    int64_t onset = qc_find_onset(&t, note_on - 20 * ms, search_to, cfg->onset_above_noise_db,
+                                  cfg->pitch_check ? s_note_hz(info->note) : 0);
     if (onset < 0) {
-        a->onset = note_on;
-        a->cut_start = note_on;
-        a->cut_end = frames;
-        a->peak_db = s_db(s_peak(x, ch, 0, frames));
-        a->rms_db = s_db(s_rms(x, ch, note_on, frames));
-        a->snr_db = a->peak_db - a->noise_db;
+        a->onset = a->cut_start = note_on;
+        a->release_end = a->cut_end = frames;
         a->duration_s = (double)(frames - note_on) / rate;
-        s_reason(a, COORD_FAIL, "silence: nothing rose above the noise floor");
+        qc_measure_levels(&t, cfg, a);
+        coord_analysis_reason(a, COORD_FAIL, "silence: nothing rose above the noise floor");
         return 0;
     }
-    /* The first sample in the window above the threshold, then back to the noise. */
-    int64_t first = onset;
-    while (first < onset + ms && first < frames && s_peak(x, ch, first, first + 1) < rise)
-        first++;
-    double leave = 2.0 * floor_lin;
-    while (first > 0 && s_peak(x, ch, first - 1, first) > leave)
-        first--;
-    /* Zero-crossing-level wiggles: allow a quarter millisecond of sub-threshold gap. */
-    for (;;) {
-        int64_t probe = first - 1, gap = 0;
-        while (probe > 0 && gap < ms / 4 && s_peak(x, ch, probe, probe + 1) <= leave) {
-            probe--;
-            gap++;
-        }
-        if (probe > 0 && gap < ms / 4 && s_peak(x, ch, probe, probe + 1) > leave)
-            first = probe;
-        else
-            break;
-        while (first > 0 && s_peak(x, ch, first - 1, first) > leave)
-            first--;
-    }
-    a->onset = first;
+    a->onset = onset;
 
-    /* Release end: last 10 ms window above the end threshold. */
-    double end_lin = floor_lin * pow(10.0, cfg->end_above_noise_db / 20.0);
-    int64_t win = 10 * ms;
-    int64_t end = frames;
-    for (int64_t w = frames - win; w > a->onset; w -= win) {
-        if (s_rms(x, ch, w, w + win) > end_lin) {
-            end = w + win < frames ? w + win : frames;
-            break;
-        }
-        end = w;
+    /* Release end, capped by the plan. */
+    int64_t limit = frames;
+    if (cfg->max_release_ms > 0 && info->note_off >= 0) {
+        int64_t cap = info->note_off + (int64_t)llround(cfg->max_release_ms * rate / 1000.0);
+        if (cap < limit)
+            limit = cap;
     }
-    if (end <= a->onset)
-        end = a->onset + win < frames ? a->onset + win : frames;
-    a->release_end = end;
+    double peak_lin = qc_peak(&t, onset, limit);
+    a->release_end = qc_find_release_end(&t, onset, limit, cfg, peak_lin);
 
+    /* Cut and fades: every sample of an instrument starts the same way, a fixed margin
+     * before its onset, faded in over exactly that margin. */
     int64_t margin = (int64_t)llround(cfg->pre_attack_ms * rate / 1000.0);
-    a->cut_start = a->onset - margin > 0 ? a->onset - margin : 0;
-    a->fade_in = a->onset - a->cut_start;
-    a->cut_end = end;
-    int64_t fade_out = (int64_t)llround(cfg->fade_out_ms * rate / 1000.0);
+    a->cut_start = onset - margin > 0 ? onset - margin : 0;
+    a->fade_in = onset - a->cut_start;
+    a->cut_end = a->release_end;
     int64_t len = a->cut_end - a->cut_start;
+    int64_t fade_out = (int64_t)llround(cfg->fade_out_ms * rate / 1000.0);
     a->fade_out = fade_out < len / 2 ? fade_out : len / 2;
     a->duration_s = (double)len / rate;
 
-    a->peak_db = s_db(s_peak(x, ch, a->cut_start, a->cut_end));
-    a->rms_db = s_db(s_rms(x, ch, a->cut_start, a->cut_end));
-    double loudest = 0;
-    for (int64_t w = a->cut_start; w < a->cut_end; w += 25 * ms) {
-        int64_t to = w + 50 * ms < a->cut_end ? w + 50 * ms : a->cut_end;
-        double r = s_rms(x, ch, w, to);
-        if (r > loudest)
-            loudest = r;
+    qc_measure_levels(&t, cfg, a);
+    if (a->snr_db < cfg->silence_snr_db) {
+        coord_analysis_reason(
+            a, COORD_FAIL, "silence: the take rises only %.1f dB above the noise floor", a->snr_db);
+        return 0;
     }
-    a->snr_db = s_db(loudest) - a->noise_db;
-    if (a->snr_db < cfg->silence_snr_db)
-        s_reason(a, COORD_FAIL, "silence: the take barely rises above the noise floor");
-    (void)note_off;
+    if (a->clip_runs > 0)
+        coord_analysis_reason(a, COORD_FAIL, "clipping: %d run(s) at full scale (peak %.2f dBFS)",
+                              a->clip_runs, a->peak_db);
+
+    /* Pitch: after the attack transient, before the note-off where possible. */
+    double expected = s_note_hz(info->note);
+    int64_t p_from = onset + 60 * ms;
+    int64_t p_to = info->note_off > p_from + 40 * ms ? info->note_off : a->release_end;
+    if (p_to - p_from < 40 * ms) { /* very short sounds: whatever there is */
+        p_from = onset + 5 * ms;
+        p_to = a->release_end;
+    }
+    if (p_to > p_from) {
+        a->pitch_hz = qc_find_pitch(&t, p_from, p_to, expected, &a->pitch_confidence);
+        if (a->pitch_hz > 0)
+            a->pitch_cents = 1200.0 * log2(a->pitch_hz / expected);
+    }
+    if (cfg->pitch_check) {
+        char name[8];
+        bb_note_name(info->note, BB_NOTES_C3_IS_60, name, sizeof name);
+        if (a->pitch_hz <= 0) {
+            coord_analysis_reason(a, COORD_WARN, "pitch: no clear pitch found near %s (%.1f Hz)",
+                                  name, expected);
+        } else if (fabs(a->pitch_cents) > cfg->pitch_fail_cents) {
+            coord_analysis_reason(a, COORD_FAIL,
+                                  "wrong pitch: %+.0f cents (expected %s %.1f Hz, heard %.1f Hz)",
+                                  a->pitch_cents, name, expected, a->pitch_hz);
+        } else if (fabs(a->pitch_cents) > cfg->pitch_warn_cents) {
+            coord_analysis_reason(a, COORD_WARN, "out of tune: %+.0f cents", a->pitch_cents);
+        }
+    }
+
+    /* Dropouts inside the sound, and what the node reported. */
+    int64_t first = -1;
+    a->dropouts = qc_find_dropouts(&t, onset, a->release_end, &first);
+    if (a->dropouts > 0)
+        coord_analysis_reason(a, COORD_FAIL, "dropout: %d gap(s) or jump(s), first at %.1f ms",
+                              a->dropouts, (double)(first - onset) * 1000.0 / rate);
+    if (info->xruns > 0)
+        coord_analysis_reason(a, COORD_FAIL, "dropout: the node lost %u block(s) (overload)",
+                              info->xruns);
+
+    double dc_max = 0;
+    for (int c = 0; c < ch; c++)
+        if (fabs(a->dc[c]) > dc_max)
+            dc_max = fabs(a->dc[c]);
+    if (dc_max > 0.01)
+        coord_analysis_reason(a, COORD_WARN, "DC offset of %.1f dBFS (removed)", qc_db(dc_max));
+    /* An offset that comes and goes with the note cannot be subtracted; say so. Clipped
+     * takes are off-centre anyway and already failed. */
+    double sound_dc = qc_sound_offset(&t, onset, a->release_end);
+    if (fabs(sound_dc) > 0.02 && a->clip_runs == 0)
+        coord_analysis_reason(a, COORD_WARN, "DC offset of %.1f dBFS while the note sounds",
+                              qc_db(fabs(sound_dc)));
+    if (a->snr_db < cfg->low_snr_db)
+        coord_analysis_reason(a, COORD_WARN, "low signal-to-noise ratio: %.1f dB", a->snr_db);
+    if (info->release_capped && a->release_end >= a->cut_end &&
+        qc_rms(&t, a->release_end - 10 * ms, a->release_end) >
+            t.noise_rms * pow(10.0, cfg->end_above_noise_db / 20.0))
+        coord_analysis_reason(a, COORD_WARN,
+                              "release cut at the plan's maximum while still sounding");
+
+    /* Loop in the sustain: from 100 ms after the onset to 50 ms before the note-off. */
+    if (cfg->loop && a->pitch_hz > 0 && info->note_off > onset) {
+        int64_t from = onset + 100 * ms;
+        int64_t to = info->note_off - 50 * ms;
+        int64_t s, e;
+        double score;
+        if (to > from && qc_find_loop(&t, from, to, rate / a->pitch_hz,
+                                      (int64_t)llround(cfg->loop_min_ms * rate / 1000.0), 0.95, &s,
+                                      &e, &score)) {
+            a->has_loop = true;
+            a->loop_start = s;
+            a->loop_end = e;
+            a->loop_score = score;
+            int64_t xf = (int64_t)llround(cfg->loop_crossfade_ms * rate / 1000.0);
+            a->loop_crossfade = xf < (e - s) / 2 ? xf : (e - s) / 2;
+            if (a->cut_end <= e) /* the loop must be inside the sample */
+                a->cut_end = a->release_end = e + 1;
+        } else {
+            a->loop_score = score;
+            coord_analysis_reason(a, COORD_WARN, "no clean loop found (best match %.2f)", score);
+        }
+    }
     return 0;
 }
 
@@ -173,11 +212,34 @@ char *coord_analysis_json(const coord_analysis_t *a)
     bb_jw_kv_int(w, "cut_end", a->cut_end);
     bb_jw_kv_int(w, "fade_in", a->fade_in);
     bb_jw_kv_int(w, "fade_out", a->fade_out);
+    bb_jw_kv_int(w, "fade_curve", a->fade_curve);
+    bb_jw_kv_int(w, "channels", a->channels);
+    bb_jw_key(w, "dc");
+    bb_jw_array_begin(w);
+    for (int c = 0; c < a->channels && c < COORD_MAX_CHANNELS; c++)
+        bb_jw_double(w, a->dc[c]);
+    bb_jw_array_end(w);
+    bb_jw_key(w, "noise_ch_db");
+    bb_jw_array_begin(w);
+    for (int c = 0; c < a->channels && c < COORD_MAX_CHANNELS; c++)
+        bb_jw_double(w, a->noise_ch_db[c]);
+    bb_jw_array_end(w);
     bb_jw_kv_double(w, "noise_db", a->noise_db);
     bb_jw_kv_double(w, "peak_db", a->peak_db);
     bb_jw_kv_double(w, "rms_db", a->rms_db);
     bb_jw_kv_double(w, "snr_db", a->snr_db);
     bb_jw_kv_double(w, "duration_s", a->duration_s);
+    bb_jw_kv_int(w, "clip_runs", a->clip_runs);
+    bb_jw_kv_double(w, "pitch_hz", a->pitch_hz);
+    bb_jw_kv_double(w, "pitch_cents", a->pitch_cents);
+    bb_jw_kv_double(w, "pitch_confidence", a->pitch_confidence);
+    bb_jw_kv_int(w, "dropouts", a->dropouts);
+    bb_jw_kv_uint(w, "xruns", a->xruns);
+    bb_jw_kv_bool(w, "has_loop", a->has_loop);
+    bb_jw_kv_int(w, "loop_start", a->loop_start);
+    bb_jw_kv_int(w, "loop_end", a->loop_end);
+    bb_jw_kv_double(w, "loop_score", a->loop_score);
+    bb_jw_kv_int(w, "loop_crossfade", a->loop_crossfade);
     bb_jw_kv_int(w, "verdict", a->verdict);
     bb_jw_kv_string(w, "reasons", a->reasons);
     bb_jw_object_end(w);
@@ -194,6 +256,7 @@ int coord_analysis_from_json(const char *json, coord_analysis_t *a)
         return BB_EINVAL;
     int64_t v;
     double d;
+    bool b;
     const char *s;
 #define GETI(k)                                                                                    \
     if (bb_json_get_int(doc, #k, &v) == 0)                                                         \
@@ -207,15 +270,36 @@ int coord_analysis_from_json(const char *json, coord_analysis_t *a)
     GETI(cut_end);
     GETI(fade_in);
     GETI(fade_out);
+    GETI(fade_curve);
+    GETI(channels);
     GETD(noise_db);
     GETD(peak_db);
     GETD(rms_db);
     GETD(snr_db);
     GETD(duration_s);
-    if (bb_json_get_int(doc, "verdict", &v) == 0)
-        a->verdict = (int)v;
+    GETI(clip_runs);
+    GETD(pitch_hz);
+    GETD(pitch_cents);
+    GETD(pitch_confidence);
+    GETI(dropouts);
+    GETI(xruns);
+    GETI(loop_start);
+    GETI(loop_end);
+    GETD(loop_score);
+    GETI(loop_crossfade);
+    GETI(verdict);
 #undef GETI
 #undef GETD
+    if (a->channels < 0 || a->channels > COORD_MAX_CHANNELS)
+        a->channels = 0;
+    const bb_json_t *arr = bb_json_get(doc, "dc");
+    for (size_t i = 0; i < bb_json_len(arr) && i < (size_t)a->channels; i++)
+        a->dc[i] = bb_json_number(bb_json_at(arr, i));
+    arr = bb_json_get(doc, "noise_ch_db");
+    for (size_t i = 0; i < bb_json_len(arr) && i < (size_t)a->channels; i++)
+        a->noise_ch_db[i] = bb_json_number(bb_json_at(arr, i));
+    if (bb_json_get_bool(doc, "has_loop", &b) == 0)
+        a->has_loop = b;
     if (bb_json_get_string(doc, "reasons", &s) == 0)
         snprintf(a->reasons, sizeof a->reasons, "%s", s);
     bb_json_free(&doc);

@@ -1,10 +1,16 @@
 /*
  * pipeline.h — per-take processing: measure a raw take and decide where the sample is.
  *
- * Input is the raw take (interleaved float, pre-roll included) and the frames where the
- * note-on and note-off were sent. Output is a coord_analysis_t: the cut points, the fade
- * lengths, the measurements and a verdict with reasons. The pipeline never changes the
- * audio itself; export applies the cut, fades and gain.
+ * Input is the raw take (interleaved float, pre-roll included), the frames where the
+ * note-on and note-off were sent (latency already applied) and the played note. Output is
+ * a coord_analysis_t: cut points, fades, DC offset, measurements, an optional loop and a
+ * verdict with reasons. The pipeline never changes the audio; export applies DC removal,
+ * the cut, fades, loop crossfade and gain.
+ *
+ * Stages, one file each: qc_level.c (DC, noise floor, peak/RMS, clipping, SNR),
+ * qc_onset.c (energy rise refined by spectral flux, backtracked), qc_release.c (tail end),
+ * qc_pitch.c (fundamental vs the expected note), qc_dropout.c (gaps, discontinuities),
+ * qc_loop.c (sustain loop). pipeline.c runs them and decides the verdict.
  */
 #ifndef COORD_PIPELINE_H
 #define COORD_PIPELINE_H
@@ -17,18 +23,58 @@
 
 enum { COORD_PASS = 0, COORD_WARN = 1, COORD_FAIL = 2 };
 
+typedef enum {
+    COORD_FADE_LINEAR = 0,
+    COORD_FADE_EQUAL_POWER, /* sine quarter-wave */
+    COORD_FADE_EXPONENTIAL  /* -60 dB shaped; natural for decays */
+} coord_fade_curve_t;
+
+typedef enum {
+    COORD_END_NOISE = 0, /* where the tail decays into the noise floor */
+    COORD_END_BELOW_PEAK /* where the tail falls end_below_peak_db under the peak */
+} coord_end_mode_t;
+
 typedef struct {
     double onset_above_noise_db; /* the attack is where the level first rises this far */
-    double end_above_noise_db;   /* the tail ends where it stays below this */
-    double pre_attack_ms;        /* kept before the onset (fade-in over it) */
+    double end_above_noise_db;   /* COORD_END_NOISE: the tail ends this close to the floor */
+    coord_end_mode_t end_mode;
+    double end_below_peak_db; /* COORD_END_BELOW_PEAK: e.g. 60 */
+    double max_release_ms;    /* cap after the note-off; <= 0: none (the take's end) */
+    double pre_attack_ms;     /* kept before the onset (fade-in over exactly this) */
     double fade_out_ms;
-    double silence_snr_db; /* below this peak-over-noise the take is silent: fail */
+    coord_fade_curve_t fade_curve;
+    double silence_snr_db;    /* below this peak-over-noise the take is silent: fail */
+    double low_snr_db;        /* below this: warn */
+    double pitch_warn_cents;  /* |error| above this: warn */
+    double pitch_fail_cents;  /* |error| above this: fail (wrong note) */
+    bool pitch_check;         /* false for unpitched instruments (drums) */
+    int clip_run;             /* consecutive samples at full scale that count as clipping */
+    bool loop;                /* search a sustain loop */
+    double loop_min_ms;       /* shortest loop accepted */
+    double loop_crossfade_ms; /* 0: none */
 } coord_pipeline_config_t;
+
 #define COORD_PIPELINE_CONFIG_INIT                                                                 \
     {                                                                                              \
-        15.0, 6.0, 0.0, 10.0, 20.0                                                                 \
+        .onset_above_noise_db = 15.0, .end_above_noise_db = 6.0, .end_mode = COORD_END_NOISE,      \
+        .end_below_peak_db = 60.0, .max_release_ms = 0.0, .pre_attack_ms = 0.0,                    \
+        .fade_out_ms = 10.0, .fade_curve = COORD_FADE_EQUAL_POWER, .silence_snr_db = 20.0,         \
+        .low_snr_db = 40.0, .pitch_warn_cents = 15.0, .pitch_fail_cents = 40.0,                    \
+        .pitch_check = true, .clip_run = 3, .loop = false, .loop_min_ms = 100.0,                   \
+        .loop_crossfade_ms = 0.0                                                                   \
     }
 
+/* What the pipeline is told about a take besides its audio. */
+typedef struct {
+    int64_t note_on;  /* frame in the raw take where the note-on was heard (latency applied) */
+    int64_t note_off; /* same for the note-off; < 0 when unknown */
+    int note;         /* MIDI note played (expected pitch) */
+    int velocity;
+    uint32_t xruns;      /* overflows the node reported during the take */
+    bool release_capped; /* the node cut the release at the plan's maximum */
+} coord_take_info_t;
+
+/* All frame positions are frames of the raw take. */
 typedef struct {
     int64_t onset;       /* frame where the attack begins */
     int64_t release_end; /* frame where the tail has decayed into the floor */
@@ -36,19 +82,42 @@ typedef struct {
     int64_t cut_end;
     int64_t fade_in; /* frames */
     int64_t fade_out;
-    double noise_db; /* dBFS RMS, loudest channel, from the pre-roll */
-    double peak_db;  /* dBFS, inside the cut */
+    int fade_curve; /* coord_fade_curve_t */
+    int channels;
+    double dc[COORD_MAX_CHANNELS]; /* per-channel DC offset, removed at export */
+    double noise_db;               /* dBFS RMS, loudest channel, from the pre-roll */
+    double noise_ch_db[COORD_MAX_CHANNELS];
+    double peak_db; /* dBFS, inside the cut, after DC removal */
     double rms_db;
-    double snr_db;     /* peak RMS over a 50 ms window against the noise floor */
-    double duration_s; /* of the cut */
-    int verdict;       /* COORD_PASS / WARN / FAIL */
-    char reasons[512]; /* "; "-separated, empty when clean */
+    double snr_db;           /* loudest 50 ms RMS against the noise floor */
+    double duration_s;       /* of the cut */
+    int clip_runs;           /* runs of >= clip_run samples at full scale */
+    double pitch_hz;         /* measured fundamental; 0 when none found */
+    double pitch_cents;      /* measured vs the expected note */
+    double pitch_confidence; /* 0..1 */
+    int dropouts;            /* gaps or discontinuities found */
+    uint32_t xruns;          /* node-reported overflows */
+    bool has_loop;
+    int64_t loop_start;     /* first frame of the loop */
+    int64_t loop_end;       /* last frame of the loop (inclusive, as SFZ/smpl count) */
+    double loop_score;      /* correlation 0..1 */
+    int64_t loop_crossfade; /* frames, applied before loop_end at export */
+    int verdict;            /* COORD_PASS / WARN / FAIL */
+    char reasons[512];      /* "; "-separated, empty when clean */
 } coord_analysis_t;
 
 /* Analyses one raw take. Returns 0, or BB_EINVAL when the input is unusable
- * (no frames, note-on outside the take). */
-int coord_analyze(const float *audio, int64_t frames, int channels, int rate, int64_t note_on,
-                  int64_t note_off, const coord_pipeline_config_t *cfg, coord_analysis_t *out);
+ * (no frames, note-on outside the take, too many channels). */
+int coord_analyze(const float *audio, int64_t frames, int channels, int rate,
+                  const coord_take_info_t *info, const coord_pipeline_config_t *cfg,
+                  coord_analysis_t *out);
+
+/* Appends a reason and raises the verdict to at least `level`. */
+void coord_analysis_reason(coord_analysis_t *a, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "pass", "warn", "fail". */
+const char *coord_verdict_name(int verdict);
 
 /* The analysis as a JSON object (for the database and the manifest); malloc'd. */
 char *coord_analysis_json(const coord_analysis_t *a);

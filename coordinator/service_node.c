@@ -13,6 +13,7 @@
 #include "bb_log.h"
 #include "coord.h"
 #include "pipeline.h"
+#include "qc_config.h"
 #include "take_raw.h"
 
 static coord_t *s_coord(Bb__NodeLink_Service *service)
@@ -232,16 +233,27 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
         bb_rpc_fail(call, BB_STATUS_INTERNAL, "take %s: %s", req->take_id, err);
         return;
     }
-    coord_pipeline_config_t pcfg = COORD_PIPELINE_CONFIG_INIT;
+    const Bb__BatchSpec *spec = coord_spec(self, meta.batch_id);
+    const Bb__InstrumentSpec *ispec =
+        spec && meta.inst_idx >= 0 && (size_t)meta.inst_idx < spec->n_instruments
+            ? spec->instruments[meta.inst_idx]
+            : NULL;
+    coord_pipeline_config_t pcfg;
+    if (coord_pipeline_config_from_spec(ispec, &pcfg, err, sizeof err)) /* checked at submit */
+        pcfg = (coord_pipeline_config_t)COORD_PIPELINE_CONFIG_INIT;
+    coord_take_info_t info = {.note_on = meta.note_on_frame,
+                              .note_off = meta.note_off_frame,
+                              .note = meta.note,
+                              .velocity = meta.velocity,
+                              .xruns = (uint32_t)meta.xruns,
+                              .release_capped = meta.release_capped};
     coord_analysis_t a;
-    coord_analyze(audio, frames, ch, rate, meta.note_on_frame, meta.note_off_frame, &pcfg, &a);
-    free(audio);
-    if (req->xruns > 0) {
-        size_t n = strlen(a.reasons);
-        snprintf(a.reasons + n, sizeof a.reasons - n, "%sdropout: the node lost %llu block(s)",
-                 n ? "; " : "", (unsigned long long)req->xruns);
-        a.verdict = COORD_FAIL;
+    if (coord_analyze(audio, frames, ch, rate, &info, &pcfg, &a) != 0) {
+        memset(&a, 0, sizeof a);
+        coord_analysis_reason(&a, COORD_FAIL, "unusable take: note-on frame %lld outside %lld frames",
+                              (long long)meta.note_on_frame, (long long)frames);
     }
+    free(audio);
 
     coord_job_row_t job;
     bool have_job = s_job_of(self, req->take_id, &job) == 0;

@@ -15,6 +15,8 @@
 #include "bb_log.h"
 #include "bb_notes.h"
 #include "coord.h"
+#include "pipeline.h"
+#include "qc_config.h"
 
 #define COORD_MAX_INSTRUMENTS 64
 #define COORD_MAX_TAKES       100000
@@ -87,6 +89,12 @@ static int s_check_instrument(coord_t *self, Bb__InstrumentSpec *in, size_t i, c
     }
     if (!*in->node) {
         snprintf(msg, len, "instrument %s: no node given (which capture node plays it?)", in->name);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    coord_pipeline_config_t pcfg;
+    char why[200];
+    if (coord_pipeline_config_from_spec(in, &pcfg, why, sizeof why)) {
+        snprintf(msg, len, "instrument %s: %s", in->name, why);
         return BB_STATUS_INVALID_ARGUMENT;
     }
     if (!coord_registry_find(self->registry, in->node)) {
@@ -642,6 +650,86 @@ static void s_cancel_batch(Bb__Operator_Service *service, const Bb__BatchRequest
                            Bb__ControlReply_Closure closure, void *call)
 {
     s_control(s_coord(service), req, CTL_CANCEL, closure, call);
+}
+
+/* Every take of a batch with its QC figures, for `batcherbird report`. */
+static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *req,
+                         Bb__TakeList_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    coord_batch_row_t batch;
+    if (coord_store_batch_get(self->store, req->batch_id, &batch) != 0) {
+        bb_rpc_fail(call, BB_STATUS_NOT_FOUND, "no batch %llu", (unsigned long long)req->batch_id);
+        return;
+    }
+    const Bb__BatchSpec *spec = coord_spec(self, req->batch_id);
+    char **ids = NULL;
+    size_t n = 0;
+    if (coord_store_take_ids(self->store, req->batch_id, &ids, &n) != 0) {
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "cannot read the takes of batch %llu: %s",
+                    (unsigned long long)req->batch_id, coord_store_errmsg(self->store));
+        return;
+    }
+    Bb__TakeRow *rows = calloc(n ? n : 1, sizeof *rows);
+    Bb__TakeRow **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    char (*verdicts)[8] = calloc(n ? n : 1, sizeof *verdicts);
+    char (*reasons)[512] = calloc(n ? n : 1, sizeof *reasons);
+    size_t k = 0;
+    for (size_t i = 0; rows && ptrs && verdicts && reasons && i < n; i++) {
+        coord_take_row_t take;
+        coord_job_row_t job;
+        if (coord_store_take_get(self->store, ids[i], &take) != 0)
+            continue;
+        bool have_job = coord_store_job_get(self->store, take.job_id, &job) == 0;
+        coord_analysis_t a;
+        coord_analysis_from_json(take.qc_json, &a);
+        Bb__TakeRow *r = &rows[k];
+        bb__take_row__init(r);
+        r->take_id = ids[i];
+        r->instrument = spec && take.inst_idx >= 0 && (size_t)take.inst_idx < spec->n_instruments
+                            ? spec->instruments[take.inst_idx]->name
+                            : "";
+        if (have_job) {
+            r->note = (uint32_t)job.note;
+            r->velocity = (uint32_t)job.velocity;
+            r->round_robin = (uint32_t)job.rr;
+            r->release_trigger = job.release;
+        }
+        unsigned attempt = 0;
+        if (sscanf(ids[i], "b%*u-i%*d-s%*d-a%u", &attempt) == 1)
+            r->attempt = attempt;
+        snprintf(verdicts[k], sizeof verdicts[k], "%s", coord_verdict_name(take.verdict));
+        r->verdict = verdicts[k];
+        r->peak_db = (float)a.peak_db;
+        r->snr_db = (float)a.snr_db;
+        r->has_pitch = a.pitch_hz > 0;
+        r->pitch_cents = (float)a.pitch_cents;
+        r->trimmed_s = (float)a.duration_s;
+        r->onset_ms = take.sample_rate > 0
+                          ? (float)((double)(a.onset - take.note_on_frame) * 1000.0 /
+                                    take.sample_rate)
+                          : 0;
+        snprintf(reasons[k], sizeof reasons[k], "%s", a.reasons);
+        r->reasons = reasons[k];
+        r->superseded = take.superseded;
+        coord_take_row_free(&take);
+        ptrs[k] = r;
+        k++;
+    }
+    Bb__TakeList list = BB__TAKE_LIST__INIT;
+    list.takes = ptrs;
+    list.n_takes = k;
+    if (rows && ptrs && verdicts && reasons)
+        closure(&list, call);
+    else
+        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory listing takes");
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(rows);
+    free(ptrs);
+    free(verdicts);
+    free(reasons);
 }
 
 void coord_operator_init(coord_t *self)

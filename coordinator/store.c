@@ -790,3 +790,45 @@ int coord_store_node_names(coord_store_t *self, char ***names_out, size_t *n_out
     *n_out = n;
     return 0;
 }
+
+int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids_out, size_t *n_out)
+{
+    *ids_out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT id FROM takes WHERE batch_id=? ORDER BY inst_idx, received, id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return s_fail(self, "prepare");
+    sqlite3_bind_int64(st, 1, (int64_t)batch);
+    char **ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **ni = realloc(ids, cap * sizeof *ni);
+            if (!ni) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            ids = ni;
+        }
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (!(ids[n] = strdup(t ? (const char *)t : ""))) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            free(ids[i]);
+        free(ids);
+        return rc == SQLITE_NOMEM ? BB_ENOMEM : s_fail(self, "step");
+    }
+    *ids_out = ids;
+    *n_out = n;
+    return 0;
+}

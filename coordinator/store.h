@@ -173,6 +173,10 @@ int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx, coord_
                             size_t *n);
 void coord_export_rows_free(coord_export_row_t *rows, size_t n);
 
+/* Ids of every take of a batch (retakes and superseded ones included), by instrument and
+ * arrival; *ids and each entry are malloc'd. */
+int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids, size_t *n);
+
 /* Names of every node ever registered; *names is malloc'd, each entry too. */
 int coord_store_node_names(coord_store_t *self, char ***names, size_t *n);
 

@@ -1,0 +1,144 @@
+/*
+ * qc_pitch.c — the fundamental of a take, for the "is this the note we asked for" check
+ * and for loop lengths.
+ *
+ * Normalised square difference function (McLeod's NSDF) of the mono mix over up to 16384
+ * frames, the autocorrelation computed with KISS FFT. The period is the first key maximum
+ * within 0.9 of the best one in the lag range an octave either side of the expected note
+ * (so octave errors and wrong notes both show), refined by parabolic interpolation and
+ * then by the peak nearest the largest whole multiple of the period in the window, which
+ * divides the interpolation error by that multiple.
+ */
+#include <kiss_fftr.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "qc.h"
+
+#define PITCH_MAX_WINDOW 16384
+
+static int s_fft_size(int n)
+{
+    int k = 1;
+    while (k < n)
+        k <<= 1;
+    return k;
+}
+
+/* Parabolic interpolation of the peak at i of y. */
+static double s_interp(const double *y, int64_t i, int64_t n)
+{
+    if (i <= 0 || i >= n - 1)
+        return (double)i;
+    double a = y[i - 1], b = y[i], c = y[i + 1];
+    double den = a - 2 * b + c;
+    return den != 0 ? (double)i + 0.5 * (a - c) / den : (double)i;
+}
+
+double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
+                     double *confidence)
+{
+    *confidence = 0;
+    if (expected_hz <= 0 || from < 0 || to > t->frames)
+        return 0;
+    int64_t w = to - from;
+    if (w > PITCH_MAX_WINDOW)
+        w = PITCH_MAX_WINDOW;
+    int64_t min_lag = (int64_t)floor(t->rate / (expected_hz * 2.0));
+    int64_t max_lag = (int64_t)ceil(t->rate / (expected_hz / 2.0));
+    if (min_lag < 2)
+        min_lag = 2;
+    if (max_lag > w / 2)
+        max_lag = w / 2;
+    if (max_lag <= min_lag + 2)
+        return 0;
+
+    int nfft = s_fft_size((int)(2 * w));
+    kiss_fftr_cfg fwd = kiss_fftr_alloc(nfft, 0, NULL, NULL);
+    kiss_fftr_cfg inv = kiss_fftr_alloc(nfft, 1, NULL, NULL);
+    float *buf = calloc((size_t)nfft, sizeof(float));
+    double *mono = malloc(sizeof(double) * (size_t)w);
+    kiss_fft_cpx *spec = malloc(sizeof(kiss_fft_cpx) * (size_t)(nfft / 2 + 1));
+    double *nsdf = calloc((size_t)max_lag + 2, sizeof(double));
+    double hz = 0;
+    if (!fwd || !inv || !buf || !mono || !spec || !nsdf)
+        goto done;
+
+    for (int64_t i = 0; i < w; i++) {
+        double m = 0;
+        for (int c = 0; c < t->ch; c++)
+            m += qc_at(t, from + i, c);
+        mono[i] = m / t->ch;
+        buf[i] = (float)mono[i];
+    }
+    kiss_fftr(fwd, buf, spec);
+    for (int k = 0; k <= nfft / 2; k++) {
+        spec[k].r = spec[k].r * spec[k].r + spec[k].i * spec[k].i;
+        spec[k].i = 0;
+    }
+    kiss_fftri(inv, spec, buf); /* buf[tau] = nfft * r(tau) */
+
+    /* m(tau) = sum_{j < w - tau} x_j^2 + x_{j+tau}^2, updated as tau grows. */
+    double m = 0;
+    for (int64_t i = 0; i < w; i++)
+        m += 2 * mono[i] * mono[i];
+    for (int64_t tau = 0; tau <= max_lag + 1; tau++) {
+        if (tau > 0) {
+            m -= mono[w - tau] * mono[w - tau] + mono[tau - 1] * mono[tau - 1];
+        }
+        nsdf[tau] = m > 1e-20 ? 2.0 * ((double)buf[tau] / nfft) / m : 0;
+    }
+
+    /* Key maxima in [min_lag, max_lag]; the first within 0.9 of the best wins. */
+    double best = 0;
+    for (int64_t tau = min_lag; tau <= max_lag; tau++)
+        if (nsdf[tau] > nsdf[tau - 1] && nsdf[tau] >= nsdf[tau + 1] && nsdf[tau] > best)
+            best = nsdf[tau];
+    if (best < 0.3)
+        goto done;
+    int64_t pick = -1;
+    for (int64_t tau = min_lag; tau <= max_lag; tau++) {
+        if (nsdf[tau] > nsdf[tau - 1] && nsdf[tau] >= nsdf[tau + 1] && nsdf[tau] >= 0.9 * best) {
+            pick = tau;
+            break;
+        }
+    }
+    if (pick < 0)
+        goto done;
+    double period = s_interp(nsdf, pick, max_lag + 2);
+    *confidence = nsdf[pick];
+
+    /* Refine over a whole multiple of the period, inside the window. */
+    int64_t mult = (int64_t)((w / 2) / period);
+    if (mult >= 2) {
+        int64_t max2 = (int64_t)(mult * period) + 3;
+        double *nsdf2 = malloc(sizeof(double) * (size_t)(max2 + 2));
+        if (nsdf2) {
+            double m2 = 0;
+            for (int64_t i = 0; i < w; i++)
+                m2 += 2 * mono[i] * mono[i];
+            for (int64_t tau = 0; tau <= max2 + 1 && tau < w; tau++) {
+                if (tau > 0)
+                    m2 -= mono[w - tau] * mono[w - tau] + mono[tau - 1] * mono[tau - 1];
+                nsdf2[tau] = m2 > 1e-20 ? 2.0 * ((double)buf[tau] / nfft) / m2 : 0;
+            }
+            int64_t centre = (int64_t)llround(mult * period);
+            int64_t at = centre;
+            for (int64_t tau = centre - 3; tau <= centre + 3; tau++)
+                if (tau > 0 && tau <= max2 && nsdf2[tau] > nsdf2[at])
+                    at = tau;
+            if (at > 0 && at < max2 && nsdf2[at] > 0.5)
+                period = s_interp(nsdf2, at, max2 + 1) / (double)mult;
+            free(nsdf2);
+        }
+    }
+    hz = period > 0 ? t->rate / period : 0;
+done:
+    free(buf);
+    free(mono);
+    free(spec);
+    free(nsdf);
+    kiss_fftr_free(fwd);
+    kiss_fftr_free(inv);
+    return hz;
+}
