@@ -80,7 +80,8 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
         a->onset = a->cut_start = note_on;
         a->release_end = a->cut_end = frames;
         a->duration_s = (double)(frames - note_on) / rate;
-        qc_measure_levels(&t, cfg, a);
+        double unused;
+        qc_measure_levels(&t, cfg, a, &unused);
         coord_analysis_reason(a, COORD_FAIL, "silence: nothing rose above the noise floor");
         return 0;
     }
@@ -93,7 +94,7 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
         if (cap < limit)
             limit = cap;
     }
-    double peak_lin = qc_peak(&t, onset, limit);
+    double peak_lin = cfg->end_mode == COORD_END_BELOW_PEAK ? qc_peak(&t, onset, limit) : 0;
     a->release_end = qc_find_release_end(&t, onset, limit, cfg, peak_lin);
 
     /* Cut and fades: every sample of an instrument starts the same way, a fixed margin
@@ -107,7 +108,8 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
     a->fade_out = fade_out < len / 2 ? fade_out : len / 2;
     a->duration_s = (double)len / rate;
 
-    qc_measure_levels(&t, cfg, a);
+    double sound_dc = 0;
+    qc_measure_levels(&t, cfg, a, &sound_dc);
     if (a->snr_db < cfg->silence_snr_db) {
         coord_analysis_reason(
             a, COORD_FAIL, "silence: the take rises only %.1f dB above the noise floor", a->snr_db);
@@ -163,7 +165,6 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
         coord_analysis_reason(a, COORD_WARN, "DC offset of %.1f dBFS (removed)", qc_db(dc_max));
     /* An offset that comes and goes with the note cannot be subtracted; say so. Clipped
      * takes are off-centre anyway and already failed. */
-    double sound_dc = qc_sound_offset(&t, onset, a->release_end);
     if (fabs(sound_dc) > 0.02 && a->clip_runs == 0)
         coord_analysis_reason(a, COORD_WARN, "DC offset of %.1f dBFS while the note sounds",
                               qc_db(fabs(sound_dc)));

@@ -25,7 +25,7 @@ typedef struct {
 } qc_take_t;
 
 /* Sample c of frame i with its channel's DC removed. */
-static inline double qc_at(const qc_take_t *t, int64_t i, int c)
+__attribute__((always_inline)) static inline double qc_at(const qc_take_t *t, int64_t i, int c)
 {
     return (double)t->x[i * t->ch + c] - t->dc[c];
 }
@@ -36,13 +36,13 @@ double qc_peak(const qc_take_t *t, int64_t from, int64_t to);
 double qc_rms(const qc_take_t *t, int64_t from, int64_t to);
 double qc_db(double lin); /* 20 log10, floored at -200 */
 
-/* qc_level.c: DC per channel (mean of the pre-roll [0, pre_end)), the sound's own mean
- * over [from, to) after that (largest channel, signed), noise floor per channel from
- * [0, pre_end), and peak/RMS/SNR/clipping of the cut. */
+/* qc_level.c: DC per channel (mean of the pre-roll [0, pre_end)), noise floor per
+ * channel from [0, pre_end), and peak/RMS/SNR/clipping of the cut, plus the sound's own
+ * mean over the cut after DC removal (largest channel, signed) in *sound_offset. */
 void qc_measure_dc(qc_take_t *t, int64_t pre_end);
-double qc_sound_offset(const qc_take_t *t, int64_t from, int64_t to);
 void qc_measure_noise(qc_take_t *t, int64_t pre_end, coord_analysis_t *a);
-void qc_measure_levels(const qc_take_t *t, const coord_pipeline_config_t *cfg, coord_analysis_t *a);
+void qc_measure_levels(const qc_take_t *t, const coord_pipeline_config_t *cfg, coord_analysis_t *a,
+                       double *sound_offset);
 
 /* qc_onset.c: the frame where the attack starts, or -1 when nothing rises above the
  * floor after search_from. expected_hz (0: unknown) sizes the envelope windows. */

@@ -44,31 +44,36 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t *firs
         run = 0;
     }
 
-    /* Discontinuities, per channel, on the raw samples (DC does not change a step). */
+    /* Discontinuities, per channel, on the raw samples (DC does not change a step). The
+     * test is d^2 > 400 * mean(d^2 over the last 2 ms), kept as a running sum. */
     const int64_t look = 2 * ms;
-    for (int c = 0; c < t->ch; c++) {
-        double sq = 0;
-        int64_t n = 0;
-        int64_t skip_until = from + 5 * ms;
-        for (int64_t i = from + 1; i < to; i++) {
-            double d = (double)t->x[i * t->ch + c] - t->x[(i - 1) * t->ch + c];
-            if (i - from > look && i >= skip_until && n > 0) {
-                double scale = sqrt(sq / (double)n);
-                if (fabs(d) > 20 * scale && fabs(d) > 30 * floor) {
-                    if (found++ == 0 || i < *first)
-                        *first = i;
-                    skip_until = i + 10 * ms; /* one event, not every sample of it */
-                }
+    const double min_step_sq = (30 * floor) * (30 * floor);
+    const int ch = t->ch;
+    double sq[COORD_MAX_CHANNELS] = {0};
+    int64_t skip_until[COORD_MAX_CHANNELS];
+    for (int c = 0; c < ch; c++)
+        skip_until[c] = from + 5 * ms;
+    for (int64_t i = from + 1; i < to; i++) {
+        const float *cur = t->x + i * ch, *prv = cur - ch;
+        int64_t n = i - from - 1 < look ? i - from - 1 : look; /* steps in the sums */
+        for (int c = 0; c < ch; c++) {
+            double d = (double)cur[c] - prv[c];
+            double d2 = d * d;
+            if (n == look && i >= skip_until[c] && d2 * (double)n > 400.0 * sq[c] &&
+                d2 > min_step_sq) {
+                if (found++ == 0 || i < *first)
+                    *first = i;
+                skip_until[c] = i + 10 * ms; /* one event, not every sample of it */
             }
-            sq += d * d;
-            n++;
-            if (n > look) {
-                int64_t j = i - look;
-                double e = (double)t->x[j * t->ch + c] - t->x[(j - 1) * t->ch + c];
-                sq -= e * e;
-                if (sq < 0)
-                    sq = 0;
-                n--;
+            sq[c] += d2;
+        }
+        if (i - from > look) {
+            const float *old = t->x + (i - look) * ch, *older = old - ch;
+            for (int c = 0; c < ch; c++) {
+                double e = (double)old[c] - older[c];
+                sq[c] -= e * e;
+                if (sq[c] < 0)
+                    sq[c] = 0;
             }
         }
     }

@@ -58,26 +58,6 @@ void qc_measure_dc(qc_take_t *t, int64_t pre_end)
     }
 }
 
-double qc_sound_offset(const qc_take_t *t, int64_t from, int64_t to)
-{
-    double worst = 0;
-    if (from < 0)
-        from = 0;
-    if (to > t->frames)
-        to = t->frames;
-    if (to <= from)
-        return 0;
-    for (int c = 0; c < t->ch; c++) {
-        double s = 0;
-        for (int64_t i = from; i < to; i++)
-            s += qc_at(t, i, c);
-        s /= (double)(to - from);
-        if (fabs(s) > fabs(worst))
-            worst = s;
-    }
-    return worst;
-}
-
 void qc_measure_noise(qc_take_t *t, int64_t pre_end, coord_analysis_t *a)
 {
     double worst = 0;
@@ -97,32 +77,62 @@ void qc_measure_noise(qc_take_t *t, int64_t pre_end, coord_analysis_t *a)
     a->noise_db = pre_end > 0 ? qc_db(worst) : -200.0;
 }
 
-void qc_measure_levels(const qc_take_t *t, const coord_pipeline_config_t *cfg, coord_analysis_t *a)
+void qc_measure_levels(const qc_take_t *t, const coord_pipeline_config_t *cfg, coord_analysis_t *a,
+                       double *sound_offset)
 {
-    const int64_t ms = t->rate / 1000;
-    a->peak_db = qc_db(qc_peak(t, a->cut_start, a->cut_end));
-    a->rms_db = qc_db(qc_rms(t, a->cut_start, a->cut_end));
-    double loudest = 0;
-    for (int64_t w = a->cut_start; w < a->cut_end; w += 25 * ms) {
-        int64_t to = w + 50 * ms < a->cut_end ? w + 50 * ms : a->cut_end;
-        double r = qc_rms(t, w, to);
-        if (r > loudest)
-            loudest = r;
+    /* One pass over the cut: peak, per-channel energy, and 25 ms block energies paired
+     * into 50 ms windows (hop 25 ms) for the loudest-window SNR. */
+    const int64_t block = 25 * (int64_t)(t->rate / 1000);
+    const int ch = t->ch;
+    double peak = 0, total[COORD_MAX_CHANNELS] = {0}, blk[COORD_MAX_CHANNELS] = {0},
+           sum[COORD_MAX_CHANNELS] = {0}, prev[COORD_MAX_CHANNELS] = {0}, loudest = 0;
+    int64_t in_blk = 0, prev_n = 0;
+    for (int64_t i = a->cut_start; i < a->cut_end; i++) {
+        const float *f = t->x + i * ch;
+        for (int c = 0; c < ch; c++) {
+            double v = (double)f[c] - t->dc[c];
+            double av = fabs(v);
+            if (av > peak)
+                peak = av;
+            blk[c] += v * v;
+            sum[c] += v;
+        }
+        if (++in_blk == block || i + 1 == a->cut_end) {
+            for (int c = 0; c < ch; c++) {
+                double pair = (blk[c] + prev[c]) / (double)(in_blk + prev_n);
+                if (pair > loudest)
+                    loudest = pair;
+                total[c] += blk[c];
+                prev[c] = blk[c];
+                blk[c] = 0;
+            }
+            prev_n = in_blk;
+            in_blk = 0;
+        }
     }
-    a->snr_db = qc_db(loudest) - a->noise_db;
+    double len = (double)(a->cut_end - a->cut_start), worst = 0;
+    for (int c = 0; c < ch; c++)
+        if (total[c] > worst)
+            worst = total[c];
+    *sound_offset = 0;
+    for (int c = 0; c < ch; c++)
+        if (len > 0 && fabs(sum[c] / len) > fabs(*sound_offset))
+            *sound_offset = sum[c] / len;
+    a->peak_db = qc_db(peak);
+    a->rms_db = len > 0 ? qc_db(sqrt(worst / len)) : -200.0;
+    a->snr_db = qc_db(sqrt(loudest)) - a->noise_db;
 
     /* Clipping is judged on the raw samples: a converter clips before any DC removal. */
     const float full = 0.99990f;
-    int runs = 0;
-    for (int c = 0; c < t->ch; c++) {
-        int run = 0;
-        for (int64_t i = 0; i < t->frames; i++) {
-            float v = t->x[i * t->ch + c];
-            if (v >= full || v <= -full) {
-                if (++run == cfg->clip_run)
+    int runs = 0, run[COORD_MAX_CHANNELS] = {0};
+    for (int64_t i = 0; i < t->frames; i++) {
+        const float *f = t->x + i * ch;
+        for (int c = 0; c < ch; c++) {
+            if (f[c] >= full || f[c] <= -full) {
+                if (++run[c] == cfg->clip_run)
                     runs++;
             } else {
-                run = 0;
+                run[c] = 0;
             }
         }
     }

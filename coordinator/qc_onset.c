@@ -156,9 +156,11 @@ int64_t qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to
             break;
     }
 
-    /* 4. slow attacks. A sound that emerges gradually from the noise (still near the
-     * floor 1 ms after the walk-back point) is extrapolated to where it started. */
-    if (qc_peak(t, onset, onset + ms) >= 8 * floor)
+    /* 4. slow attacks. A sound that emerges gradually from the noise (1 ms after the
+     * walk-back point still near the floor, or still far below where it is 20 ms later)
+     * is extrapolated to where it started. */
+    double p1 = qc_peak(t, onset, onset + ms), p20 = qc_peak(t, onset, onset + 20 * ms);
+    if (p1 >= 16 * floor && p1 >= 0.25 * p20)
         return onset;
     /* The foot of the rise ends where the envelope (RMS over about a period, noise removed
      * in quadrature) first reaches the lower of 12x the floor and half its maximum. */

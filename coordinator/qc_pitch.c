@@ -2,11 +2,11 @@
  * qc_pitch.c — the fundamental of a take, for the "is this the note we asked for" check
  * and for loop lengths.
  *
- * Normalised square difference function (McLeod's NSDF) of the mono mix over up to 16384
- * frames, the autocorrelation computed with KISS FFT. The period is the first key maximum
- * within 0.9 of the best one in the lag range an octave either side of the expected note
- * (so octave errors and wrong notes both show), refined by parabolic interpolation and
- * then by the peak nearest the largest whole multiple of the period in the window, which
+ * Normalised square difference function (McLeod's NSDF) of the mono mix over about 40
+ * periods (4096 to 16384 frames), the autocorrelation computed with KISS FFT. The period is the
+ * first key maximum within 0.9 of the best one in the lag range an octave either side of the
+ * expected note (so octave errors and wrong notes both show), refined by parabolic interpolation
+ * and then by the peak nearest the largest whole multiple of the period in the window, which
  * divides the interpolation error by that multiple.
  */
 #include <kiss_fftr.h>
@@ -16,6 +16,7 @@
 #include "qc.h"
 
 #define PITCH_MAX_WINDOW 16384
+#define PITCH_MIN_WINDOW 4096
 
 static int s_fft_size(int n)
 {
@@ -41,9 +42,15 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
     *confidence = 0;
     if (expected_hz <= 0 || from < 0 || to > t->frames)
         return 0;
-    int64_t w = to - from;
+    /* About 40 periods of the expected note: enough for the multiple-period refinement,
+     * no more FFT than that needs. */
+    int64_t w = (int64_t)llround(40.0 * t->rate / expected_hz);
+    if (w < PITCH_MIN_WINDOW)
+        w = PITCH_MIN_WINDOW;
     if (w > PITCH_MAX_WINDOW)
         w = PITCH_MAX_WINDOW;
+    if (w > to - from)
+        w = to - from;
     int64_t min_lag = (int64_t)floor(t->rate / (expected_hz * 2.0));
     int64_t max_lag = (int64_t)ceil(t->rate / (expected_hz / 2.0));
     if (min_lag < 2)
