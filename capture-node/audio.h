@@ -21,7 +21,11 @@
  * - stop(): return only after the last callback has returned; no callback afterwards.
  * - healthy(): false once the device reported an error or disappeared (the node then
  *   closes it and retries open() with backoff).
- * - close(): release everything; safe after a failed start.
+ * - close(): release everything; safe after a failed start, and after the device was lost
+ *   (a backend whose library cannot clean up a lost stream may leave it, see below).
+ * - needs_restart() (may be NULL = never): true once the library cannot open a stream
+ *   again in this process (PortAudio's JACK host API after the server went away: its
+ *   cleanup asserts); the node then restarts itself to reopen the device.
  * The callback runs under the realtime rules of STYLE.md; so does anything the backend
  * does on its realtime thread.
  */
@@ -83,6 +87,7 @@ typedef struct {
     int (*stop)(node_audio_stream_t *stream);
     bool (*healthy)(node_audio_stream_t *stream);
     void (*close)(node_audio_stream_t *stream);
+    bool (*needs_restart)(void);
 } node_audio_backend_t;
 
 /* Sample rates a node accepts: native rates only, no conversion. */
@@ -98,8 +103,16 @@ const node_audio_backend_t *node_audio_backend(const char *name);
 /* Validates `cfg` as the contract above says; BB_EINVAL with a message otherwise. */
 int node_audio_check_config(const node_audio_config_t *cfg, char *err, size_t errlen);
 
+/* Keeps ALSA's and JACK's probing noise (dozens of lines when a device or a JACK server is
+ * missing) off stderr unless the log level is debug. The real-device backends call it
+ * before initialising their library. */
+void node_backends_quiet(void);
+
 /* Backend registration functions, one per backend file. */
 const node_audio_backend_t *node_audio_virtual_backend(void);
+/* Makes the simulated interface vanish `after_s` seconds (node clock) after its first
+ * start and come back `for_s` seconds later (a fault to test device loss with). */
+void node_audio_virtual_simulate_loss(double after_s, double for_s);
 #ifdef BB_HAVE_PORTAUDIO
 const node_audio_backend_t *node_audio_portaudio_backend(void);
 #endif

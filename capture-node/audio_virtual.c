@@ -11,6 +11,11 @@
  * blocks grow (up to NODE_AUDIO_MAX_BUFFER) so the thread wakes at a sane rate.
  *
  * backend_ctx must be the node_sim_t the virtual MIDI backend also plays.
+ *
+ * A simulated unplug (node_audio_virtual_simulate_loss, --sim-device-loss): some time
+ * after the stream starts, the interface goes silent without a word, as a USB interface
+ * pulled out or a JACK server gone: no more callbacks, healthy() still true, so only the
+ * node's watchdog can notice. Until it is "plugged in" again, open() fails.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,6 +41,24 @@ struct node_audio_stream_t {
     atomic_bool failed; /* a simulated disconnect */
 };
 
+/* The one simulated interface's unplug schedule (node clock, ns; 0 = none). */
+static _Atomic double s_loss_after_s, s_loss_for_s;
+static _Atomic int64_t s_lost_at, s_back_at;
+
+void node_audio_virtual_simulate_loss(double after_s, double for_s)
+{
+    atomic_store(&s_loss_after_s, after_s);
+    atomic_store(&s_loss_for_s, for_s);
+    atomic_store(&s_lost_at, 0);
+    atomic_store(&s_back_at, 0);
+}
+
+static bool s_unplugged(int64_t now)
+{
+    int64_t at = atomic_load(&s_lost_at);
+    return at && now >= at && now < atomic_load(&s_back_at);
+}
+
 static int s_list(node_device_t *devices, int max, char *err, size_t errlen)
 {
     if (max > 0) {
@@ -55,6 +78,10 @@ static int s_open(node_audio_stream_t **stream, const node_audio_config_t *cfg, 
     if (!cfg->backend_ctx) {
         snprintf(err, errlen, "the virtual audio backend needs a simulated instrument");
         return BB_EINVAL;
+    }
+    if (s_unplugged(bb_node_clock_ns())) {
+        snprintf(err, errlen, "the simulated interface is unplugged (--sim-device-loss)");
+        return BB_EDEVICE;
     }
     node_audio_stream_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -95,6 +122,11 @@ static void *s_hardware(void *arg)
         bb_node_clock_sleep_until(end_ns);
         if (!atomic_load(&s->running))
             break;
+        if (s_unplugged(end_ns)) { /* gone: silence until the node stops us */
+            while (atomic_load(&s->running))
+                bb_sleep_ms(5);
+            break;
+        }
         node_sim_render(s->sim, s->in, s->block, frame, first_ns);
         s->cb(s->user, s->in, s->monitor ? s->out : NULL, s->block, first_ns, 0);
         frame += s->block;
@@ -104,6 +136,12 @@ static void *s_hardware(void *arg)
 
 static int s_start(node_audio_stream_t *s, char *err, size_t errlen)
 {
+    double after = atomic_load(&s_loss_after_s);
+    if (after > 0 && atomic_load(&s_lost_at) == 0) { /* the first start arms the unplug */
+        int64_t at = bb_node_clock_ns() + (int64_t)(after * BB_NS_PER_S);
+        atomic_store(&s_back_at, at + (int64_t)(atomic_load(&s_loss_for_s) * BB_NS_PER_S));
+        atomic_store(&s_lost_at, at);
+    }
     atomic_store(&s->running, true);
     if (pthread_create(&s->thread, NULL, s_hardware, s) != 0) {
         atomic_store(&s->running, false);

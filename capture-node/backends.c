@@ -4,12 +4,47 @@
  * Each list is NULL-terminated and holds the backends this build has; the virtual pair
  * is always there so a node runs on a machine with no sound hardware.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "audio.h"
 #include "bb_err.h"
+#include "bb_log.h"
 #include "midi.h"
+
+/* ---- quiet libraries ---- */
+
+static void s_alsa_quiet(const char *file, int line, const char *fn, int err, const char *fmt, ...)
+{
+}
+
+static void s_jack_quiet(const char *msg)
+{
+}
+
+/* The libraries are loaded by libportaudio / libportmidi, not linked by us: looked up with
+ * dlsym, and skipped when absent. */
+void node_backends_quiet(void)
+{
+    if (bb_log_get_level() >= BB_LOG_DEBUG)
+        return;
+    typedef int (*alsa_set_t)(void (*)(const char *, int, const char *, int, const char *, ...));
+    typedef void (*jack_set_t)(void (*)(const char *));
+    alsa_set_t alsa_set;
+    jack_set_t jack_err, jack_info;
+    *(void **)&alsa_set = dlsym(RTLD_DEFAULT, "snd_lib_error_set_handler");
+    *(void **)&jack_err = dlsym(RTLD_DEFAULT, "jack_set_error_function");
+    *(void **)&jack_info = dlsym(RTLD_DEFAULT, "jack_set_info_function");
+    if (alsa_set)
+        alsa_set(s_alsa_quiet);
+    if (jack_err)
+        jack_err(s_jack_quiet);
+    if (jack_info)
+        jack_info(s_jack_quiet);
+}
+
+/* ---- registries ---- */
 
 const node_audio_backend_t *const *node_audio_backends(void)
 {

@@ -422,7 +422,9 @@ static void s_start_take(Bb__Capture_Service *service, const Bb__TakeJob *job,
     int rc = node_recorder_submit(self->cfg.recorder, job, err, sizeof err);
     if (rc < 0) {
         bb_rpc_fail(call,
-                    rc == BB_EBUSY ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_INVALID_ARGUMENT,
+                    rc == BB_EBUSY      ? BB_STATUS_RESOURCE_EXHAUSTED
+                    : rc == BB_EUNAVAIL ? BB_STATUS_UNAVAILABLE
+                                        : BB_STATUS_INVALID_ARGUMENT,
                     "node %s: %s", self->cfg.name, err);
         return;
     }
@@ -456,6 +458,7 @@ static void s_on_recorder(s_link_t *self)
         Bb__TakeFailedRequest req = BB__TAKE_FAILED_REQUEST__INIT;
         req.take_id = id;
         req.reason = detail ? detail : "";
+        req.device_lost = detail && strncmp(detail, "audio device lost", 17) == 0;
         bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "TakeFailed", &req.base,
                           LINK_CALL_TIMEOUT_MS, NULL, NULL);
     }

@@ -4,8 +4,9 @@
  * Parses options, opens the audio and MIDI backends (the simulated instrument by
  * default), sets up the realtime capture state in memory allocated here before the
  * stream starts, then runs three threads besides main: the audio callback (backend's),
- * the MIDI scheduler and the recorder, plus the link actor. Main watches the device and
- * writes the simulated instrument's ground truth when asked, until SIGINT/SIGTERM.
+ * the MIDI scheduler and the recorder, plus the link actor. Main watches the audio device
+ * (audio_watch.h: a lost device is reported, retried with backoff, resumed) and writes
+ * the simulated instrument's ground truth when asked, until SIGINT/SIGTERM.
  */
 #include <czmq.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "audio.h"
+#include "audio_watch.h"
 #include "bb_clock.h"
 #include "bb_err.h"
 #include "bb_fs.h"
@@ -35,6 +37,7 @@
 #define NODE_RING_FRAMES_FAST (1u << 20)
 #define NODE_BLOCK_SLOTS      4096
 #define NODE_NAME_MAX         64
+#define NODE_RESTART_GRACE_MS 500
 
 typedef struct {
     const char *coordinator;
@@ -51,6 +54,8 @@ typedef struct {
     const char *truth_path;
     int heartbeat_ms;
     bool list_devices;
+    double loss_after_s, loss_for_s; /* --sim-device-loss */
+    bool wait_for_device;
 } s_opts_t;
 
 static void s_usage(FILE *out)
@@ -74,10 +79,18 @@ static void s_usage(FILE *out)
             "  --first-channel N       first input channel, 1-based (default 1)\n"
             "  --buffer FRAMES         audio buffer size (default 256)\n"
             "  --latency-offset MS     MIDI-to-audio latency to compensate (default 0)\n"
+            "  --monitor               pass the input through to an output (duplex stream)\n"
+            "  --monitor-device DEV    output for --monitor, name or index (default: the\n"
+            "                          default output)\n"
+            "  --wait-for-device       start even when the audio device is not there yet:\n"
+            "                          report it lost and keep trying to open it\n"
             "  --list-devices          list audio and MIDI devices and exit\n"
             "\n"
             "Simulated instrument (virtual backends):\n"
-            "  --instrument PRESET     piano | pluck | pad | organ | analog (default piano)\n"
+            "  --instrument PRESET     piano | pluck | pad | organ | analog (default piano),\n"
+            "                          or gm:N, General MIDI program N (0-127) from a\n"
+            "                          SoundFont through FluidSynth\n"
+            "  --soundfont FILE        the SoundFont for gm:N (default %s)\n"
             "  --sim-latency MS        its MIDI-in to sound-out delay (default 3)\n"
             "  --sim-noise DB          its noise floor, dBFS RMS (default -80)\n"
             "  --sim-detune CENTS      its tuning error (default 0)\n"
@@ -85,13 +98,15 @@ static void s_usage(FILE *out)
             "  --sim-fault-every N     (default 1 when --sim-fault is given)\n"
             "  --sim-seed N            noise seed\n"
             "  --sim-truth FILE        append the instrument's ground truth to FILE\n"
+            "  --sim-device-loss A:B   the simulated interface vanishes A s after it starts\n"
+            "                          and comes back B s later (tests device loss)\n"
             "  --speed X               run the simulation X times faster than real time\n"
             "  --fast                  as fast as tests want (--speed %.0f)\n"
             "\n"
             "  --heartbeat-ms MS       (default 1000)\n"
             "  --log-level LEVEL       error | warn | info | debug (default info)\n"
             "  --help\n",
-            BB_ENDPOINT_NODES, NODE_FAST_SPEED);
+            BB_ENDPOINT_NODES, NODE_SIM_DEFAULT_SOUNDFONT, NODE_FAST_SPEED);
 }
 
 static int s_parse_faults(const char *list, uint32_t *mask)
@@ -161,7 +176,12 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
         O_FAST,
         O_HB,
         O_LOG,
-        O_HELP
+        O_HELP,
+        O_MON,
+        O_MONDEV,
+        O_SLOSS,
+        O_WAITDEV,
+        O_SF
     };
     static const struct option longopts[] = {{"coordinator", 1, 0, O_COORD},
                                              {"name", 1, 0, O_NAME},
@@ -177,6 +197,7 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
                                              {"latency-offset", 1, 0, O_LAT},
                                              {"list-devices", 0, 0, O_LIST},
                                              {"instrument", 1, 0, O_INST},
+                                             {"soundfont", 1, 0, O_SF},
                                              {"sim-latency", 1, 0, O_SLAT},
                                              {"sim-noise", 1, 0, O_SNOISE},
                                              {"sim-detune", 1, 0, O_SDETUNE},
@@ -189,6 +210,10 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
                                              {"heartbeat-ms", 1, 0, O_HB},
                                              {"log-level", 1, 0, O_LOG},
                                              {"help", 0, 0, O_HELP},
+                                             {"monitor", 0, 0, O_MON},
+                                             {"monitor-device", 1, 0, O_MONDEV},
+                                             {"sim-device-loss", 1, 0, O_SLOSS},
+                                             {"wait-for-device", 0, 0, O_WAITDEV},
                                              {0, 0, 0, 0}};
     int c;
     double v;
@@ -249,8 +274,27 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
         case O_LIST:
             o->list_devices = true;
             break;
+        case O_SF:
+            o->sim.soundfont = optarg;
+            break;
         case O_INST:
-            if (node_sim_preset_parse(optarg, &o->sim.preset)) {
+            if (strncmp(optarg, "gm:", 3) == 0) {
+                char *end = NULL;
+                long prog = strtol(optarg + 3, &end, 10);
+                if (!optarg[3] || *end || prog < 0 || prog > 127) {
+                    fprintf(stderr, "batcherbird-node: --instrument %s: gm: takes a General "
+                                    "MIDI program number, 0 to 127\n",
+                            optarg);
+                    return BB_EINVAL;
+                }
+                if (!node_sim_have_soundfont()) {
+                    fprintf(stderr, "batcherbird-node: --instrument %s: this build has no "
+                                    "FluidSynth (install libfluidsynth-dev and rebuild)\n",
+                            optarg);
+                    return BB_EINVAL;
+                }
+                o->sim.gm_program = (int)prog;
+            } else if (node_sim_preset_parse(optarg, &o->sim.preset)) {
                 fprintf(stderr,
                         "batcherbird-node: --instrument %s: choose piano, pluck, pad, organ or "
                         "analog\n",
@@ -316,6 +360,27 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             bb_log_set_level(level);
             break;
         }
+        case O_MON:
+            o->audio.monitor = true;
+            break;
+        case O_WAITDEV:
+            o->wait_for_device = true;
+            break;
+        case O_MONDEV:
+            o->audio.monitor = true;
+            o->audio.monitor_device = optarg;
+            break;
+        case O_SLOSS: {
+            char *colon = strchr(optarg, ':');
+            char after[32];
+            snprintf(after, sizeof after, "%.*s", colon ? (int)(colon - optarg) : 0, optarg);
+            if (!colon || s_number("--sim-device-loss", after, 0.001, 86400, &o->loss_after_s) ||
+                s_number("--sim-device-loss", colon + 1, 0, 86400, &o->loss_for_s)) {
+                fprintf(stderr, "batcherbird-node: --sim-device-loss AFTER:FOR, in seconds\n");
+                return BB_EINVAL;
+            }
+            break;
+        }
         case 'h':
         case O_HELP:
             s_usage(stdout);
@@ -335,18 +400,26 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
 static int s_list_devices(void)
 {
     node_device_t devs[64];
-    char err[256] = "";
+    char err[512] = "";
     for (const node_audio_backend_t *const *b = node_audio_backends(); *b; b++) {
         int n = (*b)->list_devices(devs, 64, err, sizeof err);
         printf("audio backend %s:\n", (*b)->name);
-        if (n < 0)
+        if (n < 0) {
             printf("  cannot list devices: %s\n", err);
-        else if (n == 0)
-            printf("  no audio devices found\n");
-        for (int i = 0; i < n && i < 64; i++)
-            printf("  [%u] %-40s in %u  out %u  default %.0f Hz  (%s)\n", devs[i].index,
+            continue;
+        }
+        int inputs = 0;
+        for (int i = 0; i < n && i < 64; i++) {
+            inputs += devs[i].input_channels > 0;
+            printf("  [%u] %-40s in %2u  out %2u  default %.0f Hz  (%s)\n", devs[i].index,
                    devs[i].name, devs[i].input_channels, devs[i].output_channels,
                    devs[i].default_rate, devs[i].host_api);
+        }
+        if (inputs == 0)
+            printf("  no audio input devices found%s\n",
+                   strcmp((*b)->name, "portaudio") == 0
+                       ? " (is the interface connected? with JACK, is the server running?)"
+                       : "");
     }
     for (const node_midi_backend_t *const *b = node_midi_backends(); *b; b++) {
         int n = (*b)->list_devices(devs, 64, err, sizeof err);
@@ -354,7 +427,7 @@ static int s_list_devices(void)
         if (n < 0)
             printf("  cannot list devices: %s\n", err);
         else if (n == 0)
-            printf("  no MIDI outputs found\n");
+            printf("  no MIDI output devices found\n");
         for (int i = 0; i < n && i < 64; i++)
             printf("  [%u] %s (%s)\n", devs[i].index, devs[i].name, devs[i].host_api);
     }
@@ -374,6 +447,16 @@ static void s_write_truth(node_sim_t *sim, FILE *f)
     }
     if (any)
         fflush(f);
+}
+
+/* "piano", or "gm:0" for a SoundFont program. */
+static const char *s_instrument_name(const node_sim_config_t *sim)
+{
+    static char name[16];
+    if (sim->gm_program < 0)
+        return node_sim_preset_name(sim->preset);
+    snprintf(name, sizeof name, "gm:%d", sim->gm_program);
+    return name;
 }
 
 /* Capabilities advertised at registration. Strings point into static storage or opts. */
@@ -405,8 +488,26 @@ static void s_build_caps(s_caps_t *c, const s_opts_t *o)
     c->caps.audio_backend = (char *)o->audio_backend;
     c->caps.midi_backend = (char *)o->midi_backend;
     c->caps.instrument = strcmp(o->audio_backend, "virtual") == 0
-                             ? (char *)node_sim_preset_name(o->sim.preset)
+                             ? (char *)s_instrument_name(&o->sim)
                              : (char *)"";
+}
+
+/* Runs this program again in this process (same pid, same arguments) with
+ * --wait-for-device: for a device only a fresh process can reopen (audio_watch.h). */
+static void s_restart(int argc, char **argv)
+{
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args)
+        return;
+    bool has_wait = false;
+    for (int i = 0; i < argc; i++) {
+        args[i] = argv[i];
+        has_wait |= strcmp(argv[i], "--wait-for-device") == 0;
+    }
+    args[argc] = has_wait ? NULL : (char *)"--wait-for-device";
+    execv("/proc/self/exe", args);
+    bb_error("cannot restart (%s): start batcherbird-node again", strerror(errno));
+    free(args);
 }
 
 int main(int argc, char **argv)
@@ -435,8 +536,9 @@ int main(int argc, char **argv)
     }
 
     int rc = 1;
+    bool restart = false;
     node_sim_t *sim = NULL;
-    node_audio_stream_t *stream = NULL;
+    node_audio_watch_t *watch = NULL;
     node_midi_port_t *port = NULL;
     node_midi_sched_t *midi = NULL;
     node_recorder_t *recorder = NULL;
@@ -498,7 +600,14 @@ int main(int argc, char **argv)
         }
         sim = node_sim_new(&o.sim);
         if (!sim) {
-            fprintf(stderr, "batcherbird-node: cannot set up the simulated instrument\n");
+            if (o.sim.gm_program >= 0)
+                fprintf(stderr,
+                        "batcherbird-node: cannot play General MIDI program %d from the "
+                        "SoundFont %s (is it there? Debian: timgm6mb-soundfont)\n",
+                        o.sim.gm_program,
+                        o.sim.soundfont ? o.sim.soundfont : NODE_SIM_DEFAULT_SOUNDFONT);
+            else
+                fprintf(stderr, "batcherbird-node: cannot set up the simulated instrument\n");
             goto cleanup;
         }
         o.audio.backend_ctx = sim;
@@ -545,8 +654,22 @@ int main(int argc, char **argv)
         goto cleanup;
     }
 
-    if (audio->open(&stream, &o.audio, node_capture_rt_process, cap, err, sizeof err) ||
-        audio->start(stream, err, sizeof err)) {
+    if (o.loss_after_s > 0) {
+        if (strcmp(o.audio_backend, "virtual") != 0) {
+            fprintf(stderr, "batcherbird-node: --sim-device-loss needs --audio virtual\n");
+            goto cleanup;
+        }
+        node_audio_virtual_simulate_loss(o.loss_after_s, o.loss_for_s);
+    }
+    atomic_store(&cap->monitor, o.audio.monitor);
+    node_audio_watch_config_t wcfg = NODE_AUDIO_WATCH_CONFIG_INIT;
+    wcfg.backend = audio;
+    wcfg.audio = &o.audio;
+    wcfg.cap = cap;
+    wcfg.recorder = recorder;
+    wcfg.wait_for_device = o.wait_for_device;
+    watch = node_audio_watch_new(&wcfg, err, sizeof err);
+    if (!watch) {
         fprintf(stderr, "batcherbird-node: audio: %s\n", err);
         goto cleanup;
     }
@@ -567,7 +690,9 @@ int main(int argc, char **argv)
                                .caps = &caps.caps,
                                .sample_rate = o.audio.sample_rate,
                                .channels = o.audio.channels,
-                               .heartbeat_ms = o.heartbeat_ms};
+                               .heartbeat_ms = o.heartbeat_ms,
+                               .device_state = node_audio_watch_state,
+                               .device_state_arg = watch};
     link = node_link_new(&lcfg);
     if (!link) {
         fprintf(stderr, "batcherbird-node: cannot connect to %s\n", o.coordinator);
@@ -575,7 +700,7 @@ int main(int argc, char **argv)
     }
     bb_info("node %s: %s audio, %s MIDI%s%s, %u Hz, %u ch, spool %s, coordinator %s", o.name,
             o.audio_backend, o.midi_backend, sim ? ", instrument " : "",
-            sim ? node_sim_preset_name(o.sim.preset) : "", o.audio.sample_rate, o.audio.channels,
+            sim ? s_instrument_name(&o.sim) : "", o.audio.sample_rate, o.audio.channels,
             spool_path, o.coordinator);
     if (o.speed > 1.0)
         bb_info("simulation runs %.0fx faster than real time", o.speed);
@@ -583,12 +708,14 @@ int main(int argc, char **argv)
     while (!zsys_interrupted) {
         bb_sleep_ms(20);
         s_write_truth(sim, truth);
-        if (!audio->healthy(stream)) {
-            bb_error("the audio device stopped");
+        node_audio_watch_poll(watch); /* device loss: reported, retried, resumed */
+        if (node_audio_watch_restart_needed(watch)) {
+            bb_sleep_ms(NODE_RESTART_GRACE_MS); /* the failed take's report goes out */
+            restart = true;
             break;
         }
     }
-    bb_info("shutting down");
+    bb_info(restart ? "restarting to reopen the audio device" : "shutting down");
     rc = 0;
 
 cleanup:
@@ -596,15 +723,10 @@ cleanup:
     if (recorder)
         node_recorder_abort(recorder, 0);
     node_recorder_destroy(&recorder);
-    if (midi) {
-        node_midi_sched_panic(midi);
-        bb_sleep_ms(20); /* let the panic go out */
-    }
+    if (midi)
+        node_midi_sched_panic(midi); /* goes out before the MIDI thread stops */
     node_midi_sched_destroy(&midi);
-    if (stream) {
-        audio->stop(stream);
-        audio->close(stream);
-    }
+    node_audio_watch_destroy(&watch);
     if (port)
         midib->close(port);
     s_write_truth(sim, truth);
@@ -615,5 +737,7 @@ cleanup:
     free(cap);
     free(ring_mem);
     free(block_mem);
+    if (restart)
+        s_restart(argc, argv);
     return rc;
 }

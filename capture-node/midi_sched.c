@@ -7,6 +7,12 @@
  * CLOCK_MONOTONIC until ~1 ms before the deadline (so a newly posted earlier event wakes
  * us), then clock_nanosleep to the exact deadline. The thread asks for SCHED_FIFO and
  * runs without it when the system refuses.
+ *
+ * The thread remembers which notes it turned on (a bit per channel and note) and which
+ * channels it used. A panic (abort, cancel, shutdown) is carried out by the thread
+ * itself, ahead of any queued event: a note-off for every note still sounding, then
+ * All Notes Off (CC123) and All Sound Off (CC120) on every channel used (all 16 when none
+ * was), because some instruments ignore one or the other.
  */
 #include "midi_sched.h"
 
@@ -34,7 +40,50 @@ struct node_midi_sched_t {
     int n_queue;
     node_midi_event_t reports[NODE_MIDI_REPORTS_MAX]; /* circular */
     int report_head, n_reports;
+    bool panic_requested;
+    /* owned by the thread */
+    uint64_t sounding[16][2]; /* note bits per channel */
+    uint16_t channels_used;
 };
+
+/* Thread: keeps track of sounding notes from what went out. */
+static void s_track(node_midi_sched_t *self, const uint8_t *msg, size_t len)
+{
+    if (len < 3)
+        return;
+    uint8_t kind = msg[0] & 0xF0, ch = msg[0] & 0x0F, note = msg[1] & 0x7F;
+    if (kind != 0x80 && kind != 0x90 && kind != 0xB0)
+        return;
+    self->channels_used |= (uint16_t)(1u << ch);
+    uint64_t bit = 1ull << (note & 63);
+    if (kind == 0x90 && msg[2] > 0)
+        self->sounding[ch][note >> 6] |= bit;
+    else if (kind == 0x80 || kind == 0x90)
+        self->sounding[ch][note >> 6] &= ~bit;
+    else if (note == 123 || note == 120) /* CC: all notes / sound off */
+        self->sounding[ch][0] = self->sounding[ch][1] = 0;
+}
+
+/* Thread, lock not held: silences everything this scheduler may have started. */
+static void s_panic_now(node_midi_sched_t *self)
+{
+    uint16_t used = self->channels_used ? self->channels_used : 0xFFFF;
+    for (uint8_t ch = 0; ch < 16; ch++) {
+        for (uint8_t note = 0; note < 128; note++) {
+            if (!(self->sounding[ch][note >> 6] & (1ull << (note & 63))))
+                continue;
+            uint8_t off[3] = {(uint8_t)(0x80 | ch), note, 0};
+            self->backend->send(self->port, off, 3, bb_node_clock_ns());
+        }
+        self->sounding[ch][0] = self->sounding[ch][1] = 0;
+        if (!(used & (1u << ch)))
+            continue;
+        uint8_t anf[3] = {(uint8_t)(0xB0 | ch), 123, 0};
+        uint8_t asf[3] = {(uint8_t)(0xB0 | ch), 120, 0};
+        self->backend->send(self->port, anf, 3, bb_node_clock_ns());
+        self->backend->send(self->port, asf, 3, bb_node_clock_ns());
+    }
+}
 
 static void s_add_report(node_midi_sched_t *self, const node_midi_event_t *ev)
 {
@@ -55,6 +104,13 @@ static void *s_run(void *arg)
 
     pthread_mutex_lock(&self->lock);
     while (self->running) {
+        if (self->panic_requested) {
+            self->panic_requested = false;
+            pthread_mutex_unlock(&self->lock);
+            s_panic_now(self);
+            pthread_mutex_lock(&self->lock);
+            continue;
+        }
         if (self->n_queue == 0) {
             pthread_cond_wait(&self->wake, &self->lock);
             continue;
@@ -80,11 +136,17 @@ static void *s_run(void *arg)
 
         ev.sent_ns = bb_node_clock_ns();
         ev.status = self->backend->send(self->port, ev.msg, ev.len, ev.sent_ns);
+        if (ev.status == 0)
+            s_track(self, ev.msg, ev.len);
 
         pthread_mutex_lock(&self->lock);
         s_add_report(self, &ev);
     }
+    bool panic = self->panic_requested; /* a panic asked for just before shutdown */
+    self->panic_requested = false;
     pthread_mutex_unlock(&self->lock);
+    if (panic)
+        s_panic_now(self);
     return NULL;
 }
 
@@ -177,12 +239,8 @@ int node_midi_sched_cancel(node_midi_sched_t *self, uint64_t mask, uint64_t valu
 
 void node_midi_sched_panic(node_midi_sched_t *self)
 {
-    for (uint8_t ch = 0; ch < 16; ch++) {
-        node_midi_event_t off = {
-            .tag = UINT64_MAX, .deadline_ns = 0, .len = 3, .msg = {(uint8_t)(0xB0 | ch), 123, 0}};
-        node_midi_event_t sound = off;
-        sound.msg[1] = 120;
-        node_midi_sched_post(self, &off);
-        node_midi_sched_post(self, &sound);
-    }
+    pthread_mutex_lock(&self->lock);
+    self->panic_requested = true;
+    pthread_cond_signal(&self->wake);
+    pthread_mutex_unlock(&self->lock);
 }

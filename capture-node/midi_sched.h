@@ -37,7 +37,10 @@ int node_midi_sched_post(node_midi_sched_t *self, const node_midi_event_t *ev);
 int node_midi_sched_report(node_midi_sched_t *self, node_midi_event_t *out);
 /* Drops events not yet sent whose tag & mask == value; returns how many. */
 int node_midi_sched_cancel(node_midi_sched_t *self, uint64_t mask, uint64_t value);
-/* Sends All Notes Off and All Sound Off on every channel, now, bypassing the queue order. */
+/* Silences the instrument now, ahead of queued events: note-offs for every note this
+ * scheduler turned on and left sounding, then All Notes Off (CC123) and All Sound Off
+ * (CC120) on each channel used. Carried out by the MIDI thread; a panic asked for before
+ * node_midi_sched_destroy() still goes out. */
 void node_midi_sched_panic(node_midi_sched_t *self);
 
 #endif

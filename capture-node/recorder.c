@@ -22,6 +22,7 @@
 #include "bb_clock.h"
 #include "bb_err.h"
 #include "bb_log.h"
+#include "timemap.h"
 
 #define NODE_REC_WAKE_NS         (2 * BB_NS_PER_MS)   /* real time between wake-ups */
 #define NODE_REC_LEAD_NS         (20 * BB_NS_PER_MS)  /* real time from scheduling to note-on */
@@ -30,8 +31,8 @@
 #define NODE_REC_QUIET_MS        50
 #define NODE_REC_MIN_FLOOR_DB    (-120.0)
 #define NODE_REC_FLOOR_CREEP_DB  1.0 /* dB per take the room floor may rise */
-#define NODE_REC_BLOCK_MAP       64
 #define NODE_REC_SCRATCH_FRAMES  4096
+#define NODE_REC_BACK_SETTLE_MS  3000 /* at most, after the audio device came back */
 
 enum { TAG_NOTE_ON = 1, TAG_NOTE_OFF = 2, TAG_SETUP = 3 };
 
@@ -48,7 +49,9 @@ typedef struct {
     int64_t noise_pos, env_pos, written_until;
     double noise_sq[NODE_MAX_CHANNELS];
     uint64_t noise_n;
+    double noise_half_sq[2]; /* all channels, first and second half of the pre-roll */
     double noise_db;
+    bool noise_done; /* noise_db is final (the room floor is updated once per take) */
     uint32_t quiet_frames;
     bool capped;
     uint64_t xruns;
@@ -68,8 +71,7 @@ struct node_recorder_t {
     int64_t hist_end; /* absolute frame one past the newest in history */
     float *scratch;
 
-    node_block_t blocks[NODE_REC_BLOCK_MAP];
-    int n_blocks, block_head;
+    node_timemap_t timemap;
 
     pthread_t thread;
     pthread_mutex_t lock;
@@ -79,6 +81,10 @@ struct node_recorder_t {
     int n_queue;
     bool abort_requested;
     uint64_t abort_batch;
+    bool device_lost;      /* no take starts, no job is accepted */
+    bool lost_pending;     /* the thread still has to fail the take and the queue */
+    bool back_pending;     /* the thread still has to note the device's return */
+    char lost_reason[256]; /* "audio device lost: ..." */
 
     s_take_t *take;
     int64_t next_free_ns;
@@ -141,31 +147,20 @@ static Bb__TakeJob *s_copy_job(const Bb__TakeJob *job)
     return copy;
 }
 
-/* Node-clock time -> absolute stream frame, from the newest block captured at or before t. */
+/* Node-clock time -> absolute stream frame (timemap.h). */
 static int64_t s_frame_at(node_recorder_t *self, int64_t t)
 {
-    if (self->n_blocks == 0)
+    if (node_timemap_empty(&self->timemap))
         return self->hist_end;
-    const node_block_t *best = NULL;
-    for (int i = 0; i < self->n_blocks; i++) {
-        int at = (self->block_head - 1 - i + NODE_REC_BLOCK_MAP) % NODE_REC_BLOCK_MAP;
-        best = &self->blocks[at];
-        if (best->adc_ns <= t)
-            break;
-    }
-    return (int64_t)best->frame +
-           (int64_t)llround((double)(t - best->adc_ns) * self->rate / (double)BB_NS_PER_S);
+    return node_timemap_frame_at(&self->timemap, t);
 }
 
-/* Absolute stream frame -> node-clock time, from the newest block. */
+/* Absolute stream frame -> node-clock time. */
 static int64_t s_time_at(node_recorder_t *self, int64_t frame)
 {
-    if (self->n_blocks == 0)
+    if (node_timemap_empty(&self->timemap))
         return bb_node_clock_ns();
-    const node_block_t *b =
-        &self->blocks[(self->block_head - 1 + NODE_REC_BLOCK_MAP) % NODE_REC_BLOCK_MAP];
-    return b->adc_ns +
-           (int64_t)llround((double)(frame - (int64_t)b->frame) * BB_NS_PER_S / (double)self->rate);
+    return node_timemap_time_at(&self->timemap, frame);
 }
 
 static const float *s_hist(node_recorder_t *self, int64_t frame)
@@ -342,11 +337,16 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
  * bounded by the room floor (see room_floor_db). */
 static void s_noise_pass(node_recorder_t *self, s_take_t *t)
 {
+    if (t->noise_done)
+        return;
     int64_t stop = t->on_frame < self->hist_end ? t->on_frame : self->hist_end;
     for (; t->noise_pos < stop; t->noise_pos++) {
         const float *f = s_hist(self, t->noise_pos);
-        for (uint32_t c = 0; c < self->channels; c++)
+        int half = t->noise_pos >= (t->start_frame + t->on_frame) / 2;
+        for (uint32_t c = 0; c < self->channels; c++) {
             t->noise_sq[c] += (double)f[c] * f[c];
+            t->noise_half_sq[half] += (double)f[c] * f[c];
+        }
         t->noise_n++;
     }
     if (t->noise_pos >= t->on_frame) {
@@ -357,14 +357,22 @@ static void s_noise_pass(node_recorder_t *self, s_take_t *t)
         double db = worst > 0 ? 10.0 * log10(worst) : NODE_REC_MIN_FLOOR_DB;
         if (db < NODE_REC_MIN_FLOOR_DB)
             db = NODE_REC_MIN_FLOOR_DB;
-        if (self->room_floor_known && db > self->room_floor_db + NODE_REC_FLOOR_CREEP_DB) {
-            self->room_floor_db += NODE_REC_FLOOR_CREEP_DB;
+        /* Only a steady pre-roll (its halves within 0.5 dB) may raise the floor: one that
+         * still holds a decaying tail says nothing about the room. */
+        double h0 = t->noise_half_sq[0], h1 = t->noise_half_sq[1];
+        bool steady = h0 > 0 && h1 > 0 && h0 < 1.122 * h1 && h1 < 1.122 * h0;
+        if (self->room_floor_known && db > self->room_floor_db) {
+            if (steady)
+                self->room_floor_db = db - self->room_floor_db > NODE_REC_FLOOR_CREEP_DB
+                                          ? self->room_floor_db + NODE_REC_FLOOR_CREEP_DB
+                                          : db;
             db = self->room_floor_db;
         } else {
             self->room_floor_db = db;
             self->room_floor_known = true;
         }
         t->noise_db = db;
+        t->noise_done = true;
     }
 }
 
@@ -469,10 +477,7 @@ static void s_drain(node_recorder_t *self)
 {
     node_block_t b;
     while (node_ring_read(&self->cap->blocks, &b, 1) == 1) {
-        self->blocks[self->block_head] = b;
-        self->block_head = (self->block_head + 1) % NODE_REC_BLOCK_MAP;
-        if (self->n_blocks < NODE_REC_BLOCK_MAP)
-            self->n_blocks++;
+        node_timemap_add(&self->timemap, &b);
         if (b.flags & (NODE_AUDIO_INPUT_OVERFLOW | NODE_CAPTURE_RING_FULL)) {
             atomic_fetch_add(&self->xruns, 1);
             if (self->take && self->take->state != T_ARMED)
@@ -566,8 +571,39 @@ static void *s_run(void *arg)
                 s_take_fail(self, "aborted");
             pthread_mutex_lock(&self->lock);
         }
+        if (self->lost_pending) {
+            self->lost_pending = false;
+            char reason[sizeof self->lost_reason];
+            memcpy(reason, self->lost_reason, sizeof reason);
+            Bb__TakeJob *queued[NODE_RECORDER_QUEUE_MAX];
+            int n = self->n_queue;
+            memcpy(queued, self->queue, (size_t)n * sizeof queued[0]);
+            self->n_queue = 0;
+            pthread_mutex_unlock(&self->lock);
+            if (self->take)
+                s_take_fail(self, reason);
+            for (int i = 0; i < n; i++) { /* handed back: the coordinator runs them again */
+                s_notify(self, "FAILED", queued[i]->take_id, reason);
+                bb__take_job__free_unpacked(queued[i], NULL);
+            }
+            self->settling = false;
+            pthread_mutex_lock(&self->lock);
+        }
+        if (self->back_pending) {
+            self->back_pending = false;
+            /* The next pre-roll must not reach back into audio from before the loss, nor
+             * hold the tail of the note the loss interrupted: settle first, as after a
+             * capped release. */
+            self->next_free_ns = bb_node_clock_ns();
+            self->settling = true;
+            self->settle_pos = self->hist_end;
+            self->settle_limit = self->hist_end + s_ms_to_frames(self, NODE_REC_BACK_SETTLE_MS);
+            self->settle_quiet_db =
+                (self->room_floor_known ? self->room_floor_db : NODE_REC_MIN_FLOOR_DB) + 6.0;
+            self->settle_quiet_frames = 0;
+        }
         Bb__TakeJob *next = NULL;
-        if (!self->take && !self->settling && self->n_queue > 0) {
+        if (!self->take && !self->settling && !self->device_lost && self->n_queue > 0) {
             next = self->queue[0];
             memmove(&self->queue[0], &self->queue[1], (size_t)(self->n_queue - 1) * sizeof next);
             self->n_queue--;
@@ -611,6 +647,7 @@ node_recorder_t *node_recorder_new(const node_recorder_config_t *cfg)
     self->channels = cfg->cap->channels;
     snprintf(self->node_name, sizeof self->node_name, "%s", cfg->node_name ? cfg->node_name : "");
     snprintf(self->notify_endpoint, sizeof self->notify_endpoint, "%s", cfg->notify_endpoint);
+    node_timemap_init(&self->timemap, self->rate);
     self->hist_cap = cfg->history_frames;
     self->hist_mask = self->hist_cap - 1;
     self->history = calloc(self->hist_cap * self->channels, sizeof(float));
@@ -673,6 +710,13 @@ int node_recorder_submit(node_recorder_t *self, const Bb__TakeJob *job, char *er
                  job->velocity, job->midi_channel);
         return BB_EINVAL;
     }
+    pthread_mutex_lock(&self->lock);
+    bool lost = self->device_lost;
+    if (lost)
+        snprintf(err, errlen, "%s", self->lost_reason);
+    pthread_mutex_unlock(&self->lock);
+    if (lost)
+        return BB_EUNAVAIL;
     Bb__TakeJob *copy = s_copy_job(job);
     if (!copy) {
         snprintf(err, errlen, "out of memory");
@@ -711,6 +755,26 @@ int node_recorder_abort(node_recorder_t *self, uint64_t batch_id)
     pthread_cond_signal(&self->wake);
     pthread_mutex_unlock(&self->lock);
     return dropped;
+}
+
+void node_recorder_device_lost(node_recorder_t *self, const char *why)
+{
+    pthread_mutex_lock(&self->lock);
+    self->device_lost = true;
+    self->lost_pending = true;
+    self->back_pending = false;
+    snprintf(self->lost_reason, sizeof self->lost_reason, "audio device lost: %s", why);
+    pthread_cond_signal(&self->wake);
+    pthread_mutex_unlock(&self->lock);
+}
+
+void node_recorder_device_back(node_recorder_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->device_lost = false;
+    self->back_pending = true;
+    pthread_cond_signal(&self->wake);
+    pthread_mutex_unlock(&self->lock);
 }
 
 uint32_t node_recorder_busy(node_recorder_t *self)

@@ -50,6 +50,14 @@ void node_recorder_destroy(node_recorder_t **self_p);
 /* Queues a job (copied). Returns the number queued, or BB_EBUSY when the queue is full,
  * BB_EINVAL when the job is not playable. */
 int node_recorder_submit(node_recorder_t *self, const Bb__TakeJob *job, char *err, size_t errlen);
+/* The audio device is gone (audio_watch.h): fails the current take and hands back every
+ * queued job, each with the reason "audio device lost: <why>", and starts no take (and
+ * accepts no job: BB_EUNAVAIL) until node_recorder_device_back(). Takes already recorded
+ * stay in the spool. Any thread. */
+void node_recorder_device_lost(node_recorder_t *self, const char *why);
+/* The device is back: takes start again, their pre-roll from audio after its return. */
+void node_recorder_device_back(node_recorder_t *self);
+
 /* Aborts the current take and drops queued jobs of `batch_id` (0 = all); returns how many. */
 int node_recorder_abort(node_recorder_t *self, uint64_t batch_id);
 /* Jobs queued or recording. */

@@ -30,6 +30,10 @@
 #include "bb_err.h"
 #include "ring.h"
 
+#ifdef BB_HAVE_FLUIDSYNTH
+#include <fluidsynth.h>
+#endif
+
 /* ---- constants ---- */
 
 #define SIM_VOICES          32    /* polyphony; the oldest voice is stolen beyond this */
@@ -43,6 +47,8 @@
 #define SIM_HUM_HZ          50.0  /* mains hum frequency */
 #define SIM_ANALOG_HUM_DB   -70.0 /* analog preset hum when the config gives none */
 #define SIM_CLIP_DRIVE      8.0   /* CLIP fault: voice gain multiplier */
+#define SIM_GM_CHUNK        512   /* frames FluidSynth renders at a time */
+#define SIM_GM_GAIN         2.0   /* FluidSynth gain: TimGM6mb at velocity 127 peaks -4..-10 dBFS */
 #define SIM_DROPOUT_AFTER_S 0.100 /* DROPOUT fault: start after the attack */
 #define SIM_DROPOUT_LEN_S   0.020 /* DROPOUT fault: length */
 #define SIM_DC_OFFSET       0.1   /* DC fault: -20 dBFS */
@@ -149,6 +155,15 @@ struct node_sim_t {
     s_voice_t voices[SIM_VOICES];
     node_ring_t midi_ring, truth_ring;
     void *midi_mem, *truth_mem;
+    /* SoundFont mode: FluidSynth renders the instrument; faults of the latest note apply
+     * to the output until the next note-on (DC, CLIP) or as for the presets. */
+    bool gm;
+    uint32_t gm_faults;
+    float *gm_left, *gm_right;
+#ifdef BB_HAVE_FLUIDSYNTH
+    fluid_settings_t *fl_settings;
+    fluid_synth_t *fl_synth;
+#endif
 };
 
 /* ---- presets by name ---- */
@@ -199,6 +214,52 @@ static bool s_config_ok(const node_sim_config_t *c)
            isfinite(c->peak_db) && isfinite(c->fault_cents);
 }
 
+bool node_sim_have_soundfont(void)
+{
+#ifdef BB_HAVE_FLUIDSYNTH
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* FluidSynth with the SoundFont loaded and the program selected on channel 0: dry (no
+ * reverb or chorus, the sampler adds its own), single-threaded, rendering only when
+ * node_sim_render asks. */
+static int s_gm_open(node_sim_t *sim)
+{
+#ifdef BB_HAVE_FLUIDSYNTH
+    const node_sim_config_t *c = &sim->cfg;
+    if (c->gm_program > 127)
+        return BB_EINVAL;
+    sim->gm_left = malloc(sizeof(float) * SIM_GM_CHUNK);
+    sim->gm_right = malloc(sizeof(float) * SIM_GM_CHUNK);
+    sim->fl_settings = new_fluid_settings();
+    if (!sim->gm_left || !sim->gm_right || !sim->fl_settings)
+        return BB_ENOMEM;
+    fluid_settings_setnum(sim->fl_settings, "synth.sample-rate", sim->rate);
+    fluid_settings_setnum(sim->fl_settings, "synth.gain", SIM_GM_GAIN);
+    fluid_settings_setint(sim->fl_settings, "synth.reverb.active", 0);
+    fluid_settings_setint(sim->fl_settings, "synth.chorus.active", 0);
+    fluid_settings_setint(sim->fl_settings, "synth.cpu-cores", 1);
+    fluid_settings_setint(sim->fl_settings, "synth.polyphony", 64);
+    sim->fl_synth = new_fluid_synth(sim->fl_settings);
+    if (!sim->fl_synth)
+        return BB_ENOMEM;
+    const char *path = c->soundfont ? c->soundfont : NODE_SIM_DEFAULT_SOUNDFONT;
+    int sf = fluid_synth_sfload(sim->fl_synth, path, 1);
+    if (sf == FLUID_FAILED)
+        return BB_ENOTFOUND;
+    if (fluid_synth_program_select(sim->fl_synth, 0, sf, 0, c->gm_program) != FLUID_OK)
+        return BB_EINVAL;
+    sim->gm = true;
+    return 0;
+#else
+    (void)sim;
+    return BB_EUNAVAIL;
+#endif
+}
+
 node_sim_t *node_sim_new(const node_sim_config_t *config)
 {
     if (!s_config_ok(config))
@@ -239,6 +300,10 @@ node_sim_t *node_sim_new(const node_sim_config_t *config)
         sim->noise_state[ch] = s_splitmix((uint64_t)config->seed * 2 + (uint64_t)ch);
     sim->cc_volume = sim->cc_expression = (uint8_t)SIM_CC_MAX;
     sim->master = 1.0;
+    if (config->gm_program >= 0 && s_gm_open(sim) != 0) {
+        node_sim_destroy(&sim);
+        return NULL;
+    }
     return sim;
 }
 
@@ -246,6 +311,14 @@ void node_sim_destroy(node_sim_t **sim)
 {
     if (!sim || !*sim)
         return;
+#ifdef BB_HAVE_FLUIDSYNTH
+    if ((*sim)->fl_synth)
+        delete_fluid_synth((*sim)->fl_synth);
+    if ((*sim)->fl_settings)
+        delete_fluid_settings((*sim)->fl_settings);
+#endif
+    free((*sim)->gm_left);
+    free((*sim)->gm_right);
     free((*sim)->midi_mem);
     free((*sim)->truth_mem);
     free(*sim);
@@ -442,10 +515,56 @@ static void s_control(node_sim_t *sim, uint8_t cc, uint8_t value, uint64_t frame
     sim->master = (sim->cc_volume / SIM_CC_MAX) * (sim->cc_expression / SIM_CC_MAX);
 }
 
+#ifdef BB_HAVE_FLUIDSYNTH
+/* SoundFont mode: the event goes to FluidSynth; the truth records what was asked (the
+ * SoundFont's own attack and tail are not known here, so there is no END record). */
+static void s_gm_apply(node_sim_t *sim, uint8_t type, uint8_t d1, uint8_t d2, uint64_t frame)
+{
+    const node_sim_config_t *c = &sim->cfg;
+    node_sim_truth_t t = {.frame = frame, .note = d1, .velocity = d2};
+    if (type == 0x90 && d2 > 0) {
+        uint32_t faults = 0;
+        sim->note_ons++;
+        if (c->fault_every > 0 && sim->note_ons % c->fault_every == 0)
+            faults = c->fault_mask;
+        sim->gm_faults = faults;
+        t.kind = NODE_SIM_TRUTH_ON;
+        t.faults = faults;
+        t.freq_hz = node_sim_note_freq(sim, d1);
+        t.peak_gain = s_db_to_amp(c->peak_db) * pow(d2 / SIM_CC_MAX, c->velocity_curve);
+        /* detune and WRONG_PITCH by pitch bend (default range 2 semitones) */
+        double cents = c->detune_cents + ((faults & NODE_SIM_FAULT_WRONG_PITCH) ? c->fault_cents : 0);
+        if (faults & NODE_SIM_FAULT_WRONG_PITCH)
+            t.freq_hz *= pow(2.0, c->fault_cents / 1200.0);
+        int bend = 8192 + (int)lround(cents / 200.0 * 8192.0);
+        fluid_synth_pitch_bend(sim->fl_synth, 0, bend < 0 ? 0 : bend > 16383 ? 16383 : bend);
+        if (faults & NODE_SIM_FAULT_DROPOUT) {
+            sim->drop_from = frame + (uint64_t)llround(SIM_DROPOUT_AFTER_S * sim->rate);
+            sim->drop_to = sim->drop_from + (uint64_t)llround(SIM_DROPOUT_LEN_S * sim->rate);
+        }
+        if (!(faults & NODE_SIM_FAULT_SILENCE))
+            fluid_synth_noteon(sim->fl_synth, 0, d1, d2);
+        node_ring_write(&sim->truth_ring, &t, 1);
+    } else if (type == 0x90 || type == 0x80) {
+        fluid_synth_noteoff(sim->fl_synth, 0, d1);
+        t.kind = NODE_SIM_TRUTH_OFF;
+        node_ring_write(&sim->truth_ring, &t, 1);
+    } else if (type == 0xB0) {
+        fluid_synth_cc(sim->fl_synth, 0, d1, d2);
+    }
+}
+#endif
+
 static void s_apply(node_sim_t *sim, const s_event_t *ev, uint64_t frame)
 {
     uint8_t type = ev->msg[0] & 0xF0;
     uint8_t d1 = ev->msg[1] & 0x7F, d2 = ev->msg[2] & 0x7F;
+#ifdef BB_HAVE_FLUIDSYNTH
+    if (sim->gm) {
+        s_gm_apply(sim, type, d1, d2, frame);
+        return;
+    }
+#endif
     if (type == 0x90 && d2 > 0)
         s_note_on(sim, d1, d2, frame);
     else if (type == 0x90 || type == 0x80)
@@ -516,10 +635,60 @@ static double s_noise(uint64_t *state)
 }
 
 /* Renders out[from..to) frames of the block starting at first_frame. */
+/* Noise, hum, dropout and the converter's clamp on top of the instrument's signal. */
+static inline void s_output(node_sim_t *sim, float *frame_out, uint64_t frame, double left,
+                            double right)
+{
+    if (sim->hum_amp > 0) {
+        double hum = sim->hum_amp * sin(SIM_TWO_PI * sim->hum_phase);
+        left += hum, right += hum;
+        sim->hum_phase += sim->hum_inc;
+        if (sim->hum_phase >= 1.0)
+            sim->hum_phase -= 1.0;
+    }
+    bool dropped = frame >= sim->drop_from && frame < sim->drop_to;
+    for (uint32_t ch = 0; ch < sim->cfg.channels; ch++) {
+        double x = ch == 0 ? left : right;
+        if (sim->noise_amp > 0)
+            x += sim->noise_amp * s_noise(&sim->noise_state[ch]);
+        if (dropped)
+            x = 0.0;
+        frame_out[ch] = x > 1.0 ? 1.0f : x < -1.0 ? -1.0f : (float)x;
+    }
+}
+
+#ifdef BB_HAVE_FLUIDSYNTH
+static void s_gm_render_span(node_sim_t *sim, float *out, uint32_t from, uint32_t to,
+                             uint64_t first_frame)
+{
+    const uint32_t nch = sim->cfg.channels;
+    double drive = (sim->gm_faults & NODE_SIM_FAULT_CLIP) ? SIM_CLIP_DRIVE : 1.0;
+    double dc = (sim->gm_faults & NODE_SIM_FAULT_DC) ? SIM_DC_OFFSET : 0.0;
+    while (from < to) {
+        uint32_t n = to - from < SIM_GM_CHUNK ? to - from : SIM_GM_CHUNK;
+        fluid_synth_write_float(sim->fl_synth, (int)n, sim->gm_left, 0, 1, sim->gm_right, 0, 1);
+        for (uint32_t k = 0; k < n; k++) {
+            double l = sim->gm_left[k] * sim->master * drive + dc;
+            double r = sim->gm_right[k] * sim->master * drive + dc;
+            if (nch == 1)
+                l = 0.5 * (l + r);
+            s_output(sim, out + (size_t)(from + k) * nch, first_frame + from + k, l, r);
+        }
+        from += n;
+    }
+}
+#endif
+
 static void s_render_span(node_sim_t *sim, float *out, uint32_t from, uint32_t to,
                           uint64_t first_frame)
 {
     const uint32_t nch = sim->cfg.channels;
+#ifdef BB_HAVE_FLUIDSYNTH
+    if (sim->gm) {
+        s_gm_render_span(sim, out, from, to, first_frame);
+        return;
+    }
+#endif
     for (uint32_t i = from; i < to; i++) {
         uint64_t frame = first_frame + i;
         double mix = 0.0, dc = 0.0;
@@ -532,21 +701,7 @@ static void s_render_span(node_sim_t *sim, float *out, uint32_t from, uint32_t t
             mix += s_voice_tick(sim, v, frame);
         }
         mix = mix * sim->master + dc;
-        if (sim->hum_amp > 0) {
-            mix += sim->hum_amp * sin(SIM_TWO_PI * sim->hum_phase);
-            sim->hum_phase += sim->hum_inc;
-            if (sim->hum_phase >= 1.0)
-                sim->hum_phase -= 1.0;
-        }
-        bool dropped = frame >= sim->drop_from && frame < sim->drop_to;
-        for (uint32_t ch = 0; ch < nch; ch++) {
-            double x = mix;
-            if (sim->noise_amp > 0)
-                x += sim->noise_amp * s_noise(&sim->noise_state[ch]);
-            if (dropped)
-                x = 0.0;
-            out[(size_t)i * nch + ch] = x > 1.0 ? 1.0f : x < -1.0 ? -1.0f : (float)x;
-        }
+        s_output(sim, out + (size_t)i * nch, frame, mix, mix);
     }
 }
 

@@ -56,14 +56,21 @@ typedef struct {
     uint32_t fault_every;  /* 0: never; n: notes n, 2n, 3n... (1-based count of note-ons) */
     double fault_cents;    /* pitch error of WRONG_PITCH */
     uint32_t seed;         /* noise generator seed */
+    /* A General MIDI program played from a SoundFont through FluidSynth instead of the
+     * preset (when built with it, see node_sim_have_soundfont): a real instrument's
+     * attacks and tails. gm_program -1 = use the preset. */
+    int gm_program;        /* 0..127 */
+    const char *soundfont; /* .sf2 path; NULL = NODE_SIM_DEFAULT_SOUNDFONT */
 } node_sim_config_t;
+
+#define NODE_SIM_DEFAULT_SOUNDFONT "/usr/share/sounds/sf2/TimGM6mb.sf2"
 
 #define NODE_SIM_CONFIG_INIT                                                                       \
     {                                                                                              \
         .preset = NODE_SIM_PIANO, .sample_rate = 48000, .channels = 2, .midi_channel = 16,         \
         .latency_ms = 3.0, .noise_floor_db = -80.0, .hum_db = -300.0, .detune_cents = 0.0,         \
         .velocity_curve = 1.6, .peak_db = -3.0, .fault_mask = 0, .fault_every = 0,                 \
-        .fault_cents = 60.0, .seed = 1                                                             \
+        .fault_cents = 60.0, .seed = 1, .gm_program = -1, .soundfont = NULL                        \
     }
 
 typedef enum {
@@ -91,8 +98,12 @@ const char *node_sim_preset_name(node_sim_preset_t preset);
 /* 0 on success, BB_EINVAL for an unknown name ("piano", "pluck", "pad", "organ", "analog"). */
 int node_sim_preset_parse(const char *name, node_sim_preset_t *out);
 
-/* NULL on bad config (rate 0, channels 0 or > 2) or out of memory. */
+/* NULL on bad config (rate 0, channels 0 or > 2), a SoundFont that does not load, or out
+ * of memory. */
 node_sim_t *node_sim_new(const node_sim_config_t *config);
+
+/* Whether this build can play SoundFonts (FluidSynth was found at build time). */
+bool node_sim_have_soundfont(void);
 void node_sim_destroy(node_sim_t **sim);
 
 /* Feeds one MIDI message heard at node-clock time_ns. Note on/off (0x9n/0x8n, on with

@@ -8,6 +8,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bb_rpc.h"
 #include "operator.pb-c.h"
@@ -49,6 +50,12 @@ int cli_cmd_status(cli_t *cli, int argc, char **argv);
 int cli_cmd_watch(cli_t *cli, int argc, char **argv);
 int cli_cmd_control(cli_t *cli, int argc, char **argv); /* pause, resume, cancel */
 int cli_cmd_demo(cli_t *cli, int argc, char **argv);
+int cli_cmd_export(cli_t *cli, int argc, char **argv); /* cmd_export.c */
+int cli_cmd_report(cli_t *cli, int argc, char **argv);
+int cli_cmd_process(cli_t *cli, int argc, char **argv); /* offline: raw takes -> library */
+
+/* One line per take (take_table.c), grouped by instrument, with a summary line. */
+void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4_is_60);
 
 /* Watches a batch until it ends, drawing progress; returns the exit code. */
 int cli_watch_batch(cli_t *cli, uint64_t batch_id, bool quiet_events);

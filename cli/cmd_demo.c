@@ -23,6 +23,8 @@
 #include "bb_fs.h"
 #include "cli.h"
 
+#define DEMO_SOUNDFONT "/usr/share/sounds/sf2/TimGM6mb.sf2" /* Debian: timgm6mb-soundfont */
+
 extern char **environ;
 
 #define DEMO_NODES              2
@@ -109,23 +111,26 @@ static void s_bin_dir(char *out, size_t len)
 
 static void s_help(void)
 {
-    printf("usage: batcherbird demo [--out DIR] [--speed X] [--keep-state]\n"
+    printf("usage: batcherbird demo [--out DIR] [--speed X] [--keep-state] [--builtin-piano]\n"
            "\n"
            "Samples two simulated instruments (a piano and a pad) on two capture nodes in\n"
            "parallel, with a coordinator, all started here as child processes, and writes\n"
-           "a sampler library (24-bit WAV + SFZ) to DIR (default ./batcherbird-demo).\n"
-           "Runs in real time by default and takes well under a minute.\n"
+           "a sampler library (24-bit WAV, SFZ, DecentSampler, manifest, report.html) to DIR\n"
+           "(default ./batcherbird-demo). The piano is the General MIDI grand of the\n"
+           "TimGM6mb SoundFont played by FluidSynth when that is installed. Runs in real\n"
+           "time by default and takes well under a minute.\n"
            "\n"
            "  --out DIR        where the library goes\n"
            "  --speed X        run the simulated instruments X times faster\n"
-           "  --keep-state     keep the coordinator's state folder and logs\n");
+           "  --keep-state     keep the coordinator's state folder and logs\n"
+           "  --builtin-piano  the synthesised piano even when the SoundFont is there\n");
 }
 
 int cli_cmd_demo(cli_t *cli, int argc, char **argv)
 {
     const char *out = "batcherbird-demo";
     const char *speed = "1";
-    bool keep = false;
+    bool keep = false, builtin = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             s_help();
@@ -142,6 +147,8 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--keep-state")) {
             keep = true;
+        } else if (!strcmp(argv[i], "--builtin-piano")) {
+            builtin = true;
         } else {
             cli_error("demo: unexpected argument '%s' (see batcherbird demo --help)", argv[i]);
             return CLI_EXIT_USAGE;
@@ -179,7 +186,11 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
 
     s_child_t coord = {0}, nodes[DEMO_NODES] = {{0}};
     static const char *names[DEMO_NODES] = {"demo-piano", "demo-pad"};
-    static const char *presets[DEMO_NODES] = {"piano", "pad"};
+    /* The piano is a real one (General MIDI Acoustic Grand from the SoundFont, played by
+     * FluidSynth inside the simulated node) when the SoundFont is installed. */
+    const char *presets[DEMO_NODES] = {"piano", "pad"};
+    if (!builtin && access(DEMO_SOUNDFONT, R_OK) == 0)
+        presets[0] = "gm:0";
     int exit_code = CLI_EXIT_FAILED;
     double t0 = bb_mono_ns() / 1e9;
 
@@ -239,8 +250,8 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
         }
         bb_sleep_ms(100);
     }
-    printf("Nodes online: %s (piano), %s (pad). Sampling both in parallel...\n\n", names[0],
-           names[1]);
+    printf("Nodes online: %s (%s), %s (pad). Sampling both in parallel...\n\n", names[0],
+           strcmp(presets[0], "piano") ? "SoundFont grand piano" : "simulated piano", names[1]);
 
     /* The plan: a piano over three octaves at two velocities, a pad with round robins. */
     uint32_t piano_vel[] = {64, 127}, pad_vel[] = {100};

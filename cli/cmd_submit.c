@@ -22,7 +22,21 @@ typedef struct {
     const char *notes;
     uint32_t velocities[128];
     uint32_t cc[256];
+    Bb__QcSpec qc;
 } s_inst_t;
+
+/* A non-negative number of milliseconds (or dB) up to hi, into a float field. */
+static int s_float(const char *opt, const char *text, double lo, double hi, float *out)
+{
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (end == text || *end || !(v >= lo && v <= hi)) {
+        cli_error("submit: %s %s: expected a number from %g to %g", opt, text, lo, hi);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
 
 static void s_help(void)
 {
@@ -48,6 +62,15 @@ static void s_help(void)
            "  --cc N=V[,N=V...]       controller values before the first take\n"
            "  --retakes N             automatic retakes of a take that fails QC (default 2)\n"
            "  --release-samples       also record release-trigger samples\n"
+           "  --pre-attack MS         keep MS before every onset, faded in (default 0)\n"
+           "  --fade-out MS           fade-out length (default 10)\n"
+           "  --fade-curve CURVE      linear | equal-power | exponential (default equal-power)\n"
+           "  --end MODE              where a sample ends: noise (its tail reaches the noise\n"
+           "                          floor, default) | below-peak\n"
+           "  --end-below-peak DB     for --end below-peak (default 60)\n"
+           "  --loop                  find a sustain loop in every sample\n"
+           "  --loop-crossfade MS     crossfade before the loop end (default 0)\n"
+           "  --unpitched             no pitch check (drums, noises)\n"
            "\n"
            "Batch options:\n"
            "  --name NAME             batch name (default: the first instrument's)\n"
@@ -57,6 +80,13 @@ static void s_help(void)
            "  --format wav|flac       (default wav)\n"
            "  --peak DB               normalisation peak target, dBFS (default -1)\n"
            "  --normalise MODE        instrument | velocity | sample | none (default instrument)\n"
+           "  --no-dither             16-bit files without TPDF dither\n"
+           "  --tune                  correct tuning from the measured pitch (smpl, SFZ tune)\n"
+           "  --name-template T       sample file names, default\n"
+           "                          {instrument}_{note}{octave}_{midi}_v{velocity}_rr{rr}\n"
+           "                          (also {name} = C#3, {release} = _rel on release samples)\n"
+           "  --map centred|upward    how samples stretch over the keys between them\n"
+           "  --loop-sustain          looped samples play their tail after the key is released\n"
            "  --c4                    note names with C4 = MIDI 60 (default C3 = 60)\n"
            "  --watch                 follow the batch's progress until it ends\n");
 }
@@ -107,8 +137,10 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
             s_help();
             return CLI_EXIT_OK;
         }
-        bool takes_value =
-            strcmp(a, "--c4") && strcmp(a, "--watch") && strcmp(a, "--release-samples");
+        bool takes_value = strcmp(a, "--c4") && strcmp(a, "--watch") &&
+                           strcmp(a, "--release-samples") && strcmp(a, "--loop") &&
+                           strcmp(a, "--unpitched") && strcmp(a, "--no-dither") &&
+                           strcmp(a, "--tune") && strcmp(a, "--loop-sustain");
         if (takes_value && i + 1 >= argc) {
             cli_error("submit: %s needs a value (see batcherbird submit --help)", a);
             return CLI_EXIT_USAGE;
@@ -132,6 +164,8 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
             cur->setup = (Bb__MidiSetup)BB__MIDI_SETUP__INIT;
             cur->setup.bank_msb = cur->setup.bank_lsb = cur->setup.program = -1;
             cur->setup.cc = cur->cc;
+            cur->qc = (Bb__QcSpec)BB__QC_SPEC__INIT;
+            cur->spec.qc = &cur->qc;
             continue;
         }
         if (!strcmp(a, "--name")) {
@@ -167,6 +201,26 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
         }
         if (!strcmp(a, "--normalise") || !strcmp(a, "--normalize")) {
             ex.normalise = (char *)v;
+            continue;
+        }
+        if (!strcmp(a, "--no-dither")) {
+            ex.no_dither = true;
+            continue;
+        }
+        if (!strcmp(a, "--tune")) {
+            ex.tune = true;
+            continue;
+        }
+        if (!strcmp(a, "--loop-sustain")) {
+            ex.loop_sustain = true;
+            continue;
+        }
+        if (!strcmp(a, "--name-template")) {
+            ex.name_template = (char *)v; /* the coordinator checks it and says why */
+            continue;
+        }
+        if (!strcmp(a, "--map")) {
+            ex.map = (char *)v;
             continue;
         }
         if (!strcmp(a, "--peak")) {
@@ -275,6 +329,26 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
                 return CLI_EXIT_USAGE;
         } else if (!strcmp(a, "--release-samples")) {
             s->release_samples = true;
+        } else if (!strcmp(a, "--loop")) {
+            s->loop = true;
+        } else if (!strcmp(a, "--unpitched")) {
+            cur->qc.unpitched = true;
+        } else if (!strcmp(a, "--pre-attack")) {
+            if (s_float(a, v, 0, 100, &cur->qc.pre_attack_ms))
+                return CLI_EXIT_USAGE;
+        } else if (!strcmp(a, "--fade-out")) {
+            if (s_float(a, v, 0, 2000, &cur->qc.fade_out_ms))
+                return CLI_EXIT_USAGE;
+        } else if (!strcmp(a, "--loop-crossfade")) {
+            if (s_float(a, v, 0, 1000, &cur->qc.loop_crossfade_ms))
+                return CLI_EXIT_USAGE;
+        } else if (!strcmp(a, "--end-below-peak")) {
+            if (s_float(a, v, 1, 140, &cur->qc.end_below_peak_db))
+                return CLI_EXIT_USAGE;
+        } else if (!strcmp(a, "--fade-curve")) {
+            cur->qc.fade_curve = (char *)v; /* checked by the coordinator, which says why */
+        } else if (!strcmp(a, "--end")) {
+            cur->qc.end_mode = (char *)v;
         } else {
             cli_error("submit: unknown option %s (see batcherbird submit --help)", a);
             return CLI_EXIT_USAGE;

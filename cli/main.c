@@ -25,6 +25,9 @@ static const s_command_t s_commands[] = {
     {"resume", cli_cmd_control, "resume a paused batch"},
     {"cancel", cli_cmd_control, "cancel a batch"},
     {"demo", cli_cmd_demo, "sample two simulated instruments on this machine"},
+    {"export", cli_cmd_export, "fetch a finished library from the coordinator"},
+    {"report", cli_cmd_report, "every take of a batch with its QC verdict and figures"},
+    {"process", cli_cmd_process, "run QC and export on raw takes, offline"},
 };
 
 static void s_usage(FILE *out)

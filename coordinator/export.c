@@ -1,28 +1,182 @@
 /*
- * export.c — per-instrument export: gains, cutting, fades, files, instrument mapping.
+ * export.c — per-instrument export: names, gains, the float path per take, the mapping,
+ * the instrument files, and the swap of the finished folder into the library.
  *
  * Gains are worked out from the analysed peaks before any audio is read, so each raw take
- * is read once. Fades are equal-power (sine/cosine) so a cut through a sounding tail
- * fades without a click or a dip.
+ * is read once. Each take is processed by export_audio.c and written with its bext/smpl
+ * metadata (export_meta.c); the mapping (export_map.c) then gives every sample its key,
+ * velocity and round-robin ranges, which the SFZ, the DecentSampler preset and the record
+ * (export_manifest.c) all share. The instrument is built in a hidden staging folder and
+ * exchanged with the old one in a single rename.
  */
+#define _GNU_SOURCE /* renameat2 */
 #include "export.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
+#include "bb_crc32.h"
 #include "bb_err.h"
 #include "bb_fs.h"
+#include "bb_json.h"
+#include "bb_log.h"
+#include "export_library.h"
+#include "export_meta.h"
 #include "take_raw.h"
+
+#define S_PATH_MAX 1400
+
+/* ---- names ---- */
+
+typedef enum {
+    S_TOK_INSTRUMENT,
+    S_TOK_NOTE,
+    S_TOK_OCTAVE,
+    S_TOK_NAME,
+    S_TOK_MIDI,
+    S_TOK_VELOCITY,
+    S_TOK_RR,
+    S_TOK_RELEASE,
+    S_TOK_COUNT
+} s_token_t;
+
+static const char *s_tokens[S_TOK_COUNT] = {"instrument", "note",     "octave", "name",
+                                            "midi",       "velocity", "rr",     "release"};
+
+/* Parses "{word}" at p; returns the token and sets *end past '}', or -1. */
+static int s_token_at(const char *p, const char **end)
+{
+    const char *close = strchr(p, '}');
+    if (*p != '{' || !close)
+        return -1;
+    size_t n = (size_t)(close - p - 1);
+    for (int t = 0; t < S_TOK_COUNT; t++) {
+        if (strlen(s_tokens[t]) == n && strncmp(p + 1, s_tokens[t], n) == 0) {
+            *end = close + 1;
+            return t;
+        }
+    }
+    return -1;
+}
+
+int coord_export_template_check(const char *tmpl, char *err, size_t errlen)
+{
+    if (!tmpl || !*tmpl)
+        return 0;
+    bool has_instrument = false, has_note = false;
+    for (const char *p = tmpl; *p;) {
+        if (*p == '{') {
+            const char *end;
+            int t = s_token_at(p, &end);
+            if (t < 0) {
+                snprintf(err, errlen,
+                         "name template '%s': unknown token at '%.16s' (use {instrument} "
+                         "{note} {octave} {name} {midi} {velocity} {rr} {release})",
+                         tmpl, p);
+                return BB_EINVAL;
+            }
+            has_instrument |= t == S_TOK_INSTRUMENT;
+            has_note |= t == S_TOK_MIDI || t == S_TOK_NAME || t == S_TOK_NOTE;
+            p = end;
+            continue;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (c == '}' || c == '/' || c == '\\' || c < 0x20 || c == 0x7F) {
+            snprintf(err, errlen,
+                     "name template '%s': '%c' is not allowed (no path separators, braces "
+                     "or control characters outside tokens)",
+                     tmpl, c >= 0x20 && c != 0x7F ? c : '?');
+            return BB_EINVAL;
+        }
+        if (p == tmpl && c == '.') {
+            snprintf(err, errlen, "name template '%s': a name must not start with '.'", tmpl);
+            return BB_EINVAL;
+        }
+        p++;
+    }
+    if (!has_instrument || !has_note) {
+        snprintf(err, errlen,
+                 "name template '%s' needs {instrument} and one of {midi} {name} {note}, so "
+                 "instruments and notes never share a file name",
+                 tmpl);
+        return BB_EINVAL;
+    }
+    return 0;
+}
+
+int coord_export_format_name(const char *tmpl, const char *safe_instrument, int note, int velocity,
+                             int rr, bool release, bb_note_convention_t conv, char *out, size_t len)
+{
+    char err[8];
+    if (!tmpl || !*tmpl)
+        tmpl = COORD_EXPORT_NAME_DEFAULT;
+    else if (coord_export_template_check(tmpl, err, sizeof err))
+        return BB_EINVAL;
+    size_t n = 0;
+    bool wrote_release = false;
+    out[0] = '\0';
+    for (const char *p = tmpl; *p && n + 1 < len;) {
+        char piece[BB_SAFE_NAME_MAX + 16];
+        const char *end;
+        int t = *p == '{' ? s_token_at(p, &end) : -1;
+        if (t < 0) {
+            /* Literal text: keep it file-name safe (spaces and non-ASCII become '-'). */
+            unsigned char c = (unsigned char)*p++;
+            bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-' || c == '+' || c == '#';
+            out[n++] = ok ? (char)c : '-';
+            out[n] = '\0';
+            continue;
+        }
+        switch (t) {
+        case S_TOK_INSTRUMENT:
+            snprintf(piece, sizeof piece, "%s", safe_instrument);
+            break;
+        case S_TOK_NOTE:
+            snprintf(piece, sizeof piece, "%s", bb_note_pitch_class(note));
+            break;
+        case S_TOK_OCTAVE:
+            snprintf(piece, sizeof piece, "%d", bb_note_octave(note, conv));
+            break;
+        case S_TOK_NAME:
+            bb_note_name(note, conv, piece, sizeof piece);
+            break;
+        case S_TOK_MIDI:
+            snprintf(piece, sizeof piece, "%03d", note);
+            break;
+        case S_TOK_VELOCITY:
+            snprintf(piece, sizeof piece, "%03d", velocity);
+            break;
+        case S_TOK_RR:
+            snprintf(piece, sizeof piece, "%d", rr);
+            break;
+        default:
+            snprintf(piece, sizeof piece, "%s", release ? "_rel" : "");
+            wrote_release = true;
+            break;
+        }
+        int w = snprintf(out + n, len - n, "%s", piece);
+        n += (size_t)w < len - n ? (size_t)w : len - n - 1;
+        p = end;
+    }
+    if (release && !wrote_release)
+        snprintf(out + n, len - n, "_rel");
+    return 0;
+}
 
 void coord_export_sample_name(const char *safe_instrument, int note, int velocity, int rr,
                               bool release, bb_note_convention_t conv, char *out, size_t len)
 {
-    snprintf(out, len, "%s_%s%d_%03d_v%03d_rr%d%s", safe_instrument, bb_note_pitch_class(note),
-             bb_note_octave(note, conv), note, velocity, rr, release ? "_rel" : "");
+    coord_export_format_name(NULL, safe_instrument, note, velocity, rr, release, conv, out, len);
 }
+
+/* ---- gains ---- */
 
 /* Gain in dB for take i under the configured normalisation. */
 static double s_gain_db(const coord_export_config_t *cfg, const coord_export_take_t *t, size_t n,
@@ -54,19 +208,243 @@ static double s_gain_db(const coord_export_config_t *cfg, const coord_export_tak
     return cfg->peak_target_db - peak;
 }
 
-static void s_apply(float *x, int64_t frames, int ch, int64_t fade_in, int64_t fade_out,
-                    double gain)
+/* ---- one sample ---- */
+
+static void s_thumbnail(const float *x, int64_t len, int ch, coord_export_sample_t *s)
 {
-    for (int64_t i = 0; i < frames; i++) {
-        double g = gain;
-        if (i < fade_in)
-            g *= sin(M_PI / 2 * (double)i / (double)fade_in);
-        int64_t from_end = frames - 1 - i;
-        if (from_end < fade_out)
-            g *= sin(M_PI / 2 * (double)from_end / (double)fade_out);
-        for (int c = 0; c < ch; c++)
-            x[i * ch + c] = (float)(x[i * ch + c] * g);
+    for (int j = 0; j < COORD_THUMB_COLS; j++) {
+        int64_t i0 = len * j / COORD_THUMB_COLS;
+        int64_t i1 = len * (j + 1) / COORD_THUMB_COLS;
+        if (i1 <= i0)
+            i1 = i0 + 1;
+        if (i1 > len)
+            i1 = len;
+        float lo = 0, hi = 0;
+        for (int64_t i = i0; i < i1; i++)
+            for (int c = 0; c < ch; c++) {
+                float v = x[i * ch + c];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+        double l = floor(lo * COORD_THUMB_SCALE), h = ceil(hi * COORD_THUMB_SCALE);
+        s->thumb_min[j] = (int8_t)(l < -COORD_THUMB_SCALE ? -COORD_THUMB_SCALE : l);
+        s->thumb_max[j] = (int8_t)(h > COORD_THUMB_SCALE ? COORD_THUMB_SCALE : h);
     }
+}
+
+/* The raw take's sidecar: same base name, .json. */
+static int64_t s_stream_start(const char *raw_path)
+{
+    char side[S_PATH_MAX];
+    snprintf(side, sizeof side, "%s", raw_path);
+    char *slash = strrchr(side, '/');
+    char *dot = strrchr(side, '.');
+    if (dot && (!slash || dot > slash))
+        *dot = '\0';
+    if (strlen(side) + 6 > sizeof side)
+        return 0;
+    strcat(side, ".json");
+    if (!bb_exists(side))
+        return 0;
+    coord_raw_meta_t meta;
+    char err[128];
+    if (coord_raw_read_sidecar(side, &meta, err, sizeof err))
+        return 0;
+    return meta.stream_start_frame;
+}
+
+/* The instrument's name as bext text: printable ASCII, else the safe name. */
+static const char *s_ascii_name(const char *name, const char *safe)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p >= 0x7F)
+            return safe;
+    return *name ? name : safe;
+}
+
+static int s_export_take(const coord_export_config_t *cfg, const coord_export_inst_t *inst,
+                         const char *staging, const coord_export_take_t *t, double gain_db,
+                         const char *name, coord_export_sample_t *s, char *err, size_t errlen)
+{
+    float *audio = NULL;
+    int64_t frames;
+    int ch, rate;
+    int rc = coord_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, errlen);
+    if (rc)
+        return rc;
+    const coord_analysis_t *a = &t->analysis;
+    int64_t start, len;
+    rc = coord_export_process(audio, frames, ch, a, gain_db, &start, &len);
+    if (rc) {
+        snprintf(err, errlen, "take %s (%s): the cut %lld..%lld is empty", t->take_id, t->path,
+                 (long long)a->cut_start, (long long)a->cut_end);
+        free(audio);
+        return rc;
+    }
+    const float *x = audio + start * ch;
+
+    snprintf(s->file, sizeof s->file, "samples/%s.%s", name, cfg->flac ? "flac" : "wav");
+    snprintf(s->take_id, sizeof s->take_id, "%s", t->take_id ? t->take_id : "");
+    s->map = (coord_map_entry_t){
+        .note = t->note, .velocity = t->velocity, .rr = t->rr, .release = t->release};
+    s->rate = rate;
+    s->channels = ch;
+    s->frames = len;
+    s->gain_db = gain_db;
+    s->qc = *a;
+    if (a->has_loop && a->loop_start >= start && a->loop_end > a->loop_start &&
+        a->loop_end < start + len) {
+        s->has_loop = true;
+        s->loop_start = a->loop_start - start;
+        s->loop_end = a->loop_end - start;
+        s->loop_crossfade = a->loop_crossfade;
+    } else if (a->has_loop) {
+        bb_warn("take %s: loop %lld..%lld lies outside the cut %lld..%lld; exported unlooped",
+                s->take_id, (long long)a->loop_start, (long long)a->loop_end, (long long)start,
+                (long long)(start + len));
+    }
+    double cents = 0;
+    if (cfg->tune && a->pitch_hz > 0 && isfinite(a->pitch_cents))
+        cents = a->pitch_cents;
+    s->tune_cents = -cents;
+    int fraction;
+    coord_export_smpl_pitch(t->note, cents, &s->smpl_unity, &fraction);
+
+    float peak = 0;
+    for (int64_t i = 0; i < len * ch; i++)
+        peak = fabsf(x[i]) > peak ? fabsf(x[i]) : peak;
+    s->peak_db = peak > 0 ? 20 * log10(peak) : -INFINITY;
+    s_thumbnail(x, len, ch, s);
+    s->time_reference = s_stream_start(t->path) + start;
+
+    char note_name[BB_NOTE_NAME_MAX], desc[256], ref[40];
+    bb_note_name(t->note, cfg->notes, note_name, sizeof note_name);
+    snprintf(desc, sizeof desc, "%.160s note %s (%d) velocity %d round robin %d%s",
+             s_ascii_name(inst->name, inst->safe), note_name, t->note, t->velocity, t->rr,
+             t->release ? " release" : "");
+    /* Unique: export time, the take and the file name. 26 characters of the 32. */
+    snprintf(ref, sizeof ref, "BB%08x%08x%08x", (unsigned)time(NULL),
+             (unsigned)bb_crc32(0, s->take_id, strlen(s->take_id)),
+             (unsigned)bb_crc32(0, name, strlen(name)));
+    coord_export_meta_t meta = {.description = desc,
+                                .reference = ref,
+                                .time_reference = s->time_reference,
+                                .unity_note = s->smpl_unity,
+                                .pitch_fraction_cents = fraction,
+                                .has_loop = s->has_loop,
+                                .loop_start = s->loop_start,
+                                .loop_end = s->loop_end};
+    char path[S_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", staging, s->file);
+    uint64_t seed = bb_crc32(0, name, strlen(name)) | (uint64_t)t->velocity << 32;
+    rc = coord_export_write_audio(path, x, len, ch, rate, cfg->bit_depth, cfg->flac, cfg->dither,
+                                  seed, &meta, err, errlen);
+    free(audio);
+    if (!rc)
+        rc = coord_file_crc32(path, &s->crc32, &s->bytes, err, errlen);
+    return rc;
+}
+
+/* ---- the folder ---- */
+
+/* Refuses to replace a folder that holds another instrument's export. */
+static int s_check_owner(const char *dir, const char *instrument, char *err, size_t errlen)
+{
+    char rec[S_PATH_MAX];
+    snprintf(rec, sizeof rec, "%s/%s", dir, COORD_EXPORT_INST_RECORD);
+    char *text = NULL;
+    size_t len = 0;
+    if (bb_read_file(rec, &text, &len))
+        return 0; /* no record: a new folder, or not ours to judge */
+    bb_json_t *doc = NULL;
+    const char *name = NULL;
+    int rc = 0;
+    if (bb_json_parse(text, len, &doc, NULL, 0) == 0 &&
+        bb_json_get_string(doc, "name", &name) == 0 && strcmp(name, instrument) != 0) {
+        snprintf(err, errlen,
+                 "%s already holds the instrument '%s'; '%s' would overwrite it: rename one, "
+                 "or export to another folder",
+                 dir, name, instrument);
+        rc = BB_EEXIST;
+    }
+    bb_json_free(&doc);
+    free(text);
+    return rc;
+}
+
+/* Puts the staging folder in place of `final`, atomically where the kernel can. */
+static int s_swap_in(const char *staging, const char *final, const char *old, char *err,
+                     size_t errlen)
+{
+    if (!bb_exists(final)) {
+        if (rename(staging, final) == 0)
+            return 0;
+    } else if (renameat2(AT_FDCWD, staging, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
+        bb_rm_rf(staging); /* now the old export */
+        return 0;
+    } else if (errno == EINVAL || errno == ENOSYS || errno == EPERM) {
+        /* no exchange on this file system: two renames */
+        if (rename(final, old) == 0 && rename(staging, final) == 0) {
+            bb_rm_rf(old);
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "cannot move the export into %s: %s", final, strerror(errno));
+    return bb_err_from_errno(errno);
+}
+
+static int s_write_instrument_files(const coord_export_config_t *cfg, const char *staging,
+                                    coord_export_inst_t *inst, char *err, size_t errlen)
+{
+    /* The mapping works on a plain array of entries. */
+    coord_map_entry_t *e = calloc(inst->n_samples ? inst->n_samples : 1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return BB_ENOMEM;
+    }
+    for (size_t i = 0; i < inst->n_samples; i++)
+        e[i] = inst->samples[i].map;
+    int rc = coord_map_build(e, inst->n_samples, cfg->map_mode, cfg->edge_low, cfg->edge_high);
+    for (size_t i = 0; i < inst->n_samples; i++)
+        inst->samples[i].map = e[i];
+    free(e);
+    if (rc) {
+        snprintf(err, errlen, "cannot map the samples of %s", inst->name);
+        return rc;
+    }
+    char path[S_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.sfz", staging, inst->safe);
+    rc = coord_export_write_sfz(path, inst, err, errlen);
+    if (!rc)
+        rc = coord_file_crc32(path, &inst->sfz_crc32, &inst->sfz_bytes, err, errlen);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/%s.dspreset", staging, inst->safe);
+        rc = coord_export_write_dspreset(path, inst, err, errlen);
+    }
+    if (!rc)
+        rc = coord_file_crc32(path, &inst->dspreset_crc32, &inst->dspreset_bytes, err, errlen);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/%s", staging, COORD_EXPORT_INST_RECORD);
+        rc = coord_export_write_record(path, inst, err, errlen);
+    }
+    return rc;
+}
+
+static int s_check_config(const coord_export_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->out_dir || !*cfg->out_dir) {
+        snprintf(err, errlen, "no output folder given");
+        return BB_EINVAL;
+    }
+    if (cfg->bit_depth != 16 && cfg->bit_depth != 24 && cfg->bit_depth != 32) {
+        snprintf(err, errlen, "bit depth %d: use 16, 24 or 32 (float)", cfg->bit_depth);
+        return BB_EINVAL;
+    }
+    if (cfg->flac && cfg->bit_depth == 32) {
+        snprintf(err, errlen, "FLAC holds 16 or 24 bits, not 32-bit float");
+        return BB_EINVAL;
+    }
+    return coord_export_template_check(cfg->name_template, err, errlen);
 }
 
 int coord_export_instrument(const coord_export_config_t *cfg, const char *instrument,
@@ -74,83 +452,96 @@ int coord_export_instrument(const coord_export_config_t *cfg, const char *instru
                             char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
-    char safe[BB_SAFE_NAME_MAX + 8];
-    bb_safe_name(instrument, safe, sizeof safe);
-    snprintf(res->dir, sizeof res->dir, "%s/%s", cfg->out_dir, safe);
-    char samples_dir[1100];
-    snprintf(samples_dir, sizeof samples_dir, "%s/samples", res->dir);
-    int rc = bb_mkdir_p(samples_dir);
+    int rc = s_check_config(cfg, err, errlen);
+    if (rc)
+        return rc;
+    coord_export_inst_t inst = {.name = instrument ? instrument : "",
+                                .bit_depth = cfg->bit_depth,
+                                .flac = cfg->flac,
+                                .tune = cfg->tune,
+                                .loop_sustain = cfg->loop_sustain,
+                                .amp_release_s = cfg->amp_release_s,
+                                .notes = cfg->notes};
+    bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
+    char staging[S_PATH_MAX], old[S_PATH_MAX], samples_dir[S_PATH_MAX + 16];
+    snprintf(res->dir, sizeof res->dir, "%s/%s", cfg->out_dir, inst.safe);
+    snprintf(staging, sizeof staging, "%s/.%s.staging", cfg->out_dir, inst.safe);
+    snprintf(old, sizeof old, "%s/.%s.old", cfg->out_dir, inst.safe);
+    rc = s_check_owner(res->dir, inst.name, err, errlen);
+    if (rc)
+        return rc;
+    bb_rm_rf(staging); /* leftovers of an export that crashed */
+    bb_rm_rf(old);
+    snprintf(samples_dir, sizeof samples_dir, "%s/samples", staging);
+    rc = bb_mkdir_p(samples_dir);
     if (rc) {
         snprintf(err, errlen, "cannot create %s: %s", samples_dir, bb_strerror(rc));
         return rc;
     }
 
-    coord_map_entry_t *entries = calloc(n ? n : 1, sizeof *entries);
-    char **files = calloc(n ? n : 1, sizeof *files);
-    if (!entries || !files) {
-        free(entries);
-        free(files);
+    inst.samples = calloc(n ? n : 1, sizeof *inst.samples);
+    inst.skipped = calloc(n ? n : 1, sizeof *inst.skipped);
+    if (!inst.samples || !inst.skipped) {
         snprintf(err, errlen, "out of memory");
-        return BB_ENOMEM;
+        rc = BB_ENOMEM;
+        goto cleanup;
     }
-    size_t m = 0;
-    const char *ext = cfg->flac ? "flac" : "wav";
-    rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         coord_export_take_t *t = &takes[i];
         if (t->analysis.verdict == COORD_FAIL) {
-            res->skipped++;
+            coord_export_skip_t *k = &inst.skipped[inst.n_skipped++];
+            snprintf(k->take_id, sizeof k->take_id, "%s", t->take_id ? t->take_id : "");
+            k->note = t->note;
+            k->velocity = t->velocity;
+            k->rr = t->rr;
+            k->release = t->release;
+            k->qc = t->analysis;
             continue;
         }
-        float *audio = NULL;
-        int64_t frames;
-        int ch, rate;
-        rc = coord_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, errlen);
+        char name[256];
+        coord_export_format_name(cfg->name_template, inst.safe, t->note, t->velocity, t->rr,
+                                 t->release, cfg->notes, name, sizeof name);
+        for (size_t k = 0; k < inst.n_samples; k++) {
+            const char *other = strrchr(inst.samples[k].file, '/') + 1;
+            if (strncasecmp(other, name, strlen(name)) == 0 && other[strlen(name)] == '.') {
+                snprintf(err, errlen,
+                         "two samples of %s would both be named %s (takes %s and %s): add "
+                         "{velocity} {rr} {release} to the name template",
+                         inst.name, name, inst.samples[k].take_id, t->take_id ? t->take_id : "");
+                rc = BB_EEXIST;
+                break;
+            }
+        }
         if (rc)
             break;
-        const coord_analysis_t *a = &t->analysis;
-        int64_t start = a->cut_start < 0 ? 0 : a->cut_start;
-        int64_t end = a->cut_end > frames ? frames : a->cut_end;
-        if (end <= start) {
-            free(audio);
-            res->skipped++;
-            continue;
-        }
-        float *cut = audio + start * ch;
-        int64_t len = end - start;
-        s_apply(cut, len, ch, a->fade_in, a->fade_out,
-                pow(10.0, s_gain_db(cfg, takes, n, i) / 20.0));
-        char name[256], rel[300], path[1500];
-        coord_export_sample_name(safe, t->note, t->velocity, t->rr, t->release, cfg->notes, name,
-                                 sizeof name);
-        snprintf(rel, sizeof rel, "samples/%s.%s", name, ext);
-        snprintf(path, sizeof path, "%s/%s", res->dir, rel);
-        rc = coord_export_write_audio(path, cut, len, ch, rate, cfg->bit_depth, cfg->flac, err,
-                                      errlen);
-        free(audio);
-        if (rc)
-            break;
-        entries[m] = (coord_map_entry_t){
-            .note = t->note, .velocity = t->velocity, .rr = t->rr, .release = t->release};
-        files[m] = strdup(rel);
-        if (!files[m]) {
-            rc = BB_ENOMEM;
-            break;
-        }
-        m++;
+        coord_export_sample_t *s = &inst.samples[inst.n_samples];
+        rc = s_export_take(cfg, &inst, staging, t, s_gain_db(cfg, takes, n, i), name, s, err,
+                           errlen);
+        if (!rc)
+            inst.n_samples++;
     }
-    if (!rc) {
-        res->files = (int)m;
-        if (cfg->normalise == COORD_NORM_INSTRUMENT && n > 0)
-            res->gain_db = s_gain_db(cfg, takes, n, 0);
-        coord_map_build(entries, m, cfg->map_mode, cfg->edge_low, cfg->edge_high);
-        snprintf(res->sfz, sizeof res->sfz, "%s/%s.sfz", res->dir, safe);
-        rc = coord_export_write_sfz(res->sfz, instrument, entries, (const char *const *)files, m,
-                                    err, errlen);
-    }
-    for (size_t i = 0; i < m; i++)
-        free(files[i]);
-    free(files);
-    free(entries);
+    if (rc)
+        goto cleanup;
+    if (cfg->normalise == COORD_NORM_INSTRUMENT && n > 0)
+        inst.gain_db = s_gain_db(cfg, takes, n, 0);
+    rc = s_write_instrument_files(cfg, staging, &inst, err, errlen);
+    if (!rc)
+        rc = s_swap_in(staging, res->dir, old, err, errlen);
+    if (!rc)
+        bb_fsync_dir(cfg->out_dir);
+    if (rc)
+        goto cleanup;
+    res->files = (int)inst.n_samples;
+    res->skipped = (int)inst.n_skipped;
+    res->gain_db = inst.gain_db;
+    snprintf(res->sfz, sizeof res->sfz, "%s/%s.sfz", res->dir, inst.safe);
+    snprintf(res->dspreset, sizeof res->dspreset, "%s/%s.dspreset", res->dir, inst.safe);
+    if (cfg->library_files)
+        rc = coord_export_library_rebuild(cfg->out_dir, err, errlen);
+cleanup:
+    if (rc)
+        bb_rm_rf(staging);
+    free(inst.samples);
+    free(inst.skipped);
     return rc;
 }

@@ -1,20 +1,168 @@
 /*
- * export_audio.c — writes sample files with libsndfile: WAV 16/24-bit PCM or 32-bit
- * float, FLAC 16/24. Float input is clipped, not wrapped, if it ever exceeds full scale.
- * The file is written under a temporary name and renamed, so a crash never leaves a
- * half-written sample with the final name.
+ * export_audio.c — the float path from the raw take to the sample file.
+ *
+ * coord_export_process() works in place on the raw take, in this order: subtract each
+ * channel's DC offset (measured by the pipeline), crossfade the loop (the frames before
+ * loop_end blend into the frames before loop_start, so the jump from loop_end back to
+ * loop_start continues the waveform), then fade in, fade out and gain in one pass. Every
+ * step is float; nothing is quantised before the writer.
+ *
+ * The writer: 32-bit float goes to libsndfile as float. PCM is quantised here, so WAV
+ * and FLAC of the same depth hold exactly the same values and the scaling matches
+ * libsndfile's reading (1/32768, 1/8388608): 24-bit rounds to nearest (its error sits
+ * near -144 dBFS: no dither); 16-bit adds TPDF dither of +-1 LSB (two uniform variables)
+ * unless switched off. Both clip, never wrap.
+ * Files are written under a temporary name and renamed: a crash never leaves a
+ * half-written sample under its final name.
  */
 #include <errno.h>
+#include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bb_err.h"
 #include "export.h"
+#include "export_meta.h"
+
+#define S_EXP_FADE_DB     60.0 /* depth of the exponential fade */
+#define S_LOOP_LINEAR_MIN 0.5  /* loops at least this correlated crossfade linearly */
+#define S_PCM16_SCALE     32768.0
+#define S_PCM24_SCALE     8388608.0
+
+double coord_fade_gain(int curve, double t)
+{
+    if (t <= 0)
+        return 0.0;
+    if (t >= 1)
+        return 1.0;
+    switch (curve) {
+    case COORD_FADE_LINEAR:
+        return t;
+    case COORD_FADE_EXPONENTIAL: {
+        /* linear in dB over S_EXP_FADE_DB, pinned to 0 at t = 0 */
+        double floor_gain = pow(10.0, -S_EXP_FADE_DB / 20.0);
+        return (pow(10.0, -S_EXP_FADE_DB / 20.0 * (1.0 - t)) - floor_gain) / (1.0 - floor_gain);
+    }
+    case COORD_FADE_EQUAL_POWER:
+    default:
+        return sin(M_PI / 2 * t);
+    }
+}
+
+/* Blends the xf frames ending at loop_end into the xf frames ending just before
+ * loop_start. The two ranges never overlap (xf <= loop length). */
+static void s_loop_crossfade(float *x, int ch, int64_t ls, int64_t le, int64_t xf, bool linear)
+{
+    for (int64_t i = 0; i < xf; i++) {
+        double w = (double)(i + 1) / (double)xf; /* 1 at loop_end: it becomes ls - 1 */
+        double g_src = linear ? w : sin(M_PI / 2 * w);
+        double g_dst = linear ? 1.0 - w : cos(M_PI / 2 * w);
+        float *d = x + (le + 1 - xf + i) * ch;
+        const float *s = x + (ls - xf + i) * ch;
+        for (int c = 0; c < ch; c++)
+            d[c] = (float)(d[c] * g_dst + s[c] * g_src);
+    }
+}
+
+int coord_export_process(float *x, int64_t frames, int channels, const coord_analysis_t *a,
+                         double gain_db, int64_t *start_out, int64_t *len_out)
+{
+    int64_t start = a->cut_start < 0 ? 0 : a->cut_start;
+    int64_t end = a->cut_end > frames ? frames : a->cut_end;
+    if (end <= start || channels < 1)
+        return BB_EINVAL;
+    int64_t len = end - start;
+
+    /* 1. DC: the pipeline measured it per channel (its dc[] covers COORD_MAX_CHANNELS). */
+    for (int c = 0; c < channels && c < COORD_MAX_CHANNELS; c++) {
+        float dc = (float)a->dc[c];
+        if (dc == 0.0f)
+            continue;
+        for (int64_t i = start; i < end; i++)
+            x[i * channels + c] -= dc;
+    }
+
+    /* 2. Loop crossfade, in raw-take frames. */
+    if (a->has_loop && a->loop_crossfade > 0 && a->loop_start > start && a->loop_end < end &&
+        a->loop_end > a->loop_start) {
+        int64_t xf = a->loop_crossfade;
+        if (xf > a->loop_start - start)
+            xf = a->loop_start - start;
+        if (xf > a->loop_end - a->loop_start + 1)
+            xf = a->loop_end - a->loop_start + 1;
+        if (xf > 0)
+            s_loop_crossfade(x, channels, a->loop_start, a->loop_end, xf,
+                             a->loop_score >= S_LOOP_LINEAR_MIN);
+    }
+
+    /* 3. Fades and gain. */
+    double gain = pow(10.0, gain_db / 20.0);
+    float *s = x + start * channels;
+    for (int64_t i = 0; i < len; i++) {
+        double g = gain;
+        if (i < a->fade_in)
+            g *= coord_fade_gain(a->fade_curve, (double)i / (double)a->fade_in);
+        int64_t from_end = len - 1 - i;
+        if (from_end < a->fade_out)
+            g *= coord_fade_gain(a->fade_curve, (double)from_end / (double)a->fade_out);
+        for (int c = 0; c < channels; c++)
+            s[i * channels + c] = (float)(s[i * channels + c] * g);
+    }
+    *start_out = start;
+    *len_out = len;
+    return 0;
+}
+
+/* splitmix64: small, fast, good enough for dither. */
+static uint64_t s_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double s_uniform(uint64_t *state)
+{
+    return (double)(s_next(state) >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+}
+
+void coord_export_dither16(const float *x, int64_t samples, bool dither, uint64_t seed,
+                           int16_t *out)
+{
+    uint64_t st = seed;
+    for (int64_t i = 0; i < samples; i++) {
+        double v = (double)x[i] * S_PCM16_SCALE;
+        if (dither)
+            v += s_uniform(&st) - s_uniform(&st); /* triangular, -1..+1 LSB */
+        double q = floor(v + 0.5);
+        if (q > 32767.0)
+            q = 32767.0;
+        else if (q < -32768.0)
+            q = -32768.0;
+        out[i] = (int16_t)q;
+    }
+}
+
+/* 24-bit PCM in the top bits of an int, as libsndfile's int interface takes it. */
+static void s_quantise24(const float *x, int64_t samples, int *out)
+{
+    for (int64_t i = 0; i < samples; i++) {
+        double q = floor((double)x[i] * S_PCM24_SCALE + 0.5);
+        if (q > S_PCM24_SCALE - 1)
+            q = S_PCM24_SCALE - 1;
+        else if (q < -S_PCM24_SCALE)
+            q = -S_PCM24_SCALE;
+        out[i] = (int)q * 256;
+    }
+}
 
 int coord_export_write_audio(const char *path, const float *x, int64_t frames, int channels,
-                             int rate, int bit_depth, bool flac, char *err, size_t errlen)
+                             int rate, int bit_depth, bool flac, bool dither, uint64_t seed,
+                             const coord_export_meta_t *meta, char *err, size_t errlen)
 {
     SF_INFO info = {.samplerate = rate, .channels = channels};
     int sub;
@@ -37,25 +185,61 @@ int coord_export_write_audio(const char *path, const float *x, int64_t frames, i
         return BB_EINVAL;
     }
     info.format = (flac ? SF_FORMAT_FLAC : SF_FORMAT_WAV) | sub;
+    if (!sf_format_check(&info)) {
+        snprintf(err, errlen, "%s: libsndfile cannot write %d Hz, %d channels, %d bit %s", path,
+                 rate, channels, bit_depth, flac ? "FLAC" : "WAV");
+        return BB_EINVAL;
+    }
+    int16_t *pcm = NULL;
+    int *pcm24 = NULL;
+    size_t samples = (size_t)(frames > 0 ? frames : 1) * (size_t)channels;
+    if (bit_depth == 16 && !(pcm = malloc(samples * sizeof *pcm))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return BB_ENOMEM;
+    }
+    if (bit_depth == 24 && !(pcm24 = malloc(samples * sizeof *pcm24))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return BB_ENOMEM;
+    }
+    if (pcm)
+        coord_export_dither16(x, frames * channels, dither, seed, pcm);
+    if (pcm24)
+        s_quantise24(x, frames * channels, pcm24);
     char tmp[2048];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     SNDFILE *sf = sf_open(tmp, SFM_WRITE, &info);
     if (!sf) {
         snprintf(err, errlen, "cannot create %s: %s", path, sf_strerror(NULL));
+        free(pcm);
+        free(pcm24);
         return BB_EIO;
+    }
+    int rc = 0;
+    if (meta) {
+        char merr[256];
+        rc = coord_export_set_meta(sf, info.format, rate, channels, bit_depth, dither, meta, merr,
+                                   sizeof merr);
+        if (rc)
+            snprintf(err, errlen, "%s: %s", path, merr);
     }
     sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
-    sf_count_t wrote = sf_writef_float(sf, x, frames);
+    sf_count_t wrote = 0;
+    if (!rc)
+        wrote = pcm     ? sf_writef_short(sf, pcm, frames)
+                : pcm24 ? sf_writef_int(sf, pcm24, frames)
+                        : sf_writef_float(sf, x, frames);
     int close_rc = sf_close(sf);
-    if (wrote != frames || close_rc != 0) {
+    free(pcm);
+    free(pcm24);
+    if (!rc && (wrote != frames || close_rc != 0)) {
         snprintf(err, errlen, "writing %s failed (disk full?)", path);
-        unlink(tmp);
-        return BB_EIO;
+        rc = BB_EIO;
     }
-    if (rename(tmp, path) != 0) {
+    if (!rc && rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot rename into %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return BB_EIO;
+        rc = BB_EIO;
     }
-    return 0;
+    if (rc)
+        unlink(tmp);
+    return rc;
 }

@@ -138,6 +138,11 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
         if (a->pitch_hz <= 0) {
             coord_analysis_reason(a, COORD_WARN, "pitch: no clear pitch found near %s (%.1f Hz)",
                                   name, expected);
+        } else if (fabs(fabs(a->pitch_cents) - 1200.0) <= cfg->pitch_warn_cents) {
+            /* 16' organ stops, sub-oscillators and strong subharmonics sound the note an
+             * octave off without being out of tune: say so, it is the user's call. */
+            coord_analysis_reason(a, COORD_WARN, "pitch: heard an octave %s %s (%.1f Hz)",
+                                  a->pitch_cents < 0 ? "below" : "above", name, a->pitch_hz);
         } else if (fabs(a->pitch_cents) > cfg->pitch_fail_cents) {
             coord_analysis_reason(a, COORD_FAIL,
                                   "wrong pitch: %+.0f cents (expected %s %.1f Hz, heard %.1f Hz)",

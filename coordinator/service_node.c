@@ -35,6 +35,12 @@ static void s_touch(coord_t *self, const char *name, void *call)
     coord_registry_set_peer(node, bb_rpc_peer(call));
 }
 
+static void s_abort_done(void *arg, int status, const char *message, const ProtobufCMessage *reply)
+{
+    if (status != BB_STATUS_OK)
+        bb_debug("abort on a node after a restart: %s: %s", bb_status_name(status), message);
+}
+
 static void s_register_node(Bb__NodeLink_Service *service, const Bb__RegisterRequest *req,
                             Bb__RegisterReply_Closure closure, void *call)
 {
@@ -50,6 +56,14 @@ static void s_register_node(Bb__NodeLink_Service *service, const Bb__RegisterReq
         return;
     }
     bool restarted = *node->session && strcmp(node->session, req->session) != 0;
+    /* The first registration this coordinator sees from a node that was already running
+     * (it has a session of its own): after a coordinator restart the jobs the node holds
+     * were requeued at startup and will be dispatched again under new take ids, so the
+     * node must drop them, or it would record them twice. */
+    bool unknown_here = !*node->session;
+    /* The same holds for a node that comes back after being marked offline: its jobs
+     * were requeued then (heartbeats of an offline node are answered "register again"). */
+    bool resync = unknown_here || (!node->online && !restarted);
     bool was_online = node->online;
     snprintf(node->session, sizeof node->session, "%s", req->session);
     coord_registry_set_peer(node, bb_rpc_peer(call));
@@ -74,8 +88,9 @@ static void s_register_node(Bb__NodeLink_Service *service, const Bb__RegisterReq
                           (int)req->sample_rate, (int)req->channels);
     free(caps);
 
-    if (restarted) {
-        /* Jobs it had queued died with it, except takes it kept in its spool. */
+    if (restarted || resync) {
+        /* Jobs it had queued died with it (or are dropped, below), except takes it kept
+         * in its spool: those will arrive and must not be dispatched again. */
         int n = 0;
         coord_store_jobs_requeue_node(self->store, node->name, &n);
         for (size_t i = 0; i < req->n_spooled_take_ids; i++) {
@@ -102,6 +117,16 @@ static void s_register_node(Bb__NodeLink_Service *service, const Bb__RegisterReq
         node->latency_offset_ms = req->latency_offset_ms;
     }
     closure(&reply, call);
+    if (resync) {
+        Bb__AbortRequest abort_req = BB__ABORT_REQUEST__INIT;
+        abort_req.batch_id = 0;
+        abort_req.reason = unknown_here
+                               ? "the coordinator restarted; queued takes will be sent again"
+                               : "the node was offline; queued takes will be sent again";
+        if (node->peer)
+            bb_rpc_call_async(self->nodes_rpc, node->peer, &bb__capture__descriptor, "Abort",
+                              &abort_req.base, COORD_CALL_TIMEOUT_MS, s_abort_done, NULL);
+    }
     if (!was_online || restarted)
         coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
                     "node %s is online%s", node->name, restarted ? " (restarted)" : "");
@@ -119,7 +144,13 @@ static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatReques
         closure(&reply, call);
         return;
     }
-    bool came_back = !node->online;
+    if (!node->online) {
+        /* Back from offline: its jobs were requeued, so it registers again and gets
+         * them afresh (see s_register_node). */
+        reply.known = false;
+        closure(&reply, call);
+        return;
+    }
     int old_state = node->state;
     node->online = true;
     node->last_seen_ms = s_now_ms();
@@ -131,13 +162,10 @@ static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatReques
     node->queued = req->queued_jobs;
     reply.known = true;
     closure(&reply, call);
-    if (came_back)
-        coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
-                    "node %s is back online", node->name);
     if (old_state != node->state && node->state == BB__NODE_STATE__NODE_DEVICE_LOST)
         coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
                     "node %s lost its audio device: %s", node->name, node->message);
-    if (came_back || old_state != node->state)
+    if (old_state != node->state)
         self->schedule_soon = true;
 }
 

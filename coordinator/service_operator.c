@@ -15,8 +15,10 @@
 #include "bb_log.h"
 #include "bb_notes.h"
 #include "coord.h"
+#include "export.h"
 #include "pipeline.h"
 #include "qc_config.h"
+#include "service_export.h"
 
 #define COORD_MAX_INSTRUMENTS 64
 #define COORD_MAX_TAKES       100000
@@ -212,6 +214,16 @@ static int s_check_export(Bb__ExportSpec *ex, char *msg, size_t len)
     }
     if (strcmp(fmt, "flac") == 0 && ex->bit_depth == 32) {
         snprintf(msg, len, "FLAC holds 16 or 24 bits, not 32-bit float");
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    char why[200];
+    if (*ex->name_template && coord_export_template_check(ex->name_template, why, sizeof why)) {
+        snprintf(msg, len, "name template '%s': %s", ex->name_template, why);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (*ex->map && strcmp(ex->map, "centred") && strcmp(ex->map, "centered") &&
+        strcmp(ex->map, "upward")) {
+        snprintf(msg, len, "map '%s': use centred or upward", ex->map);
         return BB_STATUS_INVALID_ARGUMENT;
     }
     return BB_STATUS_OK;
@@ -730,6 +742,18 @@ static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *
     free(ptrs);
     free(verdicts);
     free(reasons);
+}
+
+static void s_list_library(Bb__Operator_Service *service, const Bb__LibraryListRequest *req,
+                           Bb__LibraryList_Closure closure, void *call)
+{
+    coord_export_rpc_list(s_coord(service), req, closure, call);
+}
+
+static void s_fetch_library_chunk(Bb__Operator_Service *service, const Bb__LibraryChunkRequest *req,
+                                  Bb__LibraryChunk_Closure closure, void *call)
+{
+    coord_export_rpc_chunk(s_coord(service), req, closure, call);
 }
 
 void coord_operator_init(coord_t *self)

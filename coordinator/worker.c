@@ -69,6 +69,11 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
             cfg.normalise = COORD_NORM_SAMPLE;
         else if (strcmp(ex->normalise, "none") == 0)
             cfg.normalise = COORD_NORM_NONE;
+        cfg.dither = !ex->no_dither;
+        cfg.tune = ex->tune;
+        cfg.name_template = *ex->name_template ? ex->name_template : NULL;
+        cfg.map_mode = strcmp(ex->map, "upward") == 0 ? COORD_MAP_UPWARD : COORD_MAP_CENTRED;
+        cfg.loop_sustain = ex->loop_sustain;
     }
     coord_export_result_t res;
     rc = coord_export_instrument(&cfg, spec->instruments[idx]->name, takes, n, &res, err,

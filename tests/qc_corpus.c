@@ -19,7 +19,34 @@ static int64_t s_ns(int64_t frame, int rate)
     return (int64_t)((double)frame * 1e9 / rate);
 }
 
+static int s_render(const qc_corpus_spec_t *sp, qc_corpus_take_t *out);
+
 int qc_corpus_render(const qc_corpus_spec_t *sp, qc_corpus_take_t *out)
+{
+    int rc = s_render(sp, out);
+    if (rc || sp->gm_program < 0 || (sp->faults & NODE_SIM_FAULT_SILENCE))
+        return rc;
+    /* A SoundFont sample has its own lead-in: the true onset is where the same note,
+     * rendered without noise, first rises above -100 dBFS. */
+    qc_corpus_spec_t quiet = *sp;
+    quiet.noise_db = -300;
+    quiet.faults = 0;
+    qc_corpus_take_t clean;
+    if (s_render(&quiet, &clean) != 0) {
+        qc_corpus_free(out);
+        return -1;
+    }
+    for (int64_t i = 0; i < clean.frames; i++) {
+        if (fabsf(clean.audio[i * sp->channels]) > 1e-5f) {
+            out->true_onset = i;
+            break;
+        }
+    }
+    qc_corpus_free(&clean);
+    return 0;
+}
+
+static int s_render(const qc_corpus_spec_t *sp, qc_corpus_take_t *out)
 {
     memset(out, 0, sizeof *out);
     out->true_onset = out->true_off = out->true_end = -1;
@@ -34,6 +61,7 @@ int qc_corpus_render(const qc_corpus_spec_t *sp, qc_corpus_take_t *out)
     cfg.fault_mask = sp->faults;
     cfg.fault_every = sp->faults ? 1 : 0;
     cfg.seed = sp->seed;
+    cfg.gm_program = sp->gm_program;
     node_sim_t *sim = node_sim_new(&cfg);
     if (!sim)
         return -1;
@@ -72,6 +100,7 @@ int qc_corpus_render(const qc_corpus_spec_t *sp, qc_corpus_take_t *out)
         }
     }
     out->frames = frame < max_frames ? frame : max_frames;
+
     const int64_t assumed = (int64_t)llround(sp->assumed_latency_ms * ms);
     out->note_on_frame = on_sent + assumed;
     out->note_off_frame = off_sent + assumed;

@@ -24,6 +24,7 @@ typedef struct {
     int preroll_ms, hold_ms, max_release_ms;
     uint32_t seed;
     int rate, channels;
+    int gm_program; /* >= 0: a General MIDI program from the default SoundFont */
 } qc_corpus_spec_t;
 
 #define QC_CORPUS_SPEC_INIT                                                                        \
@@ -31,7 +32,7 @@ typedef struct {
         .preset = NODE_SIM_PIANO, .note = 60, .velocity = 100, .latency_ms = 3.0,                  \
         .assumed_latency_ms = 3.0, .noise_db = -80.0, .hum_db = -300.0, .faults = 0,               \
         .detune_cents = 0.0, .preroll_ms = 100, .hold_ms = 500, .max_release_ms = 1500, .seed = 7, \
-        .rate = 48000, .channels = 2                                                               \
+        .rate = 48000, .channels = 2, .gm_program = -1                                             \
     }
 
 typedef struct {

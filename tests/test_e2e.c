@@ -34,7 +34,7 @@
 #define MAX_ALIGN_ERROR_FRAMES (2 * RATE / 1000)
 
 static char s_dir[256], s_nodes[300], s_ops[300], s_events[300];
-static test_proc_t s_coord, s_node_a, s_node_b;
+static test_proc_t s_coord, s_node_a, s_node_b, s_node_c, s_node_d;
 
 typedef struct {
     const char *name, *folder, *node, *truth;
@@ -61,12 +61,15 @@ static int s_start_all(void **state)
                            "--events", s_events,  "--heartbeat-ms", "200",   NULL};
     if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
         return -1;
+    /* node-c clips every 4th note it plays, node-d every 3rd: QC must catch them. */
     struct {
         test_proc_t *p;
-        const char *name, *preset, *truth;
-    } nodes[2] = {{&s_node_a, "node-a", "piano", "truth-a.txt"},
-                  {&s_node_b, "node-b", "organ", "truth-b.txt"}};
-    for (int i = 0; i < 2; i++) {
+        const char *name, *preset, *truth, *every;
+    } nodes[4] = {{&s_node_a, "node-a", "piano", "truth-a.txt", NULL},
+                  {&s_node_b, "node-b", "organ", "truth-b.txt", NULL},
+                  {&s_node_c, "node-c", "organ", "truth-c.txt", "4"},
+                  {&s_node_d, "node-d", "organ", "truth-d.txt", "3"}};
+    for (int i = 0; i < 4; i++) {
         char spool[300], truth[300];
         snprintf(spool, sizeof spool, "%s/spool-%s", s_dir, nodes[i].name);
         snprintf(truth, sizeof truth, "%s/%s", s_dir, nodes[i].truth);
@@ -74,7 +77,14 @@ static int s_start_all(void **state)
         const char *nargs[] = {"--coordinator", s_nodes,         "--name",  nodes[i].name,
                                "--instrument",  nodes[i].preset, "--spool", spool,
                                "--fast",        "--sim-truth",   truth,     "--heartbeat-ms",
-                               "200",           "--sim-latency", "4",       NULL};
+                               "200",           "--sim-latency", "4",       NULL,
+                               NULL,            NULL,            NULL,      NULL};
+        if (nodes[i].every) {
+            nargs[15] = "--sim-fault";
+            nargs[16] = "clip";
+            nargs[17] = "--sim-fault-every";
+            nargs[18] = nodes[i].every;
+        }
         if (test_start(nodes[i].p, "batcherbird-node", nargs, log))
             return -1;
     }
@@ -85,6 +95,8 @@ static int s_stop_all(void **state)
 {
     test_stop(&s_node_a);
     test_stop(&s_node_b);
+    test_stop(&s_node_c);
+    test_stop(&s_node_d);
     test_stop(&s_coord);
     if (!getenv("BB_TEST_KEEP"))
         bb_rm_rf(s_dir);
@@ -110,12 +122,12 @@ static void s_wait_nodes_online(void)
         for (const char *p = out; rc == 0 && p && (p = strstr(p, " online ")); p++)
             online++;
         free(out);
-        if (online == 2)
+        if (online == 4)
             return;
         usleep(100 * 1000);
     }
     s_dump_logs();
-    fail_msg("the two nodes did not come online");
+    fail_msg("the four nodes did not come online");
 }
 
 /* ---- SFZ ---- */
@@ -447,12 +459,132 @@ static void test_two_instruments_end_to_end(void **state)
     assert_non_null(strstr(out, "done"));
     assert_non_null(strstr(out, "12 samples in"));
     free(out);
+
+    /* report: one line per take with its verdict, and the summary */
+    const char *rargs[] = {"--coordinator", s_ops, "report", "1", NULL};
+    rc = test_run("batcherbird", rargs, 10, &out, NULL);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "Test Piano"));
+    assert_non_null(strstr(out, "Test Organ"));
+    assert_non_null(strstr(out, "16 take(s): 16 pass, 0 warn, 0 fail"));
+    int lines = 0;
+    for (const char *p = out; (p = strstr(p, " pass ")); p++)
+        lines++;
+    assert_int_equal(lines, 16);
+    free(out);
+    const char *bad[] = {"--coordinator", s_ops, "report", "77", NULL};
+    char *rerr = NULL;
+    rc = test_run("batcherbird", bad, 10, &out, &rerr);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(rerr, "NOT_FOUND: no batch 77"));
+    free(out);
+    free(rerr);
+
+    /* process: the batch's raw takes re-cut offline with other settings */
+    char raw[400], lib2[400];
+    snprintf(raw, sizeof raw, "%s/state/takes/b1", s_dir);
+    snprintf(lib2, sizeof lib2, "%s/lib2", s_dir);
+    const char *pargs[] = {"process", "--in", raw, "--out", lib2, "--bits", "16",
+                           "--pre-attack", "2", NULL};
+    rc = test_run("batcherbird", pargs, 120, &out, &rerr);
+    if (rc != 0)
+        fprintf(stderr, "process exited %d\n%s\n%s\n", rc, out, rerr);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "16 take(s): 16 pass"));
+    assert_non_null(strstr(out, "Test Piano: 12 sample(s)"));
+    assert_non_null(strstr(out, "Test Organ: 4 sample(s)"));
+    free(out);
+    free(rerr);
+    char wav[700];
+    snprintf(wav, sizeof wav, "%s/Test-Piano/samples/Test-Piano_C2_048_v127_rr2.wav", lib2);
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(wav, SFM_READ, &info);
+    assert_non_null(sf);
+    assert_int_equal(info.format & SF_FORMAT_SUBMASK, SF_FORMAT_PCM_16);
+    assert_int_equal(info.samplerate, 48000);
+    /* A 2 ms pre-attack margin, faded in: the first sample is silent, the attack 96
+     * frames in. */
+    float first[2 * 200];
+    assert_int_equal(sf_readf_float(sf, first, 200), 200);
+    assert_true(fabsf(first[0]) < 1e-3f && fabsf(first[1]) < 1e-3f);
+    float early = 0, late = 0;
+    for (int i = 0; i < 80; i++)
+        early = fmaxf(early, fabsf(first[2 * i]));
+    for (int i = 100; i < 200; i++)
+        late = fmaxf(late, fabsf(first[2 * i]));
+    assert_true(late > 0.1f && early < 0.01f);
+    sf_close(sf);
+}
+
+/* Runs one submit --watch (batch on one node, organ C3..) and returns its stdout. */
+static char *s_submit_faulty(const char *node, const char *name, const char *notes,
+                             const char *retakes, const char *out_dir)
+{
+    const char *args[] = {"--coordinator", s_ops,   "--events", s_events,  "submit",
+                          "--instrument",  name,    "--node",   node,      "--notes",
+                          notes,           "--step", "2",       "--velocities", "100",
+                          "--hold",        "0.3",   "--release", "0.3",    "--retakes",
+                          retakes,         "--out", out_dir,    "--watch", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = test_run("batcherbird", args, 120, &out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "submit exited %d\n%s\n%s\n", rc, out, err);
+        s_dump_logs();
+    }
+    assert_int_equal(rc, 0);
+    free(err);
+    return out;
+}
+
+static int s_count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strstr(e->d_name, ".wav") != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A take that fails QC is recorded again; with no retakes left it is reported and left
+ * out of the library, never exported. */
+static void test_failed_takes_retaken_or_reported(void **state)
+{
+    s_wait_nodes_online();
+    char lib[400], dir[500];
+    snprintf(lib, sizeof lib, "%s/lib-faults", s_dir);
+
+    /* node-c clips its 4th note-on: that take fails and is retaken (7 notes, 1 retake) */
+    char *out = s_submit_faulty("node-c", "Clippy", "C3:C4", "1", lib);
+    assert_non_null(strstr(out, "failed QC (clipping"));
+    assert_non_null(strstr(out, "retaking"));
+    assert_null(strstr(out, "left out"));
+    free(out);
+    snprintf(dir, sizeof dir, "%s/Clippy/samples", lib);
+    assert_int_equal(s_count_files(dir), 7);
+
+    /* node-d clips its 3rd note-on and no retake is allowed: 2 of 3 samples, reported */
+    out = s_submit_faulty("node-d", "Strict", "C3:E3", "0", lib);
+    assert_non_null(strstr(out, "no retakes left"));
+    assert_non_null(strstr(out, "1 take(s) failed QC and were left out"));
+    free(out);
+    snprintf(dir, sizeof dir, "%s/Strict/samples", lib);
+    assert_int_equal(s_count_files(dir), 2);
+    /* the report names the failed take and why */
+    const char *rargs[] = {"--coordinator", s_ops, "report", "3", NULL};
+    assert_int_equal(test_run("batcherbird", rargs, 10, &out, NULL), 0);
+    assert_non_null(strstr(out, "fail"));
+    assert_non_null(strstr(out, "clipping"));
+    assert_non_null(strstr(out, "3 take(s): 2 pass, 0 warn, 1 fail"));
+    free(out);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_instruments_end_to_end),
+        cmocka_unit_test(test_failed_takes_retaken_or_reported),
     };
     return cmocka_run_group_tests(tests, s_start_all, s_stop_all);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -361,6 +362,72 @@ static void test_json_round_trip(void **state)
     qc_corpus_free(&take);
 }
 
+/* A real instrument's attacks and tails: General MIDI programs from the SoundFont
+ * through FluidSynth. The true onset is where the same note rendered without noise first
+ * rises above -100 dBFS; soft sampled attacks get the slow tolerance (-1..+5 ms). */
+static void test_soundfont_instruments(void **state)
+{
+    (void)state;
+    if (!node_sim_have_soundfont() || access(NODE_SIM_DEFAULT_SOUNDFONT, R_OK) != 0)
+        skip();
+    const int programs[] = {0, 24, 19, 48}; /* piano, nylon guitar, church organ, strings */
+    const int notes[] = {43, 55, 67, 79};
+    int worst = 0;
+    double worst_cents = 0;
+    for (int p = 0; p < 4; p++)
+        for (int n = 0; n < 4; n++) {
+            qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT;
+            sp.gm_program = programs[p];
+            sp.note = notes[n];
+            sp.velocity = 100;
+            sp.hold_ms = 800;
+            sp.max_release_ms = 1500;
+            sp.noise_db = -84;
+            qc_corpus_take_t take;
+            coord_analysis_t a;
+            assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
+            int64_t err = a.onset - take.true_onset;
+            double cents = a.pitch_hz > 0 ? 1200 * log2(a.pitch_hz / take.true_hz) : 1e9;
+            if (fabs(fabs(cents) - 1200) < 15) { /* a 16' stop: an octave off, warned */
+                assert_int_equal(a.verdict, COORD_WARN);
+                assert_non_null(strstr(a.reasons, "an octave"));
+                cents = fabs(cents) - 1200;
+            }
+            if (err < -48 || err > 240 || a.verdict == COORD_FAIL || fabs(cents) > 15)
+                fail_msg("GM program %d note %d: onset %+lld frames from the note-on, pitch "
+                         "%+.1f cents, verdict %s (%s)",
+                         sp.gm_program, sp.note, (long long)err, cents,
+                         coord_verdict_name(a.verdict), a.reasons);
+            if (llabs(err) > worst)
+                worst = (int)llabs(err);
+            if (fabs(cents) > worst_cents)
+                worst_cents = fabs(cents);
+            /* The tail decays into the floor before the take ends. */
+            assert_true(a.release_end > take.note_off_frame);
+            qc_corpus_free(&take);
+        }
+    printf("SoundFont takes: onset within %d frames of the sound's start, pitch within %.1f cents\n",
+           worst, worst_cents);
+
+    /* Faults are detected on a real instrument too. */
+    const uint32_t faults[] = {NODE_SIM_FAULT_CLIP, NODE_SIM_FAULT_DROPOUT,
+                               NODE_SIM_FAULT_SILENCE, NODE_SIM_FAULT_WRONG_PITCH};
+    for (int f = 0; f < 4; f++) {
+        qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT;
+        sp.gm_program = 19;
+        sp.note = 60;
+        sp.hold_ms = 800;
+        sp.faults = faults[f];
+        qc_corpus_take_t take;
+        coord_analysis_t a;
+        assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
+        if (a.verdict != COORD_FAIL)
+            fail_msg("GM organ with fault %u: %s (%s)", faults[f], coord_verdict_name(a.verdict),
+                     a.reasons);
+        qc_corpus_free(&take);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_loop_found_in_sustain),
         cmocka_unit_test(test_config_from_spec),
         cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_soundfont_instruments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

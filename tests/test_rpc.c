@@ -117,6 +117,7 @@ static int s_teardown(void **state)
     s_fixture_t *f = *state;
     bb_rpc_destroy(&f->client);
     zactor_destroy(&f->server);
+    unlink(f->endpoint + strlen("ipc://")); /* ZeroMQ leaves the socket file behind */
     free(f);
     return 0;
 }

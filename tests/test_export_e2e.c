@@ -1,0 +1,219 @@
+/*
+ * test_export_e2e.c — the export through the real programs: a coordinator and a capture
+ * node (fast simulation) over ipc://, a batch with round robins and release samples
+ * submitted with the CLI, then `batcherbird export BATCH --out DIR` fetching the library
+ * over the operator connection:
+ *  - every file the coordinator's manifest lists arrives byte for byte;
+ *  - the library has its SFZ, .dspreset, manifest.json and report.html; a sample carries
+ *    bext (originator Batcherbird) and smpl (unity note = the played note);
+ *  - a second run fetches nothing; a deleted sample is fetched again;
+ *  - a missing batch is one line on stderr and exit 1, a bad command line exit 2.
+ */
+#include <setjmp.h>
+#include <sndfile.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bb_fs.h"
+#include "bb_json.h"
+#include "test_util.h"
+
+static char s_dir[256], s_nodes[300], s_ops[300], s_events[300];
+static test_proc_t s_coord, s_node;
+
+static int s_start_all(void **state)
+{
+    test_tmpdir(s_dir, sizeof s_dir, "export-e2e");
+    snprintf(s_nodes, sizeof s_nodes, "ipc://%s/n.ipc", s_dir);
+    snprintf(s_ops, sizeof s_ops, "ipc://%s/o.ipc", s_dir);
+    snprintf(s_events, sizeof s_events, "ipc://%s/e.ipc", s_dir);
+    char state_dir[300], log[300], spool[300];
+    snprintf(state_dir, sizeof state_dir, "%s/state", s_dir);
+    snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
+    const char *cargs[] = {"--state",  state_dir, "--nodes",        s_nodes, "--operators", s_ops,
+                           "--events", s_events,  "--heartbeat-ms", "200",   NULL};
+    if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
+        return -1;
+    snprintf(spool, sizeof spool, "%s/spool", s_dir);
+    snprintf(log, sizeof log, "%s/node.log", s_dir);
+    const char *nargs[] = {"--coordinator", s_nodes,          "--name",  "node-a",
+                           "--instrument",  "piano",          "--spool", spool,
+                           "--fast",        "--heartbeat-ms", "200",     NULL};
+    return test_start(&s_node, "batcherbird-node", nargs, log);
+}
+
+static int s_stop_all(void **state)
+{
+    test_stop(&s_node);
+    test_stop(&s_coord);
+    if (!getenv("BB_TEST_KEEP"))
+        bb_rm_rf(s_dir);
+    else
+        fprintf(stderr, "kept %s\n", s_dir);
+    return 0;
+}
+
+static void s_wait_node(void)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        char *out = NULL;
+        const char *args[] = {"--coordinator", s_ops, "nodes", NULL};
+        int rc = test_run("batcherbird", args, 10, &out, NULL);
+        bool online = rc == 0 && out && strstr(out, " online ");
+        free(out);
+        if (online)
+            return;
+        usleep(100 * 1000);
+    }
+    test_dump_log(&s_coord);
+    test_dump_log(&s_node);
+    fail_msg("the node did not come online");
+}
+
+static bool s_same_file(const char *a, const char *b)
+{
+    char *da = NULL, *db = NULL;
+    size_t la = 0, lb = 0;
+    bool same = bb_read_file(a, &da, &la) == 0 && bb_read_file(b, &db, &lb) == 0 && la == lb &&
+                memcmp(da, db, la) == 0;
+    free(da);
+    free(db);
+    return same;
+}
+
+static void test_export_over_the_wire(void **state)
+{
+    s_wait_node();
+    char lib[400], fetched[400];
+    snprintf(lib, sizeof lib, "%s/lib", s_dir);
+    snprintf(fetched, sizeof fetched, "%s/fetched", s_dir);
+    const char *args[] = {"--coordinator",
+                          s_ops,
+                          "--events",
+                          s_events,
+                          "submit",
+                          "--instrument",
+                          "E2E Keys",
+                          "--node",
+                          "node-a",
+                          "--notes",
+                          "C3:E3",
+                          "--step",
+                          "4",
+                          "--velocities",
+                          "64,127",
+                          "--round-robins",
+                          "2",
+                          "--hold",
+                          "0.3",
+                          "--release",
+                          "0.4",
+                          "--release-samples",
+                          "--out",
+                          lib,
+                          "--watch",
+                          NULL};
+    char *out = NULL, *err = NULL;
+    int rc = test_run("batcherbird", args, 240, &out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "submit exited %d\n%s\n%s\n", rc, out, err);
+        test_dump_log(&s_coord);
+    }
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+
+    const char *eargs[] = {"--coordinator", s_ops, "export", "1", "--out", fetched, NULL};
+    rc = test_run("batcherbird", eargs, 60, &out, &err);
+    if (rc != 0)
+        fprintf(stderr, "export exited %d\n%s\n%s\n", rc, out, err);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "already there"));
+    free(out);
+    free(err);
+
+    /* every file the manifest lists arrived intact */
+    char path[700], other[700];
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    char *text = NULL;
+    size_t len;
+    assert_int_equal(bb_read_file(path, &text, &len), 0);
+    bb_json_t *doc = NULL;
+    assert_int_equal(bb_json_parse(text, len, &doc, NULL, 0), 0);
+    const bb_json_t *files = bb_json_get(doc, "files");
+    /* 2 notes x 2 velocities x 2 rr, release samples, SFZ, dspreset, report */
+    size_t n_files = bb_json_len(files);
+    assert_true(n_files >= 8 + 3);
+    for (size_t i = 0; i < bb_json_len(files); i++) {
+        const char *rel = bb_json_string(bb_json_get(bb_json_at(files, i), "path"));
+        snprintf(path, sizeof path, "%s/%s", lib, rel);
+        snprintf(other, sizeof other, "%s/%s", fetched, rel);
+        if (!s_same_file(path, other))
+            fail_msg("%s differs after the fetch", rel);
+    }
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    snprintf(other, sizeof other, "%s/manifest.json", fetched);
+    assert_true(s_same_file(path, other));
+    bb_json_free(&doc);
+    free(text);
+    snprintf(path, sizeof path, "%s/E2E-Keys/E2E-Keys.dspreset", fetched);
+    assert_true(bb_exists(path));
+    snprintf(path, sizeof path, "%s/report.html", fetched);
+    assert_true(bb_exists(path));
+    snprintf(path, sizeof path, "%s/E2E-Keys/.batcherbird-instrument.json", fetched);
+    assert_false(bb_exists(path)); /* internal records are not served */
+
+    /* a sample as a sampler reads it */
+    snprintf(path, sizeof path, "%s/E2E-Keys/samples/E2E-Keys_E3_064_v127_rr2.wav", fetched);
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    assert_non_null(sf);
+    SF_BROADCAST_INFO bext;
+    memset(&bext, 0, sizeof bext);
+    assert_int_equal(sf_command(sf, SFC_GET_BROADCAST_INFO, &bext, sizeof bext), SF_TRUE);
+    assert_memory_equal(bext.originator, "Batcherbird", 12);
+    assert_string_equal(bext.description, "E2E Keys note E3 (64) velocity 127 round robin 2");
+    SF_INSTRUMENT inst;
+    assert_int_equal(sf_command(sf, SFC_GET_INSTRUMENT, &inst, sizeof inst), SF_TRUE);
+    assert_int_equal(inst.basenote, 64);
+    sf_close(sf);
+
+    /* again: nothing to do; a deleted sample comes back */
+    unlink(path);
+    rc = test_run("batcherbird", eargs, 60, &out, &err);
+    assert_int_equal(rc, 0);
+    char want[64];
+    snprintf(want, sizeof want, "1 fetched, %zu already there", n_files); /* + manifest - 1 */
+    assert_non_null(strstr(out, want));
+    assert_true(bb_exists(path));
+    free(out);
+    free(err);
+
+    const char *missing[] = {"--coordinator", s_ops, "export", "77", "--out", fetched, NULL};
+    rc = test_run("batcherbird", missing, 30, &out, &err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "NOT_FOUND: no batch 77"));
+    assert_null(strchr(strchr(err, '\n') + 1, '\n')); /* one line */
+    free(out);
+    free(err);
+    const char *usage[] = {"--coordinator", s_ops, "export", "1", NULL};
+    rc = test_run("batcherbird", usage, 30, &out, &err);
+    assert_int_equal(rc, 2);
+    free(out);
+    free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_export_over_the_wire),
+    };
+    return cmocka_run_group_tests(tests, s_start_all, s_stop_all);
+}

@@ -1,0 +1,102 @@
+/*
+ * test_export_util.h — what the export tests share: synthetic raw takes (a float WAV and
+ * its JSON sidecar, as the coordinator stores them) with an analysis that says exactly
+ * where the sample is, so every value written can be checked against what was meant; a
+ * tiny XML well-formedness checker and element reader; a tiny SFZ reader.
+ */
+#ifndef TEST_EXPORT_UTIL_H
+#define TEST_EXPORT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "export.h"
+
+#define TX_RATE    44100   /* not 48000: the export must keep the rate as recorded */
+#define TX_PRE     4410    /* pre-roll frames (100 ms) */
+#define TX_BODY    22050   /* frames after the onset (500 ms) */
+#define TX_TAIL    441     /* frames after the cut end */
+#define TX_ATTACK  64      /* kept before the onset, faded in */
+#define TX_STREAM0 1000000 /* stream_start_frame in the sidecars */
+
+typedef struct {
+    char id[64];
+    char path[512];
+    coord_export_take_t t;
+} tx_take_t;
+
+typedef struct {
+    int channels;
+    double amp;         /* peak of the tone */
+    double dc;          /* offset added to every channel */
+    double noise;       /* peak-to-peak of the noise floor */
+    int64_t body;       /* frames of tone after the onset; 0 = TX_BODY */
+    bool loop;          /* give it a loop (whole periods, crossfaded) */
+    double pitch_cents; /* measured deviation reported by the "analysis" */
+    int verdict;
+} tx_spec_t;
+#define TX_SPEC_INIT                                                                               \
+    {                                                                                              \
+        .channels = 2, .amp = 0.5, .dc = 0.0, .noise = 2e-4, .loop = false, .pitch_cents = 0.0,    \
+        .verdict = COORD_PASS                                                                      \
+    }
+
+/* Writes dir/<id>.wav and dir/<id>.json for a tone at `note` and fills tk. */
+void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int note, int velocity,
+                  int rr, bool release, const tx_spec_t *spec);
+/* Frequency used for `note` (equal temperament). */
+double tx_freq(int note);
+
+/* ---- XML ---- */
+
+typedef struct tx_attr_t {
+    char *name, *value; /* value with entities decoded */
+} tx_attr_t;
+
+typedef struct tx_elem_t {
+    char *name;
+    tx_attr_t *attrs;
+    size_t n_attrs;
+    struct tx_elem_t *parent;
+    struct tx_elem_t **kids;
+    size_t n_kids;
+} tx_elem_t;
+
+/* Parses a document: prolog (<?xml?>, <!DOCTYPE>, comments), exactly one root element,
+ * every tag closed and nested, attributes quoted and unique, entities known. Returns the
+ * root (free with tx_xml_free) or NULL with the reason in err. */
+tx_elem_t *tx_xml_parse(const char *text, char *err, size_t errlen);
+void tx_xml_free(tx_elem_t *e);
+const char *tx_xml_attr(const tx_elem_t *e, const char *name);
+/* Every element named `name` under e (depth first) into out (up to max). */
+size_t tx_xml_find(const tx_elem_t *e, const char *name, const tx_elem_t **out, size_t max);
+
+/* ---- SFZ ---- */
+
+typedef struct {
+    char sample[512];
+    int lokey, hikey, lovel, hivel, keycenter, seq_length, seq_position;
+    bool release;
+    char loop_mode[32];
+    long long loop_start, loop_end;
+    int tune;
+} tx_region_t;
+
+/* Reads the regions of an SFZ (opcodes of <global>/<group> inherited, <region> last).
+ * Returns how many, up to max; -1 on a syntax error. */
+int tx_sfz_parse(const char *text, tx_region_t *out, int max);
+
+/* ---- mapping ---- */
+
+typedef struct {
+    int lokey, hikey, lovel, hivel, seq_length, seq_position;
+    bool release;
+} tx_zone_t;
+
+/* Checks that every key in [lo, hi] and every velocity 1-127 resolves to exactly one zone
+ * per round-robin step (zones of the same trigger); returns 0 or writes why into err. */
+int tx_check_coverage(const tx_zone_t *z, size_t n, bool release, int lo, int hi, char *err,
+                      size_t errlen);
+
+#endif

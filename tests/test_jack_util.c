@@ -1,0 +1,314 @@
+/*
+ * test_jack_util.c — see test_jack_util.h.
+ */
+#include "test_jack_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jack/jack.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SIM_PORTS      3
+#define SIM_MAX_FRAMES 8192
+#define SIM_CYCLES     4096 /* cycle records kept (~22 s at 256 frames) */
+
+static int64_t s_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void s_quiet(const char *msg)
+{
+}
+
+/* ---- the server ---- */
+
+static int s_run_wait(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        execlp("jack_wait", "jack_wait", "-w", "-t", "5", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void s_tail(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        fprintf(stderr, "  jackd: %s", line);
+    fclose(f);
+}
+
+int test_jackd_restart(test_jackd_t *j)
+{
+    char rate[16], period[16];
+    snprintf(rate, sizeof rate, "%u", j->rate);
+    snprintf(period, sizeof period, "%u", j->period);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "cannot fork jackd: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
+        int fd = open(j->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        execlp("jackd", "jackd", "-n", j->name, "-r", "-d", "dummy", "-r", rate, "-p", period, "-C",
+               "2", "-P", "2", (char *)NULL);
+        fprintf(stderr, "cannot run jackd: %s\n", strerror(errno));
+        _exit(127);
+    }
+    j->pid = pid;
+    int rc = s_run_wait();
+    int status;
+    if (rc != 0 || waitpid(pid, &status, WNOHANG) == pid) {
+        fprintf(stderr, "the dummy JACK server '%s' did not start (jack_wait: %d); its log:\n",
+                j->name, rc);
+        s_tail(j->log);
+        test_jackd_stop(j);
+        return -1;
+    }
+    return 0;
+}
+
+int test_jackd_start(test_jackd_t *j, uint32_t rate, uint32_t period)
+{
+    memset(j, 0, sizeof *j);
+    j->rate = rate;
+    j->period = period;
+    snprintf(j->name, sizeof j->name, "bbtest-%d", (int)getpid());
+    snprintf(j->log, sizeof j->log, "/tmp/%s-jackd.log", j->name);
+    unlink(j->log);
+    setenv("JACK_DEFAULT_SERVER", j->name, 1);
+    setenv("JACK_NO_START_SERVER", "1", 1);
+    jack_set_error_function(s_quiet);
+    jack_set_info_function(s_quiet);
+    return test_jackd_restart(j);
+}
+
+static void s_reap(test_jackd_t *j, int sig, double timeout_s)
+{
+    if (j->pid <= 0)
+        return;
+    kill(j->pid, sig);
+    int64_t until = s_mono_ns() + (int64_t)(timeout_s * 1e9);
+    int status;
+    while (waitpid(j->pid, &status, WNOHANG) == 0) {
+        if (s_mono_ns() > until) {
+            kill(j->pid, SIGKILL);
+            waitpid(j->pid, &status, 0);
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    j->pid = 0;
+}
+
+void test_jackd_stop(test_jackd_t *j)
+{
+    s_reap(j, SIGTERM, 5.0);
+}
+
+void test_jackd_kill(test_jackd_t *j)
+{
+    s_reap(j, SIGKILL, 5.0);
+}
+
+/* ---- the instrument client ---- */
+
+struct test_jack_sim_t {
+    jack_client_t *client;
+    jack_port_t *ports[SIM_PORTS];
+    node_sim_t *sim;
+    double sine_hz;
+    uint32_t rate;
+    uint64_t frame;
+    int64_t jack_to_mono_ns; /* CLOCK_MONOTONIC - jack_get_time() */
+    float buf[SIM_MAX_FRAMES];
+    uint64_t cycle_frame[SIM_CYCLES]; /* first frame of each cycle, and its time */
+    int64_t cycle_ns[SIM_CYCLES];
+    _Atomic uint64_t cycles;
+    atomic_bool zombie;
+};
+
+/* Like a capture port of an audio interface: the audio delivered in a cycle is the audio
+ * of the period before it, and the port says so (its capture latency is one period), so
+ * a client can tell when the first frame of a buffer was "captured". */
+static void s_set_latency(test_jack_sim_t *self)
+{
+    jack_nframes_t period = jack_get_buffer_size(self->client);
+    jack_latency_range_t range = {period, period};
+    for (int p = 0; p < SIM_PORTS; p++)
+        if (self->ports[p])
+            jack_port_set_latency_range(self->ports[p], JackCaptureLatency, &range);
+}
+
+static void s_latency(jack_latency_callback_mode_t mode, void *arg)
+{
+    if (mode == JackCaptureLatency)
+        s_set_latency(arg);
+}
+
+/* The JACK thread. Realtime: renders and copies, nothing else. The instrument renders the
+ * period that has just ended (it is a sound captured during that period), so a MIDI
+ * message sent at any time up to now is already in its queue. */
+static int s_process(jack_nframes_t n, void *arg)
+{
+    test_jack_sim_t *self = arg;
+    float *out[SIM_PORTS];
+    for (int p = 0; p < SIM_PORTS; p++)
+        out[p] = jack_port_get_buffer(self->ports[p], n);
+    jack_nframes_t cur_frames;
+    jack_time_t cur_usecs, next_usecs;
+    float period_usecs;
+    jack_get_cycle_times(self->client, &cur_frames, &cur_usecs, &next_usecs, &period_usecs);
+    int64_t t_first = (int64_t)cur_usecs * 1000 + self->jack_to_mono_ns -
+                      (int64_t)llround((double)n * 1e9 / self->rate);
+    uint32_t done = 0;
+    while (done < n) {
+        uint32_t k = n - done < SIM_MAX_FRAMES ? n - done : SIM_MAX_FRAMES;
+        node_sim_render(self->sim, self->buf, k, self->frame + done,
+                        t_first + (int64_t)((double)done * 1e9 / self->rate));
+        memcpy(out[1] + done, self->buf, k * sizeof(float));
+        done += k;
+    }
+    for (jack_nframes_t i = 0; i < n; i++) {
+        out[0][i] =
+            0.1f * (float)sin(2.0 * M_PI * self->sine_hz * (double)(self->frame + i) / self->rate);
+        out[2][i] = 0.0f;
+    }
+    uint64_t k = atomic_load_explicit(&self->cycles, memory_order_relaxed);
+    self->cycle_frame[k % SIM_CYCLES] = self->frame;
+    self->cycle_ns[k % SIM_CYCLES] = t_first;
+    self->frame += n;
+    atomic_store_explicit(&self->cycles, k + 1, memory_order_release);
+    return 0;
+}
+
+static void s_shutdown(void *arg)
+{
+    test_jack_sim_t *self = arg;
+    atomic_store(&self->zombie, true);
+}
+
+test_jack_sim_t *test_jack_sim_new(const char *name, node_sim_t *sim, double sine_hz)
+{
+    test_jack_sim_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->sim = sim;
+    self->sine_hz = sine_hz;
+    jack_status_t status;
+    self->client = jack_client_open(name, JackNoStartServer | JackUseExactName, &status);
+    if (!self->client) {
+        fprintf(stderr, "cannot open JACK client '%s' (status 0x%x)\n", name, status);
+        free(self);
+        return NULL;
+    }
+    self->rate = jack_get_sample_rate(self->client);
+    /* JACK's clock against CLOCK_MONOTONIC: the tightest of several paired reads. */
+    int64_t best = INT64_MAX;
+    for (int i = 0; i < 50; i++) {
+        int64_t a = s_mono_ns();
+        int64_t j = (int64_t)jack_get_time() * 1000;
+        int64_t b = s_mono_ns();
+        if (b - a < best) {
+            best = b - a;
+            self->jack_to_mono_ns = a + (b - a) / 2 - j;
+        }
+    }
+    for (int p = 0; p < SIM_PORTS; p++) {
+        char pname[16];
+        snprintf(pname, sizeof pname, "out_%d", p);
+        /* Physical, as an interface's capture port: JACK then also publishes the capture
+         * latency through the old jack_port_get_latency(), which PortAudio 19.6 reads. */
+        self->ports[p] =
+            jack_port_register(self->client, pname, JACK_DEFAULT_AUDIO_TYPE,
+                               JackPortIsOutput | JackPortIsPhysical | JackPortIsTerminal, 0);
+        if (!self->ports[p]) {
+            fprintf(stderr, "cannot register JACK port %s\n", pname);
+            test_jack_sim_destroy(&self);
+            return NULL;
+        }
+    }
+    s_set_latency(self);
+    jack_set_latency_callback(self->client, s_latency, self);
+    jack_set_process_callback(self->client, s_process, self);
+    jack_on_shutdown(self->client, s_shutdown, self);
+    if (jack_activate(self->client) != 0) {
+        fprintf(stderr, "cannot activate JACK client '%s'\n", name);
+        test_jack_sim_destroy(&self);
+        return NULL;
+    }
+    jack_recompute_total_latencies(self->client);
+    return self;
+}
+
+void test_jack_sim_destroy(test_jack_sim_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    test_jack_sim_t *self = *self_p;
+    if (self->client) {
+        if (!atomic_load(&self->zombie))
+            jack_deactivate(self->client);
+        jack_client_close(self->client);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+uint64_t test_jack_sim_cycles(test_jack_sim_t *self)
+{
+    return atomic_load(&self->cycles);
+}
+
+bool test_jack_sim_zombie(test_jack_sim_t *self)
+{
+    return atomic_load(&self->zombie);
+}
+
+bool test_jack_sim_time_of(test_jack_sim_t *self, uint64_t frame, int64_t *t_ns)
+{
+    uint64_t n = atomic_load_explicit(&self->cycles, memory_order_acquire);
+    uint64_t lo = n > SIM_CYCLES - 16 ? n - (SIM_CYCLES - 16) : 0; /* not being rewritten */
+    for (uint64_t k = n; k-- > lo;) {
+        uint64_t f = self->cycle_frame[k % SIM_CYCLES];
+        if (f <= frame) {
+            *t_ns = self->cycle_ns[k % SIM_CYCLES] +
+                    (int64_t)llround((double)(frame - f) * 1e9 / self->rate);
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,56 @@
+/*
+ * test_jack_util.h — a private dummy JACK server and a simulated instrument playing into
+ * it as a JACK client, for the tests of the real PortAudio callback path
+ * (../shared/TESTING.md: "a dummy JACK server paces PortAudio in real time").
+ *
+ * The server gets a name unique to the test process, set in JACK_DEFAULT_SERVER so that
+ * every client in the process (ours and PortAudio's) talks to it and nothing else;
+ * JACK_NO_START_SERVER keeps libjack from starting a default server when ours is gone.
+ *
+ * The instrument client has three output ports: out_0 plays a sine (so a test can tell
+ * it apart), out_1 the simulated instrument, out_2 silence. Each cycle it renders the
+ * instrument with the cycle's start time from jack_get_cycle_times() converted to
+ * CLOCK_MONOTONIC, so a MIDI message stamped t sounds at the frame of that cycle that
+ * corresponds to t: the instrument's own, independent idea of where a note starts.
+ */
+#ifndef BB_TEST_JACK_UTIL_H
+#define BB_TEST_JACK_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sim_instrument.h"
+
+typedef struct {
+    pid_t pid;
+    char name[64];
+    char log[256];
+    uint32_t rate, period;
+} test_jackd_t;
+
+/* Starts `jackd -n NAME -r -d dummy -r RATE -p PERIOD -C 2 -P 2` and waits for it with
+ * `jack_wait -w -t 5`. Returns 0, or -1 with the reason printed (the caller skips). */
+int test_jackd_start(test_jackd_t *j, uint32_t rate, uint32_t period);
+/* Starts the same server again (after test_jackd_kill). */
+int test_jackd_restart(test_jackd_t *j);
+/* SIGTERM, wait for it to exit (SIGKILL after 5 s). Safe when not running. */
+void test_jackd_stop(test_jackd_t *j);
+/* SIGKILL, at once: a device that vanishes. */
+void test_jackd_kill(test_jackd_t *j);
+
+typedef struct test_jack_sim_t test_jack_sim_t;
+
+/* Connects a client named `name` playing `sim` (mono) on out_1 and a sine of sine_hz
+ * (amplitude 0.1) on out_0. The client is active when this returns. NULL on failure. */
+test_jack_sim_t *test_jack_sim_new(const char *name, node_sim_t *sim, double sine_hz);
+void test_jack_sim_destroy(test_jack_sim_t **self_p);
+/* Cycles run so far. */
+uint64_t test_jack_sim_cycles(test_jack_sim_t *self);
+/* The time the instrument gave its frame `frame` (CLOCK_MONOTONIC), from the cycles of
+ * the last ~20 s; false when out of range. */
+bool test_jack_sim_time_of(test_jack_sim_t *self, uint64_t frame, int64_t *t_ns);
+/* The client was told the server shut down. */
+bool test_jack_sim_zombie(test_jack_sim_t *self);
+
+#endif
