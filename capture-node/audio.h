@@ -45,6 +45,7 @@
 enum {
     NODE_AUDIO_INPUT_OVERFLOW = 1,   /* the device dropped input before we got it */
     NODE_AUDIO_OUTPUT_UNDERFLOW = 2, /* the monitor output ran dry */
+    NODE_AUDIO_UNTIMED = 4,          /* adc_ns is not trustworthy yet (the stream is starting) */
 };
 
 /* Called on the realtime thread for every block. */

@@ -26,8 +26,10 @@
  * 1/NODE_PA_CLOCK_SMOOTH; a jump larger than NODE_PA_CLOCK_JUMP_NS (the stream clock
  * restarted, or JACK's 32-bit frame counter wrapped after ~24 h) is taken at once when a
  * second measurement confirms it. The
- * callback only reads the published offset (one atomic load). The first offset is taken
- * in start(), before the stream runs, so the very first buffer is stamped correctly.
+ * callback only reads the published offset (one atomic load). start() takes the first
+ * measurement once the stream has delivered its first buffers (before that a JACK
+ * client's frame timer can be tens of ms stale); those first buffers are flagged
+ * NODE_AUDIO_UNTIMED so the recorder does not learn the time from them.
  *
  * PortAudio computes inputBufferAdcTime as the stream time of the callback minus the
  * capture latency the host reports (JACK: the port's latency, one period or more for an
@@ -67,12 +69,14 @@
 #include "bb_err.h"
 #include "bb_log.h"
 
-#define NODE_PA_CLOCK_PERIOD_MS 50
-#define NODE_PA_CLOCK_TRIES     7
-#define NODE_PA_CLOCK_SMOOTH    8
-#define NODE_PA_CLOCK_JUMP_NS   (5 * BB_NS_PER_MS)
-#define NODE_PA_MAX_DEVICE_CH   64 /* channels we are ready to open on one device */
-#define NODE_PA_JACK_SILENT_MS  200
+#define NODE_PA_CLOCK_PERIOD_MS   50
+#define NODE_PA_CLOCK_TRIES       7
+#define NODE_PA_CLOCK_SMOOTH      8
+#define NODE_PA_CLOCK_JUMP_NS     (5 * BB_NS_PER_MS)
+#define NODE_PA_MAX_DEVICE_CH     64 /* channels we are ready to open on one device */
+#define NODE_PA_JACK_SILENT_MS    200
+#define NODE_PA_FIRST_CALLBACK_MS 1000 /* start() waits this long at most for the stream */
+#define NODE_PA_SETTLE_CALLBACKS  2
 
 /* Set once a lost JACK stream had to be left open: PortAudio is unusable from then on. */
 static atomic_bool s_poisoned;
@@ -97,6 +101,7 @@ struct node_audio_stream_t {
     bool clock_started;
     atomic_bool clock_running;
     _Atomic int64_t offset_ns; /* CLOCK_MONOTONIC - stream time, ns */
+    atomic_bool offset_valid;  /* measured while the stream runs */
     atomic_bool lost;          /* the stream stopped by itself or reported an error */
     _Atomic uint64_t callbacks;
 };
@@ -361,6 +366,8 @@ static int s_pa_callback(const void *input, void *output, unsigned long frames,
         flags |= NODE_AUDIO_INPUT_OVERFLOW;
     if (status & paOutputUnderflow)
         flags |= NODE_AUDIO_OUTPUT_UNDERFLOW;
+    if (!atomic_load_explicit(&s->offset_valid, memory_order_acquire))
+        flags |= NODE_AUDIO_UNTIMED;
     double t = ti->inputBufferAdcTime > 0 ? ti->inputBufferAdcTime : ti->currentTime;
     const int64_t base_ns =
         atomic_load_explicit(&s->offset_ns, memory_order_acquire) + (int64_t)(t * 1e9);
@@ -386,7 +393,7 @@ static int s_pa_callback(const void *input, void *output, unsigned long frames,
                         from == UINT32_MAX ? 0.0f : s->out[i * s->channels + from];
                 }
         }
-        flags = 0; /* a status applies to the buffer's start */
+        flags &= NODE_AUDIO_UNTIMED; /* a status applies to the buffer's start */
         done += n;
     }
     return paContinue;
@@ -421,6 +428,7 @@ static int s_open(node_audio_stream_t **stream, const node_audio_config_t *cfg, 
     atomic_init(&s->clock_running, false);
     atomic_init(&s->lost, false);
     atomic_init(&s->offset_ns, 0);
+    atomic_init(&s->offset_valid, false);
     atomic_init(&s->callbacks, 0);
 
     int rc;
@@ -541,9 +549,14 @@ static int s_start(node_audio_stream_t *s, char *err, size_t errlen)
         return BB_EDEVICE;
     }
     s->started = true;
-    /* Some host APIs start their stream clock with the stream: measure again. */
+    /* The stream clock is only sure once the stream runs (a JACK client's frame timer is
+     * stale until its first cycles): measure then; the blocks before are flagged UNTIMED. */
+    int64_t until = bb_mono_ns() + NODE_PA_FIRST_CALLBACK_MS * BB_NS_PER_MS;
+    while (atomic_load(&s->callbacks) < NODE_PA_SETTLE_CALLBACKS && bb_mono_ns() < until)
+        bb_sleep_ms(2);
     if (s_measure_offset(s, &off))
         atomic_store(&s->offset_ns, off);
+    atomic_store_explicit(&s->offset_valid, true, memory_order_release);
     if (pthread_create(&s->clock_thread, NULL, s_clock_run, s) != 0) {
         atomic_store(&s->clock_running, false);
         Pa_AbortStream(s->pa);

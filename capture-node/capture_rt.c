@@ -94,14 +94,31 @@ void node_capture_rt_process(void *user, const float *in, float *out, uint32_t f
     node_ring_write(&cap->blocks, &block, 1);
     cap->next_frame += written;
 
+    float block_peak[NODE_MAX_CHANNELS] = {0};
+    uint32_t clips[NODE_MAX_CHANNELS] = {0};
     for (uint32_t i = 0; i < frames; i++) {
         const float *f = in + (size_t)i * ch;
         for (uint32_t c = 0; c < ch; c++) {
             float a = fabsf(f[c]);
-            if (a > cap->acc_peak[c])
-                cap->acc_peak[c] = a;
+            if (a > block_peak[c])
+                block_peak[c] = a;
+            clips[c] += a >= NODE_CAPTURE_CLIP_LEVEL;
             cap->acc_sq[c] += (double)f[c] * f[c];
         }
+    }
+    for (uint32_t c = 0; c < ch; c++) {
+        if (block_peak[c] > cap->acc_peak[c])
+            cap->acc_peak[c] = block_peak[c];
+        if (clips[c])
+            atomic_fetch_add_explicit(&cap->clipped[c], clips[c], memory_order_relaxed);
+        /* Raise the unread peak. The reader only ever swaps in 0, so a try fails only when
+         * it read in between; two tries, then give up (bounded: this is the callback). */
+        uint32_t bits = s_bits(block_peak[c]);
+        uint32_t cur = atomic_load_explicit(&cap->peak_unread[c], memory_order_relaxed);
+        for (int tries = 0; tries < 2 && bits > cur; tries++)
+            if (atomic_compare_exchange_strong_explicit(&cap->peak_unread[c], &cur, bits,
+                                                        memory_order_relaxed, memory_order_relaxed))
+                break;
     }
     cap->acc_frames += frames;
     if (cap->acc_frames >= cap->publish_frames)
@@ -125,4 +142,10 @@ void node_capture_meters(node_capture_t *cap, node_meters_t *out)
     } while ((s1 & 1) || s1 != s2);
     out->channels = cap->channels;
     out->seq = s2;
+}
+
+void node_capture_take_peaks(node_capture_t *cap, float *peaks)
+{
+    for (uint32_t c = 0; c < cap->channels; c++)
+        peaks[c] = s_float(atomic_exchange_explicit(&cap->peak_unread[c], 0, memory_order_relaxed));
 }

@@ -5,7 +5,8 @@
  * never allocates afterwards. The callback copies each block into the audio ring, writes
  * one block record (first frame index, capture time, flags) into the block ring, counts
  * overflows, accumulates meters and publishes them about every 10 ms through a seqlock
- * of atomics, and copies input to output when monitoring. That is all it does.
+ * of atomics, keeps each channel's peak until the meter reader takes it and counts
+ * samples at full scale, and copies input to output when monitoring. That is all it does.
  *
  * The recorder thread is the single consumer of both rings; node_capture_meters() may be
  * called from any one non-realtime thread.
@@ -29,6 +30,8 @@ typedef struct {
 } node_block_t;
 
 enum { NODE_CAPTURE_RING_FULL = 0x100 };
+
+#define NODE_CAPTURE_CLIP_LEVEL 0.99999f /* a sample this loud counts as clipped */
 
 typedef struct {
     float peak[NODE_MAX_CHANNELS]; /* linear, since the previous publication */
@@ -57,6 +60,11 @@ typedef struct {
     _Atomic uint32_t meter_seq;
     _Atomic uint32_t meter_peak[NODE_MAX_CHANNELS]; /* float bits */
     _Atomic uint32_t meter_rms[NODE_MAX_CHANNELS];
+    /* Peak since the reader last took it (float bits: for values >= 0 their order is the
+     * floats' order, so the callback raises it with a compare-and-swap, and the reader
+     * takes it with an exchange to 0), and samples at full scale, per channel. */
+    _Atomic uint32_t peak_unread[NODE_MAX_CHANNELS];
+    _Atomic uint64_t clipped[NODE_MAX_CHANNELS];
 } node_capture_t;
 
 /* Sets up `cap` over caller-owned ring storage. `audio_storage` holds `ring_frames` frames
@@ -71,5 +79,7 @@ void node_capture_rt_process(void *user, const float *in, float *out, uint32_t f
 
 /* Reads the latest published meters (non-realtime side). */
 void node_capture_meters(node_capture_t *cap, node_meters_t *out);
+/* Takes the peak of each channel since the previous call (non-realtime side, one reader). */
+void node_capture_take_peaks(node_capture_t *cap, float *peaks);
 
 #endif

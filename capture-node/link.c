@@ -407,6 +407,8 @@ static void s_heartbeat(s_link_t *self)
     req.xruns = node_recorder_xruns(self->cfg.recorder);
     req.spooled = (uint32_t)self->uploads.n;
     req.queued_jobs = node_recorder_busy(self->cfg.recorder);
+    if (self->cfg.meter)
+        node_meter_report(self->cfg.meter, &req);
     if (bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "Heartbeat", &req.base,
                           self->heartbeat_ms * 2, s_on_heartbeat, self) == 0)
         self->heartbeat_inflight = true;

@@ -18,6 +18,7 @@
 #include <czmq.h>
 
 #include "node.pb-c.h"
+#include "meter.h"
 #include "recorder.h"
 #include "spool.h"
 
@@ -35,6 +36,7 @@ typedef struct {
     /* device state, read at each heartbeat */
     int (*device_state)(void *arg, char *message, size_t len); /* Bb__NodeState */
     void *device_state_arg;
+    node_meter_t *meter; /* input levels sent with each heartbeat; may be NULL */
 } node_link_config_t;
 
 /* Starts the actor; it is connected and serving when this returns. NULL on failure.

@@ -27,6 +27,7 @@
 #include "capture_rt.h"
 #include "link.h"
 #include "midi.h"
+#include "meter.h"
 #include "midi_sched.h"
 #include "recorder.h"
 #include "sim_instrument.h"
@@ -282,14 +283,16 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
                 char *end = NULL;
                 long prog = strtol(optarg + 3, &end, 10);
                 if (!optarg[3] || *end || prog < 0 || prog > 127) {
-                    fprintf(stderr, "batcherbird-node: --instrument %s: gm: takes a General "
-                                    "MIDI program number, 0 to 127\n",
+                    fprintf(stderr,
+                            "batcherbird-node: --instrument %s: gm: takes a General "
+                            "MIDI program number, 0 to 127\n",
                             optarg);
                     return BB_EINVAL;
                 }
                 if (!node_sim_have_soundfont()) {
-                    fprintf(stderr, "batcherbird-node: --instrument %s: this build has no "
-                                    "FluidSynth (install libfluidsynth-dev and rebuild)\n",
+                    fprintf(stderr,
+                            "batcherbird-node: --instrument %s: this build has no "
+                            "FluidSynth (install libfluidsynth-dev and rebuild)\n",
                             optarg);
                     return BB_EINVAL;
                 }
@@ -487,9 +490,8 @@ static void s_build_caps(s_caps_t *c, const s_opts_t *o)
     c->caps.version = (char *)BB_VERSION;
     c->caps.audio_backend = (char *)o->audio_backend;
     c->caps.midi_backend = (char *)o->midi_backend;
-    c->caps.instrument = strcmp(o->audio_backend, "virtual") == 0
-                             ? (char *)s_instrument_name(&o->sim)
-                             : (char *)"";
+    c->caps.instrument =
+        strcmp(o->audio_backend, "virtual") == 0 ? (char *)s_instrument_name(&o->sim) : (char *)"";
 }
 
 /* Runs this program again in this process (same pid, same arguments) with
@@ -539,6 +541,8 @@ int main(int argc, char **argv)
     bool restart = false;
     node_sim_t *sim = NULL;
     node_audio_watch_t *watch = NULL;
+    node_meter_t meter;
+    bool meter_ready = false;
     node_midi_port_t *port = NULL;
     node_midi_sched_t *midi = NULL;
     node_recorder_t *recorder = NULL;
@@ -662,6 +666,8 @@ int main(int argc, char **argv)
         node_audio_virtual_simulate_loss(o.loss_after_s, o.loss_for_s);
     }
     atomic_store(&cap->monitor, o.audio.monitor);
+    node_meter_init(&meter, cap);
+    meter_ready = true;
     node_audio_watch_config_t wcfg = NODE_AUDIO_WATCH_CONFIG_INIT;
     wcfg.backend = audio;
     wcfg.audio = &o.audio;
@@ -692,7 +698,8 @@ int main(int argc, char **argv)
                                .channels = o.audio.channels,
                                .heartbeat_ms = o.heartbeat_ms,
                                .device_state = node_audio_watch_state,
-                               .device_state_arg = watch};
+                               .device_state_arg = watch,
+                               .meter = &meter};
     link = node_link_new(&lcfg);
     if (!link) {
         fprintf(stderr, "batcherbird-node: cannot connect to %s\n", o.coordinator);
@@ -700,15 +707,16 @@ int main(int argc, char **argv)
     }
     bb_info("node %s: %s audio, %s MIDI%s%s, %u Hz, %u ch, spool %s, coordinator %s", o.name,
             o.audio_backend, o.midi_backend, sim ? ", instrument " : "",
-            sim ? s_instrument_name(&o.sim) : "", o.audio.sample_rate, o.audio.channels,
-            spool_path, o.coordinator);
+            sim ? s_instrument_name(&o.sim) : "", o.audio.sample_rate, o.audio.channels, spool_path,
+            o.coordinator);
     if (o.speed > 1.0)
         bb_info("simulation runs %.0fx faster than real time", o.speed);
 
     while (!zsys_interrupted) {
-        bb_sleep_ms(20);
+        bb_sleep_ms(1000 / NODE_METER_HZ);
         s_write_truth(sim, truth);
-        node_audio_watch_poll(watch); /* device loss: reported, retried, resumed */
+        node_meter_update(&meter, bb_mono_ns()); /* 50 Hz: the loop's period */
+        node_audio_watch_poll(watch);            /* device loss: reported, retried, resumed */
         if (node_audio_watch_restart_needed(watch)) {
             bb_sleep_ms(NODE_RESTART_GRACE_MS); /* the failed take's report goes out */
             restart = true;
@@ -727,6 +735,8 @@ cleanup:
         node_midi_sched_panic(midi); /* goes out before the MIDI thread stops */
     node_midi_sched_destroy(&midi);
     node_audio_watch_destroy(&watch);
+    if (meter_ready)
+        node_meter_destroy(&meter);
     if (port)
         midib->close(port);
     s_write_truth(sim, truth);

@@ -1,7 +1,7 @@
 /*
  * recorder.c — the recorder thread of recorder.h.
  *
- * Each wake-up (every 2 ms of real time, or at once when a job arrives) does, in order:
+ * Each wake-up (every 10 ms of real time, or at once when a job arrives) does, in order:
  * drain block records into the time map, drain audio into the history, apply MIDI
  * reports (they fix where the take starts and where its release begins), then advance the
  * current take through three passes over the history, each with its own position:
@@ -24,7 +24,7 @@
 #include "bb_log.h"
 #include "timemap.h"
 
-#define NODE_REC_WAKE_NS         (2 * BB_NS_PER_MS)   /* real time between wake-ups */
+#define NODE_REC_WAKE_NS         (10 * BB_NS_PER_MS)  /* real time between wake-ups */
 #define NODE_REC_LEAD_NS         (20 * BB_NS_PER_MS)  /* real time from scheduling to note-on */
 #define NODE_REC_SETUP_SETTLE_NS (250 * BB_NS_PER_MS) /* after program/bank changes */
 #define NODE_REC_WINDOW_MS       10

@@ -533,7 +533,8 @@ static void s_gm_apply(node_sim_t *sim, uint8_t type, uint8_t d1, uint8_t d2, ui
         t.freq_hz = node_sim_note_freq(sim, d1);
         t.peak_gain = s_db_to_amp(c->peak_db) * pow(d2 / SIM_CC_MAX, c->velocity_curve);
         /* detune and WRONG_PITCH by pitch bend (default range 2 semitones) */
-        double cents = c->detune_cents + ((faults & NODE_SIM_FAULT_WRONG_PITCH) ? c->fault_cents : 0);
+        double cents =
+            c->detune_cents + ((faults & NODE_SIM_FAULT_WRONG_PITCH) ? c->fault_cents : 0);
         if (faults & NODE_SIM_FAULT_WRONG_PITCH)
             t.freq_hz *= pow(2.0, c->fault_cents / 1200.0);
         int bend = 8192 + (int)lround(cents / 200.0 * 8192.0);

@@ -26,6 +26,8 @@ bool node_timemap_empty(const node_timemap_t *map)
 
 void node_timemap_add(node_timemap_t *map, const node_block_t *b)
 {
+    if (b->flags & NODE_AUDIO_UNTIMED) /* no time to learn from; the gap breaks the stretch */
+        return;
     int64_t origin =
         b->adc_ns - (int64_t)llround((double)b->frame * BB_NS_PER_S / (double)map->rate);
     bool brk = map->n == 0;

@@ -17,6 +17,8 @@
  * reopened, or dropped input without saying so); the origin of a time is then taken from
  * the stretch that holds the newest block captured at or before it. Over the
  * NODE_TIMEMAP_BLOCKS kept (~0.3 s at 256 frames) clock drift is a few microseconds.
+ * Blocks flagged NODE_AUDIO_UNTIMED (a stream whose clock mapping is not settled yet)
+ * are left out.
  *
  * Used by the recorder thread only; no locking.
  */

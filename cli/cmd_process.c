@@ -70,7 +70,7 @@ static void s_usage(FILE *out)
             "  --no-dither           no TPDF dither when writing 16 bits\n"
             "  --tune                correct tuning from the measured pitch\n"
             "  --map centred|upward  how samples stretch over the keys between them\n"
-        "  --name-template T     sample names, e.g. {instrument}_{name}_v{velocity}_rr{rr}\n"
+            "  --name-template T     sample names, e.g. {instrument}_{name}_v{velocity}_rr{rr}\n"
             "  --c4                  name notes with C4 = 60 (default C3 = 60)\n"
             "  --dry-run             analyse and print the table, write nothing\n");
 }

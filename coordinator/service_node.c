@@ -278,7 +278,8 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     coord_analysis_t a;
     if (coord_analyze(audio, frames, ch, rate, &info, &pcfg, &a) != 0) {
         memset(&a, 0, sizeof a);
-        coord_analysis_reason(&a, COORD_FAIL, "unusable take: note-on frame %lld outside %lld frames",
+        coord_analysis_reason(&a, COORD_FAIL,
+                              "unusable take: note-on frame %lld outside %lld frames",
                               (long long)meta.note_on_frame, (long long)frames);
     }
     free(audio);

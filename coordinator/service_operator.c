@@ -684,8 +684,8 @@ static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *
     }
     Bb__TakeRow *rows = calloc(n ? n : 1, sizeof *rows);
     Bb__TakeRow **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    char (*verdicts)[8] = calloc(n ? n : 1, sizeof *verdicts);
-    char (*reasons)[512] = calloc(n ? n : 1, sizeof *reasons);
+    char(*verdicts)[8] = calloc(n ? n : 1, sizeof *verdicts);
+    char(*reasons)[512] = calloc(n ? n : 1, sizeof *reasons);
     size_t k = 0;
     for (size_t i = 0; rows && ptrs && verdicts && reasons && i < n; i++) {
         coord_take_row_t take;
@@ -717,10 +717,10 @@ static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *
         r->has_pitch = a.pitch_hz > 0;
         r->pitch_cents = (float)a.pitch_cents;
         r->trimmed_s = (float)a.duration_s;
-        r->onset_ms = take.sample_rate > 0
-                          ? (float)((double)(a.onset - take.note_on_frame) * 1000.0 /
-                                    take.sample_rate)
-                          : 0;
+        r->onset_ms =
+            take.sample_rate > 0
+                ? (float)((double)(a.onset - take.note_on_frame) * 1000.0 / take.sample_rate)
+                : 0;
         snprintf(reasons[k], sizeof reasons[k], "%s", a.reasons);
         r->reasons = reasons[k];
         r->superseded = take.superseded;

@@ -363,7 +363,8 @@ static void test_jack_server_killed(void **state)
                           NULL};
     test_proc_t node;
     assert_int_equal(test_start(&node, "batcherbird-node", args, log), 0);
-    bool ok = s_log_has(log, "audio: 'bbsim'", 10.0);
+    /* running: the node logs this line after the stream has started */
+    bool ok = s_log_has(log, "node devloss: portaudio audio", 10.0);
     printf("killing the JACK server under batcherbird-node\n");
     test_jackd_kill(&jackd);
     ok = ok && s_log_has(log, "restarting to reopen the audio device", 10.0);

@@ -74,11 +74,26 @@ static int s_start_all(void **state)
         snprintf(spool, sizeof spool, "%s/spool-%s", s_dir, nodes[i].name);
         snprintf(truth, sizeof truth, "%s/%s", s_dir, nodes[i].truth);
         snprintf(log, sizeof log, "%s/%s.log", s_dir, nodes[i].name);
-        const char *nargs[] = {"--coordinator", s_nodes,         "--name",  nodes[i].name,
-                               "--instrument",  nodes[i].preset, "--spool", spool,
-                               "--fast",        "--sim-truth",   truth,     "--heartbeat-ms",
-                               "200",           "--sim-latency", "4",       NULL,
-                               NULL,            NULL,            NULL,      NULL};
+        const char *nargs[] = {"--coordinator",
+                               s_nodes,
+                               "--name",
+                               nodes[i].name,
+                               "--instrument",
+                               nodes[i].preset,
+                               "--spool",
+                               spool,
+                               "--fast",
+                               "--sim-truth",
+                               truth,
+                               "--heartbeat-ms",
+                               "200",
+                               "--sim-latency",
+                               "4",
+                               NULL,
+                               NULL,
+                               NULL,
+                               NULL,
+                               NULL};
         if (nodes[i].every) {
             nargs[15] = "--sim-fault";
             nargs[16] = "clip";
@@ -430,6 +445,7 @@ static void test_two_instruments_end_to_end(void **state)
                           "0.4",
                           "--release",
                           "0.3",
+                          "--loop",
                           "--out",
                           out_dir,
                           "--watch",
@@ -451,6 +467,30 @@ static void test_two_instruments_end_to_end(void **state)
     s_check_alignment(&s_organ, 1);
     s_check_content(&s_piano, 0);
     s_check_content(&s_organ, 1);
+
+    /* the organ asked for loops: each sample carries one in smpl and in the SFZ */
+    char path[600];
+    snprintf(path, sizeof path, "%s/Test-Organ/samples/Test-Organ_C3_060_v100_rr1.wav", out_dir);
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    assert_non_null(sf);
+    SF_INSTRUMENT inst;
+    assert_int_equal(sf_command(sf, SFC_GET_INSTRUMENT, &inst, sizeof inst), SF_TRUE);
+    assert_int_equal(inst.basenote, 60);
+    assert_int_equal(inst.loop_count, 1);
+    assert_true(inst.loops[0].start > 0 && inst.loops[0].end > inst.loops[0].start + 4800);
+    assert_true(inst.loops[0].end <= (unsigned)info.frames);
+    /* a whole number of C3 periods (261.63 Hz) long, to within a frame */
+    double periods = (inst.loops[0].end - inst.loops[0].start) * 261.6256 / 48000.0;
+    assert_true(fabs(periods - round(periods)) * 48000.0 / 261.6256 <= 1.5);
+    sf_close(sf);
+    snprintf(path, sizeof path, "%s/Test-Organ/Test-Organ.sfz", out_dir);
+    char *sfz = NULL;
+    size_t sfz_len = 0;
+    assert_int_equal(bb_read_file(path, &sfz, &sfz_len), 0);
+    assert_non_null(strstr(sfz, "loop_mode=loop_continuous"));
+    assert_non_null(strstr(sfz, "loop_start="));
+    free(sfz);
 
     /* status afterwards names the library */
     const char *sargs[] = {"--coordinator", s_ops, "status", "1", NULL};
@@ -484,8 +524,8 @@ static void test_two_instruments_end_to_end(void **state)
     char raw[400], lib2[400];
     snprintf(raw, sizeof raw, "%s/state/takes/b1", s_dir);
     snprintf(lib2, sizeof lib2, "%s/lib2", s_dir);
-    const char *pargs[] = {"process", "--in", raw, "--out", lib2, "--bits", "16",
-                           "--pre-attack", "2", NULL};
+    const char *pargs[] = {"process", "--in",         raw, "--out", lib2, "--bits",
+                           "16",      "--pre-attack", "2", NULL};
     rc = test_run("batcherbird", pargs, 120, &out, &rerr);
     if (rc != 0)
         fprintf(stderr, "process exited %d\n%s\n%s\n", rc, out, rerr);
@@ -497,8 +537,8 @@ static void test_two_instruments_end_to_end(void **state)
     free(rerr);
     char wav[700];
     snprintf(wav, sizeof wav, "%s/Test-Piano/samples/Test-Piano_C2_048_v127_rr2.wav", lib2);
-    SF_INFO info = {0};
-    SNDFILE *sf = sf_open(wav, SFM_READ, &info);
+    info = (SF_INFO){0};
+    sf = sf_open(wav, SFM_READ, &info);
     assert_non_null(sf);
     assert_int_equal(info.format & SF_FORMAT_SUBMASK, SF_FORMAT_PCM_16);
     assert_int_equal(info.samplerate, 48000);
@@ -520,11 +560,11 @@ static void test_two_instruments_end_to_end(void **state)
 static char *s_submit_faulty(const char *node, const char *name, const char *notes,
                              const char *retakes, const char *out_dir)
 {
-    const char *args[] = {"--coordinator", s_ops,   "--events", s_events,  "submit",
-                          "--instrument",  name,    "--node",   node,      "--notes",
-                          notes,           "--step", "2",       "--velocities", "100",
-                          "--hold",        "0.3",   "--release", "0.3",    "--retakes",
-                          retakes,         "--out", out_dir,    "--watch", NULL};
+    const char *args[] = {"--coordinator", s_ops,    "--events",  s_events,       "submit",
+                          "--instrument",  name,     "--node",    node,           "--notes",
+                          notes,           "--step", "2",         "--velocities", "100",
+                          "--hold",        "0.3",    "--release", "0.3",          "--retakes",
+                          retakes,         "--out",  out_dir,     "--watch",      NULL};
     char *out = NULL, *err = NULL;
     int rc = test_run("batcherbird", args, 120, &out, &err);
     if (rc != 0) {

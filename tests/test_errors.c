@@ -111,14 +111,20 @@ static void test_bad_note_range_cli(void **state)
     free(out);
     free(err);
     /* processing settings are checked by the coordinator, which names the bad one */
-    const char *curve[] = {"submit", "--instrument", "Juno",      "--node", "node-a",
-                           "--notes", "C2:C3",       "--fade-curve", "cubic", NULL};
+    const char *curve[] = {"submit",  "--instrument", "Juno",         "--node", "node-a",
+                           "--notes", "C2:C3",        "--fade-curve", "cubic",  NULL};
     assert_int_equal(s_cli(&out, &err, curve), 1);
     assert_non_null(strstr(err, "INVALID_ARGUMENT: instrument Juno: fade curve 'cubic'"));
     free(out);
     free(err);
-    const char *margin[] = {"submit", "--instrument", "Juno",         "--node", "node-a",
-                            "--notes", "C2:C3",       "--pre-attack", "500",    NULL};
+    const char *tmpl[] = {"submit", "--instrument",    "Juno",    "--node", "node-a", "--notes",
+                          "C2:C3",  "--name-template", "{bogus}", NULL};
+    assert_int_equal(s_cli(&out, &err, tmpl), 1);
+    assert_non_null(strstr(err, "INVALID_ARGUMENT: name template '{bogus}'"));
+    free(out);
+    free(err);
+    const char *margin[] = {"submit",  "--instrument", "Juno",         "--node", "node-a",
+                            "--notes", "C2:C3",        "--pre-attack", "500",    NULL};
     assert_int_equal(s_cli(&out, &err, margin), 2);
     assert_non_null(strstr(err, "--pre-attack 500"));
     free(out);

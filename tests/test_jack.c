@@ -12,7 +12,8 @@
  *
  * Asserted, for a buffer equal to the JACK period and for one a quarter of it (PortAudio
  * then splits each JACK cycle and advances the timestamps itself):
- * - audio arrived in real time (frames ~ wall time x rate), without overflows;
+ * - audio arrived in real time (frames ~ wall time x rate), and the ring dropped nothing
+ *   (xruns of the dummy server itself, which a busy CI machine can cause, are printed);
  * - the channels are the chosen ones: nothing of the sine, the silent port silent;
  * - each note is there: level, and pitch from zero crossings (after a low-pass that tames
  *   the organ's harmonics) within 1 % of the note's frequency;
@@ -195,11 +196,13 @@ static void s_run_case(uint32_t buffer)
 
     /* real time, no overflows */
     double ratio = (double)c.frames / (wall * RATE);
-    printf("captured %llu frames in %.3f s: %.1f %% of real time, %llu overflow(s)\n",
+    printf("captured %llu frames in %.3f s: %.1f %% of real time, %llu overflow(s) (JACK xruns "
+           "on a busy machine count here), %llu frames dropped by the ring\n",
            (unsigned long long)c.frames, wall, ratio * 100,
-           (unsigned long long)atomic_load(&cap->overflows));
+           (unsigned long long)atomic_load(&cap->overflows),
+           (unsigned long long)atomic_load(&cap->dropped_frames));
     assert_true(ratio > 0.9 && ratio < 1.05);
-    assert_int_equal(atomic_load(&cap->overflows), 0);
+    assert_int_equal(atomic_load(&cap->dropped_frames), 0); /* ours: the ring kept up */
 
     /* the chosen channels: before the first note nothing (the sine is on out_0) */
     uint64_t pre = (uint64_t)((LEAD_MS - 50) * RATE / 1000);

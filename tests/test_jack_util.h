@@ -3,9 +3,10 @@
  * it as a JACK client, for the tests of the real PortAudio callback path
  * (../shared/TESTING.md: "a dummy JACK server paces PortAudio in real time").
  *
- * The server gets a name unique to the test process, set in JACK_DEFAULT_SERVER so that
- * every client in the process (ours and PortAudio's) talks to it and nothing else;
- * JACK_NO_START_SERVER keeps libjack from starting a default server when ours is gone.
+ * The server gets a name of its own (from a small pool, see test_jackd_start), set in
+ * JACK_DEFAULT_SERVER so that every client in the process (ours, PortAudio's, and the
+ * programs it starts) talks to it and nothing else; JACK_NO_START_SERVER keeps libjack
+ * from starting a default server when ours is gone.
  *
  * The instrument client has three output ports: out_0 plays a sine (so a test can tell
  * it apart), out_1 the simulated instrument, out_2 silence. Each cycle it renders the

@@ -406,12 +406,13 @@ static void test_soundfont_instruments(void **state)
             assert_true(a.release_end > take.note_off_frame);
             qc_corpus_free(&take);
         }
-    printf("SoundFont takes: onset within %d frames of the sound's start, pitch within %.1f cents\n",
-           worst, worst_cents);
+    printf(
+        "SoundFont takes: onset within %d frames of the sound's start, pitch within %.1f cents\n",
+        worst, worst_cents);
 
     /* Faults are detected on a real instrument too. */
-    const uint32_t faults[] = {NODE_SIM_FAULT_CLIP, NODE_SIM_FAULT_DROPOUT,
-                               NODE_SIM_FAULT_SILENCE, NODE_SIM_FAULT_WRONG_PITCH};
+    const uint32_t faults[] = {NODE_SIM_FAULT_CLIP, NODE_SIM_FAULT_DROPOUT, NODE_SIM_FAULT_SILENCE,
+                               NODE_SIM_FAULT_WRONG_PITCH};
     for (int f = 0; f < 4; f++) {
         qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT;
         sp.gm_program = 19;

@@ -1,0 +1,120 @@
+/*
+ * test_midi_sched.c — the MIDI thread (midi_sched.h) with a recording backend: messages
+ * go out at their deadlines, in deadline order, with their sent time reported; and a
+ * panic (abort, cancel, shutdown) turns off every note still sounding, then sends All
+ * Notes Off (CC123) and All Sound Off (CC120) on the channels used, ahead of queued
+ * events, even when asked for just before the scheduler is destroyed.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bb_clock.h"
+#include "midi.h"
+#include "midi_sched.h"
+
+#define MAX_SENT 256
+
+struct node_midi_port_t {
+    pthread_mutex_t lock;
+    uint8_t msg[MAX_SENT][3];
+    int64_t at[MAX_SENT];
+    int n;
+};
+
+static int s_send(node_midi_port_t *p, const uint8_t *msg, size_t len, int64_t now_ns)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->n < MAX_SENT) {
+        memcpy(p->msg[p->n], msg, len);
+        p->at[p->n++] = bb_node_clock_ns();
+    }
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+static const node_midi_backend_t s_backend = {.name = "recording", .send = s_send};
+
+static bool s_has(node_midi_port_t *p, int from, uint8_t a, uint8_t b, int *at)
+{
+    for (int i = from; i < p->n; i++)
+        if (p->msg[i][0] == a && p->msg[i][1] == b) {
+            if (at)
+                *at = i;
+            return true;
+        }
+    return false;
+}
+
+static void test_deadlines_and_reports(void **state)
+{
+    node_midi_port_t port = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    node_midi_sched_t *s = node_midi_sched_new(&s_backend, &port);
+    int64_t t0 = bb_node_clock_ns() + 20 * BB_NS_PER_MS;
+    for (int k = 4; k >= 0; k--) { /* posted out of order */
+        node_midi_event_t ev = {.tag = (uint64_t)k,
+                                .deadline_ns = t0 + k * 5 * BB_NS_PER_MS,
+                                .len = 3,
+                                .msg = {0x90, (uint8_t)(60 + k), 100}};
+        assert_int_equal(node_midi_sched_post(s, &ev), 0);
+    }
+    bb_sleep_ms(60);
+    node_midi_event_t r;
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(node_midi_sched_report(s, &r), 1);
+        assert_int_equal(r.tag, k);
+        assert_int_equal(r.status, 0);
+        assert_true(r.sent_ns >= r.deadline_ns);
+        assert_true(r.sent_ns - r.deadline_ns < 5 * BB_NS_PER_MS);
+        assert_int_equal(port.msg[k][1], 60 + k);
+    }
+    assert_int_equal(node_midi_sched_report(s, &r), 0);
+    node_midi_sched_destroy(&s);
+    assert_null(s);
+}
+
+static void test_panic(void **state)
+{
+    node_midi_port_t port = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    node_midi_sched_t *s = node_midi_sched_new(&s_backend, &port);
+    node_midi_event_t ev = {.deadline_ns = 0, .len = 3, .msg = {0x92, 64, 100}}; /* ch 3 */
+    node_midi_sched_post(s, &ev);
+    ev.msg[1] = 67;
+    node_midi_sched_post(s, &ev);
+    ev.msg[0] = 0x82; /* 64 is released again, 67 keeps sounding */
+    ev.msg[1] = 64;
+    node_midi_sched_post(s, &ev);
+    ev.msg[0] = 0x92; /* a note far in the future: a panic goes before it */
+    ev.msg[1] = 72;
+    ev.deadline_ns = bb_node_clock_ns() + 10 * BB_NS_PER_S;
+    node_midi_sched_post(s, &ev);
+    bb_sleep_ms(20);
+    int before = port.n;
+    assert_int_equal(before, 3);
+    node_midi_sched_panic(s);
+    node_midi_sched_destroy(&s); /* right away: the panic still goes out */
+    int off = -1, anf = -1, asf = -1;
+    assert_true(s_has(&port, before, 0x82, 67, &off));
+    assert_false(s_has(&port, before, 0x82, 64, NULL)); /* not sounding: no note-off */
+    assert_true(s_has(&port, before, 0xB2, 123, &anf));
+    assert_true(s_has(&port, before, 0xB2, 120, &asf));
+    assert_true(off < anf && anf < asf);
+    assert_false(s_has(&port, before, 0xB0, 123, NULL)); /* channel 1 was never used */
+    assert_false(s_has(&port, before, 0x92, 72, NULL));
+    assert_int_equal(port.n - before, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_deadlines_and_reports),
+        cmocka_unit_test(test_panic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
