@@ -8,6 +8,7 @@
  */
 #include "link.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,10 +384,18 @@ static void s_on_heartbeat(void *arg, int status, const char *message,
         return;
     }
     self->heartbeat_fails = 0;
-    if (!((const Bb__HeartbeatReply *)reply)->known) {
+    const Bb__HeartbeatReply *r = (const Bb__HeartbeatReply *)reply;
+    if (!r->known) {
         bb_info("the coordinator does not know this node (restarted?); registering again");
         self->registered = false;
         self->next_register = 0;
+        return;
+    }
+    /* A calibration (batcherbird calibrate) changed the offset: later takes use it. */
+    if (r->has_latency_offset &&
+        fabs(r->latency_offset_ms - node_recorder_latency_offset(self->cfg.recorder)) > 1e-6) {
+        node_recorder_set_latency_offset(self->cfg.recorder, r->latency_offset_ms);
+        bb_info("latency offset %.3f ms (calibrated on the coordinator)", r->latency_offset_ms);
     }
 }
 

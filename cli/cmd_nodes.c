@@ -51,6 +51,9 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
             if (n->xruns)
                 len += snprintf(notes + len, sizeof notes - len, "%llu overflow(s); ",
                                 (unsigned long long)n->xruns);
+            if (n->latency_offset_ms != 0)
+                len += snprintf(notes + len, sizeof notes - len, "latency offset %.3f ms; ",
+                                n->latency_offset_ms);
             if (*n->message)
                 len += snprintf(notes + len, sizeof notes - len, "%s; ", n->message);
             if (len >= 2 && (size_t)len < sizeof notes)

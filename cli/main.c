@@ -28,6 +28,7 @@ static const s_command_t s_commands[] = {
     {"export", cli_cmd_export, "fetch a finished library from the coordinator"},
     {"report", cli_cmd_report, "every take of a batch with its QC verdict and figures"},
     {"process", cli_cmd_process, "run QC and export on raw takes, offline"},
+    {"calibrate", cli_cmd_calibrate, "measure and store a node's MIDI-to-audio delay"},
 };
 
 static void s_usage(FILE *out)
@@ -35,7 +36,7 @@ static void s_usage(FILE *out)
     fprintf(out, "usage: batcherbird [--coordinator ENDPOINT] [--events ENDPOINT] "
                  "[--timeout SECONDS] COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", s_commands[i].name, s_commands[i].summary);
+        fprintf(out, "  %-10s %s\n", s_commands[i].name, s_commands[i].summary);
     fprintf(out,
             "\n  --coordinator ENDPOINT  the coordinator's operator endpoint (default %s)\n"
             "  --events ENDPOINT       its event endpoint (default: the operator port + 1)\n"

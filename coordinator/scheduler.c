@@ -138,6 +138,15 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
     coord_store_job_count(self->store, batch, idx, JOB_PENDING, &pending);
     coord_store_job_count(self->store, batch, idx, JOB_DISPATCHED, &dispatched);
     if (pending == 0 && dispatched == 0) {
+        if (spec && spec->no_export) { /* a measurement (calibration): nothing to write */
+            int failed = 0;
+            coord_store_job_count(self->store, batch, idx, JOB_FAILED, &failed);
+            char msg[128] = "measured, nothing exported";
+            if (failed)
+                snprintf(msg, sizeof msg, "measured, %d take(s) failed QC", failed);
+            s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_DONE, msg);
+            return true;
+        }
         s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_EXPORTING, "");
         coord_worker_export(self->worker, batch, idx);
         return false;

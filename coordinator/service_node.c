@@ -161,6 +161,13 @@ static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatReques
     node->spooled = req->spooled;
     node->queued = req->queued_jobs;
     reply.known = true;
+    double ms;
+    bool has = false;
+    if (coord_store_node_latency(self->store, node->name, &ms, &has) == 0 && has) {
+        reply.has_latency_offset = true;
+        reply.latency_offset_ms = ms;
+        node->latency_offset_ms = ms;
+    }
     closure(&reply, call);
     if (old_state != node->state && node->state == BB__NODE_STATE__NODE_DEVICE_LOST)
         coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,

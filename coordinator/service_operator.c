@@ -756,6 +756,36 @@ static void s_fetch_library_chunk(Bb__Operator_Service *service, const Bb__Libra
     coord_export_rpc_chunk(s_coord(service), req, closure, call);
 }
 
+/* Stores a node's calibrated MIDI-to-audio delay; the node gets it with its next
+ * heartbeat reply (or registration) and applies it to every later take. */
+static void s_set_node_latency(Bb__Operator_Service *service, const Bb__NodeLatencyRequest *req,
+                               Bb__NodeLatencyReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    coord_node_t *node = coord_registry_find(self->registry, req->node);
+    if (!node) {
+        bb_rpc_fail(call, BB_STATUS_NOT_FOUND, "no node named '%s'", req->node);
+        return;
+    }
+    if (!(req->latency_offset_ms >= -1000.0 && req->latency_offset_ms <= 1000.0)) {
+        bb_rpc_fail(call, BB_STATUS_INVALID_ARGUMENT,
+                    "latency offset %.3f ms: use -1000 to 1000 ms", req->latency_offset_ms);
+        return;
+    }
+    Bb__NodeLatencyReply reply = BB__NODE_LATENCY_REPLY__INIT;
+    reply.previous_ms = node->latency_offset_ms;
+    if (coord_store_node_set_latency(self->store, node->name, req->latency_offset_ms) != 0) {
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "cannot store the offset: %s",
+                    coord_store_errmsg(self->store));
+        return;
+    }
+    node->latency_offset_ms = req->latency_offset_ms;
+    closure(&reply, call);
+    coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
+                "node %s: latency offset %.3f ms (was %.3f ms)", node->name, req->latency_offset_ms,
+                reply.previous_ms);
+}
+
 void coord_operator_init(coord_t *self)
 {
     self->operator.service =(Bb__Operator_Service) BB__OPERATOR__INIT(s_);

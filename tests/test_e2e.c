@@ -34,7 +34,7 @@
 #define MAX_ALIGN_ERROR_FRAMES (2 * RATE / 1000)
 
 static char s_dir[256], s_nodes[300], s_ops[300], s_events[300];
-static test_proc_t s_coord, s_node_a, s_node_b, s_node_c, s_node_d;
+static test_proc_t s_coord, s_node_a, s_node_b, s_node_c, s_node_d, s_node_e;
 
 typedef struct {
     const char *name, *folder, *node, *truth;
@@ -112,6 +112,7 @@ static int s_stop_all(void **state)
     test_stop(&s_node_b);
     test_stop(&s_node_c);
     test_stop(&s_node_d);
+    test_stop(&s_node_e);
     test_stop(&s_coord);
     if (!getenv("BB_TEST_KEEP"))
         bb_rm_rf(s_dir);
@@ -137,7 +138,7 @@ static void s_wait_nodes_online(void)
         for (const char *p = out; rc == 0 && p && (p = strstr(p, " online ")); p++)
             online++;
         free(out);
-        if (online == 4)
+        if (online >= 4)
             return;
         usleep(100 * 1000);
     }
@@ -620,11 +621,158 @@ static void test_failed_takes_retaken_or_reported(void **state)
     free(out);
 }
 
+/* The node's audio interface vanishes mid-batch (a simulated unplug, real time): the
+ * coordinator pauses that instrument and says why, the node reopens it when it comes
+ * back, and the batch completes with every sample. */
+static void test_device_lost_and_back(void **state)
+{
+    s_wait_nodes_online();
+    char spool[400], log[400], lib[400], dir[500];
+    snprintf(spool, sizeof spool, "%s/spool-node-e", s_dir);
+    snprintf(log, sizeof log, "%s/node-e.log", s_dir);
+    snprintf(lib, sizeof lib, "%s/lib-loss", s_dir);
+    const char *nargs[] = {"--coordinator",
+                           s_nodes,
+                           "--name",
+                           "node-e",
+                           "--instrument",
+                           "organ",
+                           "--spool",
+                           spool,
+                           "--heartbeat-ms",
+                           "200",
+                           "--sim-device-loss",
+                           "1.2:1.0",
+                           NULL};
+    assert_int_equal(test_start(&s_node_e, "batcherbird-node", nargs, log), 0);
+    char *out = NULL;
+    for (int tries = 0; tries < 100; tries++) { /* wait for it to register */
+        const char *args[] = {"--coordinator", s_ops, "nodes", NULL};
+        int rc = test_run("batcherbird", args, 10, &out, NULL);
+        bool up = rc == 0 && strstr(out, "node-e") && strstr(strstr(out, "node-e"), "online");
+        free(out);
+        if (up)
+            break;
+        usleep(50 * 1000);
+    }
+    const char *args[] = {"--coordinator",
+                          s_ops,
+                          "--events",
+                          s_events,
+                          "submit",
+                          "--instrument",
+                          "Unplugged",
+                          "--node",
+                          "node-e",
+                          "--notes",
+                          "C3:F3",
+                          "--step",
+                          "1",
+                          "--velocities",
+                          "100",
+                          "--hold",
+                          "0.3",
+                          "--release",
+                          "0.2",
+                          "--out",
+                          lib,
+                          "--watch",
+                          NULL};
+    char *err = NULL;
+    int rc = test_run("batcherbird", args, 120, &out, &err);
+    if (rc != 0 || !strstr(out, "lost its audio device")) {
+        fprintf(stderr, "submit exited %d\n%s\n%s\n", rc, out, err);
+        test_dump_log(&s_node_e);
+        test_dump_log(&s_coord);
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "lost its audio device"));
+    assert_non_null(strstr(out, "done"));
+    free(out);
+    free(err);
+    snprintf(dir, sizeof dir, "%s/Unplugged/samples", lib);
+    assert_int_equal(s_count_files(dir), 6); /* C3..F3 */
+}
+
+/* calibrate measures node-a's instrument (4 ms MIDI-to-audio, offset 0 so far), stores
+ * the offset, and later takes start where the sound does. */
+static void test_calibrate(void **state)
+{
+    s_wait_nodes_online();
+    char *out = NULL, *err = NULL;
+    const char *args[] = {"--coordinator", s_ops,     "--events", s_events, "calibrate",
+                          "node-a",        "--notes", "5",        NULL};
+    int rc = test_run("batcherbird", args, 120, &out, &err);
+    if (rc != 0)
+        fprintf(stderr, "calibrate exited %d\n%s\n%s\n", rc, out, err);
+    assert_int_equal(rc, 0);
+    double mean = 0, offset = 0;
+    const char *m = strstr(out, "mean ");
+    const char *o = strstr(out, "latency offset of node-a: ");
+    assert_non_null(m);
+    assert_non_null(o);
+    assert_int_equal(sscanf(m, "mean %lf", &mean), 1);
+    assert_int_equal(sscanf(o, "latency offset of node-a: %lf", &offset), 1);
+    assert_true(fabs(mean - 4.0) < 0.1); /* the simulated latency, within 5 frames */
+    printf("%.*s\n", (int)strcspn(m - 0, "\n"), m);
+    assert_true(fabs(offset - mean) < 1e-3);
+    free(out);
+    free(err);
+    /* nodes shows it; the coordinator refuses nonsense and unknown nodes */
+    const char *nargs[] = {"--coordinator", s_ops, "nodes", NULL};
+    assert_int_equal(test_run("batcherbird", nargs, 10, &out, NULL), 0);
+    assert_non_null(strstr(out, "latency offset 4.0"));
+    free(out);
+    const char *bad[] = {"--coordinator", s_ops, "calibrate", "ghost", NULL};
+    assert_int_equal(test_run("batcherbird", bad, 10, &out, &err), 1);
+    assert_non_null(strstr(err, "no node named 'ghost'"));
+    free(out);
+    free(err);
+
+    /* a batch afterwards: every onset now sits on the note-on (the node got the offset
+     * with its next heartbeat) */
+    usleep(500 * 1000);
+    char lib[400];
+    snprintf(lib, sizeof lib, "%s/lib-cal", s_dir);
+    const char *sargs[] = {"--coordinator", s_ops,    "--events", s_events,    "submit",
+                           "--instrument",  "After",  "--node",   "node-a",    "--notes",
+                           "C3:D3",         "--hold", "0.3",      "--release", "0.3",
+                           "--out",         lib,      "--watch",  NULL};
+    assert_int_equal(test_run("batcherbird", sargs, 120, &out, NULL), 0);
+    unsigned long long batch = 0;
+    assert_int_equal(sscanf(out, "batch %llu submitted", &batch), 1);
+    free(out);
+    char id[32];
+    snprintf(id, sizeof id, "%llu", batch);
+    const char *rargs[] = {"--coordinator", s_ops, "report", id, NULL};
+    assert_int_equal(test_run("batcherbird", rargs, 10, &out, NULL), 0);
+    /* each take line has one token ending in "ms": the onset after the note-on */
+    int takes = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, " pass ") && !strstr(line, " warn "))
+            continue;
+        for (char *tok = line; (tok = strstr(tok, "ms")); tok += 2) {
+            char *start = tok;
+            while (start > line && start[-1] != ' ')
+                start--;
+            double onset = atof(start);
+            if (fabs(onset) >= 0.15)
+                fail_msg("after calibration a take starts %.3f ms from its note-on: %s", onset,
+                         line);
+            takes++;
+        }
+    }
+    assert_true(takes >= 3);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_instruments_end_to_end),
         cmocka_unit_test(test_failed_takes_retaken_or_reported),
+        cmocka_unit_test(test_device_lost_and_back),
+        cmocka_unit_test(test_calibrate),
     };
     return cmocka_run_group_tests(tests, s_start_all, s_stop_all);
 }
