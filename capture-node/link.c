@@ -21,6 +21,7 @@
 #include "operator.pb-c.h"
 
 #define LINK_CALL_TIMEOUT_MS     5000
+#define LINK_METERS_MS           100 /* input levels to the coordinator: 10 Hz */
 #define LINK_REGISTER_RETRY_MS   1000
 #define LINK_BACKOFF_MIN_MS      500
 #define LINK_BACKOFF_MAX_MS      10000
@@ -56,7 +57,8 @@ struct s_link_t {
     bb_rpc_t *rpc;
     zsock_t *pull;
     s_capture_svc_t capture;
-    bool registered, register_inflight, heartbeat_inflight;
+    bool registered, register_inflight, heartbeat_inflight, meters_inflight;
+    int64_t next_meters;
     int heartbeat_fails;
     int heartbeat_ms;
     int64_t next_register, next_heartbeat;
@@ -417,10 +419,33 @@ static void s_heartbeat(s_link_t *self)
     req.spooled = (uint32_t)self->uploads.n;
     req.queued_jobs = node_recorder_busy(self->cfg.recorder);
     if (self->cfg.meter)
-        node_meter_report(self->cfg.meter, &req);
+        node_meter_snapshot(self->cfg.meter, &req); /* the 10 Hz meter stream resets peaks */
     if (bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "Heartbeat", &req.base,
                           self->heartbeat_ms * 2, s_on_heartbeat, self) == 0)
         self->heartbeat_inflight = true;
+}
+
+static void s_on_meters(void *arg, int status, const char *message, const ProtobufCMessage *reply)
+{
+    s_link_t *self = arg;
+    self->meters_inflight = false; /* a lost reading is replaced by the next one */
+}
+
+/* Input levels for `batcherbird meter`, every LINK_METERS_MS while registered. */
+static void s_meters(s_link_t *self)
+{
+    Bb__HeartbeatRequest levels = BB__HEARTBEAT_REQUEST__INIT;
+    node_meter_report(self->cfg.meter, &levels);
+    Bb__MetersRequest req = BB__METERS_REQUEST__INIT;
+    req.name = (char *)self->cfg.name;
+    req.session = (char *)self->cfg.session;
+    req.meters = levels.meters;
+    req.n_meters = levels.n_meters;
+    req.state = node_recorder_busy(self->cfg.recorder) ? BB__NODE_STATE__NODE_RECORDING
+                                                       : BB__NODE_STATE__NODE_IDLE;
+    if (bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "Meters", &req.base,
+                          LINK_METERS_MS * 5, s_on_meters, self) == 0)
+        self->meters_inflight = true;
 }
 
 /* ---- bb.Capture, served to the coordinator ---- */
@@ -490,6 +515,10 @@ static void s_timers(s_link_t *self)
     if (now >= self->next_heartbeat && !self->heartbeat_inflight) {
         s_heartbeat(self);
         self->next_heartbeat = now + self->heartbeat_ms;
+    }
+    if (self->cfg.meter && now >= self->next_meters && !self->meters_inflight) {
+        s_meters(self);
+        self->next_meters = now + LINK_METERS_MS;
     }
     if (!self->stream.active && self->uploads.n > 0 && now >= self->stream_retry_at)
         s_stream_start(self);

@@ -49,7 +49,7 @@ void node_meter_update(node_meter_t *m, int64_t now_ns)
     pthread_mutex_unlock(&m->lock);
 }
 
-void node_meter_report(node_meter_t *m, Bb__HeartbeatRequest *req)
+static void s_report(node_meter_t *m, Bb__HeartbeatRequest *req, bool reset)
 {
     pthread_mutex_lock(&m->lock);
     for (uint32_t c = 0; c < m->channels; c++) {
@@ -57,9 +57,20 @@ void node_meter_report(node_meter_t *m, Bb__HeartbeatRequest *req)
         m->out[c].rms_db = s_db(m->rms[c]);
         m->out[c].peak_hold_db = s_db(m->hold[c]);
         m->out[c].clipped_samples = atomic_load(&m->cap->clipped[c]);
-        m->peak[c] = 0.0f;
+        if (reset)
+            m->peak[c] = 0.0f;
     }
     pthread_mutex_unlock(&m->lock);
     req->meters = m->out_p;
     req->n_meters = m->channels;
+}
+
+void node_meter_report(node_meter_t *m, Bb__HeartbeatRequest *req)
+{
+    s_report(m, req, true);
+}
+
+void node_meter_snapshot(node_meter_t *m, Bb__HeartbeatRequest *req)
+{
+    s_report(m, req, false);
 }

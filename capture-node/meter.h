@@ -40,5 +40,8 @@ void node_meter_update(node_meter_t *m, int64_t now_ns);
 /* Fills `req` (meters, n_meters) from the latest levels, pointing into `m`: valid until the
  * next report. Resets the peak since the last report. One caller (the link's heartbeat). */
 void node_meter_report(node_meter_t *m, Bb__HeartbeatRequest *req);
+/* The same without resetting the peak: for a second, slower reader (heartbeats, while the
+ * 10 Hz meter stream is the one that reports). */
+void node_meter_snapshot(node_meter_t *m, Bb__HeartbeatRequest *req);
 
 #endif

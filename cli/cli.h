@@ -54,6 +54,7 @@ int cli_cmd_export(cli_t *cli, int argc, char **argv); /* cmd_export.c */
 int cli_cmd_report(cli_t *cli, int argc, char **argv);
 int cli_cmd_process(cli_t *cli, int argc, char **argv); /* offline: raw takes -> library */
 int cli_cmd_calibrate(cli_t *cli, int argc, char **argv);
+int cli_cmd_meter(cli_t *cli, int argc, char **argv);
 
 /* One line per take (take_table.c), grouped by instrument, with a summary line. */
 void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4_is_60);

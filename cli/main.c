@@ -29,6 +29,7 @@ static const s_command_t s_commands[] = {
     {"report", cli_cmd_report, "every take of a batch with its QC verdict and figures"},
     {"process", cli_cmd_process, "run QC and export on raw takes, offline"},
     {"calibrate", cli_cmd_calibrate, "measure and store a node's MIDI-to-audio delay"},
+    {"meter", cli_cmd_meter, "a node's input levels, live"},
 };
 
 static void s_usage(FILE *out)

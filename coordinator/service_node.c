@@ -133,6 +133,32 @@ static void s_register_node(Bb__NodeLink_Service *service, const Bb__RegisterReq
     self->schedule_soon = true;
 }
 
+/* Input levels: republished on the event socket under "meter.<node>" for
+ * `batcherbird meter`; nothing is stored. */
+static void s_meters(Bb__NodeLink_Service *service, const Bb__MetersRequest *req,
+                     Bb__MetersReply_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    Bb__MetersReply reply = BB__METERS_REPLY__INIT;
+    coord_node_t *node = coord_registry_find(self->registry, req->name);
+    if (!node || strcmp(node->session, req->session) != 0) {
+        bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION, "register first");
+        return;
+    }
+    closure(&reply, call);
+    size_t len = bb__meters_request__get_packed_size(req);
+    zframe_t *body = zframe_new(NULL, len);
+    if (!body)
+        return;
+    bb__meters_request__pack(req, zframe_data(body));
+    char topic[96];
+    snprintf(topic, sizeof topic, "meter.%s", req->name);
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, topic);
+    zmsg_append(msg, &body);
+    zmsg_send(&msg, self->pub); /* PUB never blocks */
+}
+
 static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatRequest *req,
                         Bb__HeartbeatReply_Closure closure, void *call)
 {

@@ -766,6 +766,35 @@ static void test_calibrate(void **state)
     free(out);
 }
 
+/* meter: node-b's input levels arrive through the coordinator; idle, they sit at the
+ * simulated noise floor (-80 dBFS RMS). An unknown node gets a clear time-out. */
+static void test_meter(void **state)
+{
+    s_wait_nodes_online();
+    char *out = NULL, *err = NULL;
+    const char *args[] = {"--coordinator", s_ops,     "--events", s_events, "meter",
+                          "node-b",        "--count", "5",        NULL};
+    assert_int_equal(test_run("batcherbird", args, 30, &out, &err), 0);
+    int lines = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        double peak, rms;
+        if (sscanf(line, "ch%*d [%*[^]]] %lf dBFS rms %lf", &peak, &rms) == 2) {
+            assert_true(peak < -60 && peak > -90); /* noise peaks, not a note */
+            assert_true(rms < -70 && rms > -90);
+            lines++;
+        }
+    }
+    assert_int_equal(lines, 10); /* 5 readings x 2 channels */
+    free(out);
+    free(err);
+    const char *ghost[] = {"--coordinator", s_ops,     "--events", s_events, "meter",
+                           "ghost",         "--count", "1",        NULL};
+    assert_int_equal(test_run("batcherbird", ghost, 30, &out, &err), 3);
+    assert_non_null(strstr(err, "no levels from node ghost"));
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -773,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_failed_takes_retaken_or_reported),
         cmocka_unit_test(test_device_lost_and_back),
         cmocka_unit_test(test_calibrate),
+        cmocka_unit_test(test_meter),
     };
     return cmocka_run_group_tests(tests, s_start_all, s_stop_all);
 }
