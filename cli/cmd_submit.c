@@ -71,6 +71,10 @@ static void s_help(void)
            "  --loop                  find a sustain loop in every sample\n"
            "  --loop-crossfade MS     crossfade before the loop end (default 0)\n"
            "  --unpitched             no pitch check (drums, noises)\n"
+           "  --level-check           gain staging first: play the loudest velocity on the\n"
+           "                          lowest, middle and highest note and report the input\n"
+           "                          gain change for the target peak\n"
+           "  --level-target DB       that target (default -6 dBFS; implies --level-check)\n"
            "\n"
            "Batch options:\n"
            "  --name NAME             batch name (default: the first instrument's)\n"
@@ -137,10 +141,10 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
             s_help();
             return CLI_EXIT_OK;
         }
-        bool takes_value = strcmp(a, "--c4") && strcmp(a, "--watch") &&
-                           strcmp(a, "--release-samples") && strcmp(a, "--loop") &&
-                           strcmp(a, "--unpitched") && strcmp(a, "--no-dither") &&
-                           strcmp(a, "--tune") && strcmp(a, "--loop-sustain");
+        bool takes_value =
+            strcmp(a, "--c4") && strcmp(a, "--watch") && strcmp(a, "--release-samples") &&
+            strcmp(a, "--loop") && strcmp(a, "--unpitched") && strcmp(a, "--no-dither") &&
+            strcmp(a, "--tune") && strcmp(a, "--loop-sustain") && strcmp(a, "--level-check");
         if (takes_value && i + 1 >= argc) {
             cli_error("submit: %s needs a value (see batcherbird submit --help)", a);
             return CLI_EXIT_USAGE;
@@ -331,6 +335,12 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
             s->release_samples = true;
         } else if (!strcmp(a, "--loop")) {
             s->loop = true;
+        } else if (!strcmp(a, "--level-check")) {
+            s->level_check = true;
+        } else if (!strcmp(a, "--level-target")) {
+            if (s_float(a, v, -40, -0.1, &s->level_target_db))
+                return CLI_EXIT_USAGE;
+            s->level_check = true;
         } else if (!strcmp(a, "--unpitched")) {
             cur->qc.unpitched = true;
         } else if (!strcmp(a, "--pre-attack")) {

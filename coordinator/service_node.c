@@ -264,6 +264,56 @@ static uint32_t s_max_retakes(coord_t *self, uint64_t batch, int idx)
     return spec->instruments[idx]->max_retakes;
 }
 
+/* Gain staging: once every level-check take of an instrument is in (jobs with seq < 0,
+ * the loudest velocity on its lowest, middle and highest note), say how far the input gain
+ * is from putting the loudest peak at the plan's target. */
+static void s_level_report(coord_t *self, uint64_t batch, int idx, const char *inst,
+                           const char *node)
+{
+    double loudest = -200.0;
+    int loud_note = -1, measured = 0, clipped = 0;
+    for (int seq = -3; seq < 0; seq++) {
+        coord_job_row_t job;
+        if (coord_store_job_by_slot(self->store, batch, idx, seq, &job) != 0)
+            continue; /* fewer than three distinct notes */
+        if (job.state != JOB_DONE)
+            return; /* not all in yet */
+        coord_take_row_t take;
+        if (coord_store_take_get(self->store, job.take_id, &take) != 0)
+            continue;
+        coord_analysis_t a;
+        coord_analysis_from_json(take.qc_json, &a);
+        coord_take_row_free(&take);
+        measured++;
+        clipped += a.clip_runs > 0;
+        if (a.peak_db > loudest) {
+            loudest = a.peak_db;
+            loud_note = job.note;
+        }
+    }
+    if (measured == 0)
+        return;
+    const Bb__BatchSpec *spec = coord_spec(self, batch);
+    double target = spec && idx >= 0 && (size_t)idx < spec->n_instruments
+                        ? spec->instruments[idx]->level_target_db
+                        : -6.0;
+    double change = target - loudest;
+    char advice[160];
+    if (clipped)
+        snprintf(advice, sizeof advice,
+                 "the input clipped: lower the input gain by at least %.1f dB",
+                 -change > 6.0 ? -change : 6.0);
+    else if (fabs(change) < 1.0)
+        snprintf(advice, sizeof advice, "the input gain is right (within 1 dB)");
+    else
+        snprintf(advice, sizeof advice, "%s the input gain by %.1f dB",
+                 change > 0 ? "raise" : "lower", fabs(change));
+    coord_event(
+        self, batch, BB__EVENT_KIND__EV_INSTRUMENT_STATE, inst, NULL, node,
+        "%s level check: loudest peak %.1f dBFS (note %d) over %d note(s); target %.1f dBFS: %s",
+        inst, loudest, loud_note, measured, target, advice);
+}
+
 static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *req,
                        Bb__TakeEndReply_Closure closure, void *call)
 {
@@ -350,7 +400,10 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     int rc = coord_store_begin(self->store);
     if (!rc)
         rc = coord_store_take_insert(self->store, &row);
-    if (!rc && job_open) {
+    bool level = have_job && job.seq < 0; /* a gain-staging measurement */
+    if (!rc && job_open && level) {
+        rc = coord_store_job_finish(self->store, job.id, JOB_DONE, req->take_id, "");
+    } else if (!rc && job_open) {
         if (a.verdict == COORD_FAIL &&
             (uint32_t)job.retakes < s_max_retakes(self, job.batch_id, job.inst_idx)) {
             retake = true;
@@ -384,6 +437,8 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
                     meta.node, "%s note %d vel %d rr %d stored (%.2f s, peak %.1f dBFS)%s", inst,
                     meta.note, meta.velocity, meta.round_robin, a.duration_s, a.peak_db,
                     row.superseded ? ", already had a take" : "");
+    if (level && job_open)
+        s_level_report(self, job.batch_id, job.inst_idx, inst, meta.node);
     self->schedule_soon = true;
 }
 

@@ -93,6 +93,13 @@ static int s_check_instrument(coord_t *self, Bb__InstrumentSpec *in, size_t i, c
         snprintf(msg, len, "instrument %s: no node given (which capture node plays it?)", in->name);
         return BB_STATUS_INVALID_ARGUMENT;
     }
+    if (in->level_check && in->level_target_db == 0.0f)
+        in->level_target_db = -6.0f;
+    if (in->level_check && !(in->level_target_db >= -40.0f && in->level_target_db < 0.0f)) {
+        snprintf(msg, len, "instrument %s: level target %.1f dBFS: use -40 to 0", in->name,
+                 in->level_target_db);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
     coord_pipeline_config_t pcfg;
     char why[200];
     if (coord_pipeline_config_from_spec(in, &pcfg, why, sizeof why)) {
@@ -343,6 +350,18 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     for (size_t i = 0; !rc && i < spec->n_instruments; i++) {
         Bb__InstrumentSpec *inst = spec->instruments[i];
         rc = coord_store_inst_insert(self->store, id, (int)i, inst->name, safe[i], inst->node);
+        if (inst->level_check) { /* gain staging: seq -3..-1 run first, never exported */
+            uint32_t loud = 0;
+            for (size_t v = 0; v < inst->n_velocities; v++)
+                loud = inst->velocities[v] > loud ? inst->velocities[v] : loud;
+            uint32_t n_notes = (inst->note_hi - inst->note_lo) / inst->step + 1;
+            uint32_t picks[3] = {inst->note_lo, inst->note_lo + (n_notes / 2) * inst->step,
+                                 inst->note_lo + (n_notes - 1) * inst->step};
+            for (int k = 0; k < 3 && !rc; k++)
+                if (k == 0 || picks[k] != picks[k - 1])
+                    rc = coord_store_job_insert(self->store, id, (int)i, k - 3, (int)picks[k],
+                                                (int)loud, 1, false);
+        }
         int seq = 0;
         for (int pass = 0; pass < (inst->release_samples ? 2 : 1) && !rc; pass++)
             for (uint32_t note = inst->note_lo; note <= inst->note_hi && !rc; note += inst->step)

@@ -714,7 +714,7 @@ int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx,
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(self->db,
                            "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND"
-                           " state IN (2,3) AND take_id IS NOT NULL AND take_id != ''"
+                           " state IN (2,3) AND take_id IS NOT NULL AND take_id != '' AND seq >= 0"
                            " ORDER BY seq",
                            -1, &st, NULL) != SQLITE_OK)
         return s_fail(self, "prepare");

@@ -795,6 +795,49 @@ static void test_meter(void **state)
     free(err);
 }
 
+/* Gain staging: the level check plays velocity 100 (the loudest planned) on the lowest,
+ * middle and highest note first; the organ then peaks at -3 + 1.6 x 20 log10(100/127) =
+ * -6.3 dBFS, so for a -12 dBFS target the input must come down by 5.7 dB. The level-check
+ * takes are not part of the library. */
+static void test_level_check(void **state)
+{
+    s_wait_nodes_online();
+    char lib[400], dir[500];
+    snprintf(lib, sizeof lib, "%s/lib-level", s_dir);
+    const char *args[] = {"--coordinator", s_ops,    "--events",  s_events,       "submit",
+                          "--instrument",  "Levels", "--node",    "node-b",       "--notes",
+                          "C3:C4",         "--step", "6",         "--velocities", "60,100",
+                          "--hold",        "0.3",    "--release", "0.3",          "--level-target",
+                          "-12",           "--out",  lib,         "--watch",      NULL};
+    char *out = NULL, *err = NULL;
+    int rc = test_run("batcherbird", args, 120, &out, &err);
+    if (rc != 0)
+        fprintf(stderr, "submit exited %d\n%s\n%s\n", rc, out, err);
+    assert_int_equal(rc, 0);
+    const char *line = strstr(out, "Levels level check: loudest peak ");
+    assert_non_null(line);
+    double peak = 0, change = 0;
+    assert_int_equal(sscanf(line, "Levels level check: loudest peak %lf", &peak), 1);
+    const char *adv = strstr(line, "lower the input gain by ");
+    assert_non_null(adv);
+    assert_int_equal(sscanf(adv, "lower the input gain by %lf", &change), 1);
+    assert_true(fabs(peak - -6.3) < 0.3);
+    assert_true(fabs(change - (peak + 12.0)) < 0.06);
+    assert_non_null(strstr(line, "over 3 note(s)"));
+    free(out);
+    free(err);
+    snprintf(dir, sizeof dir, "%s/Levels/samples", lib);
+    assert_int_equal(s_count_files(dir), 6); /* 3 notes x 2 velocities, no level takes */
+    /* a bad target is refused by name */
+    const char *bad[] = {
+        "--coordinator",  s_ops, "submit", "--instrument", "Levels", "--node", "node-b",
+        "--level-target", "3",   NULL};
+    assert_int_equal(test_run("batcherbird", bad, 10, &out, &err), 2);
+    assert_non_null(strstr(err, "--level-target 3"));
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -803,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_device_lost_and_back),
         cmocka_unit_test(test_calibrate),
         cmocka_unit_test(test_meter),
+        cmocka_unit_test(test_level_check),
     };
     return cmocka_run_group_tests(tests, s_start_all, s_stop_all);
 }
