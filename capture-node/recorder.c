@@ -376,6 +376,22 @@ static void s_noise_pass(node_recorder_t *self, s_take_t *t)
     }
 }
 
+/* RMS level of the loudest channel over history frames [pos, pos + win), dBFS. */
+static double s_window_db(node_recorder_t *self, int64_t pos, int64_t win)
+{
+    double loudest = 0;
+    for (uint32_t c = 0; c < self->channels; c++) {
+        double sq = 0;
+        for (int64_t i = 0; i < win; i++) {
+            float v = s_hist(self, pos + i)[c];
+            sq += (double)v * v;
+        }
+        if (sq / win > loudest)
+            loudest = sq / win;
+    }
+    return loudest > 0 ? 10.0 * log10(loudest) : NODE_REC_MIN_FLOOR_DB;
+}
+
 /* 10 ms windows after the note-off; the take ends once NODE_REC_QUIET_MS of them sit
  * within release_floor_db of the noise floor, or at the maximum release. */
 static void s_release_pass(node_recorder_t *self, s_take_t *t)
@@ -386,17 +402,7 @@ static void s_release_pass(node_recorder_t *self, s_take_t *t)
     const double floor_db = t->job->release_floor_db > 0 ? t->job->release_floor_db : 6.0;
     const double quiet_db = t->noise_db + floor_db;
     while (t->env_pos + win <= self->hist_end && t->end_frame < 0) {
-        double loudest = 0;
-        for (uint32_t c = 0; c < self->channels; c++) {
-            double sq = 0;
-            for (int64_t i = 0; i < win; i++) {
-                float v = s_hist(self, t->env_pos + i)[c];
-                sq += (double)v * v;
-            }
-            if (sq / win > loudest)
-                loudest = sq / win;
-        }
-        double db = loudest > 0 ? 10.0 * log10(loudest) : NODE_REC_MIN_FLOOR_DB;
+        double db = s_window_db(self, t->env_pos, win);
         t->env_pos += win;
         t->quiet_frames = db <= quiet_db ? t->quiet_frames + (uint32_t)win : 0;
         if (t->quiet_frames >= s_ms_to_frames(self, NODE_REC_QUIET_MS))
@@ -504,17 +510,7 @@ static void s_settle_pass(node_recorder_t *self)
     if (self->settle_pos < self->hist_end - (int64_t)self->hist_cap)
         self->settle_pos = self->hist_end - (int64_t)self->hist_cap;
     while (self->settling && self->settle_pos + win <= self->hist_end) {
-        double loudest = 0;
-        for (uint32_t c = 0; c < self->channels; c++) {
-            double sq = 0;
-            for (int64_t i = 0; i < win; i++) {
-                float v = s_hist(self, self->settle_pos + i)[c];
-                sq += (double)v * v;
-            }
-            if (sq / win > loudest)
-                loudest = sq / win;
-        }
-        double db = loudest > 0 ? 10.0 * log10(loudest) : NODE_REC_MIN_FLOOR_DB;
+        double db = s_window_db(self, self->settle_pos, win);
         self->settle_pos += win;
         self->settle_quiet_frames =
             db <= self->settle_quiet_db ? self->settle_quiet_frames + (uint32_t)win : 0;
