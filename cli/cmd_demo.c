@@ -298,9 +298,9 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     if (wrc == CLI_EXIT_OK) {
         double wall = bb_mono_ns() / 1e9 - t0;
         printf("\nThe library is in %s\n", out_abs);
-        printf("Open %s/Demo-Piano/Demo-Piano.sfz or %s/Demo-Pad/Demo-Pad.sfz in any SFZ "
-               "player.\n",
-               out_abs, out_abs);
+        printf("Open Demo-Piano/Demo-Piano.sfz (or .dspreset in DecentSampler) there in any "
+               "SFZ player;\n%s/report.html shows every take's verdict and waveform.\n",
+               out_abs);
         printf("Demo finished in %.1f s.\n", wall);
         exit_code = CLI_EXIT_OK;
     } else if (!zsys_interrupted) {
