@@ -125,8 +125,8 @@ typedef struct {
     uint32_t faults;
     double freq_hz;   /* reported fundamental */
     double peak_gain; /* reported aimed peak: velocity curve x CC7/CC11, before faults */
-    double gain;      /* applied: peak_gain with CLIP drive, 0 when SILENCE */
-    double level;     /* amplitude the END test uses: peak_gain with CLIP drive */
+    double gain;      /* applied: the voice level with CLIP drive, 0 when SILENCE */
+    double level;     /* the voice level with CLIP drive (CC7/CC11 apply at the output) */
     double phase;     /* cycles, 0..1 */
     double inc;       /* cycles per frame */
     double env;
@@ -147,7 +147,7 @@ struct node_sim_t {
     double hum_amp, hum_phase, hum_inc;
     uint64_t noise_state[2];
     uint8_t cc_volume, cc_expression;
-    double master; /* (cc7/127) * (cc11/127) */
+    double master; /* ((cc7/127) * (cc11/127))^2: the General MIDI 40 log10 law */
     uint64_t note_ons, serial;
     uint64_t drop_from, drop_to; /* DROPOUT window, absolute frames [from, to) */
     bool has_pending;
@@ -437,9 +437,11 @@ static void s_note_on(node_sim_t *sim, uint8_t note, uint8_t velocity, uint64_t 
     if (faults & NODE_SIM_FAULT_WRONG_PITCH)
         v->freq_hz *= pow(2.0, c->fault_cents / 1200.0);
     v->inc = v->freq_hz / sim->rate;
-    v->peak_gain =
-        s_db_to_amp(c->peak_db) * pow(velocity / SIM_CC_MAX, c->velocity_curve) * sim->master;
-    v->level = v->peak_gain * ((faults & NODE_SIM_FAULT_CLIP) ? SIM_CLIP_DRIVE : 1.0);
+    /* The voice's own level; CC7/CC11 (sim->master) apply at the output, to sounding
+     * notes too. The truth reports the peak aimed at with the volume at note-on. */
+    double base = s_db_to_amp(c->peak_db) * pow(velocity / SIM_CC_MAX, c->velocity_curve);
+    v->peak_gain = base * sim->master;
+    v->level = base * ((faults & NODE_SIM_FAULT_CLIP) ? SIM_CLIP_DRIVE : 1.0);
     v->gain = (faults & NODE_SIM_FAULT_SILENCE) ? 0.0 : v->level;
 
     v->attack_len = (uint32_t)lround(p->attack_s * sim->rate);
@@ -512,7 +514,8 @@ static void s_control(node_sim_t *sim, uint8_t cc, uint8_t value, uint64_t frame
     default:
         break;
     }
-    sim->master = (sim->cc_volume / SIM_CC_MAX) * (sim->cc_expression / SIM_CC_MAX);
+    double v = (sim->cc_volume / SIM_CC_MAX) * (sim->cc_expression / SIM_CC_MAX);
+    sim->master = v * v; /* GM: gain in dB = 40 log10(cc7/127) + 40 log10(cc11/127) */
 }
 
 #ifdef BB_HAVE_FLUIDSYNTH

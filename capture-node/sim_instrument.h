@@ -63,6 +63,7 @@ typedef struct {
     const char *soundfont; /* .sf2 path; NULL = NODE_SIM_DEFAULT_SOUNDFONT */
 } node_sim_config_t;
 
+/* CC7 (volume) and CC11 (expression) follow the General MIDI law: 40 log10(cc/127) dB. */
 #define NODE_SIM_DEFAULT_SOUNDFONT "/usr/share/sounds/sf2/TimGM6mb.sf2"
 
 #define NODE_SIM_CONFIG_INIT                                                                       \

@@ -75,6 +75,8 @@ static void s_help(void)
            "                          lowest, middle and highest note and report the input\n"
            "                          gain change for the target peak\n"
            "  --level-target DB       that target (default -6 dBFS; implies --level-check)\n"
+           "  --level-set-cc          when too loud, lower MIDI volume (CC7) to reach the\n"
+           "                          target; the takes wait for the level check\n"
            "\n"
            "Batch options:\n"
            "  --name NAME             batch name (default: the first instrument's)\n"
@@ -141,10 +143,11 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
             s_help();
             return CLI_EXIT_OK;
         }
-        bool takes_value =
-            strcmp(a, "--c4") && strcmp(a, "--watch") && strcmp(a, "--release-samples") &&
-            strcmp(a, "--loop") && strcmp(a, "--unpitched") && strcmp(a, "--no-dither") &&
-            strcmp(a, "--tune") && strcmp(a, "--loop-sustain") && strcmp(a, "--level-check");
+        bool takes_value = strcmp(a, "--c4") && strcmp(a, "--watch") &&
+                           strcmp(a, "--release-samples") && strcmp(a, "--loop") &&
+                           strcmp(a, "--unpitched") && strcmp(a, "--no-dither") &&
+                           strcmp(a, "--tune") && strcmp(a, "--loop-sustain") &&
+                           strcmp(a, "--level-check") && strcmp(a, "--level-set-cc");
         if (takes_value && i + 1 >= argc) {
             cli_error("submit: %s needs a value (see batcherbird submit --help)", a);
             return CLI_EXIT_USAGE;
@@ -337,6 +340,8 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
             s->loop = true;
         } else if (!strcmp(a, "--level-check")) {
             s->level_check = true;
+        } else if (!strcmp(a, "--level-set-cc")) {
+            s->level_check = s->level_set_cc = true;
         } else if (!strcmp(a, "--level-target")) {
             if (s_float(a, v, -40, -0.1, &s->level_target_db))
                 return CLI_EXIT_USAGE;

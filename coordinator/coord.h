@@ -89,6 +89,16 @@ int coord_run(coord_t *self);
 /* ---- used across the coordinator's files ---- */
 
 /* Records an event in the database and publishes it. */
+/* The outcome of an instrument's level check (gain staging), see service_node.c. */
+typedef struct {
+    double loudest_db, target_db, change_db;
+    int note, measured, clipped;
+    int cc7; /* 0: leave the instrument's volume alone */
+} coord_level_t;
+/* 0 with *out filled; BB_EBUSY while level-check takes are outstanding; BB_ENOTFOUND when
+ * the instrument has none. */
+int coord_level_result(coord_t *self, uint64_t batch, int idx, coord_level_t *out);
+
 void coord_event(coord_t *self, uint64_t batch, Bb__EventKind kind, const char *instrument,
                  const char *take_id, const char *node, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));

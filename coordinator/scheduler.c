@@ -81,6 +81,31 @@ static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpe
     if (inst->has_setup && inst->setup &&
         s_setup_needed(self, job->batch_id, job->inst_idx, node->session))
         tj.setup = inst->setup;
+    /* Gain staging lowered the instrument's volume: CC7 goes with the first regular take
+     * this node session plays (keyed apart from the plan's own setup). */
+    Bb__MidiSetup level_setup = BB__MIDI_SETUP__INIT;
+    uint32_t level_cc[64];
+    coord_level_t lv;
+    if (job->seq >= 0 && inst->level_check && inst->level_set_cc &&
+        coord_level_result(self, job->batch_id, job->inst_idx, &lv) == 0 && lv.cc7 > 0 &&
+        (tj.setup || s_setup_needed(self, job->batch_id, -1 - job->inst_idx, node->session))) {
+        size_t n = 0;
+        if (tj.setup) { /* the plan's setup first, then the volume */
+            level_setup.bank_msb = tj.setup->bank_msb;
+            level_setup.bank_lsb = tj.setup->bank_lsb;
+            level_setup.program = tj.setup->program;
+            for (size_t k = 0; k < tj.setup->n_cc && n + 2 < 64; k++)
+                level_cc[n++] = tj.setup->cc[k];
+            s_setup_needed(self, job->batch_id, -1 - job->inst_idx, node->session);
+        } else {
+            level_setup.bank_msb = level_setup.bank_lsb = level_setup.program = -1;
+        }
+        level_cc[n++] = 7;
+        level_cc[n++] = (uint32_t)lv.cc7;
+        level_setup.cc = level_cc;
+        level_setup.n_cc = n;
+        tj.setup = &level_setup;
+    }
 
     s_dispatch_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -172,6 +197,11 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
         coord_job_row_t job;
         if (coord_store_job_next_pending(self->store, batch, idx, &job))
             break;
+        coord_level_t lv;
+        if (job.seq >= 0 && spec->instruments[idx]->level_check &&
+            spec->instruments[idx]->level_set_cc &&
+            coord_level_result(self, batch, idx, &lv) == BB_EBUSY)
+            break; /* the takes wait for the level check that may change their volume */
         if (s_dispatch(self, node, spec->instruments[idx], &job))
             break;
         coord_store_inst_set_started(self->store, batch, idx);

@@ -266,52 +266,72 @@ static uint32_t s_max_retakes(coord_t *self, uint64_t batch, int idx)
 
 /* Gain staging: once every level-check take of an instrument is in (jobs with seq < 0,
  * the loudest velocity on its lowest, middle and highest note), say how far the input gain
- * is from putting the loudest peak at the plan's target. */
-static void s_level_report(coord_t *self, uint64_t batch, int idx, const char *inst,
-                           const char *node)
+ * is from putting the loudest peak at the plan's target, and what CC7 does about it. */
+int coord_level_result(coord_t *self, uint64_t batch, int idx, coord_level_t *out)
 {
-    double loudest = -200.0;
-    int loud_note = -1, measured = 0, clipped = 0;
+    memset(out, 0, sizeof *out);
+    out->loudest_db = -200.0;
+    out->note = -1;
     for (int seq = -3; seq < 0; seq++) {
         coord_job_row_t job;
         if (coord_store_job_by_slot(self->store, batch, idx, seq, &job) != 0)
             continue; /* fewer than three distinct notes */
         if (job.state != JOB_DONE)
-            return; /* not all in yet */
+            return BB_EBUSY; /* not all in yet */
         coord_take_row_t take;
         if (coord_store_take_get(self->store, job.take_id, &take) != 0)
             continue;
         coord_analysis_t a;
         coord_analysis_from_json(take.qc_json, &a);
         coord_take_row_free(&take);
-        measured++;
-        clipped += a.clip_runs > 0;
-        if (a.peak_db > loudest) {
-            loudest = a.peak_db;
-            loud_note = job.note;
+        out->measured++;
+        out->clipped += a.clip_runs > 0;
+        if (a.peak_db > out->loudest_db) {
+            out->loudest_db = a.peak_db;
+            out->note = job.note;
         }
     }
-    if (measured == 0)
-        return;
+    if (out->measured == 0)
+        return BB_ENOTFOUND;
     const Bb__BatchSpec *spec = coord_spec(self, batch);
-    double target = spec && idx >= 0 && (size_t)idx < spec->n_instruments
-                        ? spec->instruments[idx]->level_target_db
-                        : -6.0;
-    double change = target - loudest;
-    char advice[160];
-    if (clipped)
-        snprintf(advice, sizeof advice,
-                 "the input clipped: lower the input gain by at least %.1f dB",
-                 -change > 6.0 ? -change : 6.0);
-    else if (fabs(change) < 1.0)
-        snprintf(advice, sizeof advice, "the input gain is right (within 1 dB)");
+    const Bb__InstrumentSpec *inst =
+        spec && idx >= 0 && (size_t)idx < spec->n_instruments ? spec->instruments[idx] : NULL;
+    out->target_db = inst ? inst->level_target_db : -6.0;
+    out->change_db = out->target_db - out->loudest_db;
+    /* General MIDI volume: 40 log10(cc/127) dB; only lowering is possible from 127. A
+     * clipped check only says "at least this much". */
+    if (inst && inst->level_set_cc && out->change_db < -1.0) {
+        double drop = out->clipped && out->change_db > -6.0 ? -6.0 : out->change_db;
+        long cc = lround(127.0 * pow(10.0, drop / 40.0));
+        out->cc7 = (int)(cc < 1 ? 1 : cc > 127 ? 127 : cc);
+    }
+    return 0;
+}
+
+static void s_level_report(coord_t *self, uint64_t batch, int idx, const char *inst,
+                           const char *node)
+{
+    coord_level_t lv;
+    if (coord_level_result(self, batch, idx, &lv) != 0)
+        return;
+    char advice[200];
+    int n = 0;
+    if (lv.clipped)
+        n = snprintf(advice, sizeof advice,
+                     "the input clipped: lower the input gain by at least %.1f dB",
+                     -lv.change_db > 6.0 ? -lv.change_db : 6.0);
+    else if (fabs(lv.change_db) < 1.0)
+        n = snprintf(advice, sizeof advice, "the input gain is right (within 1 dB)");
     else
-        snprintf(advice, sizeof advice, "%s the input gain by %.1f dB",
-                 change > 0 ? "raise" : "lower", fabs(change));
-    coord_event(
-        self, batch, BB__EVENT_KIND__EV_INSTRUMENT_STATE, inst, NULL, node,
-        "%s level check: loudest peak %.1f dBFS (note %d) over %d note(s); target %.1f dBFS: %s",
-        inst, loudest, loud_note, measured, target, advice);
+        n = snprintf(advice, sizeof advice, "%s the input gain by %.1f dB",
+                     lv.change_db > 0 ? "raise" : "lower", fabs(lv.change_db));
+    if (lv.cc7 && n > 0 && (size_t)n < sizeof advice)
+        snprintf(advice + n, sizeof advice - n, "; MIDI volume (CC7) set to %d for the takes",
+                 lv.cc7);
+    coord_event(self, batch, BB__EVENT_KIND__EV_INSTRUMENT_STATE, inst, NULL, node,
+                "%s level check: loudest peak %.1f dBFS (note %d) over %d note(s); target %.1f "
+                "dBFS: %s",
+                inst, lv.loudest_db, lv.note, lv.measured, lv.target_db, advice);
 }
 
 static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *req,

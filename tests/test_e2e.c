@@ -828,6 +828,72 @@ static void test_level_check(void **state)
     free(err);
     snprintf(dir, sizeof dir, "%s/Levels/samples", lib);
     assert_int_equal(s_count_files(dir), 6); /* 3 notes x 2 velocities, no level takes */
+    /* with --level-set-cc the coordinator lowers the instrument's MIDI volume instead:
+     * -5.7 dB is CC7 = 127 x 10^(-5.7/40) = 92 (General MIDI law), and the takes after
+     * the check peak at the target. node-e plays the same organ (node-b keeps its volume) */
+    const char *cc_args[] = {"--coordinator",
+                             s_ops,
+                             "--events",
+                             s_events,
+                             "submit",
+                             "--instrument",
+                             "Quieter",
+                             "--node",
+                             "node-e",
+                             "--notes",
+                             "C3:C4",
+                             "--step",
+                             "6",
+                             "--velocities",
+                             "100",
+                             "--hold",
+                             "0.3",
+                             "--release",
+                             "0.3",
+                             "--level-target",
+                             "-12",
+                             "--level-set-cc",
+                             "--out",
+                             lib,
+                             "--watch",
+                             NULL};
+    rc = test_run("batcherbird", cc_args, 120, &out, &err);
+    if (rc != 0)
+        fprintf(stderr, "submit exited %d\n%s\n%s\n", rc, out, err);
+    assert_int_equal(rc, 0);
+    line = strstr(out, "Quieter level check: loudest peak ");
+    assert_non_null(line);
+    int cc7 = 0;
+    const char *cc = strstr(line, "MIDI volume (CC7) set to ");
+    assert_non_null(cc);
+    assert_int_equal(sscanf(cc, "MIDI volume (CC7) set to %d", &cc7), 1);
+    assert_true(cc7 >= 90 && cc7 <= 94);
+    unsigned long long batch = 0;
+    assert_int_equal(sscanf(out, "batch %llu submitted", &batch), 1);
+    free(out);
+    free(err);
+    /* the report lists takes by arrival: the three level-check takes at the organ's own
+     * level, then the three regular ones at the target */
+    char id[32];
+    snprintf(id, sizeof id, "%llu", batch);
+    const char *rargs[] = {"--coordinator", s_ops, "report", id, NULL};
+    assert_int_equal(test_run("batcherbird", rargs, 10, &out, NULL), 0);
+    double peaks[16];
+    int np = 0;
+    for (char *l = strtok(out, "\n"); l && np < 16; l = strtok(NULL, "\n")) {
+        double peak;
+        if (strstr(l, " pass ") && sscanf(l, " %*s %*d %*d %*s %*s %lfdB", &peak) == 1)
+            peaks[np++] = peak;
+    }
+    if (np != 6)
+        fail_msg("report of batch %s: %d take lines\n%s", id, np, out);
+    for (int k = 0; k < 3; k++)
+        assert_true(fabs(peaks[k] - -6.3) < 0.4);
+    for (int k = 3; k < 6; k++)
+        if (fabs(peaks[k] - -12.0) > 0.4)
+            fail_msg("regular take %d peaks at %.1f dBFS, not at the -12 dBFS target", k, peaks[k]);
+    free(out);
+
     /* a bad target is refused by name */
     const char *bad[] = {
         "--coordinator",  s_ops, "submit", "--instrument", "Levels", "--node", "node-b",
