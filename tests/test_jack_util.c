@@ -85,8 +85,12 @@ static int s_start(test_jackd_t *j, bool quiet)
             dup2(fd, STDOUT_FILENO);
             dup2(fd, STDERR_FILENO);
         }
-        execlp("jackd", "jackd", "-n", j->name, "-r", "-d", "dummy", "-r", rate, "-p", period, "-C",
-               "2", "-P", "2", (char *)NULL);
+        if (j->sync)
+            execlp("jackd", "jackd", "-n", j->name, "-r", "-S", "-d", "dummy", "-r", rate, "-p",
+                   period, "-C", "2", "-P", "2", (char *)NULL);
+        else
+            execlp("jackd", "jackd", "-n", j->name, "-r", "-d", "dummy", "-r", rate, "-p", period,
+                   "-C", "2", "-P", "2", (char *)NULL);
         fprintf(stderr, "cannot run jackd: %s\n", strerror(errno));
         _exit(127);
     }
@@ -117,9 +121,20 @@ int test_jackd_restart(test_jackd_t *j)
     return s_start(j, false);
 }
 
+static bool s_want_sync;
+
+int test_jackd_start_sync(test_jackd_t *j, uint32_t rate, uint32_t period)
+{
+    s_want_sync = true;
+    int rc = test_jackd_start(j, rate, period);
+    s_want_sync = false;
+    return rc;
+}
+
 int test_jackd_start(test_jackd_t *j, uint32_t rate, uint32_t period)
 {
     memset(j, 0, sizeof *j);
+    j->sync = s_want_sync;
     j->rate = rate;
     j->period = period;
     setenv("JACK_NO_START_SERVER", "1", 1);

@@ -28,11 +28,14 @@ typedef struct {
     char name[64];
     char log[256];
     uint32_t rate, period;
+    bool sync; /* -S: clients run in one graph cycle, no extra period between them */
 } test_jackd_t;
 
 /* Starts `jackd -n NAME -r -d dummy -r RATE -p PERIOD -C 2 -P 2` and waits for it with
  * `jack_wait -w -t 5`. Returns 0, or -1 with the reason printed (the caller skips). */
 int test_jackd_start(test_jackd_t *j, uint32_t rate, uint32_t period);
+/* The same in synchronous mode (jackd -S), as for a low-latency monitoring setup. */
+int test_jackd_start_sync(test_jackd_t *j, uint32_t rate, uint32_t period);
 /* Starts the same server again (after test_jackd_kill). */
 int test_jackd_restart(test_jackd_t *j);
 /* SIGTERM, wait for it to exit (SIGKILL after 5 s). Safe when not running. */
