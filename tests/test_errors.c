@@ -274,6 +274,41 @@ static void test_help_everywhere(void **state)
     }
 }
 
+/* process: raw takes it cannot use are named with the reason and skipped; with none
+ * usable it says so and fails; bad options are refused before any work. */
+static void test_process_bad_input(void **state)
+{
+    char raw[400], path[500];
+    snprintf(raw, sizeof raw, "%s/raw-bad", s_dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    snprintf(path, sizeof path, "%s/broken.json", raw);
+    assert_int_equal(bb_write_file_atomic(path, "{not json", 9), 0);
+    snprintf(path, sizeof path, "%s/broken.wav", raw);
+    assert_int_equal(bb_write_file_atomic(path, "", 0), 0);
+    snprintf(path, sizeof path, "%s/nonote.json", raw);
+    const char *nonote = "{\"instrument\": \"X\", \"velocity\": 100, \"round_robin\": 1,"
+                         " \"note_on_frame\": 10, \"note_off_frame\": 20}";
+    assert_int_equal(bb_write_file_atomic(path, nonote, strlen(nonote)), 0);
+    snprintf(path, sizeof path, "%s/nonote.wav", raw);
+    assert_int_equal(bb_write_file_atomic(path, "", 0), 0);
+    char lib[400];
+    snprintf(lib, sizeof lib, "%s/lib-bad", s_dir);
+    char *out = NULL, *err = NULL;
+    const char *args[] = {"process", "--in", raw, "--out", lib, NULL};
+    assert_int_equal(test_run("batcherbird", args, 30, &out, &err), 1);
+    assert_non_null(strstr(err, "broken.json: not valid JSON"));
+    assert_non_null(strstr(err, "nonote.json: note"));
+    assert_non_null(strstr(err, "no raw takes under"));
+    assert_false(bb_exists(lib)); /* nothing written */
+    free(out);
+    free(err);
+    const char *bad[] = {"process", "--in", raw, "--out", lib, "--fade-curve", "cubic", NULL};
+    assert_int_equal(test_run("batcherbird", bad, 30, &out, &err), 2);
+    assert_non_null(strstr(err, "--fade-curve cubic"));
+    free(out);
+    free(err);
+}
+
 static void test_node_rejects_bad_flags(void **state)
 {
     char *out, *err;
@@ -307,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_cancel_then_control_again),
         cmocka_unit_test(test_help_everywhere),
         cmocka_unit_test(test_node_rejects_bad_flags),
+        cmocka_unit_test(test_process_bad_input),
     };
     return cmocka_run_group_tests(tests, s_start, s_stop);
 }
