@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,4 +92,17 @@ void cli_format_duration(double s, char *out, size_t len)
         snprintf(out, len, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
     else
         snprintf(out, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+int cli_parse_number(const char *cmd, const char *opt, const char *text, double lo, double hi,
+                     double *out)
+{
+    char *end = NULL;
+    double v = text ? strtod(text, &end) : NAN;
+    if (!text || end == text || *end || !isfinite(v) || v < lo || v > hi) {
+        cli_error("%s: %s %s: expected a number from %g to %g", cmd, opt, text ? text : "", lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }

@@ -38,6 +38,10 @@ void cli_close(cli_t *cli);
 /* Prints "batcherbird: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Parses a number in [lo, hi] given for option `opt` of command `cmd`; on a bad value prints
+ * "batcherbird: CMD: OPT TEXT: expected a number from LO to HI" and returns -1. */
+int cli_parse_number(const char *cmd, const char *opt, const char *text, double lo, double hi,
+                     double *out);
 /* Parses a duration: "1.5" or "1.5s" (seconds) or "100ms". Returns 0 or -1. */
 int cli_parse_duration_ms(const char *text, uint32_t *ms);
 /* Derives the event endpoint from an operator endpoint: tcp://host:P -> tcp://host:P+1. */

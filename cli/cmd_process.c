@@ -171,14 +171,7 @@ static bool s_same_slot(const s_take_t *a, const s_take_t *b)
 
 static int s_number(const char *opt, const char *text, double lo, double hi, double *out)
 {
-    char *end = NULL;
-    double v = text ? strtod(text, &end) : NAN;
-    if (!text || end == text || *end || !isfinite(v) || v < lo || v > hi) {
-        cli_error("process: %s %s: expected a number from %g to %g", opt, text ? text : "", lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cli_parse_number("process", opt, text, lo, hi, out);
 }
 
 int cli_cmd_process(cli_t *cli, int argc, char **argv)

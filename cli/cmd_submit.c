@@ -28,12 +28,9 @@ typedef struct {
 /* A non-negative number of milliseconds (or dB) up to hi, into a float field. */
 static int s_float(const char *opt, const char *text, double lo, double hi, float *out)
 {
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end || !(v >= lo && v <= hi)) {
-        cli_error("submit: %s %s: expected a number from %g to %g", opt, text, lo, hi);
+    double v;
+    if (cli_parse_number("submit", opt, text, lo, hi, &v))
         return -1;
-    }
     *out = (float)v;
     return 0;
 }
