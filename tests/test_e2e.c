@@ -642,7 +642,7 @@ static void test_device_lost_and_back(void **state)
                            "--heartbeat-ms",
                            "200",
                            "--sim-device-loss",
-                           "1.2:1.0",
+                           "2.5:1.0",
                            NULL};
     assert_int_equal(test_start(&s_node_e, "batcherbird-node", nargs, log), 0);
     char *out = NULL;
@@ -665,7 +665,7 @@ static void test_device_lost_and_back(void **state)
                           "--node",
                           "node-e",
                           "--notes",
-                          "C3:F3",
+                          "C3:G3",
                           "--step",
                           "1",
                           "--velocities",
@@ -691,7 +691,7 @@ static void test_device_lost_and_back(void **state)
     free(out);
     free(err);
     snprintf(dir, sizeof dir, "%s/Unplugged/samples", lib);
-    assert_int_equal(s_count_files(dir), 6); /* C3..F3 */
+    assert_int_equal(s_count_files(dir), 8); /* C3..G3 */
 }
 
 /* calibrate measures node-a's instrument (4 ms MIDI-to-audio, offset 0 so far), stores
