@@ -74,15 +74,14 @@ int main(int argc, char **argv)
                             fprintf(stderr, "bench_qc: out of memory\n");
                             return 1;
                         }
-                        coord_pipeline_config_t cfg = COORD_PIPELINE_CONFIG_INIT;
-                        coord_take_info_t info = {.note_on = take.note_on_frame,
-                                                  .note_off = take.note_off_frame,
-                                                  .note = sp.note,
-                                                  .velocity = sp.velocity};
-                        coord_analysis_t a;
+                        dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
+                        dsp_take_info_t info = {.note_on = take.note_on_frame,
+                                                .note_off = take.note_off_frame,
+                                                .note = sp.note,
+                                                .velocity = sp.velocity};
+                        dsp_analysis_t a;
                         double t0 = s_cpu_s();
-                        coord_analyze(take.audio, take.frames, sp.channels, sp.rate, &info, &cfg,
-                                      &a);
+                        dsp_analyze(take.audio, take.frames, sp.channels, sp.rate, &info, &cfg, &a);
                         cpu += s_cpu_s() - t0;
                         audio_s += (double)take.frames / sp.rate;
                         double err_ms =
@@ -101,7 +100,7 @@ int main(int argc, char **argv)
                             slow[nl++] = err_ms;
                         if (a.pitch_hz > 0)
                             cents[nc++] = fabs(1200.0 * log2(a.pitch_hz / take.true_hz));
-                        if (a.verdict == COORD_FAIL)
+                        if (a.verdict == DSP_FAIL)
                             fails++;
                         qc_corpus_free(&take);
                         n++;

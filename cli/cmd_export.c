@@ -56,7 +56,7 @@ static bool s_complete(const char *dest, uint64_t size, uint32_t crc)
     uint32_t have;
     uint64_t n;
     char err[256];
-    return coord_file_crc32(dest, &have, &n, err, sizeof err) == 0 && n == size && have == crc;
+    return dsp_file_crc32(dest, &have, &n, err, sizeof err) == 0 && n == size && have == crc;
 }
 
 static int s_write_all(int fd, const void *data, size_t len)
@@ -96,7 +96,7 @@ static int s_fetch_file(bb_rpc_t *rpc, uint64_t batch, const Bb__LibraryFile *f,
         req.path = f->path;
         req.offset = off;
         uint64_t want = f->size - off;
-        req.length = (uint32_t)(want < COORD_LIBRARY_CHUNK_MAX ? want : COORD_LIBRARY_CHUNK_MAX);
+        req.length = (uint32_t)(want < DSP_LIBRARY_CHUNK_MAX ? want : DSP_LIBRARY_CHUNK_MAX);
         ProtobufCMessage *out = NULL;
         for (int tries = 0; tries < S_CHUNK_TRIES; tries++) {
             rc = s_call(rpc, "FetchLibraryChunk", &req.base, opts->timeout_ms, &out, err, errlen);
@@ -179,7 +179,7 @@ static int s_file(bb_rpc_t *rpc, uint64_t batch, const char *out_dir, const Bb__
             return rc; /* the .part stays for the next run */
         uint32_t crc;
         uint64_t size;
-        rc = coord_file_crc32(part, &crc, &size, err, errlen);
+        rc = dsp_file_crc32(part, &crc, &size, err, errlen);
         if (rc)
             return BB_EIO;
         if (size == f->size && crc == f->crc32)
@@ -218,7 +218,7 @@ int cli_fetch_library(bb_rpc_t *rpc, uint64_t batch, const char *out_dir,
     /* Check every path before writing anything. */
     for (size_t i = 0; !rc && i < list->n_files; i++) {
         const char *p = list->files[i]->path;
-        if (!coord_library_path_ok(p)) {
+        if (!dsp_library_path_ok(p)) {
             snprintf(err, errlen, "the coordinator listed an unsafe path '%.200s': refused", p);
             rc = BB_EPROTO;
         }

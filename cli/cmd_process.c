@@ -1,8 +1,8 @@
 /*
  * cmd_process.c — `batcherbird process --in RAWDIR --out LIBDIR`: the live pipeline and
  * export, offline, on raw takes (an audio file plus a JSON sidecar of the same base name,
- * see coordinator/take_raw.h). A batch's raw takes (the coordinator's state/takes/bN) can
- * be re-cut with other settings without recording again.
+ * see dsp/take_raw.h). A batch's raw takes (the coordinator's state/takes/bN) can be
+ * re-cut with other settings without recording again.
  *
  * When one slot (instrument, note, velocity, round robin, release) has several takes, as
  * a live batch's retakes do, the best is used: a passing take over a warning over a
@@ -29,8 +29,8 @@
 typedef struct {
     char *audio; /* path of the audio file */
     char *sidecar;
-    coord_raw_meta_t meta;
-    coord_analysis_t a;
+    dsp_raw_meta_t meta;
+    dsp_analysis_t a;
     bool analysed, used;
 } s_take_t;
 
@@ -95,7 +95,7 @@ static int s_push(s_list_t *l, const char *sidecar, const char *audio)
         return BB_ENOMEM;
     }
     char err[256];
-    if (coord_raw_read_sidecar(sidecar, &t->meta, err, sizeof err)) {
+    if (dsp_raw_read_sidecar(sidecar, &t->meta, err, sizeof err)) {
         fprintf(stderr, "batcherbird: skipping %s: %s\n", sidecar, err);
         free(t->sidecar);
         free(t->audio);
@@ -178,8 +178,8 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
 {
     (void)cli;
     const char *in = NULL, *out = NULL;
-    coord_pipeline_config_t pcfg = COORD_PIPELINE_CONFIG_INIT;
-    coord_export_config_t ecfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_pipeline_config_t pcfg = DSP_PIPELINE_CONFIG_INIT;
+    dsp_export_config_t ecfg = DSP_EXPORT_CONFIG_INIT;
     bool dry = false;
     double v;
     for (int i = 1; i < argc; i++) {
@@ -200,13 +200,13 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
             if (s_number(a, val, 0, 2000, &pcfg.fade_out_ms))
                 return CLI_EXIT_USAGE;
         } else if (!strcmp(a, "--fade-curve")) {
-            if (coord_fade_curve_parse(val, &pcfg.fade_curve)) {
+            if (dsp_fade_curve_parse(val, &pcfg.fade_curve)) {
                 cli_error("process: --fade-curve %s: use linear, equal-power or exponential",
                           val ? val : "");
                 return CLI_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--end")) {
-            if (coord_end_mode_parse(val, &pcfg.end_mode)) {
+            if (dsp_end_mode_parse(val, &pcfg.end_mode)) {
                 cli_error("process: --end %s: use noise or below-peak", val ? val : "");
                 return CLI_EXIT_USAGE;
             }
@@ -242,13 +242,13 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
                           val ? val : "");
                 return CLI_EXIT_USAGE;
             }
-            ecfg.normalise = (coord_norm_mode_t)m;
+            ecfg.normalise = (dsp_norm_mode_t)m;
         } else if (!strcmp(a, "--peak")) {
             if (s_number(a, val, -60, 0, &ecfg.peak_target_db))
                 return CLI_EXIT_USAGE;
         } else if (!strcmp(a, "--name-template")) {
             char why[200];
-            if (!val || coord_export_template_check(val, why, sizeof why)) {
+            if (!val || dsp_export_template_check(val, why, sizeof why)) {
                 cli_error("process: --name-template %s: %s", val ? val : "", val ? why : "");
                 return CLI_EXIT_USAGE;
             }
@@ -259,7 +259,7 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
                 cli_error("process: --map %s: use centred or upward", val ? val : "");
                 return CLI_EXIT_USAGE;
             }
-            ecfg.map_mode = !strcmp(val, "upward") ? COORD_MAP_UPWARD : COORD_MAP_CENTRED;
+            ecfg.map_mode = !strcmp(val, "upward") ? DSP_MAP_UPWARD : DSP_MAP_CENTRED;
         } else {
             takes_value = false;
             if (!strcmp(a, "--loop"))
@@ -321,23 +321,23 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
         int64_t frames;
         int ch, rate;
         char err[256];
-        if (coord_raw_read_audio(t->audio, &audio, &frames, &ch, &rate, err, sizeof err)) {
+        if (dsp_raw_read_audio(t->audio, &audio, &frames, &ch, &rate, err, sizeof err)) {
             fprintf(stderr, "%sbatcherbird: skipping %s: %s\n", tty ? "\n" : "", t->audio, err);
             unreadable++;
             continue;
         }
-        coord_take_info_t info = {.note_on = t->meta.note_on_frame,
-                                  .note_off = t->meta.note_off_frame,
-                                  .note = t->meta.note,
-                                  .velocity = t->meta.velocity,
-                                  .xruns = (uint32_t)t->meta.xruns,
-                                  .release_capped = t->meta.release_capped};
-        if (coord_analyze(audio, frames, ch, rate, &info, &pcfg, &t->a) != 0) {
+        dsp_take_info_t info = {.note_on = t->meta.note_on_frame,
+                                .note_off = t->meta.note_off_frame,
+                                .note = t->meta.note,
+                                .velocity = t->meta.velocity,
+                                .xruns = (uint32_t)t->meta.xruns,
+                                .release_capped = t->meta.release_capped};
+        if (dsp_analyze(audio, frames, ch, rate, &info, &pcfg, &t->a) != 0) {
             fprintf(stderr,
                     "%sbatcherbird: skipping %s: note_on_frame %lld is outside its %lld "
                     "frames (or more than %d channels)\n",
                     tty ? "\n" : "", t->audio, (long long)t->meta.note_on_frame, (long long)frames,
-                    COORD_MAX_CHANNELS);
+                    DSP_MAX_CHANNELS);
             unreadable++;
         } else {
             t->analysed = true;
@@ -382,7 +382,7 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
         r->velocity = (uint32_t)t->meta.velocity;
         r->round_robin = (uint32_t)t->meta.round_robin;
         r->release_trigger = t->meta.release_trigger;
-        snprintf(verdicts[nr], sizeof verdicts[nr], "%s", coord_verdict_name(t->a.verdict));
+        snprintf(verdicts[nr], sizeof verdicts[nr], "%s", dsp_verdict_name(t->a.verdict));
         r->verdict = verdicts[nr];
         r->peak_db = (float)t->a.peak_db;
         r->snr_db = (float)t->a.snr_db;
@@ -419,7 +419,7 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
             size_t j = i;
             while (j < list.n && !strcmp(list.v[j].meta.instrument, list.v[i].meta.instrument))
                 j++;
-            coord_export_take_t *takes = calloc(j - i, sizeof *takes);
+            dsp_export_take_t *takes = calloc(j - i, sizeof *takes);
             size_t m = 0;
             for (size_t k = i; takes && k < j; k++) {
                 s_take_t *t = &list.v[k];
@@ -434,22 +434,22 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
                 takes[m].analysis = t->a;
                 m++;
             }
-            coord_export_result_t res;
+            dsp_export_result_t res;
             char err[512];
             if (!takes) {
                 cli_error("process: out of memory");
                 exit_code = CLI_EXIT_FAILED;
             } else if (m == 0) {
                 printf("%s: no usable takes\n", list.v[i].meta.instrument);
-            } else if (coord_export_instrument(&ecfg, list.v[i].meta.instrument, takes, m, &res,
-                                               err, sizeof err) != 0) {
+            } else if (dsp_export_instrument(&ecfg, list.v[i].meta.instrument, takes, m, &res, err,
+                                             sizeof err) != 0) {
                 cli_error("process: exporting %s: %s", list.v[i].meta.instrument, err);
                 exit_code = CLI_EXIT_FAILED;
             } else {
                 printf("%s: %d sample(s) in %s", list.v[i].meta.instrument, res.files, res.dir);
                 if (res.skipped)
                     printf(" (%d failed take(s) left out)", res.skipped);
-                if (ecfg.normalise == COORD_NORM_INSTRUMENT)
+                if (ecfg.normalise == DSP_NORM_INSTRUMENT)
                     printf(", gain %+.1f dB", res.gain_db);
                 printf("\n");
             }

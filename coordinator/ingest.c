@@ -288,7 +288,7 @@ write_failed:
     return status;
 }
 
-int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, coord_raw_meta_t *meta,
+int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, dsp_raw_meta_t *meta,
                      char *wav_path, size_t path_len, char *msg, size_t len)
 {
     size_t at;
@@ -352,7 +352,7 @@ int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, coord_
     meta->release_capped = req->release_capped;
     meta->attempt = (int)job->attempt;
     if (!rc)
-        rc = coord_raw_write_sidecar(side, meta);
+        rc = dsp_raw_write_sidecar(side, meta);
     if (!rc)
         rc = bb_fsync_dir(t->dir);
     if (rc) {

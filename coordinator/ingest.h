@@ -30,7 +30,7 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
 int coord_ingest_chunk(coord_ingest_t *self, const Bb__TakeChunkRequest *req, char *msg,
                        size_t len);
 /* On OK the take is durable on disk: *meta and wav_path describe it. */
-int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, coord_raw_meta_t *meta,
+int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, dsp_raw_meta_t *meta,
                      char *wav_path, size_t path_len, char *msg, size_t len);
 /* Forgets a take being received and removes its partial file. */
 void coord_ingest_drop(coord_ingest_t *self, const char *take_id);

@@ -32,10 +32,10 @@ static int s_status(int rc)
 void coord_library_serve_list(const char *root, int state, Bb__LibraryList_Closure closure,
                               void *call)
 {
-    coord_library_file_t *files = NULL;
+    dsp_library_file_t *files = NULL;
     size_t n = 0;
     char err[512];
-    int rc = coord_library_list(root, &files, &n, err, sizeof err);
+    int rc = dsp_library_list(root, &files, &n, err, sizeof err);
     if (rc) {
         bb_rpc_fail(call, s_status(rc), "%s", err);
         return;
@@ -74,13 +74,13 @@ void coord_library_serve_list(const char *root, int state, Bb__LibraryList_Closu
 void coord_library_serve_chunk(const char *root, const Bb__LibraryChunkRequest *req,
                                Bb__LibraryChunk_Closure closure, void *call)
 {
-    size_t len = req->length ? req->length : COORD_LIBRARY_CHUNK_MAX;
-    if (len > COORD_LIBRARY_CHUNK_MAX) {
+    size_t len = req->length ? req->length : DSP_LIBRARY_CHUNK_MAX;
+    if (len > DSP_LIBRARY_CHUNK_MAX) {
         bb_rpc_fail(call, BB_STATUS_INVALID_ARGUMENT, "chunks are at most %d bytes, not %u",
-                    COORD_LIBRARY_CHUNK_MAX, req->length);
+                    DSP_LIBRARY_CHUNK_MAX, req->length);
         return;
     }
-    if (!coord_library_path_ok(req->path)) {
+    if (!dsp_library_path_ok(req->path)) {
         bb_rpc_fail(call, BB_STATUS_INVALID_ARGUMENT, "'%.200s' is not a library path",
                     req->path ? req->path : "");
         return;
@@ -93,8 +93,7 @@ void coord_library_serve_chunk(const char *root, const Bb__LibraryChunkRequest *
     size_t got = 0;
     uint64_t size = 0;
     char err[512];
-    int rc =
-        coord_library_read(root, req->path, req->offset, buf, len, &got, &size, err, sizeof err);
+    int rc = dsp_library_read(root, req->path, req->offset, buf, len, &got, &size, err, sizeof err);
     if (rc) {
         bb_rpc_fail(call, s_status(rc), "%s", err);
     } else if (req->offset > size) {

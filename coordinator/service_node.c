@@ -281,8 +281,8 @@ int coord_level_result(coord_t *self, uint64_t batch, int idx, coord_level_t *ou
         coord_take_row_t take;
         if (coord_store_take_get(self->store, job.take_id, &take) != 0)
             continue;
-        coord_analysis_t a;
-        coord_analysis_from_json(take.qc_json, &a);
+        dsp_analysis_t a;
+        dsp_analysis_from_json(take.qc_json, &a);
         coord_take_row_free(&take);
         out->measured++;
         out->clipped += a.clip_runs > 0;
@@ -346,7 +346,7 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
         return;
     }
     s_touch(self, coord_ingest_node(self->ingest, req->take_id), call);
-    coord_raw_meta_t meta;
+    dsp_raw_meta_t meta;
     char path[1400], msg[BB_RPC_MESSAGE_MAX];
     int status = coord_ingest_end(self->ingest, req, &meta, path, sizeof path, msg, sizeof msg);
     if (status != BB_STATUS_OK) {
@@ -360,7 +360,7 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     int64_t frames;
     int ch, rate;
     char err[256];
-    if (coord_raw_read_audio(path, &audio, &frames, &ch, &rate, err, sizeof err)) {
+    if (dsp_raw_read_audio(path, &audio, &frames, &ch, &rate, err, sizeof err)) {
         bb_rpc_fail(call, BB_STATUS_INTERNAL, "take %s: %s", req->take_id, err);
         return;
     }
@@ -369,28 +369,27 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
         spec && meta.inst_idx >= 0 && (size_t)meta.inst_idx < spec->n_instruments
             ? spec->instruments[meta.inst_idx]
             : NULL;
-    coord_pipeline_config_t pcfg;
-    if (coord_pipeline_config_from_spec(ispec, &pcfg, err, sizeof err)) /* checked at submit */
-        pcfg = (coord_pipeline_config_t)COORD_PIPELINE_CONFIG_INIT;
-    coord_take_info_t info = {.note_on = meta.note_on_frame,
-                              .note_off = meta.note_off_frame,
-                              .note = meta.note,
-                              .velocity = meta.velocity,
-                              .xruns = (uint32_t)meta.xruns,
-                              .release_capped = meta.release_capped};
-    coord_analysis_t a;
-    if (coord_analyze(audio, frames, ch, rate, &info, &pcfg, &a) != 0) {
+    dsp_pipeline_config_t pcfg;
+    if (dsp_pipeline_config_from_spec(ispec, &pcfg, err, sizeof err)) /* checked at submit */
+        pcfg = (dsp_pipeline_config_t)DSP_PIPELINE_CONFIG_INIT;
+    dsp_take_info_t info = {.note_on = meta.note_on_frame,
+                            .note_off = meta.note_off_frame,
+                            .note = meta.note,
+                            .velocity = meta.velocity,
+                            .xruns = (uint32_t)meta.xruns,
+                            .release_capped = meta.release_capped};
+    dsp_analysis_t a;
+    if (dsp_analyze(audio, frames, ch, rate, &info, &pcfg, &a) != 0) {
         memset(&a, 0, sizeof a);
-        coord_analysis_reason(&a, COORD_FAIL,
-                              "unusable take: note-on frame %lld outside %lld frames",
-                              (long long)meta.note_on_frame, (long long)frames);
+        dsp_analysis_reason(&a, DSP_FAIL, "unusable take: note-on frame %lld outside %lld frames",
+                            (long long)meta.note_on_frame, (long long)frames);
     }
     free(audio);
 
     coord_job_row_t job;
     bool have_job = s_job_of(self, req->take_id, &job) == 0;
     bool job_open = have_job && (job.state == JOB_PENDING || job.state == JOB_DISPATCHED);
-    char *qc = coord_analysis_json(&a);
+    char *qc = dsp_analysis_json(&a);
     coord_take_row_t row = {0};
     snprintf(row.id, sizeof row.id, "%s", req->take_id);
     row.job_id = have_job ? job.id : 0;
@@ -424,11 +423,11 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     if (!rc && job_open && level) {
         rc = coord_store_job_finish(self->store, job.id, JOB_DONE, req->take_id, "");
     } else if (!rc && job_open) {
-        if (a.verdict == COORD_FAIL &&
+        if (a.verdict == DSP_FAIL &&
             (uint32_t)job.retakes < s_max_retakes(self, job.batch_id, job.inst_idx)) {
             retake = true;
             rc = coord_store_job_retake(self->store, job.id, a.reasons);
-        } else if (a.verdict == COORD_FAIL) {
+        } else if (a.verdict == DSP_FAIL) {
             failed = true;
             rc = coord_store_job_finish(self->store, job.id, JOB_FAILED, req->take_id, a.reasons);
         } else {

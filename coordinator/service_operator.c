@@ -100,9 +100,9 @@ static int s_check_instrument(coord_t *self, Bb__InstrumentSpec *in, size_t i, c
                  in->level_target_db);
         return BB_STATUS_INVALID_ARGUMENT;
     }
-    coord_pipeline_config_t pcfg;
+    dsp_pipeline_config_t pcfg;
     char why[200];
-    if (coord_pipeline_config_from_spec(in, &pcfg, why, sizeof why)) {
+    if (dsp_pipeline_config_from_spec(in, &pcfg, why, sizeof why)) {
         snprintf(msg, len, "instrument %s: %s", in->name, why);
         return BB_STATUS_INVALID_ARGUMENT;
     }
@@ -224,7 +224,7 @@ static int s_check_export(Bb__ExportSpec *ex, char *msg, size_t len)
         return BB_STATUS_INVALID_ARGUMENT;
     }
     char why[200];
-    if (*ex->name_template && coord_export_template_check(ex->name_template, why, sizeof why)) {
+    if (*ex->name_template && dsp_export_template_check(ex->name_template, why, sizeof why)) {
         snprintf(msg, len, "name template '%s': %s", ex->name_template, why);
         return BB_STATUS_INVALID_ARGUMENT;
     }
@@ -712,8 +712,8 @@ static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *
         if (coord_store_take_get(self->store, ids[i], &take) != 0)
             continue;
         bool have_job = coord_store_job_get(self->store, take.job_id, &job) == 0;
-        coord_analysis_t a;
-        coord_analysis_from_json(take.qc_json, &a);
+        dsp_analysis_t a;
+        dsp_analysis_from_json(take.qc_json, &a);
         Bb__TakeRow *r = &rows[k];
         bb__take_row__init(r);
         r->take_id = ids[i];
@@ -729,7 +729,7 @@ static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *
         unsigned attempt = 0;
         if (sscanf(ids[i], "b%*u-i%*d-s%*d-a%u", &attempt) == 1)
             r->attempt = attempt;
-        snprintf(verdicts[k], sizeof verdicts[k], "%s", coord_verdict_name(take.verdict));
+        snprintf(verdicts[k], sizeof verdicts[k], "%s", dsp_verdict_name(take.verdict));
         r->verdict = verdicts[k];
         r->peak_db = (float)a.peak_db;
         r->snr_db = (float)a.snr_db;

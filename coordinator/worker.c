@@ -22,7 +22,7 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
     Bb__BatchSpec *spec = NULL;
     coord_export_row_t *rows = NULL;
     size_t n = 0;
-    coord_export_take_t *takes = NULL;
+    dsp_export_take_t *takes = NULL;
     int rc = coord_store_batch_get(store, batch, &row);
     if (rc) {
         snprintf(err, sizeof err, "batch %s is gone", b);
@@ -52,11 +52,11 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
         takes[k].velocity = rows[k].job.velocity;
         takes[k].rr = rows[k].job.rr;
         takes[k].release = rows[k].job.release;
-        coord_analysis_from_json(rows[k].take.qc_json, &takes[k].analysis);
+        dsp_analysis_from_json(rows[k].take.qc_json, &takes[k].analysis);
         takes[k].analysis.verdict = rows[k].take.verdict;
     }
     const Bb__ExportSpec *ex = spec->export;
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = row.out_dir;
     if (ex) {
         cfg.bit_depth = ex->bit_depth ? (int)ex->bit_depth : 24;
@@ -64,20 +64,19 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
         cfg.peak_target_db = ex->peak_target_db;
         cfg.notes = ex->c4_is_60 ? BB_NOTES_C4_IS_60 : BB_NOTES_C3_IS_60;
         if (strcmp(ex->normalise, "velocity") == 0)
-            cfg.normalise = COORD_NORM_VELOCITY;
+            cfg.normalise = DSP_NORM_VELOCITY;
         else if (strcmp(ex->normalise, "sample") == 0)
-            cfg.normalise = COORD_NORM_SAMPLE;
+            cfg.normalise = DSP_NORM_SAMPLE;
         else if (strcmp(ex->normalise, "none") == 0)
-            cfg.normalise = COORD_NORM_NONE;
+            cfg.normalise = DSP_NORM_NONE;
         cfg.dither = !ex->no_dither;
         cfg.tune = ex->tune;
         cfg.name_template = *ex->name_template ? ex->name_template : NULL;
-        cfg.map_mode = strcmp(ex->map, "upward") == 0 ? COORD_MAP_UPWARD : COORD_MAP_CENTRED;
+        cfg.map_mode = strcmp(ex->map, "upward") == 0 ? DSP_MAP_UPWARD : DSP_MAP_CENTRED;
         cfg.loop_sustain = ex->loop_sustain;
     }
-    coord_export_result_t res;
-    rc = coord_export_instrument(&cfg, spec->instruments[idx]->name, takes, n, &res, err,
-                                 sizeof err);
+    dsp_export_result_t res;
+    rc = dsp_export_instrument(&cfg, spec->instruments[idx]->name, takes, n, &res, err, sizeof err);
     if (!rc) {
         char files[16];
         snprintf(files, sizeof files, "%d", res.files);

@@ -65,7 +65,7 @@ static int s_token_at(const char *p, const char **end)
     return -1;
 }
 
-int coord_export_template_check(const char *tmpl, char *err, size_t errlen)
+int dsp_export_template_check(const char *tmpl, char *err, size_t errlen)
 {
     if (!tmpl || !*tmpl)
         return 0;
@@ -110,13 +110,13 @@ int coord_export_template_check(const char *tmpl, char *err, size_t errlen)
     return 0;
 }
 
-int coord_export_format_name(const char *tmpl, const char *safe_instrument, int note, int velocity,
-                             int rr, bool release, bb_note_convention_t conv, char *out, size_t len)
+int dsp_export_format_name(const char *tmpl, const char *safe_instrument, int note, int velocity,
+                           int rr, bool release, bb_note_convention_t conv, char *out, size_t len)
 {
     char err[8];
     if (!tmpl || !*tmpl)
-        tmpl = COORD_EXPORT_NAME_DEFAULT;
-    else if (coord_export_template_check(tmpl, err, sizeof err))
+        tmpl = DSP_EXPORT_NAME_DEFAULT;
+    else if (dsp_export_template_check(tmpl, err, sizeof err))
         return BB_EINVAL;
     size_t n = 0;
     bool wrote_release = false;
@@ -170,34 +170,34 @@ int coord_export_format_name(const char *tmpl, const char *safe_instrument, int 
     return 0;
 }
 
-void coord_export_sample_name(const char *safe_instrument, int note, int velocity, int rr,
-                              bool release, bb_note_convention_t conv, char *out, size_t len)
+void dsp_export_sample_name(const char *safe_instrument, int note, int velocity, int rr,
+                            bool release, bb_note_convention_t conv, char *out, size_t len)
 {
-    coord_export_format_name(NULL, safe_instrument, note, velocity, rr, release, conv, out, len);
+    dsp_export_format_name(NULL, safe_instrument, note, velocity, rr, release, conv, out, len);
 }
 
 /* ---- gains ---- */
 
 /* Gain in dB for take i under the configured normalisation. */
-static double s_gain_db(const coord_export_config_t *cfg, const coord_export_take_t *t, size_t n,
+static double s_gain_db(const dsp_export_config_t *cfg, const dsp_export_take_t *t, size_t n,
                         size_t i)
 {
     double peak = -INFINITY;
     for (size_t j = 0; j < n; j++) {
-        if (t[j].analysis.verdict == COORD_FAIL)
+        if (t[j].analysis.verdict == DSP_FAIL)
             continue;
         bool same = false;
         switch (cfg->normalise) {
-        case COORD_NORM_INSTRUMENT:
+        case DSP_NORM_INSTRUMENT:
             same = true;
             break;
-        case COORD_NORM_VELOCITY:
+        case DSP_NORM_VELOCITY:
             same = t[j].velocity == t[i].velocity;
             break;
-        case COORD_NORM_SAMPLE:
+        case DSP_NORM_SAMPLE:
             same = j == i;
             break;
-        case COORD_NORM_NONE:
+        case DSP_NORM_NONE:
             return 0.0;
         }
         if (same && t[j].analysis.peak_db > peak)
@@ -210,11 +210,11 @@ static double s_gain_db(const coord_export_config_t *cfg, const coord_export_tak
 
 /* ---- one sample ---- */
 
-static void s_thumbnail(const float *x, int64_t len, int ch, coord_export_sample_t *s)
+static void s_thumbnail(const float *x, int64_t len, int ch, dsp_export_sample_t *s)
 {
-    for (int j = 0; j < COORD_THUMB_COLS; j++) {
-        int64_t i0 = len * j / COORD_THUMB_COLS;
-        int64_t i1 = len * (j + 1) / COORD_THUMB_COLS;
+    for (int j = 0; j < DSP_THUMB_COLS; j++) {
+        int64_t i0 = len * j / DSP_THUMB_COLS;
+        int64_t i1 = len * (j + 1) / DSP_THUMB_COLS;
         if (i1 <= i0)
             i1 = i0 + 1;
         if (i1 > len)
@@ -226,9 +226,9 @@ static void s_thumbnail(const float *x, int64_t len, int ch, coord_export_sample
                 lo = v < lo ? v : lo;
                 hi = v > hi ? v : hi;
             }
-        double l = floor(lo * COORD_THUMB_SCALE), h = ceil(hi * COORD_THUMB_SCALE);
-        s->thumb_min[j] = (int8_t)(l < -COORD_THUMB_SCALE ? -COORD_THUMB_SCALE : l);
-        s->thumb_max[j] = (int8_t)(h > COORD_THUMB_SCALE ? COORD_THUMB_SCALE : h);
+        double l = floor(lo * DSP_THUMB_SCALE), h = ceil(hi * DSP_THUMB_SCALE);
+        s->thumb_min[j] = (int8_t)(l < -DSP_THUMB_SCALE ? -DSP_THUMB_SCALE : l);
+        s->thumb_max[j] = (int8_t)(h > DSP_THUMB_SCALE ? DSP_THUMB_SCALE : h);
     }
 }
 
@@ -246,9 +246,9 @@ static int64_t s_stream_start(const char *raw_path)
     strcat(side, ".json");
     if (!bb_exists(side))
         return 0;
-    coord_raw_meta_t meta;
+    dsp_raw_meta_t meta;
     char err[128];
-    if (coord_raw_read_sidecar(side, &meta, err, sizeof err))
+    if (dsp_raw_read_sidecar(side, &meta, err, sizeof err))
         return 0;
     return meta.stream_start_frame;
 }
@@ -262,19 +262,19 @@ static const char *s_ascii_name(const char *name, const char *safe)
     return *name ? name : safe;
 }
 
-static int s_export_take(const coord_export_config_t *cfg, const coord_export_inst_t *inst,
-                         const char *staging, const coord_export_take_t *t, double gain_db,
-                         const char *name, coord_export_sample_t *s, char *err, size_t errlen)
+static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t *inst,
+                         const char *staging, const dsp_export_take_t *t, double gain_db,
+                         const char *name, dsp_export_sample_t *s, char *err, size_t errlen)
 {
     float *audio = NULL;
     int64_t frames;
     int ch, rate;
-    int rc = coord_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, errlen);
+    int rc = dsp_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, errlen);
     if (rc)
         return rc;
-    const coord_analysis_t *a = &t->analysis;
+    const dsp_analysis_t *a = &t->analysis;
     int64_t start, len;
-    rc = coord_export_process(audio, frames, ch, a, gain_db, &start, &len);
+    rc = dsp_export_process(audio, frames, ch, a, gain_db, &start, &len);
     if (rc) {
         snprintf(err, errlen, "take %s (%s): the cut %lld..%lld is empty", t->take_id, t->path,
                  (long long)a->cut_start, (long long)a->cut_end);
@@ -285,7 +285,7 @@ static int s_export_take(const coord_export_config_t *cfg, const coord_export_in
 
     snprintf(s->file, sizeof s->file, "samples/%s.%s", name, cfg->flac ? "flac" : "wav");
     snprintf(s->take_id, sizeof s->take_id, "%s", t->take_id ? t->take_id : "");
-    s->map = (coord_map_entry_t){
+    s->map = (dsp_map_entry_t){
         .note = t->note, .velocity = t->velocity, .rr = t->rr, .release = t->release};
     s->rate = rate;
     s->channels = ch;
@@ -308,7 +308,7 @@ static int s_export_take(const coord_export_config_t *cfg, const coord_export_in
         cents = a->pitch_cents;
     s->tune_cents = -cents;
     int fraction;
-    coord_export_smpl_pitch(t->note, cents, &s->smpl_unity, &fraction);
+    dsp_export_smpl_pitch(t->note, cents, &s->smpl_unity, &fraction);
 
     float peak = 0;
     for (int64_t i = 0; i < len * ch; i++)
@@ -326,22 +326,22 @@ static int s_export_take(const coord_export_config_t *cfg, const coord_export_in
     snprintf(ref, sizeof ref, "BB%08x%08x%08x", (unsigned)time(NULL),
              (unsigned)bb_crc32(0, s->take_id, strlen(s->take_id)),
              (unsigned)bb_crc32(0, name, strlen(name)));
-    coord_export_meta_t meta = {.description = desc,
-                                .reference = ref,
-                                .time_reference = s->time_reference,
-                                .unity_note = s->smpl_unity,
-                                .pitch_fraction_cents = fraction,
-                                .has_loop = s->has_loop,
-                                .loop_start = s->loop_start,
-                                .loop_end = s->loop_end};
+    dsp_export_meta_t meta = {.description = desc,
+                              .reference = ref,
+                              .time_reference = s->time_reference,
+                              .unity_note = s->smpl_unity,
+                              .pitch_fraction_cents = fraction,
+                              .has_loop = s->has_loop,
+                              .loop_start = s->loop_start,
+                              .loop_end = s->loop_end};
     char path[S_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", staging, s->file);
     uint64_t seed = bb_crc32(0, name, strlen(name)) | (uint64_t)t->velocity << 32;
-    rc = coord_export_write_audio(path, x, len, ch, rate, cfg->bit_depth, cfg->flac, cfg->dither,
-                                  seed, &meta, err, errlen);
+    rc = dsp_export_write_audio(path, x, len, ch, rate, cfg->bit_depth, cfg->flac, cfg->dither,
+                                seed, &meta, err, errlen);
     free(audio);
     if (!rc)
-        rc = coord_file_crc32(path, &s->crc32, &s->bytes, err, errlen);
+        rc = dsp_file_crc32(path, &s->crc32, &s->bytes, err, errlen);
     return rc;
 }
 
@@ -351,7 +351,7 @@ static int s_export_take(const coord_export_config_t *cfg, const coord_export_in
 static int s_check_owner(const char *dir, const char *instrument, char *err, size_t errlen)
 {
     char rec[S_PATH_MAX];
-    snprintf(rec, sizeof rec, "%s/%s", dir, COORD_EXPORT_INST_RECORD);
+    snprintf(rec, sizeof rec, "%s/%s", dir, DSP_EXPORT_INST_RECORD);
     char *text = NULL;
     size_t len = 0;
     if (bb_read_file(rec, &text, &len))
@@ -393,18 +393,18 @@ static int s_swap_in(const char *staging, const char *final, const char *old, ch
     return bb_err_from_errno(errno);
 }
 
-static int s_write_instrument_files(const coord_export_config_t *cfg, const char *staging,
-                                    coord_export_inst_t *inst, char *err, size_t errlen)
+static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *staging,
+                                    dsp_export_inst_t *inst, char *err, size_t errlen)
 {
     /* The mapping works on a plain array of entries. */
-    coord_map_entry_t *e = calloc(inst->n_samples ? inst->n_samples : 1, sizeof *e);
+    dsp_map_entry_t *e = calloc(inst->n_samples ? inst->n_samples : 1, sizeof *e);
     if (!e) {
         snprintf(err, errlen, "out of memory");
         return BB_ENOMEM;
     }
     for (size_t i = 0; i < inst->n_samples; i++)
         e[i] = inst->samples[i].map;
-    int rc = coord_map_build(e, inst->n_samples, cfg->map_mode, cfg->edge_low, cfg->edge_high);
+    int rc = dsp_map_build(e, inst->n_samples, cfg->map_mode, cfg->edge_low, cfg->edge_high);
     for (size_t i = 0; i < inst->n_samples; i++)
         inst->samples[i].map = e[i];
     free(e);
@@ -414,23 +414,23 @@ static int s_write_instrument_files(const coord_export_config_t *cfg, const char
     }
     char path[S_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s.sfz", staging, inst->safe);
-    rc = coord_export_write_sfz(path, inst, err, errlen);
+    rc = dsp_export_write_sfz(path, inst, err, errlen);
     if (!rc)
-        rc = coord_file_crc32(path, &inst->sfz_crc32, &inst->sfz_bytes, err, errlen);
+        rc = dsp_file_crc32(path, &inst->sfz_crc32, &inst->sfz_bytes, err, errlen);
     if (!rc) {
         snprintf(path, sizeof path, "%s/%s.dspreset", staging, inst->safe);
-        rc = coord_export_write_dspreset(path, inst, err, errlen);
+        rc = dsp_export_write_dspreset(path, inst, err, errlen);
     }
     if (!rc)
-        rc = coord_file_crc32(path, &inst->dspreset_crc32, &inst->dspreset_bytes, err, errlen);
+        rc = dsp_file_crc32(path, &inst->dspreset_crc32, &inst->dspreset_bytes, err, errlen);
     if (!rc) {
-        snprintf(path, sizeof path, "%s/%s", staging, COORD_EXPORT_INST_RECORD);
-        rc = coord_export_write_record(path, inst, err, errlen);
+        snprintf(path, sizeof path, "%s/%s", staging, DSP_EXPORT_INST_RECORD);
+        rc = dsp_export_write_record(path, inst, err, errlen);
     }
     return rc;
 }
 
-static int s_check_config(const coord_export_config_t *cfg, char *err, size_t errlen)
+static int s_check_config(const dsp_export_config_t *cfg, char *err, size_t errlen)
 {
     if (!cfg->out_dir || !*cfg->out_dir) {
         snprintf(err, errlen, "no output folder given");
@@ -444,24 +444,24 @@ static int s_check_config(const coord_export_config_t *cfg, char *err, size_t er
         snprintf(err, errlen, "FLAC holds 16 or 24 bits, not 32-bit float");
         return BB_EINVAL;
     }
-    return coord_export_template_check(cfg->name_template, err, errlen);
+    return dsp_export_template_check(cfg->name_template, err, errlen);
 }
 
-int coord_export_instrument(const coord_export_config_t *cfg, const char *instrument,
-                            coord_export_take_t *takes, size_t n, coord_export_result_t *res,
-                            char *err, size_t errlen)
+int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument,
+                          dsp_export_take_t *takes, size_t n, dsp_export_result_t *res, char *err,
+                          size_t errlen)
 {
     memset(res, 0, sizeof *res);
     int rc = s_check_config(cfg, err, errlen);
     if (rc)
         return rc;
-    coord_export_inst_t inst = {.name = instrument ? instrument : "",
-                                .bit_depth = cfg->bit_depth,
-                                .flac = cfg->flac,
-                                .tune = cfg->tune,
-                                .loop_sustain = cfg->loop_sustain,
-                                .amp_release_s = cfg->amp_release_s,
-                                .notes = cfg->notes};
+    dsp_export_inst_t inst = {.name = instrument ? instrument : "",
+                              .bit_depth = cfg->bit_depth,
+                              .flac = cfg->flac,
+                              .tune = cfg->tune,
+                              .loop_sustain = cfg->loop_sustain,
+                              .amp_release_s = cfg->amp_release_s,
+                              .notes = cfg->notes};
     bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
     char staging[S_PATH_MAX], old[S_PATH_MAX], samples_dir[S_PATH_MAX + 16];
     snprintf(res->dir, sizeof res->dir, "%s/%s", cfg->out_dir, inst.safe);
@@ -487,9 +487,9 @@ int coord_export_instrument(const coord_export_config_t *cfg, const char *instru
         goto cleanup;
     }
     for (size_t i = 0; i < n && !rc; i++) {
-        coord_export_take_t *t = &takes[i];
-        if (t->analysis.verdict == COORD_FAIL) {
-            coord_export_skip_t *k = &inst.skipped[inst.n_skipped++];
+        dsp_export_take_t *t = &takes[i];
+        if (t->analysis.verdict == DSP_FAIL) {
+            dsp_export_skip_t *k = &inst.skipped[inst.n_skipped++];
             snprintf(k->take_id, sizeof k->take_id, "%s", t->take_id ? t->take_id : "");
             k->note = t->note;
             k->velocity = t->velocity;
@@ -499,8 +499,8 @@ int coord_export_instrument(const coord_export_config_t *cfg, const char *instru
             continue;
         }
         char name[256];
-        coord_export_format_name(cfg->name_template, inst.safe, t->note, t->velocity, t->rr,
-                                 t->release, cfg->notes, name, sizeof name);
+        dsp_export_format_name(cfg->name_template, inst.safe, t->note, t->velocity, t->rr,
+                               t->release, cfg->notes, name, sizeof name);
         for (size_t k = 0; k < inst.n_samples; k++) {
             const char *other = strrchr(inst.samples[k].file, '/') + 1;
             if (strncasecmp(other, name, strlen(name)) == 0 && other[strlen(name)] == '.') {
@@ -514,7 +514,7 @@ int coord_export_instrument(const coord_export_config_t *cfg, const char *instru
         }
         if (rc)
             break;
-        coord_export_sample_t *s = &inst.samples[inst.n_samples];
+        dsp_export_sample_t *s = &inst.samples[inst.n_samples];
         rc = s_export_take(cfg, &inst, staging, t, s_gain_db(cfg, takes, n, i), name, s, err,
                            errlen);
         if (!rc)
@@ -522,7 +522,7 @@ int coord_export_instrument(const coord_export_config_t *cfg, const char *instru
     }
     if (rc)
         goto cleanup;
-    if (cfg->normalise == COORD_NORM_INSTRUMENT && n > 0)
+    if (cfg->normalise == DSP_NORM_INSTRUMENT && n > 0)
         inst.gain_db = s_gain_db(cfg, takes, n, 0);
     rc = s_write_instrument_files(cfg, staging, &inst, err, errlen);
     if (!rc)
@@ -537,7 +537,7 @@ int coord_export_instrument(const coord_export_config_t *cfg, const char *instru
     snprintf(res->sfz, sizeof res->sfz, "%s/%s.sfz", res->dir, inst.safe);
     snprintf(res->dspreset, sizeof res->dspreset, "%s/%s.dspreset", res->dir, inst.safe);
     if (cfg->library_files)
-        rc = coord_export_library_rebuild(cfg->out_dir, err, errlen);
+        rc = dsp_export_library_rebuild(cfg->out_dir, err, errlen);
 cleanup:
     if (rc)
         bb_rm_rf(staging);

@@ -18,8 +18,8 @@
  *
  * Processing is float from the raw take to the writer; 16-bit output is TPDF-dithered.
  */
-#ifndef COORD_EXPORT_H
-#define COORD_EXPORT_H
+#ifndef DSP_EXPORT_H
+#define DSP_EXPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,46 +32,45 @@
 #include "pipeline.h"
 
 typedef enum {
-    COORD_NORM_INSTRUMENT = 0, /* one gain for the whole instrument (default) */
-    COORD_NORM_VELOCITY,       /* one gain per velocity layer */
-    COORD_NORM_SAMPLE,         /* every sample to the target */
-    COORD_NORM_NONE
-} coord_norm_mode_t;
+    DSP_NORM_INSTRUMENT = 0, /* one gain for the whole instrument (default) */
+    DSP_NORM_VELOCITY,       /* one gain per velocity layer */
+    DSP_NORM_SAMPLE,         /* every sample to the target */
+    DSP_NORM_NONE
+} dsp_norm_mode_t;
 
 /* Tokens: {instrument} (safe name), {note} (pitch class, "C#"), {octave}, {name} ("C#3"),
  * {midi} (3 digits), {velocity} (3 digits), {rr}, {release} ("_rel" on release samples,
  * else empty). A template without {release} gets "_rel" appended on release samples. */
-#define COORD_EXPORT_NAME_DEFAULT "{instrument}_{note}{octave}_{midi}_v{velocity}_rr{rr}{release}"
+#define DSP_EXPORT_NAME_DEFAULT "{instrument}_{note}{octave}_{midi}_v{velocity}_rr{rr}{release}"
 
-#define COORD_EXPORT_INST_RECORD ".batcherbird-instrument.json" /* in each instrument folder */
-#define COORD_EXPORT_MANIFEST    "manifest.json"
-#define COORD_EXPORT_REPORT      "report.html"
-#define COORD_THUMB_COLS         160 /* waveform thumbnail columns in the report */
-#define COORD_THUMB_SCALE        100 /* thumbnail values are -100..100 of full scale */
+#define DSP_EXPORT_INST_RECORD ".batcherbird-instrument.json" /* in each instrument folder */
+#define DSP_EXPORT_MANIFEST    "manifest.json"
+#define DSP_EXPORT_REPORT      "report.html"
+#define DSP_THUMB_COLS         160 /* waveform thumbnail columns in the report */
+#define DSP_THUMB_SCALE        100 /* thumbnail values are -100..100 of full scale */
 
 typedef struct {
     const char *out_dir;   /* the library root */
     int bit_depth;         /* 16, 24, 32 (float) */
     bool flac;             /* FLAC instead of WAV (16 or 24 bit) */
     double peak_target_db; /* default -1 */
-    coord_norm_mode_t normalise;
+    dsp_norm_mode_t normalise;
     bb_note_convention_t notes; /* for file names and the report */
-    coord_map_mode_t map_mode;
+    dsp_map_mode_t map_mode;
     int edge_low, edge_high;   /* keys below/above the outer samples; -1 = automatic */
     bool dither;               /* TPDF dither when reducing to 16 bits (default on) */
     bool tune;                 /* tuning correction from the measured pitch (smpl, SFZ tune) */
-    const char *name_template; /* NULL or "": COORD_EXPORT_NAME_DEFAULT */
+    const char *name_template; /* NULL or "": DSP_EXPORT_NAME_DEFAULT */
     bool loop_sustain;         /* SFZ loop_sustain (play the recorded tail) not loop_continuous */
     double amp_release_s;      /* the samplers' amp envelope release */
     bool library_files;        /* rebuild manifest.json and report.html at out_dir (default on) */
-} coord_export_config_t;
-#define COORD_EXPORT_CONFIG_INIT                                                                   \
+} dsp_export_config_t;
+#define DSP_EXPORT_CONFIG_INIT                                                                     \
     {                                                                                              \
         .out_dir = NULL, .bit_depth = 24, .flac = false, .peak_target_db = -1.0,                   \
-        .normalise = COORD_NORM_INSTRUMENT, .notes = BB_NOTES_C3_IS_60,                            \
-        .map_mode = COORD_MAP_CENTRED, .edge_low = -1, .edge_high = -1, .dither = true,            \
-        .tune = false, .name_template = NULL, .loop_sustain = false, .amp_release_s = 0.3,         \
-        .library_files = true                                                                      \
+        .normalise = DSP_NORM_INSTRUMENT, .notes = BB_NOTES_C3_IS_60, .map_mode = DSP_MAP_CENTRED, \
+        .edge_low = -1, .edge_high = -1, .dither = true, .tune = false, .name_template = NULL,     \
+        .loop_sustain = false, .amp_release_s = 0.3, .library_files = true                         \
     }
 
 typedef struct {
@@ -79,8 +78,8 @@ typedef struct {
     const char *path; /* raw take audio; its JSON sidecar (same base name) is read if present */
     int note, velocity, rr;
     bool release;
-    coord_analysis_t analysis;
-} coord_export_take_t;
+    dsp_analysis_t analysis;
+} dsp_export_take_t;
 
 typedef struct {
     char dir[1024]; /* the instrument's folder */
@@ -88,15 +87,15 @@ typedef struct {
     char dspreset[1024];
     int files;      /* samples written */
     int skipped;    /* failed takes not exported */
-    double gain_db; /* instrument gain (COORD_NORM_INSTRUMENT) */
-} coord_export_result_t;
+    double gain_db; /* instrument gain (DSP_NORM_INSTRUMENT) */
+} dsp_export_result_t;
 
 /* ---- the instrument as exported: what the instrument files, record and report show ---- */
 
 typedef struct {
     char file[320]; /* relative to the instrument folder: samples/<name>.wav */
     char take_id[96];
-    coord_map_entry_t map; /* note, velocity, rr, release; ranges from coord_map_build */
+    dsp_map_entry_t map; /* note, velocity, rr, release; ranges from dsp_map_build */
     int rate, channels;
     int64_t frames;
     bool has_loop;
@@ -107,18 +106,18 @@ typedef struct {
     int smpl_unity;         /* smpl unity note written (played note, or one below when flat) */
     double peak_db;         /* of the written sample */
     int64_t time_reference; /* bext: the sample's first frame in the node's stream */
-    coord_analysis_t qc;
-    int8_t thumb_min[COORD_THUMB_COLS], thumb_max[COORD_THUMB_COLS];
+    dsp_analysis_t qc;
+    int8_t thumb_min[DSP_THUMB_COLS], thumb_max[DSP_THUMB_COLS];
     uint64_t bytes; /* file size and CRC-32 as written */
     uint32_t crc32;
-} coord_export_sample_t;
+} dsp_export_sample_t;
 
 typedef struct {
     char take_id[96];
     int note, velocity, rr;
     bool release;
-    coord_analysis_t qc;
-} coord_export_skip_t;
+    dsp_analysis_t qc;
+} dsp_export_skip_t;
 
 typedef struct {
     const char *name; /* as the user wrote it */
@@ -129,51 +128,49 @@ typedef struct {
     double amp_release_s;
     double gain_db;
     bb_note_convention_t notes;
-    coord_export_sample_t *samples;
+    dsp_export_sample_t *samples;
     size_t n_samples;
-    coord_export_skip_t *skipped;
+    dsp_export_skip_t *skipped;
     size_t n_skipped;
     uint64_t sfz_bytes, dspreset_bytes; /* as written, for the manifest */
     uint32_t sfz_crc32, dspreset_crc32;
-} coord_export_inst_t;
+} dsp_export_inst_t;
 
 /* ---- export.c ---- */
 
 /* Exports one instrument. Returns 0, or an error with a message naming the file. */
-int coord_export_instrument(const coord_export_config_t *cfg, const char *instrument,
-                            coord_export_take_t *takes, size_t n, coord_export_result_t *res,
-                            char *err, size_t errlen);
+int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument,
+                          dsp_export_take_t *takes, size_t n, dsp_export_result_t *res, char *err,
+                          size_t errlen);
 
 /* Checks a name template: known tokens, balanced braces, no path separators or control
  * characters. Returns 0 or BB_EINVAL with a message. */
-int coord_export_template_check(const char *tmpl, char *err, size_t errlen);
+int dsp_export_template_check(const char *tmpl, char *err, size_t errlen);
 
 /* The file name (without extension) of a sample under `tmpl` (NULL: the default), e.g.
  * Instrument_C3_060_v127_rr1[_rel]. Returns 0, or BB_EINVAL for a bad template. */
-int coord_export_format_name(const char *tmpl, const char *safe_instrument, int note, int velocity,
-                             int rr, bool release, bb_note_convention_t conv, char *out,
-                             size_t len);
+int dsp_export_format_name(const char *tmpl, const char *safe_instrument, int note, int velocity,
+                           int rr, bool release, bb_note_convention_t conv, char *out, size_t len);
 
 /* The default name (kept for callers of the fixed format). */
-void coord_export_sample_name(const char *safe_instrument, int note, int velocity, int rr,
-                              bool release, bb_note_convention_t conv, char *out, size_t len);
+void dsp_export_sample_name(const char *safe_instrument, int note, int velocity, int rr,
+                            bool release, bb_note_convention_t conv, char *out, size_t len);
 
 /* ---- export_audio.c: the float path ---- */
 
-/* Gain of a fade at t in [0,1] (0 = silent end) for a coord_fade_curve_t. */
-double coord_fade_gain(int curve, double t);
+/* Gain of a fade at t in [0,1] (0 = silent end) for a dsp_fade_curve_t. */
+double dsp_fade_gain(int curve, double t);
 
 /* Turns the raw take into the sample, in place on the float buffer `x` (interleaved,
  * `frames` frames of the raw take): removes DC, crossfades the loop, fades and gains the
  * range [cut_start, cut_end). Returns the first frame of the sample in *start and its
  * length in *len; 0, or BB_EINVAL when the cut is empty. */
-int coord_export_process(float *x, int64_t frames, int channels, const coord_analysis_t *a,
-                         double gain_db, int64_t *start, int64_t *len);
+int dsp_export_process(float *x, int64_t frames, int channels, const dsp_analysis_t *a,
+                       double gain_db, int64_t *start, int64_t *len);
 
 /* Adds TPDF dither of +-1 LSB at 16 bits and quantises to int16 (round, clip).
  * `seed` makes it reproducible. */
-void coord_export_dither16(const float *x, int64_t samples, bool dither, uint64_t seed,
-                           int16_t *out);
+void dsp_export_dither16(const float *x, int64_t samples, bool dither, uint64_t seed, int16_t *out);
 
 /* What goes into a sample file besides the audio. */
 typedef struct {
@@ -184,48 +181,47 @@ typedef struct {
     int pitch_fraction_cents; /* smpl, 0..99 above unity_note */
     bool has_loop;
     int64_t loop_start, loop_end; /* inclusive end, frames of the sample */
-} coord_export_meta_t;
+} dsp_export_meta_t;
 
 /* Writes interleaved float audio as WAV (16/24-bit PCM or 32-bit float) or FLAC (16/24),
  * with metadata when `meta` is given (WAV: bext, smpl and INFO strings; FLAC: Vorbis
  * comments). Written under a temporary name and renamed. */
-int coord_export_write_audio(const char *path, const float *x, int64_t frames, int channels,
-                             int rate, int bit_depth, bool flac, bool dither, uint64_t seed,
-                             const coord_export_meta_t *meta, char *err, size_t errlen);
+int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int channels, int rate,
+                           int bit_depth, bool flac, bool dither, uint64_t seed,
+                           const dsp_export_meta_t *meta, char *err, size_t errlen);
 
 /* ---- instrument files ---- */
 
 /* SFZ: paths relative to the .sfz (which sits in the instrument folder). */
-int coord_export_write_sfz(const char *path, const coord_export_inst_t *inst, char *err,
-                           size_t errlen);
+int dsp_export_write_sfz(const char *path, const dsp_export_inst_t *inst, char *err, size_t errlen);
 /* DecentSampler .dspreset (XML), same mapping, a small UI (volume, attack, release). */
-int coord_export_write_dspreset(const char *path, const coord_export_inst_t *inst, char *err,
-                                size_t errlen);
+int dsp_export_write_dspreset(const char *path, const dsp_export_inst_t *inst, char *err,
+                              size_t errlen);
 
 /* Appends s to a growing buffer with XML escaping (& < > " ' and control characters). */
 typedef struct {
     char *data;
     size_t len, cap;
     bool oom;
-} coord_buf_t;
-void coord_buf_puts(coord_buf_t *b, const char *s);
-void coord_buf_printf(coord_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void coord_buf_xml(coord_buf_t *b, const char *s);
-void coord_buf_free(coord_buf_t *b);
+} dsp_buf_t;
+void dsp_buf_puts(dsp_buf_t *b, const char *s);
+void dsp_buf_printf(dsp_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dsp_buf_xml(dsp_buf_t *b, const char *s);
+void dsp_buf_free(dsp_buf_t *b);
 /* Writes the buffer to path durably; BB_ENOMEM if an append failed. */
-int coord_buf_write(coord_buf_t *b, const char *path, char *err, size_t errlen);
+int dsp_buf_write(dsp_buf_t *b, const char *path, char *err, size_t errlen);
 
 /* ---- export_manifest.c, export_report.c: the instrument record and the library files ---- */
 
 /* Writes the instrument's record (JSON, with thumbnails) into its folder. */
-int coord_export_write_record(const char *path, const coord_export_inst_t *inst, char *err,
-                              size_t errlen);
+int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, char *err,
+                            size_t errlen);
 /* Rebuilds manifest.json and report.html at the library root from every instrument
  * record found in its folders. */
-int coord_export_library_rebuild(const char *root, char *err, size_t errlen);
+int dsp_export_library_rebuild(const char *root, char *err, size_t errlen);
 
 /* Renders report.html from the parsed instrument records. */
-int coord_export_write_report(const char *path, const bb_json_t *const *records, size_t n,
-                              char *err, size_t errlen);
+int dsp_export_write_report(const char *path, const bb_json_t *const *records, size_t n, char *err,
+                            size_t errlen);
 
 #endif

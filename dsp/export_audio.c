@@ -1,7 +1,7 @@
 /*
  * export_audio.c — the float path from the raw take to the sample file.
  *
- * coord_export_process() works in place on the raw take, in this order: subtract each
+ * dsp_export_process() works in place on the raw take, in this order: subtract each
  * channel's DC offset (measured by the pipeline), crossfade the loop (the frames before
  * loop_end blend into the frames before loop_start, so the jump from loop_end back to
  * loop_start continues the waveform), then fade in, fade out and gain in one pass. Every
@@ -32,21 +32,21 @@
 #define S_PCM16_SCALE     32768.0
 #define S_PCM24_SCALE     8388608.0
 
-double coord_fade_gain(int curve, double t)
+double dsp_fade_gain(int curve, double t)
 {
     if (t <= 0)
         return 0.0;
     if (t >= 1)
         return 1.0;
     switch (curve) {
-    case COORD_FADE_LINEAR:
+    case DSP_FADE_LINEAR:
         return t;
-    case COORD_FADE_EXPONENTIAL: {
+    case DSP_FADE_EXPONENTIAL: {
         /* linear in dB over S_EXP_FADE_DB, pinned to 0 at t = 0 */
         double floor_gain = pow(10.0, -S_EXP_FADE_DB / 20.0);
         return (pow(10.0, -S_EXP_FADE_DB / 20.0 * (1.0 - t)) - floor_gain) / (1.0 - floor_gain);
     }
-    case COORD_FADE_EQUAL_POWER:
+    case DSP_FADE_EQUAL_POWER:
     default:
         return sin(M_PI / 2 * t);
     }
@@ -67,8 +67,8 @@ static void s_loop_crossfade(float *x, int ch, int64_t ls, int64_t le, int64_t x
     }
 }
 
-int coord_export_process(float *x, int64_t frames, int channels, const coord_analysis_t *a,
-                         double gain_db, int64_t *start_out, int64_t *len_out)
+int dsp_export_process(float *x, int64_t frames, int channels, const dsp_analysis_t *a,
+                       double gain_db, int64_t *start_out, int64_t *len_out)
 {
     int64_t start = a->cut_start < 0 ? 0 : a->cut_start;
     int64_t end = a->cut_end > frames ? frames : a->cut_end;
@@ -76,8 +76,8 @@ int coord_export_process(float *x, int64_t frames, int channels, const coord_ana
         return BB_EINVAL;
     int64_t len = end - start;
 
-    /* 1. DC: the pipeline measured it per channel (its dc[] covers COORD_MAX_CHANNELS). */
-    for (int c = 0; c < channels && c < COORD_MAX_CHANNELS; c++) {
+    /* 1. DC: the pipeline measured it per channel (its dc[] covers DSP_MAX_CHANNELS). */
+    for (int c = 0; c < channels && c < DSP_MAX_CHANNELS; c++) {
         float dc = (float)a->dc[c];
         if (dc == 0.0f)
             continue;
@@ -104,10 +104,10 @@ int coord_export_process(float *x, int64_t frames, int channels, const coord_ana
     for (int64_t i = 0; i < len; i++) {
         double g = gain;
         if (i < a->fade_in)
-            g *= coord_fade_gain(a->fade_curve, (double)i / (double)a->fade_in);
+            g *= dsp_fade_gain(a->fade_curve, (double)i / (double)a->fade_in);
         int64_t from_end = len - 1 - i;
         if (from_end < a->fade_out)
-            g *= coord_fade_gain(a->fade_curve, (double)from_end / (double)a->fade_out);
+            g *= dsp_fade_gain(a->fade_curve, (double)from_end / (double)a->fade_out);
         for (int c = 0; c < channels; c++)
             s[i * channels + c] = (float)(s[i * channels + c] * g);
     }
@@ -130,8 +130,7 @@ static double s_uniform(uint64_t *state)
     return (double)(s_next(state) >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
 }
 
-void coord_export_dither16(const float *x, int64_t samples, bool dither, uint64_t seed,
-                           int16_t *out)
+void dsp_export_dither16(const float *x, int64_t samples, bool dither, uint64_t seed, int16_t *out)
 {
     uint64_t st = seed;
     for (int64_t i = 0; i < samples; i++) {
@@ -160,9 +159,9 @@ static void s_quantise24(const float *x, int64_t samples, int *out)
     }
 }
 
-int coord_export_write_audio(const char *path, const float *x, int64_t frames, int channels,
-                             int rate, int bit_depth, bool flac, bool dither, uint64_t seed,
-                             const coord_export_meta_t *meta, char *err, size_t errlen)
+int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int channels, int rate,
+                           int bit_depth, bool flac, bool dither, uint64_t seed,
+                           const dsp_export_meta_t *meta, char *err, size_t errlen)
 {
     SF_INFO info = {.samplerate = rate, .channels = channels};
     int sub;
@@ -202,7 +201,7 @@ int coord_export_write_audio(const char *path, const float *x, int64_t frames, i
         return BB_ENOMEM;
     }
     if (pcm)
-        coord_export_dither16(x, frames * channels, dither, seed, pcm);
+        dsp_export_dither16(x, frames * channels, dither, seed, pcm);
     if (pcm24)
         s_quantise24(x, frames * channels, pcm24);
     char tmp[2048];
@@ -217,8 +216,8 @@ int coord_export_write_audio(const char *path, const float *x, int64_t frames, i
     int rc = 0;
     if (meta) {
         char merr[256];
-        rc = coord_export_set_meta(sf, info.format, rate, channels, bit_depth, dither, meta, merr,
-                                   sizeof merr);
+        rc = dsp_export_set_meta(sf, info.format, rate, channels, bit_depth, dither, meta, merr,
+                                 sizeof merr);
         if (rc)
             snprintf(err, errlen, "%s: %s", path, merr);
     }

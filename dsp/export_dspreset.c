@@ -18,18 +18,18 @@
 #define S_ATTACK_MAX_S  4.0
 #define S_RELEASE_MAX_S 10.0
 
-static void s_knob(coord_buf_t *b, int x, const char *label, double max, double value,
+static void s_knob(dsp_buf_t *b, int x, const char *label, double max, double value,
                    const char *parameter)
 {
-    coord_buf_printf(b,
-                     "      <labeled-knob x=\"%d\" y=\"40\" width=\"90\" textSize=\"16\" "
-                     "textColor=\"FF000000\" trackForegroundColor=\"CC000000\" "
-                     "trackBackgroundColor=\"66999999\" label=\"%s\" type=\"float\" "
-                     "minValue=\"0\" maxValue=\"%g\" value=\"%g\">\n"
-                     "        <binding type=\"amp\" level=\"instrument\" position=\"0\" "
-                     "parameter=\"%s\"/>\n"
-                     "      </labeled-knob>\n",
-                     x, label, max, value, parameter);
+    dsp_buf_printf(b,
+                   "      <labeled-knob x=\"%d\" y=\"40\" width=\"90\" textSize=\"16\" "
+                   "textColor=\"FF000000\" trackForegroundColor=\"CC000000\" "
+                   "trackBackgroundColor=\"66999999\" label=\"%s\" type=\"float\" "
+                   "minValue=\"0\" maxValue=\"%g\" value=\"%g\">\n"
+                   "        <binding type=\"amp\" level=\"instrument\" position=\"0\" "
+                   "parameter=\"%s\"/>\n"
+                   "      </labeled-knob>\n",
+                   x, label, max, value, parameter);
 }
 
 /* Velocity groups in order: normal samples by velocity, then release samples. */
@@ -38,28 +38,28 @@ static int s_cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-int coord_export_write_dspreset(const char *path, const coord_export_inst_t *inst, char *err,
-                                size_t errlen)
+int dsp_export_write_dspreset(const char *path, const dsp_export_inst_t *inst, char *err,
+                              size_t errlen)
 {
-    coord_buf_t b = {0};
+    dsp_buf_t b = {0};
     double release = inst->amp_release_s > 0 ? inst->amp_release_s : 0.001;
-    coord_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                       "<!-- Sampled by Batcherbird -->\n"
-                       "<DecentSampler minVersion=\"1.0.0\">\n"
-                       "  <ui width=\"812\" height=\"375\">\n"
-                       "    <tab name=\"main\">\n");
-    coord_buf_puts(&b, "      <label x=\"20\" y=\"10\" width=\"600\" height=\"30\" "
-                       "textSize=\"20\" textColor=\"FF000000\" text=\"");
-    coord_buf_xml(&b, inst->name);
-    coord_buf_puts(&b, "\"/>\n");
+    dsp_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<!-- Sampled by Batcherbird -->\n"
+                     "<DecentSampler minVersion=\"1.0.0\">\n"
+                     "  <ui width=\"812\" height=\"375\">\n"
+                     "    <tab name=\"main\">\n");
+    dsp_buf_puts(&b, "      <label x=\"20\" y=\"10\" width=\"600\" height=\"30\" "
+                     "textSize=\"20\" textColor=\"FF000000\" text=\"");
+    dsp_buf_xml(&b, inst->name);
+    dsp_buf_puts(&b, "\"/>\n");
     s_knob(&b, 20, "Volume", 1.0, 1.0, "AMP_VOLUME");
     s_knob(&b, 120, "Attack", S_ATTACK_MAX_S, S_ATTACK_S, "ENV_ATTACK");
     s_knob(&b, 220, "Release", S_RELEASE_MAX_S, release, "ENV_RELEASE");
-    coord_buf_puts(&b, "    </tab>\n  </ui>\n");
-    coord_buf_printf(&b,
-                     "  <groups attack=\"%g\" decay=\"0\" sustain=\"1\" release=\"%g\" "
-                     "seqMode=\"round_robin\">\n",
-                     S_ATTACK_S, release);
+    dsp_buf_puts(&b, "    </tab>\n  </ui>\n");
+    dsp_buf_printf(&b,
+                   "  <groups attack=\"%g\" decay=\"0\" sustain=\"1\" release=\"%g\" "
+                   "seqMode=\"round_robin\">\n",
+                   S_ATTACK_S, release);
 
     int vels[256];
     size_t nv = 0;
@@ -75,36 +75,36 @@ int coord_export_write_dspreset(const char *path, const coord_export_inst_t *ins
     for (size_t g = 0; g < nv; g++) {
         bool rel = vels[g] >= 128;
         int vel = vels[g] % 128;
-        coord_buf_printf(&b, "    <group name=\"%sv%d\"%s seqMode=\"round_robin\">\n",
-                         rel ? "release " : "", vel, rel ? " trigger=\"release\"" : "");
+        dsp_buf_printf(&b, "    <group name=\"%sv%d\"%s seqMode=\"round_robin\">\n",
+                       rel ? "release " : "", vel, rel ? " trigger=\"release\"" : "");
         for (size_t i = 0; i < inst->n_samples; i++) {
-            const coord_export_sample_t *s = &inst->samples[i];
-            const coord_map_entry_t *e = &s->map;
+            const dsp_export_sample_t *s = &inst->samples[i];
+            const dsp_map_entry_t *e = &s->map;
             if (e->velocity != vel || e->release != rel)
                 continue;
-            coord_buf_puts(&b, "      <sample path=\"");
-            coord_buf_xml(&b, s->file);
-            coord_buf_printf(&b,
-                             "\" rootNote=\"%d\" loNote=\"%d\" hiNote=\"%d\" loVel=\"%d\" "
-                             "hiVel=\"%d\" seqMode=\"round_robin\" seqLength=\"%d\" "
-                             "seqPosition=\"%d\"",
-                             e->note, e->lokey, e->hikey, e->lovel, e->hivel, e->seq_length,
-                             e->seq_position);
+            dsp_buf_puts(&b, "      <sample path=\"");
+            dsp_buf_xml(&b, s->file);
+            dsp_buf_printf(&b,
+                           "\" rootNote=\"%d\" loNote=\"%d\" hiNote=\"%d\" loVel=\"%d\" "
+                           "hiVel=\"%d\" seqMode=\"round_robin\" seqLength=\"%d\" "
+                           "seqPosition=\"%d\"",
+                           e->note, e->lokey, e->hikey, e->lovel, e->hivel, e->seq_length,
+                           e->seq_position);
             if (rel)
-                coord_buf_puts(&b, " trigger=\"release\"");
+                dsp_buf_puts(&b, " trigger=\"release\"");
             if (inst->tune && s->tune_cents != 0)
-                coord_buf_printf(&b, " tuning=\"%.2f\"", s->tune_cents / 100.0);
+                dsp_buf_printf(&b, " tuning=\"%.2f\"", s->tune_cents / 100.0);
             if (s->has_loop)
-                coord_buf_printf(&b, " loopStart=\"%lld\" loopEnd=\"%lld\" loopEnabled=\"true\"",
-                                 (long long)s->loop_start, (long long)s->loop_end);
+                dsp_buf_printf(&b, " loopStart=\"%lld\" loopEnd=\"%lld\" loopEnabled=\"true\"",
+                               (long long)s->loop_start, (long long)s->loop_end);
             else
-                coord_buf_puts(&b, " loopEnabled=\"false\"");
-            coord_buf_puts(&b, "/>\n");
+                dsp_buf_puts(&b, " loopEnabled=\"false\"");
+            dsp_buf_puts(&b, "/>\n");
         }
-        coord_buf_puts(&b, "    </group>\n");
+        dsp_buf_puts(&b, "    </group>\n");
     }
-    coord_buf_puts(&b, "  </groups>\n</DecentSampler>\n");
-    int rc = coord_buf_write(&b, path, err, errlen);
-    coord_buf_free(&b);
+    dsp_buf_puts(&b, "  </groups>\n</DecentSampler>\n");
+    int rc = dsp_buf_write(&b, path, err, errlen);
+    dsp_buf_free(&b);
     return rc;
 }

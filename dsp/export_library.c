@@ -31,9 +31,9 @@
 
 #define S_READ_BLOCK (64 * 1024)
 
-bool coord_library_path_ok(const char *rel)
+bool dsp_library_path_ok(const char *rel)
 {
-    if (!rel || !*rel || rel[0] == '/' || strlen(rel) >= COORD_LIBRARY_PATH_MAX)
+    if (!rel || !*rel || rel[0] == '/' || strlen(rel) >= DSP_LIBRARY_PATH_MAX)
         return false;
     const char *comp = rel;
     for (const char *p = rel;; p++) {
@@ -52,7 +52,7 @@ bool coord_library_path_ok(const char *rel)
     }
 }
 
-int coord_file_crc32(const char *path, uint32_t *crc, uint64_t *size, char *err, size_t errlen)
+int dsp_file_crc32(const char *path, uint32_t *crc, uint64_t *size, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
@@ -101,7 +101,7 @@ static bool s_inside(const char *root_real, const char *path)
     return strncmp(real, root_real, n) == 0 && (real[n] == '/' || root_real[n - 1] == '/');
 }
 
-static int s_add(coord_library_file_t **files, size_t *n, size_t *cap, const char *root,
+static int s_add(dsp_library_file_t **files, size_t *n, size_t *cap, const char *root,
                  const char *rel, const bb_json_t *entry, const struct stat *manifest_st, char *err,
                  size_t errlen)
 {
@@ -114,7 +114,7 @@ static int s_add(coord_library_file_t **files, size_t *n, size_t *cap, const cha
     }
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 64;
-        coord_library_file_t *nf = realloc(*files, nc * sizeof *nf);
+        dsp_library_file_t *nf = realloc(*files, nc * sizeof *nf);
         if (!nf) {
             snprintf(err, errlen, "out of memory");
             return BB_ENOMEM;
@@ -122,7 +122,7 @@ static int s_add(coord_library_file_t **files, size_t *n, size_t *cap, const cha
         *files = nf;
         *cap = nc;
     }
-    coord_library_file_t *f = &(*files)[*n];
+    dsp_library_file_t *f = &(*files)[*n];
     snprintf(f->path, sizeof f->path, "%s", rel);
     int64_t bytes = -1, crc = -1;
     if (entry) {
@@ -136,7 +136,7 @@ static int s_add(coord_library_file_t **files, size_t *n, size_t *cap, const cha
         f->size = (uint64_t)st.st_size;
         f->crc32 = (uint32_t)crc;
     } else {
-        int rc = coord_file_crc32(path, &f->crc32, &f->size, err, errlen);
+        int rc = dsp_file_crc32(path, &f->crc32, &f->size, err, errlen);
         if (rc)
             return rc;
     }
@@ -144,17 +144,17 @@ static int s_add(coord_library_file_t **files, size_t *n, size_t *cap, const cha
     return 0;
 }
 
-int coord_library_list(const char *root, coord_library_file_t **files_out, size_t *n_out, char *err,
-                       size_t errlen)
+int dsp_library_list(const char *root, dsp_library_file_t **files_out, size_t *n_out, char *err,
+                     size_t errlen)
 {
     *files_out = NULL;
     *n_out = 0;
     char mpath[PATH_MAX];
-    snprintf(mpath, sizeof mpath, "%s/%s", root, COORD_EXPORT_MANIFEST);
+    snprintf(mpath, sizeof mpath, "%s/%s", root, DSP_EXPORT_MANIFEST);
     struct stat mst;
     if (stat(mpath, &mst) != 0) {
         snprintf(err, errlen, "%s has no %s yet: nothing has been exported there", root,
-                 COORD_EXPORT_MANIFEST);
+                 DSP_EXPORT_MANIFEST);
         return BB_ENOTFOUND;
     }
     char *text = NULL;
@@ -173,12 +173,12 @@ int coord_library_list(const char *root, coord_library_file_t **files_out, size_
         return BB_EINVAL;
     }
     const bb_json_t *list = bb_json_get(doc, "files");
-    coord_library_file_t *files = NULL;
+    dsp_library_file_t *files = NULL;
     size_t n = 0, cap = 0;
     for (size_t i = 0; !rc && i < bb_json_len(list); i++) {
         const bb_json_t *e = bb_json_at(list, i);
         const char *rel = NULL;
-        if (bb_json_get_string(e, "path", &rel) || !coord_library_path_ok(rel)) {
+        if (bb_json_get_string(e, "path", &rel) || !dsp_library_path_ok(rel)) {
             snprintf(err, errlen, "%s lists an unsafe path '%s': refused", mpath,
                      rel ? rel : "(none)");
             rc = BB_EINVAL;
@@ -187,7 +187,7 @@ int coord_library_list(const char *root, coord_library_file_t **files_out, size_
         rc = s_add(&files, &n, &cap, root, rel, e, &mst, err, errlen);
     }
     if (!rc)
-        rc = s_add(&files, &n, &cap, root, COORD_EXPORT_MANIFEST, NULL, &mst, err, errlen);
+        rc = s_add(&files, &n, &cap, root, DSP_EXPORT_MANIFEST, NULL, &mst, err, errlen);
     bb_json_free(&doc);
     if (rc) {
         free(files);
@@ -222,7 +222,7 @@ static void s_cache_drop(void)
     memset(&s_cache, 0, sizeof s_cache);
 }
 
-void coord_library_cache_clear(void)
+void dsp_library_cache_clear(void)
 {
     pthread_mutex_lock(&s_lock);
     s_cache_drop();
@@ -246,7 +246,7 @@ static int s_cache_load(const char *root, const char *mpath, const struct stat *
         rc = BB_ENOMEM;
     for (size_t i = 0; !rc && i < n; i++) {
         const char *p = NULL;
-        if (bb_json_get_string(bb_json_at(list, i), "path", &p) == 0 && coord_library_path_ok(p)) {
+        if (bb_json_get_string(bb_json_at(list, i), "path", &p) == 0 && dsp_library_path_ok(p)) {
             if (!(s_cache.paths[s_cache.n] = strdup(p)))
                 rc = BB_ENOMEM;
             else
@@ -265,14 +265,14 @@ static int s_cache_load(const char *root, const char *mpath, const struct stat *
     return 0;
 }
 
-bool coord_library_listed(const char *root, const char *rel)
+bool dsp_library_listed(const char *root, const char *rel)
 {
-    if (!coord_library_path_ok(rel))
+    if (!dsp_library_path_ok(rel))
         return false;
-    if (strcmp(rel, COORD_EXPORT_MANIFEST) == 0)
+    if (strcmp(rel, DSP_EXPORT_MANIFEST) == 0)
         return true;
     char mpath[PATH_MAX];
-    snprintf(mpath, sizeof mpath, "%s/%s", root, COORD_EXPORT_MANIFEST);
+    snprintf(mpath, sizeof mpath, "%s/%s", root, DSP_EXPORT_MANIFEST);
     struct stat mst;
     if (stat(mpath, &mst) != 0)
         return false;
@@ -288,19 +288,19 @@ bool coord_library_listed(const char *root, const char *rel)
     return hit;
 }
 
-int coord_library_read(const char *root, const char *rel, uint64_t offset, void *buf, size_t len,
-                       size_t *got, uint64_t *size, char *err, size_t errlen)
+int dsp_library_read(const char *root, const char *rel, uint64_t offset, void *buf, size_t len,
+                     size_t *got, uint64_t *size, char *err, size_t errlen)
 {
     *got = 0;
-    if (!coord_library_path_ok(rel)) {
+    if (!dsp_library_path_ok(rel)) {
         snprintf(err, errlen, "'%s' is not a library path", rel ? rel : "");
         return BB_EINVAL;
     }
-    if (len > COORD_LIBRARY_CHUNK_MAX) {
-        snprintf(err, errlen, "chunks are at most %d bytes", COORD_LIBRARY_CHUNK_MAX);
+    if (len > DSP_LIBRARY_CHUNK_MAX) {
+        snprintf(err, errlen, "chunks are at most %d bytes", DSP_LIBRARY_CHUNK_MAX);
         return BB_EINVAL;
     }
-    if (!coord_library_listed(root, rel)) {
+    if (!dsp_library_listed(root, rel)) {
         snprintf(err, errlen, "%s is not a file of this library", rel);
         return BB_ENOTFOUND;
     }

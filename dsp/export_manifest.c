@@ -29,7 +29,7 @@
 
 static const char *s_verdict(int v)
 {
-    return v == COORD_FAIL ? "fail" : v == COORD_WARN ? "warn" : "pass";
+    return v == DSP_FAIL ? "fail" : v == DSP_WARN ? "warn" : "pass";
 }
 
 /* Metrics rounded to what a person reads (and what keeps the manifest small). */
@@ -47,7 +47,7 @@ static void s_iso_now(char *out, size_t len)
     strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void s_qc(bb_jw_t *w, const coord_analysis_t *a)
+static void s_qc(bb_jw_t *w, const dsp_analysis_t *a)
 {
     bb_jw_key(w, "qc");
     bb_jw_object_begin(w);
@@ -74,7 +74,7 @@ static void s_qc(bb_jw_t *w, const coord_analysis_t *a)
         s_kv_num(w, "loop_score", a->loop_score, 4);
     bb_jw_key(w, "dc");
     bb_jw_array_begin(w);
-    for (int c = 0; c < a->channels && c < COORD_MAX_CHANNELS; c++)
+    for (int c = 0; c < a->channels && c < DSP_MAX_CHANNELS; c++)
         bb_jw_double(w, round(a->dc[c] * 1e6) / 1e6);
     bb_jw_array_end(w);
     bb_jw_object_end(w);
@@ -89,10 +89,10 @@ static void s_file(bb_jw_t *w, const char *path, uint64_t bytes, uint32_t crc)
     bb_jw_object_end(w);
 }
 
-static void s_sample(bb_jw_t *w, const coord_export_inst_t *inst, const coord_export_sample_t *s)
+static void s_sample(bb_jw_t *w, const dsp_export_inst_t *inst, const dsp_export_sample_t *s)
 {
     char path[S_PATH_MAX], name[BB_NOTE_NAME_MAX];
-    const coord_map_entry_t *e = &s->map;
+    const dsp_map_entry_t *e = &s->map;
     snprintf(path, sizeof path, "%s/%s", inst->safe, s->file);
     bb_note_name(e->note, inst->notes, name, sizeof name);
     bb_jw_object_begin(w);
@@ -136,20 +136,20 @@ static void s_sample(bb_jw_t *w, const coord_export_inst_t *inst, const coord_ex
     bb_jw_object_begin(w);
     bb_jw_key(w, "min");
     bb_jw_array_begin(w);
-    for (int j = 0; j < COORD_THUMB_COLS; j++)
+    for (int j = 0; j < DSP_THUMB_COLS; j++)
         bb_jw_int(w, s->thumb_min[j]);
     bb_jw_array_end(w);
     bb_jw_key(w, "max");
     bb_jw_array_begin(w);
-    for (int j = 0; j < COORD_THUMB_COLS; j++)
+    for (int j = 0; j < DSP_THUMB_COLS; j++)
         bb_jw_int(w, s->thumb_max[j]);
     bb_jw_array_end(w);
     bb_jw_object_end(w);
     bb_jw_object_end(w);
 }
 
-int coord_export_write_record(const char *path, const coord_export_inst_t *inst, char *err,
-                              size_t errlen)
+int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, char *err,
+                            size_t errlen)
 {
     bb_jw_t *w = bb_jw_new(false);
     if (!w) {
@@ -181,7 +181,7 @@ int coord_export_write_record(const char *path, const coord_export_inst_t *inst,
     bb_jw_key(w, "skipped");
     bb_jw_array_begin(w);
     for (size_t i = 0; i < inst->n_skipped; i++) {
-        const coord_export_skip_t *k = &inst->skipped[i];
+        const dsp_export_skip_t *k = &inst->skipped[i];
         char name[BB_NOTE_NAME_MAX];
         bb_note_name(k->note, inst->notes, name, sizeof name);
         bb_jw_object_begin(w);
@@ -288,7 +288,7 @@ static int s_load_records(const char *root, bb_json_t ***docs_out, size_t *n_out
         if (ent->d_name[0] == '.')
             continue; /* ., .., staging and old folders */
         char path[S_PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s/%s", root, ent->d_name, COORD_EXPORT_INST_RECORD);
+        snprintf(path, sizeof path, "%s/%s/%s", root, ent->d_name, DSP_EXPORT_INST_RECORD);
         char *text = NULL;
         size_t len = 0;
         if (bb_read_file(path, &text, &len))
@@ -330,7 +330,7 @@ static int s_load_records(const char *root, bb_json_t ***docs_out, size_t *n_out
     return 0;
 }
 
-int coord_export_library_rebuild(const char *root, char *err, size_t errlen)
+int dsp_export_library_rebuild(const char *root, char *err, size_t errlen)
 {
     bb_json_t **docs = NULL;
     size_t n = 0;
@@ -338,13 +338,13 @@ int coord_export_library_rebuild(const char *root, char *err, size_t errlen)
     if (rc)
         return rc;
     char report[S_PATH_MAX], manifest[S_PATH_MAX], when[32];
-    snprintf(report, sizeof report, "%s/%s", root, COORD_EXPORT_REPORT);
-    snprintf(manifest, sizeof manifest, "%s/%s", root, COORD_EXPORT_MANIFEST);
+    snprintf(report, sizeof report, "%s/%s", root, DSP_EXPORT_REPORT);
+    snprintf(manifest, sizeof manifest, "%s/%s", root, DSP_EXPORT_MANIFEST);
     uint32_t report_crc = 0;
     uint64_t report_bytes = 0;
-    rc = coord_export_write_report(report, (const bb_json_t *const *)docs, n, err, errlen);
+    rc = dsp_export_write_report(report, (const bb_json_t *const *)docs, n, err, errlen);
     if (!rc)
-        rc = coord_file_crc32(report, &report_crc, &report_bytes, err, errlen);
+        rc = dsp_file_crc32(report, &report_crc, &report_bytes, err, errlen);
     bb_jw_t *w = rc ? NULL : bb_jw_new(true);
     if (!rc && !w) {
         snprintf(err, errlen, "out of memory");
@@ -369,7 +369,7 @@ int coord_export_library_rebuild(const char *root, char *err, size_t errlen)
             for (size_t k = 0; k < bb_json_len(files); k++)
                 s_copy(w, bb_json_at(files, k), NULL);
         }
-        s_file(w, COORD_EXPORT_REPORT, report_bytes, report_crc);
+        s_file(w, DSP_EXPORT_REPORT, report_bytes, report_crc);
         bb_jw_array_end(w);
         bb_jw_object_end(w);
         rc = bb_jw_error(w);

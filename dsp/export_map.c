@@ -8,8 +8,8 @@
 
 #include "bb_err.h"
 
-static void s_map_set(coord_map_entry_t *e, size_t n, bool release, coord_map_mode_t mode,
-                      int edge_low, int edge_high)
+static void s_map_set(dsp_map_entry_t *e, size_t n, bool release, dsp_map_mode_t mode, int edge_low,
+                      int edge_high)
 {
     int notes[128], n_notes = 0;
     bool has[128] = {false};
@@ -32,13 +32,13 @@ static void s_map_set(coord_map_entry_t *e, size_t n, bool release, coord_map_mo
         int k = notes[i];
         if (i == 0)
             lo[k] = k - el < 0 ? 0 : k - el;
-        else if (mode == COORD_MAP_UPWARD)
+        else if (mode == DSP_MAP_UPWARD)
             lo[k] = k;
         else
             lo[k] = (notes[i - 1] + k) / 2 + 1;
         if (i == n_notes - 1)
             hi[k] = k + eh > 127 ? 127 : k + eh;
-        else if (mode == COORD_MAP_UPWARD)
+        else if (mode == DSP_MAP_UPWARD)
             hi[k] = notes[i + 1] - 1;
         else
             hi[k] = (k + notes[i + 1]) / 2;
@@ -85,8 +85,7 @@ static void s_map_set(coord_map_entry_t *e, size_t n, bool release, coord_map_mo
     }
 }
 
-int coord_map_build(coord_map_entry_t *e, size_t n, coord_map_mode_t mode, int edge_low,
-                    int edge_high)
+int dsp_map_build(dsp_map_entry_t *e, size_t n, dsp_map_mode_t mode, int edge_low, int edge_high)
 {
     if (!e && n)
         return BB_EINVAL;

@@ -8,16 +8,16 @@
  * the velocities that note really has, so a failed take leaves no hole: its neighbour
  * layer stretches over it. A note with no samples at all is covered by its neighbours.
  */
-#ifndef COORD_EXPORT_MAP_H
-#define COORD_EXPORT_MAP_H
+#ifndef DSP_EXPORT_MAP_H
+#define DSP_EXPORT_MAP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 typedef enum {
-    COORD_MAP_CENTRED = 0, /* each sample reaches halfway to its neighbours */
-    COORD_MAP_UPWARD = 1   /* each sample covers its note up to the next sampled one */
-} coord_map_mode_t;
+    DSP_MAP_CENTRED = 0, /* each sample reaches halfway to its neighbours */
+    DSP_MAP_UPWARD = 1   /* each sample covers its note up to the next sampled one */
+} dsp_map_mode_t;
 
 typedef struct {
     /* set by the caller */
@@ -26,12 +26,11 @@ typedef struct {
     /* filled in */
     int lokey, hikey, lovel, hivel;
     int seq_position, seq_length; /* 1-based position among this cell's round robins */
-} coord_map_entry_t;
+} dsp_map_entry_t;
 
 /* Fills the ranges. `edge_low` / `edge_high`: keys to extend below the lowest and above
  * the highest sampled note (-1 = half the average gap between sampled notes). Release
  * samples are mapped among themselves, the same way. Returns 0 or BB_EINVAL. */
-int coord_map_build(coord_map_entry_t *e, size_t n, coord_map_mode_t mode, int edge_low,
-                    int edge_high);
+int dsp_map_build(dsp_map_entry_t *e, size_t n, dsp_map_mode_t mode, int edge_low, int edge_high);
 
 #endif

@@ -21,7 +21,7 @@
 
 #include "bb_err.h"
 
-void coord_export_smpl_pitch(int note, double cents, int *unity, int *fraction_cents)
+void dsp_export_smpl_pitch(int note, double cents, int *unity, int *fraction_cents)
 {
     int c = (int)(cents >= 0 ? cents + 0.5 : cents - 0.5);
     int u = note;
@@ -58,8 +58,8 @@ static const char *s_mode(int channels)
     return channels == 1 ? ",M=mono" : channels == 2 ? ",M=stereo" : "";
 }
 
-int coord_export_set_meta(SNDFILE *sf, int format, int rate, int channels, int bit_depth,
-                          bool dither, const coord_export_meta_t *meta, char *err, size_t errlen)
+int dsp_export_set_meta(SNDFILE *sf, int format, int rate, int channels, int bit_depth, bool dither,
+                        const dsp_export_meta_t *meta, char *err, size_t errlen)
 {
     time_t now = time(NULL);
     struct tm tm;
@@ -71,7 +71,7 @@ int coord_export_set_meta(SNDFILE *sf, int format, int rate, int channels, int b
 
     /* Strings first: libsndfile keeps them for the header (WAV) or the comment block. */
     sf_set_string(sf, SF_STR_TITLE, meta->description);
-    sf_set_string(sf, SF_STR_SOFTWARE, COORD_BEXT_ORIGINATOR);
+    sf_set_string(sf, SF_STR_SOFTWARE, DSP_BEXT_ORIGINATOR);
     sf_set_string(sf, SF_STR_DATE, iso);
     char comment[160];
     snprintf(comment, sizeof comment, "root=%d loop=%lld-%lld ref=%s", meta->unity_note,
@@ -85,7 +85,7 @@ int coord_export_set_meta(SNDFILE *sf, int format, int rate, int channels, int b
     SF_BROADCAST_INFO bext;
     memset(&bext, 0, sizeof bext);
     s_copy(bext.description, sizeof bext.description, meta->description);
-    s_copy(bext.originator, sizeof bext.originator, COORD_BEXT_ORIGINATOR);
+    s_copy(bext.originator, sizeof bext.originator, DSP_BEXT_ORIGINATOR);
     s_copy(bext.originator_reference, sizeof bext.originator_reference, meta->reference);
     memcpy(bext.origination_date, date, sizeof bext.origination_date);
     memcpy(bext.origination_time, clock, sizeof bext.origination_time);

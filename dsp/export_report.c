@@ -128,7 +128,7 @@ static s_take_t *s_takes(const bb_json_t *rec, size_t *n_out)
 
 /* ---- pieces ---- */
 
-static void s_grid(coord_buf_t *b, const s_take_t *t, size_t n)
+static void s_grid(dsp_buf_t *b, const s_take_t *t, size_t n)
 {
     /* columns: distinct (release, velocity) pairs in order */
     int cols[256];
@@ -147,46 +147,46 @@ static void s_grid(coord_buf_t *b, const s_take_t *t, size_t n)
             cols[j] = cols[j - 1];
             cols[j - 1] = tmp;
         }
-    coord_buf_puts(b, "<table class=\"grid\">\n<tr><th>note</th>");
+    dsp_buf_puts(b, "<table class=\"grid\">\n<tr><th>note</th>");
     for (size_t c = 0; c < nc; c++)
-        coord_buf_printf(b, "<th>v%d%s</th>", cols[c] % 128, cols[c] >= 128 ? " rel" : "");
-    coord_buf_puts(b, "</tr>\n");
+        dsp_buf_printf(b, "<th>v%d%s</th>", cols[c] % 128, cols[c] >= 128 ? " rel" : "");
+    dsp_buf_puts(b, "</tr>\n");
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n && t[j].note == t[i].note)
             j++;
-        coord_buf_printf(b, "<tr><th>");
-        coord_buf_xml(b, s_str(t[i].obj, "note_name"));
-        coord_buf_printf(b, " (%d)</th>", t[i].note);
+        dsp_buf_printf(b, "<tr><th>");
+        dsp_buf_xml(b, s_str(t[i].obj, "note_name"));
+        dsp_buf_printf(b, " (%d)</th>", t[i].note);
         for (size_t c = 0; c < nc; c++) {
             int worst = -1;
             for (size_t k = i; k < j; k++)
                 if (t[k].velocity + (t[k].release ? 128 : 0) == cols[c] && t[k].verdict > worst)
                     worst = t[k].verdict;
             if (worst < 0) {
-                coord_buf_puts(b, "<td class=\"cell none\">-</td>");
+                dsp_buf_puts(b, "<td class=\"cell none\">-</td>");
                 continue;
             }
-            coord_buf_printf(b, "<td class=\"cell %s\">", s_verdict_word(worst));
+            dsp_buf_printf(b, "<td class=\"cell %s\">", s_verdict_word(worst));
             for (size_t k = i; k < j; k++) {
                 if (t[k].velocity + (t[k].release ? 128 : 0) != cols[c])
                     continue;
                 const bb_json_t *qc = bb_json_get(t[k].obj, "qc");
-                coord_buf_printf(
-                    b, "<span class=\"rr %s\" title=\"rr%d %s%s", s_verdict_word(t[k].verdict),
-                    t[k].rr, s_verdict_word(t[k].verdict), t[k].exported ? "" : " (not exported)");
+                dsp_buf_printf(b, "<span class=\"rr %s\" title=\"rr%d %s%s",
+                               s_verdict_word(t[k].verdict), t[k].rr, s_verdict_word(t[k].verdict),
+                               t[k].exported ? "" : " (not exported)");
                 if (*s_str(qc, "reasons")) {
-                    coord_buf_puts(b, ": ");
-                    coord_buf_xml(b, s_str(qc, "reasons"));
+                    dsp_buf_puts(b, ": ");
+                    dsp_buf_xml(b, s_str(qc, "reasons"));
                 }
-                coord_buf_printf(b, "\">%d</span>", t[k].rr);
+                dsp_buf_printf(b, "\">%d</span>", t[k].rr);
             }
-            coord_buf_puts(b, "</td>");
+            dsp_buf_puts(b, "</td>");
         }
-        coord_buf_puts(b, "</tr>\n");
+        dsp_buf_puts(b, "</tr>\n");
         i = j;
     }
-    coord_buf_puts(b, "</table>\n");
+    dsp_buf_puts(b, "</table>\n");
 }
 
 static double s_plot_x(double vel)
@@ -205,7 +205,7 @@ static double s_plot_y(double db)
 
 /* Peak level of the exported samples against velocity, a line per note (mean over round
  * robins). */
-static void s_plot(coord_buf_t *b, const s_take_t *t, size_t n)
+static void s_plot(dsp_buf_t *b, const s_take_t *t, size_t n)
 {
     int notes = 0; /* notes with a line */
     for (size_t i = 0; i < n;) {
@@ -216,23 +216,23 @@ static void s_plot(coord_buf_t *b, const s_take_t *t, size_t n)
         notes += any;
         i = j;
     }
-    coord_buf_printf(b,
-                     "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-                     "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
-                     S_PLOT_W, S_PLOT_H, S_PLOT_W, S_PLOT_H);
+    dsp_buf_printf(b,
+                   "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                   "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
+                   S_PLOT_W, S_PLOT_H, S_PLOT_W, S_PLOT_H);
     for (int db = 0; db >= (int)S_PLOT_MIN_DB; db -= 12) {
         double y = s_plot_y(db);
-        coord_buf_printf(b,
-                         "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                         "<text x=\"4\" y=\"%.1f\" font-size=\"10\">%d dB</text>\n",
-                         S_PLOT_PAD, y, S_PLOT_W - S_PLOT_PAD, y, y + 3, db);
+        dsp_buf_printf(b,
+                       "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                       "<text x=\"4\" y=\"%.1f\" font-size=\"10\">%d dB</text>\n",
+                       S_PLOT_PAD, y, S_PLOT_W - S_PLOT_PAD, y, y + 3, db);
     }
     static const int ticks[] = {1, 32, 64, 96, 127};
     for (size_t k = 0; k < sizeof ticks / sizeof *ticks; k++)
-        coord_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\">%d</text>\n",
-                         s_plot_x(ticks[k]) - 6, S_PLOT_H - 24, ticks[k]);
-    coord_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\">velocity</text>\n",
-                     S_PLOT_W / 2 - 20, S_PLOT_H - 6);
+        dsp_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\">%d</text>\n",
+                       s_plot_x(ticks[k]) - 6, S_PLOT_H - 24, ticks[k]);
+    dsp_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\">velocity</text>\n",
+                   S_PLOT_W / 2 - 20, S_PLOT_H - 6);
     int idx = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
@@ -247,10 +247,10 @@ static void s_plot(coord_buf_t *b, const s_take_t *t, size_t n)
         }
         int hue = notes > 0 ? 360 * idx / notes : 0;
         idx++;
-        coord_buf_printf(b, "<g stroke=\"hsl(%d,65%%,40%%)\" fill=\"hsl(%d,65%%,40%%)\"><title>",
-                         hue, hue);
-        coord_buf_xml(b, s_str(t[i].obj, "note_name"));
-        coord_buf_puts(b, "</title><polyline fill=\"none\" points=\"");
+        dsp_buf_printf(b, "<g stroke=\"hsl(%d,65%%,40%%)\" fill=\"hsl(%d,65%%,40%%)\"><title>", hue,
+                       hue);
+        dsp_buf_xml(b, s_str(t[i].obj, "note_name"));
+        dsp_buf_puts(b, "</title><polyline fill=\"none\" points=\"");
         /* takes are sorted by velocity within the note: average each velocity */
         for (size_t k = i; k < j;) {
             size_t m = k;
@@ -265,20 +265,20 @@ static void s_plot(coord_buf_t *b, const s_take_t *t, size_t n)
                 m++;
             }
             if (cnt > 0)
-                coord_buf_printf(b, "%.1f,%.1f ", s_plot_x(t[k].velocity), s_plot_y(sum / cnt));
+                dsp_buf_printf(b, "%.1f,%.1f ", s_plot_x(t[k].velocity), s_plot_y(sum / cnt));
             k = m;
         }
-        coord_buf_puts(b, "\"/>");
+        dsp_buf_puts(b, "\"/>");
         for (size_t k = i; k < j; k++) {
             double p = s_num(t[k].obj, "peak_db");
             if (t[k].exported && !t[k].release && isfinite(p))
-                coord_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>",
-                                 s_plot_x(t[k].velocity), s_plot_y(p));
+                dsp_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>",
+                               s_plot_x(t[k].velocity), s_plot_y(p));
         }
-        coord_buf_puts(b, "</g>\n");
+        dsp_buf_puts(b, "</g>\n");
         i = j;
     }
-    coord_buf_puts(b, "</svg>\n<p class=\"legend\">");
+    dsp_buf_puts(b, "</svg>\n<p class=\"legend\">");
     idx = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
@@ -286,137 +286,137 @@ static void s_plot(coord_buf_t *b, const s_take_t *t, size_t n)
         for (; j < n && t[j].note == t[i].note; j++)
             any |= t[j].exported && !t[j].release;
         if (any) {
-            coord_buf_printf(b, "<span style=\"color:hsl(%d,65%%,40%%)\">",
-                             notes > 0 ? 360 * idx / notes : 0);
-            coord_buf_xml(b, s_str(t[i].obj, "note_name"));
-            coord_buf_puts(b, "</span> ");
+            dsp_buf_printf(b, "<span style=\"color:hsl(%d,65%%,40%%)\">",
+                           notes > 0 ? 360 * idx / notes : 0);
+            dsp_buf_xml(b, s_str(t[i].obj, "note_name"));
+            dsp_buf_puts(b, "</span> ");
             idx++;
         }
         i = j;
     }
-    coord_buf_puts(b, "</p>\n");
+    dsp_buf_puts(b, "</p>\n");
 }
 
-static void s_thumb(coord_buf_t *b, const bb_json_t *sample)
+static void s_thumb(dsp_buf_t *b, const bb_json_t *sample)
 {
     const bb_json_t *th = bb_json_get(sample, "thumb");
     const bb_json_t *lo = bb_json_get(th, "min"), *hi = bb_json_get(th, "max");
     size_t cols = bb_json_len(lo) < bb_json_len(hi) ? bb_json_len(lo) : bb_json_len(hi);
-    coord_buf_printf(b,
-                     "<svg class=\"thumb\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-                     "height=\"%d\" viewBox=\"0 0 %d %d\"><path stroke=\"#335\" "
-                     "stroke-width=\"1\" fill=\"none\" d=\"M0,%d H%d",
-                     COORD_THUMB_COLS, S_THUMB_H, COORD_THUMB_COLS, S_THUMB_H, S_THUMB_H / 2,
-                     COORD_THUMB_COLS);
+    dsp_buf_printf(b,
+                   "<svg class=\"thumb\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                   "height=\"%d\" viewBox=\"0 0 %d %d\"><path stroke=\"#335\" "
+                   "stroke-width=\"1\" fill=\"none\" d=\"M0,%d H%d",
+                   DSP_THUMB_COLS, S_THUMB_H, DSP_THUMB_COLS, S_THUMB_H, S_THUMB_H / 2,
+                   DSP_THUMB_COLS);
     for (size_t c = 0; c < cols; c++) {
         double l = bb_json_number(bb_json_at(lo, c)), h = bb_json_number(bb_json_at(hi, c));
         double half = S_THUMB_H / 2.0;
-        double y0 = half - h / COORD_THUMB_SCALE * half, y1 = half - l / COORD_THUMB_SCALE * half;
+        double y0 = half - h / DSP_THUMB_SCALE * half, y1 = half - l / DSP_THUMB_SCALE * half;
         if (y1 - y0 < 0.5)
             y1 = y0 + 0.5;
-        coord_buf_printf(b, " M%zu.5,%.1f V%.1f", c, y0, y1);
+        dsp_buf_printf(b, " M%zu.5,%.1f V%.1f", c, y0, y1);
     }
-    coord_buf_puts(b, "\"/></svg>");
+    dsp_buf_puts(b, "\"/></svg>");
 }
 
-static void s_samples_table(coord_buf_t *b, const s_take_t *t, size_t n)
+static void s_samples_table(dsp_buf_t *b, const s_take_t *t, size_t n)
 {
-    coord_buf_puts(b, "<table class=\"samples\">\n<tr><th>file</th><th>note</th><th>vel</th>"
-                      "<th>rr</th><th>verdict</th><th>peak dB</th><th>pitch cents</th>"
-                      "<th>loop</th><th>waveform</th></tr>\n");
+    dsp_buf_puts(b, "<table class=\"samples\">\n<tr><th>file</th><th>note</th><th>vel</th>"
+                    "<th>rr</th><th>verdict</th><th>peak dB</th><th>pitch cents</th>"
+                    "<th>loop</th><th>waveform</th></tr>\n");
     for (size_t i = 0; i < n; i++) {
         if (!t[i].exported)
             continue;
         const bb_json_t *o = t[i].obj, *qc = bb_json_get(o, "qc");
         const char *file = s_str(o, "file");
         const char *base = strrchr(file, '/');
-        coord_buf_puts(b, "<tr><td>");
-        coord_buf_xml(b, base ? base + 1 : file);
-        coord_buf_puts(b, "</td><td>");
-        coord_buf_xml(b, s_str(o, "note_name"));
-        coord_buf_printf(b, "</td><td>%d</td><td>%d%s</td><td class=\"%s\"", t[i].velocity, t[i].rr,
-                         t[i].release ? " rel" : "", s_verdict_word(t[i].verdict));
+        dsp_buf_puts(b, "<tr><td>");
+        dsp_buf_xml(b, base ? base + 1 : file);
+        dsp_buf_puts(b, "</td><td>");
+        dsp_buf_xml(b, s_str(o, "note_name"));
+        dsp_buf_printf(b, "</td><td>%d</td><td>%d%s</td><td class=\"%s\"", t[i].velocity, t[i].rr,
+                       t[i].release ? " rel" : "", s_verdict_word(t[i].verdict));
         if (*s_str(qc, "reasons")) {
-            coord_buf_puts(b, " title=\"");
-            coord_buf_xml(b, s_str(qc, "reasons"));
-            coord_buf_puts(b, "\"");
+            dsp_buf_puts(b, " title=\"");
+            dsp_buf_xml(b, s_str(qc, "reasons"));
+            dsp_buf_puts(b, "\"");
         }
-        coord_buf_printf(b, ">%s</td>", s_verdict_word(t[i].verdict));
+        dsp_buf_printf(b, ">%s</td>", s_verdict_word(t[i].verdict));
         double peak = s_num(o, "peak_db"), cents = s_num(qc, "pitch_cents");
         double hz = s_num(qc, "pitch_hz");
-        coord_buf_printf(b, "<td>%.1f</td>", isfinite(peak) ? peak : -INFINITY);
+        dsp_buf_printf(b, "<td>%.1f</td>", isfinite(peak) ? peak : -INFINITY);
         if (isfinite(hz) && hz > 0 && isfinite(cents))
-            coord_buf_printf(b, "<td>%+.1f</td>", cents);
+            dsp_buf_printf(b, "<td>%+.1f</td>", cents);
         else
-            coord_buf_puts(b, "<td>-</td>");
+            dsp_buf_puts(b, "<td>-</td>");
         const bb_json_t *loop = bb_json_get(o, "loop");
         if (bb_json_type(loop) == BB_JSON_OBJECT)
-            coord_buf_printf(b, "<td>%lld-%lld</td>", (long long)s_int(loop, "start"),
-                             (long long)s_int(loop, "end"));
+            dsp_buf_printf(b, "<td>%lld-%lld</td>", (long long)s_int(loop, "start"),
+                           (long long)s_int(loop, "end"));
         else
-            coord_buf_puts(b, "<td>-</td>");
-        coord_buf_puts(b, "<td>");
+            dsp_buf_puts(b, "<td>-</td>");
+        dsp_buf_puts(b, "<td>");
         s_thumb(b, o);
-        coord_buf_puts(b, "</td></tr>\n");
+        dsp_buf_puts(b, "</td></tr>\n");
     }
-    coord_buf_puts(b, "</table>\n");
+    dsp_buf_puts(b, "</table>\n");
 }
 
-static void s_failed_table(coord_buf_t *b, const s_take_t *t, size_t n)
+static void s_failed_table(dsp_buf_t *b, const s_take_t *t, size_t n)
 {
     size_t failed = 0;
     for (size_t i = 0; i < n; i++)
         failed += !t[i].exported;
     if (!failed)
         return;
-    coord_buf_printf(b,
-                     "<h3>Takes not exported (%zu)</h3>\n<table class=\"failed\">\n<tr>"
-                     "<th>note</th><th>vel</th><th>rr</th><th>take</th><th>reasons</th></tr>\n",
-                     failed);
+    dsp_buf_printf(b,
+                   "<h3>Takes not exported (%zu)</h3>\n<table class=\"failed\">\n<tr>"
+                   "<th>note</th><th>vel</th><th>rr</th><th>take</th><th>reasons</th></tr>\n",
+                   failed);
     for (size_t i = 0; i < n; i++) {
         if (t[i].exported)
             continue;
-        coord_buf_puts(b, "<tr><td>");
-        coord_buf_xml(b, s_str(t[i].obj, "note_name"));
-        coord_buf_printf(b, "</td><td>%d</td><td>%d%s</td><td>", t[i].velocity, t[i].rr,
-                         t[i].release ? " rel" : "");
-        coord_buf_xml(b, s_str(t[i].obj, "take_id"));
-        coord_buf_puts(b, "</td><td>");
-        coord_buf_xml(b, s_str(bb_json_get(t[i].obj, "qc"), "reasons"));
-        coord_buf_puts(b, "</td></tr>\n");
+        dsp_buf_puts(b, "<tr><td>");
+        dsp_buf_xml(b, s_str(t[i].obj, "note_name"));
+        dsp_buf_printf(b, "</td><td>%d</td><td>%d%s</td><td>", t[i].velocity, t[i].rr,
+                       t[i].release ? " rel" : "");
+        dsp_buf_xml(b, s_str(t[i].obj, "take_id"));
+        dsp_buf_puts(b, "</td><td>");
+        dsp_buf_xml(b, s_str(bb_json_get(t[i].obj, "qc"), "reasons"));
+        dsp_buf_puts(b, "</td></tr>\n");
     }
-    coord_buf_puts(b, "</table>\n");
+    dsp_buf_puts(b, "</table>\n");
 }
 
-static void s_instrument(coord_buf_t *b, const bb_json_t *rec, size_t idx, const s_take_t *t,
+static void s_instrument(dsp_buf_t *b, const bb_json_t *rec, size_t idx, const s_take_t *t,
                          size_t n)
 {
     int count[3] = {0, 0, 0};
     for (size_t i = 0; i < n; i++)
         count[t[i].verdict]++;
-    coord_buf_printf(b, "<h2 id=\"i%zu\">", idx);
-    coord_buf_xml(b, s_str(rec, "name"));
-    coord_buf_puts(b, "</h2>\n<p>Folder <code>");
-    coord_buf_xml(b, s_str(rec, "folder"));
-    coord_buf_printf(b,
-                     "</code>: %zu samples (%s, %lld bit), gain %+.1f dB; %d pass, %d warn, %d "
-                     "fail.</p>\n",
-                     bb_json_len(bb_json_get(rec, "samples")), s_str(rec, "format"),
-                     (long long)s_int(rec, "bit_depth"), s_num(rec, "gain_db"), count[0], count[1],
-                     count[2]);
-    coord_buf_puts(b, "<h3>Takes by note and velocity</h3>\n");
+    dsp_buf_printf(b, "<h2 id=\"i%zu\">", idx);
+    dsp_buf_xml(b, s_str(rec, "name"));
+    dsp_buf_puts(b, "</h2>\n<p>Folder <code>");
+    dsp_buf_xml(b, s_str(rec, "folder"));
+    dsp_buf_printf(b,
+                   "</code>: %zu samples (%s, %lld bit), gain %+.1f dB; %d pass, %d warn, %d "
+                   "fail.</p>\n",
+                   bb_json_len(bb_json_get(rec, "samples")), s_str(rec, "format"),
+                   (long long)s_int(rec, "bit_depth"), s_num(rec, "gain_db"), count[0], count[1],
+                   count[2]);
+    dsp_buf_puts(b, "<h3>Takes by note and velocity</h3>\n");
     s_grid(b, t, n);
-    coord_buf_puts(b, "<h3>Peak level against velocity</h3>\n");
+    dsp_buf_puts(b, "<h3>Peak level against velocity</h3>\n");
     s_plot(b, t, n);
-    coord_buf_puts(b, "<h3>Samples</h3>\n");
+    dsp_buf_puts(b, "<h3>Samples</h3>\n");
     s_samples_table(b, t, n);
     s_failed_table(b, t, n);
 }
 
-int coord_export_write_report(const char *path, const bb_json_t *const *records, size_t n,
-                              char *err, size_t errlen)
+int dsp_export_write_report(const char *path, const bb_json_t *const *records, size_t n, char *err,
+                            size_t errlen)
 {
-    coord_buf_t b = {0};
+    dsp_buf_t b = {0};
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -427,21 +427,21 @@ int coord_export_write_report(const char *path, const bb_json_t *const *records,
         samples += bb_json_len(bb_json_get(records[i], "samples"));
         skipped += bb_json_len(bb_json_get(records[i], "skipped"));
     }
-    coord_buf_printf(&b,
-                     "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" "
-                     "lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
-                     "<title>Batcherbird library report</title>\n<style>%s</style>\n"
-                     "</head>\n<body>\n<h1>Library report</h1>\n"
-                     "<p>%zu instrument%s, %zu samples, %zu takes not exported. Updated %s.</p>\n",
-                     s_css, n, n == 1 ? "" : "s", samples, skipped, when);
+    dsp_buf_printf(&b,
+                   "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" "
+                   "lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+                   "<title>Batcherbird library report</title>\n<style>%s</style>\n"
+                   "</head>\n<body>\n<h1>Library report</h1>\n"
+                   "<p>%zu instrument%s, %zu samples, %zu takes not exported. Updated %s.</p>\n",
+                   s_css, n, n == 1 ? "" : "s", samples, skipped, when);
     if (n > 1) {
-        coord_buf_puts(&b, "<ul>\n");
+        dsp_buf_puts(&b, "<ul>\n");
         for (size_t i = 0; i < n; i++) {
-            coord_buf_printf(&b, "<li><a href=\"#i%zu\">", i);
-            coord_buf_xml(&b, s_str(records[i], "name"));
-            coord_buf_puts(&b, "</a></li>\n");
+            dsp_buf_printf(&b, "<li><a href=\"#i%zu\">", i);
+            dsp_buf_xml(&b, s_str(records[i], "name"));
+            dsp_buf_puts(&b, "</a></li>\n");
         }
-        coord_buf_puts(&b, "</ul>\n");
+        dsp_buf_puts(&b, "</ul>\n");
     }
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -454,13 +454,13 @@ int coord_export_write_report(const char *path, const bb_json_t *const *records,
         s_instrument(&b, records[i], i, t, nt);
         free(t);
     }
-    coord_buf_puts(&b, "</body>\n</html>\n");
+    dsp_buf_puts(&b, "</body>\n</html>\n");
     if (rc) {
         snprintf(err, errlen, "out of memory writing %s", path);
-        coord_buf_free(&b);
+        dsp_buf_free(&b);
         return rc;
     }
-    rc = coord_buf_write(&b, path, err, errlen);
-    coord_buf_free(&b);
+    rc = dsp_buf_write(&b, path, err, errlen);
+    dsp_buf_free(&b);
     return rc;
 }

@@ -11,7 +11,7 @@
 #include "bb_fs.h"
 #include "export.h"
 
-static bool s_reserve(coord_buf_t *b, size_t more)
+static bool s_reserve(dsp_buf_t *b, size_t more)
 {
     if (b->oom)
         return false;
@@ -30,7 +30,7 @@ static bool s_reserve(coord_buf_t *b, size_t more)
     return true;
 }
 
-void coord_buf_puts(coord_buf_t *b, const char *s)
+void dsp_buf_puts(dsp_buf_t *b, const char *s)
 {
     size_t n = strlen(s);
     if (!s_reserve(b, n))
@@ -39,7 +39,7 @@ void coord_buf_puts(coord_buf_t *b, const char *s)
     b->len += n;
 }
 
-void coord_buf_printf(coord_buf_t *b, const char *fmt, ...)
+void dsp_buf_printf(dsp_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -68,13 +68,13 @@ static int s_utf8_len(const unsigned char *p)
     return n;
 }
 
-void coord_buf_xml(coord_buf_t *b, const char *s)
+void dsp_buf_xml(dsp_buf_t *b, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
         if (*p >= 0x80) {
             int n = s_utf8_len(p);
             if (n == 0) {
-                coord_buf_puts(b, "?"); /* not UTF-8: never let it make the file invalid */
+                dsp_buf_puts(b, "?"); /* not UTF-8: never let it make the file invalid */
             } else if (s_reserve(b, (size_t)n)) {
                 memcpy(b->data + b->len, p, (size_t)n);
                 b->len += (size_t)n;
@@ -85,23 +85,23 @@ void coord_buf_xml(coord_buf_t *b, const char *s)
         }
         switch (*p) {
         case '&':
-            coord_buf_puts(b, "&amp;");
+            dsp_buf_puts(b, "&amp;");
             break;
         case '<':
-            coord_buf_puts(b, "&lt;");
+            dsp_buf_puts(b, "&lt;");
             break;
         case '>':
-            coord_buf_puts(b, "&gt;");
+            dsp_buf_puts(b, "&gt;");
             break;
         case '"':
-            coord_buf_puts(b, "&quot;");
+            dsp_buf_puts(b, "&quot;");
             break;
         case '\'':
-            coord_buf_puts(b, "&apos;");
+            dsp_buf_puts(b, "&apos;");
             break;
         default:
             if (*p < 0x20 || *p == 0x7F) {
-                coord_buf_puts(b, " "); /* XML 1.0 cannot hold control characters */
+                dsp_buf_puts(b, " "); /* XML 1.0 cannot hold control characters */
             } else if (s_reserve(b, 1)) {
                 b->data[b->len++] = (char)*p;
                 b->data[b->len] = '\0';
@@ -110,13 +110,13 @@ void coord_buf_xml(coord_buf_t *b, const char *s)
     }
 }
 
-void coord_buf_free(coord_buf_t *b)
+void dsp_buf_free(dsp_buf_t *b)
 {
     free(b->data);
     memset(b, 0, sizeof *b);
 }
 
-int coord_buf_write(coord_buf_t *b, const char *path, char *err, size_t errlen)
+int dsp_buf_write(dsp_buf_t *b, const char *path, char *err, size_t errlen)
 {
     if (b->oom) {
         snprintf(err, errlen, "out of memory writing %s", path);

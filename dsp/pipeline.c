@@ -20,7 +20,7 @@
 #include "bb_notes.h"
 #include "qc.h"
 
-void coord_analysis_reason(coord_analysis_t *a, int level, const char *fmt, ...)
+void dsp_analysis_reason(dsp_analysis_t *a, int level, const char *fmt, ...)
 {
     size_t n = strlen(a->reasons);
     if (n && n + 2 < sizeof a->reasons) {
@@ -35,12 +35,12 @@ void coord_analysis_reason(coord_analysis_t *a, int level, const char *fmt, ...)
         a->verdict = level;
 }
 
-const char *coord_verdict_name(int verdict)
+const char *dsp_verdict_name(int verdict)
 {
     switch (verdict) {
-    case COORD_PASS:
+    case DSP_PASS:
         return "pass";
-    case COORD_WARN:
+    case DSP_WARN:
         return "warn";
     default:
         return "fail";
@@ -52,11 +52,11 @@ static double s_note_hz(int note)
     return 440.0 * pow(2.0, (note - 69) / 12.0);
 }
 
-int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_take_info_t *info,
-                  const coord_pipeline_config_t *cfg, coord_analysis_t *a)
+int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take_info_t *info,
+                const dsp_pipeline_config_t *cfg, dsp_analysis_t *a)
 {
     memset(a, 0, sizeof *a);
-    if (!x || !info || frames <= 0 || ch < 1 || ch > COORD_MAX_CHANNELS || rate <= 0 ||
+    if (!x || !info || frames <= 0 || ch < 1 || ch > DSP_MAX_CHANNELS || rate <= 0 ||
         info->note_on < 0 || info->note_on > frames)
         return BB_EINVAL;
     const int64_t ms = rate / 1000 > 0 ? rate / 1000 : 1;
@@ -82,7 +82,7 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
         a->duration_s = (double)(frames - note_on) / rate;
         double unused;
         qc_measure_levels(&t, cfg, a, &unused);
-        coord_analysis_reason(a, COORD_FAIL, "silence: nothing rose above the noise floor");
+        dsp_analysis_reason(a, DSP_FAIL, "silence: nothing rose above the noise floor");
         return 0;
     }
     a->onset = onset;
@@ -94,7 +94,7 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
         if (cap < limit)
             limit = cap;
     }
-    double peak_lin = cfg->end_mode == COORD_END_BELOW_PEAK ? qc_peak(&t, onset, limit) : 0;
+    double peak_lin = cfg->end_mode == DSP_END_BELOW_PEAK ? qc_peak(&t, onset, limit) : 0;
     a->release_end = qc_find_release_end(&t, onset, limit, cfg, peak_lin);
 
     /* Cut and fades: every sample of an instrument starts the same way, a fixed margin
@@ -111,13 +111,13 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
     double sound_dc = 0;
     qc_measure_levels(&t, cfg, a, &sound_dc);
     if (a->snr_db < cfg->silence_snr_db) {
-        coord_analysis_reason(
-            a, COORD_FAIL, "silence: the take rises only %.1f dB above the noise floor", a->snr_db);
+        dsp_analysis_reason(
+            a, DSP_FAIL, "silence: the take rises only %.1f dB above the noise floor", a->snr_db);
         return 0;
     }
     if (a->clip_runs > 0)
-        coord_analysis_reason(a, COORD_FAIL, "clipping: %d run(s) at full scale (peak %.2f dBFS)",
-                              a->clip_runs, a->peak_db);
+        dsp_analysis_reason(a, DSP_FAIL, "clipping: %d run(s) at full scale (peak %.2f dBFS)",
+                            a->clip_runs, a->peak_db);
 
     /* Pitch: after the attack transient, before the note-off where possible. */
     double expected = s_note_hz(info->note);
@@ -136,19 +136,19 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
         char name[8];
         bb_note_name(info->note, BB_NOTES_C3_IS_60, name, sizeof name);
         if (a->pitch_hz <= 0) {
-            coord_analysis_reason(a, COORD_WARN, "pitch: no clear pitch found near %s (%.1f Hz)",
-                                  name, expected);
+            dsp_analysis_reason(a, DSP_WARN, "pitch: no clear pitch found near %s (%.1f Hz)", name,
+                                expected);
         } else if (fabs(fabs(a->pitch_cents) - 1200.0) <= cfg->pitch_warn_cents) {
             /* 16' organ stops, sub-oscillators and strong subharmonics sound the note an
              * octave off without being out of tune: say so, it is the user's call. */
-            coord_analysis_reason(a, COORD_WARN, "pitch: heard an octave %s %s (%.1f Hz)",
-                                  a->pitch_cents < 0 ? "below" : "above", name, a->pitch_hz);
+            dsp_analysis_reason(a, DSP_WARN, "pitch: heard an octave %s %s (%.1f Hz)",
+                                a->pitch_cents < 0 ? "below" : "above", name, a->pitch_hz);
         } else if (fabs(a->pitch_cents) > cfg->pitch_fail_cents) {
-            coord_analysis_reason(a, COORD_FAIL,
-                                  "wrong pitch: %+.0f cents (expected %s %.1f Hz, heard %.1f Hz)",
-                                  a->pitch_cents, name, expected, a->pitch_hz);
+            dsp_analysis_reason(a, DSP_FAIL,
+                                "wrong pitch: %+.0f cents (expected %s %.1f Hz, heard %.1f Hz)",
+                                a->pitch_cents, name, expected, a->pitch_hz);
         } else if (fabs(a->pitch_cents) > cfg->pitch_warn_cents) {
-            coord_analysis_reason(a, COORD_WARN, "out of tune: %+.0f cents", a->pitch_cents);
+            dsp_analysis_reason(a, DSP_WARN, "out of tune: %+.0f cents", a->pitch_cents);
         }
     }
 
@@ -156,30 +156,29 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
     int64_t first = -1;
     a->dropouts = qc_find_dropouts(&t, onset, a->release_end, &first);
     if (a->dropouts > 0)
-        coord_analysis_reason(a, COORD_FAIL, "dropout: %d gap(s) or jump(s), first at %.1f ms",
-                              a->dropouts, (double)(first - onset) * 1000.0 / rate);
+        dsp_analysis_reason(a, DSP_FAIL, "dropout: %d gap(s) or jump(s), first at %.1f ms",
+                            a->dropouts, (double)(first - onset) * 1000.0 / rate);
     if (info->xruns > 0)
-        coord_analysis_reason(a, COORD_FAIL, "dropout: the node lost %u block(s) (overload)",
-                              info->xruns);
+        dsp_analysis_reason(a, DSP_FAIL, "dropout: the node lost %u block(s) (overload)",
+                            info->xruns);
 
     double dc_max = 0;
     for (int c = 0; c < ch; c++)
         if (fabs(a->dc[c]) > dc_max)
             dc_max = fabs(a->dc[c]);
     if (dc_max > 0.01)
-        coord_analysis_reason(a, COORD_WARN, "DC offset of %.1f dBFS (removed)", qc_db(dc_max));
+        dsp_analysis_reason(a, DSP_WARN, "DC offset of %.1f dBFS (removed)", qc_db(dc_max));
     /* An offset that comes and goes with the note cannot be subtracted; say so. Clipped
      * takes are off-centre anyway and already failed. */
     if (fabs(sound_dc) > 0.02 && a->clip_runs == 0)
-        coord_analysis_reason(a, COORD_WARN, "DC offset of %.1f dBFS while the note sounds",
-                              qc_db(fabs(sound_dc)));
+        dsp_analysis_reason(a, DSP_WARN, "DC offset of %.1f dBFS while the note sounds",
+                            qc_db(fabs(sound_dc)));
     if (a->snr_db < cfg->low_snr_db)
-        coord_analysis_reason(a, COORD_WARN, "low signal-to-noise ratio: %.1f dB", a->snr_db);
+        dsp_analysis_reason(a, DSP_WARN, "low signal-to-noise ratio: %.1f dB", a->snr_db);
     if (info->release_capped && a->release_end >= a->cut_end &&
         qc_rms(&t, a->release_end - 10 * ms, a->release_end) >
             t.noise_rms * pow(10.0, cfg->end_above_noise_db / 20.0))
-        coord_analysis_reason(a, COORD_WARN,
-                              "release cut at the plan's maximum while still sounding");
+        dsp_analysis_reason(a, DSP_WARN, "release cut at the plan's maximum while still sounding");
 
     /* Loop in the sustain: from 100 ms after the onset to 50 ms before the note-off. */
     if (cfg->loop && a->pitch_hz > 0 && info->note_off > onset) {
@@ -200,13 +199,13 @@ int coord_analyze(const float *x, int64_t frames, int ch, int rate, const coord_
                 a->cut_end = a->release_end = e + 1;
         } else {
             a->loop_score = score;
-            coord_analysis_reason(a, COORD_WARN, "no clean loop found (best match %.2f)", score);
+            dsp_analysis_reason(a, DSP_WARN, "no clean loop found (best match %.2f)", score);
         }
     }
     return 0;
 }
 
-char *coord_analysis_json(const coord_analysis_t *a)
+char *dsp_analysis_json(const dsp_analysis_t *a)
 {
     bb_jw_t *w = bb_jw_new(false);
     if (!w)
@@ -222,12 +221,12 @@ char *coord_analysis_json(const coord_analysis_t *a)
     bb_jw_kv_int(w, "channels", a->channels);
     bb_jw_key(w, "dc");
     bb_jw_array_begin(w);
-    for (int c = 0; c < a->channels && c < COORD_MAX_CHANNELS; c++)
+    for (int c = 0; c < a->channels && c < DSP_MAX_CHANNELS; c++)
         bb_jw_double(w, a->dc[c]);
     bb_jw_array_end(w);
     bb_jw_key(w, "noise_ch_db");
     bb_jw_array_begin(w);
-    for (int c = 0; c < a->channels && c < COORD_MAX_CHANNELS; c++)
+    for (int c = 0; c < a->channels && c < DSP_MAX_CHANNELS; c++)
         bb_jw_double(w, a->noise_ch_db[c]);
     bb_jw_array_end(w);
     bb_jw_kv_double(w, "noise_db", a->noise_db);
@@ -254,7 +253,7 @@ char *coord_analysis_json(const coord_analysis_t *a)
     return out;
 }
 
-int coord_analysis_from_json(const char *json, coord_analysis_t *a)
+int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
 {
     memset(a, 0, sizeof *a);
     bb_json_t *doc = NULL;
@@ -296,7 +295,7 @@ int coord_analysis_from_json(const char *json, coord_analysis_t *a)
     GETI(verdict);
 #undef GETI
 #undef GETD
-    if (a->channels < 0 || a->channels > COORD_MAX_CHANNELS)
+    if (a->channels < 0 || a->channels > DSP_MAX_CHANNELS)
         a->channels = 0;
     const bb_json_t *arr = bb_json_get(doc, "dc");
     for (size_t i = 0; i < bb_json_len(arr) && i < (size_t)a->channels; i++)

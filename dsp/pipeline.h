@@ -3,7 +3,7 @@
  *
  * Input is the raw take (interleaved float, pre-roll included), the frames where the
  * note-on and note-off were sent (latency already applied) and the played note. Output is
- * a coord_analysis_t: cut points, fades, DC offset, measurements, an optional loop and a
+ * a dsp_analysis_t: cut points, fades, DC offset, measurements, an optional loop and a
  * verdict with reasons. The pipeline never changes the audio; export applies DC removal,
  * the cut, fades, loop crossfade and gain.
  *
@@ -12,37 +12,37 @@
  * qc_pitch.c (fundamental vs the expected note), qc_dropout.c (gaps, discontinuities),
  * qc_loop.c (sustain loop). pipeline.c runs them and decides the verdict.
  */
-#ifndef COORD_PIPELINE_H
-#define COORD_PIPELINE_H
+#ifndef DSP_PIPELINE_H
+#define DSP_PIPELINE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define COORD_MAX_CHANNELS 8
+#define DSP_MAX_CHANNELS 8
 
-enum { COORD_PASS = 0, COORD_WARN = 1, COORD_FAIL = 2 };
-
-typedef enum {
-    COORD_FADE_LINEAR = 0,
-    COORD_FADE_EQUAL_POWER, /* sine quarter-wave */
-    COORD_FADE_EXPONENTIAL  /* -60 dB shaped; natural for decays */
-} coord_fade_curve_t;
+enum { DSP_PASS = 0, DSP_WARN = 1, DSP_FAIL = 2 };
 
 typedef enum {
-    COORD_END_NOISE = 0, /* where the tail decays into the noise floor */
-    COORD_END_BELOW_PEAK /* where the tail falls end_below_peak_db under the peak */
-} coord_end_mode_t;
+    DSP_FADE_LINEAR = 0,
+    DSP_FADE_EQUAL_POWER, /* sine quarter-wave */
+    DSP_FADE_EXPONENTIAL  /* -60 dB shaped; natural for decays */
+} dsp_fade_curve_t;
+
+typedef enum {
+    DSP_END_NOISE = 0, /* where the tail decays into the noise floor */
+    DSP_END_BELOW_PEAK /* where the tail falls end_below_peak_db under the peak */
+} dsp_end_mode_t;
 
 typedef struct {
     double onset_above_noise_db; /* the attack is where the level first rises this far */
-    double end_above_noise_db;   /* COORD_END_NOISE: the tail ends this close to the floor */
-    coord_end_mode_t end_mode;
-    double end_below_peak_db; /* COORD_END_BELOW_PEAK: e.g. 60 */
+    double end_above_noise_db;   /* DSP_END_NOISE: the tail ends this close to the floor */
+    dsp_end_mode_t end_mode;
+    double end_below_peak_db; /* DSP_END_BELOW_PEAK: e.g. 60 */
     double max_release_ms;    /* cap after the note-off; <= 0: none (the take's end) */
     double pre_attack_ms;     /* kept before the onset (fade-in over exactly this) */
     double fade_out_ms;
-    coord_fade_curve_t fade_curve;
+    dsp_fade_curve_t fade_curve;
     double silence_snr_db;    /* below this peak-over-noise the take is silent: fail */
     double low_snr_db;        /* below this: warn */
     double pitch_warn_cents;  /* |error| above this: warn */
@@ -52,13 +52,13 @@ typedef struct {
     bool loop;                /* search a sustain loop */
     double loop_min_ms;       /* shortest loop accepted */
     double loop_crossfade_ms; /* 0: none */
-} coord_pipeline_config_t;
+} dsp_pipeline_config_t;
 
-#define COORD_PIPELINE_CONFIG_INIT                                                                 \
+#define DSP_PIPELINE_CONFIG_INIT                                                                   \
     {                                                                                              \
-        .onset_above_noise_db = 15.0, .end_above_noise_db = 6.0, .end_mode = COORD_END_NOISE,      \
+        .onset_above_noise_db = 15.0, .end_above_noise_db = 6.0, .end_mode = DSP_END_NOISE,        \
         .end_below_peak_db = 60.0, .max_release_ms = 0.0, .pre_attack_ms = 0.0,                    \
-        .fade_out_ms = 10.0, .fade_curve = COORD_FADE_EQUAL_POWER, .silence_snr_db = 20.0,         \
+        .fade_out_ms = 10.0, .fade_curve = DSP_FADE_EQUAL_POWER, .silence_snr_db = 20.0,           \
         .low_snr_db = 40.0, .pitch_warn_cents = 15.0, .pitch_fail_cents = 40.0,                    \
         .pitch_check = true, .clip_run = 3, .loop = false, .loop_min_ms = 100.0,                   \
         .loop_crossfade_ms = 0.0                                                                   \
@@ -72,7 +72,7 @@ typedef struct {
     int velocity;
     uint32_t xruns;      /* overflows the node reported during the take */
     bool release_capped; /* the node cut the release at the plan's maximum */
-} coord_take_info_t;
+} dsp_take_info_t;
 
 /* All frame positions are frames of the raw take. */
 typedef struct {
@@ -82,11 +82,11 @@ typedef struct {
     int64_t cut_end;
     int64_t fade_in; /* frames */
     int64_t fade_out;
-    int fade_curve; /* coord_fade_curve_t */
+    int fade_curve; /* dsp_fade_curve_t */
     int channels;
-    double dc[COORD_MAX_CHANNELS]; /* per-channel DC offset, removed at export */
-    double noise_db;               /* dBFS RMS, loudest channel, from the pre-roll */
-    double noise_ch_db[COORD_MAX_CHANNELS];
+    double dc[DSP_MAX_CHANNELS]; /* per-channel DC offset, removed at export */
+    double noise_db;             /* dBFS RMS, loudest channel, from the pre-roll */
+    double noise_ch_db[DSP_MAX_CHANNELS];
     double peak_db; /* dBFS, inside the cut, after DC removal */
     double rms_db;
     double snr_db;           /* loudest 50 ms RMS against the noise floor */
@@ -102,26 +102,25 @@ typedef struct {
     int64_t loop_end;       /* last frame of the loop (inclusive, as SFZ/smpl count) */
     double loop_score;      /* correlation 0..1 */
     int64_t loop_crossfade; /* frames, applied before loop_end at export */
-    int verdict;            /* COORD_PASS / WARN / FAIL */
+    int verdict;            /* DSP_PASS / WARN / FAIL */
     char reasons[512];      /* "; "-separated, empty when clean */
-} coord_analysis_t;
+} dsp_analysis_t;
 
 /* Analyses one raw take. Returns 0, or BB_EINVAL when the input is unusable
  * (no frames, note-on outside the take, too many channels). */
-int coord_analyze(const float *audio, int64_t frames, int channels, int rate,
-                  const coord_take_info_t *info, const coord_pipeline_config_t *cfg,
-                  coord_analysis_t *out);
+int dsp_analyze(const float *audio, int64_t frames, int channels, int rate,
+                const dsp_take_info_t *info, const dsp_pipeline_config_t *cfg, dsp_analysis_t *out);
 
 /* Appends a reason and raises the verdict to at least `level`. */
-void coord_analysis_reason(coord_analysis_t *a, int level, const char *fmt, ...)
+void dsp_analysis_reason(dsp_analysis_t *a, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* "pass", "warn", "fail". */
-const char *coord_verdict_name(int verdict);
+const char *dsp_verdict_name(int verdict);
 
 /* The analysis as a JSON object (for the database and the manifest); malloc'd. */
-char *coord_analysis_json(const coord_analysis_t *a);
-/* Reads back what coord_analysis_json wrote. */
-int coord_analysis_from_json(const char *json, coord_analysis_t *a);
+char *dsp_analysis_json(const dsp_analysis_t *a);
+/* Reads back what dsp_analysis_json wrote. */
+int dsp_analysis_from_json(const char *json, dsp_analysis_t *a);
 
 #endif

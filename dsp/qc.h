@@ -6,8 +6,8 @@
  * copying it. Stages never allocate on the take's size more than once and never change
  * the audio.
  */
-#ifndef COORD_QC_H
-#define COORD_QC_H
+#ifndef DSP_QC_H
+#define DSP_QC_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,9 +19,9 @@ typedef struct {
     int64_t frames;
     int ch;
     int rate;
-    double dc[COORD_MAX_CHANNELS];
-    double noise_rms;                       /* loudest channel, DC removed, from the pre-roll */
-    double noise_ch_sq[COORD_MAX_CHANNELS]; /* per-channel mean square of the pre-roll */
+    double dc[DSP_MAX_CHANNELS];
+    double noise_rms;                     /* loudest channel, DC removed, from the pre-roll */
+    double noise_ch_sq[DSP_MAX_CHANNELS]; /* per-channel mean square of the pre-roll */
 } qc_take_t;
 
 /* Sample c of frame i with its channel's DC removed. */
@@ -40,8 +40,8 @@ double qc_db(double lin); /* 20 log10, floored at -200 */
  * channel from [0, pre_end), and peak/RMS/SNR/clipping of the cut, plus the sound's own
  * mean over the cut after DC removal (largest channel, signed) in *sound_offset. */
 void qc_measure_dc(qc_take_t *t, int64_t pre_end);
-void qc_measure_noise(qc_take_t *t, int64_t pre_end, coord_analysis_t *a);
-void qc_measure_levels(const qc_take_t *t, const coord_pipeline_config_t *cfg, coord_analysis_t *a,
+void qc_measure_noise(qc_take_t *t, int64_t pre_end, dsp_analysis_t *a);
+void qc_measure_levels(const qc_take_t *t, const dsp_pipeline_config_t *cfg, dsp_analysis_t *a,
                        double *sound_offset);
 
 /* qc_onset.c: the frame where the attack starts, or -1 when nothing rises above the
@@ -51,7 +51,7 @@ int64_t qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to
 
 /* qc_release.c: where the tail ends (exclusive frame), searched back from limit. */
 int64_t qc_find_release_end(const qc_take_t *t, int64_t onset, int64_t limit,
-                            const coord_pipeline_config_t *cfg, double peak_lin);
+                            const dsp_pipeline_config_t *cfg, double peak_lin);
 
 /* qc_pitch.c: fundamental in Hz from [from, to) (mono mix), searched within an octave
  * of expected_hz; 0 when no periodicity is found. *confidence gets the normalised

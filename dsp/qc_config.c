@@ -11,27 +11,27 @@
 
 static const char *const s_curves[] = {"linear", "equal-power", "exponential"};
 
-int coord_fade_curve_parse(const char *word, coord_fade_curve_t *out)
+int dsp_fade_curve_parse(const char *word, dsp_fade_curve_t *out)
 {
     for (int i = 0; i < 3; i++)
         if (word && strcmp(word, s_curves[i]) == 0) {
-            *out = (coord_fade_curve_t)i;
+            *out = (dsp_fade_curve_t)i;
             return 0;
         }
     return BB_EINVAL;
 }
 
-const char *coord_fade_curve_name(coord_fade_curve_t curve)
+const char *dsp_fade_curve_name(dsp_fade_curve_t curve)
 {
     return (unsigned)curve < 3 ? s_curves[curve] : "?";
 }
 
-int coord_end_mode_parse(const char *word, coord_end_mode_t *out)
+int dsp_end_mode_parse(const char *word, dsp_end_mode_t *out)
 {
     if (word && strcmp(word, "noise") == 0)
-        *out = COORD_END_NOISE;
+        *out = DSP_END_NOISE;
     else if (word && strcmp(word, "below-peak") == 0)
-        *out = COORD_END_BELOW_PEAK;
+        *out = DSP_END_BELOW_PEAK;
     else
         return BB_EINVAL;
     return 0;
@@ -45,10 +45,10 @@ static int s_range(const char *what, double v, double lo, double hi, char *err, 
     return BB_EINVAL;
 }
 
-int coord_pipeline_config_from_spec(const Bb__InstrumentSpec *spec, coord_pipeline_config_t *cfg,
-                                    char *err, size_t errlen)
+int dsp_pipeline_config_from_spec(const Bb__InstrumentSpec *spec, dsp_pipeline_config_t *cfg,
+                                  char *err, size_t errlen)
 {
-    *cfg = (coord_pipeline_config_t)COORD_PIPELINE_CONFIG_INIT;
+    *cfg = (dsp_pipeline_config_t)DSP_PIPELINE_CONFIG_INIT;
     if (!spec)
         return 0;
     cfg->loop = spec->loop;
@@ -69,13 +69,12 @@ int coord_pipeline_config_from_spec(const Bb__InstrumentSpec *spec, coord_pipeli
         cfg->end_below_peak_db = q->end_below_peak_db;
     cfg->loop_crossfade_ms = q->loop_crossfade_ms;
     cfg->pitch_check = !q->unpitched;
-    if (q->fade_curve && *q->fade_curve &&
-        coord_fade_curve_parse(q->fade_curve, &cfg->fade_curve)) {
+    if (q->fade_curve && *q->fade_curve && dsp_fade_curve_parse(q->fade_curve, &cfg->fade_curve)) {
         snprintf(err, errlen, "fade curve '%s': use linear, equal-power or exponential",
                  q->fade_curve);
         return BB_EINVAL;
     }
-    if (q->end_mode && *q->end_mode && coord_end_mode_parse(q->end_mode, &cfg->end_mode)) {
+    if (q->end_mode && *q->end_mode && dsp_end_mode_parse(q->end_mode, &cfg->end_mode)) {
         snprintf(err, errlen, "end mode '%s': use noise or below-peak", q->end_mode);
         return BB_EINVAL;
     }

@@ -49,8 +49,8 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t *firs
     const int64_t look = 2 * ms;
     const double min_step_sq = (30 * floor) * (30 * floor);
     const int ch = t->ch;
-    double sq[COORD_MAX_CHANNELS] = {0};
-    int64_t skip_until[COORD_MAX_CHANNELS];
+    double sq[DSP_MAX_CHANNELS] = {0};
+    int64_t skip_until[DSP_MAX_CHANNELS];
     for (int c = 0; c < ch; c++)
         skip_until[c] = from + 5 * ms;
     for (int64_t i = from + 1; i < to; i++) {

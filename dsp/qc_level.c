@@ -58,7 +58,7 @@ void qc_measure_dc(qc_take_t *t, int64_t pre_end)
     }
 }
 
-void qc_measure_noise(qc_take_t *t, int64_t pre_end, coord_analysis_t *a)
+void qc_measure_noise(qc_take_t *t, int64_t pre_end, dsp_analysis_t *a)
 {
     double worst = 0;
     for (int c = 0; c < t->ch; c++) {
@@ -77,15 +77,15 @@ void qc_measure_noise(qc_take_t *t, int64_t pre_end, coord_analysis_t *a)
     a->noise_db = pre_end > 0 ? qc_db(worst) : -200.0;
 }
 
-void qc_measure_levels(const qc_take_t *t, const coord_pipeline_config_t *cfg, coord_analysis_t *a,
+void qc_measure_levels(const qc_take_t *t, const dsp_pipeline_config_t *cfg, dsp_analysis_t *a,
                        double *sound_offset)
 {
     /* One pass over the cut: peak, per-channel energy, and 25 ms block energies paired
      * into 50 ms windows (hop 25 ms) for the loudest-window SNR. */
     const int64_t block = 25 * (int64_t)(t->rate / 1000);
     const int ch = t->ch;
-    double peak = 0, total[COORD_MAX_CHANNELS] = {0}, blk[COORD_MAX_CHANNELS] = {0},
-           sum[COORD_MAX_CHANNELS] = {0}, prev[COORD_MAX_CHANNELS] = {0}, loudest = 0;
+    double peak = 0, total[DSP_MAX_CHANNELS] = {0}, blk[DSP_MAX_CHANNELS] = {0},
+           sum[DSP_MAX_CHANNELS] = {0}, prev[DSP_MAX_CHANNELS] = {0}, loudest = 0;
     int64_t in_blk = 0, prev_n = 0;
     for (int64_t i = a->cut_start; i < a->cut_end; i++) {
         const float *f = t->x + i * ch;
@@ -124,7 +124,7 @@ void qc_measure_levels(const qc_take_t *t, const coord_pipeline_config_t *cfg, c
 
     /* Clipping is judged on the raw samples: a converter clips before any DC removal. */
     const float full = 0.99990f;
-    int runs = 0, run[COORD_MAX_CHANNELS] = {0};
+    int runs = 0, run[DSP_MAX_CHANNELS] = {0};
     for (int64_t i = 0; i < t->frames; i++) {
         const float *f = t->x + i * ch;
         for (int c = 0; c < ch; c++) {

@@ -12,7 +12,7 @@
 #include "bb_fs.h"
 #include "bb_json.h"
 
-int coord_raw_write_sidecar(const char *path, const coord_raw_meta_t *m)
+int dsp_raw_write_sidecar(const char *path, const dsp_raw_meta_t *m)
 {
     bb_jw_t *w = bb_jw_new(true);
     if (!w)
@@ -65,7 +65,7 @@ static int s_int(const bb_json_t *doc, const char *key, int64_t lo, int64_t hi, 
     return 0;
 }
 
-int coord_raw_read_sidecar(const char *path, coord_raw_meta_t *m, char *err, size_t errlen)
+int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *m, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     char *text;
@@ -148,8 +148,8 @@ done:
     return rc;
 }
 
-int coord_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
-                         char *err, size_t errlen)
+int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
+                       char *err, size_t errlen)
 {
     *audio = NULL;
     SF_INFO info = {0};

@@ -8,8 +8,8 @@
  * batch, node, stream position, noise floor, ...); `batcherbird process` needs only the
  * required ones, so takes from any recorder can be re-cut with the same pipeline.
  */
-#ifndef COORD_TAKE_RAW_H
-#define COORD_TAKE_RAW_H
+#ifndef DSP_TAKE_RAW_H
+#define DSP_TAKE_RAW_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,16 +32,16 @@ typedef struct {
     int64_t xruns;
     bool release_capped;
     int attempt;
-} coord_raw_meta_t;
+} dsp_raw_meta_t;
 
 /* Writes the sidecar durably. */
-int coord_raw_write_sidecar(const char *path, const coord_raw_meta_t *meta);
+int dsp_raw_write_sidecar(const char *path, const dsp_raw_meta_t *meta);
 /* Reads a sidecar; BB_EINVAL with a message naming the field when something is missing
  * or out of range. Fields not in the file keep their zero value. */
-int coord_raw_read_sidecar(const char *path, coord_raw_meta_t *meta, char *err, size_t errlen);
+int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *meta, char *err, size_t errlen);
 
 /* Reads a whole audio file as interleaved float: *audio is malloc'd. */
-int coord_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
-                         char *err, size_t errlen);
+int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
+                       char *err, size_t errlen);
 
 #endif

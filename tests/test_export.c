@@ -1,6 +1,6 @@
 /*
  * test_export.c — the library export, end to end on real files: synthetic raw takes with
- * a known analysis go through coord_export_instrument(), and everything written is read
+ * a known analysis go through dsp_export_instrument(), and everything written is read
  * back — audio and chunks with libsndfile (and the smpl chunk's raw bytes), the SFZ and
  * the .dspreset parsed and their mapping checked key by key and velocity by velocity,
  * the manifest with the JSON reader, report.html with an XML well-formedness checker.
@@ -37,7 +37,7 @@ typedef struct {
     char takes[300]; /* raw takes */
     char lib[300];   /* library root */
     tx_take_t tk[MAX_TAKES];
-    coord_export_take_t t[MAX_TAKES];
+    dsp_export_take_t t[MAX_TAKES];
     size_t n;
 } s_fix_t;
 
@@ -62,8 +62,8 @@ static int s_teardown(void **state)
     return 0;
 }
 
-static coord_export_take_t *s_add(s_fix_t *f, const char *inst, int note, int vel, int rr,
-                                  bool release, const tx_spec_t *spec)
+static dsp_export_take_t *s_add(s_fix_t *f, const char *inst, int note, int vel, int rr,
+                                bool release, const tx_spec_t *spec)
 {
     assert_true(f->n < MAX_TAKES);
     tx_make_take(&f->tk[f->n], f->takes, inst, note, vel, rr, release, spec);
@@ -118,11 +118,11 @@ static s_smpl_t s_raw_smpl(const char *path)
     return s;
 }
 
-static void s_export(s_fix_t *f, const coord_export_config_t *cfg, const char *inst,
-                     coord_export_result_t *res)
+static void s_export(s_fix_t *f, const dsp_export_config_t *cfg, const char *inst,
+                     dsp_export_result_t *res)
 {
     char err[512] = "";
-    int rc = coord_export_instrument(cfg, inst, f->t, f->n, res, err, sizeof err);
+    int rc = dsp_export_instrument(cfg, inst, f->t, f->n, res, err, sizeof err);
     if (rc)
         fail_msg("export of %s failed: %s", inst, err);
 }
@@ -144,29 +144,26 @@ static float *s_read_audio(const char *path, SF_INFO *info)
 static void test_names_default_and_template(void **state)
 {
     char out[256];
-    coord_export_sample_name("Inst", 61, 127, 1, false, BB_NOTES_C3_IS_60, out, sizeof out);
+    dsp_export_sample_name("Inst", 61, 127, 1, false, BB_NOTES_C3_IS_60, out, sizeof out);
     assert_string_equal(out, "Inst_C#3_061_v127_rr1");
-    coord_export_sample_name("Inst", 60, 5, 2, true, BB_NOTES_C4_IS_60, out, sizeof out);
+    dsp_export_sample_name("Inst", 60, 5, 2, true, BB_NOTES_C4_IS_60, out, sizeof out);
     assert_string_equal(out, "Inst_C4_060_v005_rr2_rel");
-    assert_int_equal(coord_export_format_name("{instrument}-{name}-{velocity}-{rr}", "Pad", 62, 64,
-                                              3, false, BB_NOTES_C3_IS_60, out, sizeof out),
+    assert_int_equal(dsp_export_format_name("{instrument}-{name}-{velocity}-{rr}", "Pad", 62, 64, 3,
+                                            false, BB_NOTES_C3_IS_60, out, sizeof out),
                      0);
     assert_string_equal(out, "Pad-D3-064-3");
     /* no {release} token: _rel is appended so release samples never collide */
-    assert_int_equal(coord_export_format_name("{instrument} {midi}", "Pad", 62, 64, 3, true,
-                                              BB_NOTES_C3_IS_60, out, sizeof out),
+    assert_int_equal(dsp_export_format_name("{instrument} {midi}", "Pad", 62, 64, 3, true,
+                                            BB_NOTES_C3_IS_60, out, sizeof out),
                      0);
     assert_string_equal(out, "Pad-062_rel");
     char err[256];
-    assert_int_equal(coord_export_template_check("{instrument}/{midi}", err, sizeof err),
-                     BB_EINVAL);
-    assert_int_equal(coord_export_template_check("{instrument}_{bogus}", err, sizeof err),
-                     BB_EINVAL);
-    assert_int_equal(coord_export_template_check("{midi}", err, sizeof err), BB_EINVAL);
-    assert_int_equal(coord_export_template_check("{instrument}_{midi", err, sizeof err), BB_EINVAL);
-    assert_int_equal(coord_export_template_check(".{instrument}{midi}", err, sizeof err),
-                     BB_EINVAL);
-    assert_int_equal(coord_export_template_check(COORD_EXPORT_NAME_DEFAULT, err, sizeof err), 0);
+    assert_int_equal(dsp_export_template_check("{instrument}/{midi}", err, sizeof err), BB_EINVAL);
+    assert_int_equal(dsp_export_template_check("{instrument}_{bogus}", err, sizeof err), BB_EINVAL);
+    assert_int_equal(dsp_export_template_check("{midi}", err, sizeof err), BB_EINVAL);
+    assert_int_equal(dsp_export_template_check("{instrument}_{midi", err, sizeof err), BB_EINVAL);
+    assert_int_equal(dsp_export_template_check(".{instrument}{midi}", err, sizeof err), BB_EINVAL);
+    assert_int_equal(dsp_export_template_check(DSP_EXPORT_NAME_DEFAULT, err, sizeof err), 0);
 }
 
 static void test_template_collision_is_an_error(void **state)
@@ -175,12 +172,12 @@ static void test_template_collision_is_an_error(void **state)
     tx_spec_t spec = TX_SPEC_INIT;
     s_add(f, "Dup", 60, 100, 1, false, &spec);
     s_add(f, "Dup", 60, 100, 2, false, &spec);
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
     cfg.name_template = "{instrument}_{midi}_v{velocity}"; /* no {rr} */
-    coord_export_result_t res;
+    dsp_export_result_t res;
     char err[512];
-    assert_int_equal(coord_export_instrument(&cfg, "Dup", f->t, f->n, &res, err, sizeof err),
+    assert_int_equal(dsp_export_instrument(&cfg, "Dup", f->t, f->n, &res, err, sizeof err),
                      BB_EEXIST);
     assert_non_null(strstr(err, "Dup_060_v100"));
     /* nothing half-made is left behind */
@@ -210,9 +207,9 @@ static void test_hostile_instrument_names(void **state)
     for (size_t i = 0; i < n; i++) {
         f->n = 0;
         s_add(f, names[i], 60, 127, 1, false, &spec);
-        coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+        dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
         cfg.out_dir = f->lib;
-        coord_export_result_t res;
+        dsp_export_result_t res;
         s_export(f, &cfg, names[i], &res);
         snprintf(dirs[i], sizeof dirs[i], "%s", res.dir);
         /* the folder is a direct child of the library, with a safe name */
@@ -249,13 +246,13 @@ static void test_two_instruments_cannot_share_a_folder(void **state)
     s_fix_t *f = *state;
     tx_spec_t spec = TX_SPEC_INIT;
     s_add(f, "A B", 60, 127, 1, false, &spec);
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
-    coord_export_result_t res;
+    dsp_export_result_t res;
     s_export(f, &cfg, "A B", &res);
     /* "A-B" reduces to the same folder name: refused, the first one survives */
     char err[512];
-    assert_int_equal(coord_export_instrument(&cfg, "A-B", f->t, f->n, &res, err, sizeof err),
+    assert_int_equal(dsp_export_instrument(&cfg, "A-B", f->t, f->n, &res, err, sizeof err),
                      BB_EEXIST);
     assert_non_null(strstr(err, "A B"));
     /* the same instrument again replaces its own export */
@@ -270,16 +267,16 @@ static void test_wav24_chunks_read_back(void **state)
     tx_spec_t spec = TX_SPEC_INIT;
     spec.dc = 0.05;
     spec.loop = true;
-    coord_export_take_t *looped = s_add(f, "Keys", 61, 127, 1, false, &spec);
+    dsp_export_take_t *looped = s_add(f, "Keys", 61, 127, 1, false, &spec);
     spec.loop = false;
     spec.pitch_cents = -12;
     s_add(f, "Keys", 64, 100, 1, false, &spec);
     spec.pitch_cents = 30;
     s_add(f, "Keys", 67, 100, 1, false, &spec);
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
     cfg.tune = true;
-    coord_export_result_t res;
+    dsp_export_result_t res;
     s_export(f, &cfg, "Keys", &res);
     assert_int_equal(res.files, 3);
 
@@ -319,10 +316,10 @@ static void test_wav24_chunks_read_back(void **state)
         assert_int_equal(bext.origination_date[4], '-');
         assert_int_equal(bext.origination_time[2], ':');
         /* time reference: the sample's first frame in the node's stream */
-        coord_raw_meta_t meta;
+        dsp_raw_meta_t meta;
         char side[600], err[128];
         snprintf(side, sizeof side, "%s/%s.json", f->takes, f->tk[i].id);
-        assert_int_equal(coord_raw_read_sidecar(side, &meta, err, sizeof err), 0);
+        assert_int_equal(dsp_raw_read_sidecar(side, &meta, err, sizeof err), 0);
         uint64_t tref = (uint64_t)bext.time_reference_high << 32 | bext.time_reference_low;
         assert_int_equal(tref, (uint64_t)(meta.stream_start_frame + TX_PRE - TX_ATTACK));
         assert_non_null(strstr(bext.coding_history, "T=Batcherbird export"));
@@ -382,9 +379,9 @@ static void test_float32_and_flac(void **state)
     tx_spec_t spec = TX_SPEC_INIT;
     spec.loop = true;
     s_add(f, "Pad", 48, 90, 1, false, &spec);
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
-    coord_export_result_t res;
+    dsp_export_result_t res;
 
     cfg.bit_depth = 32;
     s_export(f, &cfg, "Pad", &res);
@@ -431,7 +428,7 @@ static void test_float32_and_flac(void **state)
     /* 32-bit float FLAC does not exist */
     cfg.bit_depth = 32;
     char err[256];
-    assert_int_equal(coord_export_instrument(&cfg, "Pad", f->t, f->n, &res, err, sizeof err),
+    assert_int_equal(dsp_export_instrument(&cfg, "Pad", f->t, f->n, &res, err, sizeof err),
                      BB_EINVAL);
     free(wav32);
     free(wav24);
@@ -445,7 +442,7 @@ static void test_dither16(void **state)
     float *zero = calloc(N, sizeof *zero);
     int16_t *q = malloc(N * sizeof *q);
     /* silence: TPDF gives -1, 0, +1 LSB, zero mean, 0.5 LSB RMS */
-    coord_export_dither16(zero, N, true, 42, q);
+    dsp_export_dither16(zero, N, true, 42, q);
     double sum = 0, sq = 0;
     int nonzero = 0;
     for (int i = 0; i < N; i++) {
@@ -459,15 +456,15 @@ static void test_dither16(void **state)
     assert_true(fabs(sqrt(sq / N) - 0.5) < 0.02);
     /* reproducible from its seed; off means plain rounding */
     int16_t *q2 = malloc(N * sizeof *q2);
-    coord_export_dither16(zero, N, true, 42, q2);
+    dsp_export_dither16(zero, N, true, 42, q2);
     assert_memory_equal(q, q2, N * sizeof *q);
-    coord_export_dither16(zero, N, false, 42, q2);
+    dsp_export_dither16(zero, N, false, 42, q2);
     for (int i = 0; i < N; i++)
         assert_int_equal(q2[i], 0);
     /* a constant 0.3 LSB: dither keeps the mean (no bias), rounding alone loses it */
     for (int i = 0; i < N; i++)
         zero[i] = 0.3f / 32768.0f;
-    coord_export_dither16(zero, N, true, 7, q);
+    dsp_export_dither16(zero, N, true, 7, q);
     sum = 0;
     for (int i = 0; i < N; i++)
         sum += q[i];
@@ -475,7 +472,7 @@ static void test_dither16(void **state)
     /* near full scale: clipped, never wrapped */
     for (int i = 0; i < N; i++)
         zero[i] = i % 2 ? 0.99999f : -1.0f;
-    coord_export_dither16(zero, N, true, 7, q);
+    dsp_export_dither16(zero, N, true, 7, q);
     for (int i = 0; i < N; i++)
         assert_true(i % 2 ? q[i] >= 32766 : q[i] <= -32767);
     free(zero);
@@ -490,10 +487,10 @@ static void test_wav16_dither_in_file(void **state)
     spec.channels = 1;
     spec.noise = 0; /* digital silence before the onset */
     s_add(f, "Quiet", 60, 127, 1, false, &spec);
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
     cfg.bit_depth = 16;
-    coord_export_result_t res;
+    dsp_export_result_t res;
     char path[1400];
     for (int dither = 1; dither >= 0; dither--) {
         cfg.dither = dither;
@@ -527,20 +524,20 @@ static void test_wav16_dither_in_file(void **state)
 
 static void test_fade_curves(void **state)
 {
-    for (int c = COORD_FADE_LINEAR; c <= COORD_FADE_EXPONENTIAL; c++) {
-        assert_true(coord_fade_gain(c, 0) == 0.0);
-        assert_true(coord_fade_gain(c, 1) == 1.0);
+    for (int c = DSP_FADE_LINEAR; c <= DSP_FADE_EXPONENTIAL; c++) {
+        assert_true(dsp_fade_gain(c, 0) == 0.0);
+        assert_true(dsp_fade_gain(c, 1) == 1.0);
         double last = 0;
         for (int i = 1; i <= 100; i++) {
-            double g = coord_fade_gain(c, i / 100.0);
+            double g = dsp_fade_gain(c, i / 100.0);
             assert_true(g >= last);
             last = g;
         }
     }
-    assert_true(fabs(coord_fade_gain(COORD_FADE_LINEAR, 0.5) - 0.5) < 1e-12);
-    assert_true(fabs(coord_fade_gain(COORD_FADE_EQUAL_POWER, 0.5) - sqrt(0.5)) < 1e-12);
+    assert_true(fabs(dsp_fade_gain(DSP_FADE_LINEAR, 0.5) - 0.5) < 1e-12);
+    assert_true(fabs(dsp_fade_gain(DSP_FADE_EQUAL_POWER, 0.5) - sqrt(0.5)) < 1e-12);
     /* exponential: half way is about -30 dB of a 60 dB fade (pinned to zero at the start) */
-    double g = coord_fade_gain(COORD_FADE_EXPONENTIAL, 0.5);
+    double g = dsp_fade_gain(DSP_FADE_EXPONENTIAL, 0.5);
     assert_true(fabs(20 * log10(g) - -30.0) < 0.5);
 }
 
@@ -551,12 +548,12 @@ static void test_process_dc_fades_crossfade(void **state)
     for (int i = 0; i < F; i++)
         for (int c = 0; c < CH; c++)
             x[i * CH + c] = (float)(0.2 + (c ? -0.1 : 0.1) + 0.5 * sin(i * 0.05 + c));
-    coord_analysis_t a = {0};
+    dsp_analysis_t a = {0};
     a.cut_start = 100;
     a.cut_end = 3900;
     a.fade_in = 50;
     a.fade_out = 200;
-    a.fade_curve = COORD_FADE_LINEAR;
+    a.fade_curve = DSP_FADE_LINEAR;
     a.dc[0] = 0.3;
     a.dc[1] = 0.1;
     a.has_loop = true;
@@ -565,7 +562,7 @@ static void test_process_dc_fades_crossfade(void **state)
     a.loop_crossfade = 300;
     a.loop_score = 0.2; /* uncorrelated: equal-power crossfade */
     int64_t start, len;
-    assert_int_equal(coord_export_process(x, F, CH, &a, 0.0, &start, &len), 0);
+    assert_int_equal(dsp_export_process(x, F, CH, &a, 0.0, &start, &len), 0);
     assert_int_equal(start, 100);
     assert_int_equal(len, 3800);
     /* outside the fades and the crossfade the signal is the tone without its DC */
@@ -582,7 +579,7 @@ static void test_process_dc_fades_crossfade(void **state)
     /* an empty cut is refused */
     a.cut_start = 3000;
     a.cut_end = 3000;
-    assert_int_equal(coord_export_process(x, F, CH, &a, 0.0, &start, &len), BB_EINVAL);
+    assert_int_equal(dsp_export_process(x, F, CH, &a, 0.0, &start, &len), BB_EINVAL);
     free(x);
 }
 
@@ -598,15 +595,15 @@ static void s_plan(s_fix_t *f, const char *inst)
     for (int note = 48; note <= 72; note += 4) {
         for (int v = 0; v < 3; v++)
             for (int rr = 1; rr <= 2; rr++) {
-                spec.verdict = COORD_PASS;
+                spec.verdict = DSP_PASS;
                 if ((note == 56 && vels[v] == 90 && rr == 2) || note == 64)
-                    spec.verdict = COORD_FAIL;
+                    spec.verdict = DSP_FAIL;
                 else if (note == 52 && rr == 1)
-                    spec.verdict = COORD_WARN;
+                    spec.verdict = DSP_WARN;
                 spec.loop = note == 60;
                 s_add(f, inst, note, vels[v], rr, false, &spec);
             }
-        spec.verdict = COORD_PASS;
+        spec.verdict = DSP_PASS;
         spec.loop = false;
         s_add(f, inst, note, 127, 1, true, &spec);
     }
@@ -657,9 +654,9 @@ static void test_sfz_mapping(void **state)
 {
     s_fix_t *f = *state;
     s_plan(f, "Grand");
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
-    coord_export_result_t res;
+    dsp_export_result_t res;
     s_export(f, &cfg, "Grand", &res);
     /* 7 notes x 3 vel x 2 rr + 7 release - 6 failed (note 64) - 1 (56 v90 rr2) */
     assert_int_equal(res.files, 42 + 7 - 7);
@@ -667,7 +664,7 @@ static void test_sfz_mapping(void **state)
     /* automatic edges: half the average gap (4) = 2 keys */
     s_check_sfz(res.dir, res.sfz, 46, 74, 42);
 
-    cfg.map_mode = COORD_MAP_UPWARD;
+    cfg.map_mode = DSP_MAP_UPWARD;
     cfg.edge_low = 12;
     cfg.edge_high = 3;
     s_export(f, &cfg, "Grand", &res);
@@ -682,10 +679,10 @@ static void test_sfz_mapping(void **state)
 static void test_map_build_cases(void **state)
 {
     /* one note: only its key unless edges say otherwise; velocities stretch to 1..127 */
-    coord_map_entry_t e[4] = {{.note = 60, .velocity = 64, .rr = 1},
-                              {.note = 60, .velocity = 100, .rr = 2},
-                              {.note = 60, .velocity = 100, .rr = 1}};
-    assert_int_equal(coord_map_build(e, 3, COORD_MAP_CENTRED, -1, -1), 0);
+    dsp_map_entry_t e[4] = {{.note = 60, .velocity = 64, .rr = 1},
+                            {.note = 60, .velocity = 100, .rr = 2},
+                            {.note = 60, .velocity = 100, .rr = 1}};
+    assert_int_equal(dsp_map_build(e, 3, DSP_MAP_CENTRED, -1, -1), 0);
     assert_int_equal(e[0].lokey, 60);
     assert_int_equal(e[0].hikey, 60);
     assert_int_equal(e[0].lovel, 1);
@@ -697,27 +694,27 @@ static void test_map_build_cases(void **state)
     assert_int_equal(e[2].seq_position, 1);
     assert_int_equal(e[2].seq_length, 2);
     /* centred between neighbours 60 and 67: 60 gets 57..63, 67 gets 64..70 */
-    coord_map_entry_t g[2] = {{.note = 60, .velocity = 127, .rr = 1},
-                              {.note = 67, .velocity = 127, .rr = 1}};
-    assert_int_equal(coord_map_build(g, 2, COORD_MAP_CENTRED, 3, 3), 0);
+    dsp_map_entry_t g[2] = {{.note = 60, .velocity = 127, .rr = 1},
+                            {.note = 67, .velocity = 127, .rr = 1}};
+    assert_int_equal(dsp_map_build(g, 2, DSP_MAP_CENTRED, 3, 3), 0);
     assert_int_equal(g[0].lokey, 57);
     assert_int_equal(g[0].hikey, 63);
     assert_int_equal(g[1].lokey, 64);
     assert_int_equal(g[1].hikey, 70);
-    assert_int_equal(coord_map_build(g, 2, COORD_MAP_UPWARD, 0, 0), 0);
+    assert_int_equal(dsp_map_build(g, 2, DSP_MAP_UPWARD, 0, 0), 0);
     assert_int_equal(g[0].hikey, 66);
     assert_int_equal(g[1].lokey, 67);
-    assert_int_equal(coord_map_build(NULL, 2, COORD_MAP_UPWARD, 0, 0), BB_EINVAL);
+    assert_int_equal(dsp_map_build(NULL, 2, DSP_MAP_UPWARD, 0, 0), BB_EINVAL);
 }
 
 static void test_dspreset(void **state)
 {
     s_fix_t *f = *state;
     s_plan(f, "Grand & <Co> \"Q\" 'x'");
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
     cfg.tune = true;
-    coord_export_result_t res;
+    dsp_export_result_t res;
     s_export(f, &cfg, "Grand & <Co> \"Q\" 'x'", &res);
     char *text = s_read(res.dspreset);
     char err[256];
@@ -789,9 +786,9 @@ static void test_manifest_and_report(void **state)
 {
     s_fix_t *f = *state;
     s_plan(f, "Grand");
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
-    coord_export_result_t res;
+    dsp_export_result_t res;
     s_export(f, &cfg, "Grand", &res);
     f->n = 0;
     tx_spec_t spec = TX_SPEC_INIT;
@@ -800,7 +797,7 @@ static void test_manifest_and_report(void **state)
     s_export(f, &cfg, "Bass", &res);
 
     char path[600];
-    snprintf(path, sizeof path, "%s/%s", f->lib, COORD_EXPORT_MANIFEST);
+    snprintf(path, sizeof path, "%s/%s", f->lib, DSP_EXPORT_MANIFEST);
     char *text = s_read(path);
     bb_json_t *doc = NULL;
     char err[256];
@@ -850,14 +847,14 @@ static void test_manifest_and_report(void **state)
         const char *rel;
         int64_t bytes, crc;
         assert_int_equal(bb_json_get_string(e, "path", &rel), 0);
-        assert_true(coord_library_path_ok(rel));
+        assert_true(dsp_library_path_ok(rel));
         bb_json_get_int(e, "bytes", &bytes);
         bb_json_get_int(e, "crc32", &crc);
         char p[1400];
         snprintf(p, sizeof p, "%s/%s", f->lib, rel);
         uint32_t have;
         uint64_t size;
-        if (coord_file_crc32(p, &have, &size, err, sizeof err))
+        if (dsp_file_crc32(p, &have, &size, err, sizeof err))
             fail_msg("%s", err);
         assert_int_equal(size, (uint64_t)bytes);
         assert_int_equal(have, (uint32_t)crc);
@@ -866,7 +863,7 @@ static void test_manifest_and_report(void **state)
     free(text);
 
     /* report.html: well-formed, one thumbnail per sample, nothing fetched from anywhere */
-    snprintf(path, sizeof path, "%s/%s", f->lib, COORD_EXPORT_REPORT);
+    snprintf(path, sizeof path, "%s/%s", f->lib, DSP_EXPORT_REPORT);
     text = s_read(path);
     tx_elem_t *root = tx_xml_parse(text, err, sizeof err);
     if (!root)
@@ -903,10 +900,10 @@ static void test_custom_template_and_all_failed(void **state)
     s_fix_t *f = *state;
     tx_spec_t spec = TX_SPEC_INIT;
     s_add(f, "Tmpl", 62, 100, 2, false, &spec);
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
     cfg.name_template = "{instrument}-{name}-v{velocity}-{rr}";
-    coord_export_result_t res;
+    dsp_export_result_t res;
     s_export(f, &cfg, "Tmpl", &res);
     char path[1400];
     snprintf(path, sizeof path, "%s/samples/Tmpl-D3-v100-2.wav", res.dir);
@@ -914,7 +911,7 @@ static void test_custom_template_and_all_failed(void **state)
 
     /* an instrument whose every take failed still gets its files and its report rows */
     f->n = 0;
-    spec.verdict = COORD_FAIL;
+    spec.verdict = DSP_FAIL;
     s_add(f, "Broken", 60, 127, 1, false, &spec);
     s_add(f, "Broken", 64, 127, 1, false, &spec);
     cfg.name_template = NULL;
@@ -922,7 +919,7 @@ static void test_custom_template_and_all_failed(void **state)
     assert_int_equal(res.files, 0);
     assert_int_equal(res.skipped, 2);
     assert_true(bb_exists(res.sfz) && bb_exists(res.dspreset));
-    snprintf(path, sizeof path, "%s/%s", f->lib, COORD_EXPORT_REPORT);
+    snprintf(path, sizeof path, "%s/%s", f->lib, DSP_EXPORT_REPORT);
     char *text = s_read(path), err[256];
     tx_elem_t *root = tx_xml_parse(text, err, sizeof err);
     if (!root)

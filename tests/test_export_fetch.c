@@ -1,7 +1,7 @@
 /*
  * test_export_fetch.c — `batcherbird export`'s fetch over a real ipc:// ROUTER/DEALER
  * pair: the server half (service_export.c, export_library.c) serves a library exported
- * by coord_export_instrument(); the client half (cli/cmd_export.c) fetches it. Checks a
+ * by dsp_export_instrument(); the client half (cli/cmd_export.c) fetches it. Checks a
  * complete fetch byte for byte (a file of several chunks included), skipping complete
  * files, resuming a truncated .part, starting over after a .part that was not the file,
  * a damaged chunk and a checksum mismatch reported as errors, unsafe paths refused on
@@ -54,10 +54,10 @@ static void s_list(Bb__Operator_Service *svc, const Bb__LibraryListRequest *req,
         coord_library_serve_list(s_root, BB__BATCH_STATE__BATCH_DONE, closure, call);
         return;
     }
-    coord_library_file_t *files;
+    dsp_library_file_t *files;
     size_t n;
     char err[256];
-    assert_int_equal(coord_library_list(s_root, &files, &n, err, sizeof err), 0);
+    assert_int_equal(dsp_library_list(s_root, &files, &n, err, sizeof err), 0);
     Bb__LibraryFile *items = calloc(n, sizeof *items);
     Bb__LibraryFile **ptrs = calloc(n, sizeof *ptrs);
     for (size_t i = 0; i < n; i++) {
@@ -85,12 +85,12 @@ static void s_chunk(Bb__Operator_Service *svc, const Bb__LibraryChunkRequest *re
         coord_library_serve_chunk(s_root, req, closure, call);
         return;
     }
-    static unsigned char buf[COORD_LIBRARY_CHUNK_MAX];
+    static unsigned char buf[DSP_LIBRARY_CHUNK_MAX];
     size_t got;
     uint64_t size;
     char err[256];
-    assert_int_equal(coord_library_read(s_root, req->path, req->offset, buf, req->length, &got,
-                                        &size, err, sizeof err),
+    assert_int_equal(dsp_library_read(s_root, req->path, req->offset, buf, req->length, &got, &size,
+                                      err, sizeof err),
                      0);
     Bb__LibraryChunk reply = BB__LIBRARY_CHUNK__INIT;
     reply.crc32 = bb_crc32(0, buf, got);
@@ -141,7 +141,7 @@ static int s_setup(void **state)
     bb_mkdir_p(f->takes);
     bb_mkdir_p(s_root);
     tx_take_t tk[3];
-    coord_export_take_t t[3];
+    dsp_export_take_t t[3];
     tx_spec_t spec = TX_SPEC_INIT;
     spec.body = BIG_FRAMES;
     tx_make_take(&tk[0], f->takes, "Organ", 48, 127, 1, false, &spec);
@@ -150,12 +150,12 @@ static int s_setup(void **state)
     tx_make_take(&tk[2], f->takes, "Organ", 60, 127, 1, false, &spec);
     for (int i = 0; i < 3; i++)
         t[i] = tk[i].t;
-    coord_export_config_t cfg = COORD_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = s_root;
     cfg.bit_depth = 32;
-    coord_export_result_t res;
+    dsp_export_result_t res;
     char err[512];
-    if (coord_export_instrument(&cfg, "Organ", t, 3, &res, err, sizeof err))
+    if (dsp_export_instrument(&cfg, "Organ", t, 3, &res, err, sizeof err))
         fail_msg("%s", err);
     snprintf(f->big, sizeof f->big, "Organ/samples/Organ_C2_048_v127_rr1.wav");
     atomic_store(&s_mode, MODE_REAL);
@@ -175,7 +175,7 @@ static int s_teardown(void **state)
     zactor_destroy(&f->server);
     if (!getenv("BB_KEEP"))
         bb_rm_rf(f->dir);
-    coord_library_cache_clear();
+    dsp_library_cache_clear();
     free(f);
     return 0;
 }
@@ -189,10 +189,10 @@ static int s_fetch(s_fix_t *f, cli_fetch_stats_t *st, char *err, size_t errlen)
 /* Every library file in out equals its source. Returns how many were compared. */
 static size_t s_same_as_source(s_fix_t *f)
 {
-    coord_library_file_t *files;
+    dsp_library_file_t *files;
     size_t n;
     char err[256];
-    assert_int_equal(coord_library_list(s_root, &files, &n, err, sizeof err), 0);
+    assert_int_equal(dsp_library_list(s_root, &files, &n, err, sizeof err), 0);
     for (size_t i = 0; i < n; i++) {
         char a[1024], b[1024];
         snprintf(a, sizeof a, "%s/%s", s_root, files[i].path);
@@ -239,8 +239,8 @@ static void test_fetch_complete_then_skip(void **state)
     snprintf(big, sizeof big, "%s/%s", f->out, f->big);
     uint32_t crc;
     uint64_t size;
-    assert_int_equal(coord_file_crc32(big, &crc, &size, err, sizeof err), 0);
-    assert_true(size > 4 * COORD_LIBRARY_CHUNK_MAX); /* several chunks */
+    assert_int_equal(dsp_file_crc32(big, &crc, &size, err, sizeof err), 0);
+    assert_true(size > 4 * DSP_LIBRARY_CHUNK_MAX); /* several chunks */
     assert_int_equal(st.bytes_fetched, st.bytes_total);
     /* again: everything is there already */
     assert_int_equal(s_fetch(f, &st, err, sizeof err), 0);
@@ -360,9 +360,9 @@ static void test_fetch_refuses_unsafe_paths(void **state)
     const char *bad[] = {"../x", "/etc/passwd", "a/../b", "a//b", "",   ".hidden",
                          "a/.b", "a\\b",        "a/b/",   "x\ny", "./a"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        assert_false(coord_library_path_ok(bad[i]));
-    assert_true(coord_library_path_ok("Organ/samples/Organ_C#2_049_v127_rr1.wav"));
-    assert_true(coord_library_path_ok("manifest.json"));
+        assert_false(dsp_library_path_ok(bad[i]));
+    assert_true(dsp_library_path_ok("Organ/samples/Organ_C#2_049_v127_rr1.wav"));
+    assert_true(dsp_library_path_ok("manifest.json"));
 }
 
 static void test_server_refuses(void **state)
@@ -372,18 +372,18 @@ static void test_server_refuses(void **state)
     size_t got;
     uint64_t size;
     char err[512];
-    assert_int_equal(coord_library_read(s_root, "../lib/manifest.json", 0, buf, 64, &got, &size,
-                                        err, sizeof err),
-                     BB_EINVAL);
-    assert_int_equal(coord_library_read(s_root, "Organ/" COORD_EXPORT_INST_RECORD, 0, buf, 64, &got,
-                                        &size, err, sizeof err),
+    assert_int_equal(
+        dsp_library_read(s_root, "../lib/manifest.json", 0, buf, 64, &got, &size, err, sizeof err),
+        BB_EINVAL);
+    assert_int_equal(dsp_library_read(s_root, "Organ/" DSP_EXPORT_INST_RECORD, 0, buf, 64, &got,
+                                      &size, err, sizeof err),
                      BB_EINVAL);
     /* a file in the library folder the manifest does not list */
     char path[1024];
     snprintf(path, sizeof path, "%s/secret.txt", s_root);
     s_write(path, "secret", 6);
     assert_int_equal(
-        coord_library_read(s_root, "secret.txt", 0, buf, 64, &got, &size, err, sizeof err),
+        dsp_library_read(s_root, "secret.txt", 0, buf, 64, &got, &size, err, sizeof err),
         BB_ENOTFOUND);
     /* a listed file replaced by a link out of the library */
     char outside[1024], link_path[1024];
@@ -393,7 +393,7 @@ static void test_server_refuses(void **state)
     unlink(link_path);
     assert_int_equal(symlink(outside, link_path), 0);
     assert_int_equal(
-        coord_library_read(s_root, "Organ/Organ.sfz", 0, buf, 64, &got, &size, err, sizeof err),
+        dsp_library_read(s_root, "Organ/Organ.sfz", 0, buf, 64, &got, &size, err, sizeof err),
         BB_EINVAL);
     assert_non_null(strstr(err, "outside the library"));
     /* over the wire: a bad path and an oversized chunk are INVALID_ARGUMENT */
@@ -406,7 +406,7 @@ static void test_server_refuses(void **state)
                                  &req.base, TIMEOUT_MS, &reply, msg, sizeof msg),
                      BB_STATUS_INVALID_ARGUMENT);
     req.path = "manifest.json";
-    req.length = COORD_LIBRARY_CHUNK_MAX + 1;
+    req.length = DSP_LIBRARY_CHUNK_MAX + 1;
     assert_int_equal(bb_rpc_call(f->client, &bb__operator__descriptor, "FetchLibraryChunk",
                                  &req.base, TIMEOUT_MS, &reply, msg, sizeof msg),
                      BB_STATUS_INVALID_ARGUMENT);
@@ -422,7 +422,7 @@ static void test_no_library_and_no_server(void **state)
 {
     s_fix_t *f = *state;
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", s_root, COORD_EXPORT_MANIFEST);
+    snprintf(path, sizeof path, "%s/%s", s_root, DSP_EXPORT_MANIFEST);
     unlink(path);
     cli_fetch_stats_t st;
     char err[512] = "";

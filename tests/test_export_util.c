@@ -50,7 +50,7 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
     sf_close(sf);
     free(x);
 
-    coord_raw_meta_t meta = {0};
+    dsp_raw_meta_t meta = {0};
     snprintf(meta.take_id, sizeof meta.take_id, "%s", tk->id);
     snprintf(meta.instrument, sizeof meta.instrument, "%s", instrument);
     meta.note = note;
@@ -65,9 +65,9 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
     meta.stream_start_frame = TX_STREAM0 + serial * 100000;
     char side[520];
     snprintf(side, sizeof side, "%s/%s.json", dir, tk->id);
-    coord_raw_write_sidecar(side, &meta);
+    dsp_raw_write_sidecar(side, &meta);
 
-    coord_analysis_t *a = &tk->t.analysis;
+    dsp_analysis_t *a = &tk->t.analysis;
     memset(a, 0, sizeof *a);
     a->onset = TX_PRE;
     a->cut_start = TX_PRE - TX_ATTACK;
@@ -75,7 +75,7 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
     a->release_end = a->cut_end;
     a->fade_in = TX_ATTACK;
     a->fade_out = TX_RATE / 100;
-    a->fade_curve = COORD_FADE_EQUAL_POWER;
+    a->fade_curve = DSP_FADE_EQUAL_POWER;
     a->channels = ch;
     for (int c = 0; c < ch; c++)
         a->dc[c] = spec->dc;
@@ -88,9 +88,9 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
     a->pitch_cents = spec->pitch_cents;
     a->pitch_confidence = 0.95;
     a->verdict = spec->verdict;
-    if (spec->verdict == COORD_FAIL)
+    if (spec->verdict == DSP_FAIL)
         snprintf(a->reasons, sizeof a->reasons, "pitch off by 80 cents <wrong note> & more");
-    else if (spec->verdict == COORD_WARN)
+    else if (spec->verdict == DSP_WARN)
         snprintf(a->reasons, sizeof a->reasons, "low SNR");
     if (spec->loop) {
         double period = TX_RATE / f;

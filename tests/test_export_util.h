@@ -23,7 +23,7 @@
 typedef struct {
     char id[64];
     char path[512];
-    coord_export_take_t t;
+    dsp_export_take_t t;
 } tx_take_t;
 
 typedef struct {
@@ -39,7 +39,7 @@ typedef struct {
 #define TX_SPEC_INIT                                                                               \
     {                                                                                              \
         .channels = 2, .amp = 0.5, .dc = 0.0, .noise = 2e-4, .loop = false, .pitch_cents = 0.0,    \
-        .verdict = COORD_PASS                                                                      \
+        .verdict = DSP_PASS                                                                        \
     }
 
 /* Writes dir/<id>.wav and dir/<id>.json for a tone at `note` and fills tk. */

@@ -20,18 +20,18 @@
 #include "qc_config.h"
 #include "qc_corpus.h"
 
-static int s_analyze(const qc_corpus_spec_t *sp, qc_corpus_take_t *take, coord_analysis_t *a,
-                     const coord_pipeline_config_t *cfg_in)
+static int s_analyze(const qc_corpus_spec_t *sp, qc_corpus_take_t *take, dsp_analysis_t *a,
+                     const dsp_pipeline_config_t *cfg_in)
 {
     assert_int_equal(qc_corpus_render(sp, take), 0);
-    coord_pipeline_config_t cfg = COORD_PIPELINE_CONFIG_INIT;
+    dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
     if (cfg_in)
         cfg = *cfg_in;
-    coord_take_info_t info = {.note_on = take->note_on_frame,
-                              .note_off = take->note_off_frame,
-                              .note = sp->note,
-                              .velocity = sp->velocity};
-    return coord_analyze(take->audio, take->frames, sp->channels, sp->rate, &info, &cfg, a);
+    dsp_take_info_t info = {.note_on = take->note_on_frame,
+                            .note_off = take->note_off_frame,
+                            .note = sp->note,
+                            .velocity = sp->velocity};
+    return dsp_analyze(take->audio, take->frames, sp->channels, sp->rate, &info, &cfg, a);
 }
 
 /* The corpus: every preset, three velocities, three latencies (one mis-compensated by
@@ -59,18 +59,17 @@ static void test_corpus_onset_pitch_no_false_fail(void **state)
                     sp.seed = (uint32_t)(1 + n);
                     sp.hold_ms = p == NODE_SIM_PAD ? 900 : 500;
                     qc_corpus_take_t take;
-                    coord_analysis_t a;
+                    dsp_analysis_t a;
                     assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
                     int64_t err = a.onset - take.true_onset;
                     int64_t tol = qc_corpus_sharp(sp.preset) ? 48 : 240; /* 1 ms / 5 ms */
-                    if (llabs(err) > tol || a.verdict == COORD_FAIL || a.pitch_hz <= 0 ||
+                    if (llabs(err) > tol || a.verdict == DSP_FAIL || a.pitch_hz <= 0 ||
                         fabs(1200 * log2(a.pitch_hz / take.true_hz)) > 5)
                         fail_msg("%s note %d vel %d latency %.0f/%.0f noise %.0f: onset error %lld "
                                  "frames, pitch %.2f Hz (true %.2f), verdict %s (%s)",
                                  node_sim_preset_name(sp.preset), sp.note, sp.velocity,
                                  sp.latency_ms, sp.assumed_latency_ms, sp.noise_db, (long long)err,
-                                 a.pitch_hz, take.true_hz, coord_verdict_name(a.verdict),
-                                 a.reasons);
+                                 a.pitch_hz, take.true_hz, dsp_verdict_name(a.verdict), a.reasons);
                     if (qc_corpus_sharp(sp.preset) && llabs(err) > worst_sharp)
                         worst_sharp = (int)llabs(err);
                     if (!qc_corpus_sharp(sp.preset) && llabs(err) > worst_slow)
@@ -100,7 +99,7 @@ static void test_release_end_follows_the_tail(void **state)
     sp.noise_db = -70;
     sp.max_release_ms = 3000;
     qc_corpus_take_t take;
-    coord_analysis_t a;
+    dsp_analysis_t a;
     assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
     assert_true(take.true_end > take.true_off);
     /* The tail is judged "in the floor" 6 dB above it; the sim's END is at the floor. The
@@ -114,18 +113,18 @@ static void test_release_end_follows_the_tail(void **state)
     qc_corpus_free(&take);
 
     /* A cap from the plan bounds it. */
-    coord_pipeline_config_t cfg = COORD_PIPELINE_CONFIG_INIT;
+    dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
     cfg.max_release_ms = 20;
-    coord_analysis_t capped;
+    dsp_analysis_t capped;
     assert_int_equal(s_analyze(&sp, &take, &capped, &cfg), 0);
     assert_true(capped.release_end <= take.note_off_frame + 960);
     qc_corpus_free(&take);
 
     /* Below-peak mode ends earlier than the floor. */
-    cfg = (coord_pipeline_config_t)COORD_PIPELINE_CONFIG_INIT;
-    cfg.end_mode = COORD_END_BELOW_PEAK;
+    cfg = (dsp_pipeline_config_t)DSP_PIPELINE_CONFIG_INIT;
+    cfg.end_mode = DSP_END_BELOW_PEAK;
     cfg.end_below_peak_db = 30;
-    coord_analysis_t b;
+    dsp_analysis_t b;
     assert_int_equal(s_analyze(&sp, &take, &b, &cfg), 0);
     assert_true(b.release_end < a.release_end);
     assert_true(b.release_end > take.true_off);
@@ -139,21 +138,21 @@ static void s_expect_fault(uint32_t fault, int verdict, const char *word)
     sp.faults = fault;
     sp.note = 57;
     qc_corpus_take_t take;
-    coord_analysis_t a;
+    dsp_analysis_t a;
     assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
     if (a.verdict != verdict || !strstr(a.reasons, word))
         fail_msg("fault %u: verdict %s, reasons '%s'; expected %s with '%s'", fault,
-                 coord_verdict_name(a.verdict), a.reasons, coord_verdict_name(verdict), word);
+                 dsp_verdict_name(a.verdict), a.reasons, dsp_verdict_name(verdict), word);
     qc_corpus_free(&take);
 }
 
 static void test_every_fault_detected(void **state)
 {
     (void)state;
-    s_expect_fault(NODE_SIM_FAULT_CLIP, COORD_FAIL, "clipping");
-    s_expect_fault(NODE_SIM_FAULT_DROPOUT, COORD_FAIL, "dropout");
-    s_expect_fault(NODE_SIM_FAULT_SILENCE, COORD_FAIL, "silence");
-    s_expect_fault(NODE_SIM_FAULT_WRONG_PITCH, COORD_FAIL, "wrong pitch");
+    s_expect_fault(NODE_SIM_FAULT_CLIP, DSP_FAIL, "clipping");
+    s_expect_fault(NODE_SIM_FAULT_DROPOUT, DSP_FAIL, "dropout");
+    s_expect_fault(NODE_SIM_FAULT_SILENCE, DSP_FAIL, "silence");
+    s_expect_fault(NODE_SIM_FAULT_WRONG_PITCH, DSP_FAIL, "wrong pitch");
 
     /* Faults on other presets too (piano decays, pad rises slowly). */
     qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT;
@@ -165,11 +164,11 @@ static void test_every_fault_detected(void **state)
             sp.faults = faults[f];
             sp.hold_ms = 900;
             qc_corpus_take_t take;
-            coord_analysis_t a;
+            dsp_analysis_t a;
             assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
-            if (a.verdict != COORD_FAIL)
+            if (a.verdict != DSP_FAIL)
                 fail_msg("%s with fault %u passed as %s (%s)", node_sim_preset_name(sp.preset),
-                         faults[f], coord_verdict_name(a.verdict), a.reasons);
+                         faults[f], dsp_verdict_name(a.verdict), a.reasons);
             qc_corpus_free(&take);
         }
 }
@@ -182,13 +181,13 @@ static void test_dc_is_measured(void **state)
     sp.faults = NODE_SIM_FAULT_DC;
     sp.hold_ms = 1000;
     qc_corpus_take_t take;
-    coord_analysis_t a;
+    dsp_analysis_t a;
     assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
     /* The simulated fault is an offset only while the voice sounds: nothing to subtract
      * (the pre-roll is centred), but the take is flagged (and the step where the offset
      * vanishes with the voice is a click the dropout stage reports too). */
     assert_true(fabs(a.dc[0]) < 1e-3 && fabs(a.dc[1]) < 1e-3);
-    assert_true(a.verdict >= COORD_WARN);
+    assert_true(a.verdict >= DSP_WARN);
     assert_non_null(strstr(a.reasons, "while the note sounds"));
     qc_corpus_free(&take);
 
@@ -196,23 +195,23 @@ static void test_dc_is_measured(void **state)
      * other measurements. */
     sp.faults = 0;
     assert_int_equal(qc_corpus_render(&sp, &take), 0);
-    coord_analysis_t clean;
-    coord_pipeline_config_t cfg = COORD_PIPELINE_CONFIG_INIT;
-    coord_take_info_t info = {.note_on = take.note_on_frame,
-                              .note_off = take.note_off_frame,
-                              .note = sp.note,
-                              .velocity = sp.velocity};
-    assert_int_equal(coord_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &clean), 0);
+    dsp_analysis_t clean;
+    dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
+    dsp_take_info_t info = {.note_on = take.note_on_frame,
+                            .note_off = take.note_off_frame,
+                            .note = sp.note,
+                            .velocity = sp.velocity};
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &clean), 0);
     for (int64_t i = 0; i < take.frames; i++) {
         take.audio[i * 2] += 0.05f;
         take.audio[i * 2 + 1] -= 0.02f;
     }
-    assert_int_equal(coord_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), 0);
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), 0);
     assert_true(fabs(a.dc[0] - 0.05) < 1e-4 && fabs(a.dc[1] + 0.02) < 1e-4);
     assert_int_equal(a.onset, clean.onset);
     assert_true(fabs(a.pitch_cents - clean.pitch_cents) < 0.01);
     assert_true(fabs(a.peak_db - clean.peak_db) < 0.05);
-    assert_int_equal(a.verdict, COORD_WARN);
+    assert_int_equal(a.verdict, DSP_WARN);
     assert_non_null(strstr(a.reasons, "DC offset"));
     qc_corpus_free(&take);
 }
@@ -223,21 +222,21 @@ static void test_xruns_fail_the_take(void **state)
     qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT;
     qc_corpus_take_t take;
     assert_int_equal(qc_corpus_render(&sp, &take), 0);
-    coord_pipeline_config_t cfg = COORD_PIPELINE_CONFIG_INIT;
-    coord_take_info_t info = {.note_on = take.note_on_frame,
-                              .note_off = take.note_off_frame,
-                              .note = sp.note,
-                              .velocity = sp.velocity,
-                              .xruns = 2};
-    coord_analysis_t a;
-    assert_int_equal(coord_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), 0);
-    assert_int_equal(a.verdict, COORD_FAIL);
+    dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
+    dsp_take_info_t info = {.note_on = take.note_on_frame,
+                            .note_off = take.note_off_frame,
+                            .note = sp.note,
+                            .velocity = sp.velocity,
+                            .xruns = 2};
+    dsp_analysis_t a;
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), 0);
+    assert_int_equal(a.verdict, DSP_FAIL);
     assert_non_null(strstr(a.reasons, "lost 2 block"));
     /* Bad input is refused, not guessed at. */
     info.note_on = take.frames + 1;
-    assert_int_equal(coord_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), BB_EINVAL);
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), BB_EINVAL);
     info.note_on = 0;
-    assert_int_equal(coord_analyze(take.audio, take.frames, 9, 48000, &info, &cfg, &a), BB_EINVAL);
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 9, 48000, &info, &cfg, &a), BB_EINVAL);
     qc_corpus_free(&take);
 }
 
@@ -245,16 +244,16 @@ static void test_pre_attack_margin_and_fades(void **state)
 {
     (void)state;
     qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT;
-    coord_pipeline_config_t cfg = COORD_PIPELINE_CONFIG_INIT;
+    dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
     cfg.pre_attack_ms = 2;
     cfg.fade_out_ms = 25;
     qc_corpus_take_t take;
-    coord_analysis_t a;
+    dsp_analysis_t a;
     assert_int_equal(s_analyze(&sp, &take, &a, &cfg), 0);
     assert_int_equal(a.onset - a.cut_start, 96);
     assert_int_equal(a.fade_in, 96);
     assert_int_equal(a.fade_out, 1200);
-    assert_int_equal(a.fade_curve, COORD_FADE_EQUAL_POWER);
+    assert_int_equal(a.fade_curve, DSP_FADE_EQUAL_POWER);
     qc_corpus_free(&take);
 }
 
@@ -268,10 +267,10 @@ static void test_loop_found_in_sustain(void **state)
         sp.note = notes[i];
         sp.hold_ms = 1500;
         sp.detune_cents = 7; /* periods that are not whole frames */
-        coord_pipeline_config_t cfg = COORD_PIPELINE_CONFIG_INIT;
+        dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
         cfg.loop = true;
         qc_corpus_take_t take;
-        coord_analysis_t a;
+        dsp_analysis_t a;
         assert_int_equal(s_analyze(&sp, &take, &a, &cfg), 0);
         if (!a.has_loop)
             fail_msg("note %d: no loop (%s)", sp.note, a.reasons);
@@ -315,20 +314,20 @@ static void test_config_from_spec(void **state)
     qc.end_below_peak_db = 50;
     qc.pre_attack_ms = 1.5f;
     qc.unpitched = true;
-    coord_pipeline_config_t cfg;
+    dsp_pipeline_config_t cfg;
     char err[200];
-    assert_int_equal(coord_pipeline_config_from_spec(&spec, &cfg, err, sizeof err), 0);
-    assert_int_equal(cfg.fade_curve, COORD_FADE_EXPONENTIAL);
-    assert_int_equal(cfg.end_mode, COORD_END_BELOW_PEAK);
+    assert_int_equal(dsp_pipeline_config_from_spec(&spec, &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.fade_curve, DSP_FADE_EXPONENTIAL);
+    assert_int_equal(cfg.end_mode, DSP_END_BELOW_PEAK);
     assert_true(cfg.end_below_peak_db == 50);
     assert_true(cfg.loop && !cfg.pitch_check);
     assert_true(cfg.max_release_ms == 1200);
     qc.fade_curve = "cubic";
-    assert_int_equal(coord_pipeline_config_from_spec(&spec, &cfg, err, sizeof err), BB_EINVAL);
+    assert_int_equal(dsp_pipeline_config_from_spec(&spec, &cfg, err, sizeof err), BB_EINVAL);
     assert_non_null(strstr(err, "cubic"));
     qc.fade_curve = "";
     qc.pre_attack_ms = -3;
-    assert_int_equal(coord_pipeline_config_from_spec(&spec, &cfg, err, sizeof err), BB_EINVAL);
+    assert_int_equal(dsp_pipeline_config_from_spec(&spec, &cfg, err, sizeof err), BB_EINVAL);
     assert_non_null(strstr(err, "pre-attack"));
 }
 
@@ -339,14 +338,14 @@ static void test_json_round_trip(void **state)
     sp.preset = NODE_SIM_ORGAN;
     sp.hold_ms = 1000;
     sp.faults = NODE_SIM_FAULT_DC;
-    coord_pipeline_config_t cfg = COORD_PIPELINE_CONFIG_INIT;
+    dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
     cfg.loop = true;
     qc_corpus_take_t take;
-    coord_analysis_t a, b;
+    dsp_analysis_t a, b;
     assert_int_equal(s_analyze(&sp, &take, &a, &cfg), 0);
-    char *json = coord_analysis_json(&a);
+    char *json = dsp_analysis_json(&a);
     assert_non_null(json);
-    assert_int_equal(coord_analysis_from_json(json, &b), 0);
+    assert_int_equal(dsp_analysis_from_json(json, &b), 0);
     assert_int_equal(b.onset, a.onset);
     assert_int_equal(b.cut_end, a.cut_end);
     assert_int_equal(b.has_loop, a.has_loop);
@@ -358,7 +357,7 @@ static void test_json_round_trip(void **state)
     assert_int_equal(b.verdict, a.verdict);
     assert_string_equal(b.reasons, a.reasons);
     free(json);
-    assert_int_equal(coord_analysis_from_json("{not json", &b), BB_EINVAL);
+    assert_int_equal(dsp_analysis_from_json("{not json", &b), BB_EINVAL);
     qc_corpus_free(&take);
 }
 
@@ -384,20 +383,20 @@ static void test_soundfont_instruments(void **state)
             sp.max_release_ms = 1500;
             sp.noise_db = -84;
             qc_corpus_take_t take;
-            coord_analysis_t a;
+            dsp_analysis_t a;
             assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
             int64_t err = a.onset - take.true_onset;
             double cents = a.pitch_hz > 0 ? 1200 * log2(a.pitch_hz / take.true_hz) : 1e9;
             if (fabs(fabs(cents) - 1200) < 15) { /* a 16' stop: an octave off, warned */
-                assert_int_equal(a.verdict, COORD_WARN);
+                assert_int_equal(a.verdict, DSP_WARN);
                 assert_non_null(strstr(a.reasons, "an octave"));
                 cents = fabs(cents) - 1200;
             }
-            if (err < -48 || err > 240 || a.verdict == COORD_FAIL || fabs(cents) > 15)
+            if (err < -48 || err > 240 || a.verdict == DSP_FAIL || fabs(cents) > 15)
                 fail_msg("GM program %d note %d: onset %+lld frames from the note-on, pitch "
                          "%+.1f cents, verdict %s (%s)",
-                         sp.gm_program, sp.note, (long long)err, cents,
-                         coord_verdict_name(a.verdict), a.reasons);
+                         sp.gm_program, sp.note, (long long)err, cents, dsp_verdict_name(a.verdict),
+                         a.reasons);
             if (llabs(err) > worst)
                 worst = (int)llabs(err);
             if (fabs(cents) > worst_cents)
@@ -420,10 +419,10 @@ static void test_soundfont_instruments(void **state)
         sp.hold_ms = 800;
         sp.faults = faults[f];
         qc_corpus_take_t take;
-        coord_analysis_t a;
+        dsp_analysis_t a;
         assert_int_equal(s_analyze(&sp, &take, &a, NULL), 0);
-        if (a.verdict != COORD_FAIL)
-            fail_msg("GM organ with fault %u: %s (%s)", faults[f], coord_verdict_name(a.verdict),
+        if (a.verdict != DSP_FAIL)
+            fail_msg("GM organ with fault %u: %s (%s)", faults[f], dsp_verdict_name(a.verdict),
                      a.reasons);
         qc_corpus_free(&take);
     }
