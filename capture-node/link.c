@@ -38,7 +38,7 @@ typedef struct {
 typedef struct {
     bool active;
     uint32_t gen;
-    char id[NODE_TAKE_ID_MAX + 1];
+    char id[BB_TAKE_ID_MAX + 1];
     Bb__SpoolHeader *hdr;
     int fd;
     uint64_t bytes;
@@ -172,7 +172,7 @@ static void s_on_end(void *arg, int status, const char *message, const ProtobufC
         return;
     }
     const Bb__TakeEndReply *r = (const Bb__TakeEndReply *)reply;
-    char id[NODE_TAKE_ID_MAX + 1];
+    char id[BB_TAKE_ID_MAX + 1];
     snprintf(id, sizeof id, "%s", self->stream.id);
     bb_debug("take %s acknowledged%s", id, r->duplicate ? " (already stored)" : "");
     s_stream_close(self);

@@ -22,6 +22,8 @@
 #include "bb_clock.h"
 #include "bb_err.h"
 #include "bb_log.h"
+#include "bb_pb.h"
+#include "bb_take_id.h"
 #include "timemap.h"
 
 #define NODE_REC_WAKE_NS         (10 * BB_NS_PER_MS)  /* real time between wake-ups */
@@ -133,18 +135,6 @@ double node_recorder_latency_offset(node_recorder_t *self)
 static int64_t s_ms_to_frames(node_recorder_t *self, double ms)
 {
     return (int64_t)llround(ms * self->rate / 1000.0);
-}
-
-static Bb__TakeJob *s_copy_job(const Bb__TakeJob *job)
-{
-    size_t len = bb__take_job__get_packed_size(job);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return NULL;
-    bb__take_job__pack(job, buf);
-    Bb__TakeJob *copy = bb__take_job__unpack(NULL, len, buf);
-    free(buf);
-    return copy;
 }
 
 /* Node-clock time -> absolute stream frame (timemap.h). */
@@ -696,7 +686,7 @@ void node_recorder_destroy(node_recorder_t **self_p)
 
 int node_recorder_submit(node_recorder_t *self, const Bb__TakeJob *job, char *err, size_t errlen)
 {
-    if (!node_spool_id_ok(job->take_id)) {
+    if (!bb_take_id_ok(job->take_id)) {
         snprintf(err, errlen, "take id '%s' is not a safe file name", job->take_id);
         return BB_EINVAL;
     }
@@ -713,7 +703,7 @@ int node_recorder_submit(node_recorder_t *self, const Bb__TakeJob *job, char *er
     pthread_mutex_unlock(&self->lock);
     if (lost)
         return BB_EUNAVAIL;
-    Bb__TakeJob *copy = s_copy_job(job);
+    Bb__TakeJob *copy = BB_PB_COPY(Bb__TakeJob, job);
     if (!copy) {
         snprintf(err, errlen, "out of memory");
         return BB_ENOMEM;

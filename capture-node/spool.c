@@ -29,7 +29,7 @@ struct node_spool_t {
 
 struct node_spool_take_t {
     node_spool_t *spool;
-    char id[NODE_TAKE_ID_MAX + 1];
+    char id[BB_TAKE_ID_MAX + 1];
     FILE *file;
     uint32_t channels;
     uint64_t frames;
@@ -39,20 +39,6 @@ struct node_spool_take_t {
 static void s_path(const node_spool_t *self, const char *id, const char *ext, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s%s", self->dir, id, ext);
-}
-
-int node_spool_id_ok(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-    if (n == 0 || n > NODE_TAKE_ID_MAX || id[0] == '.' || strstr(id, ".."))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
 }
 
 static int s_ends_with(const char *s, const char *suffix)
@@ -82,7 +68,7 @@ node_spool_t *node_spool_new(const char *dir, char *err, size_t errlen)
                 snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
                 unlink(path);
             } else if (s_ends_with(e->d_name, ".raw")) {
-                char id[NODE_TAKE_ID_MAX + 8];
+                char id[BB_TAKE_ID_MAX + 8];
                 snprintf(id, sizeof id, "%.*s", (int)(strlen(e->d_name) - 4), e->d_name);
                 s_path(self, id, ".hdr", path, sizeof path);
                 if (!bb_exists(path)) {
@@ -113,7 +99,7 @@ const char *node_spool_dir(const node_spool_t *self)
 node_spool_take_t *node_spool_take_begin(node_spool_t *self, const char *id, uint32_t channels,
                                          char *err, size_t errlen)
 {
-    if (!node_spool_id_ok(id)) {
+    if (!bb_take_id_ok(id)) {
         snprintf(err, errlen, "take id '%s' is not a safe file name", id ? id : "");
         return NULL;
     }

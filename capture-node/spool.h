@@ -15,9 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bb_take_id.h"
 #include "node.pb-c.h"
-
-#define NODE_TAKE_ID_MAX 96
 
 typedef struct node_spool_t node_spool_t;
 typedef struct node_spool_take_t node_spool_take_t;
@@ -26,9 +25,6 @@ typedef struct node_spool_take_t node_spool_take_t;
 node_spool_t *node_spool_new(const char *dir, char *err, size_t errlen);
 void node_spool_destroy(node_spool_t **self_p);
 const char *node_spool_dir(const node_spool_t *self);
-
-/* True if `id` is safe as a file name: 1..NODE_TAKE_ID_MAX of [A-Za-z0-9._-], no "..". */
-int node_spool_id_ok(const char *id);
 
 /* Starts writing take `id` of `channels` channels. NULL on failure (err says why). */
 node_spool_take_t *node_spool_take_begin(node_spool_t *self, const char *id, uint32_t channels,

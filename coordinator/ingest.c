@@ -20,13 +20,14 @@
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_log.h"
+#include "bb_pb.h"
 #include "bb_rpc.h"
+#include "bb_take_id.h"
 
-#define COORD_TAKE_ID_MAX     96
 #define COORD_MAX_FRAME_BYTES (8 * 4)
 
 typedef struct {
-    char id[COORD_TAKE_ID_MAX + 1];
+    char id[BB_TAKE_ID_MAX + 1];
     char node[64];
     char dir[1200];
     char part[1400];
@@ -52,20 +53,6 @@ struct coord_ingest_t {
 static int64_t s_now_ms(void)
 {
     return bb_mono_ns() / BB_NS_PER_MS;
-}
-
-static int s_id_ok(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-    if (n == 0 || n > COORD_TAKE_ID_MAX || id[0] == '.' || strstr(id, ".."))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
 }
 
 coord_ingest_t *coord_ingest_new(const char *takes_dir)
@@ -142,18 +129,6 @@ void coord_ingest_expire(coord_ingest_t *self, int64_t max_idle_ms)
     }
 }
 
-static Bb__TakeJob *s_copy_job(const Bb__TakeJob *job)
-{
-    size_t len = bb__take_job__get_packed_size(job);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return NULL;
-    bb__take_job__pack(job, buf);
-    Bb__TakeJob *copy = bb__take_job__unpack(NULL, len, buf);
-    free(buf);
-    return copy;
-}
-
 int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, char *msg, size_t len)
 {
     const Bb__TakeJob *job = req->job;
@@ -162,7 +137,7 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
         snprintf(msg, len, "TakeBegin needs the job and the format");
         return BB_STATUS_INVALID_ARGUMENT;
     }
-    if (!s_id_ok(job->take_id)) {
+    if (!bb_take_id_ok(job->take_id)) {
         snprintf(msg, len, "take id '%s' is not acceptable", job->take_id);
         return BB_STATUS_INVALID_ARGUMENT;
     }
@@ -191,7 +166,7 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
     snprintf(t->part, sizeof t->part, "%s/%s.wav.part", t->dir, t->id);
     t->rate = fmt->sample_rate;
     t->channels = fmt->channels;
-    t->job = s_copy_job(job);
+    t->job = BB_PB_COPY(Bb__TakeJob, job);
     t->last_ms = s_now_ms();
     int rc = bb_mkdir_p(t->dir);
     if (!rc) {

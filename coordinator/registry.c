@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb_pb.h"
+
 struct coord_registry_t {
     coord_node_t **nodes;
     size_t n, cap;
@@ -91,11 +93,5 @@ void coord_registry_set_caps(coord_node_t *node, const Bb__Capabilities *caps)
     node->caps = NULL;
     if (!caps)
         return;
-    size_t len = bb__capabilities__get_packed_size(caps);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return;
-    bb__capabilities__pack(caps, buf);
-    node->caps = bb__capabilities__unpack(NULL, len, buf);
-    free(buf);
+    node->caps = BB_PB_COPY(Bb__Capabilities, caps);
 }

@@ -13,6 +13,7 @@
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_log.h"
+#include "bb_pb.h"
 #include "bb_notes.h"
 #include "coord.h"
 #include "export.h"
@@ -242,15 +243,7 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     coord_t *self = s_coord(service);
     char msg[BB_RPC_MESSAGE_MAX];
     /* Work on a copy: defaults get filled in and the normalised plan is what is stored. */
-    size_t len = bb__batch_spec__get_packed_size(in);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    bb__batch_spec__pack(in, buf);
-    Bb__BatchSpec *spec = bb__batch_spec__unpack(NULL, len, buf);
-    free(buf);
+    Bb__BatchSpec *spec = BB_PB_COPY(Bb__BatchSpec, in);
     if (!spec) {
         bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;

@@ -1,5 +1,6 @@
 /*
- * test_notes.c — note names in both conventions, ranges, safe file names, CRC-32.
+ * test_notes.c — note names in both conventions, ranges, safe file names, CRC-32, take ids,
+ * protobuf message copies.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,9 @@
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_notes.h"
+#include "bb_pb.h"
+#include "bb_take_id.h"
+#include "node.pb-c.h"
 
 static void test_parse_c3_convention(void **state)
 {
@@ -129,6 +133,39 @@ static void test_crc32_known_value(void **state)
     assert_int_equal(bb_crc32(c, "56789", 5), 0xCBF43926u);
 }
 
+static void test_take_ids(void **state)
+{
+    char longest[BB_TAKE_ID_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[BB_TAKE_ID_MAX] = '\0';
+    assert_true(bb_take_id_ok("b1-i0-s12-a1"));
+    assert_true(bb_take_id_ok("Juno_60.take-3"));
+    assert_true(bb_take_id_ok(longest));
+    longest[BB_TAKE_ID_MAX] = 'a';
+    longest[BB_TAKE_ID_MAX + 1] = '\0';
+    assert_false(bb_take_id_ok(longest));
+    const char *bad[] = {NULL, "", ".hidden", "a..b", "a/b", "a b", "../x", "a\\b", "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(bb_take_id_ok(bad[i]));
+}
+
+static void test_pb_copy_is_deep(void **state)
+{
+    Bb__TakeJob job = BB__TAKE_JOB__INIT;
+    char id[] = "b1-i0-s3-a1";
+    job.take_id = id;
+    job.note = 60;
+    job.velocity = 100;
+    Bb__TakeJob *copy = BB_PB_COPY(Bb__TakeJob, &job);
+    assert_non_null(copy);
+    id[0] = 'X'; /* the copy owns its strings */
+    assert_string_equal(copy->take_id, "b1-i0-s3-a1");
+    assert_int_equal(copy->note, 60);
+    assert_int_equal(copy->velocity, 100);
+    bb__take_job__free_unpacked(copy, NULL);
+    assert_null(bb_pb_copy(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +176,8 @@ int main(void)
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_safe_names),
         cmocka_unit_test(test_crc32_known_value),
+        cmocka_unit_test(test_take_ids),
+        cmocka_unit_test(test_pb_copy_is_deep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
