@@ -1,6 +1,7 @@
 /*
- * service_operator.c — bb.Operator, served to the CLI: nodes, batch submission (with
- * every check a plan needs before a night of recording), status, pause/resume/cancel.
+ * service_operator.c — bb.Operator, served to the CLI: nodes, batch submission (the plan
+ * checked and normalised by dsp_plan_validate, then stored with every planned take in one
+ * transaction), status, pause/resume/cancel.
  */
 #include <limits.h>
 #include <math.h>
@@ -18,12 +19,10 @@
 #include "coord.h"
 #include "export.h"
 #include "pipeline.h"
-#include "qc_config.h"
+#include "plan_check.h"
 #include "service_export.h"
 
-#define COORD_MAX_INSTRUMENTS 64
-#define COORD_MAX_TAKES       100000
-#define COORD_MAX_LIST        50
+#define COORD_MAX_LIST 50
 
 static coord_t *s_coord(Bb__Operator_Service *service)
 {
@@ -78,163 +77,37 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
 
 /* ---- submit ---- */
 
-/* Fills defaults and checks one instrument; on error says which and why. */
-static int s_check_instrument(coord_t *self, Bb__InstrumentSpec *in, size_t i, char *msg,
-                              size_t len)
+/* dsp_plan_validate's node question, answered from the registry: the message lists the
+ * nodes there are. */
+static int s_node_known(void *arg, const char *name, char *msg, size_t len)
 {
-    if (!*in->name) {
-        snprintf(msg, len, "instrument %zu has no name", i + 1);
-        return BB_STATUS_INVALID_ARGUMENT;
+    coord_t *self = arg;
+    if (coord_registry_find(self->registry, name))
+        return 0;
+    int n = snprintf(msg, len, "no node named '%s' (known nodes:", name);
+    size_t count = coord_registry_size(self->registry);
+    for (size_t k = 0; k < count && n > 0 && (size_t)n < len; k++) {
+        coord_node_t *node = coord_registry_at(self->registry, k);
+        n += snprintf(msg + n, len - (size_t)n, " %s%s%s", node->name,
+                      node->online ? "" : " (offline)", k + 1 < count ? "," : "");
     }
-    if (strlen(in->name) > 100) {
-        snprintf(msg, len, "instrument %zu: the name is longer than 100 characters", i + 1);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (!*in->node) {
-        snprintf(msg, len, "instrument %s: no node given (which capture node plays it?)", in->name);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (in->level_check && in->level_target_db == 0.0f)
-        in->level_target_db = -6.0f;
-    if (in->level_check && !(in->level_target_db >= -40.0f && in->level_target_db < 0.0f)) {
-        snprintf(msg, len, "instrument %s: level target %.1f dBFS: use -40 to 0", in->name,
-                 in->level_target_db);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    dsp_pipeline_config_t pcfg;
-    char why[200];
-    if (dsp_pipeline_config_from_spec(in, &pcfg, why, sizeof why)) {
-        snprintf(msg, len, "instrument %s: %s", in->name, why);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (!coord_registry_find(self->registry, in->node)) {
-        int n = snprintf(msg, len, "no node named '%s' (known nodes:", in->node);
-        size_t count = coord_registry_size(self->registry);
-        for (size_t k = 0; k < count && n > 0 && (size_t)n < len; k++) {
-            coord_node_t *node = coord_registry_at(self->registry, k);
-            n += snprintf(msg + n, len - (size_t)n, " %s%s%s", node->name,
-                          node->online ? "" : " (offline)", k + 1 < count ? "," : "");
-        }
-        if (n > 0 && (size_t)n < len)
-            snprintf(msg + n, len - (size_t)n, "%s)", count ? "" : " none");
-        return BB_STATUS_NOT_FOUND;
-    }
-    if (in->midi_channel == 0)
-        in->midi_channel = 1;
-    if (in->midi_channel > 16) {
-        snprintf(msg, len, "instrument %s: MIDI channel %u is not 1-16", in->name,
-                 in->midi_channel);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (in->note_lo > 127 || in->note_hi > 127 || in->note_lo > in->note_hi) {
-        char a[BB_NOTE_NAME_MAX], b[BB_NOTE_NAME_MAX];
-        bb_note_name((int)in->note_lo, BB_NOTES_C3_IS_60, a, sizeof a);
-        bb_note_name((int)in->note_hi, BB_NOTES_C3_IS_60, b, sizeof b);
-        snprintf(msg, len, "instrument %s: note range %u..%u (%s..%s) is %s", in->name, in->note_lo,
-                 in->note_hi, a, b,
-                 in->note_lo > in->note_hi ? "empty: the low note is above the high note"
-                                           : "outside MIDI notes 0-127");
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (in->step == 0)
-        in->step = 1;
-    if (in->step > 127) {
-        snprintf(msg, len, "instrument %s: step %u is larger than the keyboard", in->name,
-                 in->step);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (in->n_velocities == 0) {
-        snprintf(msg, len, "instrument %s: no velocities given", in->name);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    for (size_t v = 0; v < in->n_velocities; v++) {
-        if (in->velocities[v] < 1 || in->velocities[v] > 127) {
-            snprintf(msg, len, "instrument %s: velocity %u is not 1-127", in->name,
-                     in->velocities[v]);
-            return BB_STATUS_INVALID_ARGUMENT;
-        }
-        for (size_t w = 0; w < v; w++) {
-            if (in->velocities[w] == in->velocities[v]) {
-                snprintf(msg, len, "instrument %s: velocity %u is listed twice", in->name,
-                         in->velocities[v]);
-                return BB_STATUS_INVALID_ARGUMENT;
-            }
-        }
-    }
-    /* ascending, so layers and file order read naturally */
-    for (size_t v = 1; v < in->n_velocities; v++)
-        for (size_t w = v; w > 0 && in->velocities[w - 1] > in->velocities[w]; w--) {
-            uint32_t t = in->velocities[w];
-            in->velocities[w] = in->velocities[w - 1];
-            in->velocities[w - 1] = t;
-        }
-    if (in->round_robins == 0)
-        in->round_robins = 1;
-    if (in->round_robins > 16) {
-        snprintf(msg, len, "instrument %s: %u round robins; at most 16", in->name,
-                 in->round_robins);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (in->hold_ms == 0)
-        in->hold_ms = 1000;
-    if (in->hold_ms > 60000 || in->release_ms > 60000) {
-        snprintf(msg, len, "instrument %s: hold and release are at most 60 s each", in->name);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (in->preroll_ms == 0)
-        in->preroll_ms = 100;
-    if (in->preroll_ms > 2000) {
-        snprintf(msg, len, "instrument %s: pre-roll of %u ms; at most 2000", in->name,
-                 in->preroll_ms);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (in->max_retakes > 10) {
-        snprintf(msg, len, "instrument %s: at most 10 retakes per take", in->name);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    return BB_STATUS_OK;
+    if (n > 0 && (size_t)n < len)
+        snprintf(msg + n, len - (size_t)n, "%s)", count ? "" : " none");
+    return BB_ENOTFOUND;
 }
 
-static int s_check_export(Bb__ExportSpec *ex, char *msg, size_t len)
+static int s_plan_status(int rc)
 {
-    if (ex->bit_depth == 0)
-        ex->bit_depth = 24;
-    if (ex->bit_depth != 16 && ex->bit_depth != 24 && ex->bit_depth != 32) {
-        snprintf(msg, len, "bit depth %u: use 16, 24 or 32 (float)", ex->bit_depth);
+    switch (rc) {
+    case 0:
+        return BB_STATUS_OK;
+    case BB_ENOTFOUND:
+        return BB_STATUS_NOT_FOUND;
+    case BB_ENOMEM:
+        return BB_STATUS_RESOURCE_EXHAUSTED;
+    default:
         return BB_STATUS_INVALID_ARGUMENT;
     }
-    if (ex->peak_target_db == 0.0f)
-        ex->peak_target_db = -1.0f;
-    if (!(ex->peak_target_db <= 0.0f && ex->peak_target_db >= -60.0f)) {
-        snprintf(msg, len, "peak target %.1f dBFS: use -60 to 0", ex->peak_target_db);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    const char *norm = *ex->normalise ? ex->normalise : "instrument";
-    if (strcmp(norm, "instrument") && strcmp(norm, "velocity") && strcmp(norm, "sample") &&
-        strcmp(norm, "none")) {
-        snprintf(msg, len, "normalise '%s': use instrument, velocity, sample or none", norm);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    const char *fmt = *ex->format ? ex->format : "wav";
-    if (strcmp(fmt, "wav") && strcmp(fmt, "flac")) {
-        snprintf(msg, len, "format '%s': use wav or flac", fmt);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (strcmp(fmt, "flac") == 0 && ex->bit_depth == 32) {
-        snprintf(msg, len, "FLAC holds 16 or 24 bits, not 32-bit float");
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    char why[200];
-    if (*ex->name_template && dsp_export_template_check(ex->name_template, why, sizeof why)) {
-        snprintf(msg, len, "name template '%s': %s", ex->name_template, why);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    if (*ex->map && strcmp(ex->map, "centred") && strcmp(ex->map, "centered") &&
-        strcmp(ex->map, "upward")) {
-        snprintf(msg, len, "map '%s': use centred or upward", ex->map);
-        return BB_STATUS_INVALID_ARGUMENT;
-    }
-    return BB_STATUS_OK;
 }
 
 static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *in,
@@ -248,53 +121,19 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    int status = BB_STATUS_OK;
-    Bb__ExportSpec default_export = BB__EXPORT_SPEC__INIT;
-    if (spec->n_instruments == 0) {
-        snprintf(msg, sizeof msg, "the batch has no instruments");
-        status = BB_STATUS_INVALID_ARGUMENT;
-    } else if (spec->n_instruments > COORD_MAX_INSTRUMENTS) {
-        snprintf(msg, sizeof msg, "%zu instruments; a batch holds at most %d", spec->n_instruments,
-                 COORD_MAX_INSTRUMENTS);
-        status = BB_STATUS_INVALID_ARGUMENT;
-    }
     uint64_t total = 0;
-    char(*safe)[BB_SAFE_NAME_MAX + 8] = calloc(spec->n_instruments + 1, sizeof *safe);
-    for (size_t i = 0; status == BB_STATUS_OK && i < spec->n_instruments; i++) {
-        Bb__InstrumentSpec *inst = spec->instruments[i];
-        status = s_check_instrument(self, inst, i, msg, sizeof msg);
-        if (status != BB_STATUS_OK)
-            break;
-        bb_safe_name(inst->name, safe[i], sizeof safe[i]);
-        for (size_t k = 0; k < i; k++) {
-            if (strcasecmp(safe[k], safe[i]) == 0) {
-                snprintf(msg, sizeof msg,
-                         "instruments %zu and %zu would share the folder '%s'; rename one", k + 1,
-                         i + 1, safe[i]);
-                status = BB_STATUS_INVALID_ARGUMENT;
-                break;
-            }
-        }
-        uint64_t notes = (inst->note_hi - inst->note_lo) / inst->step + 1;
-        total += notes * inst->n_velocities * inst->round_robins * (inst->release_samples ? 2 : 1);
-    }
-    if (status == BB_STATUS_OK && total > COORD_MAX_TAKES) {
-        snprintf(msg, sizeof msg, "the plan has %llu takes; a batch holds at most %d",
-                 (unsigned long long)total, COORD_MAX_TAKES);
-        status = BB_STATUS_INVALID_ARGUMENT;
-    }
-    Bb__ExportSpec *ex = spec->export ? spec->export : &default_export;
-    if (status == BB_STATUS_OK)
-        status = s_check_export(ex, msg, sizeof msg);
+    int status =
+        s_plan_status(dsp_plan_validate(&total, spec, s_node_known, self, msg, sizeof msg));
     char out_dir[PATH_MAX] = "";
-    if (status == BB_STATUS_OK && *ex->out_dir) {
-        if (ex->out_dir[0] == '/') {
-            snprintf(out_dir, sizeof out_dir, "%s", ex->out_dir);
+    if (status == BB_STATUS_OK && *spec->export->out_dir) {
+        const char *want = spec->export->out_dir;
+        if (want[0] == '/') {
+            snprintf(out_dir, sizeof out_dir, "%s", want);
         } else {
             char cwd[PATH_MAX];
             if (!getcwd(cwd, sizeof cwd))
                 snprintf(cwd, sizeof cwd, ".");
-            snprintf(out_dir, sizeof out_dir, "%s/%s", cwd, ex->out_dir);
+            snprintf(out_dir, sizeof out_dir, "%s/%s", cwd, want);
         }
         int rc = bb_mkdir_p(out_dir);
         if (rc) {
@@ -304,24 +143,9 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         }
     }
     if (status != BB_STATUS_OK) {
-        free(safe);
         bb__batch_spec__free_unpacked(spec, NULL);
         bb_rpc_fail(call, status, "%s", msg);
         return;
-    }
-    if (!*spec->name) {
-        /* An empty string is protobuf-c's shared default, not ours to free; the copy is
-         * released by free_unpacked like any decoded string. */
-        spec->name = strdup(spec->instruments[0]->name);
-    }
-    if (!spec->export) {
-        spec->export = malloc(sizeof *spec->export);
-        if (spec->export) {
-            *spec->export = default_export;
-            spec->export->out_dir = strdup("");
-            spec->export->normalise = strdup("instrument");
-            spec->export->format = strdup("wav");
-        }
     }
 
     /* One transaction: the batch, its instruments, every planned take. */
@@ -342,7 +166,9 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     }
     for (size_t i = 0; !rc && i < spec->n_instruments; i++) {
         Bb__InstrumentSpec *inst = spec->instruments[i];
-        rc = coord_store_inst_insert(self->store, id, (int)i, inst->name, safe[i], inst->node);
+        char safe[BB_SAFE_NAME_MAX + 8];
+        bb_safe_name(inst->name, safe, sizeof safe);
+        rc = coord_store_inst_insert(self->store, id, (int)i, inst->name, safe, inst->node);
         if (inst->level_check) { /* gain staging: seq -3..-1 run first, never exported */
             uint32_t loud = 0;
             for (size_t v = 0; v < inst->n_velocities; v++)
@@ -366,7 +192,6 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     if (!rc)
         rc = coord_store_commit(self->store);
     free(packed);
-    free(safe);
     if (rc) {
         coord_store_rollback(self->store);
         bb__batch_spec__free_unpacked(spec, NULL);
