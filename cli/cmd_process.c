@@ -4,18 +4,16 @@
  * see dsp/take_raw.h). A batch's raw takes (the coordinator's state/takes/bN) can be
  * re-cut with other settings without recording again.
  *
- * When one slot (instrument, note, velocity, round robin, release) has several takes, as
- * a live batch's retakes do, the best is used: a passing take over a warning over a
- * failure, then the latest attempt.
+ * A thin front end over dsp/recut.h, which finds, analyses, picks and exports the takes:
+ * this file reads the options, prints what the re-cut reports (skipped takes, progress on
+ * a terminal, the QC table, each instrument's result) and chooses the exit code.
  */
-#include <dirent.h>
-#include <errno.h>
 #include <limits.h>
-#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bb_err.h"
@@ -24,24 +22,16 @@
 #include "export.h"
 #include "pipeline.h"
 #include "qc_config.h"
-#include "take_raw.h"
+#include "recut.h"
 
+/* What the callbacks need to print like a terminal command. */
 typedef struct {
-    char *audio; /* path of the audio file */
-    char *sidecar;
-    dsp_raw_meta_t meta;
-    dsp_analysis_t a;
-    bool analysed, used;
-} s_take_t;
-
-typedef struct {
-    s_take_t *v;
-    size_t n, cap;
-    int bad; /* sidecars that could not be used */
-} s_list_t;
-
-static const char *const s_exts[] = {".wav", ".flac", ".aif",  ".aiff", ".w64", ".caf",
-                                     ".ogg", ".WAV",  ".FLAC", ".AIF",  ".AIFF"};
+    bool tty;       /* stderr is a terminal: show progress */
+    bool analysing; /* a progress line is open on stderr */
+    bool c4;
+    dsp_norm_mode_t normalise;
+    int exit_code;
+} s_out_t;
 
 static void s_usage(FILE *out)
 {
@@ -75,98 +65,76 @@ static void s_usage(FILE *out)
             "  --dry-run             analyse and print the table, write nothing\n");
 }
 
-static int s_push(s_list_t *l, const char *sidecar, const char *audio)
+static void s_skipped(void *arg, const char *path, const char *why)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        s_take_t *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv)
-            return BB_ENOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
-    s_take_t *t = &l->v[l->n];
-    memset(t, 0, sizeof *t);
-    t->sidecar = strdup(sidecar);
-    t->audio = strdup(audio);
-    if (!t->sidecar || !t->audio) {
-        free(t->sidecar);
-        free(t->audio);
-        return BB_ENOMEM;
-    }
-    char err[256];
-    if (dsp_raw_read_sidecar(sidecar, &t->meta, err, sizeof err)) {
-        fprintf(stderr, "batcherbird: skipping %s: %s\n", sidecar, err);
-        free(t->sidecar);
-        free(t->audio);
-        l->bad++;
-        return 0;
-    }
-    l->n++;
-    return 0;
+    s_out_t *o = arg;
+    fprintf(stderr, "%sbatcherbird: skipping %s: %s\n", o->analysing ? "\n" : "", path, why);
 }
 
-static int s_scan(s_list_t *l, const char *dir, int depth)
+static void s_progress(void *arg, size_t index, size_t total)
 {
-    if (depth > 16)
-        return 0;
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "batcherbird: process: cannot read %s: %s\n", dir, strerror(errno));
-        return BB_EIO;
-    }
-    struct dirent *e;
-    int rc = 0;
-    while (!rc && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            rc = s_scan(l, path, depth + 1);
-            continue;
-        }
-        size_t len = strlen(path);
-        if (len < 6 || strcmp(path + len - 5, ".json") != 0)
-            continue;
-        char audio[PATH_MAX];
-        bool found = false;
-        for (size_t k = 0; k < sizeof s_exts / sizeof s_exts[0] && !found; k++) {
-            snprintf(audio, sizeof audio, "%.*s%s", (int)(len - 5), path, s_exts[k]);
-            found = access(audio, R_OK) == 0;
-        }
-        if (found)
-            rc = s_push(l, path, audio);
-    }
-    closedir(d);
-    return rc;
+    s_out_t *o = arg;
+    if (o->tty)
+        fprintf(stderr, "\ranalysing %zu/%zu ", index + 1, total);
 }
 
-static int s_cmp_take(const void *pa, const void *pb)
+static void s_exported(void *arg, const char *instrument, int rc, const dsp_export_result_t *res,
+                       const char *err)
 {
-    const s_take_t *a = pa, *b = pb;
-    int c = strcmp(a->meta.instrument, b->meta.instrument);
-    if (c)
-        return c;
-    if (a->meta.note != b->meta.note)
-        return a->meta.note - b->meta.note;
-    if (a->meta.velocity != b->meta.velocity)
-        return a->meta.velocity - b->meta.velocity;
-    if (a->meta.round_robin != b->meta.round_robin)
-        return a->meta.round_robin - b->meta.round_robin;
-    if (a->meta.release_trigger != b->meta.release_trigger)
-        return (int)a->meta.release_trigger - (int)b->meta.release_trigger;
-    return a->meta.attempt - b->meta.attempt;
+    s_out_t *o = arg;
+    if (rc == BB_ENOTFOUND) {
+        printf("%s: no usable takes\n", instrument);
+    } else if (rc) {
+        cli_error("process: exporting %s: %s", instrument, err);
+        o->exit_code = CLI_EXIT_FAILED;
+    } else {
+        printf("%s: %d sample(s) in %s", instrument, res->files, res->dir);
+        if (res->skipped)
+            printf(" (%d failed take(s) left out)", res->skipped);
+        if (o->normalise == DSP_NORM_INSTRUMENT)
+            printf(", gain %+.1f dB", res->gain_db);
+        printf("\n");
+    }
 }
 
-static bool s_same_slot(const s_take_t *a, const s_take_t *b)
+/* The QC table of every analysed take, superseded retakes marked. */
+static void s_print_table(const dsp_recut_t *rc, bool c4)
 {
-    return !strcmp(a->meta.instrument, b->meta.instrument) && a->meta.note == b->meta.note &&
-           a->meta.velocity == b->meta.velocity && a->meta.round_robin == b->meta.round_robin &&
-           a->meta.release_trigger == b->meta.release_trigger;
+    size_t n = dsp_recut_size(rc);
+    Bb__TakeRow *rows = calloc(n, sizeof *rows);
+    Bb__TakeRow **ptrs = calloc(n, sizeof *ptrs);
+    char(*verdicts)[8] = calloc(n, sizeof *verdicts);
+    size_t nr = 0;
+    for (size_t i = 0; rows && ptrs && verdicts && i < n; i++) {
+        const dsp_recut_take_t *t = dsp_recut_at(rc, i);
+        if (!t->analysed)
+            continue;
+        Bb__TakeRow *r = &rows[nr];
+        bb__take_row__init(r);
+        r->take_id = (char *)t->meta.take_id;
+        r->instrument = (char *)t->meta.instrument;
+        r->note = (uint32_t)t->meta.note;
+        r->velocity = (uint32_t)t->meta.velocity;
+        r->round_robin = (uint32_t)t->meta.round_robin;
+        r->release_trigger = t->meta.release_trigger;
+        snprintf(verdicts[nr], sizeof verdicts[nr], "%s", dsp_verdict_name(t->a.verdict));
+        r->verdict = verdicts[nr];
+        r->peak_db = (float)t->a.peak_db;
+        r->snr_db = (float)t->a.snr_db;
+        r->has_pitch = t->a.pitch_hz > 0;
+        r->pitch_cents = (float)t->a.pitch_cents;
+        r->trimmed_s = (float)t->a.duration_s;
+        r->onset_ms = (float)((double)(t->a.onset - t->meta.note_on_frame) * 1000.0 /
+                              (t->meta.sample_rate > 0 ? t->meta.sample_rate : 48000));
+        r->reasons = (char *)t->a.reasons;
+        r->superseded = !t->used;
+        ptrs[nr++] = r;
+    }
+    if (nr)
+        cli_print_take_table(stdout, ptrs, nr, c4);
+    free(rows);
+    free(ptrs);
+    free(verdicts);
 }
 
 static int s_number(const char *opt, const char *text, double lo, double hi, double *out)
@@ -296,113 +264,37 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
 
-    s_list_t list = {0};
-    int rc = s_scan(&list, in, 0);
+    s_out_t o = {.tty = isatty(STDERR_FILENO),
+                 .c4 = ecfg.notes == BB_NOTES_C4_IS_60,
+                 .normalise = ecfg.normalise,
+                 .exit_code = CLI_EXIT_OK};
+    dsp_recut_events_t ev = {
+        .skipped = s_skipped, .progress = s_progress, .exported = s_exported, .arg = &o};
+    dsp_recut_t *recut = dsp_recut_new(&ev);
+    char err[PATH_MAX + 64];
+    int rc = recut ? dsp_recut_scan(recut, in, err, sizeof err) : BB_ENOMEM;
     if (rc) {
-        free(list.v);
+        cli_error("process: %s", recut ? err : "out of memory");
+        dsp_recut_destroy(&recut);
         return CLI_EXIT_FAILED;
     }
-    if (list.n == 0) {
+    if (dsp_recut_size(recut) == 0) {
         cli_error("process: no raw takes under %s (a take is NAME.json beside NAME.wav/.flac/...)",
                   in);
-        free(list.v);
+        dsp_recut_destroy(&recut);
         return CLI_EXIT_FAILED;
     }
-    qsort(list.v, list.n, sizeof list.v[0], s_cmp_take);
 
-    /* Analyse every take. */
-    bool tty = isatty(STDERR_FILENO);
-    int unreadable = 0;
-    for (size_t i = 0; i < list.n; i++) {
-        s_take_t *t = &list.v[i];
-        if (tty)
-            fprintf(stderr, "\ranalysing %zu/%zu ", i + 1, list.n);
-        float *audio = NULL;
-        int64_t frames;
-        int ch, rate;
-        char err[256];
-        if (dsp_raw_read_audio(t->audio, &audio, &frames, &ch, &rate, err, sizeof err)) {
-            fprintf(stderr, "%sbatcherbird: skipping %s: %s\n", tty ? "\n" : "", t->audio, err);
-            unreadable++;
-            continue;
-        }
-        dsp_take_info_t info = {.note_on = t->meta.note_on_frame,
-                                .note_off = t->meta.note_off_frame,
-                                .note = t->meta.note,
-                                .velocity = t->meta.velocity,
-                                .xruns = (uint32_t)t->meta.xruns,
-                                .release_capped = t->meta.release_capped};
-        if (dsp_analyze(audio, frames, ch, rate, &info, &pcfg, &t->a) != 0) {
-            fprintf(stderr,
-                    "%sbatcherbird: skipping %s: note_on_frame %lld is outside its %lld "
-                    "frames (or more than %d channels)\n",
-                    tty ? "\n" : "", t->audio, (long long)t->meta.note_on_frame, (long long)frames,
-                    DSP_MAX_CHANNELS);
-            unreadable++;
-        } else {
-            t->analysed = true;
-            t->a.xruns = (uint32_t)t->meta.xruns;
-        }
-        free(audio);
-    }
-    if (tty)
+    o.analysing = o.tty;
+    dsp_recut_analyse(recut, &pcfg);
+    o.analysing = false;
+    if (o.tty)
         fprintf(stderr, "\r%*s\r", 30, "");
-
-    /* Pick one take per slot. */
-    for (size_t i = 0; i < list.n;) {
-        size_t j = i, best = SIZE_MAX;
-        for (; j < list.n && s_same_slot(&list.v[i], &list.v[j]); j++) {
-            s_take_t *t = &list.v[j];
-            if (!t->analysed)
-                continue;
-            if (best == SIZE_MAX || t->a.verdict < list.v[best].a.verdict ||
-                (t->a.verdict == list.v[best].a.verdict &&
-                 t->meta.attempt >= list.v[best].meta.attempt))
-                best = j;
-        }
-        if (best != SIZE_MAX)
-            list.v[best].used = true;
-        i = j;
-    }
-
-    /* The table. */
-    Bb__TakeRow *rows = calloc(list.n, sizeof *rows);
-    Bb__TakeRow **ptrs = calloc(list.n, sizeof *ptrs);
-    char(*verdicts)[8] = calloc(list.n, sizeof *verdicts);
-    size_t nr = 0;
-    for (size_t i = 0; rows && ptrs && verdicts && i < list.n; i++) {
-        s_take_t *t = &list.v[i];
-        if (!t->analysed)
-            continue;
-        Bb__TakeRow *r = &rows[nr];
-        bb__take_row__init(r);
-        r->take_id = t->meta.take_id;
-        r->instrument = t->meta.instrument;
-        r->note = (uint32_t)t->meta.note;
-        r->velocity = (uint32_t)t->meta.velocity;
-        r->round_robin = (uint32_t)t->meta.round_robin;
-        r->release_trigger = t->meta.release_trigger;
-        snprintf(verdicts[nr], sizeof verdicts[nr], "%s", dsp_verdict_name(t->a.verdict));
-        r->verdict = verdicts[nr];
-        r->peak_db = (float)t->a.peak_db;
-        r->snr_db = (float)t->a.snr_db;
-        r->has_pitch = t->a.pitch_hz > 0;
-        r->pitch_cents = (float)t->a.pitch_cents;
-        r->trimmed_s = (float)t->a.duration_s;
-        r->onset_ms = (float)((double)(t->a.onset - t->meta.note_on_frame) * 1000.0 /
-                              (t->meta.sample_rate > 0 ? t->meta.sample_rate : 48000));
-        r->reasons = t->a.reasons;
-        r->superseded = !t->used;
-        ptrs[nr++] = r;
-    }
-    if (nr)
-        cli_print_take_table(stdout, ptrs, nr, ecfg.notes == BB_NOTES_C4_IS_60);
-    if (list.bad || unreadable)
+    s_print_table(recut, o.c4);
+    if (dsp_recut_left_out(recut))
         printf("%d raw take(s) could not be used (see the messages above)\n",
-               list.bad + unreadable);
+               dsp_recut_left_out(recut));
 
-    /* Export, one instrument at a time. */
-    int exit_code = CLI_EXIT_OK;
     if (!dry) {
         char out_abs[PATH_MAX];
         if (out[0] == '/' || !getcwd(out_abs, sizeof out_abs))
@@ -412,61 +304,14 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
         ecfg.out_dir = out_abs;
         if ((rc = bb_mkdir_p(out_abs)) != 0) {
             cli_error("process: cannot create %s: %s", out_abs, bb_strerror(rc));
-            exit_code = CLI_EXIT_FAILED;
+            o.exit_code = CLI_EXIT_FAILED;
         }
         printf("\n");
-        for (size_t i = 0; exit_code == CLI_EXIT_OK && i < list.n;) {
-            size_t j = i;
-            while (j < list.n && !strcmp(list.v[j].meta.instrument, list.v[i].meta.instrument))
-                j++;
-            dsp_export_take_t *takes = calloc(j - i, sizeof *takes);
-            size_t m = 0;
-            for (size_t k = i; takes && k < j; k++) {
-                s_take_t *t = &list.v[k];
-                if (!t->used)
-                    continue;
-                takes[m].take_id = t->meta.take_id;
-                takes[m].path = t->audio;
-                takes[m].note = t->meta.note;
-                takes[m].velocity = t->meta.velocity;
-                takes[m].rr = t->meta.round_robin;
-                takes[m].release = t->meta.release_trigger;
-                takes[m].analysis = t->a;
-                m++;
-            }
-            dsp_export_result_t res;
-            char err[512];
-            if (!takes) {
-                cli_error("process: out of memory");
-                exit_code = CLI_EXIT_FAILED;
-            } else if (m == 0) {
-                printf("%s: no usable takes\n", list.v[i].meta.instrument);
-            } else if (dsp_export_instrument(&ecfg, list.v[i].meta.instrument, takes, m, &res, err,
-                                             sizeof err) != 0) {
-                cli_error("process: exporting %s: %s", list.v[i].meta.instrument, err);
-                exit_code = CLI_EXIT_FAILED;
-            } else {
-                printf("%s: %d sample(s) in %s", list.v[i].meta.instrument, res.files, res.dir);
-                if (res.skipped)
-                    printf(" (%d failed take(s) left out)", res.skipped);
-                if (ecfg.normalise == DSP_NORM_INSTRUMENT)
-                    printf(", gain %+.1f dB", res.gain_db);
-                printf("\n");
-            }
-            free(takes);
-            i = j;
-        }
-        if (exit_code == CLI_EXIT_OK)
+        if (o.exit_code == CLI_EXIT_OK)
+            dsp_recut_export(recut, &ecfg);
+        if (o.exit_code == CLI_EXIT_OK)
             printf("library: %s\n", out_abs);
     }
-
-    for (size_t i = 0; i < list.n; i++) {
-        free(list.v[i].audio);
-        free(list.v[i].sidecar);
-    }
-    free(list.v);
-    free(rows);
-    free(ptrs);
-    free(verdicts);
-    return exit_code;
+    dsp_recut_destroy(&recut);
+    return o.exit_code;
 }

@@ -1,0 +1,291 @@
+/*
+ * recut.c — the offline re-cut of recut.h.
+ *
+ * Scanning walks the folder depth-first (at most DSP_RECUT_DEPTH_MAX levels), takes every
+ * NAME.json that has a NAME.<audio extension> beside it, reads the sidecar, and sorts the
+ * takes so that the takes of one slot (instrument, note, velocity, round robin, release)
+ * are neighbours in attempt order. Analysis reads each audio file, runs dsp_analyze and
+ * frees the audio again, so memory holds one take at a time. Export hands each
+ * instrument's used takes to dsp_export_instrument, which reads the audio once more.
+ */
+#include "recut.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bb_err.h"
+
+#define S_FIRST_CAP 64 /* takes allocated at the first push */
+
+struct dsp_recut_t {
+    dsp_recut_take_t *v;
+    size_t n, cap;
+    int bad;        /* sidecars that could not be used */
+    int unreadable; /* audio that could not be read or analysed */
+    dsp_recut_events_t ev;
+};
+
+static const char *const s_exts[] = {".wav", ".flac", ".aif",  ".aiff", ".w64", ".caf",
+                                     ".ogg", ".WAV",  ".FLAC", ".AIF",  ".AIFF"};
+
+dsp_recut_t *dsp_recut_new(const dsp_recut_events_t *events)
+{
+    dsp_recut_t *self = calloc(1, sizeof *self);
+    if (self && events)
+        self->ev = *events;
+    return self;
+}
+
+void dsp_recut_destroy(dsp_recut_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    dsp_recut_t *self = *self_p;
+    for (size_t i = 0; i < self->n; i++) {
+        free(self->v[i].audio);
+        free(self->v[i].sidecar);
+    }
+    free(self->v);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t dsp_recut_size(const dsp_recut_t *self)
+{
+    return self->n;
+}
+
+const dsp_recut_take_t *dsp_recut_at(const dsp_recut_t *self, size_t i)
+{
+    return i < self->n ? &self->v[i] : NULL;
+}
+
+int dsp_recut_left_out(const dsp_recut_t *self)
+{
+    return self->bad + self->unreadable;
+}
+
+static void s_skipped(dsp_recut_t *self, const char *path, const char *why)
+{
+    if (self->ev.skipped)
+        self->ev.skipped(self->ev.arg, path, why);
+}
+
+/* ---- scan ---- */
+
+static int s_push(dsp_recut_t *self, const char *sidecar, const char *audio)
+{
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : S_FIRST_CAP;
+        dsp_recut_take_t *nv = realloc(self->v, cap * sizeof *nv);
+        if (!nv)
+            return BB_ENOMEM;
+        self->v = nv;
+        self->cap = cap;
+    }
+    dsp_recut_take_t *t = &self->v[self->n];
+    memset(t, 0, sizeof *t);
+    t->sidecar = strdup(sidecar);
+    t->audio = strdup(audio);
+    if (!t->sidecar || !t->audio) {
+        free(t->sidecar);
+        free(t->audio);
+        return BB_ENOMEM;
+    }
+    char err[256];
+    if (dsp_raw_read_sidecar(sidecar, &t->meta, err, sizeof err)) {
+        s_skipped(self, sidecar, err);
+        free(t->sidecar);
+        free(t->audio);
+        self->bad++;
+        return 0;
+    }
+    self->n++;
+    return 0;
+}
+
+static int s_scan(dsp_recut_t *self, const char *dir, int depth, char *err, size_t errlen)
+{
+    if (depth > DSP_RECUT_DEPTH_MAX)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "cannot read %s: %s", dir, strerror(errno));
+        return BB_EIO;
+    }
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            rc = s_scan(self, path, depth + 1, err, errlen);
+            continue;
+        }
+        size_t len = strlen(path);
+        if (len < 6 || strcmp(path + len - 5, ".json") != 0)
+            continue;
+        char audio[PATH_MAX];
+        bool found = false;
+        for (size_t k = 0; k < sizeof s_exts / sizeof s_exts[0] && !found; k++) {
+            snprintf(audio, sizeof audio, "%.*s%s", (int)(len - 5), path, s_exts[k]);
+            found = access(audio, R_OK) == 0;
+        }
+        if (found) {
+            rc = s_push(self, path, audio);
+            if (rc)
+                snprintf(err, errlen, "out of memory");
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int s_cmp_take(const void *pa, const void *pb)
+{
+    const dsp_recut_take_t *a = pa, *b = pb;
+    int c = strcmp(a->meta.instrument, b->meta.instrument);
+    if (c)
+        return c;
+    if (a->meta.note != b->meta.note)
+        return a->meta.note - b->meta.note;
+    if (a->meta.velocity != b->meta.velocity)
+        return a->meta.velocity - b->meta.velocity;
+    if (a->meta.round_robin != b->meta.round_robin)
+        return a->meta.round_robin - b->meta.round_robin;
+    if (a->meta.release_trigger != b->meta.release_trigger)
+        return (int)a->meta.release_trigger - (int)b->meta.release_trigger;
+    return a->meta.attempt - b->meta.attempt;
+}
+
+int dsp_recut_scan(dsp_recut_t *self, const char *dir, char *err, size_t errlen)
+{
+    int rc = s_scan(self, dir, 0, err, errlen);
+    if (!rc && self->n)
+        qsort(self->v, self->n, sizeof self->v[0], s_cmp_take);
+    return rc;
+}
+
+/* ---- analyse ---- */
+
+static bool s_same_slot(const dsp_recut_take_t *a, const dsp_recut_take_t *b)
+{
+    return !strcmp(a->meta.instrument, b->meta.instrument) && a->meta.note == b->meta.note &&
+           a->meta.velocity == b->meta.velocity && a->meta.round_robin == b->meta.round_robin &&
+           a->meta.release_trigger == b->meta.release_trigger;
+}
+
+void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        dsp_recut_take_t *t = &self->v[i];
+        if (self->ev.progress)
+            self->ev.progress(self->ev.arg, i, self->n);
+        float *audio = NULL;
+        int64_t frames;
+        int ch, rate;
+        char err[256];
+        if (dsp_raw_read_audio(t->audio, &audio, &frames, &ch, &rate, err, sizeof err)) {
+            s_skipped(self, t->audio, err);
+            self->unreadable++;
+            continue;
+        }
+        dsp_take_info_t info = {.note_on = t->meta.note_on_frame,
+                                .note_off = t->meta.note_off_frame,
+                                .note = t->meta.note,
+                                .velocity = t->meta.velocity,
+                                .xruns = (uint32_t)t->meta.xruns,
+                                .release_capped = t->meta.release_capped};
+        if (dsp_analyze(audio, frames, ch, rate, &info, cfg, &t->a) != 0) {
+            snprintf(err, sizeof err,
+                     "note_on_frame %lld is outside its %lld frames (or more than %d channels)",
+                     (long long)t->meta.note_on_frame, (long long)frames, DSP_MAX_CHANNELS);
+            s_skipped(self, t->audio, err);
+            self->unreadable++;
+        } else {
+            t->analysed = true;
+            t->a.xruns = (uint32_t)t->meta.xruns;
+        }
+        free(audio);
+    }
+
+    /* One take per slot: the best verdict, then the latest attempt. */
+    for (size_t i = 0; i < self->n;) {
+        size_t j = i, best = SIZE_MAX;
+        for (; j < self->n && s_same_slot(&self->v[i], &self->v[j]); j++) {
+            dsp_recut_take_t *t = &self->v[j];
+            if (!t->analysed)
+                continue;
+            if (best == SIZE_MAX || t->a.verdict < self->v[best].a.verdict ||
+                (t->a.verdict == self->v[best].a.verdict &&
+                 t->meta.attempt >= self->v[best].meta.attempt))
+                best = j;
+        }
+        if (best != SIZE_MAX)
+            self->v[best].used = true;
+        i = j;
+    }
+}
+
+/* ---- export ---- */
+
+/* Exports the used takes of [first, end), one instrument. */
+static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_export_config_t *cfg)
+{
+    const char *instrument = self->v[first].meta.instrument;
+    dsp_export_result_t res;
+    char err[512] = "";
+    int rc;
+    dsp_export_take_t *takes = calloc(end - first, sizeof *takes);
+    size_t m = 0;
+    for (size_t k = first; takes && k < end; k++) {
+        dsp_recut_take_t *t = &self->v[k];
+        if (!t->used)
+            continue;
+        takes[m].take_id = t->meta.take_id;
+        takes[m].path = t->audio;
+        takes[m].note = t->meta.note;
+        takes[m].velocity = t->meta.velocity;
+        takes[m].rr = t->meta.round_robin;
+        takes[m].release = t->meta.release_trigger;
+        takes[m].analysis = t->a;
+        m++;
+    }
+    if (!takes) {
+        snprintf(err, sizeof err, "out of memory");
+        rc = BB_ENOMEM;
+    } else if (m == 0) {
+        rc = BB_ENOTFOUND;
+    } else {
+        rc = dsp_export_instrument(cfg, instrument, takes, m, &res, err, sizeof err);
+    }
+    free(takes);
+    if (self->ev.exported)
+        self->ev.exported(self->ev.arg, instrument, rc, rc ? NULL : &res, err);
+    return rc == BB_ENOTFOUND ? 0 : rc;
+}
+
+int dsp_recut_export(dsp_recut_t *self, const dsp_export_config_t *cfg)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < self->n;) {
+        size_t j = i;
+        while (j < self->n && !strcmp(self->v[j].meta.instrument, self->v[i].meta.instrument))
+            j++;
+        rc = s_export_one(self, i, j, cfg);
+        i = j;
+    }
+    return rc;
+}

@@ -1,0 +1,82 @@
+/*
+ * recut.h — re-cutting a folder of raw takes offline: the live pipeline and export run
+ * on takes read from disk (an audio file plus a JSON sidecar of the same base name, see
+ * take_raw.h), so a batch's raw takes, or any recorder's, can be cut again with other
+ * settings without recording again. `batcherbird process` is a front end over it.
+ *
+ * Three steps: scan (every sidecar under a folder with its audio, sorted by instrument,
+ * note, velocity, round robin, release, attempt), analyse (the pipeline on each take,
+ * then the best take of each slot marked used: a pass over a warning over a failure, then
+ * the latest attempt), export (the used takes of each instrument). What is left out on the
+ * way, and each instrument's result, is told through callbacks; this file prints nothing.
+ */
+#ifndef DSP_RECUT_H
+#define DSP_RECUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "export.h"
+#include "pipeline.h"
+#include "take_raw.h"
+
+#define DSP_RECUT_DEPTH_MAX 16 /* folder levels searched below the given one */
+
+typedef struct {
+    char *audio;   /* path of the audio file */
+    char *sidecar; /* path of its JSON sidecar */
+    dsp_raw_meta_t meta;
+    dsp_analysis_t a;
+    bool analysed; /* audio read and analysed; a is valid */
+    bool used;     /* the best take of its slot: the one exported */
+} dsp_recut_take_t;
+
+/* The contract of every callback: called on the caller's thread, may be NULL, must not
+ * call back into the recut functions. */
+typedef struct {
+    /* A take is left out: its sidecar (scan) or its audio (analyse) cannot be used. */
+    void (*skipped)(void *arg, const char *path, const char *why);
+    /* Before analysing take `index` (0-based) of `total`. */
+    void (*progress)(void *arg, size_t index, size_t total);
+    /* One instrument done: rc 0 with res filled; BB_ENOTFOUND when none of its takes is
+     * usable (nothing written, the export goes on); any other rc with err set, and the
+     * export stops there. */
+    void (*exported)(void *arg, const char *instrument, int rc, const dsp_export_result_t *res,
+                     const char *err);
+    void *arg;
+} dsp_recut_events_t;
+
+#define DSP_RECUT_EVENTS_INIT                                                                      \
+    {                                                                                              \
+        .skipped = NULL, .progress = NULL, .exported = NULL, .arg = NULL                           \
+    }
+
+typedef struct dsp_recut_t dsp_recut_t;
+
+/* An empty set of takes that reports through `events` (NULL: no reports). NULL when out
+ * of memory. */
+dsp_recut_t *dsp_recut_new(const dsp_recut_events_t *events);
+/* Frees the set and its takes; sets *self_p to NULL; safe on NULL. */
+void dsp_recut_destroy(dsp_recut_t **self_p);
+
+/* Adds every sidecar under dir (recursively, hidden entries skipped) that has an audio
+ * file of the same base name (.wav, .flac, .aif, .aiff, .w64, .caf, .ogg), then sorts.
+ * Unusable sidecars are reported and counted, not errors. Returns 0, BB_EIO with err
+ * naming the folder that cannot be read, or BB_ENOMEM. */
+int dsp_recut_scan(dsp_recut_t *self, const char *dir, char *err, size_t errlen);
+
+/* Analyses every take with cfg and marks the best take of each slot used. Takes whose
+ * audio cannot be read or analysed are reported, counted and left out. */
+void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg);
+
+/* Exports the used takes of each instrument with cfg (cfg->out_dir must exist), in
+ * instrument order, reporting each. Returns 0, or the first failure's code. */
+int dsp_recut_export(dsp_recut_t *self, const dsp_export_config_t *cfg);
+
+/* The takes found, in sorted order. */
+size_t dsp_recut_size(const dsp_recut_t *self);
+const dsp_recut_take_t *dsp_recut_at(const dsp_recut_t *self, size_t i);
+/* Takes left out so far: unreadable sidecars plus audio that could not be used. */
+int dsp_recut_left_out(const dsp_recut_t *self);
+
+#endif
