@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Batcherbird builds and tests with, only those missing.
 # Uses sudo when not root. Safe to run again: with everything present it prints nothing.
+# On a fresh Debian 12 this installs a few hundred packages (about 3 minutes); it prints
+# what it is doing as it goes: the download, then one line per package unpacked.
 set -euo pipefail
 
 packages=(
@@ -29,5 +31,24 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # jackd2 asks whether to enable realtime scheduling; answer it up front.
 echo "jackd2 jackd/tweak_rt_limits boolean false" | $sudo debconf-set-selections 2>/dev/null || true
+echo "batcherbird: updating the package lists"
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+total=$($sudo apt-get install -s --no-install-recommends "${missing[@]}" 2>/dev/null | grep -c '^Inst ' || true)
+echo "batcherbird: downloading and installing $total packages"
+# apt's own progress is a terminal bar; in a log it is noise. One line per package instead.
+$sudo apt-get install -y -q --no-install-recommends -o Dpkg::Progress-Fancy=0 "${missing[@]}" 2>&1 |
+    awk -v total="$total" '
+        /^Get:/       { got++; if (got % 25 == 0 || got == total) printf "batcherbird: downloaded %d of %d\n", got, total; fflush() }
+        /^Unpacking / { n++; printf "batcherbird: [%3d/%d] %s\n", n, total, $2; fflush() }
+        /^(E|W): /    { print; fflush() }'
+# the pipeline hides apt's status: check that everything is there now
+still=()
+for p in "${missing[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [[ "$status" == "install ok installed" ]] || still+=("$p")
+done
+if [[ ${#still[@]} -gt 0 ]]; then
+    echo "batcherbird: could not install: ${still[*]} (see apt's messages above)" >&2
+    exit 1
+fi
+echo "batcherbird: packages installed"

@@ -50,6 +50,7 @@
 #define RING_FRAMES (1u << 17)
 #define BLOCK_SLOTS 4096
 #define TOLERANCE   48 /* 1 ms */
+#define ATTEMPTS    4  /* takes before a disturbed timing check is skipped */
 
 typedef struct {
     node_sim_t *sim;
@@ -309,8 +310,7 @@ static void test_jack_server_killed(void **state)
 #if defined(BB_HAVE_PORTAUDIO) && defined(BB_TEST_HAVE_JACK)
     test_jackd_t jackd;
     if (test_jackd_start(&jackd, RATE, 256) != 0) {
-        printf("jackd cannot start here\n");
-        skip();
+        test_skip("cannot start a dummy JACK server (is jackd2 installed? see scripts/deps.sh)");
     }
     node_audio_config_t cfg = NODE_AUDIO_CONFIG_INIT;
     cfg.channels = 1;
@@ -322,10 +322,24 @@ static void test_jack_server_killed(void **state)
     assert_non_null(client);
     s_node_t n;
     s_node_up(&n, node_audio_backend("portaudio"), &cfg, sim);
-    char err[256];
-    assert_int_equal(s_submit(&n, "jack-before", 150, err, sizeof err), 1);
-    s_expect(&n, 3.0, "TAKE", "jack-before", NULL);
-    s_check_alignment(&n, "jack-before");
+    char err[256], why[256] = "";
+    /* A take before the fault, aligned to the frame: a timing check, so only on a take the
+     * host left alone (test_jack_util.h); measured again when disturbed. */
+    bool measured = false;
+    for (int attempt = 1; attempt <= ATTEMPTS && !measured; attempt++) {
+        char id[32];
+        snprintf(id, sizeof id, "jack-before-%d", attempt);
+        test_jack_watch_start(client);
+        assert_int_equal(s_submit(&n, id, 150, err, sizeof err), 1);
+        s_expect(&n, 3.0, "TAKE", id, NULL);
+        measured =
+            !test_jack_watch_disturbed(client, atomic_load(&n.cap->overflows), why, sizeof why);
+        printf("host: %s\n", why);
+        if (measured)
+            s_check_alignment(&n, id);
+    }
+    if (!measured)
+        test_skip("the host disturbed all %d takes before the fault (last: %s)", ATTEMPTS, why);
     assert_true(s_submit(&n, "jack-interrupted", 3000, err, sizeof err) >= 1);
     s_poll_for(&n, 0.5);
     printf("killing the JACK server mid-take\n");
@@ -387,12 +401,11 @@ static void test_jack_server_killed(void **state)
     node_sim_destroy(&sim);
     test_jackd_stop(&jackd);
 #else
-    printf("no PortAudio backend or no libjack in this build\n");
-    skip();
+    test_skip("no PortAudio backend or no libjack in this build");
 #endif
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     zsys_init();
     zsys_set_logstream(NULL);
@@ -400,5 +413,5 @@ int main(void)
         cmocka_unit_test(test_virtual_unplug),
         cmocka_unit_test(test_jack_server_killed),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_main_group(tests, argc, argv);
 }

@@ -1,6 +1,6 @@
 /*
- * test_devices.c — the real-device backends where there are no devices (../shared/
- * TESTING.md: PortMidi finds none on these machines, PortAudio none without a JACK
+ * test_devices.c — the real-device backends where there are no devices (CI machines
+ * have no sound card: PortMidi finds no device there, PortAudio none without a JACK
  * server): opening says clearly that there is nothing to open, and
  * `batcherbird-node --list-devices` says so too. On a machine that does have devices
  * the checks that need their absence report themselves skipped.
@@ -25,16 +25,14 @@ static void test_portmidi_no_device(void **state)
 {
     const node_midi_backend_t *pm = node_midi_backend("portmidi");
     if (!pm) {
-        printf("no PortMidi backend in this build\n");
-        skip();
+        test_skip("no PortMidi backend in this build");
     }
     node_device_t devs[8];
     char err[512] = "";
     int n = pm->list_devices(devs, 8, err, sizeof err);
     assert_true(n >= 0);
     if (n > 0) {
-        printf("this machine has %d MIDI output(s); the no-device path is not checked\n", n);
-        skip();
+        test_skip("this machine has %d MIDI output(s); the no-device path is not checked", n);
     }
     const char *specs[] = {NULL, "0", "3", "Juno-60"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
@@ -53,8 +51,7 @@ static void test_portaudio_no_device(void **state)
 {
     const node_audio_backend_t *pa = node_audio_backend("portaudio");
     if (!pa) {
-        printf("no PortAudio backend in this build\n");
-        skip();
+        test_skip("no PortAudio backend in this build");
     }
     node_device_t devs[64];
     char err[512] = "";
@@ -64,8 +61,7 @@ static void test_portaudio_no_device(void **state)
     for (int i = 0; i < n && i < 64; i++)
         inputs += devs[i].input_channels > 0;
     if (inputs > 0) {
-        printf("this machine has %d audio input(s); the no-device path is not checked\n", inputs);
-        skip();
+        test_skip("this machine has %d audio input(s); the no-device path is not checked", inputs);
     }
     node_audio_config_t cfg = NODE_AUDIO_CONFIG_INIT;
     cfg.device = "Scarlett";
@@ -101,7 +97,7 @@ static void test_list_devices_says_none(void **state)
     free(errout);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     /* A JACK server nobody runs: PortAudio must not find one left over from elsewhere. */
     char name[64];
@@ -113,5 +109,5 @@ int main(void)
         cmocka_unit_test(test_portaudio_no_device),
         cmocka_unit_test(test_list_devices_says_none),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_main_group(tests, argc, argv);
 }

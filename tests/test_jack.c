@@ -1,6 +1,6 @@
 /*
  * test_jack.c — the real PortAudio callback path, end to end, paced by a private dummy
- * JACK server (../shared/TESTING.md).
+ * JACK server (docs/testing.md).
  *
  * A simulated instrument plays as a JACK client "bbsim" (out_0: a 1 kHz sine, out_1: the
  * instrument, out_2: silence). In the same process the node's own pieces run as in
@@ -21,11 +21,18 @@
  *   of where the note's attack really starts in the recording, for every note; and the
  *   attack positions agree with the instrument's own ground truth up to one constant
  *   (the two streams start at different frames), so the onset detection is exact.
+ * The timing assertions hold only on a run the host left alone (test_jack_util.h: no
+ * server xrun, no overflow, no cycle a period behind schedule). A disturbed run is measured
+ * again, up to ATTEMPTS times, and the case is skipped with the figures when every attempt
+ * was disturbed: a busy machine neither passes nor fails it. jackd runs with realtime
+ * scheduling where the host grants it, which keeps most runs undisturbed.
+ * Each case is its own CTest entry (test_jack_period_buffer, test_jack_split_buffer).
  * If jackd cannot start, the test exits 77 (skipped) and says why.
  */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +64,7 @@
 #define REC_SECONDS   6
 #define TOLERANCE     48 /* 1 ms at 48 kHz */
 #define ONSET_LEVEL   1e-4f
+#define ATTEMPTS      4 /* measurements before a disturbed case is skipped */
 
 static test_jackd_t s_jackd;
 static node_sim_t *s_sim;
@@ -110,7 +118,18 @@ static double s_zero_cross_hz(const float *x, size_t stride, size_t n, double lp
     return crossings > 1 ? (crossings - 1) * (double)RATE / (last - first) : 0.0;
 }
 
-static void s_run_case(uint32_t buffer)
+static void s_capture_free(s_capture_t *c, node_capture_t *cap, void *ring, void *blocks)
+{
+    free(c->rec);
+    free(c->blocks);
+    free(cap);
+    free(ring);
+    free(blocks);
+}
+
+/* One measurement. Returns false, with the figures in `why`, when the host disturbed it
+ * (nothing timing-related is asserted then); true when it ran undisturbed and passed. */
+static bool s_attempt(uint32_t buffer, char *why, size_t why_len)
 {
     printf("--- PortAudio via JACK: period %u, node buffer %u ---\n", PERIOD, buffer);
     node_capture_t *cap = calloc(1, sizeof *cap);
@@ -151,11 +170,12 @@ static void s_run_case(uint32_t buffer)
     node_midi_sched_t *midi = node_midi_sched_new(vm, port);
     assert_non_null(midi);
 
+    test_jack_watch_start(s_client);
     int64_t t0 = bb_mono_ns();
     if ((rc = pa->start(stream, err, sizeof err)))
         fail_msg("start: %s", err);
-    node_sim_truth_t truth;
-    while (node_sim_truth_pop(s_sim, &truth)) /* earlier cases */
+    node_sim_truth_t stale;
+    while (node_sim_truth_pop(s_sim, &stale)) /* earlier cases */
         ;
     int64_t first_on = t0 + (int64_t)LEAD_MS * BB_NS_PER_MS;
     for (int k = 0; k < NOTES; k++) {
@@ -194,17 +214,8 @@ static void s_run_case(uint32_t buffer)
     vm->close(port);
     assert_int_equal(got, NOTES);
 
-    /* real time, no overflows */
-    double ratio = (double)c.frames / (wall * RATE);
-    printf("captured %llu frames in %.3f s: %.1f %% of real time, %llu overflow(s) (JACK xruns "
-           "on a busy machine count here), %llu frames dropped by the ring\n",
-           (unsigned long long)c.frames, wall, ratio * 100,
-           (unsigned long long)atomic_load(&cap->overflows),
-           (unsigned long long)atomic_load(&cap->dropped_frames));
-    assert_true(ratio > 0.9 && ratio < 1.05);
-    assert_int_equal(atomic_load(&cap->dropped_frames), 0); /* ours: the ring kept up */
-
-    /* the chosen channels: before the first note nothing (the sine is on out_0) */
+    /* Which channels: before the first note nothing (the sine is on out_0), the silent
+     * port silent. This holds however busy the host was. */
     uint64_t pre = (uint64_t)((LEAD_MS - 50) * RATE / 1000);
     float pre_peak = 0, silent_peak = 0;
     for (uint64_t i = 0; i < pre && i < c.frames; i++)
@@ -215,13 +226,31 @@ static void s_run_case(uint32_t buffer)
     assert_true(pre_peak < 1e-6f);
     assert_true(silent_peak < 1e-6f);
 
-    /* the instrument's own record of where each attack started (its frames) */
+    node_sim_truth_t truth;
     int64_t truth_on[NOTES];
     int n_truth = 0;
     while (node_sim_truth_pop(s_sim, &truth))
         if (truth.kind == NODE_SIM_TRUTH_ON && n_truth < NOTES)
             truth_on[n_truth++] = (int64_t)truth.frame;
+    bool disturbed =
+        test_jack_watch_disturbed(s_client, atomic_load(&cap->overflows), why, why_len);
+    printf("host: %s\n", why);
+    if (disturbed) {
+        s_capture_free(&c, cap, ring, blocks);
+        return false;
+    }
+
     assert_int_equal(n_truth, NOTES);
+
+    /* real time, no overflows */
+    double ratio = (double)c.frames / (wall * RATE);
+    printf("captured %llu frames in %.3f s: %.1f %% of real time, %llu overflow(s) (JACK xruns "
+           "on a busy machine count here), %llu frames dropped by the ring\n",
+           (unsigned long long)c.frames, wall, ratio * 100,
+           (unsigned long long)atomic_load(&cap->overflows),
+           (unsigned long long)atomic_load(&cap->dropped_frames));
+    assert_true(ratio > 0.9 && ratio < 1.05);
+    assert_int_equal(atomic_load(&cap->dropped_frames), 0); /* ours: the ring kept up */
 
     double want_hz = node_sim_note_freq(s_sim, NOTE);
     double worst = 0, sum = 0;
@@ -279,11 +308,21 @@ static void s_run_case(uint32_t buffer)
     printf("alignment: mean |error| %.1f frames (%.3f ms), worst %.0f frames (%.3f ms)\n",
            sum / NOTES, sum / NOTES * 1e3 / RATE, worst, worst * 1e3 / RATE);
     assert_int_equal(failures, 0);
-    free(c.rec);
-    free(c.blocks);
-    free(cap);
-    free(ring);
-    free(blocks);
+    s_capture_free(&c, cap, ring, blocks);
+    return true;
+}
+
+/* Measures until one run is undisturbed (then its assertions decide), or skips with the
+ * reason when the host disturbed every attempt. */
+static void s_run_case(uint32_t buffer)
+{
+    char why[256] = "";
+    for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        if (s_attempt(buffer, why, sizeof why))
+            return;
+        printf("attempt %d of %d disturbed by the host; measuring again\n", attempt, ATTEMPTS);
+    }
+    test_skip("the host disturbed all %d attempts (last: %s)", ATTEMPTS, why);
 }
 
 static void test_period_buffer(void **state)
@@ -296,7 +335,7 @@ static void test_split_buffer(void **state)
     s_run_case(PERIOD / 4);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     if (!node_audio_backend("portaudio")) {
         printf("SKIP: this build has no PortAudio backend\n");
@@ -323,9 +362,9 @@ int main(void)
         cmocka_unit_test(test_period_buffer),
         cmocka_unit_test(test_split_buffer),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = test_main_group(tests, argc, argv);
     test_jack_sim_destroy(&s_client);
     node_sim_destroy(&s_sim);
     test_jackd_stop(&s_jackd);
-    return failed ? 1 : 0;
+    return rc;
 }

@@ -86,10 +86,10 @@ static int s_start(test_jackd_t *j, bool quiet)
             dup2(fd, STDERR_FILENO);
         }
         if (j->sync)
-            execlp("jackd", "jackd", "-n", j->name, "-r", "-S", "-d", "dummy", "-r", rate, "-p",
+            execlp("jackd", "jackd", "-n", j->name, "-R", "-S", "-d", "dummy", "-r", rate, "-p",
                    period, "-C", "2", "-P", "2", (char *)NULL);
         else
-            execlp("jackd", "jackd", "-n", j->name, "-r", "-d", "dummy", "-r", rate, "-p", period,
+            execlp("jackd", "jackd", "-n", j->name, "-R", "-d", "dummy", "-r", rate, "-p", period,
                    "-C", "2", "-P", "2", (char *)NULL);
         fprintf(stderr, "cannot run jackd: %s\n", strerror(errno));
         _exit(127);
@@ -198,6 +198,9 @@ struct test_jack_sim_t {
     int64_t cycle_ns[SIM_CYCLES];
     _Atomic uint64_t cycles;
     atomic_bool zombie;
+    int64_t cycle_entry_ns[SIM_CYCLES]; /* CLOCK_MONOTONIC when each callback began */
+    _Atomic uint64_t xruns;             /* the server's xrun callbacks */
+    uint64_t watch_from;                /* first cycle of the current disturbance watch */
 };
 
 /* Like a capture port of an audio interface: the audio delivered in a cycle is the audio
@@ -224,6 +227,7 @@ static void s_latency(jack_latency_callback_mode_t mode, void *arg)
 static int s_process(jack_nframes_t n, void *arg)
 {
     test_jack_sim_t *self = arg;
+    const int64_t entry_ns = s_mono_ns();
     float *out[SIM_PORTS];
     for (int p = 0; p < SIM_PORTS; p++)
         out[p] = jack_port_get_buffer(self->ports[p], n);
@@ -249,8 +253,16 @@ static int s_process(jack_nframes_t n, void *arg)
     uint64_t k = atomic_load_explicit(&self->cycles, memory_order_relaxed);
     self->cycle_frame[k % SIM_CYCLES] = self->frame;
     self->cycle_ns[k % SIM_CYCLES] = t_first;
+    self->cycle_entry_ns[k % SIM_CYCLES] = entry_ns;
     self->frame += n;
     atomic_store_explicit(&self->cycles, k + 1, memory_order_release);
+    return 0;
+}
+
+static int s_xrun(void *arg)
+{
+    test_jack_sim_t *self = arg;
+    atomic_fetch_add_explicit(&self->xruns, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -303,6 +315,7 @@ test_jack_sim_t *test_jack_sim_new(const char *name, node_sim_t *sim, double sin
     s_set_latency(self);
     jack_set_latency_callback(self->client, s_latency, self);
     jack_set_process_callback(self->client, s_process, self);
+    jack_set_xrun_callback(self->client, s_xrun, self);
     jack_on_shutdown(self->client, s_shutdown, self);
     if (jack_activate(self->client) != 0) {
         fprintf(stderr, "cannot activate JACK client '%s'\n", name);
@@ -350,4 +363,42 @@ bool test_jack_sim_time_of(test_jack_sim_t *self, uint64_t frame, int64_t *t_ns)
         }
     }
     return false;
+}
+
+void test_jack_watch_start(test_jack_sim_t *self)
+{
+    atomic_store(&self->xruns, 0);
+    self->watch_from = atomic_load_explicit(&self->cycles, memory_order_acquire);
+}
+
+bool test_jack_watch_disturbed(test_jack_sim_t *self, uint64_t node_overflows, char *why,
+                               size_t len)
+{
+    uint64_t xruns = atomic_load(&self->xruns);
+    uint64_t n = atomic_load_explicit(&self->cycles, memory_order_acquire);
+    uint64_t from = self->watch_from;
+    if (n - from > SIM_CYCLES - 16) /* older records are being rewritten */
+        from = n - (SIM_CYCLES - 16);
+    /* Each cycle's start against a steady schedule of one period per frame count: its
+     * lateness is how much later it began than the earliest-running cycle so far implies
+     * (a running minimum learns the schedule's phase). */
+    int64_t earliest = INT64_MAX, late_ns = 0, period_ns = 0;
+    for (uint64_t k = from; k < n; k++) {
+        int64_t sched =
+            (int64_t)llround((double)self->cycle_frame[k % SIM_CYCLES] * 1e9 / self->rate);
+        int64_t dev = self->cycle_entry_ns[k % SIM_CYCLES] - sched;
+        earliest = dev < earliest ? dev : earliest;
+        late_ns = dev - earliest > late_ns ? dev - earliest : late_ns;
+    }
+    if (n > from + 1)
+        period_ns = (int64_t)llround((double)(self->cycle_frame[(n - 1) % SIM_CYCLES] -
+                                              self->cycle_frame[from % SIM_CYCLES]) *
+                                     1e9 / self->rate / (double)(n - 1 - from));
+    bool disturbed = xruns > 0 || node_overflows > 0 || n <= from + 1 || late_ns > period_ns;
+    snprintf(why, len,
+             "%llu server xrun(s), %llu node overflow(s), %llu cycles, the latest %.2f ms "
+             "behind schedule (one period is %.2f ms)",
+             (unsigned long long)xruns, (unsigned long long)node_overflows,
+             (unsigned long long)(n - from), late_ns / 1e6, period_ns / 1e6);
+    return disturbed;
 }

@@ -1,7 +1,7 @@
 /*
  * test_jack_util.h — a private dummy JACK server and a simulated instrument playing into
  * it as a JACK client, for the tests of the real PortAudio callback path
- * (../shared/TESTING.md: "a dummy JACK server paces PortAudio in real time").
+ * (docs/testing.md: "a dummy JACK server paces PortAudio in real time").
  *
  * The server gets a name of its own (from a small pool, see test_jackd_start), set in
  * JACK_DEFAULT_SERVER so that every client in the process (ours, PortAudio's, and the
@@ -31,8 +31,11 @@ typedef struct {
     bool sync; /* -S: clients run in one graph cycle, no extra period between them */
 } test_jackd_t;
 
-/* Starts `jackd -n NAME -r -d dummy -r RATE -p PERIOD -C 2 -P 2` and waits for it with
- * `jack_wait -w -t 5`. Returns 0, or -1 with the reason printed (the caller skips). */
+/* Starts `jackd -n NAME -R -d dummy -r RATE -p PERIOD -C 2 -P 2` and waits for it with
+ * `jack_wait -w -t 5`. Returns 0, or -1 with the reason printed (the caller skips).
+ * -R asks for realtime scheduling, as a node's audio runs in production: where it is
+ * granted (root, or an rtprio limit) the graph keeps its timing on a busy machine; where
+ * it is not, jackd runs without it and the disturbance watch below says so. */
 int test_jackd_start(test_jackd_t *j, uint32_t rate, uint32_t period);
 /* The same in synchronous mode (jackd -S), as for a low-latency monitoring setup. */
 int test_jackd_start_sync(test_jackd_t *j, uint32_t rate, uint32_t period);
@@ -54,6 +57,17 @@ uint64_t test_jack_sim_cycles(test_jack_sim_t *self);
 /* The time the instrument gave its frame `frame` (CLOCK_MONOTONIC), from the cycles of
  * the last ~20 s; false when out of range. */
 bool test_jack_sim_time_of(test_jack_sim_t *self, uint64_t frame, int64_t *t_ns);
+/* Host interference. A realtime measurement is only meaningful when the host left the
+ * audio graph alone while it ran: on a busy machine the dummy driver's "sound card" is
+ * itself a thread that wakes late, so both the stamps under test and the reference they
+ * are checked against move. Start a watch before a measurement; afterwards
+ * test_jack_watch_disturbed() says whether anything disturbed it: a server xrun, an
+ * overflow the node counted (pass its counter), or a cycle that began more than one
+ * period behind a steady schedule. `why` gets the figures either way, for the log. A
+ * disturbed measurement is repeated or the test is skipped; it neither passes nor fails. */
+void test_jack_watch_start(test_jack_sim_t *self);
+bool test_jack_watch_disturbed(test_jack_sim_t *self, uint64_t node_overflows, char *why,
+                               size_t len);
 /* The client was told the server shut down. */
 bool test_jack_sim_zombie(test_jack_sim_t *self);
 

@@ -1,6 +1,6 @@
 /*
  * test_monitor.c — low-latency monitoring through a duplex PortAudio stream, measured on a
- * private dummy JACK server at 64- and 128-frame periods (../shared/TESTING.md), run in
+ * private dummy JACK server at 64- and 128-frame periods (docs/testing.md), run in
  * synchronous mode (-S) as a monitoring setup would be: in JACK2's default asynchronous
  * mode every client's output reaches the next client one period later, which measures
  * the server, not the node.
@@ -15,7 +15,8 @@
  * interface adds on top. Asserted: the round trip
  * (both together) is under 10 ms, and the monitored signal is the recorded one (same
  * level) — monitoring neither delays nor alters what is recorded (the recording is
- * checked by test_jack and test_rt_safety).
+ * checked by test_jack and test_rt_safety). A run the host disturbed (test_jack_util.h) is
+ * measured again and the case skipped if every attempt was disturbed.
  */
 #include <jack/jack.h>
 #include <math.h>
@@ -43,6 +44,7 @@
 #define RING_FRAMES (1u << 16)
 #define BLOCK_SLOTS 4096
 #define LEVEL       0.001f /* -60 dBFS */
+#define ATTEMPTS    4      /* measurements before a disturbed case is skipped */
 
 typedef struct {
     jack_client_t *client;
@@ -92,11 +94,12 @@ static double s_port_latency_ms(jack_client_t *c, const char *name, jack_latency
     return r.max * 1e3 / RATE;
 }
 
-static void s_measure(uint32_t period)
+/* One measurement; false (figures in `why`) when the host disturbed it. */
+static bool s_attempt(uint32_t period, char *why, size_t why_len)
 {
     test_jackd_t jackd;
     if (test_jackd_start_sync(&jackd, RATE, period) != 0)
-        skip();
+        test_skip("cannot start a dummy JACK server (is jackd2 installed? see scripts/deps.sh)");
     node_sim_config_t sc = NODE_SIM_CONFIG_INIT;
     sc.preset = NODE_SIM_ORGAN;
     sc.channels = 1;
@@ -147,6 +150,7 @@ static void s_measure(uint32_t period)
     bb_sleep_ms(300); /* connections settle, the stream runs */
 
     /* one note, straight into the instrument */
+    test_jack_watch_start(inst);
     const node_midi_backend_t *vm = node_midi_backend("virtual");
     node_midi_port_t *port = NULL;
     assert_int_equal(vm->open(&port, NULL, sim, err, sizeof err), 0);
@@ -160,16 +164,20 @@ static void s_measure(uint32_t period)
     float rec_peak = atomic_load(&probe.peak[0]), mon_peak = atomic_load(&probe.peak[1]);
     double capture = s_port_latency_ms(probe.client, "system:capture_1", JackCaptureLatency);
     double playback = s_port_latency_ms(probe.client, "system:playback_1", JackPlaybackLatency);
+    bool disturbed = test_jack_watch_disturbed(inst, atomic_load(&cap->overflows), why, why_len);
+    printf("host: %s\n", why);
     printf("period %u: the node adds %lld frames (%.2f ms) from input to monitor output; "
            "the interface's capture %.2f ms + playback %.2f ms; round trip %.2f ms; "
            "levels recorded %.1f dBFS, monitored %.1f dBFS\n",
            period, (long long)(mon - rec), (mon - rec) * 1e3 / RATE, capture, playback,
            (mon - rec) * 1e3 / RATE + capture + playback, 20 * log10f(rec_peak),
            20 * log10f(mon_peak));
-    assert_true(rec >= 0 && mon >= 0);
-    assert_true(mon >= rec);
-    assert_true((mon - rec) * 1e3 / RATE + capture + playback < 10.0);
-    assert_true(fabsf(20 * log10f(mon_peak / rec_peak)) < 0.1); /* passed through as is */
+    if (!disturbed) {
+        assert_true(rec >= 0 && mon >= 0);
+        assert_true(mon >= rec);
+        assert_true((mon - rec) * 1e3 / RATE + capture + playback < 10.0);
+        assert_true(fabsf(20 * log10f(mon_peak / rec_peak)) < 0.1); /* passed through as is */
+    }
 
     jack_deactivate(probe.client);
     jack_client_close(probe.client);
@@ -183,27 +191,40 @@ static void s_measure(uint32_t period)
     free(cap);
     free(ring);
     free(blocks);
+    return !disturbed;
 }
 
-static void test_monitor_64(void **state)
+/* Measures until one run is undisturbed, or skips with the reason. */
+static void s_measure(uint32_t period)
+{
+    char why[256] = "";
+    for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        if (s_attempt(period, why, sizeof why))
+            return;
+        printf("attempt %d of %d disturbed by the host; measuring again\n", attempt, ATTEMPTS);
+    }
+    test_skip("the host disturbed all %d attempts (last: %s)", ATTEMPTS, why);
+}
+
+static void test_period_64(void **state)
 {
     s_measure(64);
 }
 
-static void test_monitor_128(void **state)
+static void test_period_128(void **state)
 {
     s_measure(128);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     if (!node_audio_backend("portaudio")) {
         printf("SKIP: this build has no PortAudio backend\n");
         return TEST_SKIP;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_monitor_64),
-        cmocka_unit_test(test_monitor_128),
+        cmocka_unit_test(test_period_64),
+        cmocka_unit_test(test_period_128),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_main_group(tests, argc, argv);
 }

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "bb_err.h"
 #include "pipeline.h"
 #include "qc_config.h"
@@ -368,7 +370,7 @@ static void test_soundfont_instruments(void **state)
 {
     (void)state;
     if (!node_sim_have_soundfont() || access(NODE_SIM_DEFAULT_SOUNDFONT, R_OK) != 0)
-        skip();
+        test_skip("no FluidSynth or no SoundFont at %s", NODE_SIM_DEFAULT_SOUNDFONT);
     const int programs[] = {0, 24, 19, 48}; /* piano, nylon guitar, church organ, strings */
     const int notes[] = {43, 55, 67, 79};
     int worst = 0;
@@ -428,7 +430,7 @@ static void test_soundfont_instruments(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_onset_pitch_no_false_fail),
@@ -442,5 +444,5 @@ int main(void)
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_soundfont_instruments),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_main_group(tests, argc, argv);
 }

@@ -338,8 +338,7 @@ static void test_portaudio_callback(void **state)
 #if defined(BB_HAVE_PORTAUDIO) && defined(BB_TEST_HAVE_JACK)
     test_jackd_t jackd;
     if (test_jackd_start(&jackd, RATE, 128) != 0) {
-        printf("jackd cannot start here: the PortAudio path is not checked\n");
-        skip();
+        test_skip("jackd cannot start here: the PortAudio path is not checked");
     }
     node_sim_t *sim = s_new_sim();
     test_jack_sim_t *client = test_jack_sim_new("bbsim", sim, 1000.0);
@@ -360,17 +359,16 @@ static void test_portaudio_callback(void **state)
     assert_true(overflows > 0);
     assert_int_equal(s_report(), 0);
 #else
-    printf("no PortAudio backend or no libjack in this build\n");
-    skip();
+    test_skip("no PortAudio backend or no libjack in this build");
 #endif
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interposers_count),
         cmocka_unit_test(test_virtual_callback),
         cmocka_unit_test(test_portaudio_callback),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_main_group(tests, argc, argv);
 }

@@ -1,6 +1,13 @@
 /*
  * test_util.c — process and folder helpers for the integration tests.
  */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include "test_util.h"
 
 #include <errno.h>
@@ -182,4 +189,45 @@ bool test_wait_file(const char *path, double timeout_s)
         s_sleep_ms(20);
     }
     return true;
+}
+
+/* ---- skipping ---- */
+
+static int s_skipped;
+
+void test_note_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("SKIP: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+    s_skipped++;
+}
+
+int test_skipped(void)
+{
+    return s_skipped;
+}
+
+int test_select(const struct CMUnitTest *tests, size_t n, int argc, char **argv)
+{
+    if (argc < 2)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tests[i].name, argv[1]) == 0) {
+            cmocka_set_test_filter(argv[1]);
+            return 0;
+        }
+    fprintf(stderr, "no test named '%s' in this program\n", argv[1]);
+    return -1;
+}
+
+int test_main_result(int failed)
+{
+    if (failed)
+        return 1;
+    return s_skipped ? TEST_SKIP : 0;
 }

@@ -12,6 +12,31 @@
 
 #define TEST_SKIP 77 /* ctest SKIP_RETURN_CODE */
 
+struct CMUnitTest;
+
+/* Skipping honestly. cmocka's skip() ends a test as skipped, but the program would still
+ * exit 0 and ctest would count it as passed. So tests skip through test_skip(), which
+ * prints "SKIP: <reason>" and counts it, and main() returns test_main_result(): 1 when a
+ * test failed, TEST_SKIP when one was skipped, 0 when every one ran and passed. A program
+ * with several independent cases takes the case to run as its argument, so that each is
+ * its own CTest entry (bb_add_test CASES) and one skipped case does not hide the others. */
+void test_note_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define test_skip(...)                                                                             \
+    do {                                                                                           \
+        test_note_skip(__VA_ARGS__);                                                               \
+        skip();                                                                                    \
+    } while (0)
+int test_skipped(void);
+/* Runs `tests` (all, or the one named argv[1]; an unknown name fails) and gives the exit
+ * code described above. */
+#define test_main_group(tests, argc, argv)                                                         \
+    test_main_result(test_select((tests), sizeof(tests) / sizeof((tests)[0]), (argc), (argv)) < 0  \
+                         ? 1                                                                       \
+                         : cmocka_run_group_tests((tests), NULL, NULL))
+/* Sets cmocka's filter to argv[1] when given; -1 (and a message) when no test has that name. */
+int test_select(const struct CMUnitTest *tests, size_t n, int argc, char **argv);
+int test_main_result(int failed);
+
 typedef struct {
     pid_t pid;
     char log[512];
