@@ -4,10 +4,10 @@
  * Each wake-up (every 10 ms of real time, or at once when a job arrives) does, in order:
  * drain block records into the time map, drain audio into the history, apply MIDI
  * reports (they fix where the take starts and where its release begins), then advance the
- * current take through three passes over the history, each with its own position:
- * the noise pass (pre-roll RMS), the release pass (10 ms windows from the note-off, which
- * decides the end frame), and the spool pass (writes frames up to the end). Keeping the
- * passes separate means the order in which audio and MIDI reports arrive never matters.
+ * current take through the three passes of recorder_pass.h over the history: noise
+ * (pre-roll RMS), release (10 ms windows from the note-off, which decide the end frame)
+ * and spool (writes frames up to the end). This file is the thread around them: the job
+ * queue, MIDI, the time map, settling between takes, device loss, the spool commit.
  */
 #include "recorder.h"
 
@@ -24,15 +24,12 @@
 #include "bb_log.h"
 #include "bb_pb.h"
 #include "bb_take_id.h"
+#include "recorder_pass.h"
 #include "timemap.h"
 
 #define NODE_REC_WAKE_NS         (10 * BB_NS_PER_MS)  /* real time between wake-ups */
 #define NODE_REC_LEAD_NS         (20 * BB_NS_PER_MS)  /* real time from scheduling to note-on */
 #define NODE_REC_SETUP_SETTLE_NS (250 * BB_NS_PER_MS) /* after program/bank changes */
-#define NODE_REC_WINDOW_MS       10
-#define NODE_REC_QUIET_MS        50
-#define NODE_REC_MIN_FLOOR_DB    (-120.0)
-#define NODE_REC_FLOOR_CREEP_DB  1.0 /* dB per take the room floor may rise */
 #define NODE_REC_SCRATCH_FRAMES  4096
 #define NODE_REC_BACK_SETTLE_MS  3000 /* at most, after the audio device came back */
 
@@ -45,17 +42,7 @@ typedef struct {
     uint64_t seq;
     s_take_state_t state;
     int64_t on_deadline, on_sent, off_sent;
-    int64_t on_frame, off_frame, start_frame; /* absolute stream frames */
-    int64_t end_limit;                        /* off + max release; INT64_MAX until known */
-    int64_t end_frame;                        /* -1 until decided */
-    int64_t noise_pos, env_pos, written_until;
-    double noise_sq[NODE_MAX_CHANNELS];
-    uint64_t noise_n;
-    double noise_half_sq[2]; /* all channels, first and second half of the pre-roll */
-    double noise_db;
-    bool noise_done; /* noise_db is final (the room floor is updated once per take) */
-    uint32_t quiet_frames;
-    bool capped;
+    node_take_pass_t p; /* frames, noise floor, release end, spool position */
     uint64_t xruns;
     node_spool_take_t *spool;
 } s_take_t;
@@ -68,9 +55,7 @@ struct node_recorder_t {
     char notify_endpoint[128];
     uint32_t rate, channels;
 
-    float *history;
-    uint64_t hist_cap, hist_mask;
-    int64_t hist_end; /* absolute frame one past the newest in history */
+    node_history_t hist;
     float *scratch;
 
     node_timemap_t timemap;
@@ -91,11 +76,7 @@ struct node_recorder_t {
     s_take_t *take;
     int64_t next_free_ns;
     uint64_t take_seq;
-    /* The room's floor: the quietest pre-roll seen, allowed to creep up slowly so a room
-     * that really got louder is followed. A pre-roll that still holds the previous take's
-     * tail must not raise the floor the release end is judged by. */
-    double room_floor_db;
-    bool room_floor_known;
+    node_room_floor_t room; /* the floor each take's release end is judged by */
     /* After a take whose release was cut at the plan's maximum the instrument is still
      * sounding: the next note waits until it is quiet (or settle_limit), so no take's
      * pre-roll holds the previous note's tail. */
@@ -134,14 +115,14 @@ double node_recorder_latency_offset(node_recorder_t *self)
 
 static int64_t s_ms_to_frames(node_recorder_t *self, double ms)
 {
-    return (int64_t)llround(ms * self->rate / 1000.0);
+    return node_pass_ms_to_frames(self->rate, ms);
 }
 
 /* Node-clock time -> absolute stream frame (timemap.h). */
 static int64_t s_frame_at(node_recorder_t *self, int64_t t)
 {
     if (node_timemap_empty(&self->timemap))
-        return self->hist_end;
+        return self->hist.end;
     return node_timemap_frame_at(&self->timemap, t);
 }
 
@@ -151,19 +132,6 @@ static int64_t s_time_at(node_recorder_t *self, int64_t frame)
     if (node_timemap_empty(&self->timemap))
         return bb_node_clock_ns();
     return node_timemap_time_at(&self->timemap, frame);
-}
-
-static const float *s_hist(node_recorder_t *self, int64_t frame)
-{
-    return self->history + ((uint64_t)frame & self->hist_mask) * self->channels;
-}
-
-/* Frames from `frame` that are contiguous in the history buffer (up to n). */
-static uint32_t s_hist_run(node_recorder_t *self, int64_t frame, int64_t n)
-{
-    uint64_t at = (uint64_t)frame & self->hist_mask;
-    uint64_t run = self->hist_cap - at;
-    return (uint32_t)((int64_t)run < n ? (int64_t)run : n);
 }
 
 static void s_notify(node_recorder_t *self, const char *what, const char *id, const char *detail)
@@ -217,8 +185,7 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
     }
     t->job = job;
     t->seq = ++self->take_seq;
-    t->end_limit = INT64_MAX;
-    t->end_frame = -1;
+    t->p = (node_take_pass_t)NODE_TAKE_PASS_INIT;
     self->take = t;
 
     const double speed = bb_node_clock_speed();
@@ -289,16 +256,16 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
     int64_t latency = s_ms_to_frames(self, s_latency_ms(self));
     if (kind == TAG_NOTE_ON && t->state == T_ARMED) {
         t->on_sent = ev->sent_ns;
-        t->on_frame = s_frame_at(self, ev->sent_ns) + latency;
-        t->start_frame = t->on_frame - s_ms_to_frames(self, t->job->preroll_ms);
-        int64_t oldest = self->hist_end - (int64_t)self->hist_cap;
-        if (t->start_frame < oldest) {
+        t->p.on_frame = s_frame_at(self, ev->sent_ns) + latency;
+        t->p.start_frame = t->p.on_frame - s_ms_to_frames(self, t->job->preroll_ms);
+        int64_t oldest = self->hist.end - (int64_t)self->hist.cap;
+        if (t->p.start_frame < oldest) {
             bb_warn("take %s: pre-roll reaches back past the history; shortened", t->job->take_id);
-            t->start_frame = oldest;
+            t->p.start_frame = oldest;
         }
-        if (t->start_frame < 0)
-            t->start_frame = 0;
-        t->noise_pos = t->written_until = t->start_frame;
+        if (t->p.start_frame < 0)
+            t->p.start_frame = 0;
+        t->p.noise_pos = t->p.written_until = t->p.start_frame;
         t->xruns = 0;
         char err[256];
         t->spool =
@@ -310,114 +277,28 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
         t->state = T_RECORDING;
     } else if (kind == TAG_NOTE_OFF && t->state == T_RECORDING) {
         t->off_sent = ev->sent_ns;
-        t->off_frame = s_frame_at(self, ev->sent_ns) + latency;
-        if (t->off_frame < t->on_frame)
-            t->off_frame = t->on_frame;
-        t->env_pos = t->off_frame;
-        t->end_limit = t->off_frame + s_ms_to_frames(self, t->job->release_ms);
+        t->p.off_frame = s_frame_at(self, ev->sent_ns) + latency;
+        if (t->p.off_frame < t->p.on_frame)
+            t->p.off_frame = t->p.on_frame;
+        t->p.env_pos = t->p.off_frame;
+        t->p.end_limit = t->p.off_frame + s_ms_to_frames(self, t->job->release_ms);
         if (t->job->release_policy == BB__RELEASE_POLICY__RELEASE_FIXED) {
-            t->end_frame = t->end_limit;
-            t->capped = true;
+            t->p.end_frame = t->p.end_limit;
+            t->p.capped = true;
         }
         t->state = T_RELEASING;
     }
 }
 
-/* Pre-roll RMS over [start, on_frame): the noise floor this take's release is judged by,
- * bounded by the room floor (see room_floor_db). */
-static void s_noise_pass(node_recorder_t *self, s_take_t *t)
+/* The release is quiet within this of the noise floor (the plan's, or the default). */
+static double s_release_floor_db(const Bb__TakeJob *job)
 {
-    if (t->noise_done)
-        return;
-    int64_t stop = t->on_frame < self->hist_end ? t->on_frame : self->hist_end;
-    for (; t->noise_pos < stop; t->noise_pos++) {
-        const float *f = s_hist(self, t->noise_pos);
-        int half = t->noise_pos >= (t->start_frame + t->on_frame) / 2;
-        for (uint32_t c = 0; c < self->channels; c++) {
-            t->noise_sq[c] += (double)f[c] * f[c];
-            t->noise_half_sq[half] += (double)f[c] * f[c];
-        }
-        t->noise_n++;
-    }
-    if (t->noise_pos >= t->on_frame) {
-        double worst = 0;
-        for (uint32_t c = 0; c < self->channels; c++)
-            if (t->noise_n && t->noise_sq[c] / t->noise_n > worst)
-                worst = t->noise_sq[c] / t->noise_n;
-        double db = worst > 0 ? 10.0 * log10(worst) : NODE_REC_MIN_FLOOR_DB;
-        if (db < NODE_REC_MIN_FLOOR_DB)
-            db = NODE_REC_MIN_FLOOR_DB;
-        /* Only a steady pre-roll (its halves within 0.5 dB) may raise the floor: one that
-         * still holds a decaying tail says nothing about the room. */
-        double h0 = t->noise_half_sq[0], h1 = t->noise_half_sq[1];
-        bool steady = h0 > 0 && h1 > 0 && h0 < 1.122 * h1 && h1 < 1.122 * h0;
-        if (self->room_floor_known && db > self->room_floor_db) {
-            if (steady)
-                self->room_floor_db = db - self->room_floor_db > NODE_REC_FLOOR_CREEP_DB
-                                          ? self->room_floor_db + NODE_REC_FLOOR_CREEP_DB
-                                          : db;
-            db = self->room_floor_db;
-        } else {
-            self->room_floor_db = db;
-            self->room_floor_known = true;
-        }
-        t->noise_db = db;
-        t->noise_done = true;
-    }
+    return job->release_floor_db > 0 ? job->release_floor_db : NODE_REC_RELEASE_FLOOR_DB;
 }
 
-/* RMS level of the loudest channel over history frames [pos, pos + win), dBFS. */
-static double s_window_db(node_recorder_t *self, int64_t pos, int64_t win)
+static int s_spool_write(void *arg, const float *frames, uint32_t n)
 {
-    double loudest = 0;
-    for (uint32_t c = 0; c < self->channels; c++) {
-        double sq = 0;
-        for (int64_t i = 0; i < win; i++) {
-            float v = s_hist(self, pos + i)[c];
-            sq += (double)v * v;
-        }
-        if (sq / win > loudest)
-            loudest = sq / win;
-    }
-    return loudest > 0 ? 10.0 * log10(loudest) : NODE_REC_MIN_FLOOR_DB;
-}
-
-/* 10 ms windows after the note-off; the take ends once NODE_REC_QUIET_MS of them sit
- * within release_floor_db of the noise floor, or at the maximum release. */
-static void s_release_pass(node_recorder_t *self, s_take_t *t)
-{
-    if (t->end_frame >= 0 || t->noise_pos < t->on_frame)
-        return;
-    const int64_t win = s_ms_to_frames(self, NODE_REC_WINDOW_MS);
-    const double floor_db = t->job->release_floor_db > 0 ? t->job->release_floor_db : 6.0;
-    const double quiet_db = t->noise_db + floor_db;
-    while (t->env_pos + win <= self->hist_end && t->end_frame < 0) {
-        double db = s_window_db(self, t->env_pos, win);
-        t->env_pos += win;
-        t->quiet_frames = db <= quiet_db ? t->quiet_frames + (uint32_t)win : 0;
-        if (t->quiet_frames >= s_ms_to_frames(self, NODE_REC_QUIET_MS))
-            t->end_frame = t->env_pos;
-        else if (t->env_pos >= t->end_limit) {
-            t->end_frame = t->end_limit;
-            t->capped = true;
-        }
-    }
-}
-
-static int s_spool_pass(node_recorder_t *self, s_take_t *t)
-{
-    int64_t stop = self->hist_end;
-    int64_t end = t->end_frame >= 0 ? t->end_frame : t->end_limit;
-    if (end < stop)
-        stop = end;
-    while (t->written_until < stop) {
-        uint32_t n = s_hist_run(self, t->written_until, stop - t->written_until);
-        int rc = node_spool_take_write(t->spool, s_hist(self, t->written_until), n);
-        if (rc)
-            return rc;
-        t->written_until += n;
-    }
-    return 0;
+    return node_spool_take_write(arg, frames, n);
 }
 
 static void s_take_commit(node_recorder_t *self)
@@ -428,13 +309,13 @@ static void s_take_commit(node_recorder_t *self)
     format.channels = self->channels;
     Bb__TakeEndRequest end = BB__TAKE_END_REQUEST__INIT;
     end.take_id = t->job->take_id;
-    end.note_on_frame = t->on_frame - t->start_frame;
-    end.note_off_frame = t->off_frame - t->start_frame;
+    end.note_on_frame = t->p.on_frame - t->p.start_frame;
+    end.note_off_frame = t->p.off_frame - t->p.start_frame;
     end.xruns = t->xruns;
-    end.stream_start_frame = (uint64_t)t->start_frame;
+    end.stream_start_frame = (uint64_t)t->p.start_frame;
     end.latency_offset_ms = s_latency_ms(self);
-    end.noise_floor_db = (float)t->noise_db;
-    end.release_capped = t->capped;
+    end.noise_floor_db = (float)t->p.noise_db;
+    end.release_capped = t->p.capped;
     end.note_on_sent_ns = t->on_sent;
     end.note_on_deadline_ns = t->on_deadline;
     Bb__SpoolHeader hdr = BB__SPOOL_HEADER__INIT;
@@ -443,15 +324,14 @@ static void s_take_commit(node_recorder_t *self)
     hdr.end = &end;
     hdr.node = self->node_name;
     int rc = node_spool_take_commit(&t->spool, &hdr, NODE_CHUNK_BYTES);
-    self->next_free_ns = s_time_at(self, t->end_frame);
-    if (t->capped) {
-        const double floor_db = t->job->release_floor_db > 0 ? t->job->release_floor_db : 6.0;
+    self->next_free_ns = s_time_at(self, t->p.end_frame);
+    if (t->p.capped) {
         self->settling = true;
-        self->settle_pos = t->end_frame;
+        self->settle_pos = t->p.end_frame;
         self->settle_limit =
-            t->end_frame +
+            t->p.end_frame +
             s_ms_to_frames(self, t->job->release_ms < 10000 ? t->job->release_ms : 10000);
-        self->settle_quiet_db = t->noise_db + floor_db;
+        self->settle_quiet_db = t->p.noise_db + s_release_floor_db(t->job);
         self->settle_quiet_frames = 0;
     }
     if (rc) {
@@ -460,8 +340,8 @@ static void s_take_commit(node_recorder_t *self)
         s_notify(self, "FAILED", t->job->take_id, why);
     } else {
         bb_debug("take %s spooled: %.3f s, noise %.1f dBFS%s", t->job->take_id,
-                 (double)(t->end_frame - t->start_frame) / self->rate, t->noise_db,
-                 t->capped ? ", release capped" : "");
+                 (double)(t->p.end_frame - t->p.start_frame) / self->rate, t->p.noise_db,
+                 t->p.capped ? ", release capped" : "");
         s_notify(self, "TAKE", t->job->take_id, NULL);
     }
     s_take_free(&self->take);
@@ -484,10 +364,11 @@ static void s_drain(node_recorder_t *self)
     while ((n = node_ring_read(&self->cap->audio, self->scratch, NODE_REC_SCRATCH_FRAMES)) > 0) {
         size_t done = 0;
         while (done < n) {
-            uint32_t run = s_hist_run(self, self->hist_end, (int64_t)(n - done));
-            memcpy((float *)s_hist(self, self->hist_end), self->scratch + done * self->channels,
+            uint32_t run = node_history_run(&self->hist, self->hist.end, (int64_t)(n - done));
+            memcpy((float *)node_history_at(&self->hist, self->hist.end),
+                   self->scratch + done * self->channels,
                    (size_t)run * self->channels * sizeof(float));
-            self->hist_end += run;
+            self->hist.end += run;
             done += run;
         }
     }
@@ -497,10 +378,10 @@ static void s_drain(node_recorder_t *self)
 static void s_settle_pass(node_recorder_t *self)
 {
     const int64_t win = s_ms_to_frames(self, NODE_REC_WINDOW_MS);
-    if (self->settle_pos < self->hist_end - (int64_t)self->hist_cap)
-        self->settle_pos = self->hist_end - (int64_t)self->hist_cap;
-    while (self->settling && self->settle_pos + win <= self->hist_end) {
-        double db = s_window_db(self, self->settle_pos, win);
+    if (self->settle_pos < self->hist.end - (int64_t)self->hist.cap)
+        self->settle_pos = self->hist.end - (int64_t)self->hist.cap;
+    while (self->settling && self->settle_pos + win <= self->hist.end) {
+        double db = node_history_window_db(&self->hist, self->settle_pos, win);
         self->settle_pos += win;
         self->settle_quiet_frames =
             db <= self->settle_quiet_db ? self->settle_quiet_frames + (uint32_t)win : 0;
@@ -524,21 +405,21 @@ static void s_step(node_recorder_t *self)
 
     s_take_t *t = self->take;
     if (t && t->state != T_ARMED) {
-        if (t->written_until < self->hist_end - (int64_t)self->hist_cap) {
+        if (t->p.written_until < self->hist.end - (int64_t)self->hist.cap) {
             s_take_fail(self, "the recorder fell behind and lost audio (overload?)");
             return;
         }
-        s_noise_pass(self, t);
+        node_pass_noise(&t->p, &self->hist, &self->room);
         if (t->state == T_RELEASING)
-            s_release_pass(self, t);
-        int rc = s_spool_pass(self, t);
+            node_pass_release(&t->p, &self->hist, self->rate, s_release_floor_db(t->job));
+        int rc = node_pass_spool(&t->p, &self->hist, s_spool_write, t->spool);
         if (rc) {
             char why[160];
             snprintf(why, sizeof why, "cannot write the take to the spool: %s", bb_strerror(rc));
             s_take_fail(self, why);
             return;
         }
-        if (t->end_frame >= 0 && t->written_until >= t->end_frame)
+        if (t->p.end_frame >= 0 && t->p.written_until >= t->p.end_frame)
             s_take_commit(self);
     }
 }
@@ -582,10 +463,10 @@ static void *s_run(void *arg)
              * capped release. */
             self->next_free_ns = bb_node_clock_ns();
             self->settling = true;
-            self->settle_pos = self->hist_end;
-            self->settle_limit = self->hist_end + s_ms_to_frames(self, NODE_REC_BACK_SETTLE_MS);
-            self->settle_quiet_db =
-                (self->room_floor_known ? self->room_floor_db : NODE_REC_MIN_FLOOR_DB) + 6.0;
+            self->settle_pos = self->hist.end;
+            self->settle_limit = self->hist.end + s_ms_to_frames(self, NODE_REC_BACK_SETTLE_MS);
+            self->settle_quiet_db = (self->room.known ? self->room.db : NODE_REC_MIN_FLOOR_DB) +
+                                    NODE_REC_RELEASE_FLOOR_DB;
             self->settle_quiet_frames = 0;
         }
         Bb__TakeJob *next = NULL;
@@ -634,12 +515,13 @@ node_recorder_t *node_recorder_new(const node_recorder_config_t *cfg)
     snprintf(self->node_name, sizeof self->node_name, "%s", cfg->node_name ? cfg->node_name : "");
     snprintf(self->notify_endpoint, sizeof self->notify_endpoint, "%s", cfg->notify_endpoint);
     node_timemap_init(&self->timemap, self->rate);
-    self->hist_cap = cfg->history_frames;
-    self->hist_mask = self->hist_cap - 1;
-    self->history = calloc(self->hist_cap * self->channels, sizeof(float));
+    self->hist.cap = cfg->history_frames;
+    self->hist.mask = self->hist.cap - 1;
+    self->hist.channels = self->channels;
+    self->hist.frames = calloc(self->hist.cap * self->channels, sizeof(float));
     self->scratch = calloc((size_t)NODE_REC_SCRATCH_FRAMES * self->channels, sizeof(float));
-    if (!self->history || !self->scratch) {
-        free(self->history);
+    if (!self->hist.frames || !self->scratch) {
+        free(self->hist.frames);
         free(self->scratch);
         free(self);
         return NULL;
@@ -656,7 +538,7 @@ node_recorder_t *node_recorder_new(const node_recorder_config_t *cfg)
     if (pthread_create(&self->thread, NULL, s_run, self) != 0) {
         pthread_cond_destroy(&self->wake);
         pthread_mutex_destroy(&self->lock);
-        free(self->history);
+        free(self->hist.frames);
         free(self->scratch);
         free(self);
         return NULL;
@@ -678,7 +560,7 @@ void node_recorder_destroy(node_recorder_t **self_p)
         bb__take_job__free_unpacked(self->queue[i], NULL);
     pthread_cond_destroy(&self->wake);
     pthread_mutex_destroy(&self->lock);
-    free(self->history);
+    free(self->hist.frames);
     free(self->scratch);
     free(self);
     *self_p = NULL;
