@@ -73,7 +73,8 @@ typedef struct {
 } node_audio_config_t;
 #define NODE_AUDIO_CONFIG_INIT                                                                     \
     {                                                                                              \
-        NULL, 48000, 2, 0, 256, false, NULL, NULL                                                  \
+        .device = NULL, .sample_rate = 48000, .channels = 2, .first_channel = 0,                   \
+        .buffer_frames = 256, .monitor = false, .monitor_device = NULL, .backend_ctx = NULL        \
     }
 
 typedef struct node_audio_stream_t node_audio_stream_t;

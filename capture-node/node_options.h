@@ -1,0 +1,61 @@
+/*
+ * node_options.h — batcherbird-node's command-line options as one struct.
+ *
+ * NODE_OPTIONS_INIT holds every default; node_options_parse() overwrites what the command
+ * line gives, checking each value (a message on stderr names the option and its range).
+ * It opens nothing and exits nothing, so it can be tested: main.c does the wiring.
+ */
+#ifndef NODE_OPTIONS_H
+#define NODE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "audio.h"
+#include "bb_log.h"
+#include "bb_rpc.h"
+#include "sim_instrument.h"
+
+#define NODE_FAST_SPEED 25.0 /* --fast */
+#define NODE_NAME_MAX   64   /* bytes of a node name, NUL included */
+
+typedef struct {
+    const char *coordinator;  /* the coordinator's node endpoint */
+    char name[NODE_NAME_MAX]; /* main fills the host name before parsing */
+    const char *spool_dir;    /* NULL: under XDG_STATE_HOME or ~/.local/state */
+    const char *audio_backend;
+    const char *midi_backend;
+    const char *audio_device;
+    const char *midi_device;
+    node_sim_config_t sim;
+    node_audio_config_t audio;
+    double latency_offset_ms;
+    double speed; /* simulation speed; 1 = real time */
+    const char *truth_path;
+    int heartbeat_ms;
+    bool list_devices;
+    double loss_after_s, loss_for_s; /* --sim-device-loss */
+    bool wait_for_device;
+    bool log_level_set; /* --log-level given: log_level holds it */
+    bb_log_level_t log_level;
+    bool help; /* --help: parsing stopped there; print the usage and exit 0 */
+} node_options_t;
+
+#define NODE_OPTIONS_INIT                                                                          \
+    {                                                                                              \
+        .coordinator = BB_ENDPOINT_NODES, .name = "", .spool_dir = NULL,                           \
+        .audio_backend = "virtual", .midi_backend = "virtual", .audio_device = NULL,               \
+        .midi_device = NULL, .sim = NODE_SIM_CONFIG_INIT, .audio = NODE_AUDIO_CONFIG_INIT,         \
+        .latency_offset_ms = 0.0, .speed = 1.0, .truth_path = NULL, .heartbeat_ms = 1000,          \
+        .list_devices = false, .loss_after_s = 0.0, .loss_for_s = 0.0, .wait_for_device = false,   \
+        .log_level_set = false, .log_level = BB_LOG_INFO, .help = false                            \
+    }
+
+/* Parses argv into o (which holds the defaults). 0, or BB_EINVAL after a message on
+ * stderr. Pointers in o point into argv. */
+int node_options_parse(node_options_t *o, int argc, char **argv);
+
+/* The --help text. */
+void node_options_usage(FILE *out);
+
+#endif
