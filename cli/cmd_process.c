@@ -60,6 +60,8 @@ static void s_usage(FILE *out)
             "  --no-dither           no TPDF dither when writing 16 bits\n"
             "  --tune                correct tuning from the measured pitch\n"
             "  --map centred|upward  how samples stretch over the keys between them\n"
+            "  --extend HOW          how far the outer samples reach: full (keys 0-127,\n"
+            "                        default), octave, none, or the keyboard's ends LO:HI\n"
             "  --name-template T     sample names, e.g. {instrument}_{name}_v{velocity}_rr{rr}\n"
             "  --c4                  name notes with C4 = 60 (default C3 = 60)\n"
             "  --dry-run             analyse and print the table, write nothing\n");
@@ -149,6 +151,7 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
     dsp_pipeline_config_t pcfg = DSP_PIPELINE_CONFIG_INIT;
     dsp_export_config_t ecfg = DSP_EXPORT_CONFIG_INIT;
     bool dry = false;
+    const char *extend_arg = NULL;
     double v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -227,7 +230,9 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
                 cli_error("process: --map %s: use centred or upward", val ? val : "");
                 return CLI_EXIT_USAGE;
             }
-            ecfg.map_mode = !strcmp(val, "upward") ? DSP_MAP_UPWARD : DSP_MAP_CENTRED;
+            ecfg.map.mode = !strcmp(val, "upward") ? DSP_MAP_UPWARD : DSP_MAP_CENTRED;
+        } else if (!strcmp(a, "--extend")) {
+            extend_arg = val; /* read once --c4 is known */
         } else {
             takes_value = false;
             if (!strcmp(a, "--loop"))
@@ -262,6 +267,13 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
     if (ecfg.flac && ecfg.bit_depth == 32) {
         cli_error("process: FLAC holds 16 or 24 bits; use --bits 16 or 24, or --format wav");
         return CLI_EXIT_USAGE;
+    }
+    if (extend_arg) {
+        char why[200];
+        if (dsp_map_extend_parse(extend_arg, ecfg.notes, &ecfg.map, why, sizeof why)) {
+            cli_error("process: %s", why);
+            return CLI_EXIT_USAGE;
+        }
     }
 
     s_out_t o = {.tty = isatty(STDERR_FILENO),

@@ -13,6 +13,7 @@
 
 #include "bb_notes.h"
 #include "cli.h"
+#include "export_map.h"
 
 #define CLI_MAX_INSTRUMENTS 64
 
@@ -89,6 +90,8 @@ static void s_help(void)
            "                          {instrument}_{note}{octave}_{midi}_v{velocity}_rr{rr}\n"
            "                          (also {name} = C#3, {release} = _rel on release samples)\n"
            "  --map centred|upward    how samples stretch over the keys between them\n"
+           "  --extend HOW            how far the outer samples reach: full (keys 0-127,\n"
+           "                          default), octave, none, or the keyboard's ends LO:HI\n"
            "  --loop-sustain          looped samples play their tail after the key is released\n"
            "  --c4                    note names with C4 = MIDI 60 (default C3 = 60)\n"
            "  --watch                 follow the batch's progress until it ends\n");
@@ -132,6 +135,8 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
     char out_abs[PATH_MAX] = "";
     bool watch = false;
     bb_note_convention_t conv = BB_NOTES_C3_IS_60;
+    const char *extend_arg = NULL;
+    char extend[16] = "";
     s_inst_t *cur = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -225,6 +230,10 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
         }
         if (!strcmp(a, "--map")) {
             ex.map = (char *)v;
+            continue;
+        }
+        if (!strcmp(a, "--extend")) {
+            extend_arg = v; /* read once --c4 is known */
             continue;
         }
         if (!strcmp(a, "--peak")) {
@@ -403,6 +412,16 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
         if (in->spec.has_setup)
             in->spec.setup = &in->setup;
         ptrs[i] = &in->spec;
+    }
+    if (extend_arg) { /* on the wire as MIDI numbers, whatever the note naming */
+        dsp_map_config_t map = DSP_MAP_CONFIG_INIT;
+        char why[200];
+        if (dsp_map_extend_parse(extend_arg, conv, &map, why, sizeof why)) {
+            cli_error("submit: %s", why);
+            return CLI_EXIT_USAGE;
+        }
+        dsp_map_extend_name(&map, extend, sizeof extend);
+        ex.extend = extend;
     }
     batch.instruments = ptrs;
     batch.n_instruments = n;

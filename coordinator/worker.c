@@ -72,7 +72,9 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
         cfg.dither = !ex->no_dither;
         cfg.tune = ex->tune;
         cfg.name_template = *ex->name_template ? ex->name_template : NULL;
-        cfg.map_mode = strcmp(ex->map, "upward") == 0 ? DSP_MAP_UPWARD : DSP_MAP_CENTRED;
+        cfg.map.mode = strcmp(ex->map, "upward") == 0 ? DSP_MAP_UPWARD : DSP_MAP_CENTRED;
+        if (*ex->extend) /* validated with the plan */
+            dsp_map_extend_parse(ex->extend, cfg.notes, &cfg.map, err, sizeof err);
         cfg.loop_sustain = ex->loop_sustain;
     }
     dsp_export_result_t res;

@@ -176,6 +176,20 @@ void dsp_export_sample_name(const char *safe_instrument, int note, int velocity,
     dsp_export_format_name(NULL, safe_instrument, note, velocity, rr, release, conv, out, len);
 }
 
+bool dsp_export_release_decay(const dsp_export_sample_t *s, double *decay_db_s, double *volume_db)
+{
+    *decay_db_s = *volume_db = 0;
+    if (!s->map.release || !(s->release_decay_db_s >= DSP_RELEASE_DECAY_MIN_DB_S) ||
+        !(s->release_hold_s > 0))
+        return false;
+    double d = s->release_decay_db_s;
+    if (d * s->release_hold_s > DSP_RELEASE_VOLUME_MAX_DB)
+        d = DSP_RELEASE_VOLUME_MAX_DB / s->release_hold_s;
+    *decay_db_s = round(d * 100.0) / 100.0;
+    *volume_db = round(*decay_db_s * s->release_hold_s * 100.0) / 100.0;
+    return true;
+}
+
 /* ---- gains ---- */
 
 /* Gain in dB for take i under the configured normalisation. */
@@ -402,9 +416,11 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
         snprintf(err, errlen, "out of memory");
         return BB_ENOMEM;
     }
-    for (size_t i = 0; i < inst->n_samples; i++)
+    for (size_t i = 0; i < inst->n_samples; i++) {
         e[i] = inst->samples[i].map;
-    int rc = dsp_map_build(e, inst->n_samples, cfg->map_mode, cfg->edge_low, cfg->edge_high);
+        e[i].level_db = inst->samples[i].peak_db;
+    }
+    int rc = dsp_map_build(e, inst->n_samples, &cfg->map);
     for (size_t i = 0; i < inst->n_samples; i++)
         inst->samples[i].map = e[i];
     free(e);
@@ -461,6 +477,7 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
                               .tune = cfg->tune,
                               .loop_sustain = cfg->loop_sustain,
                               .amp_release_s = cfg->amp_release_s,
+                              .map = cfg->map,
                               .notes = cfg->notes};
     bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
     char staging[S_PATH_MAX], old[S_PATH_MAX], samples_dir[S_PATH_MAX + 16];

@@ -56,21 +56,20 @@ typedef struct {
     double peak_target_db; /* default -1 */
     dsp_norm_mode_t normalise;
     bb_note_convention_t notes; /* for file names and the report */
-    dsp_map_mode_t map_mode;
-    int edge_low, edge_high;   /* keys below/above the outer samples; -1 = automatic */
-    bool dither;               /* TPDF dither when reducing to 16 bits (default on) */
-    bool tune;                 /* tuning correction from the measured pitch (smpl, SFZ tune) */
-    const char *name_template; /* NULL or "": DSP_EXPORT_NAME_DEFAULT */
-    bool loop_sustain;         /* SFZ loop_sustain (play the recorded tail) not loop_continuous */
-    double amp_release_s;      /* the samplers' amp envelope release */
-    bool library_files;        /* rebuild manifest.json and report.html at out_dir (default on) */
+    dsp_map_config_t map;       /* key stretch and extend (export_map.h) */
+    bool dither;                /* TPDF dither when reducing to 16 bits (default on) */
+    bool tune;                  /* tuning correction from the measured pitch (smpl, SFZ tune) */
+    const char *name_template;  /* NULL or "": DSP_EXPORT_NAME_DEFAULT */
+    bool loop_sustain;          /* SFZ loop_sustain (play the recorded tail) not loop_continuous */
+    double amp_release_s;       /* the samplers' amp envelope release */
+    bool library_files;         /* rebuild manifest.json and report.html at out_dir (default on) */
 } dsp_export_config_t;
 #define DSP_EXPORT_CONFIG_INIT                                                                     \
     {                                                                                              \
         .out_dir = NULL, .bit_depth = 24, .flac = false, .peak_target_db = -1.0,                   \
-        .normalise = DSP_NORM_INSTRUMENT, .notes = BB_NOTES_C3_IS_60, .map_mode = DSP_MAP_CENTRED, \
-        .edge_low = -1, .edge_high = -1, .dither = true, .tune = false, .name_template = NULL,     \
-        .loop_sustain = false, .amp_release_s = 0.3, .library_files = true                         \
+        .normalise = DSP_NORM_INSTRUMENT, .notes = BB_NOTES_C3_IS_60, .map = DSP_MAP_CONFIG_INIT,  \
+        .dither = true, .tune = false, .name_template = NULL, .loop_sustain = false,               \
+        .amp_release_s = 0.3, .library_files = true                                                \
     }
 
 typedef struct {
@@ -102,10 +101,13 @@ typedef struct {
     int64_t loop_start, loop_end; /* frames of the sample, loop_end inclusive */
     int64_t loop_crossfade;       /* frames crossfaded before loop_end */
     double gain_db;
-    double tune_cents;      /* correction to apply when played (0 unless tune is on) */
-    int smpl_unity;         /* smpl unity note written (played note, or one below when flat) */
-    double peak_db;         /* of the written sample */
-    int64_t time_reference; /* bext: the sample's first frame in the node's stream */
+    double tune_cents;         /* correction to apply when played (0 unless tune is on) */
+    int smpl_unity;            /* smpl unity note written (the played note) */
+    double release_decay_db_s; /* release samples: how fast the held note decayed (dB/s, >= 0),
+                                  played back as SFZ rt_decay / DecentSampler releaseTriggerDecay */
+    double release_hold_s;     /* release samples: how long the note was held before key-up */
+    double peak_db;            /* of the written sample */
+    int64_t time_reference;    /* bext: the sample's first frame in the node's stream */
     dsp_analysis_t qc;
     int8_t thumb_min[DSP_THUMB_COLS], thumb_max[DSP_THUMB_COLS];
     uint64_t bytes; /* file size and CRC-32 as written */
@@ -126,6 +128,7 @@ typedef struct {
     bool flac;
     bool tune, loop_sustain;
     double amp_release_s;
+    dsp_map_config_t map;
     double gain_db;
     bb_note_convention_t notes;
     dsp_export_sample_t *samples;
@@ -155,6 +158,18 @@ int dsp_export_format_name(const char *tmpl, const char *safe_instrument, int no
 /* The default name (kept for callers of the fixed format). */
 void dsp_export_sample_name(const char *safe_instrument, int note, int velocity, int rr,
                             bool release, bb_note_convention_t conv, char *out, size_t len);
+
+/* How a release sample follows the time the key was held, where the held note decayed
+ * (piano, plucks): a player lowers it by `decay` dB per second since the note-on (SFZ
+ * rt_decay, DecentSampler releaseTriggerDecay) and raises it by `volume` dB, so released
+ * after the hold it was recorded with it plays at its recorded level, and released sooner
+ * it is louder, as the instrument was. The rise is at most DSP_RELEASE_VOLUME_MAX_DB (the
+ * SFZ volume limit): a steeper decay is followed less steeply. False (nothing to write)
+ * for a sustained sound, one decaying under DSP_RELEASE_DECAY_MIN_DB_S, or a normal
+ * sample. */
+#define DSP_RELEASE_DECAY_MIN_DB_S 0.5
+#define DSP_RELEASE_VOLUME_MAX_DB  6.0
+bool dsp_export_release_decay(const dsp_export_sample_t *s, double *decay_db_s, double *volume_db);
 
 /* ---- export_audio.c: the float path ---- */
 
@@ -207,6 +222,9 @@ typedef struct {
 void dsp_buf_puts(dsp_buf_t *b, const char *s);
 void dsp_buf_printf(dsp_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dsp_buf_xml(dsp_buf_t *b, const char *s);
+/* Appends s as one line of UTF-8 text: valid UTF-8 kept, line breaks and other control
+ * characters become spaces, bytes that are not UTF-8 become '?'. */
+void dsp_buf_text_line(dsp_buf_t *b, const char *s);
 void dsp_buf_free(dsp_buf_t *b);
 /* Writes the buffer to path durably; BB_ENOMEM if an append failed. */
 int dsp_buf_write(dsp_buf_t *b, const char *path, char *err, size_t errlen);

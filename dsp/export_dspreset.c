@@ -1,12 +1,23 @@
 /*
- * export_dspreset.c — the DecentSampler preset (.dspreset, XML) with the same mapping as
- * the SFZ: one <group> per velocity layer as planned (release samples in their own
- * trigger="release" groups), a <sample> per file with rootNote, loNote/hiNote,
- * loVel/hiVel, round robin (seqMode/seqLength/seqPosition), loop and tuning, and a
- * minimal UI: volume, attack and release knobs bound to the instrument's amp envelope.
- * Attribute names follow the DecentSampler developer guide (the <groups> element and
- * appendix B, bindings). Every value is XML-escaped; paths are relative to the preset.
+ * export_dspreset.c — the DecentSampler preset (.dspreset, XML), written from the
+ * canonical map (export_map.h): a <sample> per file with rootNote, loNote/hiNote,
+ * loVel/hiVel, round robin (seqMode/seqLength/seqPosition), loop and tuning, in groups of
+ * equal velocity tracking; release samples in trigger="release" groups, never looped.
+ * A minimal UI: volume, attack and release knobs bound to the instrument's amp envelope.
+ * Attribute names follow the DecentSampler developer guide (the <ui> and <groups>
+ * elements, appendix B bindings). Every value is XML-escaped; paths are relative to the
+ * preset.
+ *
+ * Velocity: DecentSampler scales a group's samples by 1 - t (1 - v/127) for
+ * ampVelTrack = t (0..1), linear in velocity. Each straight piece of a sample's curve
+ * (dsp_map_segments) becomes one <sample> with its own velocity range, in a group whose
+ * ampVelTrack t and the sample's volume make the gain equal the map's at both ends of
+ * the piece: exact below the lowest layer (t = 1, volume 127/V0) and above the top one
+ * (t = 0); between two layers whose levels differ more than a full-tracking line can
+ * follow, t is 1 and the sample still plays at its recorded level at its own velocity.
+ * Groups are shared by pieces whose t rounds to the same hundredth.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,37 +28,138 @@
 #define S_ATTACK_S      0.001 /* the samples carry their own attack */
 #define S_ATTACK_MAX_S  4.0
 #define S_RELEASE_MAX_S 10.0
+#define S_BG_COLOR      "FFE8E8E8" /* AARRGGBB (developer guide, appendix A) */
+#define S_TRACK_STEPS   100        /* ampVelTrack rounded to hundredths */
 
 static void s_knob(dsp_buf_t *b, int x, const char *label, double max, double value,
                    const char *parameter)
 {
     dsp_buf_printf(b,
-                   "      <labeled-knob x=\"%d\" y=\"40\" width=\"90\" textSize=\"16\" "
+                   "      <labeled-knob x=\"%d\" y=\"40\" width=\"90\" height=\"90\" "
+                   "parameterName=\"%s\" label=\"%s\" valueType=\"float\" textSize=\"16\" "
                    "textColor=\"FF000000\" trackForegroundColor=\"CC000000\" "
-                   "trackBackgroundColor=\"66999999\" label=\"%s\" type=\"float\" "
-                   "minValue=\"0\" maxValue=\"%g\" value=\"%g\">\n"
+                   "trackBackgroundColor=\"66999999\" minValue=\"0\" maxValue=\"%g\" "
+                   "value=\"%g\" defaultValue=\"%g\">\n"
                    "        <binding type=\"amp\" level=\"instrument\" position=\"0\" "
                    "parameter=\"%s\"/>\n"
                    "      </labeled-knob>\n",
-                   x, label, max, value, parameter);
+                   x, label, label, max, value, value, parameter);
 }
 
-/* Velocity groups in order: normal samples by velocity, then release samples. */
-static int s_cmp_int(const void *a, const void *b)
+/* One <sample> element to write: a piece of a sample's curve. */
+typedef struct {
+    const dsp_export_sample_t *s;
+    int lovel, hivel;
+    int track;        /* ampVelTrack in hundredths */
+    double volume_db; /* the sample's volume */
+} s_piece_t;
+
+/* ampVelTrack (hundredths) and volume that give gains g0 at v0 and g1 at v1. */
+static void s_fit(const dsp_vel_segment_t *g, int *track, double *volume_db)
 {
-    return *(const int *)a - *(const int *)b;
+    double r = pow(10.0, (g->g0 - g->g1) / 20.0); /* <= 1 when the curve rises */
+    double a = g->v0 / 127.0, b = g->v1 / 127.0;
+    double t = 0;
+    if (g->v1 > g->v0 && r < 1.0) {
+        double den = (1.0 - a) - r * (1.0 - b);
+        t = den > 0 ? (1.0 - r) / den : 1.0;
+    }
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    *track = (int)lround(t * S_TRACK_STEPS);
+    t = (double)*track / S_TRACK_STEPS;
+    /* exact at the upper end: gain g1 at v1 */
+    *volume_db = g->g1 - 20.0 * log10(1.0 - t + t * b);
+}
+
+static int s_cmp_piece(const void *pa, const void *pb)
+{
+    const s_piece_t *a = pa, *b = pb;
+    if (a->s->map.release != b->s->map.release)
+        return (int)a->s->map.release - (int)b->s->map.release;
+    if (a->s->map.velocity != b->s->map.velocity)
+        return a->s->map.velocity - b->s->map.velocity;
+    if (a->track != b->track)
+        return a->track - b->track;
+    if (a->s->map.note != b->s->map.note)
+        return a->s->map.note - b->s->map.note;
+    return a->lovel - b->lovel;
+}
+
+static bool s_same_group(const s_piece_t *a, const s_piece_t *b)
+{
+    return a->s->map.release == b->s->map.release && a->s->map.velocity == b->s->map.velocity &&
+           a->track == b->track;
+}
+
+static void s_sample(dsp_buf_t *b, const dsp_export_inst_t *inst, const s_piece_t *p)
+{
+    const dsp_export_sample_t *s = p->s;
+    const dsp_map_entry_t *e = &s->map;
+    double volume = p->volume_db;
+    double decay = 0, rise = 0;
+    if (e->release && dsp_export_release_decay(s, &decay, &rise))
+        volume += rise;
+    dsp_buf_puts(b, "      <sample path=\"");
+    dsp_buf_xml(b, s->file);
+    dsp_buf_printf(b,
+                   "\" rootNote=\"%d\" loNote=\"%d\" hiNote=\"%d\" loVel=\"%d\" hiVel=\"%d\" "
+                   "seqMode=\"round_robin\" seqLength=\"%d\" seqPosition=\"%d\"",
+                   e->note, e->lokey, e->hikey, p->lovel, p->hivel, e->seq_length, e->seq_position);
+    if (fabs(volume) >= 0.005)
+        dsp_buf_printf(b, " volume=\"%.2fdB\"", volume);
+    if (e->release) {
+        dsp_buf_puts(b, " trigger=\"release\"");
+        if (decay > 0)
+            dsp_buf_printf(b, " releaseTriggerDecay=\"%.2fdB\"", decay);
+    }
+    if (inst->tune && s->tune_cents != 0)
+        dsp_buf_printf(b, " tuning=\"%.2f\"", s->tune_cents / 100.0);
+    if (s->has_loop && !e->release)
+        dsp_buf_printf(b, " loopStart=\"%lld\" loopEnd=\"%lld\" loopEnabled=\"true\"",
+                       (long long)s->loop_start, (long long)s->loop_end);
+    else
+        dsp_buf_puts(b, " loopEnabled=\"false\"");
+    dsp_buf_puts(b, "/>\n");
 }
 
 int dsp_export_write_dspreset(const char *path, const dsp_export_inst_t *inst, char *err,
                               size_t errlen)
 {
+    size_t cap = inst->n_samples * (DSP_VEL_POINTS_MAX - 1) + 1, n = 0;
+    s_piece_t *pieces = calloc(cap, sizeof *pieces);
+    if (!pieces) {
+        snprintf(err, errlen, "out of memory");
+        return BB_ENOMEM;
+    }
+    for (size_t i = 0; i < inst->n_samples; i++) {
+        dsp_vel_segment_t seg[DSP_VEL_POINTS_MAX];
+        int ns = dsp_map_segments(&inst->samples[i].map, seg);
+        for (int k = 0; k < ns; k++) {
+            s_piece_t p = {.s = &inst->samples[i], .lovel = seg[k].lovel, .hivel = seg[k].hivel};
+            s_fit(&seg[k], &p.track, &p.volume_db);
+            /* pieces on one straight line (the lowest layer's points) become one */
+            if (n > 0 && pieces[n - 1].s == p.s && pieces[n - 1].track == p.track &&
+                fabs(pieces[n - 1].volume_db - p.volume_db) < 0.01 &&
+                pieces[n - 1].hivel + 1 == p.lovel) {
+                pieces[n - 1].hivel = p.hivel;
+                continue;
+            }
+            pieces[n++] = p;
+        }
+    }
+    qsort(pieces, n, sizeof *pieces, s_cmp_piece);
+
     dsp_buf_t b = {0};
     double release = inst->amp_release_s > 0 ? inst->amp_release_s : 0.001;
     dsp_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                     "<!-- Sampled by Batcherbird -->\n"
-                     "<DecentSampler minVersion=\"1.0.0\">\n"
-                     "  <ui width=\"812\" height=\"375\">\n"
-                     "    <tab name=\"main\">\n");
+                     "<!-- Sampled by Batcherbird. Velocity: the dynamics are in the samples; "
+                     "ampVelTrack and volume play each at its recorded level at its own "
+                     "velocity. -->\n"
+                     "<DecentSampler minVersion=\"1.0.0\">\n");
+    dsp_buf_printf(&b,
+                   "  <ui width=\"812\" height=\"375\" bgColor=\"%s\">\n"
+                   "    <tab name=\"main\">\n",
+                   S_BG_COLOR);
     dsp_buf_puts(&b, "      <label x=\"20\" y=\"10\" width=\"600\" height=\"30\" "
                      "textSize=\"20\" textColor=\"FF000000\" text=\"");
     dsp_buf_xml(&b, inst->name);
@@ -60,50 +172,25 @@ int dsp_export_write_dspreset(const char *path, const dsp_export_inst_t *inst, c
                    "  <groups attack=\"%g\" decay=\"0\" sustain=\"1\" release=\"%g\" "
                    "seqMode=\"round_robin\">\n",
                    S_ATTACK_S, release);
-
-    int vels[256];
-    size_t nv = 0;
-    for (size_t i = 0; i < inst->n_samples; i++) {
-        int key = inst->samples[i].map.velocity + (inst->samples[i].map.release ? 128 : 0);
-        bool seen = false;
-        for (size_t k = 0; k < nv; k++)
-            seen |= vels[k] == key;
-        if (!seen)
-            vels[nv++] = key;
-    }
-    qsort(vels, nv, sizeof *vels, s_cmp_int);
-    for (size_t g = 0; g < nv; g++) {
-        bool rel = vels[g] >= 128;
-        int vel = vels[g] % 128;
-        dsp_buf_printf(&b, "    <group name=\"%sv%d\"%s seqMode=\"round_robin\">\n",
-                       rel ? "release " : "", vel, rel ? " trigger=\"release\"" : "");
-        for (size_t i = 0; i < inst->n_samples; i++) {
-            const dsp_export_sample_t *s = &inst->samples[i];
-            const dsp_map_entry_t *e = &s->map;
-            if (e->velocity != vel || e->release != rel)
-                continue;
-            dsp_buf_puts(&b, "      <sample path=\"");
-            dsp_buf_xml(&b, s->file);
-            dsp_buf_printf(&b,
-                           "\" rootNote=\"%d\" loNote=\"%d\" hiNote=\"%d\" loVel=\"%d\" "
-                           "hiVel=\"%d\" seqMode=\"round_robin\" seqLength=\"%d\" "
-                           "seqPosition=\"%d\"",
-                           e->note, e->lokey, e->hikey, e->lovel, e->hivel, e->seq_length,
-                           e->seq_position);
-            if (rel)
-                dsp_buf_puts(&b, " trigger=\"release\"");
-            if (inst->tune && s->tune_cents != 0)
-                dsp_buf_printf(&b, " tuning=\"%.2f\"", s->tune_cents / 100.0);
-            if (s->has_loop)
-                dsp_buf_printf(&b, " loopStart=\"%lld\" loopEnd=\"%lld\" loopEnabled=\"true\"",
-                               (long long)s->loop_start, (long long)s->loop_end);
-            else
-                dsp_buf_puts(&b, " loopEnabled=\"false\"");
-            dsp_buf_puts(&b, "/>\n");
-        }
+    for (size_t i = 0; i < n;) {
+        const s_piece_t *g = &pieces[i];
+        bool rel = g->s->map.release;
+        dsp_buf_printf(&b,
+                       "    <group name=\"%sv%d%s\" ampVelTrack=\"%.2f\"%s "
+                       "seqMode=\"round_robin\">\n",
+                       rel ? "release " : "", g->s->map.velocity,
+                       g->track == 0               ? ""
+                       : g->track == S_TRACK_STEPS ? " tracked"
+                                                   : " curve",
+                       (double)g->track / S_TRACK_STEPS, rel ? " trigger=\"release\"" : "");
+        size_t j = i;
+        for (; j < n && s_same_group(&pieces[j], g); j++)
+            s_sample(&b, inst, &pieces[j]);
         dsp_buf_puts(&b, "    </group>\n");
+        i = j;
     }
     dsp_buf_puts(&b, "  </groups>\n</DecentSampler>\n");
+    free(pieces);
     int rc = dsp_buf_write(&b, path, err, errlen);
     dsp_buf_free(&b);
     return rc;

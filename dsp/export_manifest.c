@@ -110,6 +110,16 @@ static void s_sample(bb_jw_t *w, const dsp_export_inst_t *inst, const dsp_export
     bb_jw_kv_int(w, "vel_hi", e->hivel);
     bb_jw_kv_int(w, "seq_position", e->seq_position);
     bb_jw_kv_int(w, "seq_length", e->seq_length);
+    /* the velocity curve: [velocity, gain dB] points (export_map.h) */
+    bb_jw_key(w, "velocity_curve");
+    bb_jw_array_begin(w);
+    for (int i = 0; i < e->n_points; i++) {
+        bb_jw_array_begin(w);
+        bb_jw_int(w, e->points[i].velocity);
+        bb_jw_double(w, round(e->points[i].gain_db * 100.0) / 100.0);
+        bb_jw_array_end(w);
+    }
+    bb_jw_array_end(w);
     bb_jw_kv_int(w, "sample_rate", s->rate);
     bb_jw_kv_int(w, "channels", s->channels);
     bb_jw_kv_int(w, "frames", s->frames);
@@ -173,6 +183,10 @@ int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, cha
     bb_jw_kv_bool(w, "tune", inst->tune);
     bb_jw_kv_string(w, "loop_mode", inst->loop_sustain ? "loop_sustain" : "loop_continuous");
     s_kv_num(w, "amp_release_s", inst->amp_release_s, 3);
+    char extend[16];
+    dsp_map_extend_name(&inst->map, extend, sizeof extend);
+    bb_jw_kv_string(w, "map", inst->map.mode == DSP_MAP_UPWARD ? "upward" : "centred");
+    bb_jw_kv_string(w, "extend", extend);
     bb_jw_key(w, "samples");
     bb_jw_array_begin(w);
     for (size_t i = 0; i < inst->n_samples; i++)

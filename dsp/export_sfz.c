@@ -1,9 +1,23 @@
 /*
- * export_sfz.c — the SFZ instrument file: one <region> per sample with its key range,
- * velocity range, pitch_keycenter, round-robin position, loop and tuning; release samples
- * in a trigger=release group. Sample paths are relative to the .sfz file. The amp
- * envelope release is set globally so a key let go early does not click.
+ * export_sfz.c — the SFZ instrument file, written from the canonical map (export_map.h).
+ *
+ * One <region> per sample with its key range, velocity range, pitch_keycenter,
+ * round-robin position, loop, tuning and velocity curve. Sample paths are relative to the
+ * .sfz file. Groups set what their regions share, and nothing is set in <global> that a
+ * group would have to undo (a <global> loop_mode=no_loop once leaked into the release
+ * group, which needs one_shot):
+ *   - sustained samples: loop_mode=no_loop (looped regions say loop_continuous or
+ *     loop_sustain themselves) and the amp envelope's release, so a key let go early
+ *     does not click;
+ *   - release samples: trigger=release, loop_mode=one_shot (the sample plays to its end
+ *     and the player stops it by itself; never looped) and an ampeg_release as long as
+ *     the longest release sample, so a player that enters the release stage at once does
+ *     not fade it; rt_decay where the held note decayed (see dsp_export_release_decay).
+ * Velocity: amp_veltrack=100 with amp_velcurve_N points on every region (SFZ v1; the
+ * points are the map's, amplitude = 10^(dB/20)), so each layer plays at its recorded
+ * level at its own velocity and the player adds no attenuation on top.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,15 +25,15 @@
 #include "bb_err.h"
 #include "export.h"
 
-/* SFZ has no escaping: a comment line must not break; keep printable ASCII. */
-static void s_comment_text(dsp_buf_t *b, const char *s)
+#define S_CURVE_DECIMALS 6
+
+static void s_curve(dsp_buf_t *b, const dsp_map_entry_t *e)
 {
-    char line[160];
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && n + 1 < sizeof line; p++)
-        line[n++] = *p >= 0x20 && *p < 0x7F ? (char)*p : '?';
-    line[n] = '\0';
-    dsp_buf_puts(b, line);
+    for (int i = 0; i < e->n_points; i++) {
+        double amp = pow(10.0, e->points[i].gain_db / 20.0);
+        dsp_buf_printf(b, " amp_velcurve_%d=%.*f", e->points[i].velocity, S_CURVE_DECIMALS,
+                       amp > 1.0 ? 1.0 : amp);
+    }
 }
 
 int dsp_export_write_sfz(const char *path, const dsp_export_inst_t *inst, char *err, size_t errlen)
@@ -30,24 +44,40 @@ int dsp_export_write_sfz(const char *path, const dsp_export_inst_t *inst, char *
     gmtime_r(&now, &tm);
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%d", &tm);
-    dsp_buf_puts(&b, "// ");
-    s_comment_text(&b, inst->name);
-    dsp_buf_printf(&b, "\n// Sampled by Batcherbird on %s: %zu samples.\n\n", date,
-                   inst->n_samples);
+    size_t n_release = 0;
+    double longest_release_s = 0;
     bool any_rr = false;
-    for (size_t i = 0; i < inst->n_samples; i++)
-        any_rr |= inst->samples[i].map.seq_length > 1;
-    dsp_buf_puts(&b, "<control>\ndefault_path=./\n\n");
-    dsp_buf_printf(&b, "<global>\nloop_mode=no_loop\nampeg_release=%.3f\n\n",
-                   inst->amp_release_s > 0 ? inst->amp_release_s : 0.001);
+    for (size_t i = 0; i < inst->n_samples; i++) {
+        const dsp_export_sample_t *s = &inst->samples[i];
+        any_rr |= s->map.seq_length > 1;
+        if (s->map.release) {
+            n_release++;
+            double len = s->rate > 0 ? (double)s->frames / s->rate : 0;
+            longest_release_s = len > longest_release_s ? len : longest_release_s;
+        }
+    }
+    dsp_buf_puts(&b, "// ");
+    dsp_buf_text_line(&b, inst->name);
+    dsp_buf_printf(&b, "\n// Sampled by Batcherbird on %s: %zu samples", date,
+                   inst->n_samples - n_release);
+    if (n_release)
+        dsp_buf_printf(&b, " and %zu release samples", n_release);
+    dsp_buf_puts(&b, ".\n// Velocity: the dynamics are in the samples; each region's "
+                     "amp_velcurve_N points play\n// it at its recorded level at its own "
+                     "velocity and move towards the next layer's\n// level between them.\n\n");
+    dsp_buf_puts(&b, "<control>\ndefault_path=./\n\n<global>\namp_veltrack=100\n\n");
     for (int pass = 0; pass < 2; pass++) {
         bool release = pass == 1;
-        bool any = false;
-        for (size_t i = 0; i < inst->n_samples; i++)
-            any |= inst->samples[i].map.release == release;
-        if (!any)
+        if (release && n_release == 0)
             continue;
-        dsp_buf_printf(&b, "<group>%s\n", release ? " trigger=release" : "");
+        if (!release && n_release == inst->n_samples)
+            continue;
+        if (release)
+            dsp_buf_printf(&b, "<group>\ntrigger=release\nloop_mode=one_shot\nampeg_release=%.3f\n",
+                           ceil(longest_release_s * 1000.0) / 1000.0 + 0.001);
+        else
+            dsp_buf_printf(&b, "<group>\nloop_mode=no_loop\nampeg_release=%.3f\n",
+                           inst->amp_release_s > 0 ? inst->amp_release_s : 0.001);
         for (size_t i = 0; i < inst->n_samples; i++) {
             const dsp_export_sample_t *s = &inst->samples[i];
             const dsp_map_entry_t *e = &s->map;
@@ -61,12 +91,17 @@ int dsp_export_write_sfz(const char *path, const dsp_export_inst_t *inst, char *
                 dsp_buf_printf(&b, " seq_length=%d seq_position=%d", e->seq_length,
                                e->seq_position);
             if (inst->tune && s->tune_cents != 0)
-                dsp_buf_printf(&b, " tune=%d",
-                               (int)(s->tune_cents + (s->tune_cents < 0 ? -0.5 : 0.5)));
-            if (s->has_loop)
+                dsp_buf_printf(&b, " tune=%d", (int)lround(s->tune_cents));
+            if (!release && s->has_loop)
                 dsp_buf_printf(&b, " loop_mode=%s loop_start=%lld loop_end=%lld",
                                inst->loop_sustain ? "loop_sustain" : "loop_continuous",
                                (long long)s->loop_start, (long long)s->loop_end);
+            if (release) {
+                double decay, volume;
+                if (dsp_export_release_decay(s, &decay, &volume))
+                    dsp_buf_printf(&b, " rt_decay=%.2f volume=%.2f", decay, volume);
+            }
+            s_curve(&b, e);
             dsp_buf_puts(&b, "\n");
         }
         dsp_buf_puts(&b, "\n");

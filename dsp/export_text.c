@@ -110,6 +110,23 @@ void dsp_buf_xml(dsp_buf_t *b, const char *s)
     }
 }
 
+void dsp_buf_text_line(dsp_buf_t *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+        int n = *p >= 0x80 ? s_utf8_len(p) : 1;
+        if (*p >= 0x80 && n == 0) {
+            dsp_buf_puts(b, "?");
+        } else if (*p < 0x20 || *p == 0x7F) {
+            dsp_buf_puts(b, " ");
+        } else if (s_reserve(b, (size_t)n)) {
+            memcpy(b->data + b->len, p, (size_t)n);
+            b->len += (size_t)n;
+            b->data[b->len] = '\0';
+            p += n - 1;
+        }
+    }
+}
+
 void dsp_buf_free(dsp_buf_t *b)
 {
     free(b->data);

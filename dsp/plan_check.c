@@ -180,6 +180,13 @@ int dsp_plan_check_export(Bb__ExportSpec *ex, char *msg, size_t len)
         snprintf(msg, len, "map '%s': use centred or upward", ex->map);
         return BB_EINVAL;
     }
+    dsp_map_config_t map = DSP_MAP_CONFIG_INIT;
+    if (*ex->extend &&
+        dsp_map_extend_parse(ex->extend, ex->c4_is_60 ? BB_NOTES_C4_IS_60 : BB_NOTES_C3_IS_60, &map,
+                             why, sizeof why)) {
+        snprintf(msg, len, "extend: %s", why);
+        return BB_EINVAL;
+    }
     return 0;
 }
 

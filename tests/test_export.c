@@ -634,6 +634,10 @@ static void s_check_sfz(const char *dir, const char *sfz_path, int lo, int hi,
         if (r[i].keycenter == 60 && !r[i].release) {
             assert_string_equal(r[i].loop_mode, "loop_continuous");
             assert_true(r[i].loop_start > 0 && r[i].loop_end > r[i].loop_start);
+        } else if (r[i].release) {
+            /* played to its end and stopped by the player, never looped */
+            assert_string_equal(r[i].loop_mode, "one_shot");
+            assert_true(r[i].loop_end <= 0);
         } else {
             assert_string_equal(r[i].loop_mode, "no_loop");
         }
@@ -661,28 +665,45 @@ static void test_sfz_mapping(void **state)
     /* 7 notes x 3 vel x 2 rr + 7 release - 6 failed (note 64) - 1 (56 v90 rr2) */
     assert_int_equal(res.files, 42 + 7 - 7);
     assert_int_equal(res.skipped, 7);
-    /* automatic edges: half the average gap (4) = 2 keys */
-    s_check_sfz(res.dir, res.sfz, 46, 74, 42);
-
-    cfg.map_mode = DSP_MAP_UPWARD;
-    cfg.edge_low = 12;
-    cfg.edge_high = 3;
-    s_export(f, &cfg, "Grand", &res);
-    s_check_sfz(res.dir, res.sfz, 36, 75, 42);
-
-    cfg.edge_low = 100; /* clamped to MIDI's range */
-    cfg.edge_high = 100;
-    s_export(f, &cfg, "Grand", &res);
+    /* by default the outer samples reach the keyboard's ends */
     s_check_sfz(res.dir, res.sfz, 0, 127, 42);
+
+    cfg.map.mode = DSP_MAP_UPWARD;
+    cfg.map.extend = DSP_EXTEND_OCTAVE;
+    s_export(f, &cfg, "Grand", &res);
+    s_check_sfz(res.dir, res.sfz, 36, 84, 42);
+
+    cfg.map.extend = DSP_EXTEND_NONE;
+    s_export(f, &cfg, "Grand", &res);
+    s_check_sfz(res.dir, res.sfz, 48, 72, 42);
+
+    char err[128];
+    assert_int_equal(dsp_map_extend_parse("A-1:C7", BB_NOTES_C3_IS_60, &cfg.map, err, sizeof err),
+                     0);
+    assert_int_equal(cfg.map.extend, DSP_EXTEND_KEYS);
+    assert_int_equal(cfg.map.key_lo, 21);
+    assert_int_equal(cfg.map.key_hi, 108);
+    s_export(f, &cfg, "Grand", &res);
+    s_check_sfz(res.dir, res.sfz, 21, 108, 42);
+    assert_int_equal(dsp_map_extend_parse("wide", BB_NOTES_C3_IS_60, &cfg.map, err, sizeof err),
+                     BB_EINVAL);
+    assert_non_null(strstr(err, "full, octave, none"));
+    assert_int_equal(dsp_map_extend_parse("72:60", BB_NOTES_C3_IS_60, &cfg.map, err, sizeof err),
+                     BB_EINVAL);
 }
 
 static void test_map_build_cases(void **state)
 {
-    /* one note: only its key unless edges say otherwise; velocities stretch to 1..127 */
-    dsp_map_entry_t e[4] = {{.note = 60, .velocity = 64, .rr = 1},
-                            {.note = 60, .velocity = 100, .rr = 2},
-                            {.note = 60, .velocity = 100, .rr = 1}};
-    assert_int_equal(dsp_map_build(e, 3, DSP_MAP_CENTRED, -1, -1), 0);
+    /* one note: the whole keyboard by default; velocities stretch to 1..127 */
+    dsp_map_entry_t e[4] = {{.note = 60, .velocity = 64, .rr = 1, .level_db = -20},
+                            {.note = 60, .velocity = 100, .rr = 2, .level_db = -7},
+                            {.note = 60, .velocity = 100, .rr = 1, .level_db = -9}};
+    dsp_map_config_t mc = DSP_MAP_CONFIG_INIT;
+    assert_int_equal(dsp_map_build(e, 3, &mc), 0);
+    assert_int_equal(e[0].lokey, 0);
+    assert_int_equal(e[0].hikey, 127);
+    mc.extend = DSP_EXTEND_NONE;
+    assert_int_equal(dsp_map_build(e, 3, &mc), 0);
     assert_int_equal(e[0].lokey, 60);
     assert_int_equal(e[0].hikey, 60);
     assert_int_equal(e[0].lovel, 1);
@@ -693,18 +714,66 @@ static void test_map_build_cases(void **state)
     assert_int_equal(e[1].seq_position, 2); /* by rr, not by order */
     assert_int_equal(e[2].seq_position, 1);
     assert_int_equal(e[2].seq_length, 2);
-    /* centred between neighbours 60 and 67: 60 gets 57..63, 67 gets 64..70 */
+
+    /* velocity curves: 0 dB at each sample's own velocity; the v100 layer starts from the
+     * v64 layer's level (-20 dB against its mean -8); below v64 amplitude ~ velocity; above
+     * the top layer nothing louder than recorded */
+    for (int i = 0; i < 3; i++)
+        assert_float_equal(dsp_map_gain_db(&e[i], e[i].velocity), 0.0, 1e-9);
+    assert_float_equal(dsp_map_gain_db(&e[1], 64), -13.0, 1e-9); /* -20 - -7 */
+    assert_float_equal(dsp_map_gain_db(&e[2], 64), -11.0, 1e-9); /* -20 - -9 */
+    assert_float_equal(dsp_map_gain_db(&e[0], 32), 20 * log10(32.0 / 64), 1e-9);
+    assert_float_equal(dsp_map_gain_db(&e[0], 1), 20 * log10(1.0 / 64), 1e-9);
+    assert_float_equal(dsp_map_gain_db(&e[1], 127), 0.0, 1e-9);
+    for (int i = 0; i < 3; i++) /* never rising above 0 dB, never falling with velocity */
+        for (int v = e[i].lovel + 1; v <= e[i].hivel; v++) {
+            assert_true(dsp_map_gain_db(&e[i], v) <= 1e-9);
+            assert_true(dsp_map_gain_db(&e[i], v) >= dsp_map_gain_db(&e[i], v - 1) - 1e-9);
+        }
+    /* the pieces a dB-linear format writes stay within 0.5 dB of the curve */
+    dsp_vel_segment_t seg[DSP_VEL_POINTS_MAX];
+    int ns = dsp_map_segments(&e[0], seg);
+    assert_int_equal(seg[0].lovel, 1);
+    assert_int_equal(seg[ns - 1].hivel, 64);
+    for (int k = 0; k < ns; k++) {
+        if (k > 0)
+            assert_int_equal(seg[k].lovel, seg[k - 1].hivel + 1);
+        for (int v = seg[k].lovel; v <= seg[k].hivel; v++) {
+            double lin = seg[k].g0 + (seg[k].g1 - seg[k].g0) * (v - seg[k].v0) /
+                                         (double)(seg[k].v1 - seg[k].v0);
+            assert_float_equal(lin, dsp_map_gain_db(&e[0], v), 0.6);
+        }
+    }
+    /* a layer quieter than the one below it (an odd instrument) is not made louder by the
+     * player at the boundary: 0 dB there */
+    dsp_map_entry_t q[2] = {{.note = 60, .velocity = 64, .rr = 1, .level_db = -6},
+                            {.note = 60, .velocity = 127, .rr = 1, .level_db = -9}};
+    assert_int_equal(dsp_map_build(q, 2, &mc), 0);
+    assert_float_equal(dsp_map_gain_db(&q[1], 64), 0.0, 1e-9);
+
+    /* centred between neighbours 60 and 67: 60 gets ..63, 67 gets 64.. */
     dsp_map_entry_t g[2] = {{.note = 60, .velocity = 127, .rr = 1},
                             {.note = 67, .velocity = 127, .rr = 1}};
-    assert_int_equal(dsp_map_build(g, 2, DSP_MAP_CENTRED, 3, 3), 0);
+    mc.extend = DSP_EXTEND_KEYS;
+    mc.key_lo = 57;
+    mc.key_hi = 70;
+    assert_int_equal(dsp_map_build(g, 2, &mc), 0);
     assert_int_equal(g[0].lokey, 57);
     assert_int_equal(g[0].hikey, 63);
     assert_int_equal(g[1].lokey, 64);
     assert_int_equal(g[1].hikey, 70);
-    assert_int_equal(dsp_map_build(g, 2, DSP_MAP_UPWARD, 0, 0), 0);
+    mc.mode = DSP_MAP_UPWARD;
+    mc.extend = DSP_EXTEND_NONE;
+    assert_int_equal(dsp_map_build(g, 2, &mc), 0);
+    assert_int_equal(g[0].lokey, 60);
     assert_int_equal(g[0].hikey, 66);
     assert_int_equal(g[1].lokey, 67);
-    assert_int_equal(dsp_map_build(NULL, 2, DSP_MAP_UPWARD, 0, 0), BB_EINVAL);
+    assert_int_equal(g[1].hikey, 67);
+    assert_int_equal(dsp_map_build(NULL, 2, &mc), BB_EINVAL);
+    mc.extend = DSP_EXTEND_KEYS;
+    mc.key_lo = 80;
+    mc.key_hi = 20;
+    assert_int_equal(dsp_map_build(g, 2, &mc), BB_EINVAL);
 }
 
 static void test_dspreset(void **state)
@@ -726,10 +795,17 @@ static void test_dspreset(void **state)
     const tx_elem_t *found[256];
     assert_int_equal(tx_xml_find(root, "label", found, 256), 1);
     assert_string_equal(tx_xml_attr(found[0], "text"), "Grand & <Co> \"Q\" 'x'");
-    /* UI: three knobs bound to the instrument's amp envelope and volume */
+    /* UI: a background colour (required by the developer guide); three knobs bound to
+     * the instrument's amp envelope and volume, with the attributes the guide documents */
+    assert_int_equal(tx_xml_find(root, "ui", found, 256), 1);
+    assert_int_equal(strlen(tx_xml_attr(found[0], "bgColor")), 8);
     assert_int_equal(tx_xml_find(root, "labeled-knob", found, 256), 3);
     const char *params[] = {"AMP_VOLUME", "ENV_ATTACK", "ENV_RELEASE"};
     for (int i = 0; i < 3; i++) {
+        assert_non_null(tx_xml_attr(found[i], "height"));
+        assert_non_null(tx_xml_attr(found[i], "parameterName"));
+        assert_string_equal(tx_xml_attr(found[i], "valueType"), "float");
+        assert_null(tx_xml_attr(found[i], "type"));
         assert_int_equal(found[i]->n_kids, 1);
         const tx_elem_t *b = found[i]->kids[0];
         assert_string_equal(b->name, "binding");
@@ -738,9 +814,13 @@ static void test_dspreset(void **state)
         assert_string_equal(tx_xml_attr(b, "parameter"), params[i]);
     }
     assert_int_equal(tx_xml_find(root, "groups", found, 256), 1);
+    /* a sample whose velocity curve has several pieces appears once per piece, each in a
+     * group with the ampVelTrack of that piece: every file at least once */
     size_t n = tx_xml_find(root, "sample", found, 256);
-    assert_int_equal(n, 42);
-    tx_zone_t z[64];
+    assert_true(n >= 42 && n < 256);
+    tx_zone_t z[256];
+    char paths[256][160];
+    size_t n_paths = 0;
     const char *required[] = {"path",  "rootNote", "loNote",    "hiNote",      "loVel",
                               "hiVel", "seqMode",  "seqLength", "seqPosition", "loopEnabled"};
     for (size_t i = 0; i < n; i++) {
@@ -753,6 +833,14 @@ static void test_dspreset(void **state)
         snprintf(path, sizeof path, "%s/%s", res.dir, tx_xml_attr(s, "path"));
         if (!bb_exists(path))
             fail_msg("the preset references %s, which does not exist", path);
+        bool seen = false;
+        for (size_t k = 0; k < n_paths; k++)
+            seen |= !strcmp(paths[k], tx_xml_attr(s, "path"));
+        if (!seen)
+            snprintf(paths[n_paths++], sizeof paths[0], "%s", tx_xml_attr(s, "path"));
+        const char *track = tx_xml_attr(s->parent, "ampVelTrack");
+        assert_non_null(track);
+        assert_true(atof(track) >= 0 && atof(track) <= 1);
         const char *trig = tx_xml_attr(s, "trigger");
         const char *gtrig = tx_xml_attr(s->parent, "trigger");
         bool rel = trig && !strcmp(trig, "release");
@@ -772,9 +860,10 @@ static void test_dspreset(void **state)
                            atoi(tx_xml_attr(s, "seqPosition")),
                            rel};
     }
-    if (tx_check_coverage(z, n, false, 46, 74, err, sizeof err))
+    assert_int_equal(n_paths, 42);
+    if (tx_check_coverage(z, n, false, 0, 127, err, sizeof err))
         fail_msg("dspreset: %s", err);
-    if (tx_check_coverage(z, n, true, 46, 74, err, sizeof err))
+    if (tx_check_coverage(z, n, true, 0, 127, err, sizeof err))
         fail_msg("dspreset release: %s", err);
     tx_xml_free(root);
     free(text);
