@@ -370,10 +370,10 @@ static int s_check_owner(const char *dir, const char *instrument, char *err, siz
     size_t len = 0;
     if (bb_read_file(rec, &text, &len))
         return 0; /* no record: a new folder, or not ours to judge */
-    bb_json_t *doc = NULL;
+    json_t *doc = NULL;
     const char *name = NULL;
     int rc = 0;
-    if (bb_json_parse(text, len, &doc, NULL, 0) == 0 &&
+    if (bb_json_load(&doc, text, len, NULL, 0) == 0 &&
         bb_json_get_string(doc, "name", &name) == 0 && strcmp(name, instrument) != 0) {
         snprintf(err, errlen,
                  "%s already holds the instrument '%s'; '%s' would overwrite it: rename one, "
@@ -381,7 +381,7 @@ static int s_check_owner(const char *dir, const char *instrument, char *err, siz
                  dir, name, instrument);
         rc = BB_EEXIST;
     }
-    bb_json_free(&doc);
+    json_decref(doc);
     free(text);
     return rc;
 }

@@ -239,7 +239,7 @@ int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, cha
 int dsp_export_library_rebuild(const char *root, char *err, size_t errlen);
 
 /* Renders report.html from the parsed instrument records. */
-int dsp_export_write_report(const char *path, const bb_json_t *const *records, size_t n, char *err,
+int dsp_export_write_report(const char *path, const json_t *const *records, size_t n, char *err,
                             size_t errlen);
 
 #endif

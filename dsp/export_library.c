@@ -102,7 +102,7 @@ static bool s_inside(const char *root_real, const char *path)
 }
 
 static int s_add(dsp_library_file_t **files, size_t *n, size_t *cap, const char *root,
-                 const char *rel, const bb_json_t *entry, const struct stat *manifest_st, char *err,
+                 const char *rel, const json_t *entry, const struct stat *manifest_st, char *err,
                  size_t errlen)
 {
     char path[PATH_MAX];
@@ -164,19 +164,19 @@ int dsp_library_list(const char *root, dsp_library_file_t **files_out, size_t *n
         snprintf(err, errlen, "cannot read %s: %s", mpath, bb_strerror(rc));
         return rc;
     }
-    bb_json_t *doc = NULL;
+    json_t *doc = NULL;
     char perr[128];
-    rc = bb_json_parse(text, len, &doc, perr, sizeof perr);
+    rc = bb_json_load(&doc, text, len, perr, sizeof perr);
     free(text);
     if (rc) {
         snprintf(err, errlen, "%s is damaged (%s): export again", mpath, perr);
         return BB_EINVAL;
     }
-    const bb_json_t *list = bb_json_get(doc, "files");
+    const json_t *list = json_object_get(doc, "files");
     dsp_library_file_t *files = NULL;
     size_t n = 0, cap = 0;
-    for (size_t i = 0; !rc && i < bb_json_len(list); i++) {
-        const bb_json_t *e = bb_json_at(list, i);
+    for (size_t i = 0; !rc && i < json_array_size(list); i++) {
+        const json_t *e = json_array_get(list, i);
         const char *rel = NULL;
         if (bb_json_get_string(e, "path", &rel) || !dsp_library_path_ok(rel)) {
             snprintf(err, errlen, "%s lists an unsafe path '%s': refused", mpath,
@@ -188,7 +188,7 @@ int dsp_library_list(const char *root, dsp_library_file_t **files_out, size_t *n
     }
     if (!rc)
         rc = s_add(&files, &n, &cap, root, DSP_EXPORT_MANIFEST, NULL, &mst, err, errlen);
-    bb_json_free(&doc);
+    json_decref(doc);
     if (rc) {
         free(files);
         return rc;
@@ -234,26 +234,27 @@ static int s_cache_load(const char *root, const char *mpath, const struct stat *
     s_cache_drop();
     char *text = NULL;
     size_t len = 0;
-    bb_json_t *doc = NULL;
+    json_t *doc = NULL;
     int rc = bb_read_file(mpath, &text, &len);
     if (!rc)
-        rc = bb_json_parse(text, len, &doc, NULL, 0);
+        rc = bb_json_load(&doc, text, len, NULL, 0);
     free(text);
-    const bb_json_t *list = rc ? NULL : bb_json_get(doc, "files");
-    size_t n = bb_json_len(list);
+    const json_t *list = rc ? NULL : json_object_get(doc, "files");
+    size_t n = json_array_size(list);
     s_cache.paths = calloc(n ? n : 1, sizeof *s_cache.paths);
     if (!rc && !s_cache.paths)
         rc = BB_ENOMEM;
     for (size_t i = 0; !rc && i < n; i++) {
         const char *p = NULL;
-        if (bb_json_get_string(bb_json_at(list, i), "path", &p) == 0 && dsp_library_path_ok(p)) {
+        if (bb_json_get_string(json_array_get(list, i), "path", &p) == 0 &&
+            dsp_library_path_ok(p)) {
             if (!(s_cache.paths[s_cache.n] = strdup(p)))
                 rc = BB_ENOMEM;
             else
                 s_cache.n++;
         }
     }
-    bb_json_free(&doc);
+    json_decref(doc);
     if (rc) {
         s_cache_drop();
         return rc;

@@ -40,28 +40,28 @@ static const char *s_css =
 
 /* ---- reading the record ---- */
 
-static int64_t s_int(const bb_json_t *o, const char *key)
+static int64_t s_int(const json_t *o, const char *key)
 {
     int64_t v = 0;
     bb_json_get_int(o, key, &v);
     return v;
 }
 
-static double s_num(const bb_json_t *o, const char *key)
+static double s_num(const json_t *o, const char *key)
 {
     double v = NAN;
-    if (bb_json_type(bb_json_get(o, key)) == BB_JSON_NUMBER)
-        v = bb_json_number(bb_json_get(o, key));
+    if (json_is_number(json_object_get(o, key)))
+        v = json_number_value(json_object_get(o, key));
     return v;
 }
 
-static const char *s_str(const bb_json_t *o, const char *key)
+static const char *s_str(const json_t *o, const char *key)
 {
     const char *s = NULL;
     return bb_json_get_string(o, key, &s) == 0 ? s : "";
 }
 
-static bool s_bool(const bb_json_t *o, const char *key)
+static bool s_bool(const json_t *o, const char *key)
 {
     bool b = false;
     bb_json_get_bool(o, key, &b);
@@ -80,7 +80,7 @@ static const char *s_verdict_word(int rank)
 
 /* A take of the grid: an exported sample or a failed take. */
 typedef struct {
-    const bb_json_t *obj;
+    const json_t *obj;
     int note, velocity, rr;
     bool release, exported;
     int verdict;
@@ -98,26 +98,27 @@ static int s_cmp_take(const void *a, const void *b)
     return x->rr - y->rr;
 }
 
-static s_take_t *s_takes(const bb_json_t *rec, size_t *n_out)
+static s_take_t *s_takes(const json_t *rec, size_t *n_out)
 {
-    const bb_json_t *samples = bb_json_get(rec, "samples");
-    const bb_json_t *skipped = bb_json_get(rec, "skipped");
-    size_t n = bb_json_len(samples) + bb_json_len(skipped);
+    const json_t *samples = json_object_get(rec, "samples");
+    const json_t *skipped = json_object_get(rec, "skipped");
+    size_t n = json_array_size(samples) + json_array_size(skipped);
     s_take_t *t = calloc(n ? n : 1, sizeof *t);
     if (!t)
         return NULL;
     size_t k = 0;
     for (int pass = 0; pass < 2; pass++) {
-        const bb_json_t *list = pass == 0 ? samples : skipped;
-        for (size_t i = 0; i < bb_json_len(list); i++) {
-            const bb_json_t *o = bb_json_at(list, i);
-            t[k] = (s_take_t){.obj = o,
-                              .note = (int)s_int(o, "note"),
-                              .velocity = (int)s_int(o, "velocity"),
-                              .rr = (int)s_int(o, "rr"),
-                              .release = s_bool(o, "release"),
-                              .exported = pass == 0,
-                              .verdict = s_verdict_rank(s_str(bb_json_get(o, "qc"), "verdict"))};
+        const json_t *list = pass == 0 ? samples : skipped;
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            const json_t *o = json_array_get(list, i);
+            t[k] =
+                (s_take_t){.obj = o,
+                           .note = (int)s_int(o, "note"),
+                           .velocity = (int)s_int(o, "velocity"),
+                           .rr = (int)s_int(o, "rr"),
+                           .release = s_bool(o, "release"),
+                           .exported = pass == 0,
+                           .verdict = s_verdict_rank(s_str(json_object_get(o, "qc"), "verdict"))};
             k++;
         }
     }
@@ -171,7 +172,7 @@ static void s_grid(dsp_buf_t *b, const s_take_t *t, size_t n)
             for (size_t k = i; k < j; k++) {
                 if (t[k].velocity + (t[k].release ? 128 : 0) != cols[c])
                     continue;
-                const bb_json_t *qc = bb_json_get(t[k].obj, "qc");
+                const json_t *qc = json_object_get(t[k].obj, "qc");
                 dsp_buf_printf(b, "<span class=\"rr %s\" title=\"rr%d %s%s",
                                s_verdict_word(t[k].verdict), t[k].rr, s_verdict_word(t[k].verdict),
                                t[k].exported ? "" : " (not exported)");
@@ -297,11 +298,12 @@ static void s_plot(dsp_buf_t *b, const s_take_t *t, size_t n)
     dsp_buf_puts(b, "</p>\n");
 }
 
-static void s_thumb(dsp_buf_t *b, const bb_json_t *sample)
+static void s_thumb(dsp_buf_t *b, const json_t *sample)
 {
-    const bb_json_t *th = bb_json_get(sample, "thumb");
-    const bb_json_t *lo = bb_json_get(th, "min"), *hi = bb_json_get(th, "max");
-    size_t cols = bb_json_len(lo) < bb_json_len(hi) ? bb_json_len(lo) : bb_json_len(hi);
+    const json_t *th = json_object_get(sample, "thumb");
+    const json_t *lo = json_object_get(th, "min"), *hi = json_object_get(th, "max");
+    size_t cols =
+        json_array_size(lo) < json_array_size(hi) ? json_array_size(lo) : json_array_size(hi);
     dsp_buf_printf(b,
                    "<svg class=\"thumb\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
                    "height=\"%d\" viewBox=\"0 0 %d %d\"><path stroke=\"#335\" "
@@ -309,7 +311,8 @@ static void s_thumb(dsp_buf_t *b, const bb_json_t *sample)
                    DSP_THUMB_COLS, S_THUMB_H, DSP_THUMB_COLS, S_THUMB_H, S_THUMB_H / 2,
                    DSP_THUMB_COLS);
     for (size_t c = 0; c < cols; c++) {
-        double l = bb_json_number(bb_json_at(lo, c)), h = bb_json_number(bb_json_at(hi, c));
+        double l = json_number_value(json_array_get(lo, c)),
+               h = json_number_value(json_array_get(hi, c));
         double half = S_THUMB_H / 2.0;
         double y0 = half - h / DSP_THUMB_SCALE * half, y1 = half - l / DSP_THUMB_SCALE * half;
         if (y1 - y0 < 0.5)
@@ -327,7 +330,7 @@ static void s_samples_table(dsp_buf_t *b, const s_take_t *t, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!t[i].exported)
             continue;
-        const bb_json_t *o = t[i].obj, *qc = bb_json_get(o, "qc");
+        const json_t *o = t[i].obj, *qc = json_object_get(o, "qc");
         const char *file = s_str(o, "file");
         const char *base = strrchr(file, '/');
         dsp_buf_puts(b, "<tr><td>");
@@ -349,8 +352,8 @@ static void s_samples_table(dsp_buf_t *b, const s_take_t *t, size_t n)
             dsp_buf_printf(b, "<td>%+.1f</td>", cents);
         else
             dsp_buf_puts(b, "<td>-</td>");
-        const bb_json_t *loop = bb_json_get(o, "loop");
-        if (bb_json_type(loop) == BB_JSON_OBJECT)
+        const json_t *loop = json_object_get(o, "loop");
+        if (json_is_object(loop))
             dsp_buf_printf(b, "<td>%lld-%lld</td>", (long long)s_int(loop, "start"),
                            (long long)s_int(loop, "end"));
         else
@@ -382,14 +385,13 @@ static void s_failed_table(dsp_buf_t *b, const s_take_t *t, size_t n)
                        t[i].release ? " rel" : "");
         dsp_buf_xml(b, s_str(t[i].obj, "take_id"));
         dsp_buf_puts(b, "</td><td>");
-        dsp_buf_xml(b, s_str(bb_json_get(t[i].obj, "qc"), "reasons"));
+        dsp_buf_xml(b, s_str(json_object_get(t[i].obj, "qc"), "reasons"));
         dsp_buf_puts(b, "</td></tr>\n");
     }
     dsp_buf_puts(b, "</table>\n");
 }
 
-static void s_instrument(dsp_buf_t *b, const bb_json_t *rec, size_t idx, const s_take_t *t,
-                         size_t n)
+static void s_instrument(dsp_buf_t *b, const json_t *rec, size_t idx, const s_take_t *t, size_t n)
 {
     int count[3] = {0, 0, 0};
     for (size_t i = 0; i < n; i++)
@@ -401,7 +403,7 @@ static void s_instrument(dsp_buf_t *b, const bb_json_t *rec, size_t idx, const s
     dsp_buf_printf(b,
                    "</code>: %zu samples (%s, %lld bit), gain %+.1f dB; %d pass, %d warn, %d "
                    "fail.</p>\n",
-                   bb_json_len(bb_json_get(rec, "samples")), s_str(rec, "format"),
+                   json_array_size(json_object_get(rec, "samples")), s_str(rec, "format"),
                    (long long)s_int(rec, "bit_depth"), s_num(rec, "gain_db"), count[0], count[1],
                    count[2]);
     dsp_buf_puts(b, "<h3>Takes by note and velocity</h3>\n");
@@ -413,7 +415,7 @@ static void s_instrument(dsp_buf_t *b, const bb_json_t *rec, size_t idx, const s
     s_failed_table(b, t, n);
 }
 
-int dsp_export_write_report(const char *path, const bb_json_t *const *records, size_t n, char *err,
+int dsp_export_write_report(const char *path, const json_t *const *records, size_t n, char *err,
                             size_t errlen)
 {
     dsp_buf_t b = {0};
@@ -424,8 +426,8 @@ int dsp_export_write_report(const char *path, const bb_json_t *const *records, s
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
     size_t samples = 0, skipped = 0;
     for (size_t i = 0; i < n; i++) {
-        samples += bb_json_len(bb_json_get(records[i], "samples"));
-        skipped += bb_json_len(bb_json_get(records[i], "skipped"));
+        samples += json_array_size(json_object_get(records[i], "samples"));
+        skipped += json_array_size(json_object_get(records[i], "skipped"));
     }
     dsp_buf_printf(&b,
                    "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" "

@@ -207,57 +207,42 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
 
 char *dsp_analysis_json(const dsp_analysis_t *a)
 {
-    bb_jw_t *w = bb_jw_new(false);
-    if (!w)
+    json_t *dc = json_array(), *noise = json_array();
+    for (int c = 0; dc && noise && c < a->channels && c < DSP_MAX_CHANNELS; c++) {
+        json_array_append_new(dc, bb_json_real(a->dc[c]));
+        json_array_append_new(noise, bb_json_real(a->noise_ch_db[c]));
+    }
+    json_error_t je;
+    /* "o" steals dc and noise, also when the pack fails */
+    json_t *doc = json_pack_ex(
+        &je, 0,
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o,"
+        " s:o, s:o, s:I, s:I, s:b, s:I, s:I, s:o, s:I, s:i, s:s}",
+        "onset", (json_int_t)a->onset, "release_end", (json_int_t)a->release_end, "cut_start",
+        (json_int_t)a->cut_start, "cut_end", (json_int_t)a->cut_end, "fade_in",
+        (json_int_t)a->fade_in, "fade_out", (json_int_t)a->fade_out, "fade_curve",
+        (int)a->fade_curve, "channels", a->channels, "dc", dc, "noise_ch_db", noise, "noise_db",
+        bb_json_real(a->noise_db), "peak_db", bb_json_real(a->peak_db), "rms_db",
+        bb_json_real(a->rms_db), "snr_db", bb_json_real(a->snr_db), "duration_s",
+        bb_json_real(a->duration_s), "clip_runs", (json_int_t)a->clip_runs, "pitch_hz",
+        bb_json_real(a->pitch_hz), "pitch_cents", bb_json_real(a->pitch_cents), "pitch_confidence",
+        bb_json_real(a->pitch_confidence), "dropouts", (json_int_t)a->dropouts, "xruns",
+        (json_int_t)a->xruns, "has_loop", (int)a->has_loop, "loop_start", (json_int_t)a->loop_start,
+        "loop_end", (json_int_t)a->loop_end, "loop_score", bb_json_real(a->loop_score),
+        "loop_crossfade", (json_int_t)a->loop_crossfade, "verdict", (int)a->verdict, "reasons",
+        a->reasons);
+    if (!doc)
         return NULL;
-    bb_jw_object_begin(w);
-    bb_jw_kv_int(w, "onset", a->onset);
-    bb_jw_kv_int(w, "release_end", a->release_end);
-    bb_jw_kv_int(w, "cut_start", a->cut_start);
-    bb_jw_kv_int(w, "cut_end", a->cut_end);
-    bb_jw_kv_int(w, "fade_in", a->fade_in);
-    bb_jw_kv_int(w, "fade_out", a->fade_out);
-    bb_jw_kv_int(w, "fade_curve", a->fade_curve);
-    bb_jw_kv_int(w, "channels", a->channels);
-    bb_jw_key(w, "dc");
-    bb_jw_array_begin(w);
-    for (int c = 0; c < a->channels && c < DSP_MAX_CHANNELS; c++)
-        bb_jw_double(w, a->dc[c]);
-    bb_jw_array_end(w);
-    bb_jw_key(w, "noise_ch_db");
-    bb_jw_array_begin(w);
-    for (int c = 0; c < a->channels && c < DSP_MAX_CHANNELS; c++)
-        bb_jw_double(w, a->noise_ch_db[c]);
-    bb_jw_array_end(w);
-    bb_jw_kv_double(w, "noise_db", a->noise_db);
-    bb_jw_kv_double(w, "peak_db", a->peak_db);
-    bb_jw_kv_double(w, "rms_db", a->rms_db);
-    bb_jw_kv_double(w, "snr_db", a->snr_db);
-    bb_jw_kv_double(w, "duration_s", a->duration_s);
-    bb_jw_kv_int(w, "clip_runs", a->clip_runs);
-    bb_jw_kv_double(w, "pitch_hz", a->pitch_hz);
-    bb_jw_kv_double(w, "pitch_cents", a->pitch_cents);
-    bb_jw_kv_double(w, "pitch_confidence", a->pitch_confidence);
-    bb_jw_kv_int(w, "dropouts", a->dropouts);
-    bb_jw_kv_uint(w, "xruns", a->xruns);
-    bb_jw_kv_bool(w, "has_loop", a->has_loop);
-    bb_jw_kv_int(w, "loop_start", a->loop_start);
-    bb_jw_kv_int(w, "loop_end", a->loop_end);
-    bb_jw_kv_double(w, "loop_score", a->loop_score);
-    bb_jw_kv_int(w, "loop_crossfade", a->loop_crossfade);
-    bb_jw_kv_int(w, "verdict", a->verdict);
-    bb_jw_kv_string(w, "reasons", a->reasons);
-    bb_jw_object_end(w);
-    char *out = bb_jw_error(w) ? NULL : strdup(bb_jw_text(w, NULL));
-    bb_jw_destroy(&w);
+    char *out = bb_json_text(doc, BB_JSON_COMPACT_EXACT);
+    json_decref(doc);
     return out;
 }
 
 int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
 {
     memset(a, 0, sizeof *a);
-    bb_json_t *doc = NULL;
-    if (!json || bb_json_parse(json, strlen(json), &doc, NULL, 0))
+    json_t *doc = NULL;
+    if (!json || bb_json_load(&doc, json, strlen(json), NULL, 0))
         return BB_EINVAL;
     int64_t v;
     double d;
@@ -297,16 +282,16 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
 #undef GETD
     if (a->channels < 0 || a->channels > DSP_MAX_CHANNELS)
         a->channels = 0;
-    const bb_json_t *arr = bb_json_get(doc, "dc");
-    for (size_t i = 0; i < bb_json_len(arr) && i < (size_t)a->channels; i++)
-        a->dc[i] = bb_json_number(bb_json_at(arr, i));
-    arr = bb_json_get(doc, "noise_ch_db");
-    for (size_t i = 0; i < bb_json_len(arr) && i < (size_t)a->channels; i++)
-        a->noise_ch_db[i] = bb_json_number(bb_json_at(arr, i));
+    const json_t *arr = json_object_get(doc, "dc");
+    for (size_t i = 0; i < json_array_size(arr) && i < (size_t)a->channels; i++)
+        a->dc[i] = json_number_value(json_array_get(arr, i));
+    arr = json_object_get(doc, "noise_ch_db");
+    for (size_t i = 0; i < json_array_size(arr) && i < (size_t)a->channels; i++)
+        a->noise_ch_db[i] = json_number_value(json_array_get(arr, i));
     if (bb_json_get_bool(doc, "has_loop", &b) == 0)
         a->has_loop = b;
     if (bb_json_get_string(doc, "reasons", &s) == 0)
         snprintf(a->reasons, sizeof a->reasons, "%s", s);
-    bb_json_free(&doc);
+    json_decref(doc);
     return 0;
 }

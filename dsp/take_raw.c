@@ -14,42 +14,29 @@
 
 int dsp_raw_write_sidecar(const char *path, const dsp_raw_meta_t *m)
 {
-    bb_jw_t *w = bb_jw_new(true);
-    if (!w)
-        return BB_ENOMEM;
-    bb_jw_object_begin(w);
-    bb_jw_kv_string(w, "instrument", m->instrument);
-    bb_jw_kv_int(w, "note", m->note);
-    bb_jw_kv_int(w, "velocity", m->velocity);
-    bb_jw_kv_int(w, "round_robin", m->round_robin);
-    bb_jw_kv_int(w, "note_on_frame", m->note_on_frame);
-    bb_jw_kv_int(w, "note_off_frame", m->note_off_frame);
-    bb_jw_kv_bool(w, "release_trigger", m->release_trigger);
-    bb_jw_kv_string(w, "take_id", m->take_id);
-    bb_jw_kv_uint(w, "batch_id", m->batch_id);
-    bb_jw_kv_int(w, "instrument_index", m->inst_idx);
-    bb_jw_kv_string(w, "node", m->node);
-    bb_jw_kv_int(w, "sample_rate", m->sample_rate);
-    bb_jw_kv_int(w, "channels", m->channels);
-    bb_jw_kv_int(w, "frames", m->frames);
-    bb_jw_kv_int(w, "stream_start_frame", m->stream_start_frame);
-    bb_jw_kv_double(w, "latency_offset_ms", m->latency_offset_ms);
-    bb_jw_kv_double(w, "noise_floor_db", m->noise_floor_db);
-    bb_jw_kv_int(w, "xruns", m->xruns);
-    bb_jw_kv_bool(w, "release_capped", m->release_capped);
-    bb_jw_kv_int(w, "attempt", m->attempt);
-    bb_jw_object_end(w);
-    int rc = bb_jw_error(w);
-    if (!rc) {
-        size_t len;
-        const char *text = bb_jw_text(w, &len);
-        rc = bb_write_file_atomic(path, text, len);
-    }
-    bb_jw_destroy(&w);
+    json_error_t je;
+    json_t *doc = json_pack_ex(
+        &je, 0,
+        "{s:s, s:i, s:i, s:i, s:I, s:I, s:b, s:s, s:I, s:i, s:s, s:i, s:i, s:I, s:I, s:o, s:o,"
+        " s:I, s:b, s:i}",
+        "instrument", m->instrument, "note", m->note, "velocity", m->velocity, "round_robin",
+        m->round_robin, "note_on_frame", (json_int_t)m->note_on_frame, "note_off_frame",
+        (json_int_t)m->note_off_frame, "release_trigger", (int)m->release_trigger, "take_id",
+        m->take_id, "batch_id", (json_int_t)m->batch_id, "instrument_index", m->inst_idx, "node",
+        m->node, "sample_rate", m->sample_rate, "channels", m->channels, "frames",
+        (json_int_t)m->frames, "stream_start_frame", (json_int_t)m->stream_start_frame,
+        "latency_offset_ms", bb_json_real(m->latency_offset_ms), "noise_floor_db",
+        bb_json_real(m->noise_floor_db), "xruns", (json_int_t)m->xruns, "release_capped",
+        (int)m->release_capped, "attempt", m->attempt);
+    if (!doc) /* a string that is not UTF-8, or out of memory */
+        return BB_EINVAL;
+    int rc = bb_json_write_file(path, doc, BB_JSON_PRETTY_EXACT);
+    json_decref(doc);
     return rc;
 }
 
-static int s_int(const bb_json_t *doc, const char *key, int64_t lo, int64_t hi, bool required,
+/* doc[key] as a whole number in [lo, hi]; absent is an error only when required. */
+static int s_int(const json_t *doc, const char *key, int64_t lo, int64_t hi, bool required,
                  int64_t *out, char *err, size_t errlen)
 {
     int64_t v;
@@ -75,16 +62,16 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *m, char *err, size_t 
         snprintf(err, errlen, "cannot read: %s", bb_strerror(rc));
         return rc;
     }
-    bb_json_t *doc = NULL;
+    json_t *doc = NULL;
     char perr[160];
-    rc = bb_json_parse(text, len, &doc, perr, sizeof perr);
+    rc = bb_json_load(&doc, text, len, perr, sizeof perr);
     free(text);
     if (rc) {
         snprintf(err, errlen, "not valid JSON: %s", perr);
         return BB_EINVAL;
     }
     rc = BB_EINVAL;
-    if (bb_json_type(doc) != BB_JSON_OBJECT) {
+    if (!json_is_object(doc)) {
         snprintf(err, errlen, "expected a JSON object");
         goto done;
     }
@@ -144,7 +131,7 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *m, char *err, size_t 
         m->noise_floor_db = d;
     rc = 0;
 done:
-    bb_json_free(&doc);
+    json_decref(doc);
     return rc;
 }
 

@@ -230,10 +230,10 @@ static void test_hostile_instrument_names(void **state)
     char mpath[400];
     snprintf(mpath, sizeof mpath, "%s/manifest.json", f->lib);
     char *text = s_read(mpath);
-    bb_json_t *doc = NULL;
-    assert_int_equal(bb_json_parse(text, strlen(text), &doc, NULL, 0), 0);
-    assert_int_equal(bb_json_len(bb_json_get(doc, "instruments")), n);
-    bb_json_free(&doc);
+    json_t *doc = NULL;
+    assert_int_equal(bb_json_load(&doc, text, strlen(text), NULL, 0), 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "instruments")), n);
+    json_decref(doc);
     free(text);
     /* nothing was created outside the library */
     char outside[400];
@@ -888,34 +888,34 @@ static void test_manifest_and_report(void **state)
     char path[600];
     snprintf(path, sizeof path, "%s/%s", f->lib, DSP_EXPORT_MANIFEST);
     char *text = s_read(path);
-    bb_json_t *doc = NULL;
+    json_t *doc = NULL;
     char err[256];
-    assert_int_equal(bb_json_parse(text, strlen(text), &doc, err, sizeof err), 0);
-    const bb_json_t *insts = bb_json_get(doc, "instruments");
-    assert_int_equal(bb_json_len(insts), 2);
+    assert_int_equal(bb_json_load(&doc, text, strlen(text), err, sizeof err), 0);
+    const json_t *insts = json_object_get(doc, "instruments");
+    assert_int_equal(json_array_size(insts), 2);
     size_t samples = 0;
     for (size_t i = 0; i < 2; i++) {
-        const bb_json_t *in = bb_json_at(insts, i);
-        const bb_json_t *list = bb_json_get(in, "samples");
-        samples += bb_json_len(list);
-        for (size_t k = 0; k < bb_json_len(list); k++) {
-            const bb_json_t *s = bb_json_at(list, k);
+        const json_t *in = json_array_get(insts, i);
+        const json_t *list = json_object_get(in, "samples");
+        samples += json_array_size(list);
+        for (size_t k = 0; k < json_array_size(list); k++) {
+            const json_t *s = json_array_get(list, k);
             const char *keys[] = {"file",    "note",   "velocity", "rr",           "key_lo",
                                   "key_hi",  "vel_lo", "vel_hi",   "seq_position", "frames",
                                   "peak_db", "bytes",  "crc32"};
             for (size_t q = 0; q < sizeof keys / sizeof *keys; q++)
-                if (!bb_json_get(s, keys[q]))
+                if (!json_object_get(s, keys[q]))
                     fail_msg("manifest sample without %s", keys[q]);
-            assert_null(bb_json_get(s, "thumb")); /* thumbnails stay in the records */
-            assert_non_null(bb_json_get(s, "loop"));
+            assert_null(json_object_get(s, "thumb")); /* thumbnails stay in the records */
+            assert_non_null(json_object_get(s, "loop"));
             const char *verdict;
-            assert_int_equal(bb_json_get_string(bb_json_get(s, "qc"), "verdict", &verdict), 0);
+            assert_int_equal(bb_json_get_string(json_object_get(s, "qc"), "verdict", &verdict), 0);
             assert_true(!strcmp(verdict, "pass") || !strcmp(verdict, "warn"));
             int64_t note;
             bb_json_get_int(s, "note", &note);
-            if (note == 60 && !bb_json_bool(bb_json_get(s, "release"))) {
-                const bb_json_t *loop = bb_json_get(s, "loop");
-                assert_int_equal(bb_json_type(loop), BB_JSON_OBJECT);
+            if (note == 60 && !json_is_true(json_object_get(s, "release"))) {
+                const json_t *loop = json_object_get(s, "loop");
+                assert_true(json_is_object(loop));
                 int64_t ls, le;
                 assert_int_equal(bb_json_get_int(loop, "start", &ls), 0);
                 assert_int_equal(bb_json_get_int(loop, "end", &le), 0);
@@ -925,14 +925,14 @@ static void test_manifest_and_report(void **state)
         }
     }
     assert_int_equal(samples, 42 + 2);
-    const bb_json_t *grand = bb_json_at(insts, 1);
-    assert_string_equal(bb_json_string(bb_json_get(grand, "name")), "Grand");
-    assert_int_equal(bb_json_len(bb_json_get(grand, "skipped")), 7);
+    const json_t *grand = json_array_get(insts, 1);
+    assert_string_equal(json_string_value(json_object_get(grand, "name")), "Grand");
+    assert_int_equal(json_array_size(json_object_get(grand, "skipped")), 7);
     /* every listed file exists with the size and CRC given */
-    const bb_json_t *files = bb_json_get(doc, "files");
-    assert_int_equal(bb_json_len(files), 44 + 2 * 2 + 1);
-    for (size_t i = 0; i < bb_json_len(files); i++) {
-        const bb_json_t *e = bb_json_at(files, i);
+    const json_t *files = json_object_get(doc, "files");
+    assert_int_equal(json_array_size(files), 44 + 2 * 2 + 1);
+    for (size_t i = 0; i < json_array_size(files); i++) {
+        const json_t *e = json_array_get(files, i);
         const char *rel;
         int64_t bytes, crc;
         assert_int_equal(bb_json_get_string(e, "path", &rel), 0);
@@ -948,7 +948,7 @@ static void test_manifest_and_report(void **state)
         assert_int_equal(size, (uint64_t)bytes);
         assert_int_equal(have, (uint32_t)crc);
     }
-    bb_json_free(&doc);
+    json_decref(doc);
     free(text);
 
     /* report.html: well-formed, one thumbnail per sample, nothing fetched from anywhere */

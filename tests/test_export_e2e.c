@@ -145,14 +145,14 @@ static void test_export_over_the_wire(void **state)
     char *text = NULL;
     size_t len;
     assert_int_equal(bb_read_file(path, &text, &len), 0);
-    bb_json_t *doc = NULL;
-    assert_int_equal(bb_json_parse(text, len, &doc, NULL, 0), 0);
-    const bb_json_t *files = bb_json_get(doc, "files");
+    json_t *doc = NULL;
+    assert_int_equal(bb_json_load(&doc, text, len, NULL, 0), 0);
+    const json_t *files = json_object_get(doc, "files");
     /* 2 notes x 2 velocities x 2 rr, release samples, SFZ, dspreset, report */
-    size_t n_files = bb_json_len(files);
+    size_t n_files = json_array_size(files);
     assert_true(n_files >= 8 + 3);
-    for (size_t i = 0; i < bb_json_len(files); i++) {
-        const char *rel = bb_json_string(bb_json_get(bb_json_at(files, i), "path"));
+    for (size_t i = 0; i < json_array_size(files); i++) {
+        const char *rel = json_string_value(json_object_get(json_array_get(files, i), "path"));
         snprintf(path, sizeof path, "%s/%s", lib, rel);
         snprintf(other, sizeof other, "%s/%s", fetched, rel);
         if (!s_same_file(path, other))
@@ -161,7 +161,7 @@ static void test_export_over_the_wire(void **state)
     snprintf(path, sizeof path, "%s/manifest.json", lib);
     snprintf(other, sizeof other, "%s/manifest.json", fetched);
     assert_true(s_same_file(path, other));
-    bb_json_free(&doc);
+    json_decref(doc);
     free(text);
     snprintf(path, sizeof path, "%s/E2E-Keys/E2E-Keys.dspreset", fetched);
     assert_true(bb_exists(path));
