@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "bb_crc32.h"
@@ -246,25 +247,29 @@ static void s_thumbnail(const float *x, int64_t len, int ch, dsp_export_sample_t
     }
 }
 
-/* The raw take's sidecar: same base name, .json. */
-static int64_t s_stream_start(const char *raw_path)
+/* The raw take's sidecar (same base name, .json), or zeros when it is missing or bad. When
+ * it does not say when the take began (takes recorded before nodes reported it, or from
+ * another recorder), the raw file's modification time minus its length stands in: the
+ * coordinator writes the file as the take arrives, seconds after it was played. */
+static void s_read_side(const char *raw_path, int64_t raw_frames, int rate, dsp_raw_meta_t *meta)
 {
+    memset(meta, 0, sizeof *meta);
     char side[S_PATH_MAX];
     snprintf(side, sizeof side, "%s", raw_path);
     char *slash = strrchr(side, '/');
     char *dot = strrchr(side, '.');
     if (dot && (!slash || dot > slash))
         *dot = '\0';
-    if (strlen(side) + 6 > sizeof side)
-        return 0;
-    strcat(side, ".json");
-    if (!bb_exists(side))
-        return 0;
-    dsp_raw_meta_t meta;
     char err[128];
-    if (dsp_raw_read_sidecar(side, &meta, err, sizeof err))
-        return 0;
-    return meta.stream_start_frame;
+    if (strlen(side) + 6 <= sizeof side) {
+        strcat(side, ".json");
+        if (!bb_exists(side) || dsp_raw_read_sidecar(side, meta, err, sizeof err))
+            memset(meta, 0, sizeof *meta);
+    }
+    struct stat st;
+    if (!(meta->start_unix > 0) && stat(raw_path, &st) == 0 && rate > 0)
+        meta->start_unix =
+            (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9 - (double)raw_frames / rate;
 }
 
 /* The instrument's name as bext text: printable ASCII, else the safe name. */
@@ -323,26 +328,33 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
     s->tune_cents = -cents;
     int fraction;
     dsp_export_smpl_pitch(t->note, cents, &s->smpl_unity, &fraction);
+    dsp_raw_meta_t side;
+    s_read_side(t->path, frames, rate, &side);
+    double recorded = side.start_unix > 0 ? side.start_unix + (double)start / rate : 0;
 
     float peak = 0;
     for (int64_t i = 0; i < len * ch; i++)
         peak = fabsf(x[i]) > peak ? fabsf(x[i]) : peak;
     s->peak_db = peak > 0 ? 20 * log10(peak) : -INFINITY;
     s_thumbnail(x, len, ch, s);
-    s->time_reference = s_stream_start(t->path) + start;
+    s->stream_frame = side.stream_start_frame + start;
+    s->time_reference = dsp_export_time_reference(recorded, rate);
 
     char note_name[BB_NOTE_NAME_MAX], desc[256], ref[40];
     bb_note_name(t->note, cfg->notes, note_name, sizeof note_name);
     snprintf(desc, sizeof desc, "%.160s note %s (%d) velocity %d round robin %d%s",
              s_ascii_name(inst->name, inst->safe), note_name, t->note, t->velocity, t->rr,
              t->release ? " release" : "");
-    /* Unique: export time, the take and the file name. 26 characters of the 32. */
-    snprintf(ref, sizeof ref, "BB%08x%08x%08x", (unsigned)time(NULL),
+    /* Unique to the recording: when it was made, the take and the file name (26 of the 32
+     * characters). Exporting the same take again gives the same reference, so a WAV and a
+     * FLAC export of a sample carry the same chunks. */
+    snprintf(ref, sizeof ref, "BB%08x%08x%08x",
+             (unsigned)(recorded > 0 ? (uint64_t)llround(recorded) : (uint64_t)time(NULL)),
              (unsigned)bb_crc32(0, s->take_id, strlen(s->take_id)),
              (unsigned)bb_crc32(0, name, strlen(name)));
     dsp_export_meta_t meta = {.description = desc,
                               .reference = ref,
-                              .time_reference = s->time_reference,
+                              .recorded_unix = recorded,
                               .unity_note = s->smpl_unity,
                               .pitch_fraction_cents = fraction,
                               .has_loop = s->has_loop,

@@ -107,7 +107,8 @@ typedef struct {
                                   played back as SFZ rt_decay / DecentSampler releaseTriggerDecay */
     double release_hold_s;     /* release samples: how long the note was held before key-up */
     double peak_db;            /* of the written sample */
-    int64_t time_reference;    /* bext: the sample's first frame in the node's stream */
+    int64_t time_reference;    /* bext TimeReference: samples since local midnight */
+    int64_t stream_frame;      /* the sample's first frame in the node's stream */
     dsp_analysis_t qc;
     int8_t thumb_min[DSP_THUMB_COLS], thumb_max[DSP_THUMB_COLS];
     uint64_t bytes; /* file size and CRC-32 as written */
@@ -191,9 +192,11 @@ void dsp_export_dither16(const float *x, int64_t samples, bool dither, uint64_t 
 typedef struct {
     const char *description;  /* bext description (also the title string) */
     const char *reference;    /* bext originator reference, unique */
-    int64_t time_reference;   /* bext time reference, frames */
-    int unity_note;           /* smpl */
-    int pitch_fraction_cents; /* smpl, 0..99 above unity_note */
+    double recorded_unix;     /* wall clock (UTC) of the sample's first frame, s since the
+                                 epoch; bext OriginationDate/Time and TimeReference come from
+                                 it; <= 0: unknown (the export's time, TimeReference 0) */
+    int unity_note;           /* smpl: the played note */
+    int pitch_fraction_cents; /* smpl, 0..99: how sharp the sample is (see export_meta.h) */
     bool has_loop;
     int64_t loop_start, loop_end; /* inclusive end, frames of the sample */
 } dsp_export_meta_t;

@@ -13,7 +13,9 @@
  * near -144 dBFS: no dither); 16-bit adds TPDF dither of +-1 LSB (two uniform variables)
  * unless switched off. Both clip, never wrap.
  * Files are written under a temporary name and renamed: a crash never leaves a
- * half-written sample under its final name.
+ * half-written sample under its final name. A FLAC file with metadata also carries the
+ * RIFF chunks of the WAV file it decodes to (export_flac.h): that WAV is written in
+ * memory first, with the same quantised frames.
  */
 #include <errno.h>
 #include <math.h>
@@ -25,6 +27,7 @@
 
 #include "bb_err.h"
 #include "export.h"
+#include "export_flac.h"
 #include "export_meta.h"
 
 #define S_EXP_FADE_DB     60.0 /* depth of the exponential fade */
@@ -159,6 +162,97 @@ static void s_quantise24(const float *x, int64_t samples, int *out)
     }
 }
 
+/* ---- a WAV file in memory, through libsndfile's virtual I/O ---- */
+
+typedef struct {
+    unsigned char *data;
+    sf_count_t len, cap, pos;
+    bool oom;
+} s_mem_t;
+
+static sf_count_t s_mem_len(void *user)
+{
+    return ((s_mem_t *)user)->len;
+}
+
+static sf_count_t s_mem_seek(sf_count_t offset, int whence, void *user)
+{
+    s_mem_t *m = user;
+    sf_count_t to = whence == SEEK_SET   ? offset
+                    : whence == SEEK_CUR ? m->pos + offset
+                                         : m->len + offset;
+    if (to < 0)
+        return -1;
+    m->pos = to;
+    return to;
+}
+
+static sf_count_t s_mem_read(void *ptr, sf_count_t count, void *user)
+{
+    s_mem_t *m = user;
+    sf_count_t n = m->pos < m->len ? m->len - m->pos : 0;
+    n = count < n ? count : n;
+    memcpy(ptr, m->data + m->pos, (size_t)n);
+    m->pos += n;
+    return n;
+}
+
+static sf_count_t s_mem_write(const void *ptr, sf_count_t count, void *user)
+{
+    s_mem_t *m = user;
+    if (m->pos + count > m->cap) {
+        sf_count_t cap = m->cap ? m->cap : 65536;
+        while (cap < m->pos + count)
+            cap *= 2;
+        unsigned char *d = realloc(m->data, (size_t)cap);
+        if (!d) {
+            m->oom = true;
+            return 0;
+        }
+        m->data = d;
+        m->cap = cap;
+    }
+    if (m->pos > m->len) /* a seek past the end leaves zeros, as a file would */
+        memset(m->data + m->len, 0, (size_t)(m->pos - m->len));
+    memcpy(m->data + m->pos, ptr, (size_t)count);
+    m->pos += count;
+    if (m->pos > m->len)
+        m->len = m->pos;
+    return count;
+}
+
+static sf_count_t s_mem_tell(void *user)
+{
+    return ((s_mem_t *)user)->pos;
+}
+
+/* Sets the metadata, writes the frames and closes sf. 0, or BB_EIO with a message. */
+static int s_write_frames(SNDFILE *sf, const SF_INFO *info, const char *path, const float *x,
+                          const int16_t *pcm, const int *pcm24, int64_t frames, int bit_depth,
+                          bool dither, const dsp_export_meta_t *meta, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (meta) {
+        char merr[256];
+        rc = dsp_export_set_meta(sf, info->format, info->samplerate, info->channels, bit_depth,
+                                 dither, meta, merr, sizeof merr);
+        if (rc)
+            snprintf(err, errlen, "%s: %s", path, merr);
+    }
+    sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+    sf_count_t wrote = 0;
+    if (!rc)
+        wrote = pcm     ? sf_writef_short(sf, pcm, frames)
+                : pcm24 ? sf_writef_int(sf, pcm24, frames)
+                        : sf_writef_float(sf, x, frames);
+    int close_rc = sf_close(sf);
+    if (!rc && (wrote != frames || close_rc != 0)) {
+        snprintf(err, errlen, "writing %s failed (disk full?)", path);
+        rc = BB_EIO;
+    }
+    return rc;
+}
+
 int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int channels, int rate,
                            int bit_depth, bool flac, bool dither, uint64_t seed,
                            const dsp_export_meta_t *meta, char *err, size_t errlen)
@@ -204,41 +298,49 @@ int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int
         dsp_export_dither16(x, frames * channels, dither, seed, pcm);
     if (pcm24)
         s_quantise24(x, frames * channels, pcm24);
+
+    /* FLAC with metadata: the WAV this FLAC decodes to, in memory, for its chunks */
+    int rc = 0;
+    s_mem_t wav = {0};
+    if (flac && meta) {
+        SF_VIRTUAL_IO vio = {s_mem_len, s_mem_seek, s_mem_read, s_mem_write, s_mem_tell};
+        SF_INFO winfo = info;
+        winfo.format = SF_FORMAT_WAV | sub;
+        SNDFILE *wsf = sf_open_virtual(&vio, SFM_WRITE, &winfo, &wav);
+        if (!wsf) {
+            snprintf(err, errlen, "%s: cannot build its RIFF chunks: %s", path, sf_strerror(NULL));
+            rc = BB_EIO;
+        } else {
+            rc = s_write_frames(wsf, &winfo, path, x, pcm, pcm24, frames, bit_depth, dither, meta,
+                                err, errlen);
+            if (!rc && wav.oom) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                rc = BB_ENOMEM;
+            }
+        }
+    }
+
     char tmp[2048];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    SNDFILE *sf = sf_open(tmp, SFM_WRITE, &info);
-    if (!sf) {
+    SNDFILE *sf = rc ? NULL : sf_open(tmp, SFM_WRITE, &info);
+    if (!rc && !sf) {
         snprintf(err, errlen, "cannot create %s: %s", path, sf_strerror(NULL));
-        free(pcm);
-        free(pcm24);
-        return BB_EIO;
+        rc = BB_EIO;
     }
-    int rc = 0;
-    if (meta) {
-        char merr[256];
-        rc = dsp_export_set_meta(sf, info.format, rate, channels, bit_depth, dither, meta, merr,
-                                 sizeof merr);
+    if (sf) {
+        rc = s_write_frames(sf, &info, path, x, pcm, pcm24, frames, bit_depth, dither, meta, err,
+                            errlen);
+        if (!rc && flac && meta)
+            rc = dsp_flac_add_riff(tmp, wav.data, (size_t)wav.len, err, errlen);
+        if (!rc && rename(tmp, path) != 0) {
+            snprintf(err, errlen, "cannot rename into %s: %s", path, strerror(errno));
+            rc = BB_EIO;
+        }
         if (rc)
-            snprintf(err, errlen, "%s: %s", path, merr);
+            unlink(tmp);
     }
-    sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
-    sf_count_t wrote = 0;
-    if (!rc)
-        wrote = pcm     ? sf_writef_short(sf, pcm, frames)
-                : pcm24 ? sf_writef_int(sf, pcm24, frames)
-                        : sf_writef_float(sf, x, frames);
-    int close_rc = sf_close(sf);
+    free(wav.data);
     free(pcm);
     free(pcm24);
-    if (!rc && (wrote != frames || close_rc != 0)) {
-        snprintf(err, errlen, "writing %s failed (disk full?)", path);
-        rc = BB_EIO;
-    }
-    if (!rc && rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot rename into %s: %s", path, strerror(errno));
-        rc = BB_EIO;
-    }
-    if (rc)
-        unlink(tmp);
     return rc;
 }

@@ -111,7 +111,7 @@ static json_t *s_sample(const dsp_export_inst_t *inst, const dsp_export_sample_t
     /* "o" steals its reference, also when the pack fails */
     return json_pack(
         "{s:s, s:s, s:i, s:s, s:i, s:i, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:i, s:i,"
-        " s:I, s:o, s:o, s:o, s:o, s:i, s:I, s:o, s:I, s:I, s:o, s:{s:o, s:o}}",
+        " s:I, s:o, s:o, s:o, s:o, s:i, s:I, s:I, s:o, s:I, s:I, s:o, s:{s:o, s:o}}",
         "file", path, "take_id", s->take_id, "note", e->note, "note_name", name, "velocity",
         e->velocity, "rr", e->rr, "release", (int)e->release, "pitch_keycenter", e->note, "key_lo",
         e->lokey, "key_hi", e->hikey, "vel_lo", e->lovel, "vel_hi", e->hivel, "seq_position",
@@ -119,7 +119,8 @@ static json_t *s_sample(const dsp_export_inst_t *inst, const dsp_export_sample_t
         s->rate, "channels", s->channels, "frames", (json_int_t)s->frames, "duration_s",
         s_num(s->rate > 0 ? (double)s->frames / s->rate : 0, 4), "gain_db", s_num(s->gain_db, 2),
         "peak_db", s_num(s->peak_db, 2), "tune_cents", s_num(s->tune_cents, 1), "smpl_unity_note",
-        s->smpl_unity, "time_reference", (json_int_t)s->time_reference, "loop", loop, "bytes",
+        s->smpl_unity, "time_reference", (json_int_t)s->time_reference, /* bext */
+        "stream_frame", (json_int_t)s->stream_frame, "loop", loop, "bytes",
         (json_int_t)s->bytes, "crc32", (json_int_t)s->crc32, "qc", s_qc(&s->qc), "thumb", "min",
         thumb_min, "max", thumb_max);
 }

@@ -30,6 +30,10 @@ int dsp_raw_write_sidecar(const char *path, const dsp_raw_meta_t *m)
         (int)m->release_capped, "attempt", m->attempt);
     if (!doc) /* a string that is not UTF-8, or out of memory */
         return BB_EINVAL;
+    if (m->start_unix > 0 && json_object_set_new(doc, "start_unix", json_real(m->start_unix))) {
+        json_decref(doc);
+        return BB_ENOMEM;
+    }
     int rc = bb_json_write_file(path, doc, BB_JSON_PRETTY_EXACT);
     json_decref(doc);
     return rc;
@@ -124,6 +128,8 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *m, char *err, size_t 
         s_int(doc, "xruns", 0, INT64_MAX, false, &m->xruns, err, errlen))
         goto done;
     double d;
+    if (bb_json_get_number(doc, "start_unix", &d) == 0 && d > 0)
+        m->start_unix = d;
     if (bb_json_get_number(doc, "latency_offset_ms", &d) == 0)
         m->latency_offset_ms = d;
     m->noise_floor_db = -200;

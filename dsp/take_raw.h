@@ -27,6 +27,8 @@ typedef struct {
     int64_t frames;
     int sample_rate, channels;
     int64_t stream_start_frame;
+    double
+        start_unix; /* wall clock (UTC, s since the epoch) of the take's first frame; 0 = unknown */
     double latency_offset_ms;
     double noise_floor_db;
     int64_t xruns;

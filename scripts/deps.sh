@@ -13,6 +13,7 @@ packages=(
     libsndfile1-dev libkissfft-dev libsqlite3-dev libcmocka-dev libjansson-dev
     jackd2 libjack-jackd2-dev libasound2-dev libasound2-plugins
     libfluidsynth-dev timgm6mb-soundfont
+    libflac-dev flac
 )
 
 missing=()

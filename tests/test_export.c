@@ -15,9 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <FLAC/metadata.h>
 
 #include "bb_crc32.h"
 #include "bb_err.h"
@@ -285,7 +288,9 @@ static void test_wav24_chunks_read_back(void **state)
         int note, unity, fraction, vel;
         bool loop;
     } want[] = {{"Keys_C#3_061_v127_rr1.wav", 61, 61, 0, 127, true},
-                {"Keys_E3_064_v100_rr1.wav", 64, 63, 88, 100, false},
+                /* flat: the unity note stays the played note, no fraction (the -12 cents
+                 * correction is in the SFZ tune); sharp: the fraction says how sharp */
+                {"Keys_E3_064_v100_rr1.wav", 64, 64, 0, 100, false},
                 {"Keys_G3_067_v100_rr1.wav", 67, 67, 30, 100, false}};
     char refs[3][40];
     for (int i = 0; i < 3; i++) {
@@ -313,15 +318,41 @@ static void test_wav24_chunks_read_back(void **state)
         assert_memory_equal(refs[i], "BB", 2);
         for (int k = 0; k < i; k++)
             assert_string_not_equal(refs[i], refs[k]);
-        assert_int_equal(bext.origination_date[4], '-');
-        assert_int_equal(bext.origination_time[2], ':');
-        /* time reference: the sample's first frame in the node's stream */
+        /* origination date and time: when the sample's first frame was recorded (local
+         * time); TimeReference: samples since that day's local midnight (EBU Tech 3285) */
         dsp_raw_meta_t meta;
         char side[600], err[128];
         snprintf(side, sizeof side, "%s/%s.json", f->takes, f->tk[i].id);
         assert_int_equal(dsp_raw_read_sidecar(side, &meta, err, sizeof err), 0);
+        double first = meta.start_unix + (double)(TX_PRE - TX_ATTACK) / TX_RATE;
+        time_t whole = (time_t)first;
+        struct tm tm;
+        localtime_r(&whole, &tm);
+        char date[16], clock[16];
+        strftime(date, sizeof date, "%Y-%m-%d", &tm);
+        strftime(clock, sizeof clock, "%H:%M:%S", &tm);
+        assert_memory_equal(bext.origination_date, date, 10);
+        assert_memory_equal(bext.origination_time, clock, 8);
         uint64_t tref = (uint64_t)bext.time_reference_high << 32 | bext.time_reference_low;
-        assert_int_equal(tref, (uint64_t)(meta.stream_start_frame + TX_PRE - TX_ATTACK));
+        double since_midnight =
+            tm.tm_hour * 3600.0 + tm.tm_min * 60.0 + tm.tm_sec + (first - (double)whole);
+        assert_int_equal(tref, (uint64_t)llround(since_midnight * TX_RATE));
+        assert_true(tref < 86400ull * TX_RATE);
+        /* version 2; loudness not measured: 0x7FFF in every loudness field */
+        assert_int_equal(bext.version, 2);
+        assert_int_equal(bext.loudness_value, 0x7FFF);
+        assert_int_equal(bext.loudness_range, 0x7FFF);
+        assert_int_equal(bext.max_true_peak_level, 0x7FFF);
+        assert_int_equal(bext.max_momentary_loudness, 0x7FFF);
+        assert_int_equal(bext.max_shortterm_loudness, 0x7FFF);
+        /* the INFO comment names a loop only when there is one */
+        const char *comment = sf_get_string(sf, SF_STR_COMMENT);
+        assert_non_null(comment);
+        char root[32];
+        snprintf(root, sizeof root, "root=%d ", want[i].unity);
+        assert_non_null(strstr(comment, root));
+        assert_null(strstr(comment, "-1"));
+        assert_true((strstr(comment, "loop=") != NULL) == want[i].loop);
         assert_non_null(strstr(bext.coding_history, "T=Batcherbird export"));
         assert_non_null(strstr(bext.coding_history, "F=44100,W=24,M=stereo"));
 
@@ -373,6 +404,83 @@ static void test_wav24_chunks_read_back(void **state)
     }
 }
 
+/* The "riff" APPLICATION blocks of a FLAC file, concatenated with a 4-byte length each. */
+static size_t s_riff_blocks(const char *path, unsigned char *out, size_t cap, int *count)
+{
+    FLAC__Metadata_SimpleIterator *it = FLAC__metadata_simple_iterator_new();
+    assert_true(FLAC__metadata_simple_iterator_init(it, path, true, false));
+    size_t n = 0;
+    *count = 0;
+    do {
+        if (FLAC__metadata_simple_iterator_get_block_type(it) != FLAC__METADATA_TYPE_APPLICATION)
+            continue;
+        FLAC__StreamMetadata *b = FLAC__metadata_simple_iterator_get_block(it);
+        assert_non_null(b);
+        if (memcmp(b->data.application.id, "riff", 4) == 0) {
+            uint32_t len = b->length - 4;
+            assert_true(n + 4 + len <= cap);
+            memcpy(out + n, &len, 4);
+            memcpy(out + n + 4, b->data.application.data, len);
+            n += 4 + len;
+            (*count)++;
+        }
+        FLAC__metadata_object_delete(b);
+    } while (FLAC__metadata_simple_iterator_next(it));
+    FLAC__metadata_simple_iterator_delete(it);
+    return n;
+}
+
+/* flac itself restores the WAV chunks of our FLAC file (root key, loop, bext), and stores
+ * the WAV export's chunks exactly as we did. */
+static void s_flac_round_trip(s_fix_t *f, const char *flac_path, const char *wav_export,
+                              int64_t frames, const float *audio)
+{
+    char wav[1400], again[1400], cmd[4400];
+    snprintf(wav, sizeof wav, "%s/restored.wav", f->takes);
+    snprintf(again, sizeof again, "%s/again.flac", f->takes);
+    if (system("command -v flac >/dev/null 2>&1") != 0)
+        fail_msg("the flac command is missing: run scripts/deps.sh");
+    snprintf(cmd, sizeof cmd, "flac -s -f -d --keep-foreign-metadata -o '%s' '%s'", wav, flac_path);
+    assert_int_equal(system(cmd), 0);
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(wav, SFM_READ, &info);
+    assert_non_null(sf);
+    assert_int_equal(info.frames, frames);
+    SF_INSTRUMENT inst;
+    memset(&inst, 0, sizeof inst);
+    assert_int_equal(sf_command(sf, SFC_GET_INSTRUMENT, &inst, sizeof inst), SF_TRUE);
+    assert_int_equal(inst.basenote, 48);
+    assert_int_equal(inst.loop_count, 1);
+    const dsp_export_take_t *t = &f->tk[0].t;
+    assert_int_equal(inst.loops[0].start, t->analysis.loop_start - t->analysis.cut_start);
+    assert_int_equal(inst.loops[0].end, t->analysis.loop_end - t->analysis.cut_start + 1);
+    SF_BROADCAST_INFO bext;
+    memset(&bext, 0, sizeof bext);
+    assert_int_equal(sf_command(sf, SFC_GET_BROADCAST_INFO, &bext, sizeof bext), SF_TRUE);
+    assert_string_equal(bext.description, "Pad note C2 (48) velocity 90 round robin 1");
+    float *x = malloc((size_t)frames * 2 * sizeof *x);
+    assert_int_equal(sf_readf_float(sf, x, frames), frames);
+    sf_close(sf);
+    for (int64_t i = 0; i < frames * 2; i++)
+        assert_true(x[i] == audio[i]);
+    free(x);
+
+    /* the WAV export of the same sample, encoded by flac: the same blocks, byte for byte */
+    snprintf(cmd, sizeof cmd, "flac -s -f --keep-foreign-metadata -o '%s' '%s'", again, wav_export);
+    assert_int_equal(system(cmd), 0);
+    size_t cap = 1 << 20;
+    unsigned char *ours = malloc(cap), *theirs = malloc(cap);
+    int n_ours, n_theirs;
+    size_t a = s_riff_blocks(flac_path, ours, cap, &n_ours);
+    size_t b = s_riff_blocks(again, theirs, cap, &n_theirs);
+    assert_true(n_ours >= 5); /* RIFF header, fmt, bext, smpl, data header at least */
+    assert_int_equal(n_ours, n_theirs);
+    assert_int_equal(a, b);
+    assert_memory_equal(ours, theirs, a);
+    free(ours);
+    free(theirs);
+}
+
 static void test_float32_and_flac(void **state)
 {
     s_fix_t *f = *state;
@@ -395,6 +503,13 @@ static void test_float32_and_flac(void **state)
     cfg.bit_depth = 24;
     s_export(f, &cfg, "Pad", &res);
     float *wav24 = s_read_audio(path, &info);
+    char wav24_copy[1400];
+    snprintf(wav24_copy, sizeof wav24_copy, "%s/pad24.wav", f->takes);
+    char *bytes = NULL;
+    size_t nbytes = 0;
+    assert_int_equal(bb_read_file(path, &bytes, &nbytes), 0);
+    assert_int_equal(bb_write_file_atomic(wav24_copy, bytes, nbytes), 0);
+    free(bytes);
 
     cfg.flac = true;
     s_export(f, &cfg, "Pad", &res);
@@ -405,14 +520,13 @@ static void test_float32_and_flac(void **state)
     assert_non_null(sf);
     assert_int_equal(info.format, SF_FORMAT_FLAC | SF_FORMAT_PCM_24);
     assert_int_equal(info.frames, frames);
-    /* FLAC has no smpl/bext; the description is a Vorbis comment */
-    SF_INSTRUMENT inst;
-    assert_int_equal(sf_command(sf, SFC_GET_INSTRUMENT, &inst, sizeof inst), SF_FALSE);
+    /* the description is a Vorbis comment too */
     const char *title = sf_get_string(sf, SF_STR_TITLE);
     assert_non_null(title);
     assert_string_equal(title, "Pad note C2 (48) velocity 90 round robin 1");
     sf_close(sf);
     float *flac24 = s_read_audio(path, &info);
+    s_flac_round_trip(f, path, wav24_copy, frames, flac24);
     /* FLAC 24 holds exactly what WAV 24 holds; both within 24-bit rounding of the float */
     for (int64_t i = 0; i < frames * 2; i++) {
         assert_true(flac24[i] == wav24[i]);

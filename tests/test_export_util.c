@@ -63,6 +63,7 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
     meta.sample_rate = TX_RATE;
     meta.channels = ch;
     meta.stream_start_frame = TX_STREAM0 + serial * 100000;
+    meta.start_unix = TX_UNIX0 + serial * 10;
     char side[520];
     snprintf(side, sizeof side, "%s/%s.json", dir, tk->id);
     dsp_raw_write_sidecar(side, &meta);

@@ -13,12 +13,13 @@
 
 #include "export.h"
 
-#define TX_RATE    44100   /* not 48000: the export must keep the rate as recorded */
-#define TX_PRE     4410    /* pre-roll frames (100 ms) */
-#define TX_BODY    22050   /* frames after the onset (500 ms) */
-#define TX_TAIL    441     /* frames after the cut end */
-#define TX_ATTACK  64      /* kept before the onset, faded in */
-#define TX_STREAM0 1000000 /* stream_start_frame in the sidecars */
+#define TX_RATE    44100         /* not 48000: the export must keep the rate as recorded */
+#define TX_PRE     4410          /* pre-roll frames (100 ms) */
+#define TX_BODY    22050         /* frames after the onset (500 ms) */
+#define TX_TAIL    441           /* frames after the cut end */
+#define TX_ATTACK  64            /* kept before the onset, faded in */
+#define TX_STREAM0 1000000       /* stream_start_frame in the sidecars */
+#define TX_UNIX0   1717243200.25 /* start_unix (wall clock of the first frame) of take 0 */
 
 typedef struct {
     char id[64];
