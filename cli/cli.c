@@ -3,8 +3,9 @@
  */
 #include "cli.h"
 
-#include <stdarg.h>
+#include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,47 @@ int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req, Protob
     }
     cli_error("%s: %s", bb_status_name(status), err);
     return status == BB_STATUS_UNAVAILABLE ? CLI_EXIT_UNAVAILABLE : CLI_EXIT_FAILED;
+}
+
+int cli_call_quiet(cli_t *cli, const char *method, const ProtobufCMessage *req, int timeout_ms,
+                   ProtobufCMessage **reply, char *err, size_t len)
+{
+    if (!cli->rpc) {
+        bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+        opts.linger_ms = 0;
+        cli->rpc = bb_rpc_new_dealer(cli->coordinator, &opts, err, len);
+        if (!cli->rpc)
+            return BB_STATUS_UNAVAILABLE;
+    }
+    return bb_rpc_call(cli->rpc, &bb__operator__descriptor, method, req, timeout_ms, reply, err,
+                       len);
+}
+
+uint64_t cli_parse_batch(const char *cmd, const char *text)
+{
+    char *end = NULL;
+    unsigned long long id = text && *text ? strtoull(text, &end, 10) : 0;
+    if (!text || !*text || *end || id == 0 || text[0] == '-') {
+        cli_error("%s: '%s' is not a batch number (see batcherbird status)", cmd, text ? text : "");
+        return 0;
+    }
+    return id;
+}
+
+int cli_print_json(json_t *j)
+{
+    if (!j)
+        return -1;
+    int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    fputc('\n', stdout);
+    json_decref(j);
+    return rc;
+}
+
+void cli_getopt_reset(void)
+{
+    optind = 0; /* glibc: start over, argv[0] being the command */
+    opterr = 0; /* the commands say what is wrong in their own words */
 }
 
 void cli_close(cli_t *cli)

@@ -5,6 +5,7 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,11 +14,13 @@
 #include "bb_rpc.h"
 #include "operator.pb-c.h"
 
+/* Exit codes, the same for every command (main.c's --help lists them). */
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FAILED = 1,     /* the coordinator said no, or the work failed */
-    CLI_EXIT_USAGE = 2,      /* bad command line */
-    CLI_EXIT_UNAVAILABLE = 3 /* no coordinator answered */
+    CLI_EXIT_FAILED = 1,      /* the coordinator said no, or the work failed */
+    CLI_EXIT_USAGE = 2,       /* bad command line or plan: nothing was sent */
+    CLI_EXIT_UNAVAILABLE = 3, /* no coordinator answered */
+    CLI_EXIT_DECLINED = 4     /* a confirmation was declined or could not be asked */
 };
 
 #define CLI_DEFAULT_TIMEOUT_MS 3000
@@ -27,13 +30,29 @@ typedef struct {
     const char *events;      /* event endpoint */
     int timeout_ms;
     bb_rpc_t *rpc;
-    bool color; /* stdout is a terminal */
+    bool color;             /* stdout is a terminal */
+    const char *config;     /* the config file read, or NULL */
+    const char *coord_from; /* where the endpoint came from: "--coordinator",
+                             * "BATCHERBIRD_COORDINATOR", the config file, "default" */
 } cli_t;
+
+/* A command of `batcherbird`: main.c's table, one entry per command. argc/argv start at
+ * the command's name. */
+typedef struct {
+    const char *name;
+    int (*run)(cli_t *cli, int argc, char **argv);
+    const char *summary;
+} cli_command_t;
 
 /* Connects (lazily) and calls /bb.Operator/<method>. On failure prints one line
  * "batcherbird: STATUS: message" to stderr and returns the exit code to use. */
 int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply);
 void cli_close(cli_t *cli);
+
+/* As cli_call, but prints nothing: returns the bb status code with err set. For calls
+ * whose failure is not an error (a dry run asking for the nodes' figures). */
+int cli_call_quiet(cli_t *cli, const char *method, const ProtobufCMessage *req, int timeout_ms,
+                   ProtobufCMessage **reply, char *err, size_t len);
 
 /* Prints "batcherbird: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -44,6 +63,15 @@ int cli_parse_number(const char *cmd, const char *opt, const char *text, double 
                      double *out);
 /* Parses a duration: "1.5" or "1.5s" (seconds) or "100ms". Returns 0 or -1. */
 int cli_parse_duration_ms(const char *text, uint32_t *ms);
+/* Parses a batch number (1, 2, ...) given to `cmd`; prints why not and returns 0 when it
+ * is not one. */
+uint64_t cli_parse_batch(const char *cmd, const char *text);
+/* Prints j to stdout as indented JSON with a newline and releases it. 0, or -1 when j is
+ * NULL (out of memory). */
+int cli_print_json(json_t *j);
+/* Resets getopt_long for a command's options (argv[0] is the command's name). */
+void cli_getopt_reset(void);
+
 /* Derives the event endpoint from an operator endpoint: tcp://host:P -> tcp://host:P+1. */
 void cli_events_from(const char *operator_ep, char *out, size_t len);
 
@@ -59,6 +87,7 @@ int cli_cmd_report(cli_t *cli, int argc, char **argv);
 int cli_cmd_process(cli_t *cli, int argc, char **argv); /* offline: raw takes -> library */
 int cli_cmd_calibrate(cli_t *cli, int argc, char **argv);
 int cli_cmd_meter(cli_t *cli, int argc, char **argv);
+int cli_cmd_plan(cli_t *cli, int argc, char **argv); /* plan check | plan show */
 
 /* One line per take (take_table.c), grouped by instrument, with a summary line. */
 void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4_is_60);

@@ -7,7 +7,15 @@
  * A thin front end over dsp/recut.h, which finds, analyses, picks and exports the takes:
  * this file reads the options, prints what the re-cut reports (skipped takes, progress on
  * a terminal, the QC table, each instrument's result) and chooses the exit code.
+ *
+ * Settings: a batch's raw takes sit beside the plan they were recorded with
+ * (takes/b<batch>/plan.json, written by the coordinator). Each instrument is re-cut with
+ * its own settings from there, and the options given here go on top; takes without a plan
+ * get the defaults plus the options. The options are the plan's fields
+ * (dsp/plan_fields.h) that concern processing and export, parsed with getopt_long, with
+ * the same names as in `submit` and in plan files.
  */
+#include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,16 +30,27 @@
 #include "export.h"
 #include "pipeline.h"
 #include "qc_config.h"
+#include "plan_fields.h"
 #include "recut.h"
+
+/* What the callbacks need to print like a terminal command. */
 
 /* What the callbacks need to print like a terminal command. */
 typedef struct {
     bool tty;       /* stderr is a terminal: show progress */
     bool analysing; /* a progress line is open on stderr */
     bool c4;
-    dsp_norm_mode_t normalise;
     int exit_code;
+    struct s_settings *settings;
 } s_out_t;
+
+/* The plan fields process takes: the QC and export settings, and the two recording
+ * settings that shape the cut (loop search and the longest release). */
+static bool s_process_field(const dsp_plan_field_t *f)
+{
+    return f->scope == DSP_PLAN_QC || (f->scope == DSP_PLAN_EXPORT && strcmp(f->name, "out")) ||
+           !strcmp(f->name, "loop") || !strcmp(f->name, "release");
+}
 
 static void s_usage(FILE *out)
 {
@@ -42,30 +61,164 @@ static void s_usage(FILE *out)
             ".aif, ...). A sidecar holds instrument, note, velocity, round_robin, note_on_frame\n"
             "and note_off_frame (frames in that file, latency offset already applied). Prints a\n"
             "line per take, then writes the library to LIBDIR.\n\n"
-            "processing:\n"
-            "  --pre-attack MS       keep MS before every onset, faded in (default 0)\n"
-            "  --fade-out MS         fade-out length (default 10)\n"
-            "  --fade-curve CURVE    linear | equal-power | exponential (default equal-power)\n"
-            "  --end MODE            noise (tail ends in the noise floor, default) | below-peak\n"
-            "  --end-below-peak DB   for --end below-peak: how far under the peak (default 60)\n"
-            "  --max-release MS      cut the release at most MS after the note-off\n"
-            "  --loop                look for sustain loops\n"
-            "  --loop-crossfade MS   crossfade before the loop end (default 0)\n"
-            "  --unpitched           skip the pitch check (drums, noises)\n"
-            "export:\n"
-            "  --format wav|flac     (default wav)\n"
-            "  --bits 16|24|32       (32 = float, WAV only; default 24)\n"
-            "  --normalise MODE      instrument | velocity | sample | none (default instrument)\n"
-            "  --peak DB             normalisation target peak (default -1)\n"
-            "  --no-dither           no TPDF dither when writing 16 bits\n"
-            "  --tune                correct tuning from the measured pitch\n"
-            "  --map centred|upward  how samples stretch over the keys between them\n"
-            "  --extend HOW          how far the outer samples reach: full (keys 0-127,\n"
-            "                        default), octave, none, or the keyboard's ends LO:HI\n"
-            "  --name-template T     sample names, e.g. {instrument}_{name}_v{velocity}_rr{rr}\n"
-            "  --c4                  name notes with C4 = 60 (default C3 = 60)\n"
-            "  --dry-run             analyse and print the table, write nothing\n");
+            "A batch's raw takes (STATE/takes/b<batch>) come with the plan they were recorded\n"
+            "with (plan.json): each instrument is cut again with its own settings from there,\n"
+            "and the options below go on top, for every instrument. The options have the names\n"
+            "they have in submit and in plan files.\n\n"
+            "  --in RAWDIR             the raw takes\n"
+            "  --out LIBDIR            where the library goes\n"
+            "  --dry-run               analyse and print the table, write nothing\n");
+    for (size_t i = 0; i < dsp_plan_n_fields; i++) {
+        const dsp_plan_field_t *f = &dsp_plan_fields[i];
+        if (!s_process_field(f))
+            continue;
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        char choices[160] = "";
+        if (f->choices) {
+            char list[128];
+            dsp_choice_list(f->choices, list, sizeof list);
+            snprintf(choices, sizeof choices, " [%s]", list);
+        }
+        fprintf(out, "  %-24s%s%s\n", left, f->help, choices);
+    }
 }
+
+/* ---- settings: the stored plan of each take's batch, the options on top ---- */
+
+/* One instrument's settings, found once and kept for the run. */
+typedef struct {
+    char plan_path[PATH_MAX];
+    char instrument[128];
+    bool from_plan;
+    Bb__BatchSpec *spec; /* the effective plan, one instrument: owns the strings cfg uses */
+    dsp_pipeline_config_t pcfg;
+    dsp_export_config_t ecfg;
+} s_setting_t;
+
+typedef struct s_settings {
+    const char *root;    /* --in */
+    Bb__BatchSpec *over; /* the options, on a plan of one instrument */
+    bool given[128];     /* which fields the options set */
+    s_setting_t *v;
+    size_t n, cap;
+    int exit_code;
+} s_settings_t;
+
+/* The plan.json nearest above the take's audio, not above root; "" when none. */
+static void s_find_plan(const char *root, const char *audio, char *out, size_t len)
+{
+    char dir[PATH_MAX];
+    bb_dirname(audio, dir, sizeof dir);
+    size_t rlen = strlen(root);
+    while (rlen > 1 && root[rlen - 1] == '/')
+        rlen--;
+    for (int depth = 0; depth <= DSP_RECUT_DEPTH_MAX; depth++) {
+        snprintf(out, len, "%s/plan.json", dir);
+        if (access(out, R_OK) == 0)
+            return;
+        if (strlen(dir) <= rlen || strncmp(dir, root, rlen) != 0)
+            break;
+        char up[PATH_MAX];
+        bb_dirname(dir, up, sizeof up);
+        if (strcmp(up, dir) == 0)
+            break;
+        snprintf(dir, sizeof dir, "%s", up);
+    }
+    out[0] = '\0';
+}
+
+/* Copies the option-given fields of `over` onto target. */
+static int s_overlay(s_settings_t *st, dsp_plan_target_t *target)
+{
+    dsp_plan_target_t from = {
+        .batch = st->over, .inst = st->over->instruments[0], .notes = target->notes};
+    for (size_t i = 0; i < dsp_plan_n_fields; i++) {
+        if (!st->given[i])
+            continue;
+        const dsp_plan_field_t *f = &dsp_plan_fields[i];
+        json_t *v = dsp_plan_field_get(f, &from);
+        char text[8192], why[256];
+        int rc = 0;
+        if (v)
+            rc = dsp_plan_json_text(v, text, sizeof text) ||
+                 dsp_plan_field_set(f, target, text, why, sizeof why);
+        else if (f->kind == DSP_FIELD_BOOL) /* false stays false */
+            rc = dsp_plan_field_set(f, target, "false", why, sizeof why);
+        json_decref(v);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static s_setting_t *s_setting(s_settings_t *st, const dsp_recut_take_t *take)
+{
+    char plan_path[PATH_MAX];
+    s_find_plan(st->root, take->audio, plan_path, sizeof plan_path);
+    for (size_t i = 0; i < st->n; i++)
+        if (!strcmp(st->v[i].plan_path, plan_path) &&
+            !strcmp(st->v[i].instrument, take->meta.instrument))
+            return &st->v[i];
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 8;
+        s_setting_t *grown = realloc(st->v, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        st->v = grown;
+        st->cap = cap;
+    }
+    s_setting_t *s = &st->v[st->n];
+    memset(s, 0, sizeof *s);
+    snprintf(s->plan_path, sizeof s->plan_path, "%s", plan_path);
+    snprintf(s->instrument, sizeof s->instrument, "%s", take->meta.instrument);
+    Bb__BatchSpec *stored = NULL;
+    char why[1024];
+    if (*plan_path && dsp_plan_read_json(plan_path, &stored, why, sizeof why))
+        fprintf(stderr, "batcherbird: process: %s: the defaults are used instead\n", why);
+    s->spec = dsp_plan_new();
+    Bb__InstrumentSpec *in =
+        s->spec ? dsp_plan_add_instrument(s->spec, take->meta.instrument) : NULL;
+    if (!in) {
+        if (stored)
+            bb__batch_spec__free_unpacked(stored, NULL);
+        return NULL;
+    }
+    bb_note_convention_t conv = BB_NOTES_C3_IS_60;
+    in->release_ms = 0; /* takes from elsewhere: no release limit unless one is given */
+    if (stored) {
+        for (size_t i = 0; i < stored->n_instruments; i++) {
+            if (strcmp(stored->instruments[i]->name, take->meta.instrument) != 0)
+                continue;
+            /* the stored instrument and export replace the fresh ones */
+            bb__instrument_spec__free_unpacked(in, NULL);
+            in = s->spec->instruments[0] = stored->instruments[i];
+            stored->instruments[i] = stored->instruments[--stored->n_instruments];
+            if (s->spec->export)
+                bb__export_spec__free_unpacked(s->spec->export, NULL);
+            s->spec->export = stored->export;
+            stored->export = NULL;
+            s->from_plan = true;
+            break;
+        }
+        bb__batch_spec__free_unpacked(stored, NULL);
+    }
+    if (s->spec->export && s->spec->export->c4_is_60)
+        conv = BB_NOTES_C4_IS_60;
+    dsp_plan_target_t t = {.batch = s->spec, .inst = in, .notes = conv};
+    if (s_overlay(st, &t) || dsp_pipeline_config_from_spec(in, &s->pcfg, why, sizeof why)) {
+        cli_error("process: %s: %s", take->meta.instrument, why);
+        st->exit_code = CLI_EXIT_USAGE;
+        bb__batch_spec__free_unpacked(s->spec, NULL);
+        return NULL;
+    }
+    dsp_plan_export_config(s->spec->export, &s->ecfg);
+    st->n++;
+    return s;
+}
+
+static const dsp_pipeline_config_t *s_pipeline_for(void *arg, const dsp_recut_take_t *take);
+static const dsp_export_config_t *s_export_for(void *arg, const dsp_recut_take_t *take);
 
 static void s_skipped(void *arg, const char *path, const char *why)
 {
@@ -93,9 +246,7 @@ static void s_exported(void *arg, const char *instrument, int rc, const dsp_expo
         printf("%s: %d sample(s) in %s", instrument, res->files, res->dir);
         if (res->skipped)
             printf(" (%d failed take(s) left out)", res->skipped);
-        if (o->normalise == DSP_NORM_INSTRUMENT)
-            printf(", gain %+.1f dB", res->gain_db);
-        printf("\n");
+        printf(", gain %+.1f dB\n", res->gain_db);
     }
 }
 
@@ -139,149 +290,33 @@ static void s_print_table(const dsp_recut_t *rc, bool c4)
     free(verdicts);
 }
 
-static int s_number(const char *opt, const char *text, double lo, double hi, double *out)
+static const dsp_pipeline_config_t *s_pipeline_for(void *arg, const dsp_recut_take_t *take)
 {
-    return cli_parse_number("process", opt, text, lo, hi, out);
+    s_out_t *o = arg;
+    s_setting_t *set = s_setting(o->settings, take);
+    return set ? &set->pcfg : NULL;
 }
 
-int cli_cmd_process(cli_t *cli, int argc, char **argv)
+static const dsp_export_config_t *s_export_for(void *arg, const dsp_recut_take_t *take)
 {
-    (void)cli;
-    const char *in = NULL, *out = NULL;
-    dsp_pipeline_config_t pcfg = DSP_PIPELINE_CONFIG_INIT;
-    dsp_export_config_t ecfg = DSP_EXPORT_CONFIG_INIT;
-    bool dry = false;
-    const char *extend_arg = NULL;
-    double v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes_value = true;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            s_usage(stdout);
-            return CLI_EXIT_OK;
-        } else if (!strcmp(a, "--in")) {
-            in = val;
-        } else if (!strcmp(a, "--out")) {
-            out = val;
-        } else if (!strcmp(a, "--pre-attack")) {
-            if (s_number(a, val, 0, 100, &pcfg.pre_attack_ms))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--fade-out")) {
-            if (s_number(a, val, 0, 2000, &pcfg.fade_out_ms))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--fade-curve")) {
-            if (dsp_fade_curve_parse(val, &pcfg.fade_curve)) {
-                cli_error("process: --fade-curve %s: use linear, equal-power or exponential",
-                          val ? val : "");
-                return CLI_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--end")) {
-            if (dsp_end_mode_parse(val, &pcfg.end_mode)) {
-                cli_error("process: --end %s: use noise or below-peak", val ? val : "");
-                return CLI_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--end-below-peak")) {
-            if (s_number(a, val, 1, 140, &pcfg.end_below_peak_db))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--max-release")) {
-            if (s_number(a, val, 1, 600000, &pcfg.max_release_ms))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--loop-crossfade")) {
-            if (s_number(a, val, 0, 1000, &pcfg.loop_crossfade_ms))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--format")) {
-            if (!val || (strcmp(val, "wav") && strcmp(val, "flac"))) {
-                cli_error("process: --format %s: use wav or flac", val ? val : "");
-                return CLI_EXIT_USAGE;
-            }
-            ecfg.flac = !strcmp(val, "flac");
-        } else if (!strcmp(a, "--bits")) {
-            if (s_number(a, val, 16, 32, &v) || (v != 16 && v != 24 && v != 32)) {
-                cli_error("process: --bits: use 16, 24 or 32");
-                return CLI_EXIT_USAGE;
-            }
-            ecfg.bit_depth = (int)v;
-        } else if (!strcmp(a, "--normalise") || !strcmp(a, "--normalize")) {
-            static const char *const modes[] = {"instrument", "velocity", "sample", "none"};
-            int m = -1;
-            for (int k = 0; k < 4 && val; k++)
-                if (!strcmp(val, modes[k]))
-                    m = k;
-            if (m < 0) {
-                cli_error("process: --normalise %s: use instrument, velocity, sample or none",
-                          val ? val : "");
-                return CLI_EXIT_USAGE;
-            }
-            ecfg.normalise = (dsp_norm_mode_t)m;
-        } else if (!strcmp(a, "--peak")) {
-            if (s_number(a, val, -60, 0, &ecfg.peak_target_db))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--name-template")) {
-            char why[200];
-            if (!val || dsp_export_template_check(val, why, sizeof why)) {
-                cli_error("process: --name-template %s: %s", val ? val : "", val ? why : "");
-                return CLI_EXIT_USAGE;
-            }
-            ecfg.name_template = val;
-        } else if (!strcmp(a, "--map")) {
-            if (!val ||
-                (strcmp(val, "centred") && strcmp(val, "centered") && strcmp(val, "upward"))) {
-                cli_error("process: --map %s: use centred or upward", val ? val : "");
-                return CLI_EXIT_USAGE;
-            }
-            ecfg.map.mode = !strcmp(val, "upward") ? DSP_MAP_UPWARD : DSP_MAP_CENTRED;
-        } else if (!strcmp(a, "--extend")) {
-            extend_arg = val; /* read once --c4 is known */
-        } else {
-            takes_value = false;
-            if (!strcmp(a, "--loop"))
-                pcfg.loop = true;
-            else if (!strcmp(a, "--unpitched"))
-                pcfg.pitch_check = false;
-            else if (!strcmp(a, "--no-dither"))
-                ecfg.dither = false;
-            else if (!strcmp(a, "--tune"))
-                ecfg.tune = true;
-            else if (!strcmp(a, "--c4"))
-                ecfg.notes = BB_NOTES_C4_IS_60;
-            else if (!strcmp(a, "--dry-run"))
-                dry = true;
-            else {
-                cli_error("process: unknown option '%s' (see batcherbird process --help)", a);
-                return CLI_EXIT_USAGE;
-            }
-        }
-        if (takes_value) {
-            if (!val) {
-                cli_error("process: %s needs a value", a);
-                return CLI_EXIT_USAGE;
-            }
-            i++;
-        }
-    }
-    if (!in || (!out && !dry)) {
-        cli_error("process: give --in RAWDIR and --out LIBDIR (see batcherbird process --help)");
-        return CLI_EXIT_USAGE;
-    }
-    if (ecfg.flac && ecfg.bit_depth == 32) {
-        cli_error("process: FLAC holds 16 or 24 bits; use --bits 16 or 24, or --format wav");
-        return CLI_EXIT_USAGE;
-    }
-    if (extend_arg) {
-        char why[200];
-        if (dsp_map_extend_parse(extend_arg, ecfg.notes, &ecfg.map, why, sizeof why)) {
-            cli_error("process: %s", why);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    s_out_t *o = arg;
+    s_setting_t *set = s_setting(o->settings, take);
+    return set ? &set->ecfg : NULL;
+}
 
+/* Scans, analyses, prints and exports; the exit code. */
+static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
+{
     s_out_t o = {.tty = isatty(STDERR_FILENO),
-                 .c4 = ecfg.notes == BB_NOTES_C4_IS_60,
-                 .normalise = ecfg.normalise,
-                 .exit_code = CLI_EXIT_OK};
-    dsp_recut_events_t ev = {
-        .skipped = s_skipped, .progress = s_progress, .exported = s_exported, .arg = &o};
+                 .c4 = st->over->export->c4_is_60,
+                 .exit_code = CLI_EXIT_OK,
+                 .settings = st};
+    dsp_recut_events_t ev = {.skipped = s_skipped,
+                             .progress = s_progress,
+                             .exported = s_exported,
+                             .pipeline_for = s_pipeline_for,
+                             .export_for = s_export_for,
+                             .arg = &o};
     dsp_recut_t *recut = dsp_recut_new(&ev);
     char err[PATH_MAX + 64];
     int rc = recut ? dsp_recut_scan(recut, in, err, sizeof err) : BB_ENOMEM;
@@ -296,12 +331,20 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
         dsp_recut_destroy(&recut);
         return CLI_EXIT_FAILED;
     }
-
+    dsp_pipeline_config_t pcfg = DSP_PIPELINE_CONFIG_INIT;
     o.analysing = o.tty;
     dsp_recut_analyse(recut, &pcfg);
     o.analysing = false;
     if (o.tty)
         fprintf(stderr, "\r%*s\r", 30, "");
+    if (st->exit_code) {
+        dsp_recut_destroy(&recut);
+        return st->exit_code;
+    }
+    for (size_t i = 0; i < st->n; i++)
+        printf("%s: %s%s\n", st->v[i].instrument,
+               st->v[i].from_plan ? "settings of its batch, from " : "no stored settings: defaults",
+               st->v[i].from_plan ? st->v[i].plan_path : "");
     s_print_table(recut, o.c4);
     if (dsp_recut_left_out(recut))
         printf("%d raw take(s) could not be used (see the messages above)\n",
@@ -313,6 +356,8 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
             snprintf(out_abs, sizeof out_abs, "%s", out);
         else
             snprintf(out_abs + strlen(out_abs), sizeof out_abs - strlen(out_abs), "/%s", out);
+        dsp_export_config_t ecfg;
+        dsp_plan_export_config(st->over->export, &ecfg);
         ecfg.out_dir = out_abs;
         if ((rc = bb_mkdir_p(out_abs)) != 0) {
             cli_error("process: cannot create %s: %s", out_abs, bb_strerror(rc));
@@ -326,4 +371,94 @@ int cli_cmd_process(cli_t *cli, int argc, char **argv)
     }
     dsp_recut_destroy(&recut);
     return o.exit_code;
+}
+
+enum { S_OPT_IN = 'i', S_OPT_OUT = 'o', S_OPT_DRY = 'n', S_OPT_HELP = 'h', S_OPT_FIELD = 1000 };
+
+int cli_cmd_process(cli_t *cli, int argc, char **argv)
+{
+    (void)cli;
+    const char *in = NULL, *out = NULL;
+    bool dry = false;
+    struct option *longs = calloc(dsp_plan_n_fields * 2 + 8, sizeof *longs);
+    s_settings_t st = {.exit_code = CLI_EXIT_OK};
+    st.over = dsp_plan_new();
+    if (!longs || !st.over || !dsp_plan_add_instrument(st.over, "")) {
+        cli_error("process: out of memory");
+        free(longs);
+        if (st.over)
+            bb__batch_spec__free_unpacked(st.over, NULL);
+        return CLI_EXIT_FAILED;
+    }
+    size_t nl = 0;
+    for (size_t i = 0; i < dsp_plan_n_fields; i++) {
+        const dsp_plan_field_t *f = &dsp_plan_fields[i];
+        if (!s_process_field(f))
+            continue;
+        int has = f->arg ? required_argument : no_argument;
+        longs[nl++] = (struct option){f->name, has, NULL, S_OPT_FIELD + (int)i};
+        if (f->alias)
+            longs[nl++] = (struct option){f->alias, has, NULL, S_OPT_FIELD + (int)i};
+    }
+    longs[nl++] = (struct option){"in", required_argument, NULL, S_OPT_IN};
+    longs[nl++] = (struct option){"out", required_argument, NULL, S_OPT_OUT};
+    longs[nl++] = (struct option){"dry-run", no_argument, NULL, S_OPT_DRY};
+    longs[nl++] = (struct option){"help", no_argument, NULL, S_OPT_HELP};
+    int exit_code = CLI_EXIT_USAGE;
+    cli_getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        if (c == S_OPT_IN) {
+            in = optarg;
+        } else if (c == S_OPT_OUT) {
+            out = optarg;
+        } else if (c == S_OPT_DRY) {
+            dry = true;
+        } else if (c == S_OPT_HELP) {
+            s_usage(stdout);
+            exit_code = CLI_EXIT_OK;
+            goto done;
+        } else if (c >= S_OPT_FIELD) {
+            const dsp_plan_field_t *f = &dsp_plan_fields[c - S_OPT_FIELD];
+            dsp_plan_target_t t = {.batch = st.over, .inst = st.over->instruments[0]};
+            char why[512];
+            if (dsp_plan_field_set(f, &t, optarg, why, sizeof why)) {
+                cli_error("process: --%s%s%s: %s", f->name, optarg ? " " : "", optarg ? optarg : "",
+                          why);
+                goto done;
+            }
+            st.given[c - S_OPT_FIELD] = true;
+        } else {
+            const char *arg = argv[optind - 1];
+            if (optopt)
+                cli_error("process: %s needs a value (see batcherbird process --help)", arg);
+            else
+                cli_error("process: unknown option '%s' (see batcherbird process --help)", arg);
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        cli_error("process: unexpected '%s' (see batcherbird process --help)", argv[optind]);
+        goto done;
+    }
+    if (!in || (!out && !dry)) {
+        cli_error("process: give --in RAWDIR and --out LIBDIR (see batcherbird process --help)");
+        goto done;
+    }
+    const Bb__ExportSpec *ex = st.over->export;
+    int fmt = 0;
+    if (*ex->format && dsp_choice_parse(&dsp_choices_format, ex->format, &fmt) == 0 && fmt == 1 &&
+        ex->bit_depth == 32) {
+        cli_error("process: FLAC holds 16 or 24 bits; use --bit-depth 16 or 24, or --format wav");
+        goto done;
+    }
+    st.root = in;
+    exit_code = s_run(&st, in, out, dry);
+done:
+    for (size_t i = 0; i < st.n; i++)
+        bb__batch_spec__free_unpacked(st.v[i].spec, NULL);
+    free(st.v);
+    bb__batch_spec__free_unpacked(st.over, NULL);
+    free(longs);
+    return exit_code;
 }

@@ -1,443 +1,409 @@
 /*
- * cmd_submit.c — `batcherbird submit`: build a batch plan from flags and send it.
+ * cmd_submit.c — `batcherbird submit [PLAN.yaml] [options]`: build a plan from a plan file
+ * and/or options, check it, estimate it, and send it.
  *
- * Flags after `--instrument NAME` describe that instrument until the next --instrument;
- * batch-wide flags may stand anywhere. Note names are parsed once all flags are read, so
- * --c4 applies wherever it appears.
+ * The options are the plan's fields (dsp/plan_fields.h), parsed with getopt_long from a
+ * table made of the field table, so every option is a plan-file key of the same name and
+ * both read through the same parser. Options go on top of the plan file: `--instrument
+ * NAME` selects that instrument of the file (or starts a new one) and the options after
+ * it describe it; instrument options before any --instrument apply to every instrument
+ * of the file and to each one started later. Note names are read after all options, so
+ * --c4 applies wherever it stands.
+ *
+ * Before anything is sent the plan goes through the checks of plan.h (with the
+ * coordinator's nodes) and the estimate of estimate.h is printed; a plan over an hour or
+ * CLI_CONFIRM_TAKES takes asks for confirmation unless --yes.
  */
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bb_notes.h"
+#include "bb_err.h"
 #include "cli.h"
-#include "export_map.h"
+#include "estimate.h"
+#include "plan.h"
+#include "plan_check.h"
 
-#define CLI_MAX_INSTRUMENTS 64
+/* Options of submit that are not plan fields. */
+enum {
+    S_OPT_WATCH = 'w',
+    S_OPT_DRY_RUN = 'n',
+    S_OPT_YES = 'y',
+    S_OPT_JSON = 'j',
+    S_OPT_HELP = 'h',
+    S_OPT_FIELD = 1000 /* + index in dsp_plan_fields */
+};
 
-typedef struct {
-    Bb__InstrumentSpec spec;
-    Bb__MidiSetup setup;
-    const char *notes;
-    uint32_t velocities[128];
-    uint32_t cc[256];
-    Bb__QcSpec qc;
-} s_inst_t;
-
-/* A non-negative number of milliseconds (or dB) up to hi, into a float field. */
-static int s_float(const char *opt, const char *text, double lo, double hi, float *out)
+static void s_help_fields(bool per_instrument)
 {
-    double v;
-    if (cli_parse_number("submit", opt, text, lo, hi, &v))
-        return -1;
-    *out = (float)v;
-    return 0;
+    for (size_t i = 0; i < dsp_plan_n_fields; i++) {
+        const dsp_plan_field_t *f = &dsp_plan_fields[i];
+        if (dsp_plan_field_per_instrument(f) != per_instrument || !strcmp(f->name, "instrument"))
+            continue;
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        char choices[160] = "";
+        if (f->choices) {
+            char list[128];
+            dsp_choice_list(f->choices, list, sizeof list);
+            snprintf(choices, sizeof choices, " [%s]", list);
+        }
+        printf("  %-24s%s%s\n", left, f->help, choices);
+    }
 }
 
 static void s_help(void)
 {
-    printf("usage: batcherbird submit --instrument NAME --node NODE [instrument options]\n"
-           "                          [--instrument NAME --node NODE ...] [batch options]\n"
+    printf("usage: batcherbird submit [PLAN.yaml] [--instrument NAME --node NODE [instrument "
+           "options]]...\n"
+           "                          [batch options] [--dry-run] [--yes] [--watch] [--json]\n"
            "\n"
            "Plans a batch: every instrument plays every note of its range at every velocity,\n"
            "round robins times. Instruments on different nodes are sampled in parallel.\n"
+           "A plan file (YAML; see examples/) holds the same settings by the same names,\n"
+           "e.g. 'hold: 1.5'; options given here go on top of it. Before starting, submit\n"
+           "prints the takes, audio, time and disk space the plan needs.\n"
            "\n"
-           "Instrument options (after its --instrument):\n"
-           "  --node NODE             capture node the instrument is connected to\n"
-           "  --notes LOW:HIGH        note range, e.g. C2:C4 or 36:60 (default C3)\n"
-           "  --step N                semitones between sampled notes (default 1)\n"
-           "  --velocities LIST       e.g. 64,127 (default 127)\n"
-           "  --round-robins N        takes of each note and velocity (default 1)\n"
-           "  --hold DURATION         how long the key is held, e.g. 1.5 or 1500ms (default 1 s)\n"
-           "  --release DURATION      longest release recorded after note-off (default 1 s)\n"
-           "  --release-policy P      adaptive (end when the tail reaches the noise) | fixed\n"
-           "  --preroll DURATION      audio kept before each note-on (default 100ms)\n"
-           "  --channel N             MIDI channel 1-16 (default 1)\n"
-           "  --program N             program change 0-127 before the first take\n"
-           "  --bank MSB[:LSB]        bank select before the program change\n"
-           "  --cc N=V[,N=V...]       controller values before the first take\n"
-           "  --retakes N             automatic retakes of a take that fails QC (default 2)\n"
-           "  --release-samples       also record release-trigger samples\n"
-           "  --pre-attack MS         keep MS before every onset, faded in (default 0)\n"
-           "  --fade-out MS           fade-out length (default 10)\n"
-           "  --fade-curve CURVE      linear | equal-power | exponential (default equal-power)\n"
-           "  --end MODE              where a sample ends: noise (its tail reaches the noise\n"
-           "                          floor, default) | below-peak\n"
-           "  --end-below-peak DB     for --end below-peak (default 60)\n"
-           "  --loop                  find a sustain loop in every sample\n"
-           "  --loop-crossfade MS     crossfade before the loop end (default 0)\n"
-           "  --unpitched             no pitch check (drums, noises)\n"
-           "  --level-check           gain staging first: play the loudest velocity on the\n"
-           "                          lowest, middle and highest note and report the input\n"
-           "                          gain change for the target peak\n"
-           "  --level-target DB       that target (default -6 dBFS; implies --level-check)\n"
-           "  --level-set-cc          when too loud, lower MIDI volume (CC7) to reach the\n"
-           "                          target; the takes wait for the level check\n"
+           "  --dry-run               check and estimate only; nothing is sent\n"
+           "  --yes                   start a large plan (over an hour or %d takes) without "
+           "asking\n"
+           "  --watch                 follow the batch's progress until it ends\n"
+           "  --json                  print the result as JSON (docs/json.md)\n"
            "\n"
-           "Batch options:\n"
-           "  --name NAME             batch name (default: the first instrument's)\n"
-           "  --out DIR               library folder on the coordinator's machine\n"
-           "                          (default: inside its state folder)\n"
-           "  --bit-depth 16|24|32    export bit depth (default 24; 32 = float)\n"
-           "  --format wav|flac       (default wav)\n"
-           "  --peak DB               normalisation peak target, dBFS (default -1)\n"
-           "  --normalise MODE        instrument | velocity | sample | none (default instrument)\n"
-           "  --no-dither             16-bit files without TPDF dither\n"
-           "  --tune                  correct tuning from the measured pitch (smpl, SFZ tune)\n"
-           "  --name-template T       sample file names, default\n"
-           "                          {instrument}_{note}{octave}_{midi}_v{velocity}_rr{rr}\n"
-           "                          (also {name} = C#3, {release} = _rel on release samples)\n"
-           "  --map centred|upward    how samples stretch over the keys between them\n"
-           "  --extend HOW            how far the outer samples reach: full (keys 0-127,\n"
-           "                          default), octave, none, or the keyboard's ends LO:HI\n"
-           "  --loop-sustain          looped samples play their tail after the key is released\n"
-           "  --c4                    note names with C4 = MIDI 60 (default C3 = 60)\n"
-           "  --watch                 follow the batch's progress until it ends\n");
+           "Instrument options (after its --instrument; before any --instrument, for all):\n"
+           "  --instrument NAME       starts an instrument (selects it, if the plan file has it)\n",
+           CLI_CONFIRM_TAKES);
+    s_help_fields(true);
+    printf("\nBatch options:\n");
+    s_help_fields(false);
 }
 
-static int s_uint_list(const char *text, uint32_t *out, size_t max, size_t *n, uint32_t lo,
-                       uint32_t hi)
+/* The getopt_long table: every field and its alias, then submit's own options. */
+static struct option *s_long_options(void)
 {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", text);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *end;
-        long v = strtol(tok, &end, 10);
-        if (*end || v < (long)lo || v > (long)hi || *n == max)
-            return -1;
-        out[(*n)++] = (uint32_t)v;
+    size_t n = 0;
+    struct option *o = calloc(dsp_plan_n_fields * 2 + 8, sizeof *o);
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < dsp_plan_n_fields; i++) {
+        const dsp_plan_field_t *f = &dsp_plan_fields[i];
+        int has = f->arg ? required_argument : no_argument;
+        o[n++] = (struct option){f->name, has, NULL, S_OPT_FIELD + (int)i};
+        if (f->alias)
+            o[n++] = (struct option){f->alias, has, NULL, S_OPT_FIELD + (int)i};
     }
-    return *n ? 0 : -1;
+    o[n++] = (struct option){"watch", no_argument, NULL, S_OPT_WATCH};
+    o[n++] = (struct option){"dry-run", no_argument, NULL, S_OPT_DRY_RUN};
+    o[n++] = (struct option){"yes", no_argument, NULL, S_OPT_YES};
+    o[n++] = (struct option){"json", no_argument, NULL, S_OPT_JSON};
+    o[n++] = (struct option){"help", no_argument, NULL, S_OPT_HELP};
+    return o;
 }
 
-static int s_uint(const char *opt, const char *text, uint32_t lo, uint32_t hi, uint32_t *out)
+typedef struct {
+    bool watch, dry_run, yes, json, c4;
+    const char *plan_file;
+} s_flags_t;
+
+/* Reports getopt_long's complaint about argv[optind - 1]. */
+static void s_bad_option(char **argv, const struct option *longs)
 {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || v < (long)lo || v > (long)hi) {
-        cli_error("submit: %s %s: expected a whole number from %u to %u", opt, text, lo, hi);
+    const char *arg = argv[optind - 1];
+    if (optopt >= S_OPT_FIELD || (optopt && strchr("wnyjh", optopt)))
+        cli_error("submit: %s needs a value (see batcherbird submit --help)", arg);
+    else
+        cli_error("submit: unknown option %s (see batcherbird submit --help)", arg);
+}
+
+/* Pass 1: submit's own flags, the note convention, and the plan file. */
+static int s_scan(int argc, char **argv, const struct option *longs, s_flags_t *fl)
+{
+    cli_getopt_reset();
+    int c, c4_index = (int)(dsp_plan_field_find("c4") - dsp_plan_fields);
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (c) {
+        case S_OPT_WATCH:
+            fl->watch = true;
+            break;
+        case S_OPT_DRY_RUN:
+            fl->dry_run = true;
+            break;
+        case S_OPT_YES:
+            fl->yes = true;
+            break;
+        case S_OPT_JSON:
+            fl->json = true;
+            break;
+        case S_OPT_HELP:
+            s_help();
+            return 1;
+        case '?':
+        case ':':
+            s_bad_option(argv, longs);
+            return -1;
+        default:
+            if (c == S_OPT_FIELD + c4_index)
+                fl->c4 = true;
+            break;
+        }
+    }
+    if (optind < argc)
+        fl->plan_file = argv[optind++];
+    if (optind < argc) {
+        cli_error("submit: one plan file at a time ('%s' is another; see batcherbird submit "
+                  "--help)",
+                  argv[optind]);
         return -1;
     }
-    *out = (uint32_t)v;
     return 0;
+}
+
+/* Pass 2: the plan fields in order, on top of the plan file. */
+static int s_apply(int argc, char **argv, const struct option *longs, Bb__BatchSpec *plan,
+                   cli_plan_src_t *src, bb_note_convention_t conv)
+{
+    size_t from_file = plan->n_instruments;
+    Bb__BatchSpec *scratch = dsp_plan_new();
+    Bb__InstrumentSpec *defaults = scratch ? dsp_plan_add_instrument(scratch, "") : NULL;
+    if (!defaults) {
+        cli_error("submit: out of memory");
+        return -1;
+    }
+    Bb__InstrumentSpec *cur = NULL;
+    int rc = 0, c;
+    cli_getopt_reset();
+    while (!rc && (c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        if (c < S_OPT_FIELD)
+            continue;
+        const dsp_plan_field_t *f = &dsp_plan_fields[c - S_OPT_FIELD];
+        char why[512];
+        if (!strcmp(f->name, "instrument")) {
+            cur = NULL;
+            for (size_t i = 0; i < plan->n_instruments && !cur; i++)
+                if (strcmp(plan->instruments[i]->name, optarg) == 0)
+                    cur = plan->instruments[i];
+            if (!cur) {
+                if (!*optarg) {
+                    cli_error("submit: --instrument needs a name");
+                    rc = -1;
+                    break;
+                }
+                cur = dsp_plan_add_instrument(plan, optarg);
+                if (!cur || dsp_plan_apply_defaults(cur, defaults, conv) ||
+                    cli_plan_src_fit(src, plan->n_instruments)) {
+                    cli_error("submit: at most %d instruments per batch", DSP_PLAN_MAX_INSTRUMENTS);
+                    rc = -1;
+                }
+            }
+            continue;
+        }
+        dsp_plan_target_t t = {.batch = plan, .inst = cur, .notes = conv};
+        int err = 0;
+        if (dsp_plan_field_per_instrument(f) && !cur) {
+            /* before any --instrument: for the file's instruments and every later one */
+            t.inst = defaults;
+            t.batch = scratch;
+            err = dsp_plan_field_set(f, &t, optarg, why, sizeof why);
+            for (size_t i = 0; !err && i < from_file; i++) {
+                dsp_plan_target_t ti = {.batch = plan, .inst = plan->instruments[i], .notes = conv};
+                err = dsp_plan_field_set(f, &ti, optarg, why, sizeof why);
+                if (!err && src && i < src->n_inst)
+                    src->inst[i][f - dsp_plan_fields] = (cli_mark_t){0, 0};
+            }
+        } else {
+            err = dsp_plan_field_set(f, &t, optarg, why, sizeof why);
+            if (!err && src && cur && f->scope != DSP_PLAN_BATCH && f->scope != DSP_PLAN_EXPORT)
+                for (size_t i = 0; i < plan->n_instruments && i < src->n_inst; i++)
+                    if (plan->instruments[i] == cur)
+                        src->inst[i][f - dsp_plan_fields] = (cli_mark_t){0, 0};
+        }
+        if (err) {
+            if (optarg)
+                cli_error("submit: --%s %s: %s", f->name, optarg, why);
+            else
+                cli_error("submit: --%s: %s", f->name, why);
+            rc = -1;
+        }
+    }
+    bb__batch_spec__free_unpacked(scratch, NULL);
+    return rc;
+}
+
+/* `out` relative to the current folder, as the user means it, on the coordinator's
+ * machine. */
+static int s_absolute_out(Bb__BatchSpec *plan)
+{
+    char *out = plan->export->out_dir;
+    if (!*out || out[0] == '/')
+        return 0;
+    char cwd[PATH_MAX], abs[PATH_MAX * 2];
+    if (!getcwd(cwd, sizeof cwd)) {
+        cli_error("submit: cannot tell the current folder; give out an absolute path");
+        return -1;
+    }
+    snprintf(abs, sizeof abs, "%s/%s", cwd, out);
+    char *dup = strdup(abs);
+    if (!dup)
+        return -1;
+    free(out);
+    plan->export->out_dir = dup;
+    return 0;
+}
+
+/* The nodes the coordinator knows; *reply NULL when it did not answer (then the dry run
+ * goes on without them). Exit code of the failure otherwise. */
+static int s_nodes(cli_t *cli, bool dry, Bb__ListNodesReply **reply, cli_nodes_t *names)
+{
+    *reply = NULL;
+    *names = (cli_nodes_t){0};
+    Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
+    ProtobufCMessage *out = NULL;
+    if (dry) {
+        char err[256];
+        int timeout = cli->timeout_ms < 1500 ? cli->timeout_ms : 1500;
+        if (cli_call_quiet(cli, "ListNodes", &req.base, timeout, &out, err, sizeof err) !=
+            BB_STATUS_OK)
+            return 0;
+    } else {
+        int rc = cli_call(cli, "ListNodes", &req.base, &out);
+        if (rc)
+            return rc;
+    }
+    *reply = (Bb__ListNodesReply *)out;
+    names->known = true;
+    names->n = (*reply)->n_nodes;
+    names->names = calloc(names->n ? names->n : 1, sizeof *names->names);
+    for (size_t i = 0; names->names && i < names->n; i++)
+        names->names[i] = (*reply)->nodes[i]->name;
+    return 0;
+}
+
+/* Asks on the terminal; false when there is none to ask. */
+static bool s_confirm(const cli_estimate_t *e)
+{
+    if (!isatty(STDIN_FILENO)) {
+        char wall[32];
+        cli_format_duration(e->wall_s, wall, sizeof wall);
+        cli_error("submit: the plan takes about %s (%u takes): add --yes to start it without a "
+                  "terminal to ask on",
+                  wall, e->takes);
+        return false;
+    }
+    fprintf(stderr, "Start it? [y/N] ");
+    char line[16];
+    if (!fgets(line, sizeof line, stdin))
+        return false;
+    return line[0] == 'y' || line[0] == 'Y';
 }
 
 int cli_cmd_submit(cli_t *cli, int argc, char **argv)
 {
-    static s_inst_t insts[CLI_MAX_INSTRUMENTS];
-    size_t n = 0;
-    Bb__BatchSpec batch = BB__BATCH_SPEC__INIT;
-    Bb__ExportSpec ex = BB__EXPORT_SPEC__INIT;
-    char out_abs[PATH_MAX] = "";
-    bool watch = false;
-    bb_note_convention_t conv = BB_NOTES_C3_IS_60;
-    const char *extend_arg = NULL;
-    char extend[16] = "";
-    s_inst_t *cur = NULL;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            s_help();
-            return CLI_EXIT_OK;
-        }
-        bool takes_value = strcmp(a, "--c4") && strcmp(a, "--watch") &&
-                           strcmp(a, "--release-samples") && strcmp(a, "--loop") &&
-                           strcmp(a, "--unpitched") && strcmp(a, "--no-dither") &&
-                           strcmp(a, "--tune") && strcmp(a, "--loop-sustain") &&
-                           strcmp(a, "--level-check") && strcmp(a, "--level-set-cc");
-        if (takes_value && i + 1 >= argc) {
-            cli_error("submit: %s needs a value (see batcherbird submit --help)", a);
-            return CLI_EXIT_USAGE;
-        }
-        const char *v = takes_value ? argv[++i] : NULL;
-        /* batch-wide */
-        if (!strcmp(a, "--instrument")) {
-            if (n == CLI_MAX_INSTRUMENTS) {
-                cli_error("submit: at most %d instruments per batch", CLI_MAX_INSTRUMENTS);
-                return CLI_EXIT_USAGE;
-            }
-            cur = &insts[n++];
-            memset(cur, 0, sizeof *cur);
-            cur->spec = (Bb__InstrumentSpec)BB__INSTRUMENT_SPEC__INIT;
-            cur->spec.name = (char *)v;
-            cur->spec.velocities = cur->velocities;
-            cur->velocities[0] = 127;
-            cur->spec.n_velocities = 1;
-            cur->spec.max_retakes = 2;
-            cur->spec.release_ms = 1000;
-            cur->setup = (Bb__MidiSetup)BB__MIDI_SETUP__INIT;
-            cur->setup.bank_msb = cur->setup.bank_lsb = cur->setup.program = -1;
-            cur->setup.cc = cur->cc;
-            cur->qc = (Bb__QcSpec)BB__QC_SPEC__INIT;
-            cur->spec.qc = &cur->qc;
-            continue;
-        }
-        if (!strcmp(a, "--name")) {
-            batch.name = (char *)v;
-            continue;
-        }
-        if (!strcmp(a, "--out")) {
-            if (v[0] == '/') {
-                snprintf(out_abs, sizeof out_abs, "%s", v);
-            } else {
-                char cwd[PATH_MAX];
-                if (!getcwd(cwd, sizeof cwd)) {
-                    cli_error("submit: cannot tell the current folder; give --out an absolute "
-                              "path");
-                    return CLI_EXIT_USAGE;
-                }
-                snprintf(out_abs, sizeof out_abs, "%s/%s", cwd, v);
-            }
-            ex.out_dir = out_abs;
-            continue;
-        }
-        if (!strcmp(a, "--bit-depth")) {
-            if (s_uint(a, v, 16, 32, &ex.bit_depth) ||
-                (ex.bit_depth != 16 && ex.bit_depth != 24 && ex.bit_depth != 32)) {
-                cli_error("submit: --bit-depth: use 16, 24 or 32");
-                return CLI_EXIT_USAGE;
-            }
-            continue;
-        }
-        if (!strcmp(a, "--format")) {
-            ex.format = (char *)v;
-            continue;
-        }
-        if (!strcmp(a, "--normalise") || !strcmp(a, "--normalize")) {
-            ex.normalise = (char *)v;
-            continue;
-        }
-        if (!strcmp(a, "--no-dither")) {
-            ex.no_dither = true;
-            continue;
-        }
-        if (!strcmp(a, "--tune")) {
-            ex.tune = true;
-            continue;
-        }
-        if (!strcmp(a, "--loop-sustain")) {
-            ex.loop_sustain = true;
-            continue;
-        }
-        if (!strcmp(a, "--name-template")) {
-            ex.name_template = (char *)v; /* the coordinator checks it and says why */
-            continue;
-        }
-        if (!strcmp(a, "--map")) {
-            ex.map = (char *)v;
-            continue;
-        }
-        if (!strcmp(a, "--extend")) {
-            extend_arg = v; /* read once --c4 is known */
-            continue;
-        }
-        if (!strcmp(a, "--peak")) {
-            char *end;
-            ex.peak_target_db = strtof(v, &end);
-            if (*end || ex.peak_target_db > 0 || ex.peak_target_db < -60) {
-                cli_error("submit: --peak %s: a level from -60 to 0 dBFS", v);
-                return CLI_EXIT_USAGE;
-            }
-            if (ex.peak_target_db == 0)
-                ex.peak_target_db = -0.001f; /* 0 means "default" on the wire */
-            continue;
-        }
-        if (!strcmp(a, "--c4")) {
-            conv = BB_NOTES_C4_IS_60;
-            ex.c4_is_60 = true;
-            continue;
-        }
-        if (!strcmp(a, "--watch")) {
-            watch = true;
-            continue;
-        }
-        /* per instrument */
-        if (!cur) {
-            cli_error("submit: %s belongs to an instrument: put --instrument NAME first", a);
-            return CLI_EXIT_USAGE;
-        }
-        Bb__InstrumentSpec *s = &cur->spec;
-        if (!strcmp(a, "--node")) {
-            s->node = (char *)v;
-        } else if (!strcmp(a, "--notes")) {
-            cur->notes = v;
-        } else if (!strcmp(a, "--step")) {
-            if (s_uint(a, v, 1, 127, &s->step))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--velocities")) {
-            if (s_uint_list(v, cur->velocities, 127, &s->n_velocities, 1, 127)) {
-                cli_error("submit: --velocities %s: a list like 32,64,127 (each 1-127)", v);
-                return CLI_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--round-robins")) {
-            if (s_uint(a, v, 1, 16, &s->round_robins))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--hold") || !strcmp(a, "--release") || !strcmp(a, "--preroll")) {
-            uint32_t ms;
-            if (cli_parse_duration_ms(v, &ms) || ms > 60000) {
-                cli_error("submit: %s %s: a duration like 1.5, 1.5s or 100ms (at most 60 s)", a, v);
-                return CLI_EXIT_USAGE;
-            }
-            if (!strcmp(a, "--hold")) {
-                if (ms == 0) {
-                    cli_error("submit: --hold must be longer than 0");
-                    return CLI_EXIT_USAGE;
-                }
-                s->hold_ms = ms;
-            } else if (!strcmp(a, "--release")) {
-                s->release_ms = ms;
-            } else {
-                s->preroll_ms = ms ? ms : 1;
-            }
-        } else if (!strcmp(a, "--release-policy")) {
-            if (!strcmp(v, "adaptive"))
-                s->release_policy = BB__RELEASE_POLICY__RELEASE_ADAPTIVE;
-            else if (!strcmp(v, "fixed"))
-                s->release_policy = BB__RELEASE_POLICY__RELEASE_FIXED;
-            else {
-                cli_error("submit: --release-policy %s: adaptive or fixed", v);
-                return CLI_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--channel")) {
-            if (s_uint(a, v, 1, 16, &s->midi_channel))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--program")) {
-            uint32_t p;
-            if (s_uint(a, v, 0, 127, &p))
-                return CLI_EXIT_USAGE;
-            cur->setup.program = (int32_t)p;
-            s->has_setup = true;
-        } else if (!strcmp(a, "--bank")) {
-            unsigned msb, lsb = 0;
-            int got = sscanf(v, "%u:%u", &msb, &lsb);
-            if (got < 1 || msb > 127 || lsb > 127) {
-                cli_error("submit: --bank %s: MSB or MSB:LSB, each 0-127", v);
-                return CLI_EXIT_USAGE;
-            }
-            cur->setup.bank_msb = (int32_t)msb;
-            cur->setup.bank_lsb = got == 2 ? (int32_t)lsb : -1;
-            s->has_setup = true;
-        } else if (!strcmp(a, "--cc")) {
-            char buf[512];
-            snprintf(buf, sizeof buf, "%s", v);
-            for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-                 tok = strtok_r(NULL, ",", &save)) {
-                unsigned c, val;
-                if (sscanf(tok, "%u=%u", &c, &val) != 2 || c > 127 || val > 127 ||
-                    cur->setup.n_cc + 2 > 256) {
-                    cli_error("submit: --cc %s: pairs like 7=100,11=127", v);
-                    return CLI_EXIT_USAGE;
-                }
-                cur->cc[cur->setup.n_cc++] = c;
-                cur->cc[cur->setup.n_cc++] = val;
-            }
-            s->has_setup = true;
-        } else if (!strcmp(a, "--retakes")) {
-            if (s_uint(a, v, 0, 10, &s->max_retakes))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--release-samples")) {
-            s->release_samples = true;
-        } else if (!strcmp(a, "--loop")) {
-            s->loop = true;
-        } else if (!strcmp(a, "--level-check")) {
-            s->level_check = true;
-        } else if (!strcmp(a, "--level-set-cc")) {
-            s->level_check = s->level_set_cc = true;
-        } else if (!strcmp(a, "--level-target")) {
-            if (s_float(a, v, -40, -0.1, &s->level_target_db))
-                return CLI_EXIT_USAGE;
-            s->level_check = true;
-        } else if (!strcmp(a, "--unpitched")) {
-            cur->qc.unpitched = true;
-        } else if (!strcmp(a, "--pre-attack")) {
-            if (s_float(a, v, 0, 100, &cur->qc.pre_attack_ms))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--fade-out")) {
-            if (s_float(a, v, 0, 2000, &cur->qc.fade_out_ms))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--loop-crossfade")) {
-            if (s_float(a, v, 0, 1000, &cur->qc.loop_crossfade_ms))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--end-below-peak")) {
-            if (s_float(a, v, 1, 140, &cur->qc.end_below_peak_db))
-                return CLI_EXIT_USAGE;
-        } else if (!strcmp(a, "--fade-curve")) {
-            cur->qc.fade_curve = (char *)v; /* checked by the coordinator, which says why */
-        } else if (!strcmp(a, "--end")) {
-            cur->qc.end_mode = (char *)v;
+    struct option *longs = s_long_options();
+    Bb__BatchSpec *plan = dsp_plan_new();
+    Bb__BatchSpec *norm = NULL;
+    Bb__ListNodesReply *nodes_reply = NULL;
+    cli_nodes_t nodes = {0};
+    cli_plan_src_t src = {0};
+    cli_diags_t diags = {0};
+    cli_estimate_t est = {0};
+    s_flags_t fl = {0};
+    int exit_code = CLI_EXIT_USAGE;
+    if (!longs || !plan || cli_plan_src_fit(&src, 0)) {
+        cli_error("submit: out of memory");
+        goto done;
+    }
+    int scan = s_scan(argc, argv, longs, &fl);
+    if (scan) {
+        exit_code = scan > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+        goto done;
+    }
+    bb_note_convention_t conv = fl.c4 ? BB_NOTES_C4_IS_60 : BB_NOTES_C3_IS_60;
+    if (fl.plan_file && cli_plan_load(fl.plan_file, plan, &src, &diags) < 0) {
+        cli_diags_print(&diags, stderr);
+        goto done;
+    }
+    if (s_apply(argc, argv, longs, plan, &src, conv) || s_absolute_out(plan))
+        goto done;
+    if (plan->n_instruments == 0) {
+        cli_error("submit: no instruments: give a plan file or --instrument NAME --node NODE "
+                  "(see batcherbird submit --help)");
+        goto done;
+    }
+    int rc = s_nodes(cli, fl.dry_run, &nodes_reply, &nodes);
+    if (rc) {
+        exit_code = rc;
+        goto done;
+    }
+    cli_plan_check(plan, &src, &nodes, &diags);
+    if (diags.n) {
+        cli_diags_print(&diags, stderr);
+        goto done;
+    }
+    char msg[1024];
+    uint64_t total = 0;
+    norm = cli_plan_normalised(plan, &total, msg, sizeof msg);
+    if (!norm || cli_estimate(&est, norm, nodes_reply)) {
+        cli_error("submit: %s", norm ? "out of memory" : msg);
+        goto done;
+    }
+    if (fl.dry_run) {
+        if (fl.json) {
+            cli_print_json(
+                json_pack("{s:b, s:o}", "dry_run", 1, "estimate", cli_estimate_json(&est)));
         } else {
-            cli_error("submit: unknown option %s (see batcherbird submit --help)", a);
-            return CLI_EXIT_USAGE;
+            cli_estimate_print(&est, stdout);
+            if (!nodes.known)
+                printf("Nodes not checked: no coordinator answered at %s.\n", cli->coordinator);
+            printf("Dry run: nothing was sent.\n");
         }
+        exit_code = CLI_EXIT_OK;
+        goto done;
     }
-    if (n == 0) {
-        cli_error("submit: no instruments: use --instrument NAME --node NODE ...");
-        return CLI_EXIT_USAGE;
+    if (!fl.json)
+        cli_estimate_print(&est, stdout);
+    fflush(stdout);
+    if (cli_estimate_needs_confirm(&est) && !fl.yes && !s_confirm(&est)) {
+        exit_code = CLI_EXIT_DECLINED;
+        goto done;
     }
-    Bb__InstrumentSpec *ptrs[CLI_MAX_INSTRUMENTS];
-    for (size_t i = 0; i < n; i++) {
-        s_inst_t *in = &insts[i];
-        if (!in->spec.node || !*in->spec.node) {
-            cli_error("submit: instrument %s has no --node", in->spec.name);
-            return CLI_EXIT_USAGE;
-        }
-        int lo = 60, hi = 60;
-        if (in->notes && bb_note_range_parse(in->notes, conv, &lo, &hi)) {
-            int a, b;
-            const char *colon = strchr(in->notes, ':');
-            bool reversed = false;
-            if (colon) {
-                char left[32];
-                snprintf(left, sizeof left, "%.*s", (int)(colon - in->notes), in->notes);
-                reversed = bb_note_parse(left, conv, &a) == 0 &&
-                           bb_note_parse(colon + 1, conv, &b) == 0 && a > b;
-            }
-            if (reversed)
-                cli_error("INVALID_ARGUMENT: instrument %s: note range %s is empty: the low "
-                          "note is above the high note",
-                          in->spec.name, in->notes);
-            else
-                cli_error("INVALID_ARGUMENT: instrument %s: '%s' is not a note range (use "
-                          "LOW:HIGH with names like C2, F#3, Bb1 or MIDI numbers 0-127)",
-                          in->spec.name, in->notes);
-            return CLI_EXIT_USAGE;
-        }
-        in->spec.note_lo = (uint32_t)lo;
-        in->spec.note_hi = (uint32_t)hi;
-        if (in->spec.has_setup)
-            in->spec.setup = &in->setup;
-        ptrs[i] = &in->spec;
-    }
-    if (extend_arg) { /* on the wire as MIDI numbers, whatever the note naming */
-        dsp_map_config_t map = DSP_MAP_CONFIG_INIT;
-        char why[200];
-        if (dsp_map_extend_parse(extend_arg, conv, &map, why, sizeof why)) {
-            cli_error("submit: %s", why);
-            return CLI_EXIT_USAGE;
-        }
-        dsp_map_extend_name(&map, extend, sizeof extend);
-        ex.extend = extend;
-    }
-    batch.instruments = ptrs;
-    batch.n_instruments = n;
-    batch.export = &ex;
-
     ProtobufCMessage *out = NULL;
-    int rc = cli_call(cli, "SubmitBatch", &batch.base, &out);
-    if (rc)
-        return rc;
+    rc = cli_call(cli, "SubmitBatch", &plan->base, &out);
+    if (rc) {
+        exit_code = rc;
+        goto done;
+    }
     Bb__SubmitBatchReply *reply = (Bb__SubmitBatchReply *)out;
     uint64_t id = reply->batch_id;
-    printf("batch %llu submitted: %zu instrument(s), %u takes\n", (unsigned long long)id, n,
-           reply->total_takes);
+    if (fl.json)
+        cli_print_json(json_pack("{s:I, s:I, s:I, s:o}", "batch_id", (json_int_t)id, "total_takes",
+                                 (json_int_t)reply->total_takes, "instruments",
+                                 (json_int_t)norm->n_instruments, "estimate",
+                                 cli_estimate_json(&est)));
+    else
+        printf("batch %llu submitted: %zu instrument(s), %u takes\n", (unsigned long long)id,
+               norm->n_instruments, reply->total_takes);
     protobuf_c_message_free_unpacked(out, NULL);
-    if (watch)
-        return cli_watch_batch(cli, id, false);
-    printf("follow it with: batcherbird watch %llu\n", (unsigned long long)id);
-    return CLI_EXIT_OK;
+    if (fl.watch) {
+        exit_code = cli_watch_batch(cli, id, false);
+    } else {
+        if (!fl.json)
+            printf("follow it with: batcherbird watch %llu\n", (unsigned long long)id);
+        exit_code = CLI_EXIT_OK;
+    }
+done:
+    cli_estimate_free(&est);
+    cli_diags_free(&diags);
+    cli_plan_src_free(&src);
+    free(nodes.names);
+    if (nodes_reply)
+        protobuf_c_message_free_unpacked(&nodes_reply->base, NULL);
+    if (norm)
+        bb__batch_spec__free_unpacked(norm, NULL);
+    if (plan)
+        bb__batch_spec__free_unpacked(plan, NULL);
+    free(longs);
+    return exit_code;
 }

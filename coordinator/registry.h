@@ -25,6 +25,10 @@ typedef struct {
     uint32_t spooled, queued;
     uint64_t xruns;
     double latency_offset_ms;
+    /* Gap between consecutive takes (see NodeInfo.take_overhead_ms): running mean. */
+    double take_overhead_ms;
+    uint32_t take_overhead_samples;
+    int64_t last_take_start, last_take_end; /* stream frames of the previous take */
 } coord_node_t;
 
 typedef struct coord_registry_t coord_registry_t;

@@ -334,6 +334,31 @@ static void s_level_report(coord_t *self, uint64_t batch, int idx, const char *i
                 inst, lv.loudest_db, lv.note, lv.measured, lv.target_db, advice);
 }
 
+/* The node's time between takes: from the end of the previous take to the start of this
+ * one in its stream, when they follow each other closely (a node busy with a batch);
+ * a longer gap is a node that waited for work, not overhead. */
+#define S_OVERHEAD_GAP_MAX_S 10.0
+#define S_OVERHEAD_MEAN_OF   50 /* the running mean weighs the last ~50 takes */
+
+static void s_measure_overhead(coord_node_t *node, const dsp_raw_meta_t *meta)
+{
+    if (!node || meta->sample_rate <= 0)
+        return;
+    int64_t start = meta->stream_start_frame, end = start + meta->frames;
+    if (node->last_take_end > 0 && start > node->last_take_start) {
+        double gap_ms = (double)(start - node->last_take_end) * 1000.0 / meta->sample_rate;
+        if (gap_ms < S_OVERHEAD_GAP_MAX_S * 1000.0 && gap_ms > -S_OVERHEAD_GAP_MAX_S * 1000.0) {
+            uint32_t n = node->take_overhead_samples < S_OVERHEAD_MEAN_OF
+                             ? node->take_overhead_samples + 1
+                             : S_OVERHEAD_MEAN_OF;
+            node->take_overhead_ms += (gap_ms - node->take_overhead_ms) / n;
+            node->take_overhead_samples++;
+        }
+    }
+    node->last_take_start = start;
+    node->last_take_end = end;
+}
+
 static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *req,
                        Bb__TakeEndReply_Closure closure, void *call)
 {
@@ -444,6 +469,7 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
         return;
     }
     closure(&reply, call);
+    s_measure_overhead(coord_registry_find(self->registry, meta.node), &meta);
 
     const char *inst = meta.instrument;
     if (retake || failed)

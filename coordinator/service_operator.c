@@ -20,6 +20,7 @@
 #include "export.h"
 #include "pipeline.h"
 #include "plan_check.h"
+#include "plan_fields.h"
 #include "service_export.h"
 
 #define COORD_MAX_LIST 50
@@ -65,6 +66,8 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
         info->spooled = node->spooled;
         info->xruns = node->xruns;
         info->latency_offset_ms = node->latency_offset_ms;
+        info->take_overhead_ms = node->take_overhead_ms;
+        info->take_overhead_samples = node->take_overhead_samples;
         ptrs[i] = info;
     }
     Bb__ListNodesReply reply = BB__LIST_NODES_REPLY__INIT;
@@ -169,13 +172,13 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         char safe[BB_SAFE_NAME_MAX + 8];
         bb_safe_name(inst->name, safe, sizeof safe);
         rc = coord_store_inst_insert(self->store, id, (int)i, inst->name, safe, inst->node);
-        if (inst->level_check) { /* gain staging: seq -3..-1 run first, never exported */
+        uint32_t notes[128];
+        size_t n_notes = dsp_plan_notes(inst, notes);
+        if (inst->level_check && n_notes) { /* gain staging: seq -3..-1 run first, never exported */
             uint32_t loud = 0;
             for (size_t v = 0; v < inst->n_velocities; v++)
                 loud = inst->velocities[v] > loud ? inst->velocities[v] : loud;
-            uint32_t n_notes = (inst->note_hi - inst->note_lo) / inst->step + 1;
-            uint32_t picks[3] = {inst->note_lo, inst->note_lo + (n_notes / 2) * inst->step,
-                                 inst->note_lo + (n_notes - 1) * inst->step};
+            uint32_t picks[3] = {notes[0], notes[n_notes / 2], notes[n_notes - 1]};
             for (int k = 0; k < 3 && !rc; k++)
                 if (k == 0 || picks[k] != picks[k - 1])
                     rc = coord_store_job_insert(self->store, id, (int)i, k - 3, (int)picks[k],
@@ -183,10 +186,10 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         }
         int seq = 0;
         for (int pass = 0; pass < (inst->release_samples ? 2 : 1) && !rc; pass++)
-            for (uint32_t note = inst->note_lo; note <= inst->note_hi && !rc; note += inst->step)
+            for (size_t k = 0; k < n_notes && !rc; k++)
                 for (size_t v = 0; v < inst->n_velocities && !rc; v++)
                     for (uint32_t r = 1; r <= inst->round_robins && !rc; r++)
-                        rc = coord_store_job_insert(self->store, id, (int)i, seq++, (int)note,
+                        rc = coord_store_job_insert(self->store, id, (int)i, seq++, (int)notes[k],
                                                     (int)inst->velocities[v], (int)r, pass == 1);
     }
     if (!rc)
@@ -201,6 +204,12 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     }
     if (*out_dir)
         bb_mkdir_p(out_dir);
+    /* the plan beside the raw takes: `batcherbird process` re-cuts them with it */
+    char plan_dir[sizeof self->takes_dir + 32], plan_path[sizeof plan_dir + 16];
+    snprintf(plan_dir, sizeof plan_dir, "%s/b%llu", self->takes_dir, (unsigned long long)id);
+    snprintf(plan_path, sizeof plan_path, "%s/plan.json", plan_dir);
+    if (bb_mkdir_p(plan_dir) || dsp_plan_write_json(spec, plan_path))
+        bb_warn("cannot write %s; the batch goes on", plan_path);
     Bb__SubmitBatchReply reply = BB__SUBMIT_BATCH_REPLY__INIT;
     reply.batch_id = id;
     reply.total_takes = (uint32_t)total;
@@ -621,6 +630,28 @@ static void s_set_node_latency(Bb__Operator_Service *service, const Bb__NodeLate
     coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
                 "node %s: latency offset %.3f ms (was %.3f ms)", node->name, req->latency_offset_ms,
                 reply.previous_ms);
+}
+
+static void s_get_plan(Bb__Operator_Service *service, const Bb__BatchRequest *req,
+                       Bb__BatchSpec_Closure closure, void *call)
+{
+    coord_t *self = s_coord(service);
+    coord_batch_row_t b;
+    int rc = coord_store_batch_get(self->store, req->batch_id, &b);
+    if (rc) {
+        bb_rpc_fail(call, rc == BB_ENOTFOUND ? BB_STATUS_NOT_FOUND : BB_STATUS_INTERNAL,
+                    "no batch %llu", (unsigned long long)req->batch_id);
+        return;
+    }
+    Bb__BatchSpec *spec = bb__batch_spec__unpack(NULL, b.spec_len, b.spec);
+    coord_batch_row_free(&b);
+    if (!spec) {
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "the stored plan of batch %llu cannot be read",
+                    (unsigned long long)req->batch_id);
+        return;
+    }
+    closure(spec, call);
+    bb__batch_spec__free_unpacked(spec, NULL);
 }
 
 void coord_operator_init(coord_t *self)

@@ -12,6 +12,7 @@
 #include "coord.h"
 #include "export.h"
 #include "operator.pb-c.h"
+#include "plan_fields.h"
 
 static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int idx)
 {
@@ -55,28 +56,9 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
         dsp_analysis_from_json(rows[k].take.qc_json, &takes[k].analysis);
         takes[k].analysis.verdict = rows[k].take.verdict;
     }
-    const Bb__ExportSpec *ex = spec->export;
-    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
+    dsp_export_config_t cfg;
+    dsp_plan_export_config(spec->export, &cfg);
     cfg.out_dir = row.out_dir;
-    if (ex) {
-        cfg.bit_depth = ex->bit_depth ? (int)ex->bit_depth : 24;
-        cfg.flac = strcmp(ex->format, "flac") == 0;
-        cfg.peak_target_db = ex->peak_target_db;
-        cfg.notes = ex->c4_is_60 ? BB_NOTES_C4_IS_60 : BB_NOTES_C3_IS_60;
-        if (strcmp(ex->normalise, "velocity") == 0)
-            cfg.normalise = DSP_NORM_VELOCITY;
-        else if (strcmp(ex->normalise, "sample") == 0)
-            cfg.normalise = DSP_NORM_SAMPLE;
-        else if (strcmp(ex->normalise, "none") == 0)
-            cfg.normalise = DSP_NORM_NONE;
-        cfg.dither = !ex->no_dither;
-        cfg.tune = ex->tune;
-        cfg.name_template = *ex->name_template ? ex->name_template : NULL;
-        cfg.map.mode = strcmp(ex->map, "upward") == 0 ? DSP_MAP_UPWARD : DSP_MAP_CENTRED;
-        if (*ex->extend) /* validated with the plan */
-            dsp_map_extend_parse(ex->extend, cfg.notes, &cfg.map, err, sizeof err);
-        cfg.loop_sustain = ex->loop_sustain;
-    }
     dsp_export_result_t res;
     rc = dsp_export_instrument(&cfg, spec->instruments[idx]->name, takes, n, &res, err, sizeof err);
     if (!rc) {

@@ -15,20 +15,79 @@
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_notes.h"
+#include "bb_pb.h"
 #include "export.h"
+#include "plan_choices.h"
 #include "qc_config.h"
 
-#define S_NAME_MAX          100   /* characters in an instrument name */
-#define S_LEVEL_TARGET_DB   -6.0f /* gain staging's default peak target */
-#define S_MIDI_CHANNELS     16
-#define S_ROUND_ROBINS_MAX  16
-#define S_HOLD_MS_DEFAULT   1000
-#define S_HOLD_MS_MAX       60000 /* hold and release, each */
-#define S_PREROLL_MS        100
-#define S_PREROLL_MS_MAX    2000
-#define S_RETAKES_MAX       10
-#define S_BIT_DEPTH_DEFAULT 24
-#define S_PEAK_TARGET_DB    -1.0f
+#define S_NAME_MAX          DSP_PLAN_NAME_MAX
+#define S_LEVEL_TARGET_DB   DSP_PLAN_LEVEL_TARGET_DB
+#define S_MIDI_CHANNELS     DSP_PLAN_MIDI_CHANNELS
+#define S_ROUND_ROBINS_MAX  DSP_PLAN_ROUND_ROBINS_MAX
+#define S_HOLD_MS_DEFAULT   DSP_PLAN_HOLD_MS_DEFAULT
+#define S_HOLD_MS_MAX       DSP_PLAN_HOLD_MS_MAX
+#define S_PREROLL_MS        DSP_PLAN_PREROLL_MS
+#define S_PREROLL_MS_MAX    DSP_PLAN_PREROLL_MS_MAX
+#define S_RETAKES_MAX       DSP_PLAN_RETAKES_MAX
+#define S_BIT_DEPTH_DEFAULT DSP_PLAN_BIT_DEPTH_DEFAULT
+#define S_PEAK_TARGET_DB    DSP_PLAN_PEAK_TARGET_DB
+
+/* The MIDI sent before an instrument's first take: values in MIDI's ranges, whole SysEx
+ * messages (F0, data bytes below 0x80, F7; MIDI 1.0 Detailed Specification 4.2, "System
+ * Exclusive"). */
+static int s_check_setup(const char *name, const Bb__MidiSetup *s, char *msg, size_t len)
+{
+    if (s->program < -1 || s->program > 127 || s->bank_msb < -1 || s->bank_msb > 127 ||
+        s->bank_lsb < -1 || s->bank_lsb > 127) {
+        snprintf(msg, len, "instrument %s: program and bank are 0-127", name);
+        return BB_EINVAL;
+    }
+    if (s->n_cc % 2) {
+        snprintf(msg, len, "instrument %s: controllers come in pairs (number, value)", name);
+        return BB_EINVAL;
+    }
+    for (size_t k = 0; k < s->n_cc; k++) {
+        if (s->cc[k] > 127) {
+            snprintf(msg, len, "instrument %s: controller %s %u is not 0-127", name,
+                     k % 2 ? "value" : "number", s->cc[k]);
+            return BB_EINVAL;
+        }
+    }
+    if (s->settle_ms > DSP_PLAN_SETTLE_MS_MAX) {
+        snprintf(msg, len, "instrument %s: settle time of %u ms; at most %d", name, s->settle_ms,
+                 DSP_PLAN_SETTLE_MS_MAX);
+        return BB_EINVAL;
+    }
+    for (size_t k = 0; k < s->n_sysex; k++) {
+        const ProtobufCBinaryData *m = &s->sysex[k];
+        bool ok = m->len >= 2 && m->len <= DSP_PLAN_SYSEX_MAX && m->data[0] == 0xF0 &&
+                  m->data[m->len - 1] == 0xF7;
+        for (size_t b = 1; ok && b + 1 < m->len; b++)
+            ok = m->data[b] < 0x80;
+        if (!ok) {
+            snprintf(msg, len,
+                     "instrument %s: SysEx message %zu is not one whole message (F0, data bytes "
+                     "00-7F, F7; at most %d bytes)",
+                     name, k + 1, DSP_PLAN_SYSEX_MAX);
+            return BB_EINVAL;
+        }
+    }
+    return 0;
+}
+
+size_t dsp_plan_notes(const Bb__InstrumentSpec *in, uint32_t notes[128])
+{
+    size_t n = 0;
+    if (in->n_notes > 0) {
+        for (size_t k = 0; k < in->n_notes && n < 128; k++)
+            notes[n++] = in->notes[k];
+        return n;
+    }
+    uint32_t step = in->step ? in->step : 1;
+    for (uint32_t note = in->note_lo; note <= in->note_hi && note <= 127 && n < 128; note += step)
+        notes[n++] = note;
+    return n;
+}
 
 /* Fills defaults and checks one instrument; on error says which and why. */
 static int s_check_instrument(Bb__InstrumentSpec *in, size_t i, dsp_plan_node_fn node_check,
@@ -72,6 +131,35 @@ static int s_check_instrument(Bb__InstrumentSpec *in, size_t i, dsp_plan_node_fn
                  in->midi_channel);
         return BB_EINVAL;
     }
+    if (in->n_notes > 0) {
+        /* a list: ascending, each once; the range is its ends */
+        for (size_t k = 1; k < in->n_notes; k++)
+            for (size_t j = k; j > 0 && in->notes[j - 1] > in->notes[j]; j--) {
+                uint32_t t = in->notes[j];
+                in->notes[j] = in->notes[j - 1];
+                in->notes[j - 1] = t;
+            }
+        for (size_t k = 0; k < in->n_notes; k++) {
+            if (in->notes[k] > 127) {
+                snprintf(msg, len, "instrument %s: note %u is outside MIDI notes 0-127", in->name,
+                         in->notes[k]);
+                return BB_EINVAL;
+            }
+            if (k > 0 && in->notes[k] == in->notes[k - 1]) {
+                char a[BB_NOTE_NAME_MAX];
+                bb_note_name((int)in->notes[k], BB_NOTES_C3_IS_60, a, sizeof a);
+                snprintf(msg, len, "instrument %s: note %s (%u) is listed twice", in->name, a,
+                         in->notes[k]);
+                return BB_EINVAL;
+            }
+        }
+        if (in->n_notes > 128) {
+            snprintf(msg, len, "instrument %s: more than 128 notes", in->name);
+            return BB_EINVAL;
+        }
+        in->note_lo = in->notes[0];
+        in->note_hi = in->notes[in->n_notes - 1];
+    }
     if (in->note_lo > 127 || in->note_hi > 127 || in->note_lo > in->note_hi) {
         char a[BB_NOTE_NAME_MAX], b[BB_NOTE_NAME_MAX];
         bb_note_name((int)in->note_lo, BB_NOTES_C3_IS_60, a, sizeof a);
@@ -88,6 +176,11 @@ static int s_check_instrument(Bb__InstrumentSpec *in, size_t i, dsp_plan_node_fn
         snprintf(msg, len, "instrument %s: step %u is larger than the keyboard", in->name,
                  in->step);
         return BB_EINVAL;
+    }
+    if (in->has_setup && in->setup) {
+        int rc = s_check_setup(in->name, in->setup, msg, len);
+        if (rc)
+            return rc;
     }
     if (in->n_velocities == 0) {
         snprintf(msg, len, "instrument %s: no velocities given", in->name);
@@ -145,27 +238,22 @@ int dsp_plan_check_export(Bb__ExportSpec *ex, char *msg, size_t len)
 {
     if (ex->bit_depth == 0)
         ex->bit_depth = S_BIT_DEPTH_DEFAULT;
-    if (ex->bit_depth != 16 && ex->bit_depth != 24 && ex->bit_depth != 32) {
-        snprintf(msg, len, "bit depth %u: use 16, 24 or 32 (float)", ex->bit_depth);
+    char bits[16];
+    snprintf(bits, sizeof bits, "%u", ex->bit_depth);
+    int value;
+    if (dsp_choice_check(&dsp_choices_bit_depth, bits, 0, &value, msg, len))
         return BB_EINVAL;
-    }
     if (ex->peak_target_db == 0.0f)
         ex->peak_target_db = S_PEAK_TARGET_DB;
     if (!(ex->peak_target_db <= 0.0f && ex->peak_target_db >= -60.0f)) {
         snprintf(msg, len, "peak target %.1f dBFS: use -60 to 0", ex->peak_target_db);
         return BB_EINVAL;
     }
-    const char *norm = *ex->normalise ? ex->normalise : "instrument";
-    if (strcmp(norm, "instrument") && strcmp(norm, "velocity") && strcmp(norm, "sample") &&
-        strcmp(norm, "none")) {
-        snprintf(msg, len, "normalise '%s': use instrument, velocity, sample or none", norm);
+    if (dsp_choice_check(&dsp_choices_normalise, ex->normalise, 1, &value, msg, len) ||
+        dsp_choice_check(&dsp_choices_format, ex->format, 1, &value, msg, len) ||
+        dsp_choice_check(&dsp_choices_map, ex->map, 1, &value, msg, len))
         return BB_EINVAL;
-    }
     const char *fmt = *ex->format ? ex->format : "wav";
-    if (strcmp(fmt, "wav") && strcmp(fmt, "flac")) {
-        snprintf(msg, len, "format '%s': use wav or flac", fmt);
-        return BB_EINVAL;
-    }
     if (strcmp(fmt, "flac") == 0 && ex->bit_depth == 32) {
         snprintf(msg, len, "FLAC holds 16 or 24 bits, not 32-bit float");
         return BB_EINVAL;
@@ -173,11 +261,6 @@ int dsp_plan_check_export(Bb__ExportSpec *ex, char *msg, size_t len)
     char why[200];
     if (*ex->name_template && dsp_export_template_check(ex->name_template, why, sizeof why)) {
         snprintf(msg, len, "name template '%s': %s", ex->name_template, why);
-        return BB_EINVAL;
-    }
-    if (*ex->map && strcmp(ex->map, "centred") && strcmp(ex->map, "centered") &&
-        strcmp(ex->map, "upward")) {
-        snprintf(msg, len, "map '%s': use centred or upward", ex->map);
         return BB_EINVAL;
     }
     dsp_map_config_t map = DSP_MAP_CONFIG_INIT;
@@ -216,7 +299,8 @@ static int s_check_instruments(uint64_t *total_takes, Bb__BatchSpec *spec,
                 break;
             }
         }
-        uint64_t notes = (inst->note_hi - inst->note_lo) / inst->step + 1;
+        uint32_t list[128];
+        uint64_t notes = dsp_plan_notes(inst, list);
         total += notes * inst->n_velocities * inst->round_robins * (inst->release_samples ? 2 : 1);
     }
     free(safe);
@@ -252,12 +336,15 @@ int dsp_plan_validate(uint64_t *total_takes, Bb__BatchSpec *spec, dsp_plan_node_
         snprintf(msg, len, "the batch has no instruments");
         return BB_EINVAL;
     }
+    int rc = dsp_plan_expand_patches(spec, msg, len);
+    if (rc)
+        return rc;
     if (spec->n_instruments > DSP_PLAN_MAX_INSTRUMENTS) {
         snprintf(msg, len, "%zu instruments; a batch holds at most %d", spec->n_instruments,
                  DSP_PLAN_MAX_INSTRUMENTS);
         return BB_EINVAL;
     }
-    int rc = s_check_instruments(total_takes, spec, node_check, node_arg, msg, len);
+    rc = s_check_instruments(total_takes, spec, node_check, node_arg, msg, len);
     if (rc)
         return rc;
     Bb__ExportSpec default_export = BB__EXPORT_SPEC__INIT;
@@ -278,4 +365,184 @@ int dsp_plan_validate(uint64_t *total_takes, Bb__BatchSpec *spec, dsp_plan_node_
     if (rc)
         snprintf(msg, len, "out of memory");
     return rc;
+}
+
+/* ---- banks of patches ---- */
+
+int dsp_plan_patch_name(const Bb__InstrumentSpec *in, size_t number, uint32_t program, char *out,
+                        size_t outlen, char *msg, size_t len)
+{
+    if (in->n_patch_names > 0) {
+        snprintf(out, outlen, "%s", number < in->n_patch_names ? in->patch_names[number] : "");
+        return 0;
+    }
+    const char *t =
+        in->patch_name && *in->patch_name ? in->patch_name : DSP_PLAN_PATCH_NAME_DEFAULT;
+    int bank = in->has_setup && in->setup ? in->setup->bank_msb : -1;
+    size_t o = 0;
+    if (outlen)
+        out[0] = '\0';
+    while (*t && o + 1 < outlen) {
+        if (*t != '{') {
+            out[o++] = *t++;
+            continue;
+        }
+        const char *close = strchr(t, '}');
+        char key[32], fmt[16] = "";
+        if (!close || (size_t)(close - t - 1) >= sizeof key) {
+            snprintf(msg, len, "patch name '%s': a '{' without its '}'", in->patch_name);
+            return BB_EINVAL;
+        }
+        snprintf(key, sizeof key, "%.*s", (int)(close - t - 1), t + 1);
+        char *colon = strchr(key, ':');
+        int width = 0;
+        if (colon) {
+            *colon = '\0';
+            char *end;
+            width = (int)strtol(colon + 1, &end, 10);
+            if (*end || colon[1] != '0' || width < 1 || width > 9) {
+                snprintf(msg, len, "patch name: {%s:%s}: the width is like :03", key, colon + 1);
+                return BB_EINVAL;
+            }
+        }
+        long value = 0;
+        const char *text = NULL;
+        if (strcmp(key, "instrument") == 0)
+            text = in->name;
+        else if (strcmp(key, "program") == 0)
+            value = (long)program;
+        else if (strcmp(key, "number") == 0)
+            value = (long)number + 1;
+        else if (strcmp(key, "bank") == 0)
+            value = bank < 0 ? 0 : bank;
+        else {
+            snprintf(msg, len,
+                     "patch name: unknown field {%s} (use {instrument}, {program}, {bank}, "
+                     "{number})",
+                     key);
+            return BB_EINVAL;
+        }
+        if (text)
+            snprintf(fmt, sizeof fmt, "%s", text);
+        else
+            snprintf(fmt, sizeof fmt, "%0*ld", width, value);
+        int w = snprintf(out + o, outlen - o, "%s", text ? text : fmt);
+        o += w > 0 ? (size_t)w : 0;
+        if (o >= outlen)
+            o = outlen - 1;
+        t = close + 1;
+    }
+    if (outlen)
+        out[o < outlen ? o : outlen - 1] = '\0';
+    return 0;
+}
+
+/* One patch of `in`: a deep copy with the program set and the bank fields cleared. */
+static Bb__InstrumentSpec *s_patch(const Bb__InstrumentSpec *in, size_t k, char *msg, size_t len)
+{
+    char name[DSP_PLAN_NAME_MAX * 2 + 1];
+    if (dsp_plan_patch_name(in, k, in->programs[k], name, sizeof name, msg, len))
+        return NULL;
+    Bb__InstrumentSpec *p = BB_PB_COPY(Bb__InstrumentSpec, in);
+    char *dup = strdup(name);
+    if (!p || !dup || (!p->setup && !(p->setup = malloc(sizeof *p->setup)))) {
+        free(dup);
+        if (p)
+            bb__instrument_spec__free_unpacked(p, NULL);
+        snprintf(msg, len, "out of memory");
+        return NULL;
+    }
+    if (!p->has_setup) {
+        bb__midi_setup__init(p->setup);
+        p->setup->bank_msb = p->setup->bank_lsb = -1;
+    }
+    p->has_setup = true;
+    p->setup->program = (int32_t)in->programs[k];
+    free(p->name);
+    p->name = dup;
+    free(p->programs);
+    p->programs = NULL;
+    p->n_programs = 0;
+    for (size_t i = 0; i < p->n_patch_names; i++)
+        free(p->patch_names[i]);
+    free(p->patch_names);
+    p->patch_names = NULL;
+    p->n_patch_names = 0;
+    if (p->patch_name != protobuf_c_empty_string)
+        free(p->patch_name);
+    p->patch_name = (char *)protobuf_c_empty_string;
+    return p;
+}
+
+int dsp_plan_expand_patches(Bb__BatchSpec *spec, char *msg, size_t len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < spec->n_instruments; i++) {
+        const Bb__InstrumentSpec *in = spec->instruments[i];
+        if (in->n_programs == 0) {
+            if (in->n_patch_names || *in->patch_name) {
+                snprintf(msg, len, "instrument %s: patch names without programs", in->name);
+                return BB_EINVAL;
+            }
+            total++;
+            continue;
+        }
+        if (in->n_patch_names && in->n_patch_names != in->n_programs) {
+            snprintf(msg, len, "instrument %s: %zu patch names for %zu programs", in->name,
+                     in->n_patch_names, in->n_programs);
+            return BB_EINVAL;
+        }
+        for (size_t k = 0; k < in->n_programs; k++) {
+            if (in->programs[k] > 127) {
+                snprintf(msg, len, "instrument %s: program %u is not 0-127", in->name,
+                         in->programs[k]);
+                return BB_EINVAL;
+            }
+        }
+        total += in->n_programs;
+    }
+    if (total == spec->n_instruments)
+        return 0;
+    if (total > DSP_PLAN_MAX_INSTRUMENTS) {
+        snprintf(msg, len, "%zu instruments and patches; a batch holds at most %d", total,
+                 DSP_PLAN_MAX_INSTRUMENTS);
+        return BB_EINVAL;
+    }
+    Bb__InstrumentSpec **out = calloc(total, sizeof *out);
+    if (!out) {
+        snprintf(msg, len, "out of memory");
+        return BB_ENOMEM;
+    }
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < spec->n_instruments; i++) {
+        Bb__InstrumentSpec *in = spec->instruments[i];
+        if (in->n_programs == 0) {
+            out[n++] = in;
+            continue;
+        }
+        for (size_t k = 0; !rc && k < in->n_programs; k++) {
+            out[n] = s_patch(in, k, msg, len);
+            rc = out[n] ? 0 : BB_EINVAL;
+            n += !rc;
+        }
+    }
+    if (rc) { /* undo: free the patches made so far, keep the originals */
+        for (size_t k = 0; k < n; k++) {
+            bool original = false;
+            for (size_t i = 0; i < spec->n_instruments; i++)
+                original |= out[k] == spec->instruments[i];
+            if (!original)
+                bb__instrument_spec__free_unpacked(out[k], NULL);
+        }
+        free(out);
+        return rc;
+    }
+    for (size_t i = 0; i < spec->n_instruments; i++)
+        if (spec->instruments[i]->n_programs)
+            bb__instrument_spec__free_unpacked(spec->instruments[i], NULL);
+    free(spec->instruments);
+    spec->instruments = out;
+    spec->n_instruments = total;
+    return 0;
 }

@@ -8,32 +8,28 @@
 #include <string.h>
 
 #include "bb_err.h"
-
-static const char *const s_curves[] = {"linear", "equal-power", "exponential"};
+#include "plan_choices.h"
 
 int dsp_fade_curve_parse(const char *word, dsp_fade_curve_t *out)
 {
-    for (int i = 0; i < 3; i++)
-        if (word && strcmp(word, s_curves[i]) == 0) {
-            *out = (dsp_fade_curve_t)i;
-            return 0;
-        }
-    return BB_EINVAL;
+    int v;
+    if (dsp_choice_parse(&dsp_choices_fade_curve, word, &v))
+        return BB_EINVAL;
+    *out = (dsp_fade_curve_t)v;
+    return 0;
 }
 
 const char *dsp_fade_curve_name(dsp_fade_curve_t curve)
 {
-    return (unsigned)curve < 3 ? s_curves[curve] : "?";
+    return dsp_choice_name(&dsp_choices_fade_curve, (int)curve);
 }
 
 int dsp_end_mode_parse(const char *word, dsp_end_mode_t *out)
 {
-    if (word && strcmp(word, "noise") == 0)
-        *out = DSP_END_NOISE;
-    else if (word && strcmp(word, "below-peak") == 0)
-        *out = DSP_END_BELOW_PEAK;
-    else
+    int v;
+    if (dsp_choice_parse(&dsp_choices_end_mode, word, &v))
         return BB_EINVAL;
+    *out = (dsp_end_mode_t)v;
     return 0;
 }
 
@@ -69,14 +65,13 @@ int dsp_pipeline_config_from_spec(const Bb__InstrumentSpec *spec, dsp_pipeline_c
         cfg->end_below_peak_db = q->end_below_peak_db;
     cfg->loop_crossfade_ms = q->loop_crossfade_ms;
     cfg->pitch_check = !q->unpitched;
-    if (q->fade_curve && *q->fade_curve && dsp_fade_curve_parse(q->fade_curve, &cfg->fade_curve)) {
-        snprintf(err, errlen, "fade curve '%s': use linear, equal-power or exponential",
-                 q->fade_curve);
+    int v = (int)cfg->fade_curve;
+    if (dsp_choice_check(&dsp_choices_fade_curve, q->fade_curve, 1, &v, err, errlen))
         return BB_EINVAL;
-    }
-    if (q->end_mode && *q->end_mode && dsp_end_mode_parse(q->end_mode, &cfg->end_mode)) {
-        snprintf(err, errlen, "end mode '%s': use noise or below-peak", q->end_mode);
+    cfg->fade_curve = (dsp_fade_curve_t)v;
+    v = (int)cfg->end_mode;
+    if (dsp_choice_check(&dsp_choices_end_mode, q->end_mode, 1, &v, err, errlen))
         return BB_EINVAL;
-    }
+    cfg->end_mode = (dsp_end_mode_t)v;
     return 0;
 }

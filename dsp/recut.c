@@ -208,7 +208,9 @@ void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg)
                                 .velocity = t->meta.velocity,
                                 .xruns = (uint32_t)t->meta.xruns,
                                 .release_capped = t->meta.release_capped};
-        if (dsp_analyze(audio, frames, ch, rate, &info, cfg, &t->a) != 0) {
+        const dsp_pipeline_config_t *own =
+            self->ev.pipeline_for ? self->ev.pipeline_for(self->ev.arg, t) : NULL;
+        if (dsp_analyze(audio, frames, ch, rate, &info, own ? own : cfg, &t->a) != 0) {
             snprintf(err, sizeof err,
                      "note_on_frame %lld is outside its %lld frames (or more than %d channels)",
                      (long long)t->meta.note_on_frame, (long long)frames, DSP_MAX_CHANNELS);
@@ -269,7 +271,11 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_e
     } else if (m == 0) {
         rc = BB_ENOTFOUND;
     } else {
-        rc = dsp_export_instrument(cfg, instrument, takes, m, &res, err, sizeof err);
+        const dsp_export_config_t *own =
+            self->ev.export_for ? self->ev.export_for(self->ev.arg, &self->v[first]) : NULL;
+        dsp_export_config_t use = own ? *own : *cfg;
+        use.out_dir = cfg->out_dir; /* the folder is the caller's */
+        rc = dsp_export_instrument(&use, instrument, takes, m, &res, err, sizeof err);
     }
     free(takes);
     if (self->ev.exported)

@@ -43,12 +43,19 @@ typedef struct {
      * export stops there. */
     void (*exported)(void *arg, const char *instrument, int rc, const dsp_export_result_t *res,
                      const char *err);
+    /* The settings of the instrument `take` belongs to, when it has its own (the settings
+     * its batch was recorded with): NULL, or a NULL answer, means the cfg given to
+     * dsp_recut_analyse / dsp_recut_export. The answer must stay valid until that call
+     * returns. */
+    const dsp_pipeline_config_t *(*pipeline_for)(void *arg, const dsp_recut_take_t *take);
+    const dsp_export_config_t *(*export_for)(void *arg, const dsp_recut_take_t *take);
     void *arg;
 } dsp_recut_events_t;
 
 #define DSP_RECUT_EVENTS_INIT                                                                      \
     {                                                                                              \
-        .skipped = NULL, .progress = NULL, .exported = NULL, .arg = NULL                           \
+        .skipped = NULL, .progress = NULL, .exported = NULL, .pipeline_for = NULL,                 \
+        .export_for = NULL, .arg = NULL                                                            \
     }
 
 typedef struct dsp_recut_t dsp_recut_t;

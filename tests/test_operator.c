@@ -1,0 +1,279 @@
+/*
+ * test_operator.c — the operator's side end to end (issue 13): a real coordinator and
+ * simulated capture nodes (fast) over ipc://, driven through the `batcherbird` binary as
+ * a user or a script would.
+ *
+ * Cases (one CTest entry each, each with its own coordinator and nodes):
+ *  - plan_equals_options: a plan file and the equivalent command line store the same
+ *    batch (`plan show --json --all` of both is identical), and what `plan show` prints
+ *    submits the same batch again;
+ *  - dry_run: --dry-run checks against the coordinator, prints the estimate, sends nothing;
+ *    an unknown node in a plan file is reported at its line;
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "bb_fs.h"
+#include "test_util.h"
+
+#define S_NODES 2
+
+static char s_dir[256], s_nodes_ep[300], s_ops[300], s_events[300];
+static test_proc_t s_coord, s_node[S_NODES];
+static const char *s_node_names[S_NODES] = {"op-a", "op-b"};
+
+static int s_cli(char **out, char **err, const char *const *args)
+{
+    const char *full[80] = {"--coordinator", s_ops, "--events", s_events};
+    int n = 4;
+    for (int i = 0; args[i] && n < 79; i++)
+        full[n++] = args[i];
+    full[n] = NULL;
+    return test_run("batcherbird", full, 120, out, err);
+}
+
+static void s_dump_logs(void)
+{
+    test_dump_log(&s_coord);
+    for (int i = 0; i < S_NODES; i++)
+        test_dump_log(&s_node[i]);
+}
+
+static int s_setup(void **state)
+{
+    test_tmpdir(s_dir, sizeof s_dir, "operator");
+    snprintf(s_nodes_ep, sizeof s_nodes_ep, "ipc://%s/n.ipc", s_dir);
+    snprintf(s_ops, sizeof s_ops, "ipc://%s/o.ipc", s_dir);
+    snprintf(s_events, sizeof s_events, "ipc://%s/e.ipc", s_dir);
+    char state_dir[300], log[300];
+    snprintf(state_dir, sizeof state_dir, "%s/state", s_dir);
+    snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
+    const char *cargs[] = {"--state",        state_dir, "--nodes",  s_nodes_ep,
+                           "--operators",    s_ops,     "--events", s_events,
+                           "--heartbeat-ms", "200",     NULL};
+    if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
+        return -1;
+    for (int i = 0; i < S_NODES; i++) {
+        char spool[300];
+        snprintf(spool, sizeof spool, "%s/spool-%s", s_dir, s_node_names[i]);
+        snprintf(log, sizeof log, "%s/%s.log", s_dir, s_node_names[i]);
+        const char *nargs[] = {"--coordinator", s_nodes_ep,       "--name",  s_node_names[i],
+                               "--instrument",  "organ",          "--spool", spool,
+                               "--fast",        "--heartbeat-ms", "200",     NULL};
+        if (test_start(&s_node[i], "batcherbird-node", nargs, log))
+            return -1;
+    }
+    /* until both nodes are online */
+    for (int tries = 0; tries < 300; tries++) {
+        char *out = NULL;
+        const char *args[] = {"nodes", NULL};
+        int rc = s_cli(&out, NULL, args);
+        int online = 0;
+        for (const char *p = out; rc == 0 && p && (p = strstr(p, " online ")); p++)
+            online++;
+        free(out);
+        if (online == S_NODES)
+            return 0;
+        usleep(100 * 1000);
+    }
+    s_dump_logs();
+    return -1;
+}
+
+static int s_teardown(void **state)
+{
+    for (int i = 0; i < S_NODES; i++)
+        test_stop(&s_node[i]);
+    test_stop(&s_coord);
+    if (!getenv("BB_TEST_KEEP"))
+        bb_rm_rf(s_dir);
+    else
+        fprintf(stderr, "kept %s\n", s_dir);
+    return 0;
+}
+
+static void s_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The batch number from submit's "batch N submitted" line. */
+static unsigned long long s_batch_of(const char *out)
+{
+    const char *line = strstr(out, "batch ");
+    unsigned long long id = 0;
+    while (line && sscanf(line, "batch %llu submitted", &id) != 1)
+        line = strstr(line + 1, "batch ");
+    if (!id)
+        fail_msg("no 'batch N submitted' in:\n%s", out);
+    return id;
+}
+
+static char *s_plan_json(unsigned long long id)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%llu", id);
+    char *out = NULL, *err = NULL;
+    const char *args[] = {"plan", "show", ids, "--json", "--all", NULL};
+    int rc = s_cli(&out, &err, args);
+    if (rc != 0)
+        fail_msg("plan show %s: %d\n%s", ids, rc, err ? err : "");
+    free(err);
+    return out;
+}
+
+/* ---- a plan file and the same plan as options ---- */
+
+static const char s_plan_text[] = "name: Same Night\n"
+                                  "format: wav\n"
+                                  "bit-depth: 16\n"
+                                  "normalise: velocity\n"
+                                  "hold: 300ms\n"
+                                  "release: 0.4\n"
+                                  "instruments:\n"
+                                  "  - instrument: Organ One\n"
+                                  "    node: op-a\n"
+                                  "    notes: C3:E3\n"
+                                  "    step: 2\n"
+                                  "    velocities: [64, 127]\n"
+                                  "    cc: {7: 100}\n"
+                                  "    program: 3\n"
+                                  "  - instrument: Organ Two\n"
+                                  "    node: op-b\n"
+                                  "    notes: [C2, G2]\n"
+                                  "    round-robins: 2\n"
+                                  "    unpitched: true\n"
+                                  "    fade-out: 20\n";
+
+static void test_plan_equals_options(void **state)
+{
+    char plan[300];
+    snprintf(plan, sizeof plan, "%s/same.yaml", s_dir);
+    s_write(plan, s_plan_text);
+    char *out = NULL, *err = NULL;
+    const char *from_file[] = {"submit", plan, NULL};
+    int rc = s_cli(&out, &err, from_file);
+    if (rc)
+        fail_msg("submit PLAN: %d\n%s", rc, err);
+    unsigned long long a = s_batch_of(out);
+    free(out);
+    free(err);
+    const char *from_options[] = {
+        "submit",     "--name",       "Same Night", "--format",       "wav",       "--bit-depth",
+        "16",         "--normalise",  "velocity",   "--hold",         "300ms",     "--release",
+        "0.4",        "--instrument", "Organ One",  "--node",         "op-a",      "--notes",
+        "C3:E3",      "--step",       "2",          "--velocities",   "64,127",    "--cc",
+        "7=100",      "--program",    "3",          "--instrument",   "Organ Two", "--node",
+        "op-b",       "--notes",      "C2,G2",      "--round-robins", "2",         "--unpitched",
+        "--fade-out", "20",           NULL};
+    rc = s_cli(&out, &err, from_options);
+    if (rc)
+        fail_msg("submit OPTIONS: %d\n%s", rc, err);
+    unsigned long long b = s_batch_of(out);
+    free(out);
+    free(err);
+    assert_true(b != a);
+    char *ja = s_plan_json(a), *jb = s_plan_json(b);
+    assert_string_equal(ja, jb);
+    json_error_t e;
+    json_t *j = json_loads(ja, 0, &e);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "Same Night");
+    assert_int_equal(json_array_size(json_object_get(j, "instruments")), 2);
+    json_decref(j);
+
+    /* what plan show prints is a plan file that stores the same batch again */
+    char ids[32], shown[300];
+    snprintf(ids, sizeof ids, "%llu", a);
+    const char *show[] = {"plan", "show", ids, NULL};
+    assert_int_equal(s_cli(&out, &err, show), 0);
+    snprintf(shown, sizeof shown, "%s/shown.yaml", s_dir);
+    s_write(shown, out);
+    free(out);
+    free(err);
+    const char *again[] = {"submit", shown, NULL};
+    rc = s_cli(&out, &err, again);
+    if (rc)
+        fail_msg("submit of plan show's output: %d\n%s", rc, err);
+    unsigned long long c = s_batch_of(out);
+    free(out);
+    free(err);
+    char *jc = s_plan_json(c);
+    assert_string_equal(ja, jc);
+    free(ja);
+    free(jb);
+    free(jc);
+}
+
+/* ---- dry run ---- */
+
+static void test_dry_run(void **state)
+{
+    char plan[300];
+    snprintf(plan, sizeof plan, "%s/dry.yaml", s_dir);
+    s_write(plan, s_plan_text);
+    char *out = NULL, *err = NULL;
+    const char *dry[] = {"submit", plan, "--dry-run", NULL};
+    assert_int_equal(s_cli(&out, &err, dry), 0);
+    assert_non_null(strstr(out, "Organ One"));
+    assert_non_null(strstr(out, "Dry run: nothing was sent."));
+    /* Organ One: 3 notes (C3, D3, E3) x 2 velocities; Organ Two: 2 notes x 2 round robins */
+    assert_non_null(strstr(out, "total"));
+    free(out);
+    free(err);
+    const char *json[] = {"submit", plan, "--dry-run", "--json", NULL};
+    assert_int_equal(s_cli(&out, &err, json), 0);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    if (!j)
+        fail_msg("not JSON: %s\n%s", e.text, out);
+    json_t *est = json_object_get(j, "estimate");
+    assert_int_equal(json_integer_value(json_object_get(est, "takes")), 10);
+    /* each take: 100 ms pre-roll + 300 ms hold + 400 ms release */
+    assert_true(json_real_value(json_object_get(est, "audio_s")) > 10 * 0.8 - 1e-6);
+    assert_true(json_real_value(json_object_get(est, "audio_s")) < 10 * 0.8 + 1e-6);
+    assert_true(json_is_true(json_object_get(j, "dry_run")));
+    json_decref(j);
+    free(out);
+    free(err);
+    /* nothing was submitted */
+    const char *status[] = {"status", NULL};
+    assert_int_equal(s_cli(&out, &err, status), 0);
+    assert_non_null(strstr(out, "No batches yet"));
+    free(out);
+    free(err);
+
+    /* an unknown node: the plan's line, checked against the coordinator's nodes */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/bad.yaml", s_dir);
+    s_write(bad, "instruments:\n  - instrument: X\n    node: op-z\n");
+    const char *sub[] = {"submit", bad, NULL};
+    assert_int_equal(s_cli(&out, &err, sub), 2);
+    char where[350];
+    snprintf(where, sizeof where, "%s:3:11: error: instrument X: no node named 'op-z'", bad);
+    if (!strstr(err, where))
+        fail_msg("expected '%s' in:\n%s", where, err);
+    free(out);
+    free(err);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_plan_equals_options, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run, s_setup, s_teardown),
+    };
+    return test_main_group(tests, argc, argv);
+}
