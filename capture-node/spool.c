@@ -36,9 +36,14 @@ struct node_spool_take_t {
     uint32_t crc;
 };
 
-static void s_path(const node_spool_t *self, const char *id, const char *ext, char *out, size_t len)
+/* The longest file name the spool makes: a take id and its longest extension. */
+#define S_NAME_MAX (BB_TAKE_ID_MAX + sizeof ".raw.part")
+
+/* dir/id.ext into out. node_spool_new checked that dir leaves room for S_NAME_MAX, so
+ * this fails only for an id longer than a take id may be: BB_ETOOLONG then. */
+static int s_path(const node_spool_t *self, const char *id, const char *ext, char *out, size_t len)
 {
-    snprintf(out, len, "%s/%s%s", self->dir, id, ext);
+    return bb_path_fmt(out, len, "%s/%s%s", self->dir, id, ext);
 }
 
 static int s_ends_with(const char *s, const char *suffix)
@@ -49,6 +54,11 @@ static int s_ends_with(const char *s, const char *suffix)
 
 node_spool_t *node_spool_new(const char *dir, char *err, size_t errlen)
 {
+    if (strlen(dir) + 1 + S_NAME_MAX > NODE_SPOOL_PATH_MAX) {
+        snprintf(err, errlen, "spool directory path is too long (%zu characters; at most %zu)",
+                 strlen(dir), NODE_SPOOL_PATH_MAX - 1 - S_NAME_MAX);
+        return NULL;
+    }
     int rc = bb_mkdir_p(dir);
     if (rc) {
         snprintf(err, errlen, "cannot create spool directory %s: %s", dir, bb_strerror(rc));
@@ -64,15 +74,18 @@ node_spool_t *node_spool_new(const char *dir, char *err, size_t errlen)
         struct dirent *e;
         while ((e = readdir(d))) {
             char path[NODE_SPOOL_PATH_MAX];
+            size_t n = strlen(e->d_name);
+            if (n >= S_NAME_MAX)
+                continue; /* longer than any name the spool makes: not ours */
             if (s_ends_with(e->d_name, ".part") || s_ends_with(e->d_name, ".tmp")) {
-                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-                unlink(path);
+                if (s_path(self, e->d_name, "", path, sizeof path) == 0)
+                    unlink(path);
             } else if (s_ends_with(e->d_name, ".raw")) {
-                char id[BB_TAKE_ID_MAX + 8];
-                snprintf(id, sizeof id, "%.*s", (int)(strlen(e->d_name) - 4), e->d_name);
-                s_path(self, id, ".hdr", path, sizeof path);
-                if (!bb_exists(path)) {
-                    s_path(self, id, ".raw", path, sizeof path);
+                char id[S_NAME_MAX];
+                memcpy(id, e->d_name, n - 4);
+                id[n - 4] = '\0';
+                if (s_path(self, id, ".hdr", path, sizeof path) == 0 && !bb_exists(path) &&
+                    s_path(self, id, ".raw", path, sizeof path) == 0) {
                     bb_warn("spool: removing %s, recorded but never completed", path);
                     unlink(path);
                 }
@@ -107,8 +120,7 @@ node_spool_take_t *node_spool_take_begin(node_spool_t *self, const char *id, uin
     if (!t)
         return NULL;
     char path[NODE_SPOOL_PATH_MAX];
-    s_path(self, id, ".raw.part", path, sizeof path);
-    t->file = fopen(path, "wb");
+    t->file = s_path(self, id, ".raw.part", path, sizeof path) == 0 ? fopen(path, "wb") : NULL;
     if (!t->file) {
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
         free(t);
@@ -144,10 +156,10 @@ void node_spool_take_abort(node_spool_take_t **take_p)
         return;
     node_spool_take_t *t = *take_p;
     char path[NODE_SPOOL_PATH_MAX];
-    s_path(t->spool, t->id, ".raw.part", path, sizeof path);
     if (t->file)
         fclose(t->file);
-    unlink(path);
+    if (s_path(t->spool, t->id, ".raw.part", path, sizeof path) == 0)
+        unlink(path);
     free(t);
     *take_p = NULL;
 }
@@ -156,11 +168,13 @@ int node_spool_take_commit(node_spool_take_t **take_p, Bb__SpoolHeader *hdr, uin
 {
     node_spool_take_t *t = *take_p;
     char part[NODE_SPOOL_PATH_MAX], raw[NODE_SPOOL_PATH_MAX], head[NODE_SPOOL_PATH_MAX];
-    s_path(t->spool, t->id, ".raw.part", part, sizeof part);
-    s_path(t->spool, t->id, ".raw", raw, sizeof raw);
-    s_path(t->spool, t->id, ".hdr", head, sizeof head);
-    int rc = 0;
-    if (fflush(t->file) != 0 || fsync(fileno(t->file)) != 0)
+    /* t->id passed bb_take_id_ok in take_begin, so these fit (see s_path) */
+    int rc = s_path(t->spool, t->id, ".raw.part", part, sizeof part);
+    if (!rc)
+        rc = s_path(t->spool, t->id, ".raw", raw, sizeof raw);
+    if (!rc)
+        rc = s_path(t->spool, t->id, ".hdr", head, sizeof head);
+    if (!rc && (fflush(t->file) != 0 || fsync(fileno(t->file)) != 0))
         rc = errno == ENOSPC ? BB_ENOSPACE : BB_EIO;
     if (fclose(t->file) != 0 && !rc)
         rc = errno == ENOSPC ? BB_ENOSPACE : BB_EIO;
@@ -228,10 +242,10 @@ int node_spool_list(node_spool_t *self, char ***ids_out, size_t *n_out)
             entries = ne;
         }
         char path[NODE_SPOOL_PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", self->dir, e->d_name);
         struct stat st;
-        if (stat(path, &st) != 0)
-            continue;
+        if (strlen(e->d_name) >= S_NAME_MAX || s_path(self, e->d_name, "", path, sizeof path) ||
+            stat(path, &st) != 0)
+            continue; /* a name longer than the spool makes is not a take */
         entries[n].id = strndup(e->d_name, strlen(e->d_name) - 4);
         entries[n].mtime = st.st_mtim;
         if (entries[n].id)
@@ -258,10 +272,12 @@ int node_spool_list(node_spool_t *self, char ***ids_out, size_t *n_out)
 int node_spool_load_header(node_spool_t *self, const char *id, Bb__SpoolHeader **hdr)
 {
     char path[NODE_SPOOL_PATH_MAX];
-    s_path(self, id, ".hdr", path, sizeof path);
+    int rc = s_path(self, id, ".hdr", path, sizeof path);
+    if (rc)
+        return rc;
     char *data;
     size_t len;
-    int rc = bb_read_file(path, &data, &len);
+    rc = bb_read_file(path, &data, &len);
     if (rc)
         return rc;
     *hdr = bb__spool_header__unpack(NULL, len, (uint8_t *)data);
@@ -276,7 +292,9 @@ int node_spool_load_header(node_spool_t *self, const char *id, Bb__SpoolHeader *
 int node_spool_open_data(node_spool_t *self, const char *id, int *fd, uint64_t *bytes)
 {
     char path[NODE_SPOOL_PATH_MAX];
-    s_path(self, id, ".raw", path, sizeof path);
+    int rc = s_path(self, id, ".raw", path, sizeof path);
+    if (rc)
+        return rc;
     *fd = open(path, O_RDONLY);
     if (*fd < 0)
         return bb_err_from_errno(errno);
@@ -292,9 +310,11 @@ int node_spool_open_data(node_spool_t *self, const char *id, int *fd, uint64_t *
 int node_spool_remove(node_spool_t *self, const char *id)
 {
     char path[NODE_SPOOL_PATH_MAX];
-    s_path(self, id, ".hdr", path, sizeof path);
+    int rc = s_path(self, id, ".hdr", path, sizeof path);
+    if (rc)
+        return rc;
     unlink(path);
-    s_path(self, id, ".raw", path, sizeof path);
-    unlink(path);
+    if (s_path(self, id, ".raw", path, sizeof path) == 0)
+        unlink(path);
     return bb_fsync_dir(self->dir);
 }

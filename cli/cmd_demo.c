@@ -163,7 +163,10 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
             cli_error("demo: cannot tell the current folder");
             return CLI_EXIT_FAILED;
         }
-        snprintf(out_abs, sizeof out_abs, "%s/%s", cwd, out);
+        if (bb_path_fmt(out_abs, sizeof out_abs, "%s/%s", cwd, out)) {
+            cli_error("demo: --out %s: the path is too long", out);
+            return CLI_EXIT_USAGE;
+        }
     }
     int rc = bb_mkdir_p(out_abs);
     if (rc) {

@@ -114,9 +114,8 @@ static void s_find_plan(const char *root, const char *audio, char *out, size_t l
     while (rlen > 1 && root[rlen - 1] == '/')
         rlen--;
     for (int depth = 0; depth <= DSP_RECUT_DEPTH_MAX; depth++) {
-        snprintf(out, len, "%s/plan.json", dir);
-        if (access(out, R_OK) == 0)
-            return;
+        if (bb_path_fmt(out, len, "%s/plan.json", dir) == 0 && access(out, R_OK) == 0)
+            return; /* a folder too deep for a plan's path has none we could read */
         if (strlen(dir) <= rlen || strncmp(dir, root, rlen) != 0)
             break;
         char up[PATH_MAX];

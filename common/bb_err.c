@@ -38,6 +38,8 @@ const char *bb_strerror(int err)
         return "remote call failed";
     case BB_ECANCELLED:
         return "cancelled";
+    case BB_ETOOLONG:
+        return "name or path too long";
     default:
         return "unknown error";
     }
@@ -63,6 +65,8 @@ int bb_err_from_errno(int errnum)
         return BB_ETIMEDOUT;
     case EBUSY:
         return BB_EBUSY;
+    case ENAMETOOLONG:
+        return BB_ETOOLONG;
     default:
         return BB_EIO;
     }

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,27 +146,61 @@ bool bb_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-int bb_rm_rf(const char *path)
+#define S_RM_DEPTH_MAX 512 /* directory levels below the root (one descriptor each) */
+
+/* Removes `name` in the directory dirfd, recursively. Returns the first error. */
+static int s_rm_at(int parent, const char *name, int depth)
 {
     struct stat st;
-    if (lstat(path, &st) != 0)
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         return errno == ENOENT ? 0 : bb_err_from_errno(errno);
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (!d)
-            return bb_err_from_errno(errno);
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char child[4096];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            bb_rm_rf(child);
-        }
-        closedir(d);
-        return rmdir(path) == 0 ? 0 : bb_err_from_errno(errno);
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(parent, name, 0) == 0 || errno == ENOENT ? 0 : bb_err_from_errno(errno);
+    if (depth >= S_RM_DEPTH_MAX)
+        return BB_ETOOLONG;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return bb_err_from_errno(errno);
+    DIR *d = fdopendir(fd); /* owns fd from here */
+    if (!d) {
+        int rc = bb_err_from_errno(errno);
+        close(fd);
+        return rc;
     }
-    return unlink(path) == 0 ? 0 : bb_err_from_errno(errno);
+    int first = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        int rc = s_rm_at(dirfd(d), e->d_name, depth + 1);
+        if (rc && !first)
+            first = rc;
+    }
+    closedir(d);
+    if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT && !first)
+        first = bb_err_from_errno(errno);
+    return first;
+}
+
+int bb_rm_rf(const char *path)
+{
+    if (!path || !*path)
+        return BB_EINVAL;
+    return s_rm_at(AT_FDCWD, path, 0);
+}
+
+int bb_path_fmt(char *out, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len) {
+        if (len)
+            out[0] = '\0';
+        return BB_ETOOLONG;
+    }
+    return 0;
 }
 
 static int s_safe_char(unsigned char c)

@@ -23,8 +23,14 @@ int bb_write_file_atomic(const char *path, const void *data, size_t len);
 int bb_read_file(const char *path, char **data, size_t *len);
 /* True if path exists. */
 bool bb_exists(const char *path);
-/* Removes a file or a directory tree. Returns 0 if it is gone. */
+/* Removes a file or a directory tree without following symbolic links (a link is
+ * removed, not what it points to). Works below any depth of path length: children are
+ * reached with openat/unlinkat, never by building their paths. Returns 0 when it is gone
+ * (or was never there), else the first error met; what could be removed is removed. */
 int bb_rm_rf(const char *path);
+/* snprintf into out that refuses to truncate: 0, or BB_ETOOLONG (out then holds "") when
+ * the result needs len bytes or more. For paths and names built from parts. */
+int bb_path_fmt(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Directory part of `path` into out ("." when none). */
 void bb_dirname(const char *path, char *out, size_t len);
 

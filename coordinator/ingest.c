@@ -296,9 +296,14 @@ int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, dsp_ra
     int rc = close_rc == 0 && fsync(t->fd) == 0 ? 0 : bb_err_from_errno(errno);
     close(t->fd);
     t->fd = -1;
-    char final[1400], side[1400];
-    snprintf(final, sizeof final, "%s/%s.wav", t->dir, t->id);
-    snprintf(side, sizeof side, "%s/%s.json", t->dir, t->id);
+    char final[1400] = "", side[1400] = "";
+    /* the caller's buffer must hold the WAV path too: checked before anything moves */
+    if (!rc)
+        rc = bb_path_fmt(final, sizeof final, "%s/%s.wav", t->dir, t->id);
+    if (!rc)
+        rc = bb_path_fmt(side, sizeof side, "%s/%s.json", t->dir, t->id);
+    if (!rc)
+        rc = bb_path_fmt(wav_path, path_len, "%s", final);
     if (!rc && rename(t->part, final) != 0)
         rc = bb_err_from_errno(errno);
 
@@ -333,12 +338,13 @@ int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, dsp_ra
     if (rc) {
         snprintf(msg, len, "take %s could not be made durable: %s; the node keeps it", t->id,
                  bb_strerror(rc));
-        unlink(final);
-        unlink(side);
+        if (*final)
+            unlink(final);
+        if (*side)
+            unlink(side);
         coord_ingest_drop(self, req->take_id);
         return rc == BB_ENOSPACE ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_INTERNAL;
     }
-    snprintf(wav_path, path_len, "%s", final);
     s_free(t, false);
     self->takes[at] = self->takes[--self->n];
     return BB_STATUS_OK;

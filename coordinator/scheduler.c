@@ -176,7 +176,7 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
         coord_worker_export(self->worker, batch, idx);
         return false;
     }
-    char why[300];
+    char why[sizeof((coord_node_t *)0)->message + 160]; /* the node's message and our words */
     coord_node_t *node = coord_registry_find(self->registry, row.node);
     if (!node || !node->online || !node->peer) {
         snprintf(why, sizeof why, "waiting for node %s (%s)", row.node,

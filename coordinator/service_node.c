@@ -372,7 +372,7 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     }
     s_touch(self, coord_ingest_node(self->ingest, req->take_id), call);
     dsp_raw_meta_t meta;
-    char path[1400], msg[BB_RPC_MESSAGE_MAX];
+    char path[sizeof((coord_take_row_t *)0)->path], msg[BB_RPC_MESSAGE_MAX];
     int status = coord_ingest_end(self->ingest, req, &meta, path, sizeof path, msg, sizeof msg);
     if (status != BB_STATUS_OK) {
         bb_warn("%s", msg);
@@ -421,7 +421,7 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     row.batch_id = meta.batch_id;
     row.inst_idx = have_job ? job.inst_idx : -1;
     snprintf(row.node, sizeof row.node, "%s", meta.node);
-    snprintf(row.path, sizeof row.path, "%s", path);
+    memcpy(row.path, path, sizeof row.path); /* same size, NUL-terminated by ingest */
     row.frames = meta.frames;
     row.sample_rate = meta.sample_rate;
     row.channels = meta.channels;

@@ -130,16 +130,21 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     char out_dir[PATH_MAX] = "";
     if (status == BB_STATUS_OK && *spec->export->out_dir) {
         const char *want = spec->export->out_dir;
+        int rc;
         if (want[0] == '/') {
-            snprintf(out_dir, sizeof out_dir, "%s", want);
+            rc = bb_path_fmt(out_dir, sizeof out_dir, "%s", want);
         } else {
             char cwd[PATH_MAX];
             if (!getcwd(cwd, sizeof cwd))
                 snprintf(cwd, sizeof cwd, ".");
-            snprintf(out_dir, sizeof out_dir, "%s/%s", cwd, want);
+            rc = bb_path_fmt(out_dir, sizeof out_dir, "%s/%s", cwd, want);
         }
-        int rc = bb_mkdir_p(out_dir);
-        if (rc) {
+        if (!rc)
+            rc = bb_mkdir_p(out_dir);
+        if (rc == BB_ETOOLONG) {
+            snprintf(msg, sizeof msg, "the output folder %.200s... is too long a path", want);
+            status = BB_STATUS_INVALID_ARGUMENT;
+        } else if (rc) {
             snprintf(msg, sizeof msg, "cannot create the output folder %s: %s", out_dir,
                      bb_strerror(rc));
             status = BB_STATUS_FAILED_PRECONDITION;

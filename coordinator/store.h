@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bb_take_id.h"
+
 typedef struct coord_store_t coord_store_t;
 
 /* Job states */
@@ -56,14 +58,14 @@ typedef struct {
     int state;
     int attempts;
     int retakes;
-    char take_id[96];    /* the take that completed it */
-    char dispatched[96]; /* the take id last sent to a node */
+    char take_id[BB_TAKE_ID_MAX + 1];    /* the take that completed it */
+    char dispatched[BB_TAKE_ID_MAX + 1]; /* the take id last sent to a node */
     char node[64];
     char message[256];
 } coord_job_row_t;
 
 typedef struct {
-    char id[96];
+    char id[BB_TAKE_ID_MAX + 1];
     int64_t job_id;
     uint64_t batch_id;
     int inst_idx;

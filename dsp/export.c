@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,26 @@ static void s_thumbnail(const float *x, int64_t len, int ch, dsp_export_sample_t
     }
 }
 
+/* A path under the output folder into out[len]; BB_ETOOLONG with the message in err when
+ * it does not fit (never a truncated path). */
+static int s_path(char *out, size_t len, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int s_path(char *out, size_t len, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, len, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < len)
+        return 0;
+    snprintf(err, errlen,
+             "a path in the library would be longer than %zu bytes (%.60s...): "
+             "choose a shorter output folder or name template",
+             len - 1, out);
+    out[0] = '\0';
+    return BB_ETOOLONG;
+}
+
 /* The raw take's sidecar (same base name, .json), or zeros when it is missing or bad. When
  * it does not say when the take began (takes recorded before nodes reported it, or from
  * another recorder), the raw file's modification time minus its length stands in: the
@@ -255,13 +276,14 @@ static void s_read_side(const char *raw_path, int64_t raw_frames, int rate, dsp_
 {
     memset(meta, 0, sizeof *meta);
     char side[S_PATH_MAX];
-    snprintf(side, sizeof side, "%s", raw_path);
+    if (bb_path_fmt(side, sizeof side, "%s", raw_path))
+        side[0] = '\0'; /* no sidecar can be that long either */
     char *slash = strrchr(side, '/');
     char *dot = strrchr(side, '.');
     if (dot && (!slash || dot > slash))
         *dot = '\0';
     char err[128];
-    if (strlen(side) + 6 <= sizeof side) {
+    if (*side && strlen(side) + 6 <= sizeof side) {
         strcat(side, ".json");
         if (!bb_exists(side) || dsp_raw_read_sidecar(side, meta, err, sizeof err))
             memset(meta, 0, sizeof *meta);
@@ -361,7 +383,11 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
                               .loop_start = s->loop_start,
                               .loop_end = s->loop_end};
     char path[S_PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", staging, s->file);
+    rc = s_path(path, sizeof path, err, errlen, "%s/%s", staging, s->file);
+    if (rc) {
+        free(audio);
+        return rc;
+    }
     uint64_t seed = bb_crc32(0, name, strlen(name)) | (uint64_t)t->velocity << 32;
     rc = dsp_export_write_audio(path, x, len, ch, rate, cfg->bit_depth, cfg->flac, cfg->dither,
                                 seed, &meta, err, errlen);
@@ -441,20 +467,21 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
         return rc;
     }
     char path[S_PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s.sfz", staging, inst->safe);
-    rc = dsp_export_write_sfz(path, inst, err, errlen);
+    rc = s_path(path, sizeof path, err, errlen, "%s/%s.sfz", staging, inst->safe);
+    if (!rc)
+        rc = dsp_export_write_sfz(path, inst, err, errlen);
     if (!rc)
         rc = dsp_file_crc32(path, &inst->sfz_crc32, &inst->sfz_bytes, err, errlen);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/%s.dspreset", staging, inst->safe);
+    if (!rc)
+        rc = s_path(path, sizeof path, err, errlen, "%s/%s.dspreset", staging, inst->safe);
+    if (!rc)
         rc = dsp_export_write_dspreset(path, inst, err, errlen);
-    }
     if (!rc)
         rc = dsp_file_crc32(path, &inst->dspreset_crc32, &inst->dspreset_bytes, err, errlen);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/%s", staging, DSP_EXPORT_INST_RECORD);
+    if (!rc)
+        rc = s_path(path, sizeof path, err, errlen, "%s/%s", staging, DSP_EXPORT_INST_RECORD);
+    if (!rc)
         rc = dsp_export_write_record(path, inst, err, errlen);
-    }
     return rc;
 }
 
@@ -492,16 +519,27 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
                               .map = cfg->map,
                               .notes = cfg->notes};
     bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
-    char staging[S_PATH_MAX], old[S_PATH_MAX], samples_dir[S_PATH_MAX + 16];
-    snprintf(res->dir, sizeof res->dir, "%s/%s", cfg->out_dir, inst.safe);
-    snprintf(staging, sizeof staging, "%s/.%s.staging", cfg->out_dir, inst.safe);
-    snprintf(old, sizeof old, "%s/.%s.old", cfg->out_dir, inst.safe);
-    rc = s_check_owner(res->dir, inst.name, err, errlen);
+    char staging[S_PATH_MAX], old[S_PATH_MAX], samples_dir[S_PATH_MAX];
+    /* every path of the folder is checked here, before anything is written */
+    rc = s_path(res->dir, sizeof res->dir, err, errlen, "%s/%s", cfg->out_dir, inst.safe);
+    if (!rc)
+        rc = s_path(res->sfz, sizeof res->sfz, err, errlen, "%s/%s.sfz", res->dir, inst.safe);
+    if (!rc)
+        rc = s_path(res->dspreset, sizeof res->dspreset, err, errlen, "%s/%s.dspreset", res->dir,
+                    inst.safe);
+    if (!rc)
+        rc =
+            s_path(staging, sizeof staging, err, errlen, "%s/.%s.staging", cfg->out_dir, inst.safe);
+    if (!rc)
+        rc = s_path(old, sizeof old, err, errlen, "%s/.%s.old", cfg->out_dir, inst.safe);
+    if (!rc)
+        rc = s_path(samples_dir, sizeof samples_dir, err, errlen, "%s/samples", staging);
+    if (!rc)
+        rc = s_check_owner(res->dir, inst.name, err, errlen);
     if (rc)
         return rc;
     bb_rm_rf(staging); /* leftovers of an export that crashed */
     bb_rm_rf(old);
-    snprintf(samples_dir, sizeof samples_dir, "%s/samples", staging);
     rc = bb_mkdir_p(samples_dir);
     if (rc) {
         snprintf(err, errlen, "cannot create %s: %s", samples_dir, bb_strerror(rc));
@@ -563,8 +601,6 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     res->files = (int)inst.n_samples;
     res->skipped = (int)inst.n_skipped;
     res->gain_db = inst.gain_db;
-    snprintf(res->sfz, sizeof res->sfz, "%s/%s.sfz", res->dir, inst.safe);
-    snprintf(res->dspreset, sizeof res->dspreset, "%s/%s.dspreset", res->dir, inst.safe);
     if (cfg->library_files)
         rc = dsp_export_library_rebuild(cfg->out_dir, err, errlen);
 cleanup:

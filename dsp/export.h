@@ -28,6 +28,7 @@
 #include "bb_fs.h"
 #include "bb_json.h"
 #include "bb_notes.h"
+#include "bb_take_id.h"
 #include "export_map.h"
 #include "pipeline.h"
 
@@ -93,7 +94,7 @@ typedef struct {
 
 typedef struct {
     char file[320]; /* relative to the instrument folder: samples/<name>.wav */
-    char take_id[96];
+    char take_id[BB_TAKE_ID_MAX + 1];
     dsp_map_entry_t map; /* note, velocity, rr, release; ranges from dsp_map_build */
     int rate, channels;
     int64_t frames;
@@ -116,7 +117,7 @@ typedef struct {
 } dsp_export_sample_t;
 
 typedef struct {
-    char take_id[96];
+    char take_id[BB_TAKE_ID_MAX + 1];
     int note, velocity, rr;
     bool release;
     dsp_analysis_t qc;

@@ -310,8 +310,7 @@ int dsp_library_read(const char *root, const char *rel, uint64_t offset, void *b
         snprintf(err, errlen, "the library %s is gone", root);
         return BB_ENOTFOUND;
     }
-    snprintf(path, sizeof path, "%s/%s", root_real, rel);
-    if (!bb_exists(path)) {
+    if (bb_path_fmt(path, sizeof path, "%s/%s", root_real, rel) || !bb_exists(path)) {
         snprintf(err, errlen, "%s: no such file in the library", rel);
         return BB_ENOTFOUND;
     }

@@ -409,7 +409,7 @@ static json_t *s_bank_format(const dsp_plan_field_t *f, const dsp_plan_target_t 
         return NULL;
     if (s->bank_lsb < 0)
         return json_integer(s->bank_msb);
-    char text[16];
+    char text[24]; /* two ints and a colon, whatever their range */
     snprintf(text, sizeof text, "%d:%d", s->bank_msb, s->bank_lsb);
     return json_string(text);
 }

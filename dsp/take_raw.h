@@ -15,8 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bb_take_id.h"
+
 typedef struct {
-    char take_id[96];
+    char take_id[BB_TAKE_ID_MAX + 1];
     char instrument[128];
     char node[64];
     uint64_t batch_id;

@@ -243,7 +243,7 @@ static void s_check_instrument_files(const s_inst_t *in)
     int lo = 127, hi = 0;
     for (int i = 0; i < n; i++) {
         char path[900];
-        snprintf(path, sizeof path, "%s/%s", dir, regions[i].sample);
+        assert_int_equal(bb_path_fmt(path, sizeof path, "%s/%s", dir, regions[i].sample), 0);
         assert_true(bb_exists(path));
         assert_true(regions[i].key >= regions[i].lokey && regions[i].key <= regions[i].hikey);
         if (regions[i].lokey < lo)

@@ -6,7 +6,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -166,6 +171,55 @@ static void test_pb_copy_is_deep(void **state)
     assert_null(bb_pb_copy(NULL));
 }
 
+/* A tree deeper than PATH_MAX (no path of its files fits a path buffer), a symbolic link
+ * to a file outside it: bb_rm_rf removes the tree and the link, never the link's target. */
+static void test_rm_rf_deep_tree_and_links(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/bb-test-rmrf-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char outside[64], tree[96];
+    snprintf(outside, sizeof outside, "%s.keep", root);
+    FILE *f = fopen(outside, "w");
+    assert_non_null(f);
+    fputs("not ours\n", f);
+    fclose(f);
+    snprintf(tree, sizeof tree, "%s/t", root);
+    assert_int_equal(mkdir(tree, 0755), 0);
+    char name[201];
+    memset(name, 'd', 200);
+    name[200] = '\0';
+    int fd = open(tree, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(symlinkat(outside, fd, "link"), 0);
+    for (int level = 0; level < 30; level++) { /* 30 * 201 bytes > PATH_MAX */
+        assert_int_equal(mkdirat(fd, name, 0755), 0);
+        int child = openat(fd, name, O_RDONLY | O_DIRECTORY);
+        assert_true(child >= 0);
+        close(fd);
+        fd = child;
+        int file = openat(fd, "f", O_WRONLY | O_CREAT, 0644);
+        assert_true(file >= 0);
+        close(file);
+    }
+    close(fd);
+    assert_int_equal(bb_rm_rf(root), 0);
+    assert_false(bb_exists(root));
+    assert_true(bb_exists(outside));
+    assert_int_equal(bb_rm_rf(root), 0); /* already gone */
+    unlink(outside);
+}
+
+static void test_path_fmt_refuses_to_truncate(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_int_equal(bb_path_fmt(out, sizeof out, "%s/%s", "ab", "cdef"), 0);
+    assert_string_equal(out, "ab/cdef");
+    assert_int_equal(bb_path_fmt(out, sizeof out, "%s/%s", "ab", "cdefg"), BB_ETOOLONG);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +232,8 @@ int main(void)
         cmocka_unit_test(test_crc32_known_value),
         cmocka_unit_test(test_take_ids),
         cmocka_unit_test(test_pb_copy_is_deep),
+        cmocka_unit_test(test_rm_rf_deep_tree_and_links),
+        cmocka_unit_test(test_path_fmt_refuses_to_truncate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,11 +184,9 @@ static void s_stop_all_checked(void)
         size_t n = strlen(e->d_name);
         if (n < 4 || strcmp(e->d_name + n - 4, ".log") != 0)
             continue;
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s", s_env.dir, e->d_name);
-        if (s_log_has_sanitizer_report(path)) {
-            test_proc_t p = {0};
-            snprintf(p.log, sizeof p.log, "%s", path);
+        test_proc_t p = {0};
+        assert_int_equal(bb_path_fmt(p.log, sizeof p.log, "%s/%s", s_env.dir, e->d_name), 0);
+        if (s_log_has_sanitizer_report(p.log)) {
             test_dump_log(&p);
             fail_msg("%s holds a sanitizer report", e->d_name);
         }
