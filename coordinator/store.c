@@ -1,10 +1,15 @@
 /*
  * store.c — SQLite state of store.h.
  *
- * Statements are prepared per call through one helper, s_run(), that binds parameters
- * from a type string ('i' int64, 'd' double, 't' text, 'b' blob + length) and steps once;
- * a row, if any, is left for the caller to read, then s_done() finalises. The schema is
- * created if missing; `meta.schema` records its version for later migrations.
+ * Every statement goes through one helper, s_run(), that takes it from the store's cache
+ * (each SQL text is prepared once, on first use, and kept), binds parameters from a type
+ * string ('i' int64, 'd' double, 't' text, 'b' blob + length) and steps once; a row, if
+ * any, is left for the caller to read, then s_done() resets the statement for its next
+ * use. A statement still open when the same SQL is asked for again (a caller reading
+ * rows while calling another store function) gets a one-off copy, finalised at s_done().
+ * States are written and compared through bound parameters with their names (JOB_*,
+ * BB__BATCH_STATE__*, BB__INSTRUMENT_STATE__*), never as numbers in the SQL text.
+ * The schema is created if missing; `meta.schema` records its version for migrations.
  */
 #include "store.h"
 
@@ -17,13 +22,23 @@
 #include "bb_clock.h"
 #include "bb_err.h"
 #include "bb_log.h"
+#include "operator.pb-c.h"
 
 #define COORD_SCHEMA_VERSION  1
 #define COORD_BUSY_TIMEOUT_MS 5000
+#define S_STMT_CACHE_MAX      64 /* distinct SQL texts in this file, with room to spare */
+
+typedef struct {
+    const char *sql; /* the text it was prepared from (a string literal of this file) */
+    sqlite3_stmt *st;
+    bool busy; /* handed out and not yet s_done() */
+} s_stmt_t;
 
 struct coord_store_t {
     sqlite3 *db;
     char err[256];
+    s_stmt_t stmts[S_STMT_CACHE_MAX];
+    int n_stmts;
 };
 
 static const char *s_schema =
@@ -64,14 +79,59 @@ static int s_fail(coord_store_t *self, const char *what)
     return BB_EDB;
 }
 
-/* Prepares `sql`, binds the arguments described by `types`, steps once.
- * Returns SQLITE_ROW / SQLITE_DONE in *step; the statement stays open for reading. */
+/* The cached statement for sql, prepared on first use; a one-off when the cached one is
+ * in use or the cache is full. Returns 0 or BB_EDB. */
+static int s_prepare(coord_store_t *self, const char *sql, sqlite3_stmt **out)
+{
+    s_stmt_t *slot = NULL;
+    for (int i = 0; i < self->n_stmts; i++) {
+        s_stmt_t *c = &self->stmts[i];
+        if (c->sql == sql || strcmp(c->sql, sql) == 0) {
+            if (c->busy)
+                break; /* nested use of the same statement: a one-off */
+            c->busy = true;
+            *out = c->st;
+            return 0;
+        }
+    }
+    if (self->n_stmts < S_STMT_CACHE_MAX)
+        slot = &self->stmts[self->n_stmts];
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(self->db, sql, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) !=
+        SQLITE_OK)
+        return s_fail(self, "prepare");
+    if (slot) {
+        *slot = (s_stmt_t){.sql = sql, .st = st, .busy = true};
+        self->n_stmts++;
+    }
+    *out = st;
+    return 0;
+}
+
+/* Gives a statement from s_prepare back: reset for its next use, or finalised if a
+ * one-off. */
+static void s_done(coord_store_t *self, sqlite3_stmt *st)
+{
+    for (int i = 0; i < self->n_stmts; i++) {
+        if (self->stmts[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            self->stmts[i].busy = false;
+            return;
+        }
+    }
+    s_done(self, st);
+}
+
+/* Takes `sql` from the cache, binds the arguments described by `types`, steps once.
+ * Returns SQLITE_ROW / SQLITE_DONE in *step; the statement stays open for reading until
+ * s_done(). */
 static int s_vrun(coord_store_t *self, sqlite3_stmt **out, int *step, const char *sql,
                   const char *types, va_list ap)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return s_fail(self, "prepare");
+    if (s_prepare(self, sql, &st))
+        return BB_EDB;
     int i = 1;
     for (const char *t = types; t && *t; t++, i++) {
         int rc = SQLITE_OK;
@@ -95,14 +155,15 @@ static int s_vrun(coord_store_t *self, sqlite3_stmt **out, int *step, const char
         }
         }
         if (rc != SQLITE_OK) {
-            sqlite3_finalize(st);
-            return s_fail(self, "bind");
+            int err = s_fail(self, "bind");
+            s_done(self, st);
+            return err;
         }
     }
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         int err = s_fail(self, "step");
-        sqlite3_finalize(st);
+        s_done(self, st);
         return err;
     }
     *step = rc;
@@ -130,7 +191,7 @@ static int s_exec(coord_store_t *self, const char *sql, const char *types, ...)
     int rc = s_vrun(self, &st, &step, sql, types, ap);
     va_end(ap);
     if (!rc)
-        sqlite3_finalize(st);
+        s_done(self, st);
     return rc;
 }
 
@@ -177,7 +238,10 @@ void coord_store_close(coord_store_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    sqlite3_close((*self_p)->db);
+    coord_store_t *self = *self_p;
+    for (int i = 0; i < self->n_stmts; i++)
+        sqlite3_finalize(self->stmts[i].st);
+    sqlite3_close(self->db);
     free(*self_p);
     *self_p = NULL;
 }
@@ -230,7 +294,7 @@ int coord_store_node_latency(coord_store_t *self, const char *name, double *ms, 
         *ms = sqlite3_column_double(st, 0);
         *has = sqlite3_column_int(st, 1) != 0;
     }
-    sqlite3_finalize(st);
+    s_done(self, st);
     return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
 }
 
@@ -245,9 +309,9 @@ int coord_store_node_set_latency(coord_store_t *self, const char *name, double m
 int coord_store_batch_insert(coord_store_t *self, const char *name, const void *spec,
                              size_t spec_len, const char *out_dir, uint64_t *id)
 {
-    int rc =
-        s_exec(self, "INSERT INTO batches(name, spec, state, out_dir, created) VALUES(?,?,0,?,?)",
-               "tbtd", name, spec, spec_len, out_dir, bb_unix_s());
+    int rc = s_exec(
+        self, "INSERT INTO batches(name, spec, state, out_dir, created) VALUES(?,?,?,?,?)", "tbitd",
+        name, spec, spec_len, (int64_t)BB__BATCH_STATE__BATCH_RUNNING, out_dir, bb_unix_s());
     if (!rc)
         *id = (uint64_t)sqlite3_last_insert_rowid(self->db);
     return rc;
@@ -265,7 +329,7 @@ int coord_store_batch_get(coord_store_t *self, uint64_t id, coord_batch_row_t *o
     if (rc)
         return rc;
     if (step != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        s_done(self, st);
         return BB_ENOTFOUND;
     }
     out->id = (uint64_t)sqlite3_column_int64(st, 0);
@@ -279,7 +343,7 @@ int coord_store_batch_get(coord_store_t *self, uint64_t id, coord_batch_row_t *o
     out->spec = malloc(out->spec_len ? out->spec_len : 1);
     if (out->spec && out->spec_len)
         memcpy(out->spec, sqlite3_column_blob(st, 7), out->spec_len);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return out->spec ? 0 : BB_ENOMEM;
 }
 
@@ -291,10 +355,13 @@ void coord_batch_row_free(coord_batch_row_t *row)
 
 int coord_store_batch_set_state(coord_store_t *self, uint64_t id, int state, const char *message)
 {
+    bool ended = state == BB__BATCH_STATE__BATCH_DONE ||
+                 state == BB__BATCH_STATE__BATCH_CANCELLED ||
+                 state == BB__BATCH_STATE__BATCH_FAILED;
     return s_exec(self,
-                  "UPDATE batches SET state=?, message=?, finished=CASE WHEN ? >= 2 THEN ?"
+                  "UPDATE batches SET state=?, message=?, finished=CASE WHEN ? THEN ?"
                   " ELSE NULL END WHERE id=?",
-                  "itidi", (int64_t)state, message ? message : "", (int64_t)state, bb_unix_s(),
+                  "itidi", (int64_t)state, message ? message : "", (int64_t)ended, bb_unix_s(),
                   (int64_t)id);
 }
 
@@ -308,11 +375,15 @@ int coord_store_batch_ids(coord_store_t *self, bool only_active, uint64_t **ids,
     *ids = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(self->db,
-                           only_active ? "SELECT id FROM batches WHERE state IN (0,1) ORDER BY id"
-                                       : "SELECT id FROM batches ORDER BY id DESC",
-                           -1, &st, NULL) != SQLITE_OK)
-        return s_fail(self, "prepare");
+    if (s_prepare(self,
+                  only_active ? "SELECT id FROM batches WHERE state IN (?,?) ORDER BY id"
+                              : "SELECT id FROM batches ORDER BY id DESC",
+                  &st))
+        return BB_EDB;
+    if (only_active) {
+        sqlite3_bind_int64(st, 1, BB__BATCH_STATE__BATCH_RUNNING);
+        sqlite3_bind_int64(st, 2, BB__BATCH_STATE__BATCH_PAUSED);
+    }
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -320,14 +391,14 @@ int coord_store_batch_ids(coord_store_t *self, bool only_active, uint64_t **ids,
             cap = cap ? cap * 2 : 16;
             uint64_t *ni = realloc(*ids, cap * sizeof *ni);
             if (!ni) {
-                sqlite3_finalize(st);
+                s_done(self, st);
                 return BB_ENOMEM;
             }
             *ids = ni;
         }
         (*ids)[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
     }
-    sqlite3_finalize(st);
+    s_done(self, st);
     return rc == SQLITE_DONE ? 0 : s_fail(self, "step");
 }
 
@@ -338,8 +409,9 @@ int coord_store_inst_insert(coord_store_t *self, uint64_t batch, int idx, const 
 {
     return s_exec(self,
                   "INSERT INTO instruments(batch_id, idx, name, safe_name, node, state, message)"
-                  " VALUES(?,?,?,?,?,0,'')",
-                  "iittt", (int64_t)batch, (int64_t)idx, name, safe_name, node);
+                  " VALUES(?,?,?,?,?,?,'')",
+                  "iittti", (int64_t)batch, (int64_t)idx, name, safe_name, node,
+                  (int64_t)BB__INSTRUMENT_STATE__INST_PENDING);
 }
 
 int coord_store_inst_get(coord_store_t *self, uint64_t batch, int idx, coord_inst_row_t *out)
@@ -354,7 +426,7 @@ int coord_store_inst_get(coord_store_t *self, uint64_t batch, int idx, coord_ins
     if (rc)
         return rc;
     if (step != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        s_done(self, st);
         return BB_ENOTFOUND;
     }
     out->batch_id = batch;
@@ -368,7 +440,7 @@ int coord_store_inst_get(coord_store_t *self, uint64_t batch, int idx, coord_ins
     out->started = sqlite3_column_double(st, 6);
     out->finished = sqlite3_column_double(st, 7);
     out->files = sqlite3_column_int(st, 8);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return 0;
 }
 
@@ -381,17 +453,20 @@ int coord_store_inst_count(coord_store_t *self, uint64_t batch, int *n)
     if (rc)
         return rc;
     *n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return 0;
 }
 
 int coord_store_inst_set_state(coord_store_t *self, uint64_t batch, int idx, int state,
                                const char *message)
 {
+    bool ended = state == BB__INSTRUMENT_STATE__INST_DONE ||
+                 state == BB__INSTRUMENT_STATE__INST_CANCELLED ||
+                 state == BB__INSTRUMENT_STATE__INST_FAILED;
     return s_exec(self,
-                  "UPDATE instruments SET state=?, message=?, finished=CASE WHEN ? IN (3,5,6)"
-                  " THEN ? ELSE finished END WHERE batch_id=? AND idx=?",
-                  "itidii", (int64_t)state, message ? message : "", (int64_t)state, bb_unix_s(),
+                  "UPDATE instruments SET state=?, message=?, finished=CASE WHEN ? THEN ?"
+                  " ELSE finished END WHERE batch_id=? AND idx=?",
+                  "itidii", (int64_t)state, message ? message : "", (int64_t)ended, bb_unix_s(),
                   (int64_t)batch, (int64_t)idx);
 }
 
@@ -416,9 +491,9 @@ int coord_store_job_insert(coord_store_t *self, uint64_t batch, int idx, int seq
 {
     return s_exec(self,
                   "INSERT INTO jobs(batch_id, inst_idx, seq, note, velocity, rr, release, state)"
-                  " VALUES(?,?,?,?,?,?,?,0)",
-                  "iiiiiii", (int64_t)batch, (int64_t)idx, (int64_t)seq, (int64_t)note,
-                  (int64_t)velocity, (int64_t)rr, (int64_t)release);
+                  " VALUES(?,?,?,?,?,?,?,?)",
+                  "iiiiiiii", (int64_t)batch, (int64_t)idx, (int64_t)seq, (int64_t)note,
+                  (int64_t)velocity, (int64_t)rr, (int64_t)release, (int64_t)JOB_PENDING);
 }
 
 #define S_JOB_COLS                                                                                 \
@@ -445,68 +520,73 @@ static void s_job_row(sqlite3_stmt *st, coord_job_row_t *out)
     s_text(st, 14, out->message, sizeof out->message);
 }
 
+/* One job row by a query of S_JOB_COLS; arguments as s_run's. BB_ENOTFOUND when none. */
 static int s_job_query(coord_store_t *self, coord_job_row_t *out, const char *sql,
-                       const char *types, int64_t a, int64_t b)
+                       const char *types, ...)
 {
     sqlite3_stmt *st;
     int step;
-    int rc = types[1] ? s_run(self, &st, &step, sql, types, a, b)
-                      : s_run(self, &st, &step, sql, types, a);
+    va_list ap;
+    va_start(ap, types);
+    int rc = s_vrun(self, &st, &step, sql, types, ap);
+    va_end(ap);
     if (rc)
         return rc;
     if (step == SQLITE_ROW)
         s_job_row(st, out);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
 }
 
 int coord_store_job_get(coord_store_t *self, int64_t job_id, coord_job_row_t *out)
 {
-    return s_job_query(self, out, "SELECT " S_JOB_COLS " FROM jobs WHERE id=?", "i", job_id, 0);
+    return s_job_query(self, out, "SELECT " S_JOB_COLS " FROM jobs WHERE id=?", "i", job_id);
 }
 
 int coord_store_job_next_pending(coord_store_t *self, uint64_t batch, int idx, coord_job_row_t *out)
 {
     return s_job_query(self, out,
-                       "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND state=0"
+                       "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND state=?"
                        " ORDER BY seq LIMIT 1",
-                       "ii", (int64_t)batch, idx);
+                       "iii", (int64_t)batch, (int64_t)idx, (int64_t)JOB_PENDING);
 }
 
 int coord_store_job_current(coord_store_t *self, uint64_t batch, int idx, coord_job_row_t *out)
 {
     return s_job_query(self, out,
-                       "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND state=1"
+                       "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND state=?"
                        " ORDER BY seq LIMIT 1",
-                       "ii", (int64_t)batch, idx);
+                       "iii", (int64_t)batch, (int64_t)idx, (int64_t)JOB_DISPATCHED);
 }
 
 int coord_store_job_dispatch(coord_store_t *self, int64_t job_id, const char *take_id,
                              const char *node)
 {
     return s_exec(self,
-                  "UPDATE jobs SET state=1, attempts=attempts+1, dispatched=?, node=? WHERE id=?",
-                  "tti", take_id, node, job_id);
+                  "UPDATE jobs SET state=?, attempts=attempts+1, dispatched=?, node=? WHERE id=?",
+                  "itti", (int64_t)JOB_DISPATCHED, take_id, node, job_id);
 }
 
 int coord_store_job_requeue(coord_store_t *self, int64_t job_id, const char *take_id,
                             const char *message)
 {
-    return s_exec(self,
-                  "UPDATE jobs SET state=0, message=? WHERE id=? AND state=1 AND dispatched=?",
-                  "tit", message ? message : "", job_id, take_id);
+    return s_exec(
+        self, "UPDATE jobs SET state=?, message=? WHERE id=? AND state=? AND dispatched=?", "itiit",
+        (int64_t)JOB_PENDING, message ? message : "", job_id, (int64_t)JOB_DISPATCHED, take_id);
 }
 
 int coord_store_jobs_requeue_node(coord_store_t *self, const char *node, int *n)
 {
-    int rc = s_exec(self, "UPDATE jobs SET state=0 WHERE state=1 AND node=?", "t", node);
+    int rc = s_exec(self, "UPDATE jobs SET state=? WHERE state=? AND node=?", "iit",
+                    (int64_t)JOB_PENDING, (int64_t)JOB_DISPATCHED, node);
     *n = rc ? 0 : sqlite3_changes(self->db);
     return rc;
 }
 
 int coord_store_jobs_requeue_all(coord_store_t *self, int *n)
 {
-    int rc = s_exec(self, "UPDATE jobs SET state=0 WHERE state=1", "");
+    int rc = s_exec(self, "UPDATE jobs SET state=? WHERE state=?", "ii", (int64_t)JOB_PENDING,
+                    (int64_t)JOB_DISPATCHED);
     *n = rc ? 0 : sqlite3_changes(self->db);
     return rc;
 }
@@ -520,8 +600,8 @@ int coord_store_job_finish(coord_store_t *self, int64_t job_id, int state, const
 
 int coord_store_job_retake(coord_store_t *self, int64_t job_id, const char *message)
 {
-    return s_exec(self, "UPDATE jobs SET state=0, retakes=retakes+1, message=? WHERE id=?", "ti",
-                  message ? message : "", job_id);
+    return s_exec(self, "UPDATE jobs SET state=?, retakes=retakes+1, message=? WHERE id=?", "iti",
+                  (int64_t)JOB_PENDING, message ? message : "", job_id);
 }
 
 int coord_store_job_find_by_take(coord_store_t *self, const char *take_id, coord_job_row_t *out)
@@ -534,7 +614,7 @@ int coord_store_job_find_by_take(coord_store_t *self, const char *take_id, coord
         return rc;
     if (step == SQLITE_ROW)
         s_job_row(st, out);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
 }
 
@@ -552,7 +632,7 @@ int coord_store_job_count(coord_store_t *self, uint64_t batch, int idx, int stat
     if (rc)
         return rc;
     *n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return 0;
 }
 
@@ -565,14 +645,15 @@ int coord_store_job_count_node(coord_store_t *self, const char *node, int state,
     if (rc)
         return rc;
     *n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return 0;
 }
 
 int coord_store_jobs_cancel(coord_store_t *self, uint64_t batch)
 {
-    return s_exec(self, "UPDATE jobs SET state=4 WHERE batch_id=? AND state IN (0,1)", "i",
-                  (int64_t)batch);
+    return s_exec(self, "UPDATE jobs SET state=? WHERE batch_id=? AND state IN (?,?)", "iiii",
+                  (int64_t)JOB_CANCELLED, (int64_t)batch, (int64_t)JOB_PENDING,
+                  (int64_t)JOB_DISPATCHED);
 }
 
 int coord_store_retakes(coord_store_t *self, uint64_t batch, int idx, int *n)
@@ -585,7 +666,7 @@ int coord_store_retakes(coord_store_t *self, uint64_t batch, int idx, int *n)
     if (rc)
         return rc;
     *n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return 0;
 }
 
@@ -599,7 +680,7 @@ int coord_store_take_exists(coord_store_t *self, const char *id, bool *exists)
     if (rc)
         return rc;
     *exists = step == SQLITE_ROW;
-    sqlite3_finalize(st);
+    s_done(self, st);
     return 0;
 }
 
@@ -635,7 +716,7 @@ int coord_store_take_get(coord_store_t *self, const char *id, coord_take_row_t *
     if (rc)
         return rc;
     if (step != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        s_done(self, st);
         return BB_ENOTFOUND;
     }
     s_text(st, 0, out->id, sizeof out->id);
@@ -662,7 +743,7 @@ int coord_store_take_get(coord_store_t *self, const char *id, coord_take_row_t *
     out->cut_end = sqlite3_column_int64(st, 20);
     out->peak_db = sqlite3_column_double(st, 21);
     out->superseded = sqlite3_column_int(st, 22) != 0;
-    sqlite3_finalize(st);
+    s_done(self, st);
     return 0;
 }
 
@@ -696,14 +777,14 @@ int coord_store_job_by_slot(coord_store_t *self, uint64_t batch, int idx, int se
         return rc;
     if (step == SQLITE_ROW)
         s_job_row(st, out);
-    sqlite3_finalize(st);
+    s_done(self, st);
     return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
 }
 
 int coord_store_job_mark_dispatched(coord_store_t *self, int64_t job_id, const char *take_id)
 {
-    return s_exec(self, "UPDATE jobs SET state=1, dispatched=? WHERE id=? AND state=0", "ti",
-                  take_id, job_id);
+    return s_exec(self, "UPDATE jobs SET state=?, dispatched=? WHERE id=? AND state=?", "itii",
+                  (int64_t)JOB_DISPATCHED, take_id, job_id, (int64_t)JOB_PENDING);
 }
 
 int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx,
@@ -712,14 +793,16 @@ int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx,
     *rows_out = NULL;
     *n_out = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(self->db,
-                           "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND"
-                           " state IN (2,3) AND take_id IS NOT NULL AND take_id != '' AND seq >= 0"
-                           " ORDER BY seq",
-                           -1, &st, NULL) != SQLITE_OK)
-        return s_fail(self, "prepare");
+    if (s_prepare(self,
+                  "SELECT " S_JOB_COLS " FROM jobs WHERE batch_id=? AND inst_idx=? AND"
+                  " state IN (?,?) AND take_id IS NOT NULL AND take_id != '' AND seq >= 0"
+                  " ORDER BY seq",
+                  &st))
+        return BB_EDB;
     sqlite3_bind_int64(st, 1, (int64_t)batch);
     sqlite3_bind_int64(st, 2, idx);
+    sqlite3_bind_int64(st, 3, JOB_DONE);
+    sqlite3_bind_int64(st, 4, JOB_FAILED);
     coord_export_row_t *rows = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -728,7 +811,7 @@ int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx,
             cap = cap ? cap * 2 : 32;
             coord_export_row_t *nr = realloc(rows, cap * sizeof *nr);
             if (!nr) {
-                sqlite3_finalize(st);
+                s_done(self, st);
                 coord_export_rows_free(rows, n);
                 return BB_ENOMEM;
             }
@@ -738,7 +821,7 @@ int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx,
         memset(&rows[n].take, 0, sizeof rows[n].take);
         n++;
     }
-    sqlite3_finalize(st);
+    s_done(self, st);
     if (rc != SQLITE_DONE) {
         coord_export_rows_free(rows, n);
         return s_fail(self, "step");
@@ -767,9 +850,8 @@ int coord_store_node_names(coord_store_t *self, char ***names_out, size_t *n_out
     *names_out = NULL;
     *n_out = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(self->db, "SELECT name FROM nodes ORDER BY name", -1, &st, NULL) !=
-        SQLITE_OK)
-        return s_fail(self, "prepare");
+    if (s_prepare(self, "SELECT name FROM nodes ORDER BY name", &st))
+        return BB_EDB;
     char **names = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -785,7 +867,7 @@ int coord_store_node_names(coord_store_t *self, char ***names_out, size_t *n_out
         if (names[n])
             n++;
     }
-    sqlite3_finalize(st);
+    s_done(self, st);
     *names_out = names;
     *n_out = n;
     return 0;
@@ -796,10 +878,9 @@ int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids_out, s
     *ids_out = NULL;
     *n_out = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(self->db,
-                           "SELECT id FROM takes WHERE batch_id=? ORDER BY inst_idx, received, id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return s_fail(self, "prepare");
+    if (s_prepare(self, "SELECT id FROM takes WHERE batch_id=? ORDER BY inst_idx, received, id",
+                  &st))
+        return BB_EDB;
     sqlite3_bind_int64(st, 1, (int64_t)batch);
     char **ids = NULL;
     size_t n = 0, cap = 0;
@@ -821,7 +902,7 @@ int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids_out, s
         }
         n++;
     }
-    sqlite3_finalize(st);
+    s_done(self, st);
     if (rc != SQLITE_DONE) {
         for (size_t i = 0; i < n; i++)
             free(ids[i]);

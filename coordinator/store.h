@@ -8,7 +8,9 @@
  * back to pending at startup; if their takes arrive later they are still accepted.
  *
  * All functions return 0 or a negative bb_err (BB_ENOTFOUND when a row is missing,
- * BB_EDB when SQLite fails; coord_store_errmsg() then says why).
+ * BB_EDB when SQLite fails; coord_store_errmsg() then says why). A store keeps its
+ * prepared statements, so one store object belongs to one thread (the event loop and the
+ * worker each open their own).
  */
 #ifndef COORD_STORE_H
 #define COORD_STORE_H
