@@ -81,9 +81,9 @@ static void s_write_truth(node_sim_t *sim, FILE *f)
     node_sim_truth_t t;
     bool any = false;
     while (sim && f && node_sim_truth_pop(sim, &t)) {
-        fprintf(f, "%s frame=%llu note=%u velocity=%u freq=%.6f peak=%.6f faults=%u\n",
+        fprintf(f, "%s frame=%llu note=%u velocity=%u freq=%.6f peak=%.6f faults=%u program=%d\n",
                 kinds[t.kind], (unsigned long long)t.frame, t.note, t.velocity, t.freq_hz,
-                t.peak_gain, t.faults);
+                t.peak_gain, t.faults, t.program);
         any = true;
     }
     if (any)

@@ -11,6 +11,9 @@
  *   without buffering it for later; `now_ns` is the node-clock time the caller read just
  *   before the call (the virtual backend stamps the event with it). Called only from the
  *   node's MIDI thread.
+ * - send_sysex(): write one whole System Exclusive message (F0 ... F7) now; may be NULL
+ *   when the backend cannot (the node then refuses plans with SysEx). Called only from the
+ *   node's MIDI thread.
  * - close(): release the port.
  */
 #ifndef NODE_MIDI_H
@@ -29,6 +32,7 @@ typedef struct {
     int (*open)(node_midi_port_t **port, const char *device, void *backend_ctx, char *err,
                 size_t errlen);
     int (*send)(node_midi_port_t *port, const uint8_t *msg, size_t len, int64_t now_ns);
+    int (*send_sysex)(node_midi_port_t *port, const uint8_t *msg, size_t len, int64_t now_ns);
     void (*close)(node_midi_port_t *port);
 } node_midi_backend_t;
 

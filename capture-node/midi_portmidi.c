@@ -202,6 +202,15 @@ static int s_send(node_midi_port_t *port, const uint8_t *msg, size_t len, int64_
     return pe == pmNoError ? 0 : BB_EDEVICE;
 }
 
+/* Pm_WriteSysEx sends the whole message, F0 to F7, as one write. */
+static int s_send_sysex(node_midi_port_t *port, const uint8_t *msg, size_t len, int64_t now_ns)
+{
+    if (len < 2 || msg[0] != 0xF0 || msg[len - 1] != 0xF7)
+        return BB_EINVAL;
+    PmError pe = Pm_WriteSysEx(port->pm, 0, (unsigned char *)msg);
+    return pe == pmNoError ? 0 : BB_EDEVICE;
+}
+
 static void s_close(node_midi_port_t *port)
 {
     if (!port)
@@ -219,6 +228,7 @@ const node_midi_backend_t *node_midi_portmidi_backend(void)
         .list_devices = s_list,
         .open = s_open,
         .send = s_send,
+        .send_sysex = s_send_sysex,
         .close = s_close,
     };
     return &backend;

@@ -135,9 +135,18 @@ static void *s_run(void *arg)
         pthread_mutex_unlock(&self->lock);
 
         ev.sent_ns = bb_node_clock_ns();
-        ev.status = self->backend->send(self->port, ev.msg, ev.len, ev.sent_ns);
-        if (ev.status == 0)
-            s_track(self, ev.msg, ev.len);
+        if (ev.sysex) {
+            ev.status =
+                self->backend->send_sysex
+                    ? self->backend->send_sysex(self->port, ev.sysex, ev.sysex_len, ev.sent_ns)
+                    : BB_EDEVICE;
+            free(ev.sysex);
+            ev.sysex = NULL;
+        } else {
+            ev.status = self->backend->send(self->port, ev.msg, ev.len, ev.sent_ns);
+            if (ev.status == 0)
+                s_track(self, ev.msg, ev.len);
+        }
 
         pthread_mutex_lock(&self->lock);
         s_add_report(self, &ev);
@@ -183,6 +192,8 @@ void node_midi_sched_destroy(node_midi_sched_t **self_p)
     pthread_cond_signal(&self->wake);
     pthread_mutex_unlock(&self->lock);
     pthread_join(self->thread, NULL);
+    for (int i = 0; i < self->n_queue; i++)
+        free(self->queue[i].sysex);
     pthread_cond_destroy(&self->wake);
     pthread_mutex_destroy(&self->lock);
     free(self);
@@ -227,10 +238,12 @@ int node_midi_sched_cancel(node_midi_sched_t *self, uint64_t mask, uint64_t valu
     pthread_mutex_lock(&self->lock);
     int kept = 0, dropped = 0;
     for (int i = 0; i < self->n_queue; i++) {
-        if ((self->queue[i].tag & mask) == value)
+        if ((self->queue[i].tag & mask) == value) {
+            free(self->queue[i].sysex);
             dropped++;
-        else
+        } else {
             self->queue[kept++] = self->queue[i];
+        }
     }
     self->n_queue = kept;
     pthread_mutex_unlock(&self->lock);

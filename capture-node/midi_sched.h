@@ -23,6 +23,11 @@ typedef struct {
     int status;          /* report: 0, or the backend's error */
     uint8_t msg[3];
     uint8_t len;
+    /* A System Exclusive message instead of msg: malloc'd, owned by the scheduler once
+     * posted (freed after it is sent, dropped or the scheduler destroyed); NULL in
+     * reports. */
+    uint8_t *sysex;
+    uint32_t sysex_len;
 } node_midi_event_t;
 
 typedef struct node_midi_sched_t node_midi_sched_t;
@@ -31,7 +36,9 @@ typedef struct node_midi_sched_t node_midi_sched_t;
 node_midi_sched_t *node_midi_sched_new(const node_midi_backend_t *backend, node_midi_port_t *port);
 /* Stops the thread (pending events are dropped) and frees. NULLs *self_p. */
 void node_midi_sched_destroy(node_midi_sched_t **self_p);
-/* Queues an event. Returns 0 or BB_EBUSY when the queue is full. */
+/* Queues an event. Returns 0, or BB_EBUSY when the queue is full (a SysEx event stays
+ * the caller's then). A SysEx event to a backend without send_sysex is reported with
+ * status BB_EDEVICE. */
 int node_midi_sched_post(node_midi_sched_t *self, const node_midi_event_t *ev);
 /* Pops the oldest report; returns 1 when one was popped, 0 when none. */
 int node_midi_sched_report(node_midi_sched_t *self, node_midi_event_t *out);

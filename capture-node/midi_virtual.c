@@ -44,6 +44,11 @@ static int s_send(node_midi_port_t *port, const uint8_t *msg, size_t len, int64_
     return node_sim_midi_in(port->sim, msg, len, now_ns);
 }
 
+static int s_send_sysex(node_midi_port_t *port, const uint8_t *msg, size_t len, int64_t now_ns)
+{
+    return node_sim_midi_in(port->sim, msg, len, now_ns); /* heard, and ignored */
+}
+
 static void s_close(node_midi_port_t *port)
 {
     free(port);
@@ -56,6 +61,7 @@ const node_midi_backend_t *node_midi_virtual_backend(void)
         .list_devices = s_list,
         .open = s_open,
         .send = s_send,
+        .send_sysex = s_send_sysex,
         .close = s_close,
     };
     return &backend;

@@ -196,9 +196,23 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
         on = self->next_free_ns + preroll_ns;
     uint8_t ch = (uint8_t)((job->midi_channel - 1) & 0x0F);
 
-    if (job->setup) { /* program, bank and controllers before the instrument's first take */
+    if (job->setup) { /* SysEx, bank, program and controllers before the instrument's first
+                         take, then the plan's settle time (or NODE_REC_SETUP_SETTLE_NS) */
         const Bb__MidiSetup *s = job->setup;
         node_midi_event_t ev = {.tag = (t->seq << 8) | TAG_SETUP, .deadline_ns = 0, .len = 3};
+        for (size_t i = 0; i < s->n_sysex; i++) {
+            node_midi_event_t sx = ev;
+            sx.sysex = malloc(s->sysex[i].len ? s->sysex[i].len : 1);
+            if (!sx.sysex) {
+                s_notify(self, "FAILED", job->take_id, "out of memory");
+                s_take_free(&self->take);
+                return;
+            }
+            memcpy(sx.sysex, s->sysex[i].data, s->sysex[i].len);
+            sx.sysex_len = (uint32_t)s->sysex[i].len;
+            if (node_midi_sched_post(self->midi, &sx))
+                free(sx.sysex);
+        }
         if (s->bank_msb >= 0) {
             ev.msg[0] = 0xB0 | ch, ev.msg[1] = 0, ev.msg[2] = (uint8_t)(s->bank_msb & 0x7F);
             node_midi_sched_post(self->midi, &ev);
@@ -217,7 +231,12 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
             ev.msg[2] = (uint8_t)(s->cc[i + 1] & 0x7F);
             node_midi_sched_post(self->midi, &ev);
         }
-        int64_t settled = now + (int64_t)(NODE_REC_SETUP_SETTLE_NS * speed) + preroll_ns;
+        /* the default in real time (the messages must get out); the plan's in the
+         * instrument's time, as its notes */
+        int64_t settle_ns = (int64_t)(NODE_REC_SETUP_SETTLE_NS * speed);
+        if ((int64_t)s->settle_ms * BB_NS_PER_MS > settle_ns)
+            settle_ns = (int64_t)s->settle_ms * BB_NS_PER_MS;
+        int64_t settled = now + settle_ns + preroll_ns;
         if (settled > on)
             on = settled;
     }
@@ -247,8 +266,12 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
     if (!t || (ev->tag >> 8) != t->seq)
         return; /* setup messages, panic, or a take already gone */
     unsigned kind = ev->tag & 0xFF;
-    if (kind == TAG_SETUP)
+    if (kind == TAG_SETUP) {
+        if (ev->status != 0 && t->state == T_ARMED)
+            s_take_fail(self, "the MIDI output refused the instrument's setup (SysEx needs a "
+                              "MIDI backend that can send it; device gone?)");
         return;
+    }
     if (ev->status != 0) {
         s_take_fail(self, "the MIDI output refused the note (device gone?)");
         return;

@@ -140,6 +140,7 @@ typedef struct {
 struct node_sim_t {
     node_sim_config_t cfg;
     const s_preset_t *preset;
+    int program; /* the last program change, -1 before any */
     double rate;
     uint64_t latency_frames;
     double noise_amp;     /* uniform noise half-width giving the configured RMS */
@@ -282,6 +283,7 @@ node_sim_t *node_sim_new(const node_sim_config_t *config)
     }
     sim->cfg = *config;
     sim->preset = &s_presets[config->preset];
+    sim->program = -1;
     sim->rate = config->sample_rate;
     sim->latency_frames = (uint64_t)llround(config->latency_ms * sim->rate / 1000.0);
 
@@ -353,8 +355,8 @@ int node_sim_midi_in(node_sim_t *sim, const uint8_t *msg, size_t len, int64_t ti
         return BB_EINVAL;
     if (sim->cfg.midi_channel < 16 && (status & 0x0F) != sim->cfg.midi_channel)
         return 0;
-    if (type != 0x80 && type != 0x90 && type != 0xB0)
-        return 0; /* program change, pressure, bend: ignored */
+    if (type != 0x80 && type != 0x90 && type != 0xB0 && type != 0xC0)
+        return 0; /* pressure, bend: ignored */
     s_event_t ev = {.time_ns = time_ns, .len = (uint8_t)need};
     memcpy(ev.msg, msg, need);
     return node_ring_write(&sim->midi_ring, &ev, 1) == 1 ? 0 : BB_EBUSY;
@@ -378,7 +380,8 @@ static void s_truth(node_sim_t *sim, const s_voice_t *v, node_sim_truth_kind_t k
                           .velocity = v->velocity,
                           .freq_hz = v->freq_hz,
                           .peak_gain = v->peak_gain,
-                          .faults = v->faults};
+                          .faults = v->faults,
+                          .program = sim->program};
     (void)node_ring_write(&sim->truth_ring, &t, 1);
 }
 
@@ -524,7 +527,7 @@ static void s_control(node_sim_t *sim, uint8_t cc, uint8_t value, uint64_t frame
 static void s_gm_apply(node_sim_t *sim, uint8_t type, uint8_t d1, uint8_t d2, uint64_t frame)
 {
     const node_sim_config_t *c = &sim->cfg;
-    node_sim_truth_t t = {.frame = frame, .note = d1, .velocity = d2};
+    node_sim_truth_t t = {.frame = frame, .note = d1, .velocity = d2, .program = sim->program};
     if (type == 0x90 && d2 > 0) {
         uint32_t faults = 0;
         sim->note_ons++;
@@ -555,6 +558,9 @@ static void s_gm_apply(node_sim_t *sim, uint8_t type, uint8_t d1, uint8_t d2, ui
         node_ring_write(&sim->truth_ring, &t, 1);
     } else if (type == 0xB0) {
         fluid_synth_cc(sim->fl_synth, 0, d1, d2);
+    } else if (type == 0xC0) {
+        fluid_synth_program_change(sim->fl_synth, 0, d1);
+        sim->program = d1;
     }
 }
 #endif
@@ -575,6 +581,10 @@ static void s_apply(node_sim_t *sim, const s_event_t *ev, uint64_t frame)
         s_note_off(sim, d1, frame);
     else if (type == 0xB0)
         s_control(sim, d1, d2, frame);
+    else if (type == 0xC0) { /* sounding voices keep their preset; the next note uses it */
+        sim->preset = &s_presets[d1 % NODE_SIM_PRESET_COUNT];
+        sim->program = d1;
+    }
 }
 
 /* One sample of a voice (before master gain); advances it and frees it at its end. */

@@ -91,6 +91,7 @@ typedef struct {
     double freq_hz;   /* the fundamental really played (detune and faults included) */
     double peak_gain; /* linear peak amplitude the voice aims for (before faults) */
     uint32_t faults;  /* NODE_SIM_FAULT_* applied to this note */
+    int program;      /* the program the note was played with; -1 before any change */
 } node_sim_truth_t;
 
 typedef struct node_sim_t node_sim_t;
@@ -109,7 +110,11 @@ void node_sim_destroy(node_sim_t **sim);
 
 /* Feeds one MIDI message heard at node-clock time_ns. Note on/off (0x9n/0x8n, on with
  * velocity 0 = off), CC 120/123 (all sound/notes off), CC7 volume, CC11 expression,
- * program change (ignored). Returns 0, or BB_EBUSY when the input queue is full. */
+ * program change: with presets, program P plays preset P mod NODE_SIM_PRESET_COUNT
+ * (0 piano, 1 pluck, 2 pad, 3 organ, 4 analog) from its next note on, so every patch
+ * of a bank sounds different; with a SoundFont, General MIDI program P. System messages
+ * (SysEx) are accepted and ignored. Returns 0, or BB_EBUSY when the input queue is
+ * full. */
 int node_sim_midi_in(node_sim_t *sim, const uint8_t *msg, size_t len, int64_t time_ns);
 
 /* Renders `frames` interleaved float frames (config channels) into out, replacing its

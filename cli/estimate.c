@@ -9,7 +9,8 @@
 #include "cli.h"
 #include "plan_check.h"
 
-#define S_RELEASE_HOLD_MS 500 /* a release sample's hold (scheduler.c) */
+#define S_RELEASE_HOLD_MS   500 /* a release sample's hold (scheduler.c) */
+#define S_SETTLE_MS_DEFAULT 250 /* after a MIDI setup when the plan gives none (recorder.c) */
 
 static const Bb__NodeInfo *s_node(const Bb__ListNodesReply *nodes, const char *name)
 {
@@ -49,7 +50,11 @@ int cli_estimate(cli_estimate_t *out, const Bb__BatchSpec *plan, const Bb__ListN
         double audio_ms =
             (slots + level) * take_ms + (in->release_samples ? slots : 0) * release_take_ms;
         e->audio_s = audio_ms / 1000.0;
-        e->wall_s = (audio_ms + e->takes * e->overhead_ms) / 1000.0;
+        double settle_ms = 0; /* the setup goes out once, before the first take */
+        if (in->has_setup && in->setup)
+            settle_ms = in->setup->settle_ms > S_SETTLE_MS_DEFAULT ? in->setup->settle_ms
+                                                                   : S_SETTLE_MS_DEFAULT;
+        e->wall_s = (audio_ms + e->takes * e->overhead_ms + settle_ms) / 1000.0;
         double raw = e->audio_s * rate * channels * 4.0;
         double lib = e->audio_s * rate * channels * (bits == 32 ? 4.0 : bits / 8.0);
         e->disk_bytes = (uint64_t)(raw + lib);

@@ -2,11 +2,14 @@
  * scheduler.c — which take runs next, where, and what follows when things finish.
  *
  * Takes of one instrument run in plan order on its node; instruments on different nodes
- * run in parallel. Each node gets at most COORD_NODE_WINDOW jobs at once, so while it
- * records one take the next is already queued there and no time is lost between takes.
- * An instrument waits (paused, with the reason) while its node is away or has lost its
- * audio device; when every job of an instrument is done it goes to the export worker;
- * when every instrument is finished, so is the batch.
+ * run in parallel. Instruments that share a node play one after another (a bank's
+ * patches, two batches for one synth): the first one in order (older batch first, then
+ * plan order) that still has takes to record holds the node, the others wait for it, so
+ * each instrument's MIDI setup (program change) stays in force for all its takes. Each node gets at
+ * most COORD_NODE_WINDOW jobs at once, so while it records one take the next is already queued
+ * there and no time is lost between takes. An instrument waits (paused, with the reason) while its
+ * node is away or has lost its audio device; when every job of an instrument is done it goes to the
+ * export worker; when every instrument is finished, so is the batch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,8 +146,33 @@ static void s_set_inst_state(coord_t *self, uint64_t batch, int idx, const coord
                 "%s %s%s%s", row->name, words[state], *message ? ": " : "", message);
 }
 
+/* Which instrument holds each node in this round of scheduling. */
+#define S_HOLDS_MAX 256
+typedef struct {
+    struct {
+        const char *node;
+        char instrument[128];
+    } v[S_HOLDS_MAX];
+    int n;
+} s_holds_t;
+
+/* The instrument holding `node`, or NULL when it is free (and then taken by `inst`). */
+static const char *s_hold(s_holds_t *h, const char *node, const char *inst)
+{
+    for (int i = 0; i < h->n; i++)
+        if (strcmp(h->v[i].node, node) == 0)
+            return h->v[i].instrument;
+    if (h->n < S_HOLDS_MAX) {
+        h->v[h->n].node = node;
+        snprintf(h->v[h->n].instrument, sizeof h->v[h->n].instrument, "%s", inst);
+        h->n++;
+    }
+    return NULL;
+}
+
 /* Advances one instrument; returns true when it has finished (done, failed, cancelled). */
-static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__BatchSpec *spec)
+static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__BatchSpec *spec,
+                         s_holds_t *holds)
 {
     coord_inst_row_t row;
     if (coord_store_inst_get(self->store, batch, idx, &row))
@@ -190,6 +218,12 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
         s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PAUSED, why);
         return false;
     }
+    const char *holder = s_hold(holds, spec->instruments[idx]->node, row.name);
+    if (holder) {
+        snprintf(why, sizeof why, "waiting for %s to finish on node %s", holder, row.node);
+        s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PENDING, why);
+        return false;
+    }
     s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_RECORDING, "");
     int on_node = 0;
     coord_store_job_count_node(self->store, node->name, JOB_DISPATCHED, &on_node);
@@ -218,6 +252,13 @@ void coord_schedule(coord_t *self)
     size_t n = 0;
     if (coord_store_batch_ids(self->store, true, &ids, &n))
         return;
+    static s_holds_t holds; /* the coordinator's one thread */
+    holds.n = 0;
+    for (size_t k = 0; k < n / 2; k++) { /* oldest batch first */
+        uint64_t t = ids[k];
+        ids[k] = ids[n - 1 - k];
+        ids[n - 1 - k] = t;
+    }
     for (size_t b = 0; b < n; b++) {
         coord_batch_row_t row;
         if (coord_store_batch_get(self->store, ids[b], &row))
@@ -230,7 +271,7 @@ void coord_schedule(coord_t *self)
             continue;
         bool all_finished = true;
         for (size_t i = 0; i < spec->n_instruments; i++)
-            all_finished &= s_instrument(self, ids[b], (int)i, spec);
+            all_finished &= s_instrument(self, ids[b], (int)i, spec, &holds);
         if (!all_finished)
             continue;
         int failed = 0;

@@ -3,7 +3,10 @@
  * go out at their deadlines, in deadline order, with their sent time reported; and a
  * panic (abort, cancel, shutdown) turns off every note still sounding, then sends All
  * Notes Off (CC123) and All Sound Off (CC120) on the channels used, ahead of queued
- * events, even when asked for just before the scheduler is destroyed.
+ * events, even when asked for just before the scheduler is destroyed. SysEx goes out
+ * whole, in its place in the order, through the backend's send_sysex, and is refused
+ * (reported, not sent) by a backend without one; queued SysEx dropped by a cancel is freed
+ * (the ASan build checks).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -39,7 +42,23 @@ static int s_send(node_midi_port_t *p, const uint8_t *msg, size_t len, int64_t n
     return 0;
 }
 
+static uint8_t s_sysex[64];
+static size_t s_sysex_len;
+static int s_sysex_at = -1; /* index among the short messages sent before it */
+
+static int s_send_sysex(node_midi_port_t *p, const uint8_t *msg, size_t len, int64_t now_ns)
+{
+    pthread_mutex_lock(&p->lock);
+    memcpy(s_sysex, msg, len < sizeof s_sysex ? len : sizeof s_sysex);
+    s_sysex_len = len;
+    s_sysex_at = p->n;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
 static const node_midi_backend_t s_backend = {.name = "recording", .send = s_send};
+static const node_midi_backend_t s_backend_sysex = {
+    .name = "recording", .send = s_send, .send_sysex = s_send_sysex};
 
 static bool s_has(node_midi_port_t *p, int from, uint8_t a, uint8_t b, int *at)
 {
@@ -110,11 +129,71 @@ static void test_panic(void **state)
     assert_int_equal(port.n - before, 3);
 }
 
+static node_midi_event_t s_sysex_event(uint64_t tag)
+{
+    static const uint8_t gm_on[] = {0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7};
+    node_midi_event_t ev = {.tag = tag, .deadline_ns = 0};
+    ev.sysex = malloc(sizeof gm_on);
+    memcpy(ev.sysex, gm_on, sizeof gm_on);
+    ev.sysex_len = sizeof gm_on;
+    return ev;
+}
+
+static void test_sysex(void **state)
+{
+    node_midi_port_t port = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    node_midi_sched_t *s = node_midi_sched_new(&s_backend_sysex, &port);
+    node_midi_event_t sx = s_sysex_event(1);
+    node_midi_event_t pc = {.tag = 2, .deadline_ns = 0, .len = 2, .msg = {0xC0, 5}};
+    assert_int_equal(node_midi_sched_post(s, &sx), 0);
+    assert_int_equal(node_midi_sched_post(s, &pc), 0);
+    node_midi_event_t r;
+    int reports = 0;
+    for (int i = 0; i < 200 && reports < 2; i++) {
+        while (node_midi_sched_report(s, &r)) {
+            assert_int_equal(r.status, 0);
+            assert_null(r.sysex);
+            reports++;
+        }
+        bb_sleep_ms(5);
+    }
+    assert_int_equal(reports, 2);
+    assert_int_equal(s_sysex_len, 6);
+    assert_int_equal(s_sysex[0], 0xF0);
+    assert_int_equal(s_sysex[5], 0xF7);
+    assert_int_equal(s_sysex_at, 0); /* before the program change, as posted */
+    assert_true(s_has(&port, 0, 0xC0, 5, NULL));
+    /* queued far ahead, then cancelled: dropped and freed */
+    node_midi_event_t later = s_sysex_event(3);
+    later.deadline_ns = bb_node_clock_ns() + 10 * BB_NS_PER_S;
+    assert_int_equal(node_midi_sched_post(s, &later), 0);
+    assert_int_equal(node_midi_sched_cancel(s, ~(uint64_t)0, 3), 1);
+    node_midi_event_t pending = s_sysex_event(4); /* still queued at destroy: freed there */
+    pending.deadline_ns = bb_node_clock_ns() + 10 * BB_NS_PER_S;
+    assert_int_equal(node_midi_sched_post(s, &pending), 0);
+    node_midi_sched_destroy(&s);
+
+    /* a backend that cannot send SysEx says so in the report */
+    s = node_midi_sched_new(&s_backend, &port);
+    node_midi_event_t no = s_sysex_event(5);
+    assert_int_equal(node_midi_sched_post(s, &no), 0);
+    bool got = false;
+    for (int i = 0; i < 200 && !got; i++) {
+        got = node_midi_sched_report(s, &r);
+        if (!got)
+            bb_sleep_ms(5);
+    }
+    assert_true(got);
+    assert_int_not_equal(r.status, 0);
+    node_midi_sched_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deadlines_and_reports),
         cmocka_unit_test(test_panic),
+        cmocka_unit_test(test_sysex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,10 @@
  *    submits the same batch again;
  *  - dry_run: --dry-run checks against the coordinator, prints the estimate, sends nothing;
  *    an unknown node in a plan file is reported at its line;
+ *  - bank: a bank of three programs on one node becomes three instruments, sampled one
+ *    after another, each after its program change (the simulated instrument's own record
+ *    of which program sounded each note) and sounding like its program (the exported
+ *    samples' attack and sustain);
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +25,8 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <math.h>
+#include <sndfile.h>
 
 #include "bb_fs.h"
 #include "test_util.h"
@@ -66,9 +72,12 @@ static int s_setup(void **state)
         char spool[300];
         snprintf(spool, sizeof spool, "%s/spool-%s", s_dir, s_node_names[i]);
         snprintf(log, sizeof log, "%s/%s.log", s_dir, s_node_names[i]);
-        const char *nargs[] = {"--coordinator", s_nodes_ep,       "--name",  s_node_names[i],
-                               "--instrument",  "organ",          "--spool", spool,
-                               "--fast",        "--heartbeat-ms", "200",     NULL};
+        char truth[300];
+        snprintf(truth, sizeof truth, "%s/truth-%s.txt", s_dir, s_node_names[i]);
+        const char *nargs[] = {
+            "--coordinator", s_nodes_ep, "--name", s_node_names[i],  "--instrument", "organ",
+            "--spool",       spool,      "--fast", "--heartbeat-ms", "200",          "--sim-truth",
+            truth,           NULL};
         if (test_start(&s_node[i], "batcherbird-node", nargs, log))
             return -1;
     }
@@ -269,11 +278,120 @@ static void test_dry_run(void **state)
     free(err);
 }
 
+/* ---- a bank of patches ---- */
+
+/* The envelope of a WAV in 10 ms RMS windows (all channels): the time its first window
+ * comes within 3 dB of the loudest (s), and the level at `at_s` against the loudest (dB). */
+static void s_shape(const char *path, double at_s, double *rise_s, double *at_db)
+{
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    if (!sf)
+        fail_msg("cannot read %s", path);
+    float *x = malloc((size_t)info.frames * info.channels * sizeof *x);
+    assert_non_null(x);
+    assert_int_equal(sf_readf_float(sf, x, info.frames), info.frames);
+    sf_close(sf);
+    sf_count_t win = info.samplerate / 100, nw = info.frames / win;
+    assert_true(nw > 0);
+    double *db = calloc((size_t)nw, sizeof *db), loudest = -400;
+    for (sf_count_t w = 0; w < nw; w++) {
+        double e = 0;
+        for (sf_count_t i = w * win; i < (w + 1) * win; i++)
+            for (int c = 0; c < info.channels; c++)
+                e += (double)x[i * info.channels + c] * x[i * info.channels + c];
+        db[w] = 10 * log10(e / (double)(win * info.channels) + 1e-30);
+        if (db[w] > loudest)
+            loudest = db[w];
+    }
+    sf_count_t rise = 0;
+    while (rise < nw && db[rise] < loudest - 3.0)
+        rise++;
+    sf_count_t at = (sf_count_t)(at_s * 100);
+    *rise_s = rise / 100.0;
+    *at_db = (at < nw ? db[at] : -400) - loudest;
+    free(db);
+    free(x);
+}
+
+static void test_bank(void **state)
+{
+    char plan[300], lib[300];
+    snprintf(lib, sizeof lib, "%s/lib", s_dir);
+    snprintf(plan, sizeof plan, "%s/bank.yaml", s_dir);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: Bank\n"
+             "out: %s\n"
+             "instruments:\n"
+             "  - instrument: Synth\n"
+             "    node: op-a\n"
+             "    program: [0, 2, 3]\n" /* the simulation: piano, pad, organ */
+             "    settle: 300ms\n"
+             "    sysex: [\"F0 7E 7F 09 01 F7\"]\n"
+             "    notes: [C3, G3]\n"
+             "    velocities: [127]\n"
+             "    hold: 600ms\n"
+             "    release: 400ms\n"
+             "    release-policy: fixed\n",
+             lib);
+    s_write(plan, text);
+    char *out = NULL, *err = NULL;
+    const char *sub[] = {"submit", plan, "--watch", NULL};
+    int rc = s_cli(&out, &err, sub);
+    if (rc) {
+        s_dump_logs();
+        fail_msg("submit --watch: %d\n%s\n%s", rc, out, err);
+    }
+    assert_non_null(strstr(out, "3 instrument(s), 6 takes"));
+    free(out);
+    free(err);
+
+    /* the simulation's record: each note-on with the program it sounded with; the three
+     * patches one after another, each complete before the next program change */
+    char truth[300];
+    snprintf(truth, sizeof truth, "%s/truth-op-a.txt", s_dir);
+    FILE *f = fopen(truth, "r");
+    assert_non_null(f);
+    int programs[32], n = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f) && n < 32) {
+        const char *p = strstr(line, "program=");
+        if (strncmp(line, "on ", 3) == 0 && p)
+            programs[n++] = atoi(p + 8);
+    }
+    fclose(f);
+    const int want[] = {0, 0, 2, 2, 3, 3};
+    assert_int_equal(n, 6);
+    for (int i = 0; i < n; i++)
+        if (programs[i] != want[i])
+            fail_msg("note-on %d sounded with program %d, expected %d", i + 1, programs[i],
+                     want[i]);
+
+    /* three libraries that sound like their programs: G3 at velocity 127 */
+    const char *folders[] = {"Synth-000", "Synth-002", "Synth-003"};
+    double rise[3], late[3];
+    for (int i = 0; i < 3; i++) {
+        char wav[600];
+        snprintf(wav, sizeof wav, "%s/%s/samples/%s_G3_067_v127_rr1.wav", lib, folders[i],
+                 folders[i]);
+        s_shape(wav, 0.55, &rise[i], &late[i]);
+        fprintf(stderr, "%s: within 3 dB of its loudest after %.2f s, %.1f dB at 0.55 s\n",
+                folders[i], rise[i], late[i]);
+    }
+    assert_true(rise[0] < 0.03); /* piano: a sharp attack ... */
+    assert_true(late[0] < -1.5); /* ... that decays while held */
+    assert_true(rise[1] > 0.08); /* pad: a slow attack */
+    assert_true(rise[2] < 0.03); /* organ: a sharp attack ... */
+    assert_true(late[2] > -0.5); /* ... and a flat sustain */
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plan_equals_options, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_dry_run, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_bank, s_setup, s_teardown),
     };
     return test_main_group(tests, argc, argv);
 }
