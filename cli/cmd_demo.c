@@ -256,7 +256,8 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     printf("Nodes online: %s (%s), %s (pad). Sampling both in parallel...\n\n", names[0],
            strcmp(presets[0], "piano") ? "SoundFont grand piano" : "simulated piano", names[1]);
 
-    /* The plan: a piano over three octaves at two velocities, a pad with round robins. */
+    /* The plan: a piano over three octaves at two velocities, a looped pad with round
+     * robins. */
     uint32_t piano_vel[] = {64, 127}, pad_vel[] = {100};
     Bb__InstrumentSpec piano = BB__INSTRUMENT_SPEC__INIT, pad = BB__INSTRUMENT_SPEC__INIT;
     piano.name = "Demo Piano";
@@ -278,9 +279,13 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     pad.velocities = pad_vel;
     pad.n_velocities = 1;
     pad.round_robins = 2;
-    pad.hold_ms = 1000;
+    pad.hold_ms = 2000;    /* room for a sustain loop after the 200 ms attack */
     pad.release_ms = 3000; /* a pad's tail is long; the node ends it when it is quiet */
     pad.max_retakes = 2;
+    pad.loop = true; /* a held pad keeps sounding: the first thing a new user tries */
+    Bb__QcSpec pad_qc = BB__QC_SPEC__INIT;
+    pad_qc.loop_crossfade_ms = 20;
+    pad.qc = &pad_qc;
     Bb__InstrumentSpec *insts[] = {&piano, &pad};
     Bb__ExportSpec ex = BB__EXPORT_SPEC__INIT;
     ex.out_dir = out_abs;

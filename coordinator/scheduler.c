@@ -75,7 +75,9 @@ static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpe
     tj.velocity = (uint32_t)job->velocity;
     tj.round_robin = (uint32_t)job->rr;
     tj.preroll_ms = inst->preroll_ms;
-    tj.hold_ms = job->release ? (inst->hold_ms < 500 ? inst->hold_ms : 500) : inst->hold_ms;
+    /* A release take holds the note as long as the plan says: its release sample is the
+     * sound after that key-up, so the held note must have reached the plan's level. */
+    tj.hold_ms = inst->hold_ms;
     tj.release_ms = inst->release_ms;
     tj.release_policy = inst->release_policy;
     tj.release_floor_db = 6.0f;

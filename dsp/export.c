@@ -224,6 +224,25 @@ static double s_gain_db(const dsp_export_config_t *cfg, const dsp_export_take_t 
     return cfg->peak_target_db - peak;
 }
 
+/* A release sample plays at its held note's gain, so it starts at the level the held
+ * note had at the key-up: that of the sample with the same note, velocity and round robin
+ * (or any round robin of that cell), else its own. */
+static double s_release_gain(const dsp_export_config_t *cfg, const dsp_export_take_t *t, size_t n,
+                             size_t i)
+{
+    size_t cell = n;
+    for (size_t j = 0; j < n; j++) {
+        if (t[j].release || t[j].analysis.verdict == DSP_FAIL || t[j].note != t[i].note ||
+            t[j].velocity != t[i].velocity)
+            continue;
+        if (t[j].rr == t[i].rr)
+            return s_gain_db(cfg, t, n, j);
+        if (cell == n)
+            cell = j;
+    }
+    return s_gain_db(cfg, t, n, cell < n ? cell : i);
+}
+
 /* ---- one sample ---- */
 
 static void s_thumbnail(const float *x, int64_t len, int ch, dsp_export_sample_t *s)
@@ -303,6 +322,77 @@ static const char *s_ascii_name(const char *name, const char *safe)
     return *name ? name : safe;
 }
 
+/* ---- release samples ---- */
+
+/* RMS level (dBFS, loudest channel, DC removed) of raw frames [from, from + n). */
+static double s_window_db(const float *x, int64_t frames, int ch, const double *dc, int64_t from,
+                          int64_t n)
+{
+    if (from < 0)
+        from = 0;
+    if (from + n > frames)
+        n = frames - from;
+    double loudest = 0;
+    for (int c = 0; c < ch && n > 0; c++) {
+        double sq = 0;
+        for (int64_t i = from; i < from + n; i++) {
+            double v = x[i * ch + c] - (c < DSP_MAX_CHANNELS ? dc[c] : 0);
+            sq += v * v;
+        }
+        loudest = sq / n > loudest ? sq / n : loudest;
+    }
+    return loudest > 0 ? 10 * log10(loudest) : -200.0;
+}
+
+/* Turns a release take's analysis (of the whole note) into the release sample's cut: from
+ * the note-off (latency already in the sidecar's frame) to the tail's end, a short fade-in,
+ * never looped. Measures how fast the held note decayed before the key-up and how long it
+ * was held (dsp_export_release_decay). BB_ENOTFOUND with a reason when the take has no
+ * usable note-off or nothing sounds after it. */
+static int s_release_cut(const float *x, int64_t frames, int ch, int rate,
+                         const dsp_raw_meta_t *side, dsp_analysis_t *a, dsp_export_sample_t *s,
+                         char *err, size_t errlen)
+{
+    const int64_t ms = rate / 1000 > 0 ? rate / 1000 : 1;
+    int64_t off = side->note_off_frame;
+    if (off <= a->onset || off + DSP_RELEASE_MIN_MS * ms > a->release_end) {
+        snprintf(err, errlen,
+                 "release sample: no release to cut (note-off at frame %lld, the tail ends at "
+                 "%lld)",
+                 (long long)off, (long long)a->release_end);
+        return BB_ENOTFOUND;
+    }
+    double rel_db = s_window_db(x, frames, ch, a->dc, off, DSP_RELEASE_WINDOW_MS * ms);
+    if (rel_db < a->noise_db + DSP_RELEASE_MIN_SNR_DB) {
+        snprintf(err, errlen,
+                 "release sample: nothing sounds after the note-off (%.1f dB above the noise "
+                 "floor)",
+                 rel_db - a->noise_db);
+        return BB_ENOTFOUND;
+    }
+    /* the held note's decay: 100 ms after the onset (past the attack) to the key-up */
+    int64_t t1 = a->onset + 100 * ms, t2 = off - DSP_RELEASE_WINDOW_MS * ms;
+    s->release_hold_s = (double)(off - side->note_on_frame) / rate;
+    s->release_decay_db_s = 0;
+    if (t2 - t1 >= 100 * ms) {
+        double d = (s_window_db(x, frames, ch, a->dc, t1, DSP_RELEASE_WINDOW_MS * ms) -
+                    s_window_db(x, frames, ch, a->dc, t2, DSP_RELEASE_WINDOW_MS * ms)) /
+                   ((double)(t2 - t1) / rate);
+        s->release_decay_db_s = d > 0 ? d : 0;
+    }
+    a->cut_start = off;
+    a->cut_end = a->release_end;
+    a->fade_in = DSP_RELEASE_FADE_IN_MS * ms;
+    if (a->fade_in > (a->cut_end - a->cut_start) / 4)
+        a->fade_in = (a->cut_end - a->cut_start) / 4;
+    if (a->fade_out > (a->cut_end - a->cut_start) / 2)
+        a->fade_out = (a->cut_end - a->cut_start) / 2;
+    a->has_loop = false;
+    a->loop_start = a->loop_end = a->loop_crossfade = 0;
+    a->duration_s = (double)(a->cut_end - a->cut_start) / rate;
+    return 0;
+}
+
 static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t *inst,
                          const char *staging, const dsp_export_take_t *t, double gain_db,
                          const char *name, dsp_export_sample_t *s, char *err, size_t errlen)
@@ -313,7 +403,17 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
     int rc = dsp_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, errlen);
     if (rc)
         return rc;
-    const dsp_analysis_t *a = &t->analysis;
+    dsp_raw_meta_t side;
+    s_read_side(t->path, frames, rate, &side);
+    dsp_analysis_t cut = t->analysis;
+    const dsp_analysis_t *a = &cut;
+    if (t->release) {
+        rc = s_release_cut(audio, frames, ch, rate, &side, &cut, s, err, errlen);
+        if (rc) {
+            free(audio);
+            return rc;
+        }
+    }
     int64_t start, len;
     rc = dsp_export_process(audio, frames, ch, a, gain_db, &start, &len);
     if (rc) {
@@ -350,8 +450,6 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
     s->tune_cents = -cents;
     int fraction;
     dsp_export_smpl_pitch(t->note, cents, &s->smpl_unity, &fraction);
-    dsp_raw_meta_t side;
-    s_read_side(t->path, frames, rate, &side);
     double recorded = side.start_unix > 0 ? side.start_unix + (double)start / rate : 0;
 
     float peak = 0;
@@ -582,9 +680,27 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
         if (rc)
             break;
         dsp_export_sample_t *s = &inst.samples[inst.n_samples];
-        rc = s_export_take(cfg, &inst, staging, t, s_gain_db(cfg, takes, n, i), name, s, err,
-                           errlen);
-        if (!rc)
+        memset(s, 0, sizeof *s);
+        double gain = t->release ? s_release_gain(cfg, takes, n, i) : s_gain_db(cfg, takes, n, i);
+        char why[512];
+        rc = s_export_take(cfg, &inst, staging, t, gain, name, s, why, sizeof why);
+        if (rc == BB_ENOTFOUND && t->release) {
+            /* a release take with nothing to cut: listed, not exported */
+            dsp_export_skip_t *k = &inst.skipped[inst.n_skipped++];
+            snprintf(k->take_id, sizeof k->take_id, "%s", t->take_id ? t->take_id : "");
+            k->note = t->note;
+            k->velocity = t->velocity;
+            k->rr = t->rr;
+            k->release = true;
+            k->qc = t->analysis;
+            dsp_analysis_reason(&k->qc, DSP_FAIL, "%s", why);
+            memset(s, 0, sizeof *s);
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            snprintf(err, errlen, "%s", why);
+        else
             inst.n_samples++;
     }
     if (rc)

@@ -170,7 +170,18 @@ void dsp_export_sample_name(const char *safe_instrument, int note, int velocity,
  * for a sustained sound, one decaying under DSP_RELEASE_DECAY_MIN_DB_S, or a normal
  * sample. */
 #define DSP_RELEASE_DECAY_MIN_DB_S 0.5
-#define DSP_RELEASE_VOLUME_MAX_DB  6.0
+/* The release sample of a release take: the audio from the note-off (latency applied) to
+ * the tail's end, faded in over DSP_RELEASE_FADE_IN_MS (the held sound is already there at
+ * the key-up: a longer fade would lose its level), at the gain of the held note's own
+ * sample (same note, velocity and round robin), so it starts at the level the held note
+ * had at the key-up. Left out, with the reason, when the first DSP_RELEASE_WINDOW_MS after
+ * the note-off sit less than DSP_RELEASE_MIN_SNR_DB over the noise floor or the tail is
+ * shorter than DSP_RELEASE_MIN_MS. */
+#define DSP_RELEASE_FADE_IN_MS    2
+#define DSP_RELEASE_WINDOW_MS     20
+#define DSP_RELEASE_MIN_SNR_DB    20.0
+#define DSP_RELEASE_MIN_MS        30
+#define DSP_RELEASE_VOLUME_MAX_DB 6.0
 bool dsp_export_release_decay(const dsp_export_sample_t *s, double *decay_db_s, double *volume_db);
 
 /* ---- export_audio.c: the float path ---- */

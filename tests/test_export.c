@@ -983,6 +983,98 @@ static void test_dspreset(void **state)
     free(text);
 }
 
+/* ---- release samples ---- */
+
+static double s_rms_db(const float *x, int ch, int64_t from, int64_t n)
+{
+    double sq = 0;
+    for (int64_t i = from; i < from + n; i++)
+        sq += (double)x[i * ch] * x[i * ch];
+    return 10 * log10(sq / (double)n);
+}
+
+static void test_release_samples(void **state)
+{
+    s_fix_t *f = *state;
+    tx_spec_t spec = TX_SPEC_INIT;
+    spec.decay_db_s = 10; /* a decaying note: the held level falls 10 dB per second */
+    s_add(f, "Harp", 60, 127, 1, false, &spec);
+    dsp_export_take_t *rel = s_add(f, "Harp", 60, 127, 1, true, &spec);
+    spec.decay_db_s = 0;
+    s_add(f, "Harp", 67, 127, 1, false, &spec);
+    s_add(f, "Harp", 67, 127, 1, true, &spec);
+    spec.note_off = TX_BODY + TX_TAIL / 2; /* the key goes up after the sound has ended */
+    s_add(f, "Harp", 72, 127, 1, false, &spec);
+    s_add(f, "Harp", 72, 127, 1, true, &spec);
+    dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
+    cfg.out_dir = f->lib;
+    cfg.normalise = DSP_NORM_SAMPLE; /* release samples still take their held note's gain */
+    dsp_export_result_t res;
+    s_export(f, &cfg, "Harp", &res);
+    assert_int_equal(res.files, 5);
+    assert_int_equal(res.skipped, 1);
+
+    char path[1400];
+    SF_INFO info;
+    snprintf(path, sizeof path, "%s/samples/Harp_C3_060_v127_rr1.wav", res.dir);
+    float *held = s_read_audio(path, &info);
+    snprintf(path, sizeof path, "%s/samples/Harp_C3_060_v127_rr1_rel.wav", res.dir);
+    float *x = s_read_audio(path, &info);
+    /* the sound after the note-off to the tail's end, not a whole note again */
+    int64_t off = TX_BODY / 2;
+    assert_int_equal(info.frames, TX_BODY - off);
+    /* it starts at the level the held note had at the key-up (same gain), after a short
+     * fade-in, and is never looped */
+    const int64_t win = TX_RATE / 50;
+    double held_db = s_rms_db(held, 2, TX_ATTACK + off - win, win);
+    double start_db = s_rms_db(x, 2, TX_RATE / 500, win);
+    assert_float_equal(start_db, held_db, 0.5);
+    assert_true(fabsf(x[0]) < 0.01f);
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    SF_INSTRUMENT inst;
+    assert_int_equal(sf_command(sf, SFC_GET_INSTRUMENT, &inst, sizeof inst), SF_TRUE);
+    assert_int_equal(inst.loop_count, 0);
+    assert_int_equal(inst.basenote, 60);
+    sf_close(sf);
+    free(held);
+    free(x);
+    (void)rel;
+
+    /* SFZ: the decaying note's release follows the hold (rt_decay, anchored by volume at the
+     * recorded hold); the steady one has none */
+    char *sfz = s_read(res.sfz);
+    double rt_decay = -1, volume = -1, amp_release = -1;
+    bool rt67 = false;
+    for (char *line = strtok(sfz, "\n"); line; line = strtok(NULL, "\n")) {
+        const char *p;
+        if (strstr(line, "Harp_C3_060_v127_rr1_rel.wav")) {
+            if ((p = strstr(line, "rt_decay=")))
+                rt_decay = atof(p + 9);
+            if ((p = strstr(line, "volume=")))
+                volume = atof(p + 7);
+        }
+        if (strstr(line, "Harp_G3_067_v127_rr1_rel.wav"))
+            rt67 = strstr(line, "rt_decay=") != NULL;
+        if (amp_release < 0 && strncmp(line, "trigger=release", 15) == 0)
+            amp_release = 0; /* the release group: its ampeg_release follows */
+        else if (amp_release == 0 && strncmp(line, "ampeg_release=", 14) == 0)
+            amp_release = atof(line + 14);
+    }
+    free(sfz);
+    double hold = (double)off / TX_RATE;
+    assert_float_equal(rt_decay, 10.0, 0.3);
+    assert_float_equal(volume, rt_decay * hold, 0.02);
+    assert_false(rt67);
+    /* the release group's ampeg_release is no shorter than its samples */
+    assert_true(amp_release >= (double)(TX_BODY - off) / TX_RATE);
+
+    /* the release take whose key went up after the sound: listed with the reason */
+    snprintf(path, sizeof path, "%s/%s", res.dir, DSP_EXPORT_INST_RECORD);
+    char *record = s_read(path);
+    assert_non_null(strstr(record, "release sample: no release to cut"));
+    free(record);
+}
+
 /* ---- manifest and report ---- */
 
 static void test_manifest_and_report(void **state)
@@ -1156,6 +1248,7 @@ int main(void)
         cmocka_unit_test(test_map_build_cases),
         cmocka_unit_test_setup_teardown(test_sfz_mapping, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_dspreset, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_release_samples, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_manifest_and_report, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,7 +39,8 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
         double n = ((noise >> 8) / 16777216.0 - 0.5) * spec->noise;
         double s = 0;
         if (i >= TX_PRE && i < TX_PRE + body)
-            s = spec->amp * sin(2 * M_PI * f * (double)(i - TX_PRE) / TX_RATE);
+            s = spec->amp * sin(2 * M_PI * f * (double)(i - TX_PRE) / TX_RATE) *
+                pow(10.0, -spec->decay_db_s * (double)(i - TX_PRE) / TX_RATE / 20.0);
         for (int c = 0; c < ch; c++)
             x[i * ch + c] = (float)(spec->dc + n + s * (c == 0 ? 1.0 : 0.8));
     }
@@ -58,7 +59,7 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
     meta.round_robin = rr;
     meta.release_trigger = release;
     meta.note_on_frame = TX_PRE;
-    meta.note_off_frame = TX_PRE + body / 2;
+    meta.note_off_frame = TX_PRE + (spec->note_off > 0 ? spec->note_off : body / 2);
     meta.frames = frames;
     meta.sample_rate = TX_RATE;
     meta.channels = ch;

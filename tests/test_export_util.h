@@ -36,6 +36,8 @@ typedef struct {
     bool loop;          /* give it a loop (whole periods, crossfaded) */
     double pitch_cents; /* measured deviation reported by the "analysis" */
     int verdict;
+    double decay_db_s; /* the tone fades this fast from its onset (0: steady) */
+    int64_t note_off;  /* frames after the onset; 0 = half the body */
 } tx_spec_t;
 #define TX_SPEC_INIT                                                                               \
     {                                                                                              \
