@@ -28,13 +28,16 @@
 #include <cmocka.h>
 
 #include "bb_fs.h"
+#include "test_fixture.h"
 #include "test_util.h"
 
 #define RATE                   48000
 #define MAX_ALIGN_ERROR_FRAMES (2 * RATE / 1000)
 
-static char s_dir[256], s_nodes[300], s_ops[300], s_events[300];
-static test_proc_t s_coord, s_node_a, s_node_b, s_node_c, s_node_d, s_node_e;
+/* node-a..node-d start with the fixture (slots 0-3); node-e, whose device comes and goes,
+ * with its test (slot 4). */
+static test_fixture_t s_fx;
+#define S_NODE_E 4
 
 typedef struct {
     const char *name, *folder, *node, *truth;
@@ -50,43 +53,24 @@ static s_inst_t s_organ = {
 
 static int s_start_all(void **state)
 {
-    test_tmpdir(s_dir, sizeof s_dir, "e2e");
-    snprintf(s_nodes, sizeof s_nodes, "ipc://%s/n.ipc", s_dir);
-    snprintf(s_ops, sizeof s_ops, "ipc://%s/o.ipc", s_dir);
-    snprintf(s_events, sizeof s_events, "ipc://%s/e.ipc", s_dir);
-    char state_dir[300], log[300];
-    snprintf(state_dir, sizeof state_dir, "%s/state", s_dir);
-    snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
-    const char *cargs[] = {"--state",  state_dir, "--nodes",        s_nodes, "--operators", s_ops,
-                           "--events", s_events,  "--heartbeat-ms", "200",   NULL};
-    if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
+    test_fixture_init(&s_fx, "e2e", 200);
+    if (test_fixture_coord_start(&s_fx, NULL))
         return -1;
     /* node-c clips every 4th note it plays, node-d every 3rd: QC must catch them. */
     struct {
-        test_proc_t *p;
         const char *name, *preset, *truth, *every;
-    } nodes[4] = {{&s_node_a, "node-a", "piano", "truth-a.txt", NULL},
-                  {&s_node_b, "node-b", "organ", "truth-b.txt", NULL},
-                  {&s_node_c, "node-c", "organ", "truth-c.txt", "4"},
-                  {&s_node_d, "node-d", "organ", "truth-d.txt", "3"}};
+    } nodes[4] = {{"node-a", "piano", "truth-a.txt", NULL},
+                  {"node-b", "organ", "truth-b.txt", NULL},
+                  {"node-c", "organ", "truth-c.txt", "4"},
+                  {"node-d", "organ", "truth-d.txt", "3"}};
     for (int i = 0; i < 4; i++) {
-        char spool[300], truth[300];
-        snprintf(spool, sizeof spool, "%s/spool-%s", s_dir, nodes[i].name);
-        snprintf(truth, sizeof truth, "%s/%s", s_dir, nodes[i].truth);
-        snprintf(log, sizeof log, "%s/%s.log", s_dir, nodes[i].name);
-        const char *nargs[] = {"--coordinator",
-                               s_nodes,
-                               "--name",
-                               nodes[i].name,
-                               "--instrument",
+        char truth[300];
+        snprintf(truth, sizeof truth, "%s/%s", s_fx.dir, nodes[i].truth);
+        const char *nargs[] = {"--instrument",
                                nodes[i].preset,
-                               "--spool",
-                               spool,
                                "--fast",
                                "--sim-truth",
                                truth,
-                               "--heartbeat-ms",
-                               "200",
                                "--sim-latency",
                                "4",
                                NULL,
@@ -95,12 +79,12 @@ static int s_start_all(void **state)
                                NULL,
                                NULL};
         if (nodes[i].every) {
-            nargs[15] = "--sim-fault";
-            nargs[16] = "clip";
-            nargs[17] = "--sim-fault-every";
-            nargs[18] = nodes[i].every;
+            nargs[7] = "--sim-fault";
+            nargs[8] = "clip";
+            nargs[9] = "--sim-fault-every";
+            nargs[10] = nodes[i].every;
         }
-        if (test_start(nodes[i].p, "batcherbird-node", nargs, log))
+        if (test_fixture_node_start(&s_fx, i, nodes[i].name, nargs))
             return -1;
     }
     return 0;
@@ -108,40 +92,19 @@ static int s_start_all(void **state)
 
 static int s_stop_all(void **state)
 {
-    test_stop(&s_node_a);
-    test_stop(&s_node_b);
-    test_stop(&s_node_c);
-    test_stop(&s_node_d);
-    test_stop(&s_node_e);
-    test_stop(&s_coord);
-    if (!getenv("BB_TEST_KEEP"))
-        bb_rm_rf(s_dir);
-    else
-        fprintf(stderr, "kept %s\n", s_dir);
+    test_fixture_teardown(&s_fx);
     return 0;
 }
 
 static void s_dump_logs(void)
 {
-    test_dump_log(&s_coord);
-    test_dump_log(&s_node_a);
-    test_dump_log(&s_node_b);
+    test_fixture_dump_logs(&s_fx);
 }
 
 static void s_wait_nodes_online(void)
 {
-    for (int tries = 0; tries < 200; tries++) {
-        char *out = NULL;
-        const char *args[] = {"--coordinator", s_ops, "nodes", NULL};
-        int rc = test_run("batcherbird", args, 10, &out, NULL);
-        int online = 0;
-        for (const char *p = out; rc == 0 && p && (p = strstr(p, " online ")); p++)
-            online++;
-        free(out);
-        if (online >= 4)
-            return;
-        usleep(100 * 1000);
-    }
+    if (test_fixture_wait_online(&s_fx, 4, 30))
+        return;
     s_dump_logs();
     fail_msg("the four nodes did not come online");
 }
@@ -190,7 +153,7 @@ static int s_parse_sfz(const char *path, s_region_t *r, int max)
 static void s_check_instrument_files(const s_inst_t *in)
 {
     char dir[512], samples[600], sfz[600];
-    snprintf(dir, sizeof dir, "%s/lib/%s", s_dir, in->folder);
+    snprintf(dir, sizeof dir, "%s/lib/%s", s_fx.dir, in->folder);
     snprintf(samples, sizeof samples, "%s/samples", dir);
     snprintf(sfz, sizeof sfz, "%s/%s.sfz", dir, in->folder);
 
@@ -296,8 +259,8 @@ static int s_read_truth(const char *path, s_truth_t *t, int max)
 static void s_check_alignment(const s_inst_t *in, int inst_idx)
 {
     char db_path[400], truth_path[400];
-    snprintf(db_path, sizeof db_path, "%s/state/batcherbird.db", s_dir);
-    snprintf(truth_path, sizeof truth_path, "%s/%s", s_dir, in->truth);
+    snprintf(db_path, sizeof db_path, "%s/state/batcherbird.db", s_fx.dir);
+    snprintf(truth_path, sizeof truth_path, "%s/%s", s_fx.dir, in->truth);
     static s_truth_t truth[4096];
     int n_truth = s_read_truth(truth_path, truth, 4096);
     assert_true(n_truth >= in->n_notes * in->n_vels * in->rrs);
@@ -345,7 +308,7 @@ static void s_check_alignment(const s_inst_t *in, int inst_idx)
 static void s_check_content(const s_inst_t *in, int inst_idx)
 {
     char db_path[400];
-    snprintf(db_path, sizeof db_path, "%s/state/batcherbird.db", s_dir);
+    snprintf(db_path, sizeof db_path, "%s/state/batcherbird.db", s_fx.dir);
     sqlite3 *db;
     sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL);
     sqlite3_stmt *st;
@@ -367,7 +330,7 @@ static void s_check_content(const s_inst_t *in, int inst_idx)
     char pattern[700];
     snprintf(pattern, sizeof pattern, "_%03d_v%03d_rr%d.wav", note, vel, rr);
     char samples[600], exported[1400] = "";
-    snprintf(samples, sizeof samples, "%s/lib/%s/samples", s_dir, in->folder);
+    snprintf(samples, sizeof samples, "%s/lib/%s/samples", s_fx.dir, in->folder);
     DIR *d = opendir(samples);
     struct dirent *e;
     while ((e = readdir(d)))
@@ -410,11 +373,11 @@ static void test_two_instruments_end_to_end(void **state)
 {
     s_wait_nodes_online();
     char out_dir[400];
-    snprintf(out_dir, sizeof out_dir, "%s/lib", s_dir);
+    snprintf(out_dir, sizeof out_dir, "%s/lib", s_fx.dir);
     const char *args[] = {"--coordinator",
-                          s_ops,
+                          s_fx.ops,
                           "--events",
-                          s_events,
+                          s_fx.events,
                           "submit",
                           "--instrument",
                           s_piano.name,
@@ -494,7 +457,7 @@ static void test_two_instruments_end_to_end(void **state)
     free(sfz);
 
     /* status afterwards names the library */
-    const char *sargs[] = {"--coordinator", s_ops, "status", "1", NULL};
+    const char *sargs[] = {"--coordinator", s_fx.ops, "status", "1", NULL};
     rc = test_run("batcherbird", sargs, 10, &out, NULL);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "done"));
@@ -502,7 +465,7 @@ static void test_two_instruments_end_to_end(void **state)
     free(out);
 
     /* report: one line per take with its verdict, and the summary */
-    const char *rargs[] = {"--coordinator", s_ops, "report", "1", NULL};
+    const char *rargs[] = {"--coordinator", s_fx.ops, "report", "1", NULL};
     rc = test_run("batcherbird", rargs, 10, &out, NULL);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "Test Piano"));
@@ -513,7 +476,7 @@ static void test_two_instruments_end_to_end(void **state)
         lines++;
     assert_int_equal(lines, 16);
     free(out);
-    const char *bad[] = {"--coordinator", s_ops, "report", "77", NULL};
+    const char *bad[] = {"--coordinator", s_fx.ops, "report", "77", NULL};
     char *rerr = NULL;
     rc = test_run("batcherbird", bad, 10, &out, &rerr);
     assert_int_equal(rc, 1);
@@ -523,8 +486,8 @@ static void test_two_instruments_end_to_end(void **state)
 
     /* process: the batch's raw takes re-cut offline with other settings */
     char raw[400], lib2[400];
-    snprintf(raw, sizeof raw, "%s/state/takes/b1", s_dir);
-    snprintf(lib2, sizeof lib2, "%s/lib2", s_dir);
+    snprintf(raw, sizeof raw, "%s/state/takes/b1", s_fx.dir);
+    snprintf(lib2, sizeof lib2, "%s/lib2", s_fx.dir);
     const char *pargs[] = {"process", "--in",         raw, "--out", lib2, "--bits",
                            "16",      "--pre-attack", "2", NULL};
     rc = test_run("batcherbird", pargs, 120, &out, &rerr);
@@ -561,7 +524,7 @@ static void test_two_instruments_end_to_end(void **state)
 static char *s_submit_faulty(const char *node, const char *name, const char *notes,
                              const char *retakes, const char *out_dir)
 {
-    const char *args[] = {"--coordinator", s_ops,    "--events",  s_events,       "submit",
+    const char *args[] = {"--coordinator", s_fx.ops, "--events",  s_fx.events,    "submit",
                           "--instrument",  name,     "--node",    node,           "--notes",
                           notes,           "--step", "2",         "--velocities", "100",
                           "--hold",        "0.3",    "--release", "0.3",          "--retakes",
@@ -594,7 +557,7 @@ static void test_failed_takes_retaken_or_reported(void **state)
 {
     s_wait_nodes_online();
     char lib[400], dir[500];
-    snprintf(lib, sizeof lib, "%s/lib-faults", s_dir);
+    snprintf(lib, sizeof lib, "%s/lib-faults", s_fx.dir);
 
     /* node-c clips its 4th note-on: that take fails and is retaken (7 notes, 1 retake) */
     char *out = s_submit_faulty("node-c", "Clippy", "C3:C4", "1", lib);
@@ -613,7 +576,7 @@ static void test_failed_takes_retaken_or_reported(void **state)
     snprintf(dir, sizeof dir, "%s/Strict/samples", lib);
     assert_int_equal(s_count_files(dir), 2);
     /* the report names the failed take and why */
-    const char *rargs[] = {"--coordinator", s_ops, "report", "3", NULL};
+    const char *rargs[] = {"--coordinator", s_fx.ops, "report", "3", NULL};
     assert_int_equal(test_run("batcherbird", rargs, 10, &out, NULL), 0);
     assert_non_null(strstr(out, "fail"));
     assert_non_null(strstr(out, "clipping"));
@@ -627,38 +590,15 @@ static void test_failed_takes_retaken_or_reported(void **state)
 static void test_device_lost_and_back(void **state)
 {
     s_wait_nodes_online();
-    char spool[400], log[400], lib[400], dir[500];
-    snprintf(spool, sizeof spool, "%s/spool-node-e", s_dir);
-    snprintf(log, sizeof log, "%s/node-e.log", s_dir);
-    snprintf(lib, sizeof lib, "%s/lib-loss", s_dir);
-    const char *nargs[] = {"--coordinator",
-                           s_nodes,
-                           "--name",
-                           "node-e",
-                           "--instrument",
-                           "organ",
-                           "--spool",
-                           spool,
-                           "--heartbeat-ms",
-                           "200",
-                           "--sim-device-loss",
-                           "2.5:1.0",
-                           NULL};
-    assert_int_equal(test_start(&s_node_e, "batcherbird-node", nargs, log), 0);
-    char *out = NULL;
-    for (int tries = 0; tries < 100; tries++) { /* wait for it to register */
-        const char *args[] = {"--coordinator", s_ops, "nodes", NULL};
-        int rc = test_run("batcherbird", args, 10, &out, NULL);
-        bool up = rc == 0 && strstr(out, "node-e") && strstr(strstr(out, "node-e"), "online");
-        free(out);
-        if (up)
-            break;
-        usleep(50 * 1000);
-    }
+    char lib[400], dir[500];
+    snprintf(lib, sizeof lib, "%s/lib-loss", s_fx.dir);
+    const char *nargs[] = {"--instrument", "organ", "--sim-device-loss", "2.5:1.0", NULL};
+    assert_int_equal(test_fixture_node_start(&s_fx, S_NODE_E, "node-e", nargs), 0);
+    test_fixture_wait_node(&s_fx, "node-e", "online", 10); /* wait for it to register */
     const char *args[] = {"--coordinator",
-                          s_ops,
+                          s_fx.ops,
                           "--events",
-                          s_events,
+                          s_fx.events,
                           "submit",
                           "--instrument",
                           "Unplugged",
@@ -678,12 +618,11 @@ static void test_device_lost_and_back(void **state)
                           lib,
                           "--watch",
                           NULL};
-    char *err = NULL;
+    char *out = NULL, *err = NULL;
     int rc = test_run("batcherbird", args, 120, &out, &err);
     if (rc != 0 || !strstr(out, "lost its audio device")) {
         fprintf(stderr, "submit exited %d\n%s\n%s\n", rc, out, err);
-        test_dump_log(&s_node_e);
-        test_dump_log(&s_coord);
+        test_fixture_dump_logs(&s_fx);
     }
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "lost its audio device"));
@@ -700,7 +639,7 @@ static void test_calibrate(void **state)
 {
     s_wait_nodes_online();
     char *out = NULL, *err = NULL;
-    const char *args[] = {"--coordinator", s_ops,     "--events", s_events, "calibrate",
+    const char *args[] = {"--coordinator", s_fx.ops,  "--events", s_fx.events, "calibrate",
                           "node-a",        "--notes", "5",        NULL};
     int rc = test_run("batcherbird", args, 120, &out, &err);
     if (rc != 0)
@@ -719,11 +658,11 @@ static void test_calibrate(void **state)
     free(out);
     free(err);
     /* nodes shows it; the coordinator refuses nonsense and unknown nodes */
-    const char *nargs[] = {"--coordinator", s_ops, "nodes", NULL};
+    const char *nargs[] = {"--coordinator", s_fx.ops, "nodes", NULL};
     assert_int_equal(test_run("batcherbird", nargs, 10, &out, NULL), 0);
     assert_non_null(strstr(out, "latency offset 4.0"));
     free(out);
-    const char *bad[] = {"--coordinator", s_ops, "calibrate", "ghost", NULL};
+    const char *bad[] = {"--coordinator", s_fx.ops, "calibrate", "ghost", NULL};
     assert_int_equal(test_run("batcherbird", bad, 10, &out, &err), 1);
     assert_non_null(strstr(err, "no node named 'ghost'"));
     free(out);
@@ -733,8 +672,8 @@ static void test_calibrate(void **state)
      * with its next heartbeat) */
     usleep(500 * 1000);
     char lib[400];
-    snprintf(lib, sizeof lib, "%s/lib-cal", s_dir);
-    const char *sargs[] = {"--coordinator", s_ops,    "--events", s_events,    "submit",
+    snprintf(lib, sizeof lib, "%s/lib-cal", s_fx.dir);
+    const char *sargs[] = {"--coordinator", s_fx.ops, "--events", s_fx.events, "submit",
                            "--instrument",  "After",  "--node",   "node-a",    "--notes",
                            "C3:D3",         "--hold", "0.3",      "--release", "0.3",
                            "--out",         lib,      "--watch",  NULL};
@@ -745,7 +684,7 @@ static void test_calibrate(void **state)
     free(out);
     char id[32];
     snprintf(id, sizeof id, "%llu", batch);
-    const char *rargs[] = {"--coordinator", s_ops, "report", id, NULL};
+    const char *rargs[] = {"--coordinator", s_fx.ops, "report", id, NULL};
     assert_int_equal(test_run("batcherbird", rargs, 10, &out, NULL), 0);
     /* each take line has one token ending in "ms": the onset after the note-on */
     int takes = 0;
@@ -773,7 +712,7 @@ static void test_meter(void **state)
 {
     s_wait_nodes_online();
     char *out = NULL, *err = NULL;
-    const char *args[] = {"--coordinator", s_ops,     "--events", s_events, "meter",
+    const char *args[] = {"--coordinator", s_fx.ops,  "--events", s_fx.events, "meter",
                           "node-b",        "--count", "5",        NULL};
     assert_int_equal(test_run("batcherbird", args, 30, &out, &err), 0);
     int lines = 0;
@@ -788,7 +727,7 @@ static void test_meter(void **state)
     assert_int_equal(lines, 10); /* 5 readings x 2 channels */
     free(out);
     free(err);
-    const char *ghost[] = {"--coordinator", s_ops,     "--events", s_events, "meter",
+    const char *ghost[] = {"--coordinator", s_fx.ops,  "--events", s_fx.events, "meter",
                            "ghost",         "--count", "1",        NULL};
     assert_int_equal(test_run("batcherbird", ghost, 30, &out, &err), 3);
     assert_non_null(strstr(err, "no levels from node ghost"));
@@ -804,8 +743,8 @@ static void test_level_check(void **state)
 {
     s_wait_nodes_online();
     char lib[400], dir[500];
-    snprintf(lib, sizeof lib, "%s/lib-level", s_dir);
-    const char *args[] = {"--coordinator", s_ops,    "--events",  s_events,       "submit",
+    snprintf(lib, sizeof lib, "%s/lib-level", s_fx.dir);
+    const char *args[] = {"--coordinator", s_fx.ops, "--events",  s_fx.events,    "submit",
                           "--instrument",  "Levels", "--node",    "node-b",       "--notes",
                           "C3:C4",         "--step", "6",         "--velocities", "60,100",
                           "--hold",        "0.3",    "--release", "0.3",          "--level-target",
@@ -833,9 +772,9 @@ static void test_level_check(void **state)
      * -5.7 dB is CC7 = 127 x 10^(-5.7/40) = 92 (General MIDI law), and the takes after
      * the check peak at the target. node-e plays the same organ (node-b keeps its volume) */
     const char *cc_args[] = {"--coordinator",
-                             s_ops,
+                             s_fx.ops,
                              "--events",
-                             s_events,
+                             s_fx.events,
                              "submit",
                              "--instrument",
                              "Quieter",
@@ -878,7 +817,7 @@ static void test_level_check(void **state)
      * level, then the three regular ones at the target */
     char id[32];
     snprintf(id, sizeof id, "%llu", batch);
-    const char *rargs[] = {"--coordinator", s_ops, "report", id, NULL};
+    const char *rargs[] = {"--coordinator", s_fx.ops, "report", id, NULL};
     assert_int_equal(test_run("batcherbird", rargs, 10, &out, NULL), 0);
     double peaks[16];
     int np = 0;
@@ -898,8 +837,8 @@ static void test_level_check(void **state)
 
     /* a bad target is refused by name */
     const char *bad[] = {
-        "--coordinator",  s_ops, "submit", "--instrument", "Levels", "--node", "node-b",
-        "--level-target", "3",   NULL};
+        "--coordinator",  s_fx.ops, "submit", "--instrument", "Levels", "--node", "node-b",
+        "--level-target", "3",      NULL};
     assert_int_equal(test_run("batcherbird", bad, 10, &out, &err), 2);
     assert_non_null(strstr(err, "--level-target 3"));
     free(out);

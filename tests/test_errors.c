@@ -19,62 +19,33 @@
 #include "bb_fs.h"
 #include "bb_rpc.h"
 #include "operator.pb-c.h"
+#include "test_fixture.h"
 #include "test_util.h"
 
-static char s_dir[256], s_nodes[300], s_ops[300], s_events[300];
-static test_proc_t s_coord, s_node;
+static test_fixture_t s_fx;
 
 static int s_start(void **state)
 {
-    test_tmpdir(s_dir, sizeof s_dir, "errors");
-    snprintf(s_nodes, sizeof s_nodes, "ipc://%s/n.ipc", s_dir);
-    snprintf(s_ops, sizeof s_ops, "ipc://%s/o.ipc", s_dir);
-    snprintf(s_events, sizeof s_events, "ipc://%s/e.ipc", s_dir);
-    char st[300], log[300], spool[300];
-    snprintf(st, sizeof st, "%s/state", s_dir);
-    snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
-    const char *cargs[] = {"--state",  st,       "--nodes",        s_nodes, "--operators", s_ops,
-                           "--events", s_events, "--heartbeat-ms", "200",   NULL};
-    if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
+    test_fixture_init(&s_fx, "errors", 200);
+    const char *nargs[] = {"--fast", NULL};
+    if (test_fixture_coord_start(&s_fx, NULL) || test_fixture_node_start(&s_fx, 0, "node-a", nargs))
         return -1;
-    snprintf(log, sizeof log, "%s/node.log", s_dir);
-    snprintf(spool, sizeof spool, "%s/spool", s_dir);
-    const char *nargs[] = {"--coordinator", s_nodes,  "--name",         "node-a", "--spool",
-                           spool,           "--fast", "--heartbeat-ms", "200",    NULL};
-    if (test_start(&s_node, "batcherbird-node", nargs, log))
-        return -1;
-    for (int i = 0; i < 200; i++) {
-        char *out = NULL;
-        const char *args[] = {"--coordinator", s_ops, "nodes", NULL};
-        int rc = test_run("batcherbird", args, 10, &out, NULL);
-        bool up = rc == 0 && out && strstr(out, " online ");
-        free(out);
-        if (up)
-            return 0;
-        usleep(100 * 1000);
-    }
-    test_dump_log(&s_coord);
-    test_dump_log(&s_node);
+    if (test_fixture_wait_online(&s_fx, 1, 20))
+        return 0;
+    test_fixture_dump_logs(&s_fx);
     return -1;
 }
 
 static int s_stop(void **state)
 {
-    test_stop(&s_node);
-    test_stop(&s_coord);
-    bb_rm_rf(s_dir);
+    test_fixture_teardown(&s_fx);
     return 0;
 }
 
 /* Runs the CLI against our coordinator; returns the exit code, output in out and err. */
 static int s_cli(char **out, char **err, const char *const *args)
 {
-    const char *full[64] = {"--coordinator", s_ops, "--events", s_events};
-    int n = 4;
-    for (int i = 0; args[i] && n < 63; i++)
-        full[n++] = args[i];
-    full[n] = NULL;
-    return test_run("batcherbird", full, 60, out, err);
+    return test_fixture_cli(&s_fx, 60, out, err, args);
 }
 
 static void test_unknown_node(void **state)
@@ -132,7 +103,7 @@ static void test_bad_note_range_cli(void **state)
 static void test_bad_plans_rejected_by_coordinator(void **state)
 {
     char errbuf[256];
-    bb_rpc_t *rpc = bb_rpc_new_dealer(s_ops, NULL, errbuf, sizeof errbuf);
+    bb_rpc_t *rpc = bb_rpc_new_dealer(s_fx.ops, NULL, errbuf, sizeof errbuf);
     assert_non_null(rpc);
     uint32_t vels[] = {127};
     Bb__InstrumentSpec inst = BB__INSTRUMENT_SPEC__INIT;
@@ -288,7 +259,7 @@ static void test_help_everywhere(void **state)
 static void test_process_bad_input(void **state)
 {
     char raw[400], path[500];
-    snprintf(raw, sizeof raw, "%s/raw-bad", s_dir);
+    snprintf(raw, sizeof raw, "%s/raw-bad", s_fx.dir);
     assert_int_equal(bb_mkdir_p(raw), 0);
     snprintf(path, sizeof path, "%s/broken.json", raw);
     assert_int_equal(bb_write_file_atomic(path, "{not json", 9), 0);
@@ -301,7 +272,7 @@ static void test_process_bad_input(void **state)
     snprintf(path, sizeof path, "%s/nonote.wav", raw);
     assert_int_equal(bb_write_file_atomic(path, "", 0), 0);
     char lib[400];
-    snprintf(lib, sizeof lib, "%s/lib-bad", s_dir);
+    snprintf(lib, sizeof lib, "%s/lib-bad", s_fx.dir);
     char *out = NULL, *err = NULL;
     const char *args[] = {"process", "--in", raw, "--out", lib, NULL};
     assert_int_equal(test_run("batcherbird", args, 30, &out, &err), 1);

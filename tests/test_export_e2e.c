@@ -23,57 +23,31 @@
 
 #include "bb_fs.h"
 #include "bb_json.h"
+#include "test_fixture.h"
 #include "test_util.h"
 
-static char s_dir[256], s_nodes[300], s_ops[300], s_events[300];
-static test_proc_t s_coord, s_node;
+static test_fixture_t s_fx;
 
 static int s_start_all(void **state)
 {
-    test_tmpdir(s_dir, sizeof s_dir, "export-e2e");
-    snprintf(s_nodes, sizeof s_nodes, "ipc://%s/n.ipc", s_dir);
-    snprintf(s_ops, sizeof s_ops, "ipc://%s/o.ipc", s_dir);
-    snprintf(s_events, sizeof s_events, "ipc://%s/e.ipc", s_dir);
-    char state_dir[300], log[300], spool[300];
-    snprintf(state_dir, sizeof state_dir, "%s/state", s_dir);
-    snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
-    const char *cargs[] = {"--state",  state_dir, "--nodes",        s_nodes, "--operators", s_ops,
-                           "--events", s_events,  "--heartbeat-ms", "200",   NULL};
-    if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
+    test_fixture_init(&s_fx, "export-e2e", 200);
+    const char *nargs[] = {"--instrument", "piano", "--fast", NULL};
+    if (test_fixture_coord_start(&s_fx, NULL))
         return -1;
-    snprintf(spool, sizeof spool, "%s/spool", s_dir);
-    snprintf(log, sizeof log, "%s/node.log", s_dir);
-    const char *nargs[] = {"--coordinator", s_nodes,          "--name",  "node-a",
-                           "--instrument",  "piano",          "--spool", spool,
-                           "--fast",        "--heartbeat-ms", "200",     NULL};
-    return test_start(&s_node, "batcherbird-node", nargs, log);
+    return test_fixture_node_start(&s_fx, 0, "node-a", nargs);
 }
 
 static int s_stop_all(void **state)
 {
-    test_stop(&s_node);
-    test_stop(&s_coord);
-    if (!getenv("BB_TEST_KEEP"))
-        bb_rm_rf(s_dir);
-    else
-        fprintf(stderr, "kept %s\n", s_dir);
+    test_fixture_teardown(&s_fx);
     return 0;
 }
 
 static void s_wait_node(void)
 {
-    for (int tries = 0; tries < 200; tries++) {
-        char *out = NULL;
-        const char *args[] = {"--coordinator", s_ops, "nodes", NULL};
-        int rc = test_run("batcherbird", args, 10, &out, NULL);
-        bool online = rc == 0 && out && strstr(out, " online ");
-        free(out);
-        if (online)
-            return;
-        usleep(100 * 1000);
-    }
-    test_dump_log(&s_coord);
-    test_dump_log(&s_node);
+    if (test_fixture_wait_online(&s_fx, 1, 20))
+        return;
+    test_fixture_dump_logs(&s_fx);
     fail_msg("the node did not come online");
 }
 
@@ -92,12 +66,12 @@ static void test_export_over_the_wire(void **state)
 {
     s_wait_node();
     char lib[400], fetched[400];
-    snprintf(lib, sizeof lib, "%s/lib", s_dir);
-    snprintf(fetched, sizeof fetched, "%s/fetched", s_dir);
+    snprintf(lib, sizeof lib, "%s/lib", s_fx.dir);
+    snprintf(fetched, sizeof fetched, "%s/fetched", s_fx.dir);
     const char *args[] = {"--coordinator",
-                          s_ops,
+                          s_fx.ops,
                           "--events",
-                          s_events,
+                          s_fx.events,
                           "submit",
                           "--instrument",
                           "E2E Keys",
@@ -124,13 +98,13 @@ static void test_export_over_the_wire(void **state)
     int rc = test_run("batcherbird", args, 240, &out, &err);
     if (rc != 0) {
         fprintf(stderr, "submit exited %d\n%s\n%s\n", rc, out, err);
-        test_dump_log(&s_coord);
+        test_fixture_dump_logs(&s_fx);
     }
     assert_int_equal(rc, 0);
     free(out);
     free(err);
 
-    const char *eargs[] = {"--coordinator", s_ops, "export", "1", "--out", fetched, NULL};
+    const char *eargs[] = {"--coordinator", s_fx.ops, "export", "1", "--out", fetched, NULL};
     rc = test_run("batcherbird", eargs, 60, &out, &err);
     if (rc != 0)
         fprintf(stderr, "export exited %d\n%s\n%s\n", rc, out, err);
@@ -196,14 +170,14 @@ static void test_export_over_the_wire(void **state)
     free(out);
     free(err);
 
-    const char *missing[] = {"--coordinator", s_ops, "export", "77", "--out", fetched, NULL};
+    const char *missing[] = {"--coordinator", s_fx.ops, "export", "77", "--out", fetched, NULL};
     rc = test_run("batcherbird", missing, 30, &out, &err);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "NOT_FOUND: no batch 77"));
     assert_null(strchr(strchr(err, '\n') + 1, '\n')); /* one line */
     free(out);
     free(err);
-    const char *usage[] = {"--coordinator", s_ops, "export", "1", NULL};
+    const char *usage[] = {"--coordinator", s_fx.ops, "export", "1", NULL};
     rc = test_run("batcherbird", usage, 30, &out, &err);
     assert_int_equal(rc, 2);
     free(out);

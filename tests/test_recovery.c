@@ -42,24 +42,16 @@
 #include "bb_rpc.h"
 #include "node.pb-c.h"
 #include "operator.pb-c.h"
+#include "test_fixture.h"
 #include "test_util.h"
 
 #define RATE     48000
 #define CHANNELS 2
-#define MAX_NODE 2
 
-/* ---- one coordinator, up to two nodes, in a fresh folder ---- */
+/* ---- one coordinator, up to two nodes, in a fresh folder (test_fixture.h) ---- */
 
-typedef struct {
-    char dir[256], nodes[300], ops[300], events[300], state[300], lib[300], db[350];
-    int heartbeat_ms;
-    int coord_starts;
-    test_proc_t coord;
-    test_proc_t node[MAX_NODE];
-    int node_starts[MAX_NODE];
-} s_env_t;
-
-static s_env_t s_env;
+static test_fixture_t s_fx;
+static char s_lib[400]; /* the library the batches export to */
 
 static void s_sleep_ms(int ms)
 {
@@ -73,137 +65,53 @@ static double s_now(void)
 
 static void s_dump_logs(void)
 {
-    test_dump_log(&s_env.coord);
-    for (int i = 0; i < MAX_NODE; i++)
-        if (s_env.node[i].log[0])
-            test_dump_log(&s_env.node[i]);
+    test_fixture_dump_logs(&s_fx);
 }
 
 static int s_coord_start(void)
 {
-    char log[400], hb[16];
-    snprintf(log, sizeof log, "%s/coordinator-%d.log", s_env.dir, ++s_env.coord_starts);
-    snprintf(hb, sizeof hb, "%d", s_env.heartbeat_ms);
-    const char *args[] = {"--state",        s_env.state, "--nodes",  s_env.nodes,
-                          "--operators",    s_env.ops,   "--events", s_env.events,
-                          "--heartbeat-ms", hb,          NULL};
-    return test_start(&s_env.coord, "batcherbird-coordinator", args, log);
+    return test_fixture_coord_start(&s_fx, NULL);
 }
 
 static int s_env_setup(const char *tag, int heartbeat_ms)
 {
-    memset(&s_env, 0, sizeof s_env);
-    test_tmpdir(s_env.dir, sizeof s_env.dir, tag);
-    snprintf(s_env.nodes, sizeof s_env.nodes, "ipc://%s/n.ipc", s_env.dir);
-    snprintf(s_env.ops, sizeof s_env.ops, "ipc://%s/o.ipc", s_env.dir);
-    snprintf(s_env.events, sizeof s_env.events, "ipc://%s/e.ipc", s_env.dir);
-    snprintf(s_env.state, sizeof s_env.state, "%s/state", s_env.dir);
-    snprintf(s_env.lib, sizeof s_env.lib, "%s/lib", s_env.dir);
-    snprintf(s_env.db, sizeof s_env.db, "%s/batcherbird.db", s_env.state);
-    s_env.heartbeat_ms = heartbeat_ms;
+    test_fixture_init(&s_fx, tag, heartbeat_ms);
+    snprintf(s_lib, sizeof s_lib, "%s/lib", s_fx.dir);
     return s_coord_start();
 }
 
 /* Node i named `name` playing `preset`, with its own spool; speed is the simulation's. */
 static int s_node_start(int i, const char *name, const char *preset, const char *speed)
 {
-    char spool[400], log[400], hb[16];
-    snprintf(spool, sizeof spool, "%s/spool-%s", s_env.dir, name);
-    snprintf(log, sizeof log, "%s/%s-%d.log", s_env.dir, name, ++s_env.node_starts[i]);
-    snprintf(hb, sizeof hb, "%d", s_env.heartbeat_ms);
-    const char *args[] = {"--coordinator",  s_env.nodes, "--name",        name,      "--instrument",
-                          preset,           "--spool",   spool,           "--speed", speed,
-                          "--heartbeat-ms", hb,          "--sim-latency", "4",       NULL};
-    return test_start(&s_env.node[i], "batcherbird-node", args, log);
+    const char *args[] = {"--instrument", preset, "--speed", speed, "--sim-latency", "4", NULL};
+    return test_fixture_node_start(&s_fx, i, name, args);
 }
 
 static void s_kill(test_proc_t *p)
 {
-    if (p->pid <= 0)
-        return;
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, NULL, 0);
-    p->pid = 0;
+    test_fixture_kill(p);
 }
 
 static int s_env_teardown(void **state)
 {
     (void)state;
-    /* a failed test may have left one frozen */
-    for (int i = 0; i < MAX_NODE; i++)
-        if (s_env.node[i].pid > 0)
-            kill(s_env.node[i].pid, SIGCONT);
-    if (s_env.coord.pid > 0)
-        kill(s_env.coord.pid, SIGCONT);
-    for (int i = 0; i < MAX_NODE; i++)
-        test_stop(&s_env.node[i]);
-    test_stop(&s_env.coord);
-    if (!getenv("BB_TEST_KEEP"))
-        bb_rm_rf(s_env.dir);
-    else
-        fprintf(stderr, "kept %s\n", s_env.dir);
+    test_fixture_teardown(&s_fx);
     return 0;
-}
-
-/* True if a log holds a sanitizer report. */
-static bool s_log_has_sanitizer_report(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    char line[1024];
-    bool hit = false;
-    while (!hit && fgets(line, sizeof line, f))
-        hit = strstr(line, "Sanitizer") || strstr(line, "runtime error:");
-    fclose(f);
-    return hit;
 }
 
 /* Stops every program cleanly and checks each exited 0 and no log holds a sanitizer
  * report (in a sanitizer build a leak or an error changes both). */
 static void s_stop_all_checked(void)
 {
-    for (int i = 0; i < MAX_NODE; i++) {
-        if (s_env.node[i].pid > 0) {
-            int rc = test_stop(&s_env.node[i]);
-            if (rc != 0) {
-                test_dump_log(&s_env.node[i]);
-                fail_msg("node %d exited %d", i, rc);
-            }
-        }
-    }
-    int rc = test_stop(&s_env.coord);
-    if (rc != 0) {
-        test_dump_log(&s_env.coord);
-        fail_msg("the coordinator exited %d", rc);
-    }
-    DIR *d = opendir(s_env.dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n < 4 || strcmp(e->d_name + n - 4, ".log") != 0)
-            continue;
-        test_proc_t p = {0};
-        assert_int_equal(bb_path_fmt(p.log, sizeof p.log, "%s/%s", s_env.dir, e->d_name), 0);
-        if (s_log_has_sanitizer_report(p.log)) {
-            test_dump_log(&p);
-            fail_msg("%s holds a sanitizer report", e->d_name);
-        }
-    }
-    closedir(d);
+    if (test_fixture_stop_checked(&s_fx) != 0)
+        fail_msg("a program exited with an error or left a sanitizer report (above)");
 }
 
 /* Runs the CLI against our coordinator; returns its exit code, stdout in *out (or NULL). */
 static int s_cli(char **out, const char *const *args)
 {
-    const char *full[64] = {"--coordinator", s_env.ops, "--events", s_env.events};
-    int n = 4;
-    for (int i = 0; args[i] && n < 63; i++)
-        full[n++] = args[i];
-    full[n] = NULL;
     char *o = NULL, *e = NULL;
-    int rc = test_run("batcherbird", full, 60, &o, &e);
+    int rc = test_fixture_cli(&s_fx, 60, &o, &e, args);
     if (rc != 0)
         fprintf(stderr, "batcherbird %s exited %d: %s%s", args[0], rc, e ? e : "", o ? o : "");
     free(e);
@@ -214,44 +122,10 @@ static int s_cli(char **out, const char *const *args)
     return rc;
 }
 
-/* The `batcherbird nodes` line of a node, or "" (malloc'd). */
-static char *s_node_line(const char *name)
-{
-    char *out = NULL;
-    const char *args[] = {"nodes", NULL};
-    if (s_cli(&out, args) != 0 || !out) {
-        free(out);
-        return strdup("");
-    }
-    size_t len = strlen(name);
-    for (char *line = out; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        if (strncmp(line, name, len) == 0 && line[len] == ' ') {
-            char *copy = strdup(line);
-            free(out);
-            return copy;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    free(out);
-    return strdup("");
-}
-
 /* Waits until `batcherbird nodes` shows the node with `status` ("online"/"offline"). */
 static bool s_wait_node(const char *name, const char *status, double timeout_s)
 {
-    char want[32];
-    snprintf(want, sizeof want, " %s ", status);
-    for (double t0 = s_now(); s_now() - t0 < timeout_s; s_sleep_ms(100)) {
-        char *line = s_node_line(name);
-        bool ok = strstr(line, want) != NULL;
-        free(line);
-        if (ok)
-            return true;
-    }
-    return false;
+    return test_fixture_wait_node(&s_fx, name, status, timeout_s);
 }
 
 /* ---- the coordinator's database, read-only ---- */
@@ -261,7 +135,7 @@ static long long s_db_int(const char *sql, const char *p1, const char *p2)
 {
     sqlite3 *db = NULL;
     long long v = -1;
-    if (sqlite3_open_v2(s_env.db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(s_fx.db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         sqlite3_close(db);
         return -1;
     }
@@ -359,7 +233,7 @@ static void s_count_wavs(const char *dir, regex_t *re, int seen[128][128][8], in
 static void s_check_library(const s_inst_t *in)
 {
     char dir[600], pattern[256];
-    snprintf(dir, sizeof dir, "%s/%s", s_env.lib, in->folder);
+    snprintf(dir, sizeof dir, "%s/%s", s_lib, in->folder);
     snprintf(pattern, sizeof pattern, "^%s_.*_([0-9]{3})_v([0-9]{3})_rr([0-9]+)\\.wav$",
              in->folder);
     regex_t re;
@@ -385,7 +259,7 @@ static void s_check_library(const s_inst_t *in)
 static int s_raw_files(const char *suffix)
 {
     char dir[400];
-    snprintf(dir, sizeof dir, "%s/takes/b1", s_env.state);
+    snprintf(dir, sizeof dir, "%s/takes/b1", s_fx.state);
     DIR *d = opendir(dir);
     if (!d)
         return 0;
@@ -446,7 +320,7 @@ static void s_submit(const s_inst_t *a, const s_inst_t *b)
             args[n++] = more[k];
     }
     args[n++] = "--out";
-    args[n++] = s_env.lib;
+    args[n++] = s_lib;
     args[n] = NULL;
     char *out = NULL;
     int rc = s_cli(&out, args);
@@ -497,7 +371,7 @@ static int s_two_nodes_setup(const char *tag, const char *speed_a, const char *s
 static void s_spooled_take(const char *node, char *id, size_t len)
 {
     char dir[400];
-    snprintf(dir, sizeof dir, "%s/spool-%s", s_env.dir, node);
+    snprintf(dir, sizeof dir, "%s/spool-%s", s_fx.dir, node);
     id[0] = '\0';
     DIR *d = opendir(dir);
     if (!d)
@@ -516,7 +390,7 @@ static void s_spooled_take(const char *node, char *id, size_t len)
 static int s_spool_files(const char *node)
 {
     char dir[400];
-    snprintf(dir, sizeof dir, "%s/spool-%s", s_env.dir, node);
+    snprintf(dir, sizeof dir, "%s/spool-%s", s_fx.dir, node);
     DIR *d = opendir(dir);
     if (!d)
         return -1;
@@ -566,7 +440,7 @@ static void test_coordinator_restart(void **state)
             s_dump_logs();
             fail_msg("the batch did not get to %d piano takes", kill_at[k]);
         }
-        s_kill(&s_env.coord);
+        s_kill(&s_fx.coord);
         long long done = s_db_int("SELECT COUNT(*) FROM jobs WHERE state=2", NULL, NULL);
         fprintf(stderr, "coordinator killed with %lld of %d takes done\n", done, planned);
         if (s_jobs_in_state(0, 2) >= s_planned(&s_piano))
@@ -636,7 +510,7 @@ static void test_node_vanishes(void **state)
         s_dump_logs();
         fail_msg("the batch did not get going");
     }
-    s_kill(&s_env.node[0]);
+    s_kill(&s_fx.node[0]);
     long long piano_done = s_jobs_in_state(0, 2);
     assert_true(piano_done < s_planned(&s_piano));
 
@@ -694,7 +568,7 @@ static void test_node_frozen_and_back(void **state)
         s_dump_logs();
         fail_msg("the batch did not get going");
     }
-    assert_int_equal(kill(s_env.node[0].pid, SIGSTOP), 0);
+    assert_int_equal(kill(s_fx.node[0].pid, SIGSTOP), 0);
     bool offline = s_wait_node(s_piano.node, "offline", 30);
     bool paused = false;
     for (double t0 = s_now(); offline && !paused && s_now() - t0 < 30; s_sleep_ms(100)) {
@@ -702,7 +576,7 @@ static void test_node_frozen_and_back(void **state)
         paused = strstr(line, "paused") && strstr(line, "waiting for node node-a");
         free(line);
     }
-    assert_int_equal(kill(s_env.node[0].pid, SIGCONT), 0);
+    assert_int_equal(kill(s_fx.node[0].pid, SIGCONT), 0);
     if (!offline || !paused) {
         s_dump_logs();
         fail_msg("frozen node-a: offline %d, piano paused %d", offline, paused);
@@ -769,10 +643,10 @@ static void test_spooled_take_resent_after_node_crash(void **state)
         fail_msg("the batch did not get going");
     }
     /* freeze the coordinator: the node records on, its takes wait in the spool */
-    assert_int_equal(kill(s_env.coord.pid, SIGSTOP), 0);
+    assert_int_equal(kill(s_fx.coord.pid, SIGSTOP), 0);
     char saved[400], spool[400];
-    snprintf(saved, sizeof saved, "%s/saved", s_env.dir);
-    snprintf(spool, sizeof spool, "%s/spool-%s", s_env.dir, piano.node);
+    snprintf(saved, sizeof saved, "%s/saved", s_fx.dir);
+    snprintf(spool, sizeof spool, "%s/spool-%s", s_fx.dir, piano.node);
     assert_int_equal(bb_mkdir_p(saved), 0);
     const char *exts[] = {".raw", ".hdr"};
     char id[128] = "";
@@ -789,12 +663,12 @@ static void test_spooled_take_resent_after_node_crash(void **state)
         }
     }
     if (!copied) {
-        kill(s_env.coord.pid, SIGCONT);
+        kill(s_fx.coord.pid, SIGCONT);
         s_dump_logs();
         fail_msg("no take was spooled while the coordinator was frozen");
     }
     /* let it go: the take is stored and acknowledged, the node drops it from its spool */
-    assert_int_equal(kill(s_env.coord.pid, SIGCONT), 0);
+    assert_int_equal(kill(s_fx.coord.pid, SIGCONT), 0);
     char hdr[600];
     snprintf(hdr, sizeof hdr, "%s/%s.hdr", spool, id);
     bool acked = false;
@@ -805,7 +679,7 @@ static void test_spooled_take_resent_after_node_crash(void **state)
         fail_msg("take %s was not stored and acknowledged", id);
     }
     /* the node dies as if just before it removed the take: the take is back in its spool */
-    s_kill(&s_env.node[0]);
+    s_kill(&s_fx.node[0]);
     for (int i = 1; i >= 0; i--) { /* the header last, as the spool writes it */
         char a[600], b[600];
         snprintf(a, sizeof a, "%s/%s%s", saved, id, exts[i]);
@@ -823,7 +697,7 @@ static void test_spooled_take_resent_after_node_crash(void **state)
         fail_msg("the node's spool still holds %d file(s)", s_spool_files(piano.node));
     assert_int_equal(s_take_rows(id), 1);
     char wav[600];
-    snprintf(wav, sizeof wav, "%s/takes/b1/%s.wav", s_env.state, id);
+    snprintf(wav, sizeof wav, "%s/takes/b1/%s.wav", s_fx.state, id);
     assert_true(bb_exists(wav));
     s_check_library(&piano);
     s_check_db(s_planned(&piano));
@@ -914,7 +788,7 @@ static int s_fake_setup(void **state)
     memset(&s_fake, 0, sizeof s_fake);
     s_fake.service = (Bb__Capture_Service)BB__CAPTURE__INIT(s_fake_);
     char err[256];
-    s_fake.rpc = bb_rpc_new_dealer(s_env.nodes, NULL, err, sizeof err);
+    s_fake.rpc = bb_rpc_new_dealer(s_fx.nodes, NULL, err, sizeof err);
     if (!s_fake.rpc)
         return -1;
     bb_rpc_serve(s_fake.rpc, &s_fake.service.base);
@@ -944,7 +818,7 @@ static int s_fake_setup(void **state)
     }
     if (st != BB_STATUS_OK) {
         fprintf(stderr, "fake node cannot register: %s\n", msg);
-        test_dump_log(&s_env.coord);
+        test_dump_log(&s_fx.coord);
         return -1;
     }
     s_fake.next_heartbeat = bb_mono_ns() / BB_NS_PER_MS + FAKE_HEARTBEAT;
@@ -1072,7 +946,7 @@ static s_stream_result_t s_fake_stream(const Bb__TakeJob *job, const s_tamper_t 
 static int s_take_files(const char *id, const char *ext)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/takes/b1/%s%s", s_env.state, id, ext);
+    snprintf(path, sizeof path, "%s/takes/b1/%s%s", s_fx.state, id, ext);
     return bb_exists(path) ? 1 : 0;
 }
 
@@ -1082,12 +956,12 @@ static void s_fake_submit(void)
     const char *args[] = {"submit",  "--instrument", "Fake Keys", "--node",    FAKE_NAME,
                           "--notes", "C3:D3",        "--hold",    "0.2",       "--release",
                           "0.3",     "--velocities", "100",       "--retakes", "0",
-                          "--out",   s_env.lib,      NULL};
+                          "--out",   s_lib,          NULL};
     /* the StartTake calls wait in our socket until we serve them */
     assert_int_equal(s_cli(NULL, args), 0);
     s_fake_pump(60000, 2);
     if (s_fake.n_jobs < 2) {
-        test_dump_log(&s_env.coord);
+        test_dump_log(&s_fx.coord);
         fail_msg("the coordinator sent %d job(s) to the fake node, expected 2", s_fake.n_jobs);
     }
 }
@@ -1111,7 +985,7 @@ static void test_duplicate_take_stored_once(void **state)
     assert_int_equal(s_take_files(id, ".wav"), 1);
     struct stat st1;
     char wav[600];
-    snprintf(wav, sizeof wav, "%s/takes/b1/%s.wav", s_env.state, id);
+    snprintf(wav, sizeof wav, "%s/takes/b1/%s.wav", s_fx.state, id);
     assert_int_equal(stat(wav, &st1), 0);
 
     /* the ack was lost: the node sends the whole take again */
@@ -1185,7 +1059,7 @@ static void s_expect_refused(const Bb__TakeJob *job, const s_tamper_t *how, int 
 static void s_check_stored_audio(const Bb__TakeJob *job)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/takes/b1/%s.wav", s_env.state, job->take_id);
+    snprintf(path, sizeof path, "%s/takes/b1/%s.wav", s_fx.state, job->take_id);
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     uint8_t hdr[12];
@@ -1269,7 +1143,7 @@ static void test_damaged_take_refused(void **state)
     assert_int_equal(s_raw_files(".part"), 0);
     assert_int_equal(s_db_int("SELECT COUNT(*) FROM takes", NULL, NULL), 1);
     s_check_stored_audio(job);
-    assert_true(test_alive(&s_env.coord));
+    assert_true(test_alive(&s_fx.coord));
     s_stop_all_checked();
 }
 
@@ -1420,7 +1294,7 @@ static void s_garbage(const char *endpoint, const char *method, const char *inpu
 static void s_nonsense_nodelink(void)
 {
     char err[256], msg[BB_RPC_MESSAGE_MAX];
-    bb_rpc_t *rpc = bb_rpc_new_dealer(s_env.nodes, NULL, err, sizeof err);
+    bb_rpc_t *rpc = bb_rpc_new_dealer(s_fx.nodes, NULL, err, sizeof err);
     assert_non_null(rpc);
     ProtobufCMessage *reply = NULL;
 
@@ -1501,12 +1375,12 @@ static void test_malformed_messages(void **state)
         up = s_cli(NULL, args) == 0;
     }
     assert_true(up);
-    s_garbage(s_env.nodes, "/bb.NodeLink/TakeChunk", "bb.TakeChunkRequest");
-    s_garbage(s_env.ops, "/bb.Operator/SubmitBatch", "bb.BatchSpec");
+    s_garbage(s_fx.nodes, "/bb.NodeLink/TakeChunk", "bb.TakeChunkRequest");
+    s_garbage(s_fx.ops, "/bb.Operator/SubmitBatch", "bb.BatchSpec");
     s_nonsense_nodelink();
 
     /* a message over the size limit is refused by the socket; the coordinator carries on */
-    zsock_t *sock = zsock_new_dealer(s_env.nodes);
+    zsock_t *sock = zsock_new_dealer(s_fx.nodes);
     size_t big = BB_RPC_DEFAULT_MAX_MSG + 1024;
     uint8_t *huge = calloc(1, big);
     zframe_t *hf = zframe_new(huge, big);
@@ -1515,7 +1389,7 @@ static void test_malformed_messages(void **state)
     zsock_set_linger(sock, 2000);
     zsock_destroy(&sock);
 
-    assert_true(test_alive(&s_env.coord));
+    assert_true(test_alive(&s_fx.coord));
     char *out = NULL;
     const char *args[] = {"nodes", NULL};
     assert_int_equal(s_cli(&out, args), 0);
@@ -1526,7 +1400,7 @@ static void test_malformed_messages(void **state)
         s_dump_logs();
         fail_msg("a node could not register after the garbage");
     }
-    assert_true(test_alive(&s_env.coord));
+    assert_true(test_alive(&s_fx.coord));
     s_stop_all_checked();
 }
 
