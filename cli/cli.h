@@ -94,6 +94,8 @@ void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4
 
 /* Watches a batch until it ends, drawing progress; returns the exit code. */
 int cli_watch_batch(cli_t *cli, uint64_t batch_id, bool quiet_events);
+/* A batch's status as JSON (docs/json.md); NULL when out of memory. */
+json_t *cli_batch_json(const Bb__BatchStatus *st);
 /* Prints a batch's status as a table. */
 void cli_print_status(const Bb__BatchStatus *st);
 /* Formats seconds as h:mm:ss or m:ss. */

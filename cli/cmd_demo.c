@@ -22,6 +22,8 @@
 #include "bb_clock.h"
 #include "bb_fs.h"
 #include "cli.h"
+#include "estimate.h"
+#include "plan.h"
 
 #define DEMO_SOUNDFONT "/usr/share/sounds/sf2/TimGM6mb.sf2" /* Debian: timgm6mb-soundfont */
 
@@ -294,22 +296,46 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     batch.instruments = insts;
     batch.n_instruments = 2;
     batch.export = &ex;
+    /* what the plan should take, from the same estimate submit prints */
+    double estimate_s = -1;
+    {
+        char msg[256];
+        Bb__BatchSpec *norm = cli_plan_normalised(&batch, NULL, msg, sizeof msg);
+        Bb__ListNodesRequest nreq = BB__LIST_NODES_REQUEST__INIT;
+        ProtobufCMessage *nodes = NULL;
+        cli_estimate_t est;
+        if (norm && cli_call(cli, "ListNodes", &nreq.base, &nodes) == 0 &&
+            cli_estimate(&est, norm, (Bb__ListNodesReply *)nodes) == 0) {
+            estimate_s = est.wall_s;
+            cli_estimate_free(&est);
+        }
+        if (nodes)
+            protobuf_c_message_free_unpacked(nodes, NULL);
+        if (norm)
+            bb__batch_spec__free_unpacked(norm, NULL);
+    }
     ProtobufCMessage *outm = NULL;
     if (cli_call(cli, "SubmitBatch", &batch.base, &outm))
         goto cleanup;
     uint64_t id = ((Bb__SubmitBatchReply *)outm)->batch_id;
     uint32_t total = ((Bb__SubmitBatchReply *)outm)->total_takes;
     protobuf_c_message_free_unpacked(outm, NULL);
-    printf("Batch %llu: %u takes.\n", (unsigned long long)id, total);
+    char est_text[32];
+    cli_format_duration(estimate_s, est_text, sizeof est_text);
+    printf("Batch %llu: %u takes, estimated %s.\n", (unsigned long long)id, total, est_text);
 
+    double t_submitted = bb_mono_ns() / 1e9;
     int wrc = cli_watch_batch(cli, id, false);
+    double batch_s = bb_mono_ns() / 1e9 - t_submitted;
     if (wrc == CLI_EXIT_OK) {
         double wall = bb_mono_ns() / 1e9 - t0;
         printf("\nThe library is in %s\n", out_abs);
         printf("Open Demo-Piano/Demo-Piano.sfz (or .dspreset in DecentSampler) there in any "
                "SFZ player;\n%s/report.html shows every take's verdict and waveform.\n",
                out_abs);
-        printf("Demo finished in %.1f s.\n", wall);
+        printf("Demo finished in %.1f s; sampling took %.1f s (estimated %.1f s before it "
+               "started).\n",
+               wall, batch_s, estimate_s);
         exit_code = CLI_EXIT_OK;
     } else if (!zsys_interrupted) {
         s_show_log(&coord);

@@ -1,13 +1,19 @@
 /*
  * cmd_status.c — `batcherbird status [BATCH]` and `batcherbird watch BATCH`.
  *
- * Watch polls GetBatch twice a second and listens to the event stream, printing events
- * worth a person's attention (failed takes, nodes going away, exports) above a block of
- * progress bars that is redrawn in place on a terminal. Without a terminal it prints a
- * progress line whenever the counts change, so logs stay readable.
+ * Watch polls GetBatch twice a second and listens to the event stream. On a terminal it
+ * prints events worth a person's attention (failed takes, nodes going away, exports)
+ * above a block of progress bars redrawn in place. Without a terminal (a log, a pipe) it
+ * prints one timestamped line per event (each take with its verdict, retakes, instrument
+ * states and exports, nodes) and a progress line at most every CLI_WATCH_LOG_EVERY_S,
+ * so a night's log reads from top to bottom.
+ *
+ * status --json prints the batch(es) as documented in docs/json.md.
  */
 #include <czmq.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,9 +21,10 @@
 #include "bb_clock.h"
 #include "cli.h"
 
-#define CLI_WATCH_POLL_MS   500
-#define CLI_WATCH_GIVE_UP_S 15.0
-#define CLI_BAR_WIDTH       24
+#define CLI_WATCH_POLL_MS     500
+#define CLI_WATCH_GIVE_UP_S   15.0
+#define CLI_BAR_WIDTH         24
+#define CLI_WATCH_LOG_EVERY_S 10.0 /* progress lines in a log, at most this often */
 
 static const char *s_inst_state(int s)
 {
@@ -97,29 +104,68 @@ static int s_get(cli_t *cli, uint64_t id, Bb__BatchStatus **st)
     return cli_call(cli, "GetBatch", &req.base, (ProtobufCMessage **)st);
 }
 
+/* A batch as documented in docs/json.md. */
+json_t *cli_batch_json(const Bb__BatchStatus *st)
+{
+    json_t *insts = json_array();
+    uint32_t done = 0, total = 0;
+    for (size_t i = 0; insts && i < st->n_instruments; i++) {
+        const Bb__InstrumentStatus *is = st->instruments[i];
+        done += is->done + is->failed;
+        total += is->total;
+        json_array_append_new(
+            insts,
+            json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:o?, s:f, s:s, s:s, s:i, s:s}", "name",
+                      is->name, "node", is->node, "state", s_inst_state(is->state), "done",
+                      (int)is->done, "total", (int)is->total, "failed", (int)is->failed, "retakes",
+                      (int)is->retakes, "eta_s", is->eta_s >= 0 ? json_real(is->eta_s) : NULL,
+                      "elapsed_s", is->elapsed_s, "current", is->current, "library",
+                      is->library_path, "files", (int)is->files, "message", is->message));
+    }
+    return json_pack("{s:I, s:s, s:s, s:f, s:f, s:s, s:s, s:i, s:i, s:o}", "id", (json_int_t)st->id,
+                     "name", st->name, "state", s_batch_state(st->state), "created_unix",
+                     st->created_unix, "elapsed_s", st->elapsed_s, "library", st->out_dir,
+                     "message", st->message, "takes_done", (int)done, "takes_total", (int)total,
+                     "instruments", insts ? insts : json_array());
+}
+
 int cli_cmd_status(cli_t *cli, int argc, char **argv)
 {
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: batcherbird status [BATCH]\n\nWithout BATCH: the recent batches. With "
-               "it: that batch per instrument.\n");
-        return CLI_EXIT_OK;
-    }
-    if (argc > 2) {
-        cli_error("usage: batcherbird status [BATCH]");
-        return CLI_EXIT_USAGE;
-    }
-    if (argc == 2) {
-        char *end;
-        unsigned long long id = strtoull(argv[1], &end, 10);
-        if (*end || id == 0) {
-            cli_error("status: '%s' is not a batch number", argv[1]);
+    static const struct option longs[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    bool json = false;
+    int c;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        if (c == 'j') {
+            json = true;
+        } else if (c == 'h') {
+            printf("usage: batcherbird status [BATCH] [--json]\n\nWithout BATCH: the recent "
+                   "batches. With it: that batch per instrument.\n--json prints the same as "
+                   "JSON (docs/json.md).\n");
+            return CLI_EXIT_OK;
+        } else {
+            cli_error("status: unknown option %s (see batcherbird status --help)",
+                      argv[optind - 1]);
             return CLI_EXIT_USAGE;
         }
+    }
+    if (argc - optind > 1) {
+        cli_error("usage: batcherbird status [BATCH] [--json]");
+        return CLI_EXIT_USAGE;
+    }
+    if (optind < argc) {
+        uint64_t id = cli_parse_batch("status", argv[optind]);
+        if (!id)
+            return CLI_EXIT_USAGE;
         Bb__BatchStatus *st = NULL;
         int rc = s_get(cli, id, &st);
         if (rc)
             return rc;
-        cli_print_status(st);
+        if (json)
+            cli_print_json(cli_batch_json(st));
+        else
+            cli_print_status(st);
         protobuf_c_message_free_unpacked(&st->base, NULL);
         return CLI_EXIT_OK;
     }
@@ -129,6 +175,14 @@ int cli_cmd_status(cli_t *cli, int argc, char **argv)
     if (rc)
         return rc;
     Bb__ListBatchesReply *reply = (Bb__ListBatchesReply *)out;
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < reply->n_batches; i++)
+            json_array_append_new(arr, cli_batch_json(reply->batches[i]));
+        cli_print_json(json_pack("{s:o}", "batches", arr ? arr : json_array()));
+        protobuf_c_message_free_unpacked(out, NULL);
+        return CLI_EXIT_OK;
+    }
     if (reply->n_batches == 0)
         printf("No batches yet. Plan one with: batcherbird submit --help\n");
     else
@@ -150,8 +204,43 @@ int cli_cmd_status(cli_t *cli, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-static bool s_event_worth_showing(int kind)
+/* "2026-11-30 00:19:09" (local time) of a Unix time. */
+static void s_stamp(double unix_s, char *out, size_t len)
 {
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* The log's progress line: takes done of the whole batch, per instrument in short. */
+static void s_log_progress(const Bb__BatchStatus *st)
+{
+    uint32_t done = 0, total = 0;
+    double eta = 0;
+    for (size_t i = 0; i < st->n_instruments; i++) {
+        done += st->instruments[i]->done + st->instruments[i]->failed;
+        total += st->instruments[i]->total;
+        if (st->instruments[i]->eta_s > eta)
+            eta = st->instruments[i]->eta_s;
+    }
+    char stamp[32], left[32];
+    s_stamp((double)time(NULL), stamp, sizeof stamp);
+    cli_format_duration(eta, left, sizeof left);
+    printf("%s progress: %u/%u takes (%u%%), %s, about %s left", stamp, done, total,
+           total ? done * 100 / total : 0, s_batch_state(st->state), left);
+    for (size_t i = 0; i < st->n_instruments; i++) {
+        const Bb__InstrumentStatus *is = st->instruments[i];
+        printf("%s %s %u/%u", i ? ";" : " |", is->name, is->done + is->failed, is->total);
+    }
+    printf("\n");
+}
+
+static bool s_event_worth_showing(int kind, bool log)
+{
+    if (log) /* in a log every take is a line */
+        return kind != BB__EVENT_KIND__EV_TAKE_STARTED &&
+               kind != BB__EVENT_KIND__EV_BATCH_SUBMITTED;
     return kind == BB__EVENT_KIND__EV_TAKE_FAILED || kind == BB__EVENT_KIND__EV_NODE_STATE ||
            kind == BB__EVENT_KIND__EV_LIBRARY_EXPORTED || kind == BB__EVENT_KIND__EV_BATCH_STATE ||
            kind == BB__EVENT_KIND__EV_INSTRUMENT_STATE;
@@ -175,30 +264,23 @@ int cli_watch_batch(cli_t *cli, uint64_t id, bool quiet_events)
             zsock_destroy(&sub);
     }
     int drawn = 0;
-    uint32_t last_finished = UINT32_MAX;
-    int last_states = -1;
+    double last_log = -1e9; /* monotonic seconds of the last progress line in a log */
     int64_t next_poll = 0;
     double lost_since = 0;
     zpoller_t *poller = sub ? zpoller_new(sub, NULL) : NULL;
     for (;;) {
-        /* redraw */
-        uint32_t finished = 0;
-        int states = 0;
-        for (size_t i = 0; i < st->n_instruments; i++) {
-            finished += st->instruments[i]->done + st->instruments[i]->failed;
-            states = states * 7 + st->instruments[i]->state;
-        }
+        /* redraw, or a progress line in a log */
         if (tty) {
             if (drawn)
                 printf("\033[%dA", drawn);
             drawn = s_progress(st, true);
             fflush(stdout);
-        } else if (finished != last_finished || states != last_states) {
-            s_progress(st, false);
+        } else if (bb_mono_ns() / 1e9 - last_log >= CLI_WATCH_LOG_EVERY_S &&
+                   !s_finished(st->state)) {
+            s_log_progress(st);
             fflush(stdout);
+            last_log = bb_mono_ns() / 1e9;
         }
-        last_finished = finished;
-        last_states = states;
         if (s_finished(st->state))
             break;
 
@@ -222,12 +304,20 @@ int cli_watch_batch(cli_t *cli, uint64_t id, bool quiet_events)
             zframe_t *body = msg ? zmsg_pop(msg) : NULL;
             Bb__Event *ev =
                 body ? bb__event__unpack(NULL, zframe_size(body), zframe_data(body)) : NULL;
-            if (ev && !quiet_events && s_event_worth_showing(ev->kind)) {
+            if (ev && !quiet_events && s_event_worth_showing(ev->kind, !tty)) {
                 if (tty && drawn) {
                     printf("\033[%dA\033[J", drawn);
                     drawn = 0;
                 }
-                printf("  * %s\n", ev->message);
+                if (tty) {
+                    printf("  * %s\n", ev->message);
+                } else {
+                    char stamp[32];
+                    s_stamp(ev->time_unix > 0 ? ev->time_unix : (double)time(NULL), stamp,
+                            sizeof stamp);
+                    printf("%s %s\n", stamp, ev->message);
+                    fflush(stdout);
+                }
             }
             int kind = ev ? (int)ev->kind : -1;
             if (ev)
@@ -255,7 +345,8 @@ int cli_watch_batch(cli_t *cli, uint64_t id, bool quiet_events)
                     printf("\033[%dA\033[J", drawn);
                     drawn = 0;
                 }
-                printf("  * lost contact with the coordinator (%s); retrying\n", err);
+                printf("%s lost contact with the coordinator (%s); retrying\n", tty ? "  *" : "",
+                       err);
             }
             if (now_s - lost_since > CLI_WATCH_GIVE_UP_S) {
                 cli_error("UNAVAILABLE: the coordinator at %s stopped answering", cli->coordinator);
@@ -283,18 +374,17 @@ int cli_cmd_watch(cli_t *cli, int argc, char **argv)
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: batcherbird watch BATCH\n\nLive progress per instrument with ETA, and "
                "events worth knowing\n(failed takes, nodes going away, exports). Ends when the "
-               "batch ends;\nexits 0 if it finished, 1 if it failed or was cancelled.\n");
+               "batch ends;\nexits 0 if it finished, 1 if it failed or was cancelled.\n"
+               "When stdout is not a terminal (a log file, a pipe) it prints one timestamped\n"
+               "line per event (every take with its QC verdict, retakes, exports) and a\n"
+               "progress line at most every %.0f s.\n",
+               CLI_WATCH_LOG_EVERY_S);
         return CLI_EXIT_OK;
     }
     if (argc != 2) {
         cli_error("usage: batcherbird watch BATCH");
         return CLI_EXIT_USAGE;
     }
-    char *end;
-    unsigned long long id = strtoull(argv[1], &end, 10);
-    if (!*argv[1] || *end || id == 0) {
-        cli_error("watch: '%s' is not a batch number", argv[1]);
-        return CLI_EXIT_USAGE;
-    }
-    return cli_watch_batch(cli, id, false);
+    uint64_t id = cli_parse_batch("watch", argv[1]);
+    return id ? cli_watch_batch(cli, id, false) : CLI_EXIT_USAGE;
 }

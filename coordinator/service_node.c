@@ -11,6 +11,7 @@
 #include "bb_clock.h"
 #include "bb_err.h"
 #include "bb_log.h"
+#include "bb_notes.h"
 #include "coord.h"
 #include "pipeline.h"
 #include "qc_config.h"
@@ -472,15 +473,19 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     s_measure_overhead(coord_registry_find(self->registry, meta.node), &meta);
 
     const char *inst = meta.instrument;
+    char slot[64];
+    bb_note_name(meta.note, BB_NOTES_C3_IS_60, slot, sizeof slot);
+    snprintf(slot + strlen(slot), sizeof slot - strlen(slot), " v%d rr%d%s", meta.velocity,
+             meta.round_robin, meta.release_trigger ? " release" : "");
     if (retake || failed)
         coord_event(self, meta.batch_id, BB__EVENT_KIND__EV_TAKE_FAILED, inst, req->take_id,
-                    meta.node, "%s note %d vel %d rr %d failed QC (%s)%s", inst, meta.note,
-                    meta.velocity, meta.round_robin, a.reasons,
+                    meta.node, "%s %s: failed QC (%s)%s", inst, slot, a.reasons,
                     retake ? "; retaking" : "; no retakes left");
     else
         coord_event(self, meta.batch_id, BB__EVENT_KIND__EV_TAKE_STORED, inst, req->take_id,
-                    meta.node, "%s note %d vel %d rr %d stored (%.2f s, peak %.1f dBFS)%s", inst,
-                    meta.note, meta.velocity, meta.round_robin, a.duration_s, a.peak_db,
+                    meta.node, "%s %s: %s%s%s%s (%.2f s, peak %.1f dBFS)%s", inst, slot,
+                    dsp_verdict_name(a.verdict), *a.reasons ? " (" : "", a.reasons,
+                    *a.reasons ? ")" : "", a.duration_s, a.peak_db,
                     row.superseded ? ", already had a take" : "");
     if (level && job_open)
         s_level_report(self, job.batch_id, job.inst_idx, inst, meta.node);

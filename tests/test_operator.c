@@ -13,6 +13,9 @@
  *    after another, each after its program change (the simulated instrument's own record
  *    of which program sounded each note) and sounding like its program (the exported
  *    samples' attack and sustain);
+ *  - json: the --json output of nodes, submit, status, report, plan show and plan check
+ *    parses and holds every field docs/json.md lists, with its type; watch in a log
+ *    prints one timestamped line per take with its verdict.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -386,12 +389,233 @@ static void test_bank(void **state)
     assert_true(late[2] > -0.5); /* ... and a flat sustain */
 }
 
+/* ---- --json against docs/json.md ---- */
+
+/* The fields of the table after "<!-- fields: KEY -->": path and type, one per line. */
+/* Lines whose meaning says so are left out: "not in a dry run" in a dry run, "only
+ * there" (only in a dry run) otherwise. */
+static bool s_dry;
+
+static int s_doc_fields(const char *key, char paths[][96], char types[][32], int max)
+{
+    const char *src = getenv("BB_SOURCE_DIR");
+    char path[512], anchor[64];
+    snprintf(path, sizeof path, "%s/docs/json.md", src ? src : "..");
+    snprintf(anchor, sizeof anchor, "<!-- fields: %s -->", key);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[512];
+    bool in = false;
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, anchor)) {
+            in = true;
+            continue;
+        }
+        if (!in)
+            continue;
+        if (line[0] != '|')
+            break;
+        char field[96], type[32];
+        if (sscanf(line, "| `%95[^`]` | %31[^|]|", field, type) != 2 || n == max)
+            continue;
+        if (strstr(line, s_dry ? "not in a dry run" : "only there"))
+            continue;
+        for (char *e = type + strlen(type); e > type && e[-1] == ' ';)
+            *--e = '\0';
+        snprintf(paths[n], 96, "%s", field);
+        snprintf(types[n], 32, "%s", type);
+        n++;
+    }
+    fclose(f);
+    if (n == 0)
+        fail_msg("docs/json.md has no table for %s", key);
+    return n;
+}
+
+static bool s_type_ok(const json_t *v, const char *type)
+{
+    bool null_ok = strstr(type, "or null") != NULL;
+    if (json_is_null(v))
+        return null_ok;
+    if (!strncmp(type, "integer", 7))
+        return json_is_integer(v);
+    if (!strncmp(type, "number", 6))
+        return json_is_number(v);
+    if (!strncmp(type, "string", 6))
+        return json_is_string(v);
+    if (!strncmp(type, "boolean", 7))
+        return json_is_boolean(v);
+    if (!strncmp(type, "array", 5))
+        return json_is_array(v);
+    if (!strncmp(type, "object", 6))
+        return json_is_object(v);
+    return false;
+}
+
+/* Checks `path` (a.b[].c) in v: every element of each array must have the rest. */
+static void s_check_path(const json_t *v, const char *path, const char *type, const char *full)
+{
+    if (!*path) {
+        if (!s_type_ok(v, type))
+            fail_msg("%s: not a %s", full, type);
+        return;
+    }
+    char head[96];
+    size_t len = strcspn(path, ".");
+    snprintf(head, sizeof head, "%.*s", (int)len, path);
+    const char *rest = path[len] == '.' ? path + len + 1 : path + len;
+    bool each = len > 2 && !strcmp(head + len - 2, "[]");
+    if (each)
+        head[len - 2] = '\0';
+    const json_t *x = json_object_get(v, head);
+    if (!x)
+        fail_msg("%s: no '%s'", full, head);
+    if (!each) {
+        s_check_path(x, rest, type, full);
+        return;
+    }
+    if (!json_is_array(x) || json_array_size(x) == 0)
+        fail_msg("%s: '%s' is not a non-empty array", full, head);
+    size_t i;
+    const json_t *item;
+    json_array_foreach(x, i, item)
+    {
+        s_check_path(item, rest, type, full);
+    }
+}
+
+/* Runs the CLI, parses its stdout as JSON. */
+static json_t *s_json_of(const char *const *args)
+{
+    char *out = NULL, *err = NULL;
+    int rc = s_cli(&out, &err, args);
+    if (rc != 0)
+        fail_msg("%s: exit %d\n%s", args[0], rc, err ? err : "");
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    if (!j)
+        fail_msg("%s --json: not JSON (%s at line %d)\n%s", args[0], e.text, e.line, out);
+    free(out);
+    free(err);
+    return j;
+}
+
+static void s_check_doc(const char *key, const json_t *j, const char *skip_if)
+{
+    char paths[64][96], types[64][32];
+    int n = s_doc_fields(key, paths, types, 64);
+    for (int i = 0; i < n; i++)
+        if (!skip_if || !strstr(paths[i], skip_if))
+            s_check_path(j, paths[i], types[i], paths[i]);
+}
+
+static void test_json(void **state)
+{
+    char plan[300];
+    snprintf(plan, sizeof plan, "%s/json.yaml", s_dir);
+    s_write(plan, s_plan_text);
+    /* submit --json, then watch as a log would see it */
+    const char *sub[] = {"submit", plan, "--json", NULL};
+    json_t *j = s_json_of(sub);
+    s_check_doc("submit", j, NULL);
+    json_int_t id = json_integer_value(json_object_get(j, "batch_id"));
+    assert_true(id > 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "total_takes")), 10);
+    json_decref(j);
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    char *out = NULL, *err = NULL;
+    const char *watch[] = {"watch", ids, NULL};
+    assert_int_equal(s_cli(&out, &err, watch), 0);
+    /* one timestamped line per take: "2026-11-30 00:19:09 Organ One C3 v64 rr1: pass (...)" */
+    int takes = 0;
+    for (const char *p = out; (p = strstr(p, ": pass")) || (p && (p = strstr(p, ": warn"))); p++) {
+        const char *bol = p;
+        while (bol > out && bol[-1] != '\n')
+            bol--;
+        int y, mo, d, h, mi, se;
+        assert_int_equal(sscanf(bol, "%d-%d-%d %d:%d:%d ", &y, &mo, &d, &h, &mi, &se), 6);
+        takes++;
+    }
+    if (takes != 10)
+        fail_msg("%d take lines in the log, expected 10:\n%s", takes, out);
+    int bars = 0; /* no progress bars in a log: the final summary's two only */
+    for (const char *p = out; (p = strstr(p, " [")); p++)
+        bars += p[2] == '#' || p[2] == '-';
+    assert_int_equal(bars, 2);
+    free(out);
+    free(err);
+
+    const char *dry[] = {"submit", plan, "--dry-run", "--json", NULL};
+    j = s_json_of(dry);
+    s_dry = true;
+    s_check_doc("submit", j, NULL);
+    s_dry = false;
+    assert_true(json_is_true(json_object_get(j, "dry_run")));
+    json_decref(j);
+
+    const char *nodes[] = {"nodes", "--json", NULL};
+    j = s_json_of(nodes);
+    s_check_doc("nodes", j, NULL);
+    /* the nodes ran takes: their overhead between takes is measured now */
+    json_t *first = json_array_get(json_object_get(j, "nodes"), 0);
+    assert_true(json_is_number(json_object_get(first, "take_overhead_ms")));
+    json_decref(j);
+
+    const char *status[] = {"status", ids, "--json", NULL};
+    j = s_json_of(status);
+    s_check_doc("status", j, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "done");
+    assert_int_equal(json_integer_value(json_object_get(j, "takes_done")), 10);
+    json_decref(j);
+    const char *all[] = {"status", "--json", NULL};
+    j = s_json_of(all);
+    assert_int_equal(json_array_size(json_object_get(j, "batches")), 1);
+    json_decref(j);
+
+    const char *report[] = {"report", ids, "--json", NULL};
+    j = s_json_of(report);
+    s_check_doc("report", j, NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "takes")), 10);
+    json_decref(j);
+
+    const char *show[] = {"plan", "show", ids, "--json", NULL};
+    j = s_json_of(show);
+    s_check_doc("plan show", j, NULL);
+    json_decref(j);
+
+    const char *check[] = {"plan", "check", plan, "--json", NULL};
+    j = s_json_of(check);
+    s_check_doc("plan check", j, "errors[]"); /* a good plan: no errors */
+    assert_true(json_is_true(json_object_get(j, "ok")));
+    assert_true(json_is_true(json_object_get(j, "nodes_checked")));
+    json_decref(j);
+    /* a bad plan: errors with their place, exit code 2 */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/bad.yaml", s_dir);
+    s_write(bad, "instruments:\n  - instrument: X\n    node: op-a\n    step: 0\n");
+    const char *badcheck[] = {"plan", "check", bad, "--json", NULL};
+    assert_int_equal(s_cli(&out, &err, badcheck), 2);
+    json_error_t e;
+    j = json_loads(out, 0, &e);
+    assert_non_null(j);
+    s_check_doc("plan check", j, "estimate");
+    json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
+    assert_int_equal(json_integer_value(json_object_get(e0, "line")), 4);
+    assert_int_equal(json_integer_value(json_object_get(e0, "column")), 11);
+    json_decref(j);
+    free(out);
+    free(err);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plan_equals_options, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_dry_run, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bank, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_json, s_setup, s_teardown),
     };
     return test_main_group(tests, argc, argv);
 }
