@@ -94,6 +94,11 @@ void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4
 
 /* Watches a batch until it ends, drawing progress; returns the exit code. */
 int cli_watch_batch(cli_t *cli, uint64_t batch_id, bool quiet_events);
+/* A subscription to the coordinator's events, made before a batch is submitted so that
+ * none of its events is missed (a zsock_t *, or NULL). */
+void *cli_watch_subscribe(cli_t *cli);
+/* cli_watch_batch with that subscription, which it takes over. */
+int cli_watch_batch_sub(cli_t *cli, uint64_t batch_id, bool quiet_events, void *subscriber);
 /* A batch's status as JSON (docs/json.md); NULL when out of memory. */
 json_t *cli_batch_json(const Bb__BatchStatus *st);
 /* Prints a batch's status as a table. */

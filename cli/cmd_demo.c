@@ -314,9 +314,12 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
         if (norm)
             bb__batch_spec__free_unpacked(norm, NULL);
     }
+    void *sub = cli_watch_subscribe(cli); /* before the batch: no event missed */
     ProtobufCMessage *outm = NULL;
-    if (cli_call(cli, "SubmitBatch", &batch.base, &outm))
+    if (cli_call(cli, "SubmitBatch", &batch.base, &outm)) {
+        zsock_destroy((zsock_t **)&sub);
         goto cleanup;
+    }
     uint64_t id = ((Bb__SubmitBatchReply *)outm)->batch_id;
     uint32_t total = ((Bb__SubmitBatchReply *)outm)->total_takes;
     protobuf_c_message_free_unpacked(outm, NULL);
@@ -325,7 +328,7 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     printf("Batch %llu: %u takes, estimated %s.\n", (unsigned long long)id, total, est_text);
 
     double t_submitted = bb_mono_ns() / 1e9;
-    int wrc = cli_watch_batch(cli, id, false);
+    int wrc = cli_watch_batch_sub(cli, id, false, sub);
     double batch_s = bb_mono_ns() / 1e9 - t_submitted;
     if (wrc == CLI_EXIT_OK) {
         double wall = bb_mono_ns() / 1e9 - t0;

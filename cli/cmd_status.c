@@ -246,23 +246,34 @@ static bool s_event_worth_showing(int kind, bool log)
            kind == BB__EVENT_KIND__EV_INSTRUMENT_STATE;
 }
 
-int cli_watch_batch(cli_t *cli, uint64_t id, bool quiet_events)
+void *cli_watch_subscribe(cli_t *cli)
 {
-    Bb__BatchStatus *st = NULL;
-    int rc = s_get(cli, id, &st);
-    if (rc)
-        return rc;
-    bool tty = isatty(STDOUT_FILENO);
     zsock_t *sub = zsock_new(ZMQ_SUB);
-    char topic[64];
-    snprintf(topic, sizeof topic, "batch.%llu", (unsigned long long)id);
     if (sub) {
-        zsock_set_subscribe(sub, topic);
+        zsock_set_subscribe(sub, "batch."); /* every batch: "batch.1" would match 10, 11 ... */
         zsock_set_subscribe(sub, "node.");
         zsock_set_linger(sub, 0);
         if (zsock_connect(sub, "%s", cli->events) < 0)
             zsock_destroy(&sub);
     }
+    return sub;
+}
+
+int cli_watch_batch(cli_t *cli, uint64_t id, bool quiet_events)
+{
+    return cli_watch_batch_sub(cli, id, quiet_events, cli_watch_subscribe(cli));
+}
+
+int cli_watch_batch_sub(cli_t *cli, uint64_t id, bool quiet_events, void *subscriber)
+{
+    zsock_t *sub = subscriber;
+    Bb__BatchStatus *st = NULL;
+    int rc = s_get(cli, id, &st);
+    if (rc) {
+        zsock_destroy(&sub);
+        return rc;
+    }
+    bool tty = isatty(STDOUT_FILENO);
     int drawn = 0;
     double last_log = -1e9; /* monotonic seconds of the last progress line in a log */
     int64_t next_poll = 0;
@@ -304,6 +315,14 @@ int cli_watch_batch(cli_t *cli, uint64_t id, bool quiet_events)
             zframe_t *body = msg ? zmsg_pop(msg) : NULL;
             Bb__Event *ev =
                 body ? bb__event__unpack(NULL, zframe_size(body), zframe_data(body)) : NULL;
+            if (ev && ev->batch_id != 0 && ev->batch_id != id) { /* another batch's */
+                bb__event__free_unpacked(ev, NULL);
+                ev = NULL;
+                zframe_destroy(&t);
+                zframe_destroy(&body);
+                zmsg_destroy(&msg);
+                continue;
+            }
             if (ev && !quiet_events && s_event_worth_showing(ev->kind, !tty)) {
                 if (tty && drawn) {
                     printf("\033[%dA\033[J", drawn);

@@ -14,6 +14,7 @@
  * coordinator's nodes) and the estimate of estimate.h is printed; a plan over an hour or
  * CLI_CONFIRM_TAKES takes asks for confirmation unless --yes.
  */
+#include <czmq.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -369,9 +370,11 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
         exit_code = CLI_EXIT_DECLINED;
         goto done;
     }
+    void *sub = fl.watch ? cli_watch_subscribe(cli) : NULL; /* before: no event is missed */
     ProtobufCMessage *out = NULL;
     rc = cli_call(cli, "SubmitBatch", &plan->base, &out);
     if (rc) {
+        zsock_destroy((zsock_t **)&sub);
         exit_code = rc;
         goto done;
     }
@@ -387,7 +390,7 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
                norm->n_instruments, reply->total_takes);
     protobuf_c_message_free_unpacked(out, NULL);
     if (fl.watch) {
-        exit_code = cli_watch_batch(cli, id, false);
+        exit_code = cli_watch_batch_sub(cli, id, false, sub);
     } else {
         if (!fl.json)
             printf("follow it with: batcherbird watch %llu\n", (unsigned long long)id);

@@ -515,22 +515,16 @@ static void test_json(void **state)
     char plan[300];
     snprintf(plan, sizeof plan, "%s/json.yaml", s_dir);
     s_write(plan, s_plan_text);
-    /* submit --json, then watch as a log would see it */
-    const char *sub[] = {"submit", plan, "--json", NULL};
-    json_t *j = s_json_of(sub);
-    s_check_doc("submit", j, NULL);
-    json_int_t id = json_integer_value(json_object_get(j, "batch_id"));
-    assert_true(id > 0);
-    assert_int_equal(json_integer_value(json_object_get(j, "total_takes")), 10);
-    json_decref(j);
-    char ids[32];
-    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    /* submit --watch into a log: one timestamped line per take, with its verdict */
     char *out = NULL, *err = NULL;
-    const char *watch[] = {"watch", ids, NULL};
-    assert_int_equal(s_cli(&out, &err, watch), 0);
-    /* one timestamped line per take: "2026-11-30 00:19:09 Organ One C3 v64 rr1: pass (...)" */
+    const char *watched[] = {"submit", plan, "--watch", NULL};
+    assert_int_equal(s_cli(&out, &err, watched), 0);
+    /* "2026-11-30 00:19:09 Organ One C3 v64 rr1: pass (1.02 s, peak -6.1 dBFS)" */
     int takes = 0;
-    for (const char *p = out; (p = strstr(p, ": pass")) || (p && (p = strstr(p, ": warn"))); p++) {
+    for (const char *p = out; (p = strstr(p, " rr")); p++) {
+        const char *colon = strchr(p, ':');
+        if (!colon || (strncmp(colon, ": pass", 6) && strncmp(colon, ": warn", 6)))
+            continue;
         const char *bol = p;
         while (bol > out && bol[-1] != '\n')
             bol--;
@@ -544,6 +538,21 @@ static void test_json(void **state)
     for (const char *p = out; (p = strstr(p, " [")); p++)
         bars += p[2] == '#' || p[2] == '-';
     assert_int_equal(bars, 2);
+    free(out);
+    free(err);
+
+    /* submit --json */
+    const char *sub[] = {"submit", plan, "--json", NULL};
+    json_t *j = s_json_of(sub);
+    s_check_doc("submit", j, NULL);
+    json_int_t id = json_integer_value(json_object_get(j, "batch_id"));
+    assert_int_equal(id, 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "total_takes")), 10);
+    json_decref(j);
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *watch[] = {"watch", ids, NULL};
+    assert_int_equal(s_cli(&out, &err, watch), 0);
     free(out);
     free(err);
 
@@ -571,7 +580,7 @@ static void test_json(void **state)
     json_decref(j);
     const char *all[] = {"status", "--json", NULL};
     j = s_json_of(all);
-    assert_int_equal(json_array_size(json_object_get(j, "batches")), 1);
+    assert_int_equal(json_array_size(json_object_get(j, "batches")), 2);
     json_decref(j);
 
     const char *report[] = {"report", ids, "--json", NULL};
