@@ -192,6 +192,46 @@ bool dsp_export_release_decay(const dsp_export_sample_t *s, double *decay_db_s, 
     return true;
 }
 
+static const char *s_format_ext[DSP_FILE_KINDS] = {"sfz", "dspreset", "sf2", "multisample"};
+
+const char *dsp_export_format_ext(dsp_inst_file_kind_t kind)
+{
+    return kind < DSP_FILE_KINDS ? s_format_ext[kind] : "";
+}
+
+int dsp_export_formats_parse(const char *list, unsigned *mask, char *err, size_t errlen)
+{
+    unsigned m = 0;
+    const char *p = list ? list : "";
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        bool known = n == 3 && strncmp(p, "all", 3) == 0;
+        if (known)
+            m |= DSP_FORMATS_ALL;
+        for (int k = 0; k < DSP_FILE_KINDS && !known; k++)
+            if (strlen(s_format_ext[k]) == n && strncmp(p, s_format_ext[k], n) == 0) {
+                m |= 1u << k;
+                known = true;
+            }
+        if (!known) {
+            snprintf(err, errlen,
+                     "instrument file '%.*s': use sfz, dspreset, sf2, multisample or all, "
+                     "comma separated",
+                     (int)n, p);
+            return BB_EINVAL;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (!m) {
+        snprintf(err, errlen, "no instrument files chosen: use sfz, dspreset, sf2, multisample");
+        return BB_EINVAL;
+    }
+    *mask = m;
+    return 0;
+}
+
 /* ---- gains ---- */
 
 /* Gain in dB for take i under the configured normalisation. */
@@ -565,17 +605,52 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
         return rc;
     }
     char path[S_PATH_MAX];
-    rc = s_path(path, sizeof path, err, errlen, "%s/%s.sfz", staging, inst->safe);
-    if (!rc)
-        rc = dsp_export_write_sfz(path, inst, err, errlen);
-    if (!rc)
-        rc = dsp_file_crc32(path, &inst->sfz_crc32, &inst->sfz_bytes, err, errlen);
-    if (!rc)
-        rc = s_path(path, sizeof path, err, errlen, "%s/%s.dspreset", staging, inst->safe);
-    if (!rc)
-        rc = dsp_export_write_dspreset(path, inst, err, errlen);
-    if (!rc)
-        rc = dsp_file_crc32(path, &inst->dspreset_crc32, &inst->dspreset_bytes, err, errlen);
+    bool any_release = false;
+    for (size_t i = 0; i < inst->n_samples; i++)
+        any_release |= inst->samples[i].map.release;
+    for (int k = 0; k < DSP_FILE_KINDS && !rc; k++) {
+        if (!(cfg->formats & (1u << k)))
+            continue;
+        snprintf(inst->files[k].name, sizeof inst->files[k].name, "%s.%s", inst->safe,
+                 dsp_export_format_ext((dsp_inst_file_kind_t)k));
+        rc = s_path(path, sizeof path, err, errlen, "%s/%s", staging, inst->files[k].name);
+        if (rc)
+            break;
+        switch (k) {
+        case DSP_FILE_SFZ:
+            rc = dsp_export_write_sfz(path, inst, err, errlen);
+            break;
+        case DSP_FILE_DSPRESET:
+            rc = dsp_export_write_dspreset(path, inst, err, errlen);
+            break;
+        case DSP_FILE_SF2:
+            rc = dsp_export_write_sf2(path, staging, inst, err, errlen);
+            if (!rc && any_release)
+                snprintf(inst->files[k].note, sizeof inst->files[k].note,
+                         "SoundFont 2 has no release trigger: the release samples play from "
+                         "the .sfz and .dspreset only");
+            break;
+        default:
+            rc = dsp_export_write_multisample(path, staging, inst, err, errlen);
+            if (!rc)
+                snprintf(inst->files[k].note, sizeof inst->files[k].note,
+                         ".multisample holds the mapping only: the player's own velocity "
+                         "response applies%s",
+                         any_release ? "; no release trigger, the release samples play from "
+                                       "the .sfz and .dspreset only"
+                                     : "");
+            break;
+        }
+        if (rc == BB_ETOOLONG) { /* a format's own size limit: the others still serve */
+            bb_warn("%s: %s", inst->name, err);
+            snprintf(inst->files[k].note, sizeof inst->files[k].note, "%s", err);
+            rc = 0;
+            continue;
+        }
+        if (!rc)
+            rc = dsp_file_crc32(path, &inst->files[k].crc32, &inst->files[k].bytes, err, errlen);
+        inst->files[k].written = rc == 0;
+    }
     if (!rc)
         rc = s_path(path, sizeof path, err, errlen, "%s/%s", staging, DSP_EXPORT_INST_RECORD);
     if (!rc)
@@ -625,6 +700,11 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     if (!rc)
         rc = s_path(res->dspreset, sizeof res->dspreset, err, errlen, "%s/%s.dspreset", res->dir,
                     inst.safe);
+    if (!rc)
+        rc = s_path(res->sf2, sizeof res->sf2, err, errlen, "%s/%s.sf2", res->dir, inst.safe);
+    if (!rc)
+        rc = s_path(res->multisample, sizeof res->multisample, err, errlen, "%s/%s.multisample",
+                    res->dir, inst.safe);
     if (!rc)
         rc =
             s_path(staging, sizeof staging, err, errlen, "%s/.%s.staging", cfg->out_dir, inst.safe);
@@ -714,6 +794,10 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
         bb_fsync_dir(cfg->out_dir);
     if (rc)
         goto cleanup;
+    char *outs[DSP_FILE_KINDS] = {res->sfz, res->dspreset, res->sf2, res->multisample};
+    for (int k = 0; k < DSP_FILE_KINDS; k++)
+        if (!inst.files[k].written)
+            outs[k][0] = '\0';
     res->files = (int)inst.n_samples;
     res->skipped = (int)inst.n_skipped;
     res->gain_db = inst.gain_db;

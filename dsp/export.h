@@ -50,6 +50,18 @@ typedef enum {
 #define DSP_THUMB_COLS         160 /* waveform thumbnail columns in the report */
 #define DSP_THUMB_SCALE        100 /* thumbnail values are -100..100 of full scale */
 
+/* The instrument files written besides the samples (all by default), each from the one
+ * canonical map: <Instrument>.sfz, .dspreset, .sf2 (SoundFont 2, export_sf2.c) and
+ * .multisample (Bitwig/PreSonus, export_multisample.c). */
+typedef enum {
+    DSP_FILE_SFZ = 0,
+    DSP_FILE_DSPRESET,
+    DSP_FILE_SF2,
+    DSP_FILE_MULTISAMPLE,
+    DSP_FILE_KINDS
+} dsp_inst_file_kind_t;
+#define DSP_FORMATS_ALL ((1u << DSP_FILE_KINDS) - 1)
+
 typedef struct {
     const char *out_dir;   /* the library root */
     int bit_depth;         /* 16, 24, 32 (float) */
@@ -64,13 +76,14 @@ typedef struct {
     bool loop_sustain;          /* SFZ loop_sustain (play the recorded tail) not loop_continuous */
     double amp_release_s;       /* the samplers' amp envelope release */
     bool library_files;         /* rebuild manifest.json and report.html at out_dir (default on) */
+    unsigned formats;           /* bit 1 << dsp_inst_file_kind_t per instrument file to write */
 } dsp_export_config_t;
 #define DSP_EXPORT_CONFIG_INIT                                                                     \
     {                                                                                              \
         .out_dir = NULL, .bit_depth = 24, .flac = false, .peak_target_db = -1.0,                   \
         .normalise = DSP_NORM_INSTRUMENT, .notes = BB_NOTES_C3_IS_60, .map = DSP_MAP_CONFIG_INIT,  \
         .dither = true, .tune = false, .name_template = NULL, .loop_sustain = false,               \
-        .amp_release_s = 0.3, .library_files = true                                                \
+        .amp_release_s = 0.3, .library_files = true, .formats = DSP_FORMATS_ALL                    \
     }
 
 typedef struct {
@@ -85,9 +98,11 @@ typedef struct {
     char dir[1024]; /* the instrument's folder */
     char sfz[1024];
     char dspreset[1024];
-    int files;      /* samples written */
-    int skipped;    /* failed takes not exported */
-    double gain_db; /* instrument gain (DSP_NORM_INSTRUMENT) */
+    char sf2[1024];         /* empty when not written */
+    char multisample[1024]; /* empty when not written */
+    int files;              /* samples written */
+    int skipped;            /* failed takes not exported */
+    double gain_db;         /* instrument gain (DSP_NORM_INSTRUMENT) */
 } dsp_export_result_t;
 
 /* ---- the instrument as exported: what the instrument files, record and report show ---- */
@@ -137,8 +152,13 @@ typedef struct {
     size_t n_samples;
     dsp_export_skip_t *skipped;
     size_t n_skipped;
-    uint64_t sfz_bytes, dspreset_bytes; /* as written, for the manifest */
-    uint32_t sfz_crc32, dspreset_crc32;
+    struct {
+        bool written;
+        char name[BB_SAFE_NAME_MAX + 32]; /* in the instrument folder */
+        uint64_t bytes;                   /* as written, for the manifest */
+        uint32_t crc32;
+        char note[256]; /* what a user should know: why it was not written, what it lacks */
+    } files[DSP_FILE_KINDS];
 } dsp_export_inst_t;
 
 /* ---- export.c ---- */
@@ -220,6 +240,12 @@ int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int
                            int bit_depth, bool flac, bool dither, uint64_t seed,
                            const dsp_export_meta_t *meta, char *err, size_t errlen);
 
+/* Reads an audio file (any format libsndfile reads) and writes it as a WAV file of
+ * `bit_depth` (16, 24: PCM, no dither, the values as read; 32: float) into *data
+ * (malloc'd, *len bytes), without metadata chunks. 0, or an error with a message. */
+int dsp_export_audio_as_wav(const char *path, int bit_depth, void **data, size_t *len, char *err,
+                            size_t errlen);
+
 /* ---- instrument files ---- */
 
 /* SFZ: paths relative to the .sfz (which sits in the instrument folder). */
@@ -227,6 +253,21 @@ int dsp_export_write_sfz(const char *path, const dsp_export_inst_t *inst, char *
 /* DecentSampler .dspreset (XML), same mapping, a small UI (volume, attack, release). */
 int dsp_export_write_dspreset(const char *path, const dsp_export_inst_t *inst, char *err,
                               size_t errlen);
+/* SoundFont 2 through libinstpatch, from the sample files in `dir` (the instrument folder).
+ * BB_ETOOLONG when the samples exceed the format's size limit. */
+int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_inst_t *inst,
+                         char *err, size_t errlen);
+/* Bitwig/PreSonus .multisample (zip of multisample.xml and WAV samples) through libzip, from
+ * the sample files in `dir`. */
+int dsp_export_write_multisample(const char *path, const char *dir, const dsp_export_inst_t *inst,
+                                 char *err, size_t errlen);
+
+/* Parses a list of instrument files, "sfz,dspreset,sf2,multisample" (any of them, comma
+ * separated; "all"), into a dsp_export_config_t.formats mask. 0 or BB_EINVAL with a
+ * message. */
+int dsp_export_formats_parse(const char *list, unsigned *mask, char *err, size_t errlen);
+/* The file extension of each kind: "sfz", "dspreset", "sf2", "multisample". */
+const char *dsp_export_format_ext(dsp_inst_file_kind_t kind);
 
 /* Appends s to a growing buffer with XML escaping (& < > " ' and control characters). */
 typedef struct {

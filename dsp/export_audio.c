@@ -344,3 +344,60 @@ int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int
     free(pcm24);
     return rc;
 }
+
+int dsp_export_audio_as_wav(const char *path, int bit_depth, void **data, size_t *len, char *err,
+                            size_t errlen)
+{
+    *data = NULL;
+    *len = 0;
+    SF_INFO in = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &in);
+    if (!sf) {
+        snprintf(err, errlen, "cannot read %s: %s", path, sf_strerror(NULL));
+        return BB_EIO;
+    }
+    int sub = bit_depth == 16   ? SF_FORMAT_PCM_16
+              : bit_depth == 24 ? SF_FORMAT_PCM_24
+                                : SF_FORMAT_FLOAT;
+    SF_INFO out = {
+        .samplerate = in.samplerate, .channels = in.channels, .format = SF_FORMAT_WAV | sub};
+    /* ints carry PCM through unchanged (libsndfile scales 16/24 bits into the top bits) */
+    size_t samples = (size_t)(in.frames > 0 ? in.frames : 1) * (size_t)in.channels;
+    int *pcm = sub == SF_FORMAT_FLOAT ? NULL : malloc(samples * sizeof *pcm);
+    float *fl = sub == SF_FORMAT_FLOAT ? malloc(samples * sizeof *fl) : NULL;
+    int rc = 0;
+    if (!pcm && !fl) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = BB_ENOMEM;
+    } else if ((pcm ? sf_readf_int(sf, pcm, in.frames) : sf_readf_float(sf, fl, in.frames)) !=
+               in.frames) {
+        snprintf(err, errlen, "cannot read %s: %s", path, sf_strerror(sf));
+        rc = BB_EIO;
+    }
+    sf_close(sf);
+    s_mem_t mem = {0};
+    if (!rc) {
+        SF_VIRTUAL_IO vio = {s_mem_len, s_mem_seek, s_mem_read, s_mem_write, s_mem_tell};
+        SNDFILE *w = sf_open_virtual(&vio, SFM_WRITE, &out, &mem);
+        if (!w) {
+            snprintf(err, errlen, "%s: cannot write it as WAV: %s", path, sf_strerror(NULL));
+            rc = BB_EIO;
+        } else {
+            sf_count_t wrote =
+                pcm ? sf_writef_int(w, pcm, in.frames) : sf_writef_float(w, fl, in.frames);
+            if (sf_close(w) != 0 || wrote != in.frames || mem.oom) {
+                snprintf(err, errlen, "%s: cannot write it as WAV (out of memory?)", path);
+                rc = BB_ENOMEM;
+            }
+        }
+    }
+    free(pcm);
+    free(fl);
+    if (rc) {
+        free(mem.data);
+        return rc;
+    }
+    *data = mem.data;
+    *len = (size_t)mem.len;
+    return 0;
+}

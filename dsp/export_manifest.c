@@ -120,9 +120,9 @@ static json_t *s_sample(const dsp_export_inst_t *inst, const dsp_export_sample_t
         s_num(s->rate > 0 ? (double)s->frames / s->rate : 0, 4), "gain_db", s_num(s->gain_db, 2),
         "peak_db", s_num(s->peak_db, 2), "tune_cents", s_num(s->tune_cents, 1), "smpl_unity_note",
         s->smpl_unity, "time_reference", (json_int_t)s->time_reference, /* bext */
-        "stream_frame", (json_int_t)s->stream_frame, "loop", loop, "bytes",
-        (json_int_t)s->bytes, "crc32", (json_int_t)s->crc32, "qc", s_qc(&s->qc), "thumb", "min",
-        thumb_min, "max", thumb_max);
+        "stream_frame", (json_int_t)s->stream_frame, "loop", loop, "bytes", (json_int_t)s->bytes,
+        "crc32", (json_int_t)s->crc32, "qc", s_qc(&s->qc), "thumb", "min", thumb_min, "max",
+        thumb_max);
 }
 
 static json_t *s_skipped(const dsp_export_inst_t *inst, const dsp_export_skip_t *k)
@@ -137,18 +137,28 @@ static json_t *s_skipped(const dsp_export_inst_t *inst, const dsp_export_skip_t 
 int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, char *err,
                             size_t errlen)
 {
-    char sfz[S_PATH_MAX], dspreset[S_PATH_MAX], p[S_PATH_MAX], when[32];
+    char p[S_PATH_MAX], when[32];
     s_iso_now(when, sizeof when);
-    snprintf(sfz, sizeof sfz, "%s/%s.sfz", inst->safe, inst->safe);
-    snprintf(dspreset, sizeof dspreset, "%s/%s.dspreset", inst->safe, inst->safe);
     json_t *samples = json_array(), *skipped = json_array(), *files = json_array();
-    bool ok = samples && skipped && files;
+    /* each instrument file by kind: its path, or null when not written; and what a user
+     * should know about it */
+    json_t *kinds = json_object(), *notes = json_object();
+    bool ok = samples && skipped && files && kinds && notes;
     for (size_t i = 0; ok && i < inst->n_samples; i++)
         ok = s_append(samples, s_sample(inst, &inst->samples[i]));
     for (size_t i = 0; ok && i < inst->n_skipped; i++)
         ok = s_append(skipped, s_skipped(inst, &inst->skipped[i]));
-    ok = ok && s_append(files, s_file(sfz, inst->sfz_bytes, inst->sfz_crc32)) &&
-         s_append(files, s_file(dspreset, inst->dspreset_bytes, inst->dspreset_crc32));
+    for (int k = 0; ok && k < DSP_FILE_KINDS; k++) {
+        const char *ext = dsp_export_format_ext((dsp_inst_file_kind_t)k);
+        snprintf(p, sizeof p, "%s/%s", inst->safe, inst->files[k].name);
+        if (inst->files[k].written)
+            ok = s_append(files, s_file(p, inst->files[k].bytes, inst->files[k].crc32)) &&
+                 json_object_set_new(kinds, ext, json_string(p)) == 0;
+        else
+            ok = json_object_set_new(kinds, ext, json_null()) == 0;
+        if (ok && inst->files[k].note[0])
+            ok = json_object_set_new(notes, ext, json_string(inst->files[k].note)) == 0;
+    }
     for (size_t i = 0; ok && i < inst->n_samples; i++) {
         snprintf(p, sizeof p, "%s/%s", inst->safe, inst->samples[i].file);
         ok = s_append(files, s_file(p, inst->samples[i].bytes, inst->samples[i].crc32));
@@ -157,18 +167,22 @@ int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, cha
     dsp_map_extend_name(&inst->map, extend, sizeof extend);
     json_t *doc = NULL;
     if (ok) {
-        doc = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:s, s:s, s:O, s:O,"
-            " s:O}",
-            "name", inst->name, "folder", inst->safe, "sfz", sfz, "dspreset", dspreset, "exported",
-            when, "format", inst->flac ? "flac" : "wav", "bit_depth", inst->bit_depth, "gain_db",
-            s_num(inst->gain_db, 2), "note_names",
-            inst->notes == BB_NOTES_C4_IS_60 ? "C4=60" : "C3=60", "tune", (int)inst->tune,
-            "loop_mode", inst->loop_sustain ? "loop_sustain" : "loop_continuous", "amp_release_s",
-            s_num(inst->amp_release_s, 3), "map",
-            inst->map.mode == DSP_MAP_UPWARD ? "upward" : "centred", "extend", extend, "samples",
-            samples, "skipped", skipped, "files", files);
+        doc =
+            json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:s, s:s, s:O, s:O, s:O}",
+                      "name", inst->name, "folder", inst->safe, "exported", when, "format",
+                      inst->flac ? "flac" : "wav", "bit_depth", inst->bit_depth, "gain_db",
+                      s_num(inst->gain_db, 2), "note_names",
+                      inst->notes == BB_NOTES_C4_IS_60 ? "C4=60" : "C3=60", "tune", (int)inst->tune,
+                      "loop_mode", inst->loop_sustain ? "loop_sustain" : "loop_continuous",
+                      "amp_release_s", s_num(inst->amp_release_s, 3), "map",
+                      inst->map.mode == DSP_MAP_UPWARD ? "upward" : "centred", "extend", extend,
+                      "samples", samples, "skipped", skipped, "files", files);
     }
+    /* "sfz", "dspreset", "sf2", "multisample" at the top level, as before for the first two */
+    if (doc && json_object_update(doc, kinds) == 0 && json_object_size(notes) > 0)
+        json_object_set(doc, "format_notes", notes);
+    json_decref(kinds);
+    json_decref(notes);
     json_decref(samples);
     json_decref(skipped);
     json_decref(files);

@@ -270,6 +270,12 @@ int dsp_plan_check_export(Bb__ExportSpec *ex, char *msg, size_t len)
         snprintf(msg, len, "extend: %s", why);
         return BB_EINVAL;
     }
+    unsigned files;
+    if (ex->instrument_files && *ex->instrument_files &&
+        dsp_export_formats_parse(ex->instrument_files, &files, why, sizeof why)) {
+        snprintf(msg, len, "%s", why);
+        return BB_EINVAL;
+    }
     return 0;
 }
 

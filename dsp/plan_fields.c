@@ -649,6 +649,24 @@ static json_t *s_extend_format(const dsp_plan_field_t *f, const dsp_plan_target_
     return ex && ex->extend && *ex->extend ? json_string(ex->extend) : NULL;
 }
 
+/* The instrument files to write: a comma list, checked here and stored as given. */
+static int s_files_parse(const dsp_plan_field_t *f, dsp_plan_target_t *t, const char *text,
+                         char *why, size_t len)
+{
+    unsigned mask;
+    if (dsp_export_formats_parse(text, &mask, why, len))
+        return BB_EINVAL;
+    Bb__ExportSpec *ex = s_base(f, t, true);
+    return ex ? s_set_string(&ex->instrument_files, text) : BB_ENOMEM;
+}
+
+static json_t *s_files_format(const dsp_plan_field_t *f, const dsp_plan_target_t *t)
+{
+    const Bb__ExportSpec *ex = s_base(f, t, false);
+    return ex && ex->instrument_files && *ex->instrument_files ? json_string(ex->instrument_files)
+                                                               : NULL;
+}
+
 /* The level target and CC7 adjustment imply the level check. */
 static int s_level_parse(const dsp_plan_field_t *f, dsp_plan_target_t *t, const char *text,
                          char *why, size_t len)
@@ -757,6 +775,11 @@ const dsp_plan_field_t dsp_plan_fields[] = {
      .arg = "HOW",
      .help = "how far the outer samples reach: full (keys 0-127, default), octave, none, or "
              "LO:HI"},
+    {.name = "instrument-files",
+     .scope = DSP_PLAN_EXPORT,
+     S_CUSTOM(s_files_parse, s_files_format),
+     .arg = "LIST",
+     .help = "instrument files to write, any of sfz,dspreset,sf2,multisample (default all)"},
     {.name = "loop-sustain",
      .scope = DSP_PLAN_EXPORT,
      .kind = DSP_FIELD_BOOL,
@@ -1463,6 +1486,8 @@ void dsp_plan_export_config(const Bb__ExportSpec *ex, dsp_export_config_t *cfg)
     char why[200];
     if (ex->extend && *ex->extend) /* checked with the plan */
         dsp_map_extend_parse(ex->extend, cfg->notes, &cfg->map, why, sizeof why);
+    if (ex->instrument_files && *ex->instrument_files) /* checked with the plan */
+        dsp_export_formats_parse(ex->instrument_files, &cfg->formats, why, sizeof why);
     cfg->loop_sustain = ex->loop_sustain;
 }
 

@@ -14,7 +14,7 @@ packages=(
     libfyaml-dev
     jackd2 libjack-jackd2-dev libasound2-dev libasound2-plugins
     libfluidsynth-dev timgm6mb-soundfont
-    libflac-dev flac
+    libflac-dev flac libinstpatch-dev libzip-dev libxml2-dev
 )
 
 missing=()

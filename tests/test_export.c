@@ -1136,7 +1136,19 @@ static void test_manifest_and_report(void **state)
     assert_int_equal(json_array_size(json_object_get(grand, "skipped")), 7);
     /* every listed file exists with the size and CRC given */
     const json_t *files = json_object_get(doc, "files");
-    assert_int_equal(json_array_size(files), 44 + 2 * 2 + 1);
+    /* the samples, four instrument files each (sfz, dspreset, sf2, multisample), the report */
+    assert_int_equal(json_array_size(files), 44 + 2 * 4 + 1);
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *in = json_array_get(insts, i);
+        const char *kinds[] = {"sfz", "dspreset", "sf2", "multisample"};
+        for (size_t k = 0; k < 4; k++)
+            assert_true(json_is_string(json_object_get(in, kinds[k])));
+    }
+    /* Grand has release samples: the record says where they play */
+    const char *note = json_string_value(
+        json_object_get(json_object_get(json_array_get(insts, 1), "format_notes"), "sf2"));
+    assert_non_null(note);
+    assert_non_null(strstr(note, "release"));
     for (size_t i = 0; i < json_array_size(files); i++) {
         const json_t *e = json_array_get(files, i);
         const char *rel;

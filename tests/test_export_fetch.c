@@ -151,6 +151,7 @@ static int s_setup(void **state)
     for (int i = 0; i < 3; i++)
         t[i] = tk[i].t;
     dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
+    cfg.formats = 1u << DSP_FILE_SFZ | 1u << DSP_FILE_DSPRESET; /* what the counts below hold */
     cfg.out_dir = s_root;
     cfg.bit_depth = 32;
     dsp_export_result_t res;

@@ -86,6 +86,7 @@ static const struct {
     {-1, "name-template", "\"{instrument}_{name}_v{velocity}_rr{rr}\""},
     {-1, "map", "\"upward\""},
     {-1, "extend", "\"octave\""},
+    {-1, "instrument-files", "\"sfz,sf2\""},
     {-1, "loop-sustain", "true"},
     {-1, "c4", "true"},
     {0, "instrument", "\"Alpha\""},

@@ -1,0 +1,294 @@
+/*
+ * export_sf2.c — the SoundFont 2 (.sf2) instrument file, written through libinstpatch
+ * from the canonical map (export_map.h) and the sample files already written.
+ *
+ * One preset (bank 0, program 0) holding one instrument. Each sample file becomes one
+ * SF2 sample, or a linked left/right pair for stereo (libinstpatch's sound-file
+ * converter splits it); its root key is the played note and its loop the map's (SF2
+ * loop ends are exclusive: loop_end + 1). Each sample's velocity curve piece
+ * (dsp_map_segments) becomes one instrument zone per channel with:
+ *   keyRange, velRange            the map's ranges, the piece's velocities
+ *   overridingRootKey             the played note
+ *   fineTune                      the tuning correction (with --tune)
+ *   sampleModes                   1 (loop continuous) or 3 (loop while held) when looped
+ *   pan                           -500 / +500 for the left / right sample of a pair
+ *   releaseVolEnv                 the instrument's amp release, in timecents
+ *   modulators                    see below
+ *
+ * Velocity (SF2.04 section 8.4): every player applies the default modulator
+ * "note-on velocity -> initial attenuation, negative concave, 960 cB" (and FluidSynth's
+ * "velocity -> filter cutoff, -2400 cents") unless an instrument zone holds an identical
+ * modulator, which replaces it. Each zone overrides both with amount 0, then adds the
+ * piece's line as two linear velocity modulators on initialAttenuation: a positive one
+ * (amount A1: A1 * v/128) and a negative one (amount A2: A2 * (1 - v/128)), which sum to
+ * A2 + (A1 - A2) v/128 cB, any straight line in velocity, exact at both ends of the
+ * piece. The initialAttenuation generator itself is not used: FluidSynth and the EMU
+ * hardware scale it by 0.4, other players do not; modulator amounts are plain cB in all.
+ *
+ * SF2 has no release trigger: release samples are left out of the .sf2 and its comment
+ * says so (they play from the .sfz and .dspreset). A file over the format's 32-bit chunk
+ * size is not written (BB_ETOOLONG).
+ */
+#include <glib.h>
+#include <libinstpatch/libinstpatch.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bb_err.h"
+#include "export.h"
+
+#define S_NAME_MAX        20 /* SF2 names: 20 characters */
+#define S_PAN_HARD        500
+#define S_VEL_RANGE       128.0 /* a 7-bit source is normalised by 128 (FluidSynth, SF2.04 8.2.1) */
+#define S_MAX_SAMPLE_DATA 0x7F000000ull /* bytes of 16-bit data in the smpl chunk, with margin */
+#define S_CB_PER_DB       10.0
+
+/* modulator sources and destinations (SF2.04 section 8.2) */
+#define S_SRC_VEL_POS_LINEAR  0x0002 /* note-on velocity, linear, unipolar, positive */
+#define S_SRC_VEL_NEG_LINEAR  0x0102 /* ... negative */
+#define S_SRC_VEL_NEG_CONCAVE 0x0502 /* the default velocity -> attenuation source */
+#define S_SRC_VEL_SWITCH      0x0C02 /* FluidSynth's default vel -> filter amount source */
+#define S_DEST_ATTENUATION    48
+#define S_DEST_FILTER_CUTOFF  8
+
+static pthread_once_t s_init_once = PTHREAD_ONCE_INIT;
+
+static void s_init(void)
+{
+    ipatch_init();
+}
+
+/* An SF2 name: printable ASCII, at most 20 characters (fallback when nothing is left). */
+static void s_name(char *out, const char *in, const char *fallback)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && n < S_NAME_MAX; p++)
+        if (*p >= 0x20 && *p < 0x7F)
+            out[n++] = (char)*p;
+    out[n] = '\0';
+    if (n == 0) {
+        size_t f = strlen(fallback);
+        f = f < S_NAME_MAX ? f : S_NAME_MAX;
+        memcpy(out, fallback, f);
+        out[f] = '\0';
+    }
+}
+
+static void s_gen(IpatchSF2IZone *z, guint id, gint16 value)
+{
+    IpatchSF2GenAmount amt = {.sword = value};
+    ipatch_sf2_gen_item_set_amount(IPATCH_SF2_GEN_ITEM(z), id, &amt);
+}
+
+static void s_range(IpatchSF2IZone *z, guint id, int lo, int hi)
+{
+    IpatchSF2GenAmount amt;
+    amt.range.low = (guint8)lo;
+    amt.range.high = (guint8)hi;
+    ipatch_sf2_gen_item_set_amount(IPATCH_SF2_GEN_ITEM(z), id, &amt);
+}
+
+static void s_mod(IpatchSF2IZone *z, guint16 src, guint16 dest, double amount, guint16 amtsrc)
+{
+    double a = round(amount);
+    IpatchSF2Mod m = {.src = src,
+                      .dest = dest,
+                      .amount = (gint16)(a > 32767    ? 32767
+                                         : a < -32768 ? -32768
+                                                      : a),
+                      .amtsrc = amtsrc,
+                      .trans = 0};
+    ipatch_sf2_mod_item_add(IPATCH_SF2_MOD_ITEM(z), &m);
+}
+
+/* Timecents of a time in seconds (SF2.04 8.1.3: 1200 log2(s)). */
+static gint16 s_timecents(double s)
+{
+    double tc = 1200.0 * log2(s > 0.001 ? s : 0.001);
+    return (gint16)lround(tc);
+}
+
+/* The zones of one sample file (its SF2 samples in `smp`, 1 or 2). */
+static void s_zones(IpatchSF2Inst *inst, const dsp_export_inst_t *x, const dsp_export_sample_t *s,
+                    IpatchSF2Sample **smp, int n_smp)
+{
+    dsp_vel_segment_t seg[DSP_VEL_POINTS_MAX];
+    int ns = dsp_map_segments(&s->map, seg);
+    for (int k = 0; k < ns; k++) {
+        /* attenuation in cB along the piece: c0 + c1 * v */
+        double c1 = 0, c0 = -S_CB_PER_DB * seg[k].g1;
+        if (seg[k].v1 != seg[k].v0) {
+            c1 = -S_CB_PER_DB * (seg[k].g1 - seg[k].g0) / (double)(seg[k].v1 - seg[k].v0);
+            c0 = -S_CB_PER_DB * seg[k].g0 - c1 * seg[k].v0;
+        }
+        for (int c = 0; c < n_smp; c++) {
+            IpatchSF2IZone *z = ipatch_sf2_izone_new(); /* ++ ref */
+            ipatch_sf2_izone_set_sample(z, smp[c]);
+            s_range(z, IPATCH_SF2_GEN_NOTE_RANGE, s->map.lokey, s->map.hikey);
+            s_range(z, IPATCH_SF2_GEN_VELOCITY_RANGE, seg[k].lovel, seg[k].hivel);
+            s_gen(z, IPATCH_SF2_GEN_ROOT_NOTE_OVERRIDE, (gint16)s->map.note);
+            if (x->tune && s->tune_cents != 0)
+                s_gen(z, IPATCH_SF2_GEN_FINE_TUNE_OVERRIDE, (gint16)lround(s->tune_cents));
+            if (s->has_loop)
+                s_gen(z, IPATCH_SF2_GEN_SAMPLE_MODES,
+                      x->loop_sustain ? IPATCH_SF2_GEN_SAMPLE_MODE_LOOP_RELEASE
+                                      : IPATCH_SF2_GEN_SAMPLE_MODE_LOOP);
+            if (n_smp == 2)
+                s_gen(z, IPATCH_SF2_GEN_PAN, c == 0 ? -S_PAN_HARD : S_PAN_HARD);
+            s_gen(z, IPATCH_SF2_GEN_VOL_ENV_RELEASE,
+                  s_timecents(x->amp_release_s > 0 ? x->amp_release_s : 0.001));
+            /* the players' velocity defaults replaced by nothing ... */
+            s_mod(z, S_SRC_VEL_NEG_CONCAVE, S_DEST_ATTENUATION, 0, 0);
+            s_mod(z, S_SRC_VEL_NEG_LINEAR, S_DEST_FILTER_CUTOFF, 0, S_SRC_VEL_SWITCH);
+            /* ... and the recorded dynamics' line in their place */
+            if (fabs(c0) >= 0.5 || fabs(c1) >= 0.005) {
+                s_mod(z, S_SRC_VEL_POS_LINEAR, S_DEST_ATTENUATION, c0 + S_VEL_RANGE * c1, 0);
+                s_mod(z, S_SRC_VEL_NEG_LINEAR, S_DEST_ATTENUATION, c0, 0);
+            }
+            ipatch_container_append(IPATCH_CONTAINER(inst), IPATCH_ITEM(z));
+            g_object_unref(z);
+        }
+    }
+}
+
+/* The SF2 samples of one file: 1 (mono) or 2 (left, right), properties set from the map.
+ * Returns how many, 0 with a message. */
+static int s_samples(IpatchSF2 *sf2, const char *dir, const dsp_export_sample_t *s,
+                     IpatchSF2Sample **out, char *err, size_t errlen)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, s->file);
+    GError *gerr = NULL;
+    IpatchFileHandle *fh = ipatch_file_identify_open(path, &gerr);
+    if (!fh) {
+        snprintf(err, errlen, "SoundFont: cannot read %s: %s", path,
+                 gerr ? gerr->message : "unknown format");
+        g_clear_error(&gerr);
+        return 0;
+    }
+    GList *list =
+        ipatch_convert_object_to_type_multi_list(G_OBJECT(fh->file), IPATCH_TYPE_SF2_SAMPLE, &gerr);
+    int n = 0;
+    for (GList *p = list; p && n < 2; p = p->next)
+        out[n++] = IPATCH_SF2_SAMPLE(p->data);
+    if (n == 0) {
+        snprintf(err, errlen, "SoundFont: cannot convert %s: %s", path,
+                 gerr ? gerr->message : "no sample");
+        g_clear_error(&gerr);
+        ipatch_file_close(fh);
+        return 0;
+    }
+    const char *base = strrchr(s->file, '/');
+    base = base ? base + 1 : s->file;
+    for (int c = 0; c < n; c++) {
+        char name[S_NAME_MAX + 8];
+        /* the end of the file name (note, velocity, round robin) tells samples apart */
+        size_t len = strcspn(base, ".");
+        size_t keep = S_NAME_MAX - (n == 2 ? 2 : 0);
+        const char *tail = len > keep ? base + len - keep : base;
+        snprintf(name, sizeof name, "%.*s%s", (int)(len > keep ? keep : len), tail,
+                 n == 2 ? (c == 0 ? "_L" : "_R") : "");
+        guint loop_start = 8, loop_end = (guint)(s->frames > 16 ? s->frames - 8 : s->frames);
+        if (s->has_loop) {
+            loop_start = (guint)s->loop_start;
+            loop_end = (guint)s->loop_end + 1; /* exclusive in SF2 */
+        }
+        g_object_set(out[c], "name", name, "root-note", s->map.note, "fine-tune", 0, "loop-start",
+                     loop_start, "loop-end", loop_end, NULL);
+        ipatch_container_add_unique(IPATCH_CONTAINER(sf2), IPATCH_ITEM(out[c]));
+    }
+    g_list_free(list); /* the samples' references now belong to the caller */
+    ipatch_file_close(fh);
+    return n;
+}
+
+int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_inst_t *inst,
+                         char *err, size_t errlen)
+{
+    pthread_once(&s_init_once, s_init);
+    uint64_t bytes = 0;
+    size_t released = 0;
+    for (size_t i = 0; i < inst->n_samples; i++) {
+        if (inst->samples[i].map.release)
+            released++;
+        else
+            bytes += (uint64_t)inst->samples[i].frames * (uint64_t)inst->samples[i].channels * 2;
+    }
+    if (bytes > S_MAX_SAMPLE_DATA) {
+        snprintf(err, errlen,
+                 "SoundFont 2 not written: %.1f GB of samples do not fit its 4 GB chunk limit",
+                 bytes / 1e9);
+        return BB_ETOOLONG;
+    }
+    IpatchSF2 *sf2 = ipatch_sf2_new(); /* ++ ref */
+    char name[S_NAME_MAX + 1], date[32], comment[256];
+    s_name(name, inst->name, inst->safe);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%B %d, %Y", &tm);
+    snprintf(comment, sizeof comment,
+             "Sampled by Batcherbird. Velocity: the dynamics are in the samples; each zone's "
+             "modulators replace the default velocity attenuation.%s",
+             released ? " SoundFont 2 has no release trigger: the release samples play from "
+                        "the .sfz and the .dspreset."
+                      : "");
+    ipatch_sf2_set_info(sf2, IPATCH_SF2_NAME, name);
+    ipatch_sf2_set_info(sf2, IPATCH_SF2_DATE, date);
+    ipatch_sf2_set_info(sf2, IPATCH_SF2_SOFTWARE, "Batcherbird");
+    ipatch_sf2_set_info(sf2, IPATCH_SF2_COMMENT, comment);
+    if (inst->bit_depth > 16)
+        ipatch_item_set_flags(IPATCH_ITEM(sf2), IPATCH_SF2_SAMPLES_24BIT);
+
+    IpatchSF2Inst *sinst = ipatch_sf2_inst_new(); /* ++ ref */
+    ipatch_sf2_inst_set_name(sinst, name);
+    int rc = 0;
+    for (size_t i = 0; i < inst->n_samples && !rc; i++) {
+        const dsp_export_sample_t *s = &inst->samples[i];
+        if (s->map.release)
+            continue;
+        IpatchSF2Sample *smp[2] = {NULL, NULL};
+        int n = s_samples(sf2, dir, s, smp, err, errlen);
+        if (n == 0) {
+            rc = BB_EIO;
+            break;
+        }
+        s_zones(sinst, inst, s, smp, n);
+        for (int c = 0; c < n; c++)
+            g_object_unref(smp[c]);
+    }
+    if (!rc) {
+        ipatch_container_add_unique(IPATCH_CONTAINER(sf2), IPATCH_ITEM(sinst));
+        IpatchSF2Preset *preset = ipatch_sf2_preset_new(); /* ++ ref */
+        ipatch_sf2_preset_set_name(preset, name);
+        ipatch_sf2_preset_set_midi_locale(preset, 0, 0);
+        ipatch_sf2_preset_new_zone(preset, sinst);
+        ipatch_container_add_unique(IPATCH_CONTAINER(sf2), IPATCH_ITEM(preset));
+        g_object_unref(preset);
+
+        char tmp[2100];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        IpatchSF2File *file = ipatch_sf2_file_new(); /* ++ ref */
+        ipatch_file_set_name(IPATCH_FILE(file), tmp);
+        GError *gerr = NULL;
+        if (!ipatch_convert_objects(G_OBJECT(sf2), G_OBJECT(file), &gerr)) {
+            snprintf(err, errlen, "cannot write %s: %s", path,
+                     gerr ? gerr->message : "libinstpatch failed");
+            g_clear_error(&gerr);
+            unlink(tmp);
+            rc = BB_EIO;
+        } else if (rename(tmp, path) != 0) {
+            snprintf(err, errlen, "cannot rename into %s", path);
+            unlink(tmp);
+            rc = BB_EIO;
+        }
+        g_object_unref(file);
+    }
+    g_object_unref(sinst);
+    g_object_unref(sf2);
+    return rc;
+}
