@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bb_err.h"
 
@@ -48,6 +49,24 @@ int node_capture_init(node_capture_t *cap, uint32_t channels, uint32_t sample_ra
     cap->publish_frames = sample_rate / NODE_METER_PUBLISH_HZ;
     atomic_init(&cap->monitor, false);
     return 0;
+}
+
+/* One write per page of [p, p + len): the kernel maps each page at its first write. */
+static void s_touch(void *p, size_t len, size_t page)
+{
+    volatile uint8_t *b = p;
+    for (size_t off = 0; off < len; off += page)
+        b[off] = 0;
+    if (len)
+        b[len - 1] = 0;
+}
+
+void node_capture_prefault(node_capture_t *cap)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t step = page > 0 ? (size_t)page : 4096;
+    s_touch(cap->audio.buf, cap->audio.capacity * cap->audio.elem_size, step);
+    s_touch(cap->blocks.buf, cap->blocks.capacity * cap->blocks.elem_size, step);
 }
 
 static void s_publish_meters(node_capture_t *cap)
@@ -91,7 +110,12 @@ void node_capture_rt_process(void *user, const float *in, float *out, uint32_t f
 
     node_block_t block = {
         .frame = cap->next_frame, .adc_ns = adc_ns, .frames = (uint32_t)written, .flags = flags};
-    node_ring_write(&cap->blocks, &block, 1);
+    if (node_ring_write(&cap->blocks, &block, 1) == 0) {
+        /* the recorder loses this block's time stamp: count it, and as an overflow once */
+        atomic_fetch_add_explicit(&cap->lost_blocks, 1, memory_order_relaxed);
+        if (!(flags & (NODE_AUDIO_INPUT_OVERFLOW | NODE_CAPTURE_RING_FULL)))
+            atomic_fetch_add_explicit(&cap->overflows, 1, memory_order_relaxed);
+    }
     cap->next_frame += written;
 
     float block_peak[NODE_MAX_CHANNELS] = {0};

@@ -56,6 +56,8 @@ typedef struct {
     _Atomic uint64_t frames_total;
     _Atomic uint64_t overflows;      /* blocks with an overflow (device or ring) */
     _Atomic uint64_t dropped_frames; /* frames lost because the ring was full */
+    _Atomic uint64_t lost_blocks;    /* block records lost because the block ring was full
+                                      * (each also counts as an overflow) */
     _Atomic int64_t last_callback_ns;
     _Atomic uint32_t meter_seq;
     _Atomic uint32_t meter_peak[NODE_MAX_CHANNELS]; /* float bits */
@@ -72,6 +74,12 @@ typedef struct {
 int node_capture_init(node_capture_t *cap, uint32_t channels, uint32_t sample_rate,
                       void *audio_storage, uint32_t ring_frames, void *block_storage,
                       uint32_t block_slots);
+
+/* Writes every page of both rings' storage once, so the callback's first pass over them
+ * takes no page faults (with the node's memory locked, they then stay resident). Call
+ * after node_capture_init and before the stream starts; not realtime (the ring storage
+ * is all zeros then, and stays so). */
+void node_capture_prefault(node_capture_t *cap);
 
 /* The audio callback (node_audio_cb). Realtime-safe. */
 void node_capture_rt_process(void *user, const float *in, float *out, uint32_t frames,

@@ -9,11 +9,14 @@
  * resumed) and writes the simulated instrument's ground truth when asked, until SIGINT/SIGTERM.
  */
 #include <czmq.h>
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "audio.h"
@@ -134,6 +137,43 @@ static void s_build_caps(s_caps_t *c, const node_options_t *o)
 
 /* Runs this program again in this process (same pid, same arguments) with
  * --wait-for-device: for a device only a fresh process can reopen (audio_watch.h). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define S_SANITIZER_BUILD 1 /* their shadow memory is terabytes of reserved address space */
+#else
+#define S_SANITIZER_BUILD 0
+#endif
+
+/* Locks the node's memory, best effort, so the audio callback's pages (prefaulted rings,
+ * its code, its stack once touched) are never paged out. MCL_ONFAULT locks pages as they
+ * are first touched instead of populating every mapping now: without it, each thread's
+ * 8 MB stack reservation would become resident. A node that cannot lock (RLIMIT_MEMLOCK
+ * too small, no CAP_IPC_LOCK) warns and runs unlocked. */
+static void s_lock_memory(void)
+{
+    if (S_SANITIZER_BUILD) {
+        bb_info("memory not locked: sanitizer build");
+        return;
+    }
+    int flags = MCL_CURRENT | MCL_FUTURE;
+#ifdef MCL_ONFAULT
+    flags |= MCL_ONFAULT;
+#endif
+    if (mlockall(flags) == 0)
+        return;
+    int first = errno;
+    struct rlimit rl = {0};
+    getrlimit(RLIMIT_MEMLOCK, &rl);
+    char limit[32];
+    if (rl.rlim_cur == RLIM_INFINITY)
+        snprintf(limit, sizeof limit, "unlimited");
+    else
+        snprintf(limit, sizeof limit, "%llu kB", (unsigned long long)rl.rlim_cur / 1024);
+    bb_warn("cannot lock the node's memory (%s; locked-memory limit %s): the audio callback "
+            "may wait for pages under memory pressure. Allow it: LimitMEMLOCK=infinity in the "
+            "systemd unit, or 'ulimit -l unlimited'",
+            strerror(first), limit);
+}
+
 static void s_restart(int argc, char **argv)
 {
     char **args = calloc((size_t)argc + 2, sizeof *args);
@@ -261,7 +301,10 @@ int main(int argc, char **argv)
 
     /* Realtime state: allocated and initialised before the stream starts. */
     uint32_t ring_frames = o.speed > 1.0 ? NODE_RING_FRAMES_FAST : NODE_RING_FRAMES;
-    cap = calloc(1, sizeof *cap);
+    /* node_capture_t's counters are cache-line aligned (_Alignas): calloc does not promise
+     * that alignment, posix_memalign does */
+    if (posix_memalign((void **)&cap, _Alignof(node_capture_t), sizeof *cap) != 0)
+        cap = NULL;
     ring_mem = calloc(ring_frames, o.audio.channels * sizeof(float));
     block_mem = calloc(NODE_BLOCK_SLOTS, sizeof(node_block_t));
     if (!cap || !ring_mem || !block_mem ||
@@ -270,6 +313,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "batcherbird-node: out of memory\n");
         goto cleanup;
     }
+    node_capture_prefault(cap); /* no first-touch page faults in the callback */
+    s_lock_memory();
 
     if (midib->open(&port, o.midi_device, sim, err, sizeof err)) {
         fprintf(stderr, "batcherbird-node: MIDI: %s\n", err);
@@ -372,6 +417,11 @@ cleanup:
     if (midi)
         node_midi_sched_panic(midi); /* goes out before the MIDI thread stops */
     node_midi_sched_destroy(&midi);
+    /* A stream the audio library could not close (PortAudio's JACK host API after its
+     * server died) is abandoned, not stopped: its callback thread may still run into the
+     * capture memory. Then that memory is left to the exec (restart) or the exit. */
+    bool abandoned = (watch && node_audio_watch_restart_needed(watch)) ||
+                     (audio && audio->needs_restart && audio->needs_restart());
     node_audio_watch_destroy(&watch);
     if (meter_ready)
         node_meter_destroy(&meter);
@@ -382,9 +432,11 @@ cleanup:
         fclose(truth);
     node_sim_destroy(&sim);
     node_spool_destroy(&spool);
-    free(cap);
-    free(ring_mem);
-    free(block_mem);
+    if (!abandoned) {
+        free(cap);
+        free(ring_mem);
+        free(block_mem);
+    }
     if (restart)
         s_restart(argc, argv);
     return rc;

@@ -246,10 +246,8 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
                     return BB_EINVAL;
                 }
                 if (!node_sim_have_soundfont()) {
-                    fprintf(stderr,
-                            "batcherbird-node: --instrument %s: this build has no "
-                            "FluidSynth (install libfluidsynth-dev and rebuild)\n",
-                            optarg);
+                    fprintf(stderr, "batcherbird-node: --instrument %s: %s\n", optarg,
+                            node_sim_soundfont_error());
                     return BB_EINVAL;
                 }
                 o->sim.gm_program = (int)prog;

@@ -20,6 +20,14 @@
  *
  * render runs on the audio thread: everything is allocated in node_sim_new, and render
  * only touches the struct, the rings and libm.
+ *
+ * The SoundFont voice (gm_program >= 0) is FluidSynth, which the node does not link: its
+ * library and the ~80 it pulls in (glib, libpulse, libinstpatch, readline...) would cost
+ * every production node memory for a simulator. It is loaded with dlopen the first time a
+ * SoundFont voice is asked for (s_fl_load, once per process); only the header is needed
+ * at build time, and it types every function pointer, so a changed signature fails the
+ * build. Without the library at run time the voice is unavailable with a message saying
+ * what to install.
  */
 #include "sim_instrument.h"
 
@@ -31,7 +39,10 @@
 #include "ring.h"
 
 #ifdef BB_HAVE_FLUIDSYNTH
+#include <dlfcn.h>
 #include <fluidsynth.h>
+#include <pthread.h>
+#include <stdio.h>
 #endif
 
 /* ---- constants ---- */
@@ -167,6 +178,72 @@ struct node_sim_t {
 #endif
 };
 
+#ifdef BB_HAVE_FLUIDSYNTH
+/* ---- FluidSynth, loaded on first use ---- */
+
+/* Sonames to try, newest ABI first (FluidSynth 2.2+ is .so.3), then the development link. */
+static const char *const s_fl_sonames[] = {"libfluidsynth.so.3", "libfluidsynth.so.2",
+                                           "libfluidsynth.so"};
+
+static struct {
+    void *lib; /* NULL when FluidSynth could not be loaded */
+    __typeof__(new_fluid_settings) *new_fluid_settings;
+    __typeof__(fluid_settings_setnum) *fluid_settings_setnum;
+    __typeof__(fluid_settings_setint) *fluid_settings_setint;
+    __typeof__(new_fluid_synth) *new_fluid_synth;
+    __typeof__(fluid_synth_sfload) *fluid_synth_sfload;
+    __typeof__(fluid_synth_program_select) *fluid_synth_program_select;
+    __typeof__(delete_fluid_synth) *delete_fluid_synth;
+    __typeof__(delete_fluid_settings) *delete_fluid_settings;
+    __typeof__(fluid_synth_pitch_bend) *fluid_synth_pitch_bend;
+    __typeof__(fluid_synth_noteon) *fluid_synth_noteon;
+    __typeof__(fluid_synth_noteoff) *fluid_synth_noteoff;
+    __typeof__(fluid_synth_cc) *fluid_synth_cc;
+    __typeof__(fluid_synth_program_change) *fluid_synth_program_change;
+    __typeof__(fluid_synth_write_float) *fluid_synth_write_float;
+} s_fl;
+static pthread_once_t s_fl_once = PTHREAD_ONCE_INIT;
+static char s_fl_error[256] = "";
+
+static void s_fl_load(void)
+{
+    void *lib = NULL;
+    for (size_t i = 0; !lib && i < sizeof s_fl_sonames / sizeof s_fl_sonames[0]; i++)
+        lib = dlopen(s_fl_sonames[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(s_fl_error, sizeof s_fl_error,
+                 "FluidSynth is not installed (%s not found; apt-get install libfluidsynth3)",
+                 s_fl_sonames[0]);
+        return;
+    }
+    const char *missing = NULL;
+#define S_FL_SYM(name)                                                                             \
+    if (!missing && !(*(void **)&s_fl.name = dlsym(lib, #name)))                                   \
+    missing = #name
+    S_FL_SYM(new_fluid_settings);
+    S_FL_SYM(fluid_settings_setnum);
+    S_FL_SYM(fluid_settings_setint);
+    S_FL_SYM(new_fluid_synth);
+    S_FL_SYM(fluid_synth_sfload);
+    S_FL_SYM(fluid_synth_program_select);
+    S_FL_SYM(delete_fluid_synth);
+    S_FL_SYM(delete_fluid_settings);
+    S_FL_SYM(fluid_synth_pitch_bend);
+    S_FL_SYM(fluid_synth_noteon);
+    S_FL_SYM(fluid_synth_noteoff);
+    S_FL_SYM(fluid_synth_cc);
+    S_FL_SYM(fluid_synth_program_change);
+    S_FL_SYM(fluid_synth_write_float);
+#undef S_FL_SYM
+    if (missing) {
+        snprintf(s_fl_error, sizeof s_fl_error, "FluidSynth's library lacks %s: too old", missing);
+        dlclose(lib);
+        return;
+    }
+    s_fl.lib = lib;
+}
+#endif
+
 /* ---- presets by name ---- */
 
 const char *node_sim_preset_name(node_sim_preset_t preset)
@@ -218,9 +295,20 @@ static bool s_config_ok(const node_sim_config_t *c)
 bool node_sim_have_soundfont(void)
 {
 #ifdef BB_HAVE_FLUIDSYNTH
-    return true;
+    pthread_once(&s_fl_once, s_fl_load);
+    return s_fl.lib != NULL;
 #else
     return false;
+#endif
+}
+
+const char *node_sim_soundfont_error(void)
+{
+#ifdef BB_HAVE_FLUIDSYNTH
+    pthread_once(&s_fl_once, s_fl_load);
+    return s_fl.lib ? "" : s_fl_error;
+#else
+    return "this build has no FluidSynth support (install libfluidsynth-dev and rebuild)";
 #endif
 }
 
@@ -233,25 +321,27 @@ static int s_gm_open(node_sim_t *sim)
     const node_sim_config_t *c = &sim->cfg;
     if (c->gm_program > 127)
         return BB_EINVAL;
+    if (!node_sim_have_soundfont())
+        return BB_EUNAVAIL;
     sim->gm_left = malloc(sizeof(float) * SIM_GM_CHUNK);
     sim->gm_right = malloc(sizeof(float) * SIM_GM_CHUNK);
-    sim->fl_settings = new_fluid_settings();
+    sim->fl_settings = s_fl.new_fluid_settings();
     if (!sim->gm_left || !sim->gm_right || !sim->fl_settings)
         return BB_ENOMEM;
-    fluid_settings_setnum(sim->fl_settings, "synth.sample-rate", sim->rate);
-    fluid_settings_setnum(sim->fl_settings, "synth.gain", SIM_GM_GAIN);
-    fluid_settings_setint(sim->fl_settings, "synth.reverb.active", 0);
-    fluid_settings_setint(sim->fl_settings, "synth.chorus.active", 0);
-    fluid_settings_setint(sim->fl_settings, "synth.cpu-cores", 1);
-    fluid_settings_setint(sim->fl_settings, "synth.polyphony", 64);
-    sim->fl_synth = new_fluid_synth(sim->fl_settings);
+    s_fl.fluid_settings_setnum(sim->fl_settings, "synth.sample-rate", sim->rate);
+    s_fl.fluid_settings_setnum(sim->fl_settings, "synth.gain", SIM_GM_GAIN);
+    s_fl.fluid_settings_setint(sim->fl_settings, "synth.reverb.active", 0);
+    s_fl.fluid_settings_setint(sim->fl_settings, "synth.chorus.active", 0);
+    s_fl.fluid_settings_setint(sim->fl_settings, "synth.cpu-cores", 1);
+    s_fl.fluid_settings_setint(sim->fl_settings, "synth.polyphony", 64);
+    sim->fl_synth = s_fl.new_fluid_synth(sim->fl_settings);
     if (!sim->fl_synth)
         return BB_ENOMEM;
     const char *path = c->soundfont ? c->soundfont : NODE_SIM_DEFAULT_SOUNDFONT;
-    int sf = fluid_synth_sfload(sim->fl_synth, path, 1);
+    int sf = s_fl.fluid_synth_sfload(sim->fl_synth, path, 1);
     if (sf == FLUID_FAILED)
         return BB_ENOTFOUND;
-    if (fluid_synth_program_select(sim->fl_synth, 0, sf, 0, c->gm_program) != FLUID_OK)
+    if (s_fl.fluid_synth_program_select(sim->fl_synth, 0, sf, 0, c->gm_program) != FLUID_OK)
         return BB_EINVAL;
     sim->gm = true;
     return 0;
@@ -315,9 +405,9 @@ void node_sim_destroy(node_sim_t **sim)
         return;
 #ifdef BB_HAVE_FLUIDSYNTH
     if ((*sim)->fl_synth)
-        delete_fluid_synth((*sim)->fl_synth);
+        s_fl.delete_fluid_synth((*sim)->fl_synth);
     if ((*sim)->fl_settings)
-        delete_fluid_settings((*sim)->fl_settings);
+        s_fl.delete_fluid_settings((*sim)->fl_settings);
 #endif
     free((*sim)->gm_left);
     free((*sim)->gm_right);
@@ -544,22 +634,22 @@ static void s_gm_apply(node_sim_t *sim, uint8_t type, uint8_t d1, uint8_t d2, ui
         if (faults & NODE_SIM_FAULT_WRONG_PITCH)
             t.freq_hz *= pow(2.0, c->fault_cents / 1200.0);
         int bend = 8192 + (int)lround(cents / 200.0 * 8192.0);
-        fluid_synth_pitch_bend(sim->fl_synth, 0, bend < 0 ? 0 : bend > 16383 ? 16383 : bend);
+        s_fl.fluid_synth_pitch_bend(sim->fl_synth, 0, bend < 0 ? 0 : bend > 16383 ? 16383 : bend);
         if (faults & NODE_SIM_FAULT_DROPOUT) {
             sim->drop_from = frame + (uint64_t)llround(SIM_DROPOUT_AFTER_S * sim->rate);
             sim->drop_to = sim->drop_from + (uint64_t)llround(SIM_DROPOUT_LEN_S * sim->rate);
         }
         if (!(faults & NODE_SIM_FAULT_SILENCE))
-            fluid_synth_noteon(sim->fl_synth, 0, d1, d2);
+            s_fl.fluid_synth_noteon(sim->fl_synth, 0, d1, d2);
         node_ring_write(&sim->truth_ring, &t, 1);
     } else if (type == 0x90 || type == 0x80) {
-        fluid_synth_noteoff(sim->fl_synth, 0, d1);
+        s_fl.fluid_synth_noteoff(sim->fl_synth, 0, d1);
         t.kind = NODE_SIM_TRUTH_OFF;
         node_ring_write(&sim->truth_ring, &t, 1);
     } else if (type == 0xB0) {
-        fluid_synth_cc(sim->fl_synth, 0, d1, d2);
+        s_fl.fluid_synth_cc(sim->fl_synth, 0, d1, d2);
     } else if (type == 0xC0) {
-        fluid_synth_program_change(sim->fl_synth, 0, d1);
+        s_fl.fluid_synth_program_change(sim->fl_synth, 0, d1);
         sim->program = d1;
     }
 }
@@ -680,7 +770,8 @@ static void s_gm_render_span(node_sim_t *sim, float *out, uint32_t from, uint32_
     double dc = (sim->gm_faults & NODE_SIM_FAULT_DC) ? SIM_DC_OFFSET : 0.0;
     while (from < to) {
         uint32_t n = to - from < SIM_GM_CHUNK ? to - from : SIM_GM_CHUNK;
-        fluid_synth_write_float(sim->fl_synth, (int)n, sim->gm_left, 0, 1, sim->gm_right, 0, 1);
+        s_fl.fluid_synth_write_float(sim->fl_synth, (int)n, sim->gm_left, 0, 1, sim->gm_right, 0,
+                                     1);
         for (uint32_t k = 0; k < n; k++) {
             double l = sim->gm_left[k] * sim->master * drive + dc;
             double r = sim->gm_right[k] * sim->master * drive + dc;

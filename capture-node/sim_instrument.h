@@ -57,7 +57,7 @@ typedef struct {
     double fault_cents;    /* pitch error of WRONG_PITCH */
     uint32_t seed;         /* noise generator seed */
     /* A General MIDI program played from a SoundFont through FluidSynth instead of the
-     * preset (when built with it, see node_sim_have_soundfont): a real instrument's
+     * preset (when FluidSynth loads, see node_sim_have_soundfont): a real instrument's
      * attacks and tails. gm_program -1 = use the preset. */
     int gm_program;        /* 0..127 */
     const char *soundfont; /* .sf2 path; NULL = NODE_SIM_DEFAULT_SOUNDFONT */
@@ -104,8 +104,11 @@ int node_sim_preset_parse(const char *name, node_sim_preset_t *out);
  * of memory. */
 node_sim_t *node_sim_new(const node_sim_config_t *config);
 
-/* Whether this build can play SoundFonts (FluidSynth was found at build time). */
+/* Whether SoundFonts can be played: the build found FluidSynth's header and its library
+ * loads now (dlopen on first call; the node does not link it). */
 bool node_sim_have_soundfont(void);
+/* Why not, for a person ("" when they can): what to install. */
+const char *node_sim_soundfont_error(void);
 void node_sim_destroy(node_sim_t **sim);
 
 /* Feeds one MIDI message heard at node-clock time_ns. Note on/off (0x9n/0x8n, on with

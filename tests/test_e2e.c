@@ -103,7 +103,7 @@ static void s_dump_logs(void)
 
 static void s_wait_nodes_online(void)
 {
-    if (test_fixture_wait_online(&s_fx, 4, 30))
+    if (test_fixture_wait_online(&s_fx, 4, 60))
         return;
     s_dump_logs();
     fail_msg("the four nodes did not come online");
@@ -594,7 +594,7 @@ static void test_device_lost_and_back(void **state)
     snprintf(lib, sizeof lib, "%s/lib-loss", s_fx.dir);
     const char *nargs[] = {"--instrument", "organ", "--sim-device-loss", "2.5:1.0", NULL};
     assert_int_equal(test_fixture_node_start(&s_fx, S_NODE_E, "node-e", nargs), 0);
-    test_fixture_wait_node(&s_fx, "node-e", "online", 10); /* wait for it to register */
+    test_fixture_wait_node(&s_fx, "node-e", "online", 20); /* wait for it to register */
     const char *args[] = {"--coordinator",
                           s_fx.ops,
                           "--events",

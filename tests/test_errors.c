@@ -30,7 +30,7 @@ static int s_start(void **state)
     const char *nargs[] = {"--fast", NULL};
     if (test_fixture_coord_start(&s_fx, NULL) || test_fixture_node_start(&s_fx, 0, "node-a", nargs))
         return -1;
-    if (test_fixture_wait_online(&s_fx, 1, 20))
+    if (test_fixture_wait_online(&s_fx, 1, 60))
         return 0;
     test_fixture_dump_logs(&s_fx);
     return -1;

@@ -45,7 +45,7 @@ static int s_stop_all(void **state)
 
 static void s_wait_node(void)
 {
-    if (test_fixture_wait_online(&s_fx, 1, 20))
+    if (test_fixture_wait_online(&s_fx, 1, 60))
         return;
     test_fixture_dump_logs(&s_fx);
     fail_msg("the node did not come online");

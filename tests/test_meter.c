@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -82,10 +84,67 @@ static void test_levels_hold_and_clips(void **state)
     node_meter_destroy(&m);
 }
 
+/* A block record that does not fit the block ring (the recorder fell behind on records
+ * but not on audio) is counted as lost and as an overflow, never dropped silently. */
+static void test_lost_block_record_counted(void **state)
+{
+    static node_capture_t cap;
+    static float ring[(1 << 12) * 2];
+    static node_block_t blocks[4];
+    assert_int_equal(node_capture_init(&cap, 2, RATE, ring, 1 << 12, blocks, 4), 0);
+    float buf[BLOCK * 2] = {0};
+    for (int b = 0; b < 4; b++) {
+        node_capture_rt_process(&cap, buf, NULL, BLOCK, 0, 0);
+        node_ring_skip(&cap.audio, BLOCK); /* audio drained, block records not */
+    }
+    assert_int_equal(atomic_load(&cap.lost_blocks), 0);
+    assert_int_equal(atomic_load(&cap.overflows), 0);
+    node_capture_rt_process(&cap, buf, NULL, BLOCK, 0, 0);
+    assert_int_equal(atomic_load(&cap.lost_blocks), 1);
+    assert_int_equal(atomic_load(&cap.overflows), 1);
+    assert_int_equal(atomic_load(&cap.dropped_frames), 0);
+}
+
+/* Resident pages of [p, p + len) (mincore). */
+static size_t s_resident(void *p, size_t len, size_t page)
+{
+    size_t n = (len + page - 1) / page, count = 0;
+    unsigned char *vec = calloc(n, 1);
+    assert_non_null(vec);
+    assert_int_equal(mincore(p, len, vec), 0);
+    for (size_t i = 0; i < n; i++)
+        count += vec[i] & 1;
+    free(vec);
+    return count;
+}
+
+/* node_capture_prefault maps every page of both rings before the stream starts, so the
+ * callback's first pass takes no page faults. */
+static void test_prefault_maps_the_rings(void **state)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t frames = 1 << 15, audio_len = frames * 2 * sizeof(float);
+    size_t blocks_len = 1024 * sizeof(node_block_t);
+    void *audio = mmap(NULL, audio_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *blocks =
+        mmap(NULL, blocks_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(audio != MAP_FAILED && blocks != MAP_FAILED);
+    static node_capture_t cap;
+    assert_int_equal(node_capture_init(&cap, 2, RATE, audio, (uint32_t)frames, blocks, 1024), 0);
+    assert_int_equal(s_resident(audio, audio_len, page), 0);
+    node_capture_prefault(&cap);
+    assert_int_equal(s_resident(audio, audio_len, page), audio_len / page);
+    assert_int_equal(s_resident(blocks, blocks_len, page), (blocks_len + page - 1) / page);
+    munmap(audio, audio_len);
+    munmap(blocks, blocks_len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_levels_hold_and_clips),
+        cmocka_unit_test(test_lost_block_record_counted),
+        cmocka_unit_test(test_prefault_maps_the_rings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
