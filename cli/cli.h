@@ -87,7 +87,11 @@ int cli_cmd_report(cli_t *cli, int argc, char **argv);
 int cli_cmd_process(cli_t *cli, int argc, char **argv); /* offline: raw takes -> library */
 int cli_cmd_calibrate(cli_t *cli, int argc, char **argv);
 int cli_cmd_meter(cli_t *cli, int argc, char **argv);
-int cli_cmd_plan(cli_t *cli, int argc, char **argv); /* plan check | plan show */
+int cli_cmd_plan(cli_t *cli, int argc, char **argv);   /* plan check | plan show */
+int cli_cmd_retake(cli_t *cli, int argc, char **argv); /* cmd_housekeeping.c */
+int cli_cmd_delete(cli_t *cli, int argc, char **argv);
+/* export BATCH --again: cli_cmd_export hands over when it sees --again. */
+int cli_export_again(cli_t *cli, int argc, char **argv);
 
 /* One line per take (take_table.c), grouped by instrument, with a summary line. */
 void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4_is_60);

@@ -24,8 +24,10 @@ static const cli_command_t s_commands[] = {
     {"resume", cli_cmd_control, "resume a paused batch"},
     {"cancel", cli_cmd_control, "cancel a batch"},
     {"demo", cli_cmd_demo, "sample two simulated instruments on this machine"},
-    {"export", cli_cmd_export, "fetch a finished library from the coordinator"},
+    {"export", cli_cmd_export, "fetch a finished library; --again exports it again first"},
     {"report", cli_cmd_report, "every take of a batch with its QC verdict and figures"},
+    {"retake", cli_cmd_retake, "record chosen samples of a batch again"},
+    {"delete", cli_cmd_delete, "remove a batch, its raw takes and its library"},
     {"process", cli_cmd_process, "run QC and export on raw takes, offline"},
     {"calibrate", cli_cmd_calibrate, "measure and store a node's MIDI-to-audio delay"},
     {"meter", cli_cmd_meter, "a node's input levels, live"},
@@ -146,7 +148,11 @@ int main(int argc, char **argv)
     const char *name = argv[optind];
     for (size_t k = 0; k < sizeof s_commands / sizeof s_commands[0]; k++) {
         if (!strcmp(name, s_commands[k].name)) {
-            int rc = s_commands[k].run(&cli, argc - optind, argv + optind);
+            int (*run)(cli_t *, int, char **) = s_commands[k].run;
+            for (int i = optind + 1; i < argc && run == cli_cmd_export; i++)
+                if (!strcmp(argv[i], "--again")) /* export again, then fetch (cmd_housekeeping.c) */
+                    run = cli_export_again;
+            int rc = run(&cli, argc - optind, argv + optind);
             cli_close(&cli);
             return rc;
         }

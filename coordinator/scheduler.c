@@ -247,6 +247,12 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
     return false;
 }
 
+static int s_cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 void coord_schedule(coord_t *self)
 {
     self->schedule_soon = false;
@@ -256,11 +262,7 @@ void coord_schedule(coord_t *self)
         return;
     static s_holds_t holds; /* the coordinator's one thread */
     holds.n = 0;
-    for (size_t k = 0; k < n / 2; k++) { /* oldest batch first */
-        uint64_t t = ids[k];
-        ids[k] = ids[n - 1 - k];
-        ids[n - 1 - k] = t;
-    }
+    qsort(ids, n, sizeof ids[0], s_cmp_id); /* oldest batch first */
     for (size_t b = 0; b < n; b++) {
         coord_batch_row_t row;
         if (coord_store_batch_get(self->store, ids[b], &row))

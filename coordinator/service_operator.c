@@ -22,6 +22,7 @@
 #include "plan_check.h"
 #include "plan_fields.h"
 #include "service_export.h"
+#include "service_housekeeping.h"
 
 #define COORD_MAX_LIST 50
 
@@ -657,6 +658,24 @@ static void s_get_plan(Bb__Operator_Service *service, const Bb__BatchRequest *re
     }
     closure(spec, call);
     bb__batch_spec__free_unpacked(spec, NULL);
+}
+
+static void s_retake_slots(Bb__Operator_Service *service, const Bb__RetakeRequest *req,
+                           Bb__RetakeReply_Closure closure, void *call)
+{
+    coord_retake(s_coord(service), req, closure, call);
+}
+
+static void s_export_again(Bb__Operator_Service *service, const Bb__ExportAgainRequest *req,
+                           Bb__ExportAgainReply_Closure closure, void *call)
+{
+    coord_export_again(s_coord(service), req, closure, call);
+}
+
+static void s_delete_batch(Bb__Operator_Service *service, const Bb__DeleteBatchRequest *req,
+                           Bb__DeleteBatchReply_Closure closure, void *call)
+{
+    coord_delete_batch(s_coord(service), req, closure, call);
 }
 
 void coord_operator_init(coord_t *self)

@@ -913,3 +913,72 @@ int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids_out, s
     *n_out = n;
     return 0;
 }
+
+/* ---- operator housekeeping: retakes, re-export, delete ---- */
+
+int coord_store_batch_set_spec(coord_store_t *self, uint64_t id, const void *spec, size_t len)
+{
+    return s_exec(self, "UPDATE batches SET spec=? WHERE id=?", "bi", spec, len, (int64_t)id);
+}
+
+int coord_store_job_retake_manual(coord_store_t *self, int64_t job_id)
+{
+    /* pending again with a fresh allowance of automatic retakes; attempts keep counting, so
+     * the new take gets an id of its own */
+    int rc =
+        s_exec(self, "UPDATE takes SET superseded=1 WHERE id=(SELECT take_id FROM jobs WHERE id=?)",
+               "i", job_id);
+    if (!rc)
+        rc = s_exec(self,
+                    "UPDATE jobs SET state=?, retakes=0, message='retake asked for by the "
+                    "operator' WHERE id=?",
+                    "ii", (int64_t)JOB_PENDING, job_id);
+    return rc;
+}
+
+int coord_store_batch_delete(coord_store_t *self, uint64_t id)
+{
+    static const char *const sql[] = {
+        "DELETE FROM takes WHERE batch_id=?",       "DELETE FROM jobs WHERE batch_id=?",
+        "DELETE FROM instruments WHERE batch_id=?", "DELETE FROM events WHERE batch_id=?",
+        "DELETE FROM batches WHERE id=?",
+    };
+    int rc = 0;
+    for (size_t i = 0; !rc && i < sizeof sql / sizeof sql[0]; i++)
+        rc = s_exec(self, sql[i], "i", (int64_t)id);
+    return rc;
+}
+
+int coord_store_take_paths(coord_store_t *self, uint64_t batch, char ***paths, size_t *n)
+{
+    *paths = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step, "SELECT path FROM takes WHERE batch_id=? ORDER BY id", "i",
+                   (int64_t)batch);
+    if (rc)
+        return rc;
+    size_t cap = 0;
+    while (step == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **grown = realloc(*paths, cap * sizeof *grown);
+            if (!grown) {
+                rc = BB_ENOMEM;
+                break;
+            }
+            *paths = grown;
+        }
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        (*paths)[*n] = strdup(t ? (const char *)t : "");
+        if (!(*paths)[*n]) {
+            rc = BB_ENOMEM;
+            break;
+        }
+        (*n)++;
+        step = sqlite3_step(st);
+    }
+    s_done(self, st);
+    return rc;
+}

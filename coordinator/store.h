@@ -184,4 +184,15 @@ int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids, size_
 /* Names of every node ever registered; *names is malloc'd, each entry too. */
 int coord_store_node_names(coord_store_t *self, char ***names, size_t *n);
 
+/* ---- operator housekeeping (service_housekeeping.c) ---- */
+/* Replaces the stored plan (packed bb.BatchSpec) of a batch. */
+int coord_store_batch_set_spec(coord_store_t *self, uint64_t id, const void *spec, size_t len);
+/* A retake the operator asked for: the job's take is marked superseded and the job is
+ * pending again with a fresh allowance of automatic retakes. */
+int coord_store_job_retake_manual(coord_store_t *self, int64_t job_id);
+/* Every row of a batch: takes, jobs, instruments, events and the batch itself. */
+int coord_store_batch_delete(coord_store_t *self, uint64_t id);
+/* The raw take files of a batch; *paths and each entry malloc'd. */
+int coord_store_take_paths(coord_store_t *self, uint64_t batch, char ***paths, size_t *n);
+
 #endif

@@ -13,6 +13,11 @@
  *    after another, each after its program change (the simulated instrument's own record
  *    of which program sounded each note) and sounding like its program (the exported
  *    samples' attack and sustain);
+ *  - housekeeping: retake replaces exactly the chosen samples (report and manifest name
+ *    the new takes for them, the old ones for the rest); export --again writes the
+ *    library with changed settings; delete leaves no file of the batch (raw takes,
+ *    library, plan) and no trace in the coordinator, while a file of someone else's in
+ *    the library folder stays, and another batch is untouched;
  *  - json: the --json output of nodes, submit, status, report, plan show and plan check
  *    parses and holds every field docs/json.md lists, with its type; watch in a log
  *    prints one timestamped line per take with its verdict.
@@ -25,6 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -618,6 +626,185 @@ static void test_json(void **state)
     free(err);
 }
 
+/* ---- retake, export again, delete ---- */
+
+/* The take id of each sample of instrument `folder` in the library's manifest, by
+ * "note/velocity". */
+static void s_manifest_takes(const char *lib, const char *inst, char ids[128][128][96])
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    json_error_t e;
+    json_t *m = json_load_file(path, 0, &e);
+    if (!m)
+        fail_msg("%s: %s", path, e.text);
+    json_t *insts = json_object_get(m, "instruments"), *in;
+    size_t i;
+    bool found = false;
+    json_array_foreach(insts, i, in)
+    {
+        if (strcmp(json_string_value(json_object_get(in, "name")), inst) != 0)
+            continue;
+        found = true;
+        json_t *smp;
+        size_t k;
+        json_array_foreach(json_object_get(in, "samples"), k, smp)
+        {
+            int note = (int)json_integer_value(json_object_get(smp, "note"));
+            int vel = (int)json_integer_value(json_object_get(smp, "velocity"));
+            snprintf(ids[note][vel], 96, "%s", json_string_value(json_object_get(smp, "take_id")));
+        }
+    }
+    if (!found)
+        fail_msg("no instrument %s in %s", inst, path);
+    json_decref(m);
+}
+
+/* Every regular file under dir, recursively (paths appended to list). */
+static int s_files(const char *dir, char list[][512], int n, int max)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return n;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st))
+            continue;
+        if (S_ISDIR(st.st_mode))
+            n = s_files(p, list, n, max);
+        else if (n < max)
+            snprintf(list[n++], 512, "%s", p);
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_housekeeping(void **state)
+{
+    static char ids[128][128][96];
+    char lib[300], lib_b[300], plan[300], text[1024];
+    snprintf(lib, sizeof lib, "%s/lib-a", s_dir);
+    snprintf(lib_b, sizeof lib_b, "%s/lib-b", s_dir);
+    snprintf(plan, sizeof plan, "%s/hk.yaml", s_dir);
+    snprintf(text, sizeof text,
+             "name: Keep\nout: %s\ninstruments:\n"
+             "  - instrument: Keys\n    node: op-a\n    notes: C3:E3\n    step: 2\n"
+             "    velocities: [64, 127]\n    hold: 300ms\n    release: 300ms\n",
+             lib);
+    s_write(plan, text);
+    char *out = NULL, *err = NULL;
+    const char *sub_a[] = {"submit", plan, "--watch", NULL};
+    assert_int_equal(s_cli(&out, &err, sub_a), 0); /* batch 1 */
+    free(out);
+    free(err);
+    const char *sub_b[] = {"submit", plan, "--out", lib_b, "--name", "Other", "--watch", NULL};
+    assert_int_equal(s_cli(&out, &err, sub_b), 0); /* batch 2, untouched below */
+    free(out);
+    free(err);
+
+    /* retake C3 and E3 at velocity 127: exactly those two samples are new */
+    const char *retake[] = {
+        "retake", "1", "--instrument", "Keys", "--notes", "C3,E3", "--velocities", "127", NULL};
+    int rc = s_cli(&out, &err, retake);
+    if (rc)
+        fail_msg("retake: %d\n%s\n%s", rc, out, err);
+    assert_non_null(strstr(out, "2 take(s) of Keys to record again"));
+    free(out);
+    free(err);
+    memset(ids, 0, sizeof ids);
+    s_manifest_takes(lib, "Keys", ids);
+    const int notes[] = {60, 62, 64}, vels[] = {64, 127};
+    for (int a = 0; a < 3; a++)
+        for (int v = 0; v < 2; v++) {
+            bool chosen = notes[a] != 62 && vels[v] == 127;
+            const char *id = ids[notes[a]][vels[v]];
+            if (!*id)
+                fail_msg("no sample for note %d velocity %d", notes[a], vels[v]);
+            if (chosen != (strstr(id, "-a2") != NULL))
+                fail_msg("note %d velocity %d is from take %s", notes[a], vels[v], id);
+        }
+    const char *report[] = {"report", "1", "--json", NULL};
+    json_t *j = s_json_of(report);
+    int superseded = 0, total = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(j, "takes"), i, t)
+    {
+        total++;
+        superseded += json_is_true(json_object_get(t, "superseded"));
+    }
+    assert_int_equal(total, 8);      /* 6 + the 2 retakes */
+    assert_int_equal(superseded, 2); /* the two old ones */
+    json_decref(j);
+
+    /* export again at 16 bits */
+    const char *again[] = {"export", "1", "--again", "--bit-depth", "16", NULL};
+    rc = s_cli(&out, &err, again);
+    if (rc)
+        fail_msg("export --again: %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    char wav[600];
+    snprintf(wav, sizeof wav, "%s/Keys/samples/Keys_D3_062_v064_rr1.wav", lib);
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(wav, SFM_READ, &info);
+    assert_non_null(sf);
+    sf_close(sf);
+    assert_int_equal(info.format & SF_FORMAT_SUBMASK, SF_FORMAT_PCM_16);
+    const char *show[] = {"plan", "show", "1", "--json", NULL};
+    j = s_json_of(show);
+    assert_int_equal(json_integer_value(json_object_get(j, "bit-depth")), 16);
+    json_decref(j);
+
+    /* delete batch 1: a file of someone else's in its folder stays */
+    char foreign[400];
+    snprintf(foreign, sizeof foreign, "%s/Keys/my-notes.txt", lib);
+    s_write(foreign, "mine\n");
+    static char before[256][512], after[256][512];
+    char takes1[400], takes2[400];
+    snprintf(takes1, sizeof takes1, "%s/state/takes/b1", s_dir);
+    snprintf(takes2, sizeof takes2, "%s/state/takes/b2", s_dir);
+    int n_before = s_files(lib, before, 0, 256);
+    n_before = s_files(takes1, before, n_before, 256);
+    assert_true(n_before > 12);
+    int n_b = s_files(lib_b, after, 0, 256);
+    n_b = s_files(takes2, after, n_b, 256);
+    const char *del_no[] = {"delete", "1", NULL}; /* no terminal to ask on, no --yes */
+    assert_int_equal(s_cli(&out, &err, del_no), 4);
+    free(out);
+    free(err);
+    const char *del[] = {"delete", "1", "--yes", NULL};
+    rc = s_cli(&out, &err, del);
+    if (rc)
+        fail_msg("delete: %d\n%s", rc, err);
+    assert_non_null(strstr(out, "kept"));
+    free(out);
+    free(err);
+    int n_left = s_files(lib, after, 0, 256);
+    n_left = s_files(takes1, after, n_left, 256);
+    if (n_left != 1 || strcmp(after[0], foreign) != 0)
+        fail_msg("%d file(s) of the batch are left, e.g. %s", n_left, n_left ? after[0] : "");
+    const char *status[] = {"status", "1", NULL};
+    assert_int_equal(s_cli(&out, &err, status), 1);
+    assert_non_null(strstr(err, "NOT_FOUND"));
+    free(out);
+    free(err);
+    /* batch 2 is whole */
+    static char b_now[256][512];
+    int n_b_now = s_files(lib_b, b_now, 0, 256);
+    n_b_now = s_files(takes2, b_now, n_b_now, 256);
+    assert_int_equal(n_b_now, n_b);
+    const char *status2[] = {"status", "2", NULL};
+    assert_int_equal(s_cli(&out, &err, status2), 0);
+    free(out);
+    free(err);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -625,6 +812,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_dry_run, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bank, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_housekeeping, s_setup, s_teardown),
     };
     return test_main_group(tests, argc, argv);
 }
