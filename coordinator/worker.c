@@ -14,6 +14,64 @@
 #include "operator.pb-c.h"
 #include "plan_fields.h"
 
+/* The other takes of each exported slot (failed attempts recorded again, replaced ones),
+ * for the report: every take of the batch, matched to the rows by job. */
+typedef struct {
+    dsp_export_retake_t *list; /* one array for all rows */
+    char (*ids)[BB_TAKE_ID_MAX + 1];
+    char (*reasons)[512];
+    size_t n;
+} s_retakes_t;
+
+static int s_attempt_of(const char *take_id)
+{
+    const char *a = strrchr(take_id, 'a');
+    return a && a > take_id && a[-1] == '-' ? atoi(a + 1) : 0;
+}
+
+static void s_retakes(coord_store_t *store, uint64_t batch, int idx, dsp_export_take_t *takes,
+                      const coord_export_row_t *rows, size_t n, s_retakes_t *r)
+{
+    memset(r, 0, sizeof *r);
+    char **ids = NULL;
+    size_t nids = 0;
+    if (coord_store_take_ids(store, batch, &ids, &nids) || nids == 0)
+        return;
+    r->list = calloc(nids, sizeof *r->list);
+    r->ids = calloc(nids, sizeof *r->ids);
+    r->reasons = calloc(nids, sizeof *r->reasons);
+    coord_take_row_t *all = calloc(nids, sizeof *all);
+    bool *got = calloc(nids, sizeof *got);
+    for (size_t i = 0; r->list && r->ids && r->reasons && all && got && i < nids; i++)
+        got[i] = coord_store_take_get(store, ids[i], &all[i]) == 0 && all[i].inst_idx == idx;
+    for (size_t k = 0; r->list && r->ids && r->reasons && all && got && k < n; k++) {
+        takes[k].attempt = s_attempt_of(rows[k].take.id);
+        takes[k].retakes = &r->list[r->n];
+        for (size_t i = 0; i < nids; i++) {
+            if (!got[i] || all[i].job_id != rows[k].job.id ||
+                strcmp(all[i].id, rows[k].take.id) == 0)
+                continue;
+            dsp_analysis_t a;
+            dsp_analysis_from_json(all[i].qc_json, &a);
+            snprintf(r->ids[r->n], sizeof r->ids[0], "%s", all[i].id);
+            snprintf(r->reasons[r->n], sizeof r->reasons[0], "%s", a.reasons);
+            r->list[r->n] = (dsp_export_retake_t){.take_id = r->ids[r->n],
+                                                  .attempt = s_attempt_of(all[i].id),
+                                                  .verdict = all[i].verdict,
+                                                  .reasons = r->reasons[r->n]};
+            r->n++;
+            takes[k].n_retakes++;
+        }
+    }
+    for (size_t i = 0; all && i < nids; i++)
+        coord_take_row_free(&all[i]); /* a row never read is all zeros */
+    for (size_t i = 0; i < nids; i++)
+        free(ids[i]);
+    free(ids);
+    free(all);
+    free(got);
+}
+
 static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int idx)
 {
     char b[32], i[16], err[512] = "";
@@ -56,11 +114,16 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
         dsp_analysis_from_json(rows[k].take.qc_json, &takes[k].analysis);
         takes[k].analysis.verdict = rows[k].take.verdict;
     }
+    s_retakes_t retakes;
+    s_retakes(store, batch, idx, takes, rows, n, &retakes);
     dsp_export_config_t cfg;
     dsp_plan_export_config(spec->export, &cfg);
     cfg.out_dir = row.out_dir;
     dsp_export_result_t res;
     rc = dsp_export_instrument(&cfg, spec->instruments[idx]->name, takes, n, &res, err, sizeof err);
+    free(retakes.list);
+    free(retakes.ids);
+    free(retakes.reasons);
     if (!rc) {
         char files[16];
         snprintf(files, sizeof files, "%d", res.files);

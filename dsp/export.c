@@ -285,7 +285,7 @@ static double s_release_gain(const dsp_export_config_t *cfg, const dsp_export_ta
 
 /* ---- one sample ---- */
 
-static void s_thumbnail(const float *x, int64_t len, int ch, dsp_export_sample_t *s)
+static void s_thumbnail(const float *x, int64_t len, int ch, int8_t *thumb_min, int8_t *thumb_max)
 {
     for (int j = 0; j < DSP_THUMB_COLS; j++) {
         int64_t i0 = len * j / DSP_THUMB_COLS;
@@ -302,9 +302,44 @@ static void s_thumbnail(const float *x, int64_t len, int ch, dsp_export_sample_t
                 hi = v > hi ? v : hi;
             }
         double l = floor(lo * DSP_THUMB_SCALE), h = ceil(hi * DSP_THUMB_SCALE);
-        s->thumb_min[j] = (int8_t)(l < -DSP_THUMB_SCALE ? -DSP_THUMB_SCALE : l);
-        s->thumb_max[j] = (int8_t)(h > DSP_THUMB_SCALE ? DSP_THUMB_SCALE : h);
+        thumb_min[j] = (int8_t)(l < -DSP_THUMB_SCALE ? -DSP_THUMB_SCALE : l);
+        thumb_max[j] = (int8_t)(h > DSP_THUMB_SCALE ? DSP_THUMB_SCALE : h);
     }
+}
+
+/* A take that is listed, not exported: its analysis, reasons, retakes and, when the raw
+ * take can be read, its waveform over the cut the analysis chose (else the whole take). */
+static void s_skip(dsp_export_inst_t *inst, const dsp_export_take_t *t, const char *why)
+{
+    dsp_export_skip_t *k = &inst->skipped[inst->n_skipped++];
+    memset(k, 0, sizeof *k);
+    snprintf(k->take_id, sizeof k->take_id, "%s", t->take_id ? t->take_id : "");
+    k->note = t->note;
+    k->velocity = t->velocity;
+    k->rr = t->rr;
+    k->release = t->release;
+    k->qc = t->analysis;
+    if (why)
+        dsp_analysis_reason(&k->qc, DSP_FAIL, "%s", why);
+    k->attempt = t->attempt;
+    k->retakes = t->retakes;
+    k->n_retakes = t->n_retakes;
+    float *audio = NULL;
+    int64_t frames;
+    int ch, rate;
+    char err[256];
+    if (!t->path || dsp_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, sizeof err))
+        return;
+    int64_t from = t->analysis.cut_start, to = t->analysis.cut_end;
+    if (from < 0 || to > frames || to <= from) {
+        from = 0;
+        to = frames;
+    }
+    if (to > from) {
+        s_thumbnail(audio + from * ch, to - from, ch, k->thumb_min, k->thumb_max);
+        k->has_thumb = true;
+    }
+    free(audio);
 }
 
 /* A path under the output folder into out[len]; BB_ETOOLONG with the message in err when
@@ -496,7 +531,7 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
     for (int64_t i = 0; i < len * ch; i++)
         peak = fabsf(x[i]) > peak ? fabsf(x[i]) : peak;
     s->peak_db = peak > 0 ? 20 * log10(peak) : -INFINITY;
-    s_thumbnail(x, len, ch, s);
+    s_thumbnail(x, len, ch, s->thumb_min, s->thumb_max);
     s->stream_frame = side.stream_start_frame + start;
     s->time_reference = dsp_export_time_reference(recorded, rate);
 
@@ -734,13 +769,7 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     for (size_t i = 0; i < n && !rc; i++) {
         dsp_export_take_t *t = &takes[i];
         if (t->analysis.verdict == DSP_FAIL) {
-            dsp_export_skip_t *k = &inst.skipped[inst.n_skipped++];
-            snprintf(k->take_id, sizeof k->take_id, "%s", t->take_id ? t->take_id : "");
-            k->note = t->note;
-            k->velocity = t->velocity;
-            k->rr = t->rr;
-            k->release = t->release;
-            k->qc = t->analysis;
+            s_skip(&inst, t, NULL);
             continue;
         }
         char name[256];
@@ -766,22 +795,19 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
         rc = s_export_take(cfg, &inst, staging, t, gain, name, s, why, sizeof why);
         if (rc == BB_ENOTFOUND && t->release) {
             /* a release take with nothing to cut: listed, not exported */
-            dsp_export_skip_t *k = &inst.skipped[inst.n_skipped++];
-            snprintf(k->take_id, sizeof k->take_id, "%s", t->take_id ? t->take_id : "");
-            k->note = t->note;
-            k->velocity = t->velocity;
-            k->rr = t->rr;
-            k->release = true;
-            k->qc = t->analysis;
-            dsp_analysis_reason(&k->qc, DSP_FAIL, "%s", why);
+            s_skip(&inst, t, why);
             memset(s, 0, sizeof *s);
             rc = 0;
             continue;
         }
-        if (rc)
+        if (rc) {
             snprintf(err, errlen, "%s", why);
-        else
+        } else {
+            s->attempt = t->attempt;
+            s->retakes = t->retakes;
+            s->n_retakes = t->n_retakes;
             inst.n_samples++;
+        }
     }
     if (rc)
         goto cleanup;

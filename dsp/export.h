@@ -86,12 +86,24 @@ typedef struct {
         .amp_release_s = 0.3, .library_files = true, .formats = DSP_FORMATS_ALL                    \
     }
 
+/* Another take recorded for the same slot (note, velocity, round robin, trigger): a failed
+ * attempt that was recorded again, or one a later attempt replaced. For the report. */
+typedef struct {
+    const char *take_id;
+    int attempt; /* 1-based; 0 when unknown */
+    int verdict; /* DSP_PASS / WARN / FAIL */
+    const char *reasons;
+} dsp_export_retake_t;
+
 typedef struct {
     const char *take_id;
     const char *path; /* raw take audio; its JSON sidecar (same base name) is read if present */
     int note, velocity, rr;
     bool release;
     dsp_analysis_t analysis;
+    int attempt;                        /* 1-based attempt of this take; 0 when unknown */
+    const dsp_export_retake_t *retakes; /* the slot's other takes (may be NULL) */
+    size_t n_retakes;
 } dsp_export_take_t;
 
 typedef struct {
@@ -129,6 +141,9 @@ typedef struct {
     int8_t thumb_min[DSP_THUMB_COLS], thumb_max[DSP_THUMB_COLS];
     uint64_t bytes; /* file size and CRC-32 as written */
     uint32_t crc32;
+    int attempt;
+    const dsp_export_retake_t *retakes; /* the caller's, valid while exporting */
+    size_t n_retakes;
 } dsp_export_sample_t;
 
 typedef struct {
@@ -136,6 +151,11 @@ typedef struct {
     int note, velocity, rr;
     bool release;
     dsp_analysis_t qc;
+    bool has_thumb; /* the raw take's waveform over its cut, when it could be read */
+    int8_t thumb_min[DSP_THUMB_COLS], thumb_max[DSP_THUMB_COLS];
+    int attempt;
+    const dsp_export_retake_t *retakes;
+    size_t n_retakes;
 } dsp_export_skip_t;
 
 typedef struct {

@@ -88,17 +88,44 @@ static json_t *s_file(const char *path, uint64_t bytes, uint32_t crc)
                      (json_int_t)crc);
 }
 
+/* The slot's other takes (retakes, replaced attempts). */
+static json_t *s_retakes(const dsp_export_retake_t *r, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (!s_append(arr,
+                      json_pack("{s:s, s:i, s:s, s:s}", "take_id", r[i].take_id ? r[i].take_id : "",
+                                "attempt", r[i].attempt, "verdict", s_verdict(r[i].verdict),
+                                "reasons", r[i].reasons ? r[i].reasons : ""))) {
+            json_decref(arr);
+            return NULL;
+        }
+    return arr;
+}
+
+static json_t *s_thumb(const int8_t *lo, const int8_t *hi)
+{
+    json_t *thumb_min = json_array(), *thumb_max = json_array();
+    for (int j = 0; thumb_min && thumb_max && j < DSP_THUMB_COLS; j++) {
+        json_array_append_new(thumb_min, json_integer(lo[j]));
+        json_array_append_new(thumb_max, json_integer(hi[j]));
+    }
+    return json_pack("{s:o, s:o}", "min", thumb_min, "max", thumb_max);
+}
+
+/* attempt and retakes onto an entry (o); false when out of memory */
+static bool s_attempts(json_t *o, int attempt, const dsp_export_retake_t *r, size_t n)
+{
+    return o && json_object_set_new(o, "attempt", json_integer(attempt)) == 0 &&
+           json_object_set_new(o, "retakes", s_retakes(r, n)) == 0;
+}
+
 static json_t *s_sample(const dsp_export_inst_t *inst, const dsp_export_sample_t *s)
 {
     char path[S_PATH_MAX], name[BB_NOTE_NAME_MAX];
     const dsp_map_entry_t *e = &s->map;
     snprintf(path, sizeof path, "%s/%s", inst->safe, s->file);
     bb_note_name(e->note, inst->notes, name, sizeof name);
-    json_t *thumb_min = json_array(), *thumb_max = json_array();
-    for (int j = 0; thumb_min && thumb_max && j < DSP_THUMB_COLS; j++) {
-        json_array_append_new(thumb_min, json_integer(s->thumb_min[j]));
-        json_array_append_new(thumb_max, json_integer(s->thumb_max[j]));
-    }
     /* the velocity curve: [velocity, gain dB] points (export_map.h) */
     json_t *curve = json_array();
     for (int i = 0; curve && i < e->n_points; i++)
@@ -109,9 +136,9 @@ static json_t *s_sample(const dsp_export_inst_t *inst, const dsp_export_sample_t
                                            "crossfade", (json_int_t)s->loop_crossfade)
                                : json_null();
     /* "o" steals its reference, also when the pack fails */
-    return json_pack(
+    json_t *o = json_pack(
         "{s:s, s:s, s:i, s:s, s:i, s:i, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:i, s:i,"
-        " s:I, s:o, s:o, s:o, s:o, s:i, s:I, s:I, s:o, s:I, s:I, s:o, s:{s:o, s:o}}",
+        " s:I, s:o, s:o, s:o, s:o, s:i, s:I, s:I, s:o, s:I, s:I, s:o, s:o}",
         "file", path, "take_id", s->take_id, "note", e->note, "note_name", name, "velocity",
         e->velocity, "rr", e->rr, "release", (int)e->release, "pitch_keycenter", e->note, "key_lo",
         e->lokey, "key_hi", e->hikey, "vel_lo", e->lovel, "vel_hi", e->hivel, "seq_position",
@@ -121,17 +148,29 @@ static json_t *s_sample(const dsp_export_inst_t *inst, const dsp_export_sample_t
         "peak_db", s_num(s->peak_db, 2), "tune_cents", s_num(s->tune_cents, 1), "smpl_unity_note",
         s->smpl_unity, "time_reference", (json_int_t)s->time_reference, /* bext */
         "stream_frame", (json_int_t)s->stream_frame, "loop", loop, "bytes", (json_int_t)s->bytes,
-        "crc32", (json_int_t)s->crc32, "qc", s_qc(&s->qc), "thumb", "min", thumb_min, "max",
-        thumb_max);
+        "crc32", (json_int_t)s->crc32, "qc", s_qc(&s->qc), "thumb",
+        s_thumb(s->thumb_min, s->thumb_max));
+    if (!s_attempts(o, s->attempt, s->retakes, s->n_retakes)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static json_t *s_skipped(const dsp_export_inst_t *inst, const dsp_export_skip_t *k)
 {
     char name[BB_NOTE_NAME_MAX];
     bb_note_name(k->note, inst->notes, name, sizeof name);
-    return json_pack("{s:s, s:i, s:s, s:i, s:i, s:b, s:o}", "take_id", k->take_id, "note", k->note,
-                     "note_name", name, "velocity", k->velocity, "rr", k->rr, "release",
-                     (int)k->release, "qc", s_qc(&k->qc));
+    json_t *o = json_pack("{s:s, s:i, s:s, s:i, s:i, s:b, s:o}", "take_id", k->take_id, "note",
+                          k->note, "note_name", name, "velocity", k->velocity, "rr", k->rr,
+                          "release", (int)k->release, "qc", s_qc(&k->qc));
+    if (!s_attempts(o, k->attempt, k->retakes, k->n_retakes) ||
+        (k->has_thumb &&
+         json_object_set_new(o, "thumb", s_thumb(k->thumb_min, k->thumb_max)) != 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, char *err,
@@ -205,6 +244,8 @@ static json_t *s_manifest_entry(const json_t *record)
     size_t i;
     json_t *sample;
     json_array_foreach(json_object_get(copy, "samples"), i, sample)
+        json_object_del(sample, "thumb");
+    json_array_foreach(json_object_get(copy, "skipped"), i, sample)
         json_object_del(sample, "thumb");
     return copy;
 }

@@ -3,11 +3,14 @@
  *
  * Per instrument: a grid of notes x velocity layers, each cell holding one box per round
  * robin coloured by its verdict (failed takes included, with their reasons on hover); an
- * inline SVG plot of the exported peak level against velocity, one line per note; and a
- * table of the samples with a waveform thumbnail each (inline SVG, min/max per pixel
- * column from the record). No scripts, no network resources: it opens offline anywhere.
- * The document is well-formed XML (XHTML served as HTML): every element closed, every
- * attribute quoted, all text escaped.
+ * inline SVG plot of the exported peak level against velocity, one line per note; a small
+ * plot per note of the recorded levels and the level the library plays at every velocity
+ * (its velocity curve); a table of the samples with their reasons, attempt and a waveform
+ * thumbnail (inline SVG, min/max per pixel column from the record, the loop marked); the
+ * takes not exported, with reasons and the raw take's waveform; and every slot recorded
+ * more than once, with the other takes' verdicts and reasons. No scripts, no network resources: it
+ * opens offline anywhere. The document is well-formed XML (XHTML served as HTML): every element
+ * closed, every attribute quoted, all text escaped.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,11 +22,15 @@
 #include "bb_json.h"
 #include "export.h"
 
-#define S_PLOT_W      520
-#define S_PLOT_H      260
-#define S_PLOT_PAD    40
-#define S_PLOT_MIN_DB -60.0
-#define S_THUMB_H     32
+#define S_PLOT_W        520
+#define S_PLOT_H        260
+#define S_PLOT_PAD      40
+#define S_PLOT_MIN_DB   -60.0
+#define S_THUMB_H       32
+#define S_NOTE_W        200 /* the per-note velocity plots */
+#define S_NOTE_H        110
+#define S_NOTE_PAD      18
+#define S_NOTE_RANGE_DB -48.0
 
 static const char *s_css =
     "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
@@ -36,7 +43,9 @@ static const char *s_css =
     ".pass{background:#a3e4a3}.warn{background:#f5d76e}.fail{background:#f08080}"
     ".none{background:#eee;color:#999}"
     "svg.thumb{background:#f6f6f6;vertical-align:middle}"
-    "svg.plot{background:#fafafa;border:1px solid #ddd}";
+    "svg.plot{background:#fafafa;border:1px solid #ddd}"
+    "svg.note{background:#fafafa;border:1px solid #ddd;margin:2px}"
+    "td.reasons{max-width:28em}";
 
 /* ---- reading the record ---- */
 
@@ -298,6 +307,8 @@ static void s_plot(dsp_buf_t *b, const s_take_t *t, size_t n)
     dsp_buf_puts(b, "</p>\n");
 }
 
+/* A waveform thumbnail (min/max per column from the record), with the loop's start and
+ * end marked when the sample has one. */
 static void s_thumb(dsp_buf_t *b, const json_t *sample)
 {
     const json_t *th = json_object_get(sample, "thumb");
@@ -319,14 +330,42 @@ static void s_thumb(dsp_buf_t *b, const json_t *sample)
             y1 = y0 + 0.5;
         dsp_buf_printf(b, " M%zu.5,%.1f V%.1f", c, y0, y1);
     }
-    dsp_buf_puts(b, "\"/></svg>");
+    dsp_buf_puts(b, "\"/>");
+    const json_t *loop = json_object_get(sample, "loop");
+    double frames = s_num(sample, "frames");
+    if (json_is_object(loop) && frames > 0) {
+        double x0 = s_int(loop, "start") / frames * DSP_THUMB_COLS;
+        double x1 = (s_int(loop, "end") + 1) / frames * DSP_THUMB_COLS;
+        dsp_buf_printf(b,
+                       "<rect class=\"loop\" x=\"%.1f\" y=\"0\" width=\"%.1f\" height=\"%d\" "
+                       "fill=\"#2a7\" fill-opacity=\"0.15\"/>"
+                       "<line x1=\"%.1f\" y1=\"0\" x2=\"%.1f\" y2=\"%d\" stroke=\"#2a7\"/>"
+                       "<line x1=\"%.1f\" y1=\"0\" x2=\"%.1f\" y2=\"%d\" stroke=\"#c33\"/>"
+                       "<title>loop %lld-%lld</title>",
+                       x0, x1 - x0, S_THUMB_H, x0, x0, S_THUMB_H, x1, x1, S_THUMB_H,
+                       (long long)s_int(loop, "start"), (long long)s_int(loop, "end"));
+    }
+    dsp_buf_puts(b, "</svg>");
+}
+
+/* "attempt 2 (1 retake)" for a take whose slot was recorded more than once. */
+static void s_attempt(dsp_buf_t *b, const json_t *o)
+{
+    int64_t attempt = s_int(o, "attempt");
+    size_t retakes = json_array_size(json_object_get(o, "retakes"));
+    if (attempt > 0)
+        dsp_buf_printf(b, "%lld", (long long)attempt);
+    else
+        dsp_buf_puts(b, "-");
+    if (retakes)
+        dsp_buf_printf(b, " (%zu other take%s)", retakes, retakes == 1 ? "" : "s");
 }
 
 static void s_samples_table(dsp_buf_t *b, const s_take_t *t, size_t n)
 {
     dsp_buf_puts(b, "<table class=\"samples\">\n<tr><th>file</th><th>note</th><th>vel</th>"
-                    "<th>rr</th><th>verdict</th><th>peak dB</th><th>pitch cents</th>"
-                    "<th>loop</th><th>waveform</th></tr>\n");
+                    "<th>rr</th><th>verdict</th><th>reasons</th><th>attempt</th><th>peak dB</th>"
+                    "<th>pitch cents</th><th>loop</th><th>waveform</th></tr>\n");
     for (size_t i = 0; i < n; i++) {
         if (!t[i].exported)
             continue;
@@ -337,14 +376,14 @@ static void s_samples_table(dsp_buf_t *b, const s_take_t *t, size_t n)
         dsp_buf_xml(b, base ? base + 1 : file);
         dsp_buf_puts(b, "</td><td>");
         dsp_buf_xml(b, s_str(o, "note_name"));
-        dsp_buf_printf(b, "</td><td>%d</td><td>%d%s</td><td class=\"%s\"", t[i].velocity, t[i].rr,
-                       t[i].release ? " rel" : "", s_verdict_word(t[i].verdict));
-        if (*s_str(qc, "reasons")) {
-            dsp_buf_puts(b, " title=\"");
-            dsp_buf_xml(b, s_str(qc, "reasons"));
-            dsp_buf_puts(b, "\"");
-        }
-        dsp_buf_printf(b, ">%s</td>", s_verdict_word(t[i].verdict));
+        dsp_buf_printf(
+            b, "</td><td>%d</td><td>%d%s</td><td class=\"%s\">%s</td><td class=\"reasons\">",
+            t[i].velocity, t[i].rr, t[i].release ? " rel" : "", s_verdict_word(t[i].verdict),
+            s_verdict_word(t[i].verdict));
+        dsp_buf_xml(b, s_str(qc, "reasons"));
+        dsp_buf_puts(b, "</td><td>");
+        s_attempt(b, o);
+        dsp_buf_puts(b, "</td>");
         double peak = s_num(o, "peak_db"), cents = s_num(qc, "pitch_cents");
         double hz = s_num(qc, "pitch_hz");
         dsp_buf_printf(b, "<td>%.1f</td>", isfinite(peak) ? peak : -INFINITY);
@@ -374,7 +413,8 @@ static void s_failed_table(dsp_buf_t *b, const s_take_t *t, size_t n)
         return;
     dsp_buf_printf(b,
                    "<h3>Takes not exported (%zu)</h3>\n<table class=\"failed\">\n<tr>"
-                   "<th>note</th><th>vel</th><th>rr</th><th>take</th><th>reasons</th></tr>\n",
+                   "<th>note</th><th>vel</th><th>rr</th><th>take</th><th>attempt</th>"
+                   "<th>reasons</th><th>waveform</th></tr>\n",
                    failed);
     for (size_t i = 0; i < n; i++) {
         if (t[i].exported)
@@ -385,10 +425,147 @@ static void s_failed_table(dsp_buf_t *b, const s_take_t *t, size_t n)
                        t[i].release ? " rel" : "");
         dsp_buf_xml(b, s_str(t[i].obj, "take_id"));
         dsp_buf_puts(b, "</td><td>");
+        s_attempt(b, t[i].obj);
+        dsp_buf_puts(b, "</td><td class=\"reasons\">");
         dsp_buf_xml(b, s_str(json_object_get(t[i].obj, "qc"), "reasons"));
+        dsp_buf_puts(b, "</td><td>");
+        if (json_is_object(json_object_get(t[i].obj, "thumb")))
+            s_thumb(b, t[i].obj); /* the raw take over its cut */
+        else
+            dsp_buf_puts(b, "-");
         dsp_buf_puts(b, "</td></tr>\n");
     }
     dsp_buf_puts(b, "</table>\n");
+}
+
+/* Every slot recorded more than once: the take kept (or listed) and the others. */
+static void s_retakes_table(dsp_buf_t *b, const s_take_t *t, size_t n)
+{
+    size_t slots = 0;
+    for (size_t i = 0; i < n; i++)
+        slots += json_array_size(json_object_get(t[i].obj, "retakes")) > 0;
+    if (!slots)
+        return;
+    dsp_buf_printf(b,
+                   "<h3>Retakes (%zu slot%s recorded more than once)</h3>\n<table "
+                   "class=\"retakes\">\n<tr><th>note</th><th>vel</th><th>rr</th><th>kept</th>"
+                   "<th>other takes</th></tr>\n",
+                   slots, slots == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *list = json_object_get(t[i].obj, "retakes");
+        if (!json_array_size(list))
+            continue;
+        dsp_buf_puts(b, "<tr><td>");
+        dsp_buf_xml(b, s_str(t[i].obj, "note_name"));
+        dsp_buf_printf(b, "</td><td>%d</td><td>%d%s</td><td class=\"%s\">", t[i].velocity, t[i].rr,
+                       t[i].release ? " rel" : "", s_verdict_word(t[i].verdict));
+        dsp_buf_xml(b, s_str(t[i].obj, "take_id"));
+        dsp_buf_printf(b, " (%s%s)</td><td>", s_verdict_word(t[i].verdict),
+                       t[i].exported ? "" : ", not exported");
+        for (size_t k = 0; k < json_array_size(list); k++) {
+            const json_t *r = json_array_get(list, k);
+            dsp_buf_printf(b, "%s<span class=\"%s\">", k ? "<br/>" : "", s_str(r, "verdict"));
+            dsp_buf_xml(b, s_str(r, "take_id"));
+            dsp_buf_puts(b, " ");
+            dsp_buf_xml(b, s_str(r, "verdict"));
+            dsp_buf_puts(b, "</span>");
+            if (*s_str(r, "reasons")) {
+                dsp_buf_puts(b, ": ");
+                dsp_buf_xml(b, s_str(r, "reasons"));
+            }
+        }
+        dsp_buf_puts(b, "</td></tr>\n");
+    }
+    dsp_buf_puts(b, "</table>\n");
+}
+
+/* The gain (dB) of a sample's velocity curve at v, from the record's points, interpolated
+ * as dsp_map_gain_db does. */
+static double s_curve_gain(const json_t *sample, int v)
+{
+    dsp_map_entry_t e = {0};
+    const json_t *pts = json_object_get(sample, "velocity_curve");
+    for (size_t i = 0; i < json_array_size(pts) && e.n_points < DSP_VEL_POINTS_MAX; i++) {
+        const json_t *p = json_array_get(pts, i);
+        e.points[e.n_points].velocity = (int)json_integer_value(json_array_get(p, 0));
+        e.points[e.n_points].gain_db = json_number_value(json_array_get(p, 1));
+        e.n_points++;
+    }
+    return dsp_map_gain_db(&e, v);
+}
+
+static double s_note_x(double vel)
+{
+    return S_NOTE_PAD + vel / 127.0 * (S_NOTE_W - S_NOTE_PAD - 4);
+}
+
+static double s_note_y(double db, double top)
+{
+    double rel = db - top; /* 0 at the note's loudest sample */
+    if (!isfinite(rel) || rel < S_NOTE_RANGE_DB)
+        rel = S_NOTE_RANGE_DB;
+    if (rel > 0)
+        rel = 0;
+    return 4 + rel / S_NOTE_RANGE_DB * (S_NOTE_H - 18);
+}
+
+/* One small plot per note: the recorded level of each sample at its velocity (dots), and
+ * the level a player following the library gives at every velocity (the line: the sample
+ * the map picks, at its recorded level plus its curve's gain; first round robin). */
+static void s_note_plots(dsp_buf_t *b, const s_take_t *t, size_t n)
+{
+    dsp_buf_puts(b, "<div class=\"notes\">\n");
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        double top = -INFINITY;
+        for (; j < n && t[j].note == t[i].note; j++)
+            if (t[j].exported && !t[j].release && s_num(t[j].obj, "peak_db") > top)
+                top = s_num(t[j].obj, "peak_db");
+        if (!isfinite(top)) {
+            i = j;
+            continue;
+        }
+        dsp_buf_printf(b,
+                       "<svg class=\"note\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                       "height=\"%d\" viewBox=\"0 0 %d %d\"><title>",
+                       S_NOTE_W, S_NOTE_H, S_NOTE_W, S_NOTE_H);
+        dsp_buf_xml(b, s_str(t[i].obj, "note_name"));
+        dsp_buf_puts(b, ": level against velocity</title>");
+        for (int db = 0; db >= (int)S_NOTE_RANGE_DB; db -= 12)
+            dsp_buf_printf(b,
+                           "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                           "<text x=\"1\" y=\"%.1f\" font-size=\"8\">%d</text>",
+                           S_NOTE_PAD, s_note_y(top + db, top), S_NOTE_W - 4,
+                           s_note_y(top + db, top), s_note_y(top + db, top) + 3, db);
+        dsp_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"9\">", S_NOTE_PAD, S_NOTE_H - 3);
+        dsp_buf_xml(b, s_str(t[i].obj, "note_name"));
+        dsp_buf_puts(b, " (dB against velocity)</text><polyline class=\"played\" fill=\"none\" "
+                        "stroke=\"#36c\" points=\"");
+        for (int v = 1; v <= 127; v++) {
+            for (size_t k = i; k < j; k++) {
+                const json_t *o = t[k].obj;
+                if (!t[k].exported || t[k].release || s_int(o, "seq_position") > 1 ||
+                    v < s_int(o, "vel_lo") || v > s_int(o, "vel_hi"))
+                    continue;
+                dsp_buf_printf(b, "%.1f,%.1f ", s_note_x(v),
+                               s_note_y(s_num(o, "peak_db") + s_curve_gain(o, v), top));
+                break;
+            }
+        }
+        dsp_buf_puts(b, "\"/>");
+        for (size_t k = i; k < j; k++)
+            if (t[k].exported && !t[k].release)
+                dsp_buf_printf(b,
+                               "<circle class=\"recorded\" cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" "
+                               "fill=\"#c33\"/>",
+                               s_note_x(t[k].velocity), s_note_y(s_num(t[k].obj, "peak_db"), top));
+        dsp_buf_puts(b, "</svg>\n");
+        i = j;
+    }
+    dsp_buf_puts(b, "</div>\n<p class=\"legend\">Dots: each sample's recorded peak level at its "
+                    "velocity. Line: the level the library plays at every velocity (the sample "
+                    "the map chooses and its velocity curve), relative to the note's loudest "
+                    "sample.</p>\n");
 }
 
 static void s_instrument(dsp_buf_t *b, const json_t *rec, size_t idx, const s_take_t *t, size_t n)
@@ -410,9 +587,12 @@ static void s_instrument(dsp_buf_t *b, const json_t *rec, size_t idx, const s_ta
     s_grid(b, t, n);
     dsp_buf_puts(b, "<h3>Peak level against velocity</h3>\n");
     s_plot(b, t, n);
+    dsp_buf_puts(b, "<h3>Velocity to level, per note</h3>\n");
+    s_note_plots(b, t, n);
     dsp_buf_puts(b, "<h3>Samples</h3>\n");
     s_samples_table(b, t, n);
     s_failed_table(b, t, n);
+    s_retakes_table(b, t, n);
 }
 
 int dsp_export_write_report(const char *path, const json_t *const *records, size_t n, char *err,

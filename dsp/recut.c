@@ -251,11 +251,26 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_e
     char err[512] = "";
     int rc;
     dsp_export_take_t *takes = calloc(end - first, sizeof *takes);
-    size_t m = 0;
-    for (size_t k = first; takes && k < end; k++) {
+    /* each slot's other takes (retakes, replaced attempts) for the report */
+    dsp_export_retake_t *retakes = calloc(end - first, sizeof *retakes);
+    size_t m = 0, nr = 0;
+    for (size_t k = first; takes && retakes && k < end; k++) {
         dsp_recut_take_t *t = &self->v[k];
         if (!t->used)
             continue;
+        takes[m].retakes = &retakes[nr];
+        for (size_t q = first; q < end; q++) {
+            const dsp_recut_take_t *o = &self->v[q];
+            if (q == k || !s_same_slot(t, o))
+                continue;
+            retakes[nr++] =
+                (dsp_export_retake_t){.take_id = o->meta.take_id,
+                                      .attempt = o->meta.attempt,
+                                      .verdict = o->analysed ? o->a.verdict : DSP_FAIL,
+                                      .reasons = o->analysed ? o->a.reasons : "could not be read"};
+            takes[m].n_retakes++;
+        }
+        takes[m].attempt = t->meta.attempt;
         takes[m].take_id = t->meta.take_id;
         takes[m].path = t->audio;
         takes[m].note = t->meta.note;
@@ -265,7 +280,7 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_e
         takes[m].analysis = t->a;
         m++;
     }
-    if (!takes) {
+    if (!takes || !retakes) {
         snprintf(err, sizeof err, "out of memory");
         rc = BB_ENOMEM;
     } else if (m == 0) {
@@ -278,6 +293,7 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_e
         rc = dsp_export_instrument(&use, instrument, takes, m, &res, err, sizeof err);
     }
     free(takes);
+    free(retakes);
     if (self->ev.exported)
         self->ev.exported(self->ev.arg, instrument, rc, rc ? NULL : &res, err);
     return rc == BB_ENOTFOUND ? 0 : rc;

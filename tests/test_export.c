@@ -1081,6 +1081,14 @@ static void test_manifest_and_report(void **state)
 {
     s_fix_t *f = *state;
     s_plan(f, "Grand");
+    /* the first take was recorded twice: attempt 2, after a clipped attempt 1 */
+    static const dsp_export_retake_t earlier[] = {{.take_id = "grand-first-a1",
+                                                   .attempt = 1,
+                                                   .verdict = DSP_FAIL,
+                                                   .reasons = "clipping: 3 run(s)"}};
+    f->t[0].attempt = 2;
+    f->t[0].retakes = earlier;
+    f->t[0].n_retakes = 1;
     dsp_export_config_t cfg = DSP_EXPORT_CONFIG_INIT;
     cfg.out_dir = f->lib;
     dsp_export_result_t res;
@@ -1178,18 +1186,30 @@ static void test_manifest_and_report(void **state)
     assert_string_equal(root->name, "html");
     const tx_elem_t **svgs = calloc(512, sizeof *svgs);
     size_t n_svg = tx_xml_find(root, "svg", svgs, 512);
-    size_t thumbs = 0, plots = 0;
+    size_t thumbs = 0, plots = 0, note_plots = 0, loops = 0;
     for (size_t i = 0; i < n_svg; i++) {
         const char *cls = tx_xml_attr(svgs[i], "class");
         thumbs += cls && !strcmp(cls, "thumb");
         plots += cls && !strcmp(cls, "plot");
+        note_plots += cls && !strcmp(cls, "note");
+        const tx_elem_t *rects[4];
+        loops += tx_xml_find(svgs[i], "rect", rects, 4) > 0;
     }
-    assert_int_equal(thumbs, samples);
+    /* a waveform for every sample and for every failed take (the raw take over its cut) */
+    assert_int_equal(thumbs, samples + 7);
     assert_int_equal(plots, 2);
+    /* a velocity-to-level plot per note with samples: Grand 6 notes (64 failed), Bass 2 */
+    assert_int_equal(note_plots, 6 + 2);
+    /* loop markers on the looped samples' thumbnails (Grand's note 60: 3 vel x 2 rr) */
+    assert_int_equal(loops, 6);
     size_t count = 0;
     for (const char *p = text; (p = strstr(p, "<svg class=\"thumb\"")); p++)
         count++;
-    assert_int_equal(count, samples);
+    assert_int_equal(count, samples + 7);
+    /* reasons in a column, not only in tooltips; the retake listed with its reasons */
+    assert_non_null(strstr(text, "<td class=\"reasons\">low SNR</td>"));
+    assert_non_null(strstr(text, "<h3>Retakes (1 slot recorded more than once)</h3>"));
+    assert_non_null(strstr(text, "grand-first-a1 fail</span>: clipping: 3 run(s)"));
     assert_null(strstr(text, "src="));
     assert_null(strstr(text, "<script"));
     assert_null(strstr(text, "href=\"http"));
