@@ -321,7 +321,9 @@ static void test_jack_server_killed(void **state)
     test_jack_sim_t *client = test_jack_sim_new("bbsim", sim, 1000.0);
     assert_non_null(client);
     s_node_t n;
-    s_node_up(&n, node_audio_backend("portaudio"), &cfg, sim);
+    test_jack_timed_t *timed = test_jack_timed_new(RATE, 256);
+    assert_non_null(timed);
+    s_node_up(&n, test_jack_timed_backend(node_audio_backend("portaudio"), timed), &cfg, sim);
     char err[256], why[256] = "";
     /* A take before the fault, aligned to the frame: a timing check, so only on a take the
      * host left alone (test_jack_util.h); measured again when disturbed. */
@@ -329,11 +331,11 @@ static void test_jack_server_killed(void **state)
     for (int attempt = 1; attempt <= ATTEMPTS && !measured; attempt++) {
         char id[32];
         snprintf(id, sizeof id, "jack-before-%d", attempt);
-        test_jack_watch_start(client);
+        test_jack_watch_start(client, timed, true);
         assert_int_equal(s_submit(&n, id, 150, err, sizeof err), 1);
         s_expect(&n, 3.0, "TAKE", id, NULL);
-        measured =
-            !test_jack_watch_disturbed(client, atomic_load(&n.cap->overflows), why, sizeof why);
+        measured = !test_jack_watch_disturbed(client, timed, atomic_load(&n.cap->overflows), why,
+                                              sizeof why);
         printf("host: %s\n", why);
         if (measured)
             s_check_alignment(&n, id);
@@ -400,6 +402,7 @@ static void test_jack_server_killed(void **state)
     test_jack_sim_destroy(&client);
     node_sim_destroy(&sim);
     test_jackd_stop(&jackd);
+    test_jack_timed_destroy(&timed); /* last: the lost stream is left open, never called again */
 #else
     test_skip("no PortAudio backend or no libjack in this build");
 #endif

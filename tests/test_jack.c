@@ -69,6 +69,7 @@
 static test_jackd_t s_jackd;
 static node_sim_t *s_sim;
 static test_jack_sim_t *s_client;
+static test_jack_timed_t *s_timed; /* the node's callbacks, for the disturbance watch */
 
 typedef struct {
     float *rec; /* 2 channels */
@@ -152,7 +153,8 @@ static bool s_attempt(uint32_t buffer, char *why, size_t why_len)
     cfg.sample_rate = RATE;
     char err[512] = "";
     node_audio_stream_t *stream = NULL;
-    int rc = pa->open(&stream, &cfg, node_capture_rt_process, cap, err, sizeof err);
+    test_jack_timed_wrap(s_timed, node_capture_rt_process, cap);
+    int rc = pa->open(&stream, &cfg, test_jack_timed_cb, s_timed, err, sizeof err);
     if (rc)
         fail_msg("open: %s", err);
     /* a rate JACK does not run at is refused, saying what the device supports */
@@ -170,7 +172,7 @@ static bool s_attempt(uint32_t buffer, char *why, size_t why_len)
     node_midi_sched_t *midi = node_midi_sched_new(vm, port);
     assert_non_null(midi);
 
-    test_jack_watch_start(s_client);
+    test_jack_watch_start(s_client, s_timed, true);
     int64_t t0 = bb_mono_ns();
     if ((rc = pa->start(stream, err, sizeof err)))
         fail_msg("start: %s", err);
@@ -214,8 +216,9 @@ static bool s_attempt(uint32_t buffer, char *why, size_t why_len)
     vm->close(port);
     assert_int_equal(got, NOTES);
 
-    /* Which channels: before the first note nothing (the sine is on out_0), the silent
-     * port silent. This holds however busy the host was. */
+    /* Which channels: the silent port silent (however busy the host was), and before the
+     * first note nothing (the sine is on out_0; where the note falls in the recording
+     * depends on timing, so that is checked only on an undisturbed run). */
     uint64_t pre = (uint64_t)((LEAD_MS - 50) * RATE / 1000);
     float pre_peak = 0, silent_peak = 0;
     for (uint64_t i = 0; i < pre && i < c.frames; i++)
@@ -223,7 +226,6 @@ static bool s_attempt(uint32_t buffer, char *why, size_t why_len)
     for (uint64_t i = 0; i < c.frames; i++)
         silent_peak = fmaxf(silent_peak, fabsf(c.rec[i * 2 + 1]));
     printf("peak before the first note %.2e, on the silent port %.2e\n", pre_peak, silent_peak);
-    assert_true(pre_peak < 1e-6f);
     assert_true(silent_peak < 1e-6f);
 
     node_sim_truth_t truth;
@@ -233,7 +235,7 @@ static bool s_attempt(uint32_t buffer, char *why, size_t why_len)
         if (truth.kind == NODE_SIM_TRUTH_ON && n_truth < NOTES)
             truth_on[n_truth++] = (int64_t)truth.frame;
     bool disturbed =
-        test_jack_watch_disturbed(s_client, atomic_load(&cap->overflows), why, why_len);
+        test_jack_watch_disturbed(s_client, s_timed, atomic_load(&cap->overflows), why, why_len);
     printf("host: %s\n", why);
     if (disturbed) {
         s_capture_free(&c, cap, ring, blocks);
@@ -241,6 +243,7 @@ static bool s_attempt(uint32_t buffer, char *why, size_t why_len)
     }
 
     assert_int_equal(n_truth, NOTES);
+    assert_true(pre_peak < 1e-6f);
 
     /* real time, no overflows */
     double ratio = (double)c.frames / (wall * RATE);
@@ -353,7 +356,8 @@ int main(int argc, char **argv)
     sc.noise_floor_db = -300;
     s_sim = node_sim_new(&sc);
     s_client = s_sim ? test_jack_sim_new("bbsim", s_sim, 1000.0) : NULL;
-    if (!s_client) {
+    s_timed = test_jack_timed_new(RATE, PERIOD);
+    if (!s_client || !s_timed) {
         test_jackd_stop(&s_jackd);
         fprintf(stderr, "the instrument could not join the JACK server\n");
         return 1;
@@ -364,6 +368,7 @@ int main(int argc, char **argv)
     };
     int rc = test_main_group(tests, argc, argv);
     test_jack_sim_destroy(&s_client);
+    test_jack_timed_destroy(&s_timed);
     node_sim_destroy(&s_sim);
     test_jackd_stop(&s_jackd);
     return rc;

@@ -17,10 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TEST_JACKD_SLOTS 4
-#define SIM_PORTS        3
-#define SIM_MAX_FRAMES   8192
-#define SIM_CYCLES       4096 /* cycle records kept (~22 s at 256 frames) */
+#define TEST_JACKD_SLOTS          4
+#define SIM_PORTS                 3
+#define SIM_MAX_FRAMES            8192
+#define SIM_CYCLES                4096  /* cycle records kept (~22 s at 256 frames) */
+#define TIMED_SLOTS               65536 /* node callbacks kept (~22 s at 16 frames) */
+#define TEST_JACK_SETTLE_MS       2000  /* undisturbed graph before a watch begins */
+#define TEST_JACK_SETTLE_WAIT_MS  8000  /* longest wait for it */
+#define TEST_JACK_CLOCK_WANDER_US 500   /* JACK's clock estimate against the real cycles */
 
 static int64_t s_mono_ns(void)
 {
@@ -200,7 +204,10 @@ struct test_jack_sim_t {
     atomic_bool zombie;
     int64_t cycle_entry_ns[SIM_CYCLES]; /* CLOCK_MONOTONIC when each callback began */
     _Atomic uint64_t xruns;             /* the server's xrun callbacks */
+    _Atomic int64_t last_xrun_ns;       /* CLOCK_MONOTONIC of the latest one */
     uint64_t watch_from;                /* first cycle of the current disturbance watch */
+    int64_t watch_from_ns;              /* and its time */
+    bool watch_stamps;                  /* the watched measurement judges time stamps */
 };
 
 /* Like a capture port of an audio interface: the audio delivered in a cycle is the audio
@@ -263,6 +270,7 @@ static int s_xrun(void *arg)
 {
     test_jack_sim_t *self = arg;
     atomic_fetch_add_explicit(&self->xruns, 1, memory_order_relaxed);
+    atomic_store_explicit(&self->last_xrun_ns, s_mono_ns(), memory_order_relaxed);
     return 0;
 }
 
@@ -365,40 +373,207 @@ bool test_jack_sim_time_of(test_jack_sim_t *self, uint64_t frame, int64_t *t_ns)
     return false;
 }
 
-void test_jack_watch_start(test_jack_sim_t *self)
+/* ---- host interference ---- */
+
+/* The worst lateness in a series of (first frame, start time) records: each record's start
+ * against a steady schedule of one frame per 1/rate, relative to the earliest-running
+ * record of the whole series (the schedule's phase, learnt, not assumed). Frames are
+ * rounded down to whole host periods, so the pieces of one split host buffer, which run
+ * back to back in one cycle, share their cycle's place in the schedule. */
+static int64_t s_worst_late_ns(const uint64_t *frame, const int64_t *start_ns, uint64_t from,
+                               uint64_t n, uint64_t slots, uint32_t rate, uint32_t period)
 {
-    atomic_store(&self->xruns, 0);
-    self->watch_from = atomic_load_explicit(&self->cycles, memory_order_acquire);
+    int64_t earliest = INT64_MAX, latest = INT64_MIN;
+    for (uint64_t k = from; k < n; k++) {
+        uint64_t f = frame[k % slots] / period * period;
+        int64_t dev = start_ns[k % slots] - (int64_t)llround((double)f * 1e9 / rate);
+        earliest = dev < earliest ? dev : earliest;
+        latest = dev > latest ? dev : latest;
+    }
+    return n > from ? latest - earliest : 0;
 }
 
-bool test_jack_watch_disturbed(test_jack_sim_t *self, uint64_t node_overflows, char *why,
-                               size_t len)
+struct test_jack_timed_t {
+    node_audio_cb *inner;
+    void *inner_user;
+    uint32_t rate, period;
+    uint64_t frames; /* callback-private: frames delivered so far */
+    uint64_t frame[TIMED_SLOTS];
+    int64_t entry_ns[TIMED_SLOTS];
+    _Atomic uint64_t n;
+    uint64_t watch_from;
+};
+
+test_jack_timed_t *test_jack_timed_new(uint32_t rate, uint32_t host_period)
+{
+    test_jack_timed_t *self = calloc(1, sizeof *self);
+    if (self) {
+        self->rate = rate;
+        self->period = host_period;
+    }
+    return self;
+}
+
+void test_jack_timed_destroy(test_jack_timed_t **self_p)
+{
+    if (self_p && *self_p) {
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+void test_jack_timed_wrap(test_jack_timed_t *self, node_audio_cb *cb, void *user)
+{
+    self->inner = cb;
+    self->inner_user = user;
+    self->frames = 0;
+    atomic_store(&self->n, 0);
+    self->watch_from = 0;
+}
+
+/* Realtime: notes the time and frame, then calls the node's callback. */
+void test_jack_timed_cb(void *user, const float *in, float *out, uint32_t frames, int64_t adc_ns,
+                        uint32_t flags)
+{
+    test_jack_timed_t *self = user;
+    uint64_t k = atomic_load_explicit(&self->n, memory_order_relaxed);
+    self->frame[k % TIMED_SLOTS] = self->frames;
+    self->entry_ns[k % TIMED_SLOTS] = s_mono_ns();
+    self->frames += frames;
+    atomic_store_explicit(&self->n, k + 1, memory_order_release);
+    self->inner(self->inner_user, in, out, frames, adc_ns, flags);
+}
+
+/* A backend that is another with every stream's callback timed (one stream at a time). */
+static const node_audio_backend_t *s_timed_real;
+static test_jack_timed_t *s_timed;
+static node_audio_backend_t s_timed_backend;
+
+static int s_timed_open(node_audio_stream_t **stream, const node_audio_config_t *cfg,
+                        node_audio_cb *cb, void *user, char *err, size_t errlen)
+{
+    test_jack_timed_wrap(s_timed, cb, user);
+    return s_timed_real->open(stream, cfg, test_jack_timed_cb, s_timed, err, errlen);
+}
+
+const node_audio_backend_t *test_jack_timed_backend(const node_audio_backend_t *real,
+                                                    test_jack_timed_t *timed)
+{
+    s_timed_real = real;
+    s_timed = timed;
+    s_timed_backend = *real;
+    s_timed_backend.open = s_timed_open;
+    return &s_timed_backend;
+}
+
+/* The first cycle record that began at or after time t (n when none did). */
+static uint64_t s_cycle_since(const test_jack_sim_t *self, int64_t t, uint64_t n)
+{
+    uint64_t lo = n > SIM_CYCLES - 16 ? n - (SIM_CYCLES - 16) : 0, k = n;
+    while (k > lo && self->cycle_entry_ns[(k - 1) % SIM_CYCLES] >= t)
+        k--;
+    return k;
+}
+
+/* How far JACK's own estimate of each cycle's start (its clock filter's cur_usecs, which
+ * the instrument's reference times and PortAudio's stamps both follow) wandered from when
+ * the cycles really ran, over the cycles since `from`: the spread of (callback start -
+ * estimated cycle start). On a steady host it is tens of microseconds; after a stall the
+ * filter lags the real cycles by up to milliseconds for a few seconds. */
+static int64_t s_clock_wander_ns(const test_jack_sim_t *self, uint64_t from, uint64_t n)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint64_t k = from; k < n; k++) {
+        uint64_t next = k + 1 < n ? self->cycle_frame[(k + 1) % SIM_CYCLES] : 0;
+        if (k + 1 >= n || next <= self->cycle_frame[k % SIM_CYCLES])
+            continue;
+        /* cycle_ns is the estimated start minus the period's length */
+        int64_t est =
+            self->cycle_ns[k % SIM_CYCLES] +
+            (int64_t)llround((double)(next - self->cycle_frame[k % SIM_CYCLES]) * 1e9 / self->rate);
+        int64_t e = self->cycle_entry_ns[k % SIM_CYCLES] - est;
+        lo = e < lo ? e : lo;
+        hi = e > hi ? e : hi;
+    }
+    return hi >= lo ? hi - lo : 0;
+}
+
+/* The instrument's cycles since `from` ran within a period of a steady schedule, and JACK's
+ * clock estimate followed them within TEST_JACK_CLOCK_WANDER_US. */
+static bool s_cycles_steady(test_jack_sim_t *self, uint64_t from, uint64_t n, int64_t *late_ns,
+                            int64_t *wander_ns)
+{
+    bool judge_clock = self->watch_stamps;
+    uint32_t period = jack_get_buffer_size(self->client);
+    *late_ns = s_worst_late_ns(self->cycle_frame, self->cycle_entry_ns, from, n, SIM_CYCLES,
+                               self->rate, period);
+    *wander_ns = s_clock_wander_ns(self, from, n);
+    return n > from + 1 && *late_ns <= (int64_t)llround(period * 1e9 / self->rate) &&
+           (!judge_clock || *wander_ns <= (int64_t)TEST_JACK_CLOCK_WANDER_US * 1000);
+}
+
+void test_jack_watch_start(test_jack_sim_t *self, test_jack_timed_t *timed, bool stamps)
+{
+    self->watch_stamps = stamps;
+    /* JACK's estimate of its own clock takes a second or two to settle after an xrun or a
+     * stall, and the stamps under test follow it: so the watch begins only after the
+     * graph has run undisturbed for TEST_JACK_SETTLE_MS (waiting at most
+     * TEST_JACK_SETTLE_WAIT_MS; a host that never settles shows up as disturbed), and that
+     * quiet stretch counts as part of the watch. */
+    int64_t settle_ns = (int64_t)TEST_JACK_SETTLE_MS * 1000000;
+    int64_t give_up = s_mono_ns() + (int64_t)TEST_JACK_SETTLE_WAIT_MS * 1000000;
+    int64_t now, late_ns, wander_ns;
+    uint64_t n, from;
+    for (;;) {
+        now = s_mono_ns();
+        n = atomic_load_explicit(&self->cycles, memory_order_acquire);
+        from = s_cycle_since(self, now - settle_ns, n);
+        bool quiet = atomic_load(&self->last_xrun_ns) < now - settle_ns &&
+                     s_cycles_steady(self, from, n, &late_ns, &wander_ns) &&
+                     self->cycle_entry_ns[from % SIM_CYCLES] < now - settle_ns + settle_ns / 4;
+        if (quiet || now > give_up)
+            break;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    self->watch_from = from;
+    self->watch_from_ns = now - settle_ns;
+    atomic_store(&self->xruns, atomic_load(&self->last_xrun_ns) >= now - settle_ns ? 1 : 0);
+    if (timed)
+        timed->watch_from = atomic_load_explicit(&timed->n, memory_order_acquire);
+}
+
+bool test_jack_watch_disturbed(test_jack_sim_t *self, test_jack_timed_t *timed,
+                               uint64_t node_overflows, char *why, size_t len)
 {
     uint64_t xruns = atomic_load(&self->xruns);
     uint64_t n = atomic_load_explicit(&self->cycles, memory_order_acquire);
     uint64_t from = self->watch_from;
     if (n - from > SIM_CYCLES - 16) /* older records are being rewritten */
         from = n - (SIM_CYCLES - 16);
-    /* Each cycle's start against a steady schedule of one period per frame count: its
-     * lateness is how much later it began than the earliest-running cycle so far implies
-     * (a running minimum learns the schedule's phase). */
-    int64_t earliest = INT64_MAX, late_ns = 0, period_ns = 0;
-    for (uint64_t k = from; k < n; k++) {
-        int64_t sched =
-            (int64_t)llround((double)self->cycle_frame[k % SIM_CYCLES] * 1e9 / self->rate);
-        int64_t dev = self->cycle_entry_ns[k % SIM_CYCLES] - sched;
-        earliest = dev < earliest ? dev : earliest;
-        late_ns = dev - earliest > late_ns ? dev - earliest : late_ns;
+    uint32_t period = jack_get_buffer_size(self->client);
+    int64_t period_ns = (int64_t)llround(period * 1e9 / self->rate);
+    int64_t late_ns, wander_ns;
+    bool steady = s_cycles_steady(self, from, n, &late_ns, &wander_ns);
+    int64_t node_late_ns = 0;
+    uint64_t calls = 0;
+    if (timed) {
+        uint64_t tn = atomic_load_explicit(&timed->n, memory_order_acquire);
+        uint64_t tfrom = timed->watch_from;
+        if (tn - tfrom > TIMED_SLOTS - 64)
+            tfrom = tn - (TIMED_SLOTS - 64);
+        calls = tn - tfrom;
+        node_late_ns = s_worst_late_ns(timed->frame, timed->entry_ns, tfrom, tn, TIMED_SLOTS,
+                                       timed->rate, timed->period);
     }
-    if (n > from + 1)
-        period_ns = (int64_t)llround((double)(self->cycle_frame[(n - 1) % SIM_CYCLES] -
-                                              self->cycle_frame[from % SIM_CYCLES]) *
-                                     1e9 / self->rate / (double)(n - 1 - from));
-    bool disturbed = xruns > 0 || node_overflows > 0 || n <= from + 1 || late_ns > period_ns;
+    bool disturbed = xruns > 0 || node_overflows > 0 || !steady || node_late_ns > period_ns ||
+                     (timed && calls == 0);
     snprintf(why, len,
-             "%llu server xrun(s), %llu node overflow(s), %llu cycles, the latest %.2f ms "
-             "behind schedule (one period is %.2f ms)",
+             "%llu server xrun(s), %llu node overflow(s); over %llu cycles the instrument ran "
+             "at most %.2f ms and the node's callback %.2f ms off a steady schedule (one "
+             "period is %.2f ms), JACK's clock estimate wandered %.3f ms (at most %.3f)",
              (unsigned long long)xruns, (unsigned long long)node_overflows,
-             (unsigned long long)(n - from), late_ns / 1e6, period_ns / 1e6);
+             (unsigned long long)(n - from), late_ns / 1e6, node_late_ns / 1e6, period_ns / 1e6,
+             wander_ns / 1e6, TEST_JACK_CLOCK_WANDER_US / 1e3);
     return disturbed;
 }

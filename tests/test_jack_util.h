@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "audio.h"
 #include "sim_instrument.h"
 
 typedef struct {
@@ -59,15 +60,41 @@ uint64_t test_jack_sim_cycles(test_jack_sim_t *self);
 bool test_jack_sim_time_of(test_jack_sim_t *self, uint64_t frame, int64_t *t_ns);
 /* Host interference. A realtime measurement is only meaningful when the host left the
  * audio graph alone while it ran: on a busy machine the dummy driver's "sound card" is
- * itself a thread that wakes late, so both the stamps under test and the reference they
- * are checked against move. Start a watch before a measurement; afterwards
- * test_jack_watch_disturbed() says whether anything disturbed it: a server xrun, an
- * overflow the node counted (pass its counter), or a cycle that began more than one
- * period behind a steady schedule. `why` gets the figures either way, for the log. A
- * disturbed measurement is repeated or the test is skipped; it neither passes nor fails. */
-void test_jack_watch_start(test_jack_sim_t *self);
-bool test_jack_watch_disturbed(test_jack_sim_t *self, uint64_t node_overflows, char *why,
-                               size_t len);
+ * itself a thread that can stall and then catch up, so both the stamps under test and
+ * the reference they are checked against move.
+ *
+ * test_jack_timed_t sees the node's side: wrap the node's callback with it (directly, or
+ * through test_jack_timed_backend() where the stream is opened elsewhere) and it notes
+ * when each callback ran and which frames it carried. Start a watch before a measurement;
+ * afterwards test_jack_watch_disturbed() says whether anything disturbed it: a server
+ * xrun, an overflow the node counted (pass its counter), or a JACK cycle of the
+ * instrument or a callback of the node that ran more than one period off a steady
+ * schedule (measured against the earliest-running one of the watch), or JACK's own
+ * estimate of when each cycle began (its clock filter, which both the instrument's
+ * reference times and PortAudio's stamps follow) wandering more than 0.5 ms (the stamp
+ * tolerance the tests assert) from when the cycles really ran, for a measurement that
+ * judges stamps. That filter takes seconds
+ * to settle after a stall, so test_jack_watch_start() first waits (up to 8 s) until the
+ * graph has run undisturbed for 2 s, and that stretch is part of the watch. `why` gets the
+ * figures either way, for the log. A disturbed measurement is repeated or the test is
+ * skipped; it neither passes nor fails. `timed` may be NULL (the instrument's side only). */
+typedef struct test_jack_timed_t test_jack_timed_t;
+/* `host_period`: the JACK period in frames (pieces of one split period share its slot). */
+test_jack_timed_t *test_jack_timed_new(uint32_t rate, uint32_t host_period);
+void test_jack_timed_destroy(test_jack_timed_t **self_p);
+/* Makes test_jack_timed_cb (user = the timed object) call `cb(user, ...)`; resets it. */
+void test_jack_timed_wrap(test_jack_timed_t *self, node_audio_cb *cb, void *user);
+void test_jack_timed_cb(void *user, const float *in, float *out, uint32_t frames, int64_t adc_ns,
+                        uint32_t flags);
+/* `real` with the callback of the stream it opens timed by `timed` (one stream at a time;
+ * the returned table is static). */
+const node_audio_backend_t *test_jack_timed_backend(const node_audio_backend_t *real,
+                                                    test_jack_timed_t *timed);
+/* `stamps`: the measurement judges time stamps (then JACK's clock estimate must hold
+ * still too); a measurement in frames only (the monitoring round trip) does not need it. */
+void test_jack_watch_start(test_jack_sim_t *self, test_jack_timed_t *timed, bool stamps);
+bool test_jack_watch_disturbed(test_jack_sim_t *self, test_jack_timed_t *timed,
+                               uint64_t node_overflows, char *why, size_t len);
 /* The client was told the server shut down. */
 bool test_jack_sim_zombie(test_jack_sim_t *self);
 

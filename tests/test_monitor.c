@@ -125,7 +125,10 @@ static bool s_attempt(uint32_t period, char *why, size_t why_len)
     cfg.monitor_device = "system";
     char err[512] = "";
     node_audio_stream_t *stream = NULL;
-    if (pa->open(&stream, &cfg, node_capture_rt_process, cap, err, sizeof err))
+    test_jack_timed_t *timed = test_jack_timed_new(RATE, period);
+    assert_non_null(timed);
+    test_jack_timed_wrap(timed, node_capture_rt_process, cap);
+    if (pa->open(&stream, &cfg, test_jack_timed_cb, timed, err, sizeof err))
         fail_msg("open with monitoring: %s", err);
     if (pa->start(stream, err, sizeof err))
         fail_msg("start: %s", err);
@@ -150,7 +153,7 @@ static bool s_attempt(uint32_t period, char *why, size_t why_len)
     bb_sleep_ms(300); /* connections settle, the stream runs */
 
     /* one note, straight into the instrument */
-    test_jack_watch_start(inst);
+    test_jack_watch_start(inst, timed, false);
     const node_midi_backend_t *vm = node_midi_backend("virtual");
     node_midi_port_t *port = NULL;
     assert_int_equal(vm->open(&port, NULL, sim, err, sizeof err), 0);
@@ -164,7 +167,7 @@ static bool s_attempt(uint32_t period, char *why, size_t why_len)
     float rec_peak = atomic_load(&probe.peak[0]), mon_peak = atomic_load(&probe.peak[1]);
     double capture = s_port_latency_ms(probe.client, "system:capture_1", JackCaptureLatency);
     double playback = s_port_latency_ms(probe.client, "system:playback_1", JackPlaybackLatency);
-    bool disturbed = test_jack_watch_disturbed(inst, atomic_load(&cap->overflows), why, why_len);
+    bool disturbed = test_jack_watch_disturbed(inst, timed, 0, why, why_len);
     printf("host: %s\n", why);
     printf("period %u: the node adds %lld frames (%.2f ms) from input to monitor output; "
            "the interface's capture %.2f ms + playback %.2f ms; round trip %.2f ms; "
@@ -186,6 +189,7 @@ static bool s_attempt(uint32_t period, char *why, size_t why_len)
     pa->stop(stream);
     pa->close(stream);
     test_jack_sim_destroy(&inst);
+    test_jack_timed_destroy(&timed);
     node_sim_destroy(&sim);
     test_jackd_stop(&jackd);
     free(cap);
