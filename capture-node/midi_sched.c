@@ -127,7 +127,9 @@ static void *s_run(void *arg)
         if (deadline > now)
             bb_node_clock_sleep_until(deadline);
         pthread_mutex_lock(&self->lock);
-        if (!self->running || self->n_queue == 0)
+        /* While we slept unlocked, the awaited event may have been cancelled: the queue's
+         * head is then another event, maybe seconds later. Send only what is due. */
+        if (!self->running || self->n_queue == 0 || self->queue[0].deadline_ns > bb_node_clock_ns())
             continue;
         node_midi_event_t ev = self->queue[0];
         memmove(&self->queue[0], &self->queue[1], (size_t)(self->n_queue - 1) * sizeof ev);

@@ -154,6 +154,24 @@ static void s_take_free(s_take_t **tp)
     *tp = NULL;
 }
 
+/* self->take belongs to the recorder thread, which alone writes it and may read it
+ * unlocked; node_recorder_submit (the link thread) reads it under the lock, so every
+ * write happens under the lock too. */
+static void s_set_take(node_recorder_t *self, s_take_t *t)
+{
+    pthread_mutex_lock(&self->lock);
+    self->take = t;
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* Ends the current take: unpublished under the lock, then freed. */
+static void s_drop_take(node_recorder_t *self)
+{
+    s_take_t *t = self->take;
+    s_set_take(self, NULL);
+    s_take_free(&t);
+}
+
 static void s_note_off_now(node_recorder_t *self, const Bb__TakeJob *job)
 {
     node_midi_event_t off = {
@@ -172,7 +190,7 @@ static void s_take_fail(node_recorder_t *self, const char *reason)
     s_note_off_now(self, t->job); /* harmless if the note-on never went out */
     s_notify(self, "FAILED", t->job->take_id, reason);
     self->next_free_ns = bb_node_clock_ns();
-    s_take_free(&self->take);
+    s_drop_take(self);
 }
 
 static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
@@ -186,7 +204,7 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
     t->job = job;
     t->seq = ++self->take_seq;
     t->p = (node_take_pass_t)NODE_TAKE_PASS_INIT;
-    self->take = t;
+    s_set_take(self, t);
 
     const double speed = bb_node_clock_speed();
     int64_t now = bb_node_clock_ns();
@@ -205,7 +223,7 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
             sx.sysex = malloc(s->sysex[i].len ? s->sysex[i].len : 1);
             if (!sx.sysex) {
                 s_notify(self, "FAILED", job->take_id, "out of memory");
-                s_take_free(&self->take);
+                s_drop_take(self);
                 return;
             }
             memcpy(sx.sysex, s->sysex[i].data, s->sysex[i].len);
@@ -253,7 +271,7 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
     if (node_midi_sched_post(self->midi, &non) || node_midi_sched_post(self->midi, &noff)) {
         node_midi_sched_cancel(self->midi, ~(uint64_t)0xFF, t->seq << 8);
         s_notify(self, "FAILED", job->take_id, "MIDI queue full");
-        s_take_free(&self->take);
+        s_drop_take(self);
         return;
     }
     bb_debug("take %s: note %u vel %u, note-on in %.1f ms", job->take_id, job->note, job->velocity,
@@ -367,7 +385,7 @@ static void s_take_commit(node_recorder_t *self)
                  t->p.capped ? ", release capped" : "");
         s_notify(self, "TAKE", t->job->take_id, NULL);
     }
-    s_take_free(&self->take);
+    s_drop_take(self);
 }
 
 /* ---- the thread ---- */

@@ -190,12 +190,56 @@ static void test_sysex(void **state)
     node_midi_sched_destroy(&s);
 }
 
+/* The awaited event is cancelled while the thread sleeps its last stretch to it: the
+ * thread must not send the next event (30 ms later) in its place, early. The cancel has
+ * to land inside that short sleep, so the case is tried many times; without the check
+ * after waking, most tries send the next event about 29 ms early. */
+static void test_cancel_in_last_sleep_sends_nothing_early(void **state)
+{
+    node_midi_port_t port = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    node_midi_sched_t *s = node_midi_sched_new(&s_backend, &port);
+    const int64_t first_ns = 700 * 1000;       /* inside the final sleep (< 1 ms) */
+    const int64_t cancel_ns = 400 * 1000;      /* while the thread sleeps toward it */
+    const int64_t next_ns = 30 * BB_NS_PER_MS; /* the event that must wait its turn */
+    for (int attempt = 0; attempt < 30; attempt++) {
+        int64_t t0 = bb_node_clock_ns();
+        uint8_t note = (uint8_t)(40 + attempt);
+        node_midi_event_t later = {.tag = 2, .deadline_ns = t0 + next_ns, .len = 3};
+        node_midi_event_t first = {.tag = 1, .deadline_ns = t0 + first_ns, .len = 3};
+        memcpy(later.msg, (uint8_t[]){0x90, note, 100}, 3);
+        memcpy(first.msg, (uint8_t[]){0x90, 10, 100}, 3);
+        assert_int_equal(node_midi_sched_post(s, &later), 0);
+        assert_int_equal(node_midi_sched_post(s, &first), 0);
+        while (bb_node_clock_ns() < t0 + cancel_ns)
+            ; /* spin: a sleep could overshoot past the first deadline */
+        node_midi_sched_cancel(s, ~(uint64_t)0, 1);
+        int at = -1;
+        for (int waited = 0; waited < 2000; waited++) {
+            pthread_mutex_lock(&port.lock);
+            bool sent = s_has(&port, 0, 0x90, note, &at);
+            pthread_mutex_unlock(&port.lock);
+            if (sent)
+                break;
+            bb_sleep_ms(1);
+        }
+        assert_true(at >= 0);
+        if (port.at[at] < later.deadline_ns)
+            fail_msg("attempt %d: the next event went out %.3f ms before its deadline", attempt,
+                     (later.deadline_ns - port.at[at]) / 1e6);
+        node_midi_event_t r;
+        while (node_midi_sched_report(s, &r) == 1)
+            ;
+    }
+    node_midi_sched_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deadlines_and_reports),
         cmocka_unit_test(test_panic),
         cmocka_unit_test(test_sysex),
+        cmocka_unit_test(test_cancel_in_last_sleep_sends_nothing_early),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
