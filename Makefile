@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan demo test test-asan bench clean format
+.PHONY: all deps build build-asan demo test test-asan bench clean format arm64
 
 all: build
 
@@ -28,6 +28,11 @@ test: build
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# The capture node cross-built for arm64 (Raspberry Pi) into build-arm64/, its unit tests
+# run under qemu (scripts/ci-arm64.sh).
+arm64:
+	./scripts/ci-arm64.sh
+
 bench: build
 	cmake --build $(BUILD) --target benchmarks -j$(JOBS)
 	./bench/run-all.sh $(BUILD)
@@ -36,4 +41,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-arm64 build-arm64-deps
