@@ -146,7 +146,7 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
             snprintf(msg, sizeof msg, "the output folder %.200s... is too long a path", want);
             status = BB_STATUS_INVALID_ARGUMENT;
         } else if (rc) {
-            snprintf(msg, sizeof msg, "cannot create the output folder %s: %s", out_dir,
+            snprintf(msg, sizeof msg, "cannot create the output folder %.300s: %s", out_dir,
                      bb_strerror(rc));
             status = BB_STATUS_FAILED_PRECONDITION;
         }
