@@ -41,7 +41,7 @@
 #include "bb_err.h"
 #include "export.h"
 
-#define S_NAME_MAX        20 /* SF2 names: 20 characters */
+#define S_NAME_MAX        19 /* SF2 names: 20 bytes with the terminating zero */
 #define S_PAN_HARD        500
 #define S_VEL_RANGE       128.0 /* a 7-bit source is normalised by 128 (FluidSynth, SF2.04 8.2.1) */
 #define S_MAX_SAMPLE_DATA 0x7F000000ull /* bytes of 16-bit data in the smpl chunk, with margin */

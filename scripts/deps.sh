@@ -15,6 +15,7 @@ packages=(
     jackd2 libjack-jackd2-dev libasound2-dev libasound2-plugins
     libfluidsynth-dev timgm6mb-soundfont
     libflac-dev flac libinstpatch-dev libzip-dev libxml2-dev
+    fluidsynth polyphone
 )
 
 missing=()

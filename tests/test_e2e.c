@@ -29,6 +29,7 @@
 
 #include "bb_fs.h"
 #include "test_fixture.h"
+#include "test_export_util.h"
 #include "test_util.h"
 
 #define RATE                   48000
@@ -215,6 +216,17 @@ static void s_check_instrument_files(const s_inst_t *in)
             hi = regions[i].hikey;
     }
     assert_true(lo <= in->notes[0] && hi >= in->notes[in->n_notes - 1]);
+
+    /* the root key of every sample is the note in its file name, in every format: smpl,
+     * SFZ, DecentSampler, SF2, .multisample (a library a semitone off fails here) */
+    int checked[5];
+    char why[512];
+    if (tx_check_root_keys(dir, in->folder, checked, why, sizeof why))
+        fail_msg("%s", why);
+    for (int k = 0; k < 5; k++)
+        if (checked[k] < expected)
+            fail_msg("format %d: %d of %d samples checked for their root key", k, checked[k],
+                     expected);
     for (int key = lo; key <= hi; key++) {
         for (int vel = 1; vel <= 127; vel++) {
             int per_pos[17] = {0}, len = 0;

@@ -13,6 +13,14 @@
 
 #include "take_raw.h"
 
+#include <dirent.h>
+#include <unistd.h>
+#include <glib.h>
+#include <libinstpatch/libinstpatch.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <zip.h>
+
 /* ---- takes ---- */
 
 double tx_freq(int note)
@@ -544,4 +552,246 @@ int tx_check_coverage(const tx_zone_t *z, size_t n, bool release, int lo, int hi
         }
     }
     return 0;
+}
+
+/* ---- root keys in every format ---- */
+
+int tx_name_note(const char *name)
+{
+    for (const char *v = strstr(name, "_v"); v; v = strstr(v + 1, "_v"))
+        if (v - name >= 4 && v[-4] == '_' && isdigit((unsigned char)v[-3]) &&
+            isdigit((unsigned char)v[-2]) && isdigit((unsigned char)v[-1]))
+            return atoi(v - 3);
+    return -1;
+}
+
+static const char *s_base(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+#define S_MISMATCH(...)                                                                            \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        rc = -1;                                                                                   \
+        goto done;                                                                                 \
+    } while (0)
+
+static int s_keys_wav(const char *dir, int *count, char *err, size_t errlen)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/samples", dir);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".wav") != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/samples/%s", dir, e->d_name);
+        SF_INFO info = {0};
+        SNDFILE *sf = sf_open(path, SFM_READ, &info);
+        SF_INSTRUMENT inst;
+        memset(&inst, 0, sizeof inst);
+        bool has = sf && sf_command(sf, SFC_GET_INSTRUMENT, &inst, sizeof inst) == SF_TRUE;
+        if (sf)
+            sf_close(sf);
+        if (!has)
+            S_MISMATCH("%s: no smpl chunk", path);
+        if (inst.basenote != tx_name_note(e->d_name))
+            S_MISMATCH("%s: smpl unity note %d, the name says %d", e->d_name, inst.basenote,
+                       tx_name_note(e->d_name));
+        (*count)++;
+    }
+done:
+    closedir(d);
+    return rc;
+}
+
+static int s_keys_sfz(const char *path, int *count, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    static tx_region_t r[512];
+    int nr = tx_sfz_parse(text, r, 512), rc = 0;
+    if (nr < 0)
+        S_MISMATCH("%s: not SFZ", path);
+    for (int i = 0; i < nr; i++) {
+        if (r[i].keycenter != tx_name_note(s_base(r[i].sample)))
+            S_MISMATCH("%s: region %s has pitch_keycenter %d, the name says %d", path, r[i].sample,
+                       r[i].keycenter, tx_name_note(s_base(r[i].sample)));
+        (*count)++;
+    }
+done:
+    return rc;
+}
+
+static int s_keys_dspreset(const char *path, int *count, char *err, size_t errlen)
+{
+    xmlDoc *doc = xmlReadFile(path, NULL, XML_PARSE_NONET);
+    if (!doc)
+        return access(path, F_OK) == 0 ? (snprintf(err, errlen, "%s: not XML", path), -1) : 0;
+    int rc = 0;
+    xmlNode *stack[8] = {xmlDocGetRootElement(doc)};
+    int depth = 1;
+    while (depth > 0 && rc == 0) {
+        xmlNode *n = stack[--depth];
+        for (; n; n = n->next) {
+            if (n->type != XML_ELEMENT_NODE)
+                continue;
+            if (!strcmp((const char *)n->name, "sample")) {
+                xmlChar *p = xmlGetProp(n, BAD_CAST "path"),
+                        *root = xmlGetProp(n, BAD_CAST "rootNote");
+                int want = p ? tx_name_note(s_base((const char *)p)) : -1;
+                int have = root ? atoi((const char *)root) : -1;
+                if (want != have)
+                    snprintf(err, errlen, "%s: <sample path=%s> has rootNote %d, the name says %d",
+                             path, p ? (const char *)p : "?", have, want),
+                        rc = -1;
+                else
+                    (*count)++;
+                xmlFree(p);
+                xmlFree(root);
+            } else if (n->children && depth < 8) {
+                stack[depth++] = n->children;
+            }
+        }
+    }
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static int s_keys_multisample(const char *path, int *count, char *err, size_t errlen)
+{
+    int zerr = 0;
+    zip_t *z = zip_open(path, ZIP_RDONLY, &zerr);
+    if (!z)
+        return access(path, F_OK) == 0 ? (snprintf(err, errlen, "%s: not a zip", path), -1) : 0;
+    int rc = 0;
+    xmlDoc *doc = NULL;
+    zip_stat_t st;
+    char *xml = NULL;
+    if (zip_stat(z, "multisample.xml", 0, &st) != 0)
+        S_MISMATCH("%s: no multisample.xml", path);
+    xml = malloc(st.size + 1);
+    zip_file_t *zf = zip_fopen(z, "multisample.xml", 0);
+    if (!xml || !zf || zip_fread(zf, xml, st.size) != (zip_int64_t)st.size) {
+        if (zf)
+            zip_fclose(zf);
+        S_MISMATCH("%s: cannot read multisample.xml", path);
+    }
+    zip_fclose(zf);
+    doc = xmlReadMemory(xml, (int)st.size, "multisample.xml", NULL, XML_PARSE_NONET);
+    if (!doc)
+        S_MISMATCH("%s: multisample.xml is not XML", path);
+    for (xmlNode *s = xmlDocGetRootElement(doc)->children; s; s = s->next) {
+        if (s->type != XML_ELEMENT_NODE || strcmp((const char *)s->name, "sample"))
+            continue;
+        xmlChar *file = xmlGetProp(s, BAD_CAST "file");
+        int have = -1;
+        for (xmlNode *k = s->children; k; k = k->next)
+            if (k->type == XML_ELEMENT_NODE && !strcmp((const char *)k->name, "key")) {
+                xmlChar *root = xmlGetProp(k, BAD_CAST "root");
+                have = root ? atoi((const char *)root) : -1;
+                xmlFree(root);
+            }
+        int want = file ? tx_name_note((const char *)file) : -1;
+        if (want != have) {
+            snprintf(err, errlen, "%s: %s has key root %d, the name says %d", path,
+                     file ? (const char *)file : "?", have, want);
+            xmlFree(file);
+            rc = -1;
+            goto done;
+        }
+        xmlFree(file);
+        (*count)++;
+    }
+done:
+    if (doc)
+        xmlFreeDoc(doc);
+    free(xml);
+    zip_close(z);
+    return rc;
+}
+
+static int s_keys_sf2(const char *path, int *count, char *err, size_t errlen)
+{
+    if (access(path, F_OK) != 0)
+        return 0;
+    ipatch_init();
+    GError *gerr = NULL;
+    IpatchSF2File *file = ipatch_sf2_file_new();
+    ipatch_file_set_name(IPATCH_FILE(file), path);
+    GObject *obj = ipatch_convert_object_to_type(G_OBJECT(file), IPATCH_TYPE_SF2, &gerr);
+    g_object_unref(file);
+    if (!obj) {
+        snprintf(err, errlen, "%s: libinstpatch cannot read it: %s", path,
+                 gerr ? gerr->message : "?");
+        g_clear_error(&gerr);
+        return -1;
+    }
+    int rc = 0;
+    IpatchList *insts = ipatch_container_get_children(IPATCH_CONTAINER(obj), IPATCH_TYPE_SF2_INST);
+    for (GList *i = insts ? insts->items : NULL; i && !rc; i = i->next) {
+        IpatchList *zones =
+            ipatch_container_get_children(IPATCH_CONTAINER(i->data), IPATCH_TYPE_SF2_IZONE);
+        for (GList *z = zones ? zones->items : NULL; z && !rc; z = z->next) {
+            IpatchSF2Sample *smp = ipatch_sf2_izone_get_sample(IPATCH_SF2_IZONE(z->data));
+            char *name = NULL;
+            int root = -1;
+            g_object_get(smp, "name", &name, "root-note", &root, NULL);
+            IpatchSF2GenAmount amt;
+            int over = ipatch_sf2_gen_item_get_amount(IPATCH_SF2_GEN_ITEM(z->data),
+                                                      IPATCH_SF2_GEN_ROOT_NOTE_OVERRIDE, &amt)
+                           ? amt.sword
+                           : root;
+            int want = name ? tx_name_note(name) : -1;
+            if (want < 0 || root != want || over != want) {
+                snprintf(err, errlen,
+                         "%s: SF2 sample %s has original pitch %d and zone root key %d, the "
+                         "name says %d",
+                         path, name ? name : "?", root, over, want);
+                rc = -1;
+            } else {
+                (*count)++;
+            }
+            g_free(name);
+            g_object_unref(smp);
+        }
+        if (zones)
+            g_object_unref(zones);
+    }
+    if (insts)
+        g_object_unref(insts);
+    g_object_unref(obj);
+    return rc;
+}
+
+int tx_check_root_keys(const char *dir, const char *folder, int *checked, char *err, size_t errlen)
+{
+    int local[5] = {0}, *c = checked ? checked : local;
+    memset(c, 0, 5 * sizeof *c);
+    char path[1200];
+    int rc = s_keys_wav(dir, &c[0], err, errlen);
+    snprintf(path, sizeof path, "%s/%s.sfz", dir, folder);
+    if (!rc)
+        rc = s_keys_sfz(path, &c[1], err, errlen);
+    snprintf(path, sizeof path, "%s/%s.dspreset", dir, folder);
+    if (!rc)
+        rc = s_keys_dspreset(path, &c[2], err, errlen);
+    snprintf(path, sizeof path, "%s/%s.sf2", dir, folder);
+    if (!rc)
+        rc = s_keys_sf2(path, &c[3], err, errlen);
+    snprintf(path, sizeof path, "%s/%s.multisample", dir, folder);
+    if (!rc)
+        rc = s_keys_multisample(path, &c[4], err, errlen);
+    return rc;
 }

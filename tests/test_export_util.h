@@ -102,4 +102,19 @@ typedef struct {
 int tx_check_coverage(const tx_zone_t *z, size_t n, bool release, int lo, int hi, char *err,
                       size_t errlen);
 
+/* ---- root keys in every format ---- */
+
+/* The MIDI note a sample's file name says it was played at: the 3 digits before "_v" in
+ * the default name template (..._C3_060_v127_rr1...); -1 when the name has none. */
+int tx_name_note(const char *name);
+
+/* Checks, for the instrument in `dir` (files named <folder>.<ext>), that the root key of
+ * every sample equals the note in its file name in every format present: the WAV smpl
+ * chunk (libsndfile), SFZ pitch_keycenter, DecentSampler rootNote, SF2 zones (root key
+ * override and the sample's original pitch, read with libinstpatch; the sample's name is
+ * the end of its file name) and .multisample key root (libzip, libxml2). Counts the
+ * samples checked per format into checked[5] (wav, sfz, dspreset, sf2, multisample) when
+ * not NULL. 0, or -1 with the first mismatch in err. */
+int tx_check_root_keys(const char *dir, const char *folder, int *checked, char *err, size_t errlen);
+
 #endif
