@@ -1,10 +1,14 @@
 # Thin front door over CMake. `make demo` and `make test` are all a new user needs.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+# The ThreadSanitizer run: the unit, realtime and fault tests labelled tsan
+# (tests/CMakeLists.txt says which and why).
+TSAN_LABELS ?= tsan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan demo test test-asan bench clean format arm64
+.PHONY: all deps build build-asan build-tsan demo test test-asan test-tsan bench clean format arm64
 
 all: build
 
@@ -19,6 +23,10 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DBB_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 
+build-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBB_TSAN=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j$(JOBS)
+
 demo: build
 	$(BUILD)/bin/batcherbird demo
 
@@ -27,6 +35,9 @@ test: build
 
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-tsan: build-tsan
+	cd $(TSAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L '$(TSAN_LABELS)'
 
 # The capture node cross-built for arm64 (Raspberry Pi) into build-arm64/, its unit tests
 # run under qemu (scripts/ci-arm64.sh).
@@ -41,4 +52,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-arm64 build-arm64-deps
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-arm64 build-arm64-deps

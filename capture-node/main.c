@@ -420,9 +420,8 @@ cleanup:
     /* A stream the audio library could not close (PortAudio's JACK host API after its
      * server died) is abandoned, not stopped: its callback thread may still run into the
      * capture memory. Then that memory is left to the exec (restart) or the exit. */
-    bool abandoned = (watch && node_audio_watch_restart_needed(watch)) ||
-                     (audio && audio->needs_restart && audio->needs_restart());
-    node_audio_watch_destroy(&watch);
+    node_audio_watch_destroy(&watch); /* closes the stream, or abandons it */
+    bool abandoned = audio && audio->needs_restart && audio->needs_restart();
     if (meter_ready)
         node_meter_destroy(&meter);
     if (port)

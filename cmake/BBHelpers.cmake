@@ -23,9 +23,18 @@ function(bb_add_test)
         add_test(NAME ${T_NAME} COMMAND ${T_NAME} ${T_ARGS})
         set(entries ${T_NAME})
     endif()
+    set(env "BB_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BB_SOURCE_DIR=${CMAKE_SOURCE_DIR};${T_ENV}")
+    if(BB_TSAN)
+        # Every race report fails the test (exitcode 66), in the test and in the programs it
+        # starts; tests/tsan.supp holds only frames of uninstrumented libraries.
+        # OMP_NUM_THREADS=1: FluidSynth's OpenMP (libgomp, uninstrumented) starts no threads.
+        list(APPEND env "TSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/tsan.supp:second_deadlock_stack=1:exitcode=66:history_size=4"
+             "OMP_NUM_THREADS=1")
+        math(EXPR T_TIMEOUT "${T_TIMEOUT} * 3")
+    endif()
     set_tests_properties(${entries} PROPERTIES
         LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
-        ENVIRONMENT "BB_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BB_SOURCE_DIR=${CMAKE_SOURCE_DIR};${T_ENV}")
+        ENVIRONMENT "${env}")
     if(T_SERIAL)
         set_tests_properties(${entries} PROPERTIES RUN_SERIAL TRUE)
     endif()

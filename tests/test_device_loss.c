@@ -131,15 +131,22 @@ static void s_node_down(s_node_t *n)
 {
     node_recorder_destroy(&n->rec);
     node_audio_watch_destroy(&n->watch);
+    /* A stream PortAudio could not close (its JACK server was killed) is abandoned: its
+     * callback thread may still run into the capture memory (ThreadSanitizer saw it), so
+     * that memory stays until the process ends, as main.c does. */
+    const node_audio_backend_t *pa = node_audio_backend("portaudio");
+    bool abandoned = pa && pa->needs_restart && pa->needs_restart();
     node_midi_sched_destroy(&n->midi);
     node_midi_backend("virtual")->close(n->port);
     zsock_destroy(&n->pull);
     node_spool_destroy(&n->spool);
     if (n->own_sim)
         node_sim_destroy(&n->sim);
-    free(n->cap);
-    free(n->ring);
-    free(n->blocks);
+    if (!abandoned) {
+        free(n->cap);
+        free(n->ring);
+        free(n->blocks);
+    }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", n->dir);
     if (system(cmd) != 0)
