@@ -262,7 +262,8 @@ void coord_schedule(coord_t *self)
         return;
     static s_holds_t holds; /* the coordinator's one thread */
     holds.n = 0;
-    qsort(ids, n, sizeof ids[0], s_cmp_id); /* oldest batch first */
+    if (n > 1) /* (ids is NULL when there is no batch: qsort must not see it) */
+        qsort(ids, n, sizeof ids[0], s_cmp_id); /* oldest batch first */
     for (size_t b = 0; b < n; b++) {
         coord_batch_row_t row;
         if (coord_store_batch_get(self->store, ids[b], &row))
