@@ -359,6 +359,14 @@ static void s_take_commit(node_recorder_t *self)
     end.release_capped = t->p.capped;
     end.note_on_sent_ns = t->on_sent;
     end.note_on_deadline_ns = t->on_deadline;
+    /* the wall clock of the first frame: now, less the node-clock time since it (which runs
+     * `speed` times faster than real time for a sped-up simulation) */
+    int64_t node_now = bb_node_clock_ns();
+    double speed = bb_node_clock_speed();
+    end.start_unix =
+        bb_unix_s() - (double)(node_now - s_time_at(self, t->p.start_frame)) / 1e9 / speed;
+    end.has_keyup = t->p.keyup_done;
+    end.keyup_level_db = (float)t->p.keyup_db;
     Bb__SpoolHeader hdr = BB__SPOOL_HEADER__INIT;
     hdr.job = t->job;
     hdr.format = &format;
@@ -451,8 +459,10 @@ static void s_step(node_recorder_t *self)
             return;
         }
         node_pass_noise(&t->p, &self->hist, &self->room);
-        if (t->state == T_RELEASING)
+        if (t->state == T_RELEASING) {
+            node_pass_keyup(&t->p, &self->hist, self->rate);
             node_pass_release(&t->p, &self->hist, self->rate, s_release_floor_db(t->job));
+        }
         int rc = node_pass_spool(&t->p, &self->hist, s_spool_write, t->spool);
         if (rc) {
             char why[160];

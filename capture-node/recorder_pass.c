@@ -97,6 +97,20 @@ void node_pass_release(node_take_pass_t *t, const node_history_t *h, uint32_t ra
     }
 }
 
+void node_pass_keyup(node_take_pass_t *t, const node_history_t *h, uint32_t rate)
+{
+    if (t->keyup_done || t->off_frame <= t->start_frame)
+        return;
+    int64_t win = node_pass_ms_to_frames(rate, NODE_REC_WINDOW_MS);
+    int64_t from = t->off_frame - win;
+    if (from < t->start_frame)
+        from = t->start_frame;
+    if (t->off_frame > h->end || from < h->end - (int64_t)h->cap || t->off_frame <= from)
+        return; /* not there yet (or no longer: then it stays unmeasured) */
+    t->keyup_db = node_history_window_db(h, from, t->off_frame - from);
+    t->keyup_done = true;
+}
+
 int node_pass_spool(node_take_pass_t *t, const node_history_t *h, node_pass_write_fn write,
                     void *arg)
 {

@@ -12,6 +12,7 @@
  *   release  10 ms windows from the note-off: the take ends once NODE_REC_QUIET_MS of
  *            them sit within floor_db of the noise floor, or at end_limit (capped)
  *   spool    frames [start, end) handed to a writer in runs contiguous in the ring
+ *   key-up   the 10 ms window before the note-off: the held note's level at the key-up
  *
  * Each pass does what the history holds so far and returns; call again when more audio
  * has arrived. Nothing here locks, allocates, logs or reads a clock.
@@ -63,6 +64,9 @@ typedef struct {
     bool capped;       /* ended at end_limit, still sounding (or a fixed release) */
     /* spool pass */
     int64_t written_until;
+    /* key-up: the held note's level just before the note-off (a release sample's start) */
+    double keyup_db;
+    bool keyup_done;
 } node_take_pass_t;
 
 #define NODE_TAKE_PASS_INIT                                                                        \
@@ -96,6 +100,11 @@ void node_pass_noise(node_take_pass_t *t, const node_history_t *h, node_room_flo
  * still counts as quiet. */
 void node_pass_release(node_take_pass_t *t, const node_history_t *h, uint32_t rate,
                        double floor_db);
+
+/* The key-up pass (needs off_frame): once the history holds the NODE_REC_WINDOW_MS before
+ * the note-off, sets keyup_db to their level (node_history_window_db) and keyup_done. A
+ * release take's sample starts at the note-off: this is the level it starts from. */
+void node_pass_keyup(node_take_pass_t *t, const node_history_t *h, uint32_t rate);
 
 /* Hands frames [written_until, min(end, h->end)) to write, where end is end_frame once
  * decided, else end_limit. 0, or the writer's error (written_until stays at the failed

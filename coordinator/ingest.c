@@ -331,6 +331,9 @@ int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, dsp_ra
     meta->xruns = (int64_t)req->xruns;
     meta->release_capped = req->release_capped;
     meta->attempt = (int)job->attempt;
+    meta->start_unix = req->start_unix;
+    meta->has_keyup = req->has_keyup;
+    meta->keyup_level_db = req->keyup_level_db;
     if (!rc)
         rc = dsp_raw_write_sidecar(side, meta);
     if (!rc)

@@ -445,6 +445,19 @@ static int s_release_cut(const float *x, int64_t frames, int ch, int rate,
                  rel_db - a->noise_db);
         return BB_ENOTFOUND;
     }
+    /* where it starts against the held note at the key-up: the node measured that as the
+     * take was recorded (10 ms before the note-off frame); takes from elsewhere measure here */
+    int64_t win = DSP_RELEASE_WINDOW_MS * ms;
+    double keyup = side->has_keyup ? side->keyup_level_db
+                                   : s_window_db(x, frames, ch, a->dc, off - win / 2, win / 2);
+    double start = s_window_db(x, frames, ch, a->dc, off + DSP_RELEASE_FADE_IN_MS * ms, win);
+    s->release_keyup_db = keyup;
+    s->release_start_db = start;
+    if (start > keyup + DSP_RELEASE_JUMP_DB)
+        dsp_analysis_reason(a, DSP_WARN,
+                            "release sample starts %.1f dB above the held note at the key-up (a "
+                            "key-off noise, or the latency offset is off)",
+                            start - keyup);
     /* the held note's decay: 100 ms after the onset (past the attack) to the key-up */
     int64_t t1 = a->onset + 100 * ms, t2 = off - DSP_RELEASE_WINDOW_MS * ms;
     s->release_hold_s = (double)(off - side->note_on_frame) / rate;
@@ -508,6 +521,10 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
     s->frames = len;
     s->gain_db = gain_db;
     s->qc = *a;
+    if (t->release) { /* as exported */
+        s->release_keyup_db += gain_db;
+        s->release_start_db += gain_db;
+    }
     if (a->has_loop && a->loop_start >= start && a->loop_end > a->loop_start &&
         a->loop_end < start + len) {
         s->has_loop = true;

@@ -134,9 +134,13 @@ typedef struct {
     double release_decay_db_s; /* release samples: how fast the held note decayed (dB/s, >= 0),
                                   played back as SFZ rt_decay / DecentSampler releaseTriggerDecay */
     double release_hold_s;     /* release samples: how long the note was held before key-up */
-    double peak_db;            /* of the written sample */
-    int64_t time_reference;    /* bext TimeReference: samples since local midnight */
-    int64_t stream_frame;      /* the sample's first frame in the node's stream */
+    double release_keyup_db;   /* release samples: the held note at the key-up (the node's
+                                  measure, else the take's), and where the sample starts (the
+                                  20 ms after the fade-in): dBFS as exported */
+    double release_start_db;
+    double peak_db;         /* of the written sample */
+    int64_t time_reference; /* bext TimeReference: samples since local midnight */
+    int64_t stream_frame;   /* the sample's first frame in the node's stream */
     dsp_analysis_t qc;
     int8_t thumb_min[DSP_THUMB_COLS], thumb_max[DSP_THUMB_COLS];
     uint64_t bytes; /* file size and CRC-32 as written */
@@ -217,10 +221,13 @@ void dsp_export_sample_name(const char *safe_instrument, int note, int velocity,
  * had at the key-up. Left out, with the reason, when the first DSP_RELEASE_WINDOW_MS after
  * the note-off sit less than DSP_RELEASE_MIN_SNR_DB over the noise floor or the tail is
  * shorter than DSP_RELEASE_MIN_MS. */
-#define DSP_RELEASE_FADE_IN_MS    2
-#define DSP_RELEASE_WINDOW_MS     20
-#define DSP_RELEASE_MIN_SNR_DB    20.0
-#define DSP_RELEASE_MIN_MS        30
+#define DSP_RELEASE_FADE_IN_MS 2
+#define DSP_RELEASE_WINDOW_MS  20
+#define DSP_RELEASE_MIN_SNR_DB 20.0
+#define DSP_RELEASE_MIN_MS     30
+#define DSP_RELEASE_JUMP_DB                                                                        \
+    1.0 /* a release sample starting this far above the held                                       \
+          note at the key-up is flagged (warn) */
 #define DSP_RELEASE_VOLUME_MAX_DB 6.0
 bool dsp_export_release_decay(const dsp_export_sample_t *s, double *decay_db_s, double *volume_db);
 

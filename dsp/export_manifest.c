@@ -150,7 +150,13 @@ static json_t *s_sample(const dsp_export_inst_t *inst, const dsp_export_sample_t
         "stream_frame", (json_int_t)s->stream_frame, "loop", loop, "bytes", (json_int_t)s->bytes,
         "crc32", (json_int_t)s->crc32, "qc", s_qc(&s->qc), "thumb",
         s_thumb(s->thumb_min, s->thumb_max));
-    if (!s_attempts(o, s->attempt, s->retakes, s->n_retakes)) {
+    if (!s_attempts(o, s->attempt, s->retakes, s->n_retakes) ||
+        (e->release && json_object_set_new(o, "release_sample",
+                                           json_pack("{s:o, s:o, s:o, s:o}", "keyup_db",
+                                                     s_num(s->release_keyup_db, 2), "start_db",
+                                                     s_num(s->release_start_db, 2), "hold_s",
+                                                     s_num(s->release_hold_s, 3), "decay_db_s",
+                                                     s_num(s->release_decay_db_s, 2))) != 0)) {
         json_decref(o);
         return NULL;
     }

@@ -30,7 +30,9 @@ int dsp_raw_write_sidecar(const char *path, const dsp_raw_meta_t *m)
         (int)m->release_capped, "attempt", m->attempt);
     if (!doc) /* a string that is not UTF-8, or out of memory */
         return BB_EINVAL;
-    if (m->start_unix > 0 && json_object_set_new(doc, "start_unix", json_real(m->start_unix))) {
+    if ((m->start_unix > 0 && json_object_set_new(doc, "start_unix", json_real(m->start_unix))) ||
+        (m->has_keyup &&
+         json_object_set_new(doc, "keyup_level_db", bb_json_real(m->keyup_level_db)))) {
         json_decref(doc);
         return BB_ENOMEM;
     }
@@ -130,6 +132,10 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *m, char *err, size_t 
     double d;
     if (bb_json_get_number(doc, "start_unix", &d) == 0 && d > 0)
         m->start_unix = d;
+    if (bb_json_get_number(doc, "keyup_level_db", &d) == 0) {
+        m->keyup_level_db = d;
+        m->has_keyup = true;
+    }
     if (bb_json_get_number(doc, "latency_offset_ms", &d) == 0)
         m->latency_offset_ms = d;
     m->noise_floor_db = -200;

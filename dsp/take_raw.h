@@ -29,8 +29,9 @@ typedef struct {
     int64_t frames;
     int sample_rate, channels;
     int64_t stream_start_frame;
-    double
-        start_unix; /* wall clock (UTC, s since the epoch) of the take's first frame; 0 = unknown */
+    double start_unix;     /* wall clock (UTC, s since the epoch) of the first frame; 0 = unknown */
+    bool has_keyup;        /* keyup_level_db was measured by the node */
+    double keyup_level_db; /* the held note in the 10 ms before the note-off, dBFS */
     double latency_offset_ms;
     double noise_floor_db;
     int64_t xruns;

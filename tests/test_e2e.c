@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -189,6 +190,23 @@ static void s_check_instrument_files(const s_inst_t *in)
         assert_int_equal(info.format, SF_FORMAT_WAV | SF_FORMAT_PCM_24);
         assert_int_equal(info.channels, 2);
         assert_true(info.frames > RATE / 10);
+        /* bext: recorded today, TimeReference = samples since local midnight (the node's
+         * wall clock at the take's first frame), not a stream frame */
+        SF_BROADCAST_INFO bext;
+        memset(&bext, 0, sizeof bext);
+        assert_int_equal(sf_command(sf, SFC_GET_BROADCAST_INFO, &bext, sizeof bext), SF_TRUE);
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        double since = tm.tm_hour * 3600.0 + tm.tm_min * 60 + tm.tm_sec;
+        double tref =
+            (double)((uint64_t)bext.time_reference_high << 32 | bext.time_reference_low) / RATE;
+        double ago = since - tref;
+        if (ago < 0)
+            ago += 86400; /* recorded before midnight */
+        if (ago > 600)
+            fail_msg("%s: bext TimeReference %.1f s since midnight, now is %.1f", e->d_name, tref,
+                     since);
         sf_close(sf);
         count++;
     }

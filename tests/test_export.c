@@ -1072,6 +1072,25 @@ static void test_release_samples(void **state)
     snprintf(path, sizeof path, "%s/%s", res.dir, DSP_EXPORT_INST_RECORD);
     char *record = s_read(path);
     assert_non_null(strstr(record, "release sample: no release to cut"));
+    /* each release sample records where it starts against the held note at the key-up */
+    json_t *doc = json_loads(record, 0, NULL);
+    assert_non_null(doc);
+    size_t i, checked = 0;
+    json_t *smp;
+    json_array_foreach(json_object_get(doc, "samples"), i, smp)
+    {
+        json_t *rs = json_object_get(smp, "release_sample");
+        if (!json_is_true(json_object_get(smp, "release"))) {
+            assert_null(rs);
+            continue;
+        }
+        double keyup = json_number_value(json_object_get(rs, "keyup_db"));
+        double start = json_number_value(json_object_get(rs, "start_db"));
+        assert_true(start <= keyup + 1.0 && start > keyup - 3.0);
+        checked++;
+    }
+    assert_int_equal(checked, 2);
+    json_decref(doc);
     free(record);
 }
 

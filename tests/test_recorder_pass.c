@@ -4,7 +4,8 @@
  * thread feeds it: the noise floor of noise at a known level (loudest channel counts),
  * the room floor's creep and its refusal to rise on a decaying pre-roll, the release end
  * of an exponential decay against where the decay meets the quiet threshold, the cap,
- * and the spool pass handing over exactly the take's frames across the ring's wrap.
+ * the spool pass handing over exactly the take's frames across the ring's wrap, and the
+ * held note's level at the key-up.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -109,8 +110,10 @@ static node_take_pass_t s_run(const s_signal_t *sig, int64_t release_frames, int
                 f[c] = c < sig->channels ? s_sample(sig, h.end, c) : 0.0f;
         }
         node_pass_noise(&t, &h, room);
-        if (h.end >= sig->off)
+        if (h.end >= sig->off) {
+            node_pass_keyup(&t, &h, RATE);
             node_pass_release(&t, &h, RATE, FLOOR_DB);
+        }
         if (sink) {
             int rc = node_pass_spool(&t, &h, s_write, sink);
             if (rc) {
@@ -225,6 +228,35 @@ static void test_release_capped_at_the_maximum(void **state)
     assert_int_equal(t.end_frame, sig.off + max_release);
 }
 
+static void test_keyup_level_is_the_held_note(void **state)
+{
+    /* A -9 dBFS RMS sine held to the note-off, then falling fast: the key-up level is the
+     * held note's, whatever follows; a release sample starts from it. */
+    double sine_db = 20.0 * log10(SINE_AMP / sqrt(2.0));
+    const double decays[] = {60.0, 600.0};
+    for (size_t i = 0; i < sizeof decays / sizeof *decays; i++) {
+        s_signal_t sig = {.channels = 1,
+                          .noise_db = {NOISE_DB},
+                          .on = PREROLL,
+                          .off = PREROLL + RATE / 2 + 37, /* not on a block boundary */
+                          .decay_db_s = decays[i]};
+        node_room_floor_t room = {0};
+        node_take_pass_t t = s_run(&sig, 2 * RATE, sig.off + 3 * RATE, &room, NULL, NULL);
+        assert_true(t.keyup_done);
+        if (fabs(t.keyup_db - sine_db) > 0.1)
+            fail_msg("key-up level %.2f dBFS, the held sine is %.2f", t.keyup_db, sine_db);
+    }
+    /* before the history holds the window it stays unmeasured */
+    node_history_t h = {.cap = 1u << HIST_BITS, .mask = (1u << HIST_BITS) - 1, .channels = 1};
+    float frames[1u << HIST_BITS] = {0};
+    h.frames = frames;
+    h.end = 1000;
+    node_take_pass_t t = NODE_TAKE_PASS_INIT;
+    t.off_frame = 1200;
+    node_pass_keyup(&t, &h, RATE);
+    assert_false(t.keyup_done);
+}
+
 static void test_spool_pass_hands_over_the_take(void **state)
 {
     s_signal_t sig = {.channels = 2,
@@ -268,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_room_floor_creeps_and_ignores_tails),
         cmocka_unit_test(test_release_end_of_known_decay),
         cmocka_unit_test(test_release_capped_at_the_maximum),
+        cmocka_unit_test(test_keyup_level_is_the_held_note),
         cmocka_unit_test(test_spool_pass_hands_over_the_take),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
