@@ -228,6 +228,15 @@ static void test_hostile_instrument_names(void **state)
             assert_string_not_equal(dirs[i], dirs[k]);
         assert_true(bb_exists(res.sfz));
         assert_int_equal(res.files, 1);
+        /* the SFZ's first line names the instrument: UTF-8 kept, control characters gone */
+        char *sfz = s_read(res.sfz);
+        if (i == 5)
+            assert_memory_equal(sfz, "// Pi\xc3\xa0no \xe6\x97\xa5\xe6\x9c\xac\n", 17);
+        if (i == 6)
+            assert_memory_equal(sfz, "// tab here  \n", 14);
+        free(sfz);
+        /* and a SoundFont was written whatever the name */
+        assert_true(bb_exists(res.sf2));
     }
     /* every instrument is still there: none overwrote another */
     char mpath[400];
