@@ -40,6 +40,13 @@ const char *bb_strerror(int err)
         return "cancelled";
     case BB_ETOOLONG:
         return "name or path too long";
+    case BB_EACCES:
+        return "permission denied (check the folder's owner and permissions)";
+    case BB_EMFILE:
+        return "too many open files (raise the open-file limit, e.g. LimitNOFILE in the "
+               "systemd unit)";
+    case BB_EROFS:
+        return "read-only file system";
     default:
         return "unknown error";
     }
@@ -67,6 +74,14 @@ int bb_err_from_errno(int errnum)
         return BB_EBUSY;
     case ENAMETOOLONG:
         return BB_ETOOLONG;
+    case EACCES:
+    case EPERM:
+        return BB_EACCES;
+    case EMFILE:
+    case ENFILE:
+        return BB_EMFILE;
+    case EROFS:
+        return BB_EROFS;
     default:
         return BB_EIO;
     }

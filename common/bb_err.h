@@ -24,7 +24,10 @@ enum bb_err {
     BB_EDB = -13,        /* database error */
     BB_ERPC = -14,       /* remote call returned a non-OK status */
     BB_ECANCELLED = -15, /* stopped on request */
-    BB_ETOOLONG = -16    /* a name or path longer than its buffer or the system allows */
+    BB_ETOOLONG = -16,   /* a name or path longer than its buffer or the system allows */
+    BB_EACCES = -17,     /* permission denied (EACCES, EPERM) */
+    BB_EMFILE = -18,     /* too many open files (EMFILE: this process, ENFILE: the system) */
+    BB_EROFS = -19       /* read-only file system */
 };
 
 /* A short phrase for a bb_err code ("invalid argument", ...). Never NULL. */

@@ -1,12 +1,18 @@
 /*
  * bb_rpc.c — the RPC layer of bb_rpc.h.
  *
- * Incoming messages are read one at a time in bb_rpc_pump(): a REQUEST is decoded,
- * checked (method, payload, deadline) and handed to the service's invoke function with a
- * call record as closure data; whatever the handler answers (closure or bb_rpc_fail) is
- * packed into one REPLY frame. A REPLY is matched by call id against the pending table;
- * unknown ids (late replies to calls that already timed out) are dropped. The pending
- * table is a small array: a node has a handful of calls in flight, never thousands.
+ * Incoming messages are read one frame at a time in bb_rpc_pump(): a REQUEST is decoded,
+ * checked (frame count, the caller's role, method, payload, deadline) and handed to the
+ * service's invoke function with a call record as closure data; whatever the handler
+ * answers (closure or bb_rpc_fail) is packed into one REPLY frame. A REPLY is matched by
+ * call id and calling peer against the pending table; anything else (a late reply to a call
+ * that already timed out, or a reply from a peer that was not called) is dropped. The
+ * pending table is a small array: a node has a handful of calls in flight, never thousands.
+ *
+ * A ROUTER with max_peers keeps its connections under the limit through a bb_guard. A
+ * DEALER watches its handshakes through a libzmq socket monitor (a PAIR over inproc) and
+ * remembers why one failed, so that a caller is told the server refused its certificate
+ * rather than only that no answer came.
  */
 #include "bb_rpc.h"
 
@@ -15,15 +21,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb_auth.h"
 #include "bb_clock.h"
 #include "bb_err.h"
+#include "bb_guard.h"
 #include "bb_log.h"
 
 #define BB_RPC_MAX_SERVICES 8
 #define BB_RPC_METHOD_MAX   128
+#define BB_RPC_ROUTING_MAX  256 /* bytes of a routing id (libzmq's own limit is 255) */
+#define BB_RPC_CALLER_MAX   64
 
 typedef struct {
     uint64_t call_id;
+    zframe_t *peer;        /* ROUTER: who was called (owned); NULL on a DEALER */
     int64_t deadline_mono; /* ns; 0 = none */
     const ProtobufCMessageDescriptor *output;
     bb_rpc_done_fn *done;
@@ -39,12 +50,22 @@ typedef struct {
 struct bb_rpc_t {
     zsock_t *sock;
     bool router;
+    bool curve;
+    char role[16];
     char endpoint[256];
     ProtobufCService *services[BB_RPC_MAX_SERVICES];
     size_t n_services;
     s_pending_t *pending;
     size_t n_pending, cap_pending;
     uint64_t next_id;
+    bb_guard_t *guard; /* ROUTER with max_peers: the connection limit */
+    zsock_t *mon;      /* DEALER: handshake events */
+    char handshake_error[256];
+    /* a message with too many frames being dropped */
+    bool dropping;
+    size_t drop_frames;
+    zframe_t *drop_peer;
+    bb_rpc_stats_t stats;
 };
 
 /* A call being served. */
@@ -58,6 +79,8 @@ typedef struct {
     char message[BB_RPC_MESSAGE_MAX];
     uint8_t *reply;
     size_t reply_len;
+    const char *caller_name; /* NULL on plaintext */
+    const char *caller_role;
 } s_call_t;
 
 const char *bb_status_name(int status)
@@ -65,6 +88,96 @@ const char *bb_status_name(int status)
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&bb__status_code__descriptor, status);
     return v ? v->name : "UNKNOWN";
+}
+
+int bb_status_from_err(int err)
+{
+    switch (err) {
+    case BB_OK:
+        return BB_STATUS_OK;
+    case BB_ENOSPACE:
+    case BB_EMFILE:
+    case BB_ENOMEM:
+        return BB_STATUS_RESOURCE_EXHAUSTED;
+    case BB_EACCES:
+    case BB_EROFS:
+    case BB_ESTATE:
+        return BB_STATUS_FAILED_PRECONDITION;
+    case BB_ENOTFOUND:
+        return BB_STATUS_NOT_FOUND;
+    case BB_EINVAL:
+        return BB_STATUS_INVALID_ARGUMENT;
+    case BB_EEXIST:
+        return BB_STATUS_ALREADY_EXISTS;
+    case BB_ETIMEDOUT:
+        return BB_STATUS_DEADLINE_EXCEEDED;
+    case BB_EUNAVAIL:
+        return BB_STATUS_UNAVAILABLE;
+    default:
+        return BB_STATUS_INTERNAL;
+    }
+}
+
+/* ---- the socket monitor ---- */
+
+/* Handles one handshake event of a DEALER; returns false when none is waiting. */
+static bool s_monitor_one(bb_rpc_t *self)
+{
+    zmsg_t *msg = zmsg_recv_nowait(self->mon);
+    if (!msg)
+        return false;
+    zframe_t *head = zmsg_first(msg);
+    if (head && zframe_size(head) >= 6) {
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, zframe_data(head), 2);
+        memcpy(&value, zframe_data(head) + 2, 4);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->handshake_error[0] = '\0';
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            snprintf(self->handshake_error, sizeof self->handshake_error,
+                     "%s refused this certificate (ZAP status %u): it is not among the "
+                     "certificates the server trusts",
+                     self->endpoint, value);
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                 event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            snprintf(self->handshake_error, sizeof self->handshake_error,
+                     self->curve ? "the handshake with %s failed: it does not use CURVE, or its "
+                                   "key is not the one given"
+                                 : "the handshake with %s failed: it requires CURVE (give a "
+                                   "certificate)",
+                     self->endpoint);
+    }
+    zmsg_destroy(&msg);
+    return true;
+}
+
+static void s_monitor_pump(bb_rpc_t *self)
+{
+    bb_guard_pump(self->guard);
+    if (!self->mon)
+        return;
+    while (s_monitor_one(self)) {
+    }
+}
+
+static int s_monitor_start(bb_rpc_t *self)
+{
+    static uint64_t counter;
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://bb-rpc-monitor-%p-%llu", (void *)self,
+             (unsigned long long)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(zsock_resolve(self->sock), ep, events) != 0)
+        return BB_EIO;
+    self->mon = zsock_new_pair(NULL);
+    if (!self->mon || zsock_connect(self->mon, "%s", ep) != 0) {
+        zmq_socket_monitor(zsock_resolve(self->sock), NULL, 0);
+        zsock_destroy(&self->mon);
+        return BB_EIO;
+    }
+    return 0;
 }
 
 /* ---- construction ---- */
@@ -79,12 +192,18 @@ static bb_rpc_t *s_new(bool router, const char *endpoint, const bb_rpc_opts_t *o
         snprintf(err, errlen, "no endpoint given");
         return NULL;
     }
+    if (!router && opts->curve_cert && !opts->curve_server_key) {
+        snprintf(err, errlen, "a CURVE client needs the server's public key");
+        return NULL;
+    }
     bb_rpc_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     self->router = router;
+    self->curve = opts->curve_cert != NULL;
+    snprintf(self->role, sizeof self->role, "%s", router && opts->role ? opts->role : "");
     snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
     self->sock = zsock_new(router ? ZMQ_ROUTER : ZMQ_DEALER);
     if (!self->sock) {
@@ -97,19 +216,43 @@ static bb_rpc_t *s_new(bool router, const char *endpoint, const bb_rpc_opts_t *o
     zsock_set_rcvhwm(self->sock, opts->hwm);
     zsock_set_linger(self->sock, opts->linger_ms);
     zsock_set_sndtimeo(self->sock, 0);
-    if (router)
+    zsock_set_rcvtimeo(self->sock, 0); /* frames are read only when the poller said so */
+    if (router) {
         zsock_set_router_mandatory(self->sock, 1);
-    else if (opts->identity)
+        zsock_set_handshake_ivl(self->sock, BB_RPC_HANDSHAKE_MS);
+    } else if (opts->identity) {
         zsock_set_identity(self->sock, opts->identity);
+    }
+    if (opts->curve_cert) {
+        zcert_apply(opts->curve_cert, self->sock);
+        if (router) {
+            zsock_set_zap_domain(self->sock, BB_AUTH_ZAP_DOMAIN);
+            zsock_set_curve_server(self->sock, 1);
+        } else {
+            zsock_set_curve_serverkey(self->sock, opts->curve_server_key);
+        }
+    }
+    /* the monitors first, so that no connection is missed */
+    if (router && opts->max_peers > 0) {
+        self->guard = bb_guard_new(self->sock, opts->max_peers, endpoint);
+        if (!self->guard) {
+            snprintf(err, errlen, "cannot watch the connections of %s: %s", endpoint,
+                     zmq_strerror(zmq_errno()));
+            bb_rpc_destroy(&self);
+            return NULL;
+        }
+    } else if (!router && s_monitor_start(self) != 0) {
+        bb_warn("%s: no socket monitor (%s)", endpoint, zmq_strerror(zmq_errno()));
+    }
     int rc =
         router ? zsock_bind(self->sock, "%s", endpoint) : zsock_connect(self->sock, "%s", endpoint);
     if (rc < 0) {
         snprintf(err, errlen, "cannot %s %s: %s", router ? "bind" : "connect to", endpoint,
                  zmq_strerror(zmq_errno()));
-        zsock_destroy(&self->sock);
-        free(self);
+        bb_rpc_destroy(&self);
         return NULL;
     }
+    bb_guard_bound(self->guard);
     self->next_id = ((uint64_t)bb_mono_ns() << 16) ^ (uint64_t)(uintptr_t)self;
     return self;
 }
@@ -135,6 +278,7 @@ static void s_complete(s_pending_t *p, int status, const char *message, Protobuf
         p->reply = reply;
         return;
     }
+    zframe_destroy(&p->peer);
     if (p->done)
         p->done(p->arg, status, message ? message : "", reply);
     if (reply)
@@ -158,8 +302,16 @@ void bb_rpc_destroy(bb_rpc_t **self_p)
         s_pending_t p = s_take(self, self->n_pending - 1);
         if (!p.sync)
             s_complete(&p, BB_STATUS_CANCELLED, "the connection was closed", NULL);
+        else
+            zframe_destroy(&p.peer);
     }
     free(self->pending);
+    bb_guard_destroy(&self->guard);
+    if (self->mon) {
+        zmq_socket_monitor(zsock_resolve(self->sock), NULL, 0);
+        zsock_destroy(&self->mon);
+    }
+    zframe_destroy(&self->drop_peer);
     zsock_destroy(&self->sock);
     free(self);
     *self_p = NULL;
@@ -170,9 +322,28 @@ zsock_t *bb_rpc_sock(bb_rpc_t *self)
     return self->sock;
 }
 
+zsock_t *bb_rpc_monitor_sock(bb_rpc_t *self)
+{
+    return self->guard ? bb_guard_sock(self->guard) : self->mon;
+}
+
 const char *bb_rpc_endpoint(bb_rpc_t *self)
 {
     return self->endpoint;
+}
+
+const char *bb_rpc_handshake_error(bb_rpc_t *self)
+{
+    s_monitor_pump(self);
+    return self->handshake_error;
+}
+
+void bb_rpc_stats(bb_rpc_t *self, bb_rpc_stats_t *out)
+{
+    s_monitor_pump(self);
+    *out = self->stats;
+    out->peers = bb_guard_peers(self->guard);
+    out->peers_refused = bb_guard_refused(self->guard);
 }
 
 int bb_rpc_serve(bb_rpc_t *self, ProtobufCService *service)
@@ -259,6 +430,7 @@ static int s_start_call(bb_rpc_t *self, zframe_t *peer, const ProtobufCServiceDe
     if (rc)
         return rc;
     entry->call_id = frame.call_id;
+    entry->peer = self->router && peer ? zframe_dup(peer) : NULL;
     entry->deadline_mono = timeout_ms > 0 ? bb_mono_ns() + (int64_t)timeout_ms * BB_NS_PER_MS : 0;
     entry->output = m->output;
     self->pending[self->n_pending++] = *entry;
@@ -336,6 +508,16 @@ zframe_t *bb_rpc_peer(void *data)
     return ((s_call_t *)data)->peer;
 }
 
+const char *bb_rpc_caller_name(void *data)
+{
+    return ((s_call_t *)data)->caller_name;
+}
+
+const char *bb_rpc_caller_role(void *data)
+{
+    return ((s_call_t *)data)->caller_role;
+}
+
 int64_t bb_rpc_deadline_ms(void *data)
 {
     return ((s_call_t *)data)->deadline_ms;
@@ -370,14 +552,37 @@ static ProtobufCService *s_lookup(bb_rpc_t *self, const char *path,
     return NULL;
 }
 
-static void s_serve_request(bb_rpc_t *self, zframe_t *peer, const Bb__RpcFrame *req)
+/* Who sent a message, from the metadata zauth attached to its connection. */
+typedef struct {
+    char name[BB_RPC_CALLER_MAX];
+    char role[16];
+} s_caller_t;
+
+static void s_serve_request(bb_rpc_t *self, zframe_t *peer, const Bb__RpcFrame *req,
+                            const s_caller_t *caller)
 {
+    if (self->curve && *self->role && strcmp(caller->role, self->role) != 0) {
+        /* Decided before the method is even looked up: a certificate of another role
+         * learns nothing about this endpoint but that it is not for it. */
+        char text[BB_RPC_MESSAGE_MAX];
+        snprintf(text, sizeof text,
+                 "this endpoint serves %ss; the certificate '%s' is %s%s certificate", self->role,
+                 caller->name, *caller->role ? "a " : "not a valid",
+                 *caller->role ? caller->role : "");
+        s_reply(self, peer, req->call_id, BB_STATUS_PERMISSION_DENIED, text, NULL, 0);
+        self->stats.denied++;
+        if (self->stats.denied == 1 || self->stats.denied % 100 == 0)
+            bb_warn("%s: refused %s from '%s' (role '%s'): %llu refusal(s) so far", self->endpoint,
+                    req->method ? req->method : "a call", caller->name, caller->role,
+                    (unsigned long long)self->stats.denied);
+        return;
+    }
     const ProtobufCMethodDescriptor *method = NULL;
     ProtobufCService *service = s_lookup(self, req->method, &method);
     if (!service) {
         s_reply(self, peer, req->call_id, BB_STATUS_UNIMPLEMENTED,
                 "this server has no method with that name", NULL, 0);
-        bb_debug("rpc: unimplemented method %s", req->method ? req->method : "(none)");
+        bb_debug("rpc: unimplemented method %.128s", req->method ? req->method : "(none)");
         return;
     }
     /* Generated services keep their handlers right after the base; a NULL one is not
@@ -403,7 +608,12 @@ static void s_serve_request(bb_rpc_t *self, zframe_t *peer, const Bb__RpcFrame *
         s_reply(self, peer, req->call_id, BB_STATUS_INVALID_ARGUMENT, text, NULL, 0);
         return;
     }
-    s_call_t call = {.rpc = self, .method = method, .peer = peer, .deadline_ms = req->deadline_ms};
+    s_call_t call = {.rpc = self,
+                     .method = method,
+                     .peer = peer,
+                     .deadline_ms = req->deadline_ms,
+                     .caller_name = self->curve ? caller->name : NULL,
+                     .caller_role = self->curve ? caller->role : NULL};
     service->invoke(service, (unsigned)(method - service->descriptor->methods), input, s_closure,
                     &call);
     protobuf_c_message_free_unpacked(input, NULL);
@@ -417,11 +627,17 @@ static void s_serve_request(bb_rpc_t *self, zframe_t *peer, const Bb__RpcFrame *
     free(call.reply);
 }
 
-static void s_handle_reply(bb_rpc_t *self, const Bb__RpcFrame *rep)
+static void s_handle_reply(bb_rpc_t *self, zframe_t *peer, const Bb__RpcFrame *rep)
 {
     for (size_t i = 0; i < self->n_pending; i++) {
         if (self->pending[i].call_id != rep->call_id)
             continue;
+        if (self->router &&
+            !(self->pending[i].peer && peer && zframe_eq(self->pending[i].peer, peer))) {
+            bb_warn("rpc %s: dropped a reply to call %llu from a peer that was not called",
+                    self->endpoint, (unsigned long long)rep->call_id);
+            return;
+        }
         bool sync = self->pending[i].sync;
         s_pending_t p = sync ? self->pending[i] : s_take(self, i);
         s_pending_t *target = sync ? &self->pending[i] : &p;
@@ -441,36 +657,94 @@ static void s_handle_reply(bb_rpc_t *self, const Bb__RpcFrame *rep)
              (unsigned long long)rep->call_id);
 }
 
-/* Reads and handles one message; returns 1 if one was read, 0 if none waiting. */
+/* Receives one frame without waiting (the socket's receive timeout is 0); *more says
+ * whether the message goes on. */
+static zframe_t *s_recv_frame(bb_rpc_t *self, bool *more, s_caller_t *caller)
+{
+    zframe_t *frame = zframe_recv(self->sock);
+    if (!frame)
+        return NULL;
+    *more = zframe_more(frame) != 0;
+    if (caller) {
+        const char *name = zframe_meta(frame, "name");
+        const char *role = zframe_meta(frame, "role");
+        snprintf(caller->name, sizeof caller->name, "%s", name ? name : "");
+        snprintf(caller->role, sizeof caller->role, "%s", role ? role : "");
+    }
+    return frame;
+}
+
+/* Drops the frames of an over-long message as they are read; at the end, says so to the
+ * sender (on a ROUTER, once its routing id is known). Returns 1 if a frame was read. */
+static int s_drop_more(bb_rpc_t *self)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, zsock_resolve(self->sock), ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return 0;
+    }
+    bool more = zmq_msg_more(&msg) != 0;
+    zmq_msg_close(&msg);
+    self->drop_frames++;
+    if (more)
+        return 1;
+    self->dropping = false;
+    self->stats.dropped++;
+    self->stats.dropped_frames += self->drop_frames;
+    if (self->stats.dropped == 1 || self->stats.dropped % 100 == 0)
+        bb_warn("rpc %s: dropped a message of %zu frames (one is allowed): %llu so far",
+                self->endpoint, self->drop_frames, (unsigned long long)self->stats.dropped);
+    if (!self->router || self->drop_peer)
+        s_reply(self, self->drop_peer, 0, BB_STATUS_INVALID_ARGUMENT,
+                "malformed message: expected exactly one frame", NULL, 0);
+    zframe_destroy(&self->drop_peer);
+    return 1;
+}
+
+/* Reads and handles one message; returns 1 if anything was read, 0 if nothing waits. */
 static int s_handle_one(bb_rpc_t *self)
 {
-    zmsg_t *msg = zmsg_recv_nowait(self->sock);
-    if (!msg)
-        return 0;
-    zframe_t *peer = self->router ? zmsg_pop(msg) : NULL;
-    zframe_t *body = zmsg_pop(msg);
-    if ((self->router && !peer) || !body || zmsg_size(msg) != 0) {
-        /* Wrong frame count: if we can, say so to the sender. */
-        if (peer && (!self->router || body))
-            s_reply(self, peer, 0, BB_STATUS_INVALID_ARGUMENT,
-                    "malformed message: expected exactly one frame", NULL, 0);
-        goto done;
+    if (self->dropping)
+        return s_drop_more(self);
+    bool more = false;
+    s_caller_t caller = {.name = "", .role = ""};
+    zframe_t *peer = NULL, *body = NULL;
+    if (self->router) {
+        peer = s_recv_frame(self, &more, NULL);
+        if (!peer)
+            return 0;
+        if (!more || zframe_size(peer) > BB_RPC_ROUTING_MAX) { /* cannot happen on a ROUTER */
+            zframe_destroy(&peer);
+            return 1;
+        }
+    }
+    body = s_recv_frame(self, &more, &caller);
+    if (!body) {
+        bool had_peer = peer != NULL;
+        zframe_destroy(&peer);
+        return had_peer ? 1 : 0;
+    }
+    if (more) { /* a frame too many: drop the rest as it is read, then answer */
+        zframe_destroy(&body);
+        self->dropping = true;
+        self->drop_frames = self->router ? 2 : 1;
+        self->drop_peer = peer;
+        return 1;
     }
     Bb__RpcFrame *frame = bb__rpc_frame__unpack(NULL, zframe_size(body), zframe_data(body));
+    zframe_destroy(&body);
     if (!frame) {
         s_reply(self, peer, 0, BB_STATUS_INVALID_ARGUMENT, "malformed message: not a bb.RpcFrame",
                 NULL, 0);
-        goto done;
+    } else if (frame->kind == BB__RPC_FRAME__KIND__REQUEST) {
+        s_serve_request(self, peer, frame, &caller);
+    } else {
+        s_handle_reply(self, peer, frame);
     }
-    if (frame->kind == BB__RPC_FRAME__KIND__REQUEST)
-        s_serve_request(self, peer, frame);
-    else
-        s_handle_reply(self, frame);
-    bb__rpc_frame__free_unpacked(frame, NULL);
-done:
+    if (frame)
+        bb__rpc_frame__free_unpacked(frame, NULL);
     zframe_destroy(&peer);
-    zframe_destroy(&body);
-    zmsg_destroy(&msg);
     return 1;
 }
 
@@ -483,20 +757,27 @@ void bb_rpc_expire(bb_rpc_t *self)
             i++;
             continue;
         }
+        const char *why = "no reply before the deadline";
+        int status = BB_STATUS_DEADLINE_EXCEEDED;
+        if (self->handshake_error[0]) { /* the server refused us: say so, not "no reply" */
+            why = self->handshake_error;
+            status = BB_STATUS_UNAUTHENTICATED;
+        }
         if (p->sync) {
-            s_complete(p, BB_STATUS_DEADLINE_EXCEEDED, "no reply before the deadline", NULL);
+            s_complete(p, status, why, NULL);
             i++;
         } else {
             s_pending_t taken = s_take(self, i);
-            s_complete(&taken, BB_STATUS_DEADLINE_EXCEEDED, "no reply before the deadline", NULL);
+            s_complete(&taken, status, why, NULL);
         }
     }
 }
 
 int bb_rpc_pump(bb_rpc_t *self)
 {
+    s_monitor_pump(self);
     int n = 0;
-    while (s_handle_one(self))
+    while (n < BB_RPC_PUMP_MAX && s_handle_one(self))
         n++;
     bb_rpc_expire(self);
     return n;
@@ -542,6 +823,8 @@ int bb_rpc_call(bb_rpc_t *self, const ProtobufCServiceDescriptor *svc, const cha
     }
     uint64_t id = entry.call_id;
     zpoller_t *poller = zpoller_new(self->sock, NULL);
+    if (self->mon)
+        zpoller_add(poller, self->mon);
     for (;;) {
         size_t i;
         for (i = 0; i < self->n_pending && self->pending[i].call_id != id; i++) {
@@ -554,6 +837,7 @@ int bb_rpc_call(bb_rpc_t *self, const ProtobufCServiceDescriptor *svc, const cha
         if (self->pending[i].complete) {
             s_pending_t done = s_take(self, i);
             zpoller_destroy(&poller);
+            zframe_destroy(&done.peer);
             snprintf(msg, msglen, "%s", done.message);
             *reply = done.reply;
             return done.status;
@@ -562,7 +846,7 @@ int bb_rpc_call(bb_rpc_t *self, const ProtobufCServiceDescriptor *svc, const cha
         zpoller_wait(poller, wait < 0 ? 1000 : wait);
         if (zpoller_terminated(poller)) {
             s_pending_t done = s_take(self, i);
-            (void)done;
+            zframe_destroy(&done.peer);
             zpoller_destroy(&poller);
             snprintf(msg, msglen, "interrupted");
             return BB_STATUS_CANCELLED;

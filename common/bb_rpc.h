@@ -27,6 +27,25 @@
  *
  * Deadlines on the wire are wall-clock (Unix ms): across machines this assumes clocks
  * kept in step by NTP; locally, expiry uses the monotonic clock.
+ *
+ * A reply is taken for a call only when it carries the call's id and, on a ROUTER, comes
+ * from the peer that was called: another peer cannot answer for it.
+ *
+ * Security (bb_auth.h): with a CURVE certificate in the options a ROUTER is a CURVE server
+ * (zauth decides who finishes the handshake) and a DEALER a CURVE client. A ROUTER given a
+ * role serves requests only from certificates holding that role (PERMISSION_DENIED
+ * otherwise); handlers read who called with bb_rpc_caller_name()/bb_rpc_caller_role().
+ *
+ * Bounds on what a peer can make an endpoint hold: a frame over max_msg_size makes libzmq
+ * drop the connection before it allocates the frame; a message is one frame ([routing id]
+ * [body] on a ROUTER), and a message with more frames is dropped frame by frame as it is
+ * read, then answered INVALID_ARGUMENT. libzmq hands over a multipart message only once all
+ * of its frames arrived, so what one message can occupy inside libzmq is its frame count
+ * times max_msg_size: the CURVE handshake is what keeps strangers from sending any. A ROUTER
+ * given max_peers holds at most that many connections: past it, a connection still in its
+ * handshake is closed (the oldest), else the newest; silent connections are dropped after
+ * BB_RPC_HANDSHAKE_MS. One bb_rpc_pump() handles at most BB_RPC_PUMP_MAX messages, so one
+ * busy endpoint cannot starve the others of a loop.
  */
 #ifndef BB_RPC_H
 #define BB_RPC_H
@@ -36,6 +55,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bb_err.h"
 #include "rpc.pb-c.h"
 
 /* Status codes: the gRPC numbers, as generated from rpc.proto. */
@@ -56,7 +76,11 @@
 #define BB_STATUS_UNAUTHENTICATED     BB__STATUS_CODE__UNAUTHENTICATED
 
 #define BB_RPC_MESSAGE_MAX     512                /* bytes of a status message */
-#define BB_RPC_DEFAULT_MAX_MSG (16 * 1024 * 1024) /* inbound messages over this are refused */
+#define BB_RPC_DEFAULT_MAX_MSG (16 * 1024 * 1024) /* inbound frames over this are refused */
+#define BB_RPC_PUMP_MAX        64                 /* messages handled per bb_rpc_pump() */
+#define BB_RPC_HANDSHAKE_MS                                                                        \
+    5000 /* a connection that has not finished its handshake by                                    \
+            then is dropped (ZMQ_HANDSHAKE_IVL) */
 
 /* Default endpoints: loopback only, so one machine needs no flags. */
 #define BB_ENDPOINT_NODES     "tcp://127.0.0.1:5555"
@@ -65,16 +89,26 @@
 
 /* "NOT_FOUND" etc. */
 const char *bb_status_name(int status);
+/* The status for a local failure: BB_ENOSPACE and BB_EMFILE are RESOURCE_EXHAUSTED,
+ * BB_EACCES and BB_EROFS FAILED_PRECONDITION, BB_ENOTFOUND NOT_FOUND, BB_EINVAL
+ * INVALID_ARGUMENT, the rest INTERNAL. */
+int bb_status_from_err(int err);
 
 typedef struct {
-    int64_t max_msg_size; /* ZMQ_MAXMSGSIZE for inbound messages */
-    int hwm;              /* send and receive high-water marks, messages */
+    int64_t max_msg_size; /* ZMQ_MAXMSGSIZE: bytes of one inbound frame, at most */
+    int hwm;              /* send and receive high-water marks, messages per peer */
     int linger_ms;        /* how long unsent messages are kept at close */
     const char *identity; /* DEALER routing id; NULL = let ZeroMQ choose */
+    zcert_t *curve_cert;  /* CURVE key pair (ROUTER: server, DEALER: client); NULL = plaintext.
+                             Borrowed: applied when the endpoint is made. */
+    const char *curve_server_key; /* DEALER with curve_cert: the server's public key (Z85) */
+    const char *role;             /* ROUTER with curve_cert: requests only from this role */
+    int max_peers;                /* ROUTER: connections at once; 0 = no limit */
 } bb_rpc_opts_t;
 #define BB_RPC_OPTS_INIT                                                                           \
     {                                                                                              \
-        BB_RPC_DEFAULT_MAX_MSG, 1000, 200, NULL                                                    \
+        .max_msg_size = BB_RPC_DEFAULT_MAX_MSG, .hwm = 1000, .linger_ms = 200, .identity = NULL,   \
+        .curve_cert = NULL, .curve_server_key = NULL, .role = NULL, .max_peers = 0                 \
     }
 
 typedef struct bb_rpc_t bb_rpc_t;
@@ -90,7 +124,24 @@ void bb_rpc_destroy(bb_rpc_t **self_p);
 
 /* The socket, for zpoller / zloop. Read it only through bb_rpc_pump(). */
 zsock_t *bb_rpc_sock(bb_rpc_t *self);
+/* The endpoint's event monitor (connections, handshakes), also read by bb_rpc_pump(); poll
+ * it too so that a flood of connections is answered at once. NULL when there is none. */
+zsock_t *bb_rpc_monitor_sock(bb_rpc_t *self);
 const char *bb_rpc_endpoint(bb_rpc_t *self);
+
+/* DEALER: why the last handshake with the server failed ("" when none failed since the
+ * last success), e.g. that the server refused this certificate. */
+const char *bb_rpc_handshake_error(bb_rpc_t *self);
+
+/* Counters, for logs and benchmarks. */
+typedef struct {
+    uint64_t peers;          /* ROUTER: connections now */
+    uint64_t peers_refused;  /* ROUTER: connections closed for being over max_peers */
+    uint64_t dropped;        /* messages dropped: wrong frame count */
+    uint64_t dropped_frames; /* frames in those */
+    uint64_t denied;         /* requests refused for their certificate's role */
+} bb_rpc_stats_t;
+void bb_rpc_stats(bb_rpc_t *self, bb_rpc_stats_t *out);
 
 /* Serve `service` on this endpoint. The service must outlive the endpoint. */
 int bb_rpc_serve(bb_rpc_t *self, ProtobufCService *service);
@@ -131,6 +182,10 @@ void bb_rpc_fail(void *call, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The routing id of the caller (ROUTER endpoints), else NULL. Valid during the handler. */
 zframe_t *bb_rpc_peer(void *call);
+/* Who called, from the coordinator's copy of the caller's certificate: its name and role
+ * ("node", "operator"); NULL on a plaintext endpoint. Valid during the handler. */
+const char *bb_rpc_caller_name(void *call);
+const char *bb_rpc_caller_role(void *call);
 /* The caller's deadline, Unix ms (0 = none). */
 int64_t bb_rpc_deadline_ms(void *call);
 /* The endpoint the call arrived on. */

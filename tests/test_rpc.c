@@ -3,6 +3,9 @@
  * method name, status codes and messages, undecodable and malformed input, deadlines
  * on both sides, async calls, calls from the ROUTER side to a DEALER that serves, and a
  * peer that never answers. Uses the bb.Operator service with handlers written here.
+ * Then what a hostile peer meets: a reply forged by a peer that was not called, a
+ * message with extra frames, CURVE with zauth (a stranger's key, a plaintext client, a
+ * certificate of the wrong role), and more connections than an endpoint takes.
  */
 #include <czmq.h>
 #include <setjmp.h>
@@ -14,8 +17,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "bb_auth.h"
 #include "bb_clock.h"
 #include "bb_err.h"
+#include "bb_fs.h"
 #include "bb_rpc.h"
 #include "node.pb-c.h"
 #include "operator.pb-c.h"
@@ -474,6 +483,379 @@ static void test_router_calls_dealer(void **state)
     bb_rpc_destroy(&router);
 }
 
+/* ---- hostile peers ---- */
+
+/* Pumps both until *flag is set or 2 s pass. */
+static void s_pump_until(bb_rpc_t *a, bb_rpc_t *b, const int *flag)
+{
+    zpoller_t *p = zpoller_new(bb_rpc_sock(a), NULL);
+    if (b)
+        zpoller_add(p, bb_rpc_sock(b));
+    int64_t until = bb_mono_ns() + 2 * BB_NS_PER_S;
+    while (!*flag && bb_mono_ns() < until) {
+        zpoller_wait(p, 20);
+        bb_rpc_pump(a);
+        if (b)
+            bb_rpc_pump(b);
+    }
+    zpoller_destroy(&p);
+}
+
+typedef struct {
+    int calls;
+    int status;
+    uint32_t queued;
+} s_reply_seen_t;
+
+static void s_done_seen(void *arg, int status, const char *message, const ProtobufCMessage *reply)
+{
+    s_reply_seen_t *r = arg;
+    r->calls++;
+    r->status = status;
+    r->queued = reply ? ((const Bb__StartTakeReply *)reply)->queued : 0;
+}
+
+static int s_seen_any;
+
+static void s_hb_remember(Bb__NodeLink_Service *svc, const Bb__HeartbeatRequest *in,
+                          Bb__HeartbeatReply_Closure closure, void *call)
+{
+    zframe_destroy(&s_caller);
+    s_caller = zframe_dup(bb_rpc_peer(call));
+    s_seen_any = 1;
+    Bb__HeartbeatReply r = BB__HEARTBEAT_REPLY__INIT;
+    r.known = true;
+    closure(&r, call);
+}
+
+/* Sends a packed RpcFrame on a raw socket. */
+static void s_send_raw_frame(zsock_t *sock, const Bb__RpcFrame *f)
+{
+    size_t len = bb__rpc_frame__get_packed_size(f);
+    zframe_t *frame = zframe_new(NULL, len);
+    bb__rpc_frame__pack(f, zframe_data(frame));
+    zframe_send(&frame, sock, 0);
+}
+
+/* A reply carrying the right call id from a peer that was not called is not taken. */
+static void test_reply_from_another_peer_dropped(void **state)
+{
+    char err[256];
+    const char *ep = "inproc://rpc-forged-reply";
+    bb_rpc_t *router = bb_rpc_new_router(ep, NULL, err, sizeof err);
+    Bb__NodeLink_Service link = {.base = BB__NODE_LINK__BASE_INIT, .heartbeat = s_hb_remember};
+    bb_rpc_serve(router, &link.base);
+    zsock_t *node = zsock_new_dealer(ep);  /* the node that is called, raw */
+    zsock_t *other = zsock_new_dealer(ep); /* another peer that tries to answer for it */
+    assert_non_null(node);
+    assert_non_null(other);
+    /* the node says hello so the router learns its routing id */
+    Bb__HeartbeatRequest hb = BB__HEARTBEAT_REQUEST__INIT;
+    uint8_t payload[64];
+    Bb__RpcFrame f = BB__RPC_FRAME__INIT;
+    f.kind = BB__RPC_FRAME__KIND__REQUEST;
+    f.call_id = 1;
+    f.method = "/bb.NodeLink/Heartbeat";
+    f.payload.data = payload;
+    f.payload.len = bb__heartbeat_request__pack(&hb, payload);
+    s_seen_any = 0;
+    s_send_raw_frame(node, &f);
+    s_pump_until(router, NULL, &s_seen_any);
+    assert_non_null(s_caller);
+    zframe_t *hb_reply = zframe_recv(node); /* its heartbeat reply */
+    zframe_destroy(&hb_reply);
+
+    s_reply_seen_t seen = {0};
+    Bb__TakeJob job = BB__TAKE_JOB__INIT;
+    assert_int_equal(bb_rpc_call_async(router, s_caller, &bb__capture__descriptor, "StartTake",
+                                       &job.base, 2000, s_done_seen, &seen),
+                     0);
+    zframe_t *req = zframe_recv(node);
+    assert_non_null(req);
+    Bb__RpcFrame *in = bb__rpc_frame__unpack(NULL, zframe_size(req), zframe_data(req));
+    assert_non_null(in);
+    uint64_t id = in->call_id;
+    bb__rpc_frame__free_unpacked(in, NULL);
+    zframe_destroy(&req);
+
+    /* the other peer forges an OK reply with the same call id */
+    Bb__StartTakeReply forged = BB__START_TAKE_REPLY__INIT;
+    forged.queued = 666;
+    Bb__RpcFrame r = BB__RPC_FRAME__INIT;
+    r.kind = BB__RPC_FRAME__KIND__REPLY;
+    r.call_id = id;
+    r.payload.data = payload;
+    r.payload.len = bb__start_take_reply__pack(&forged, payload);
+    s_send_raw_frame(other, &r);
+    for (int i = 0; i < 20; i++) {
+        bb_rpc_pump(router);
+        usleep(5000);
+    }
+    assert_int_equal(seen.calls, 0);
+    /* the real answer is taken */
+    Bb__StartTakeReply real = BB__START_TAKE_REPLY__INIT;
+    real.queued = 2;
+    r.payload.len = bb__start_take_reply__pack(&real, payload);
+    s_send_raw_frame(node, &r);
+    s_pump_until(router, NULL, &seen.calls);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.status, BB_STATUS_OK);
+    assert_int_equal(seen.queued, 2);
+    zframe_destroy(&s_caller);
+    zsock_destroy(&other);
+    zsock_destroy(&node);
+    bb_rpc_destroy(&router);
+}
+
+/* A message with more frames than one is dropped and answered; the server goes on. */
+static void test_extra_frames_dropped(void **state)
+{
+    s_fixture_t *f = *state;
+    zsock_t *sock = bb_rpc_sock(f->client);
+    zmsg_t *msg = zmsg_new();
+    for (int i = 0; i < 50; i++)
+        zmsg_addmem(msg, "0123456789abcdef", 16);
+    zmsg_send(&msg, sock);
+    zpoller_t *p = zpoller_new(sock, NULL);
+    assert_non_null(zpoller_wait(p, 2000));
+    zpoller_destroy(&p);
+    zframe_t *reply = zframe_recv(sock);
+    Bb__RpcFrame *r = bb__rpc_frame__unpack(NULL, zframe_size(reply), zframe_data(reply));
+    zframe_destroy(&reply);
+    assert_non_null(r);
+    assert_int_equal(r->status, BB_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(r->message, "exactly one frame"));
+    bb__rpc_frame__free_unpacked(r, NULL);
+    Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
+    ProtobufCMessage *out = NULL;
+    assert_int_equal(bb_rpc_call(f->client, &bb__operator__descriptor, "ListNodes", &req.base, 2000,
+                                 &out, NULL, 0),
+                     BB_STATUS_OK);
+    protobuf_c_message_free_unpacked(out, NULL);
+}
+
+/* ---- CURVE ---- */
+
+typedef struct {
+    char dir[256], trusted[300], endpoint[320];
+    zcert_t *server, *node, *operator_, *stranger;
+    zactor_t *auth;
+} s_curve_t;
+
+static s_curve_t s_cv;
+static char s_seen_name[64], s_seen_role[16];
+
+static void s_list_nodes_who(Bb__Operator_Service *svc, const Bb__ListNodesRequest *in,
+                             Bb__ListNodesReply_Closure closure, void *call)
+{
+    snprintf(s_seen_name, sizeof s_seen_name, "%s",
+             bb_rpc_caller_name(call) ? bb_rpc_caller_name(call) : "(null)");
+    snprintf(s_seen_role, sizeof s_seen_role, "%s",
+             bb_rpc_caller_role(call) ? bb_rpc_caller_role(call) : "(null)");
+    Bb__ListNodesReply reply = BB__LIST_NODES_REPLY__INIT;
+    closure(&reply, call);
+}
+
+static void s_curve_server(zsock_t *pipe, void *args)
+{
+    char err[256];
+    bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+    opts.curve_cert = s_cv.server;
+    opts.role = BB_ROLE_OPERATOR;
+    bb_rpc_t *rpc = bb_rpc_new_router(s_cv.endpoint, &opts, err, sizeof err);
+    Bb__Operator_Service svc = {.base = BB__OPERATOR__BASE_INIT, .list_nodes = s_list_nodes_who};
+    bb_rpc_serve(rpc, &svc.base);
+    zpoller_t *poller = zpoller_new(pipe, bb_rpc_sock(rpc), NULL);
+    zsock_signal(pipe, 0);
+    while (zpoller_wait(poller, 50) != pipe)
+        bb_rpc_pump(rpc);
+    zpoller_destroy(&poller);
+    bb_rpc_destroy(&rpc);
+}
+
+static zcert_t *s_client_cert(const char *role, const char *name, bool trust)
+{
+    zcert_t *c = zcert_new();
+    zcert_set_meta(c, BB_CERT_ROLE, "%s", role);
+    zcert_set_meta(c, BB_CERT_NAME, "%s", name);
+    if (trust) {
+        char path[400];
+        snprintf(path, sizeof path, "%s/%s-%s.cert", s_cv.trusted, role, name);
+        zcert_save_public(c, path);
+    }
+    return c;
+}
+
+static int s_curve_setup(void **state)
+{
+    static int n;
+    memset(&s_cv, 0, sizeof s_cv);
+    snprintf(s_cv.dir, sizeof s_cv.dir, "/tmp/bbtest-rpc-curve-%d-%d", (int)getpid(), n++);
+    snprintf(s_cv.trusted, sizeof s_cv.trusted, "%s/certs", s_cv.dir);
+    snprintf(s_cv.endpoint, sizeof s_cv.endpoint, "ipc://%s/ops.ipc", s_cv.dir);
+    bb_mkdir_p(s_cv.trusted);
+    s_cv.server = zcert_new();
+    s_cv.node = s_client_cert(BB_ROLE_NODE, "juno", true);
+    s_cv.operator_ = s_client_cert(BB_ROLE_OPERATOR, "alice", true);
+    /* a stranger claims the operator role in its own file: nobody trusts it */
+    s_cv.stranger = s_client_cert(BB_ROLE_OPERATOR, "mallory", false);
+    s_cv.auth = bb_auth_new(s_cv.trusted, false);
+    assert_non_null(s_cv.auth);
+    *state = zactor_new(s_curve_server, NULL);
+    return 0;
+}
+
+static int s_curve_teardown(void **state)
+{
+    zactor_t *server = *state;
+    zactor_destroy(&server);
+    zactor_destroy(&s_cv.auth);
+    zcert_destroy(&s_cv.server);
+    zcert_destroy(&s_cv.node);
+    zcert_destroy(&s_cv.operator_);
+    zcert_destroy(&s_cv.stranger);
+    bb_rm_rf(s_cv.dir);
+    return 0;
+}
+
+static int s_curve_call(zcert_t *cert, char *msg, size_t len)
+{
+    char err[256];
+    bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+    opts.linger_ms = 0;
+    opts.curve_cert = cert;
+    opts.curve_server_key = zcert_public_txt(s_cv.server);
+    bb_rpc_t *c = bb_rpc_new_dealer(s_cv.endpoint, &opts, err, sizeof err);
+    assert_non_null(c);
+    Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    int st =
+        bb_rpc_call(c, &bb__operator__descriptor, "ListNodes", &req.base, 1500, &reply, msg, len);
+    if (reply)
+        protobuf_c_message_free_unpacked(reply, NULL);
+    bb_rpc_destroy(&c);
+    return st;
+}
+
+static void test_curve_roles(void **state)
+{
+    char msg[BB_RPC_MESSAGE_MAX];
+    s_seen_name[0] = '\0';
+    assert_int_equal(s_curve_call(s_cv.operator_, msg, sizeof msg), BB_STATUS_OK);
+    assert_string_equal(s_seen_name, "alice"); /* the handler knows who called */
+    assert_string_equal(s_seen_role, BB_ROLE_OPERATOR);
+    /* a trusted node certificate is refused an operator call, by the layer */
+    s_seen_name[0] = '\0';
+    assert_int_equal(s_curve_call(s_cv.node, msg, sizeof msg), BB_STATUS_PERMISSION_DENIED);
+    assert_non_null(strstr(msg, "'juno' is a node certificate"));
+    assert_string_equal(s_seen_name, ""); /* the handler never ran */
+}
+
+static void test_curve_strangers(void **state)
+{
+    char msg[BB_RPC_MESSAGE_MAX];
+    /* a key the server does not trust: refused in the handshake, and the caller is told */
+    assert_int_equal(s_curve_call(s_cv.stranger, msg, sizeof msg), BB_STATUS_UNAUTHENTICATED);
+    assert_non_null(strstr(msg, "refused this certificate"));
+    /* plaintext to a CURVE server: no answer, and the caller is told why */
+    assert_int_equal(s_curve_call(NULL, msg, sizeof msg), BB_STATUS_UNAUTHENTICATED);
+    assert_non_null(strstr(msg, "requires CURVE"));
+    /* a certificate trusted only after the server started is taken (zcertstore reloads) */
+    zcert_t *late = s_client_cert(BB_ROLE_OPERATOR, "late", true);
+    assert_int_equal(s_curve_call(late, msg, sizeof msg), BB_STATUS_OK);
+    zcert_destroy(&late);
+}
+
+/* ---- connections per endpoint ---- */
+
+static void s_idle_server(zsock_t *pipe, void *args)
+{
+    char err[256];
+    bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+    opts.max_peers = 16;
+    bb_rpc_t *rpc = bb_rpc_new_router((const char *)args, &opts, err, sizeof err);
+    Bb__Operator_Service svc = {.base = BB__OPERATOR__BASE_INIT, .list_nodes = s_list_nodes};
+    bb_rpc_serve(rpc, &svc.base);
+    zpoller_t *poller = zpoller_new(pipe, bb_rpc_sock(rpc), bb_rpc_monitor_sock(rpc), NULL);
+    zsock_signal(pipe, 0);
+    for (;;) {
+        void *which = zpoller_wait(poller, 50);
+        if (which == pipe) {
+            char *cmd = zstr_recv(pipe);
+            bool stats = cmd && strcmp(cmd, "STATS") == 0;
+            zstr_free(&cmd);
+            if (!stats)
+                break;
+            bb_rpc_stats_t st;
+            bb_rpc_stats(rpc, &st);
+            zsock_send(pipe, "88", st.peers, st.peers_refused);
+            continue;
+        }
+        bb_rpc_pump(rpc);
+    }
+    zpoller_destroy(&poller);
+    bb_rpc_destroy(&rpc);
+}
+
+/* 10 clients that finished their handshake, then 100 silent TCP connections (no greeting)
+ * on an endpoint that takes 16: the silent ones make room for each other (the oldest still
+ * in its handshake is closed), the 10 are never touched, and a new client still gets its
+ * answer. */
+static void test_connection_limit(void **state)
+{
+    int port = 20000 + (int)(getpid() % 20000);
+    char ep[64], err[256];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    zactor_t *server = zactor_new(s_idle_server, ep);
+    bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+    opts.linger_ms = 0;
+    Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    bb_rpc_t *early[10];
+    for (int i = 0; i < 10; i++) {
+        early[i] = bb_rpc_new_dealer(ep, &opts, err, sizeof err);
+        assert_int_equal(bb_rpc_call(early[i], &bb__operator__descriptor, "ListNodes", &req.base,
+                                     2000, &reply, err, sizeof err),
+                         BB_STATUS_OK);
+        protobuf_c_message_free_unpacked(reply, NULL);
+    }
+    int fds[100];
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    for (int i = 0; i < 100; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof a), 0);
+    }
+    usleep(300 * 1000);
+    zstr_send(server, "STATS");
+    uint64_t peers = 0, refused = 0;
+    zsock_recv(server, "88", &peers, &refused);
+    assert_int_equal(peers, 16);
+    assert_int_equal(refused, 100 - (16 - 10)); /* only silent ones were closed */
+    bb_rpc_t *c = bb_rpc_new_dealer(ep, &opts, err, sizeof err);
+    assert_int_equal(bb_rpc_call(c, &bb__operator__descriptor, "ListNodes", &req.base, 2000, &reply,
+                                 err, sizeof err),
+                     BB_STATUS_OK);
+    protobuf_c_message_free_unpacked(reply, NULL);
+    /* the closed ones really are closed: after the server's greeting, the end of stream */
+    int closed = 0;
+    for (int i = 0; i < 100; i++) {
+        char b[64];
+        struct timeval tv = {0, 2000};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ssize_t r;
+        while ((r = recv(fds[i], b, sizeof b, 0)) > 0) {
+        }
+        closed += r == 0;
+        close(fds[i]);
+    }
+    assert_true(closed >= 100 - (16 - 10));
+    bb_rpc_destroy(&c);
+    for (int i = 0; i < 10; i++)
+        bb_rpc_destroy(&early[i]);
+    zactor_destroy(&server);
+}
+
 int main(void)
 {
     zsys_init();
@@ -492,6 +874,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversized_message_refused, s_setup, s_teardown),
         cmocka_unit_test(test_unreachable_server_times_out),
         cmocka_unit_test(test_router_calls_dealer),
+        cmocka_unit_test(test_reply_from_another_peer_dropped),
+        cmocka_unit_test_setup_teardown(test_extra_frames_dropped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_roles, s_curve_setup, s_curve_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_strangers, s_curve_setup, s_curve_teardown),
+        cmocka_unit_test(test_connection_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
