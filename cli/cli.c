@@ -3,6 +3,8 @@
  */
 #include "cli.h"
 
+#include "bb_auth.h"
+
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,26 +22,79 @@ void cli_error(const char *fmt, ...)
     fprintf(stderr, "batcherbird: %s\n", text);
 }
 
+/* Loads the certificate and the coordinator's key once, if a certificate was given. */
+static int s_load_cert(cli_t *cli)
+{
+    if (cli->cert || !cli->cert_path || !*cli->cert_path)
+        return CLI_EXIT_OK;
+    char err[512];
+    cli->cert = bb_cert_load(cli->cert_path, true, err, sizeof err);
+    if (!cli->cert) {
+        cli_error("%s", err);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(bb_cert_meta(cli->cert, BB_CERT_ROLE), BB_ROLE_OPERATOR) != 0) {
+        cli_error(
+            "%s is a %s certificate: the batcherbird command needs an operator's (batcherbird "
+            "keys new --role operator ...)",
+            cli->cert_path, bb_cert_meta(cli->cert, BB_CERT_ROLE));
+        zcert_destroy(&cli->cert);
+        return CLI_EXIT_USAGE;
+    }
+    if (bb_auth_server_key(cli->server_key, cli->cert, cli->server_key_z85,
+                           sizeof cli->server_key_z85, err, sizeof err) != 0) {
+        cli_error("%s", err);
+        zcert_destroy(&cli->cert);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_connect(cli_t *cli)
+{
+    if (cli->rpc)
+        return CLI_EXIT_OK;
+    int rc = s_load_cert(cli);
+    if (rc)
+        return rc;
+    char err[512];
+    bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+    opts.linger_ms = 0;
+    opts.curve_cert = cli->cert;
+    opts.curve_server_key = cli->cert ? cli->server_key_z85 : NULL;
+    cli->rpc = bb_rpc_new_dealer(cli->coordinator, &opts, err, sizeof err);
+    if (!cli->rpc) {
+        cli_error("UNAVAILABLE: %s", err);
+        return CLI_EXIT_UNAVAILABLE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_secure(cli_t *cli, zsock_t *sock)
+{
+    int rc = s_load_cert(cli);
+    if (rc || !cli->cert)
+        return rc;
+    zcert_apply(cli->cert, sock);
+    zsock_set_curve_serverkey(sock, cli->server_key_z85);
+    return CLI_EXIT_OK;
+}
+
 int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply)
 {
     char err[512];
-    if (!cli->rpc) {
-        bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
-        opts.linger_ms = 0;
-        cli->rpc = bb_rpc_new_dealer(cli->coordinator, &opts, err, sizeof err);
-        if (!cli->rpc) {
-            cli_error("UNAVAILABLE: %s", err);
-            return CLI_EXIT_UNAVAILABLE;
-        }
-    }
+    int rc = cli_connect(cli);
+    if (rc)
+        return rc;
     int status = bb_rpc_call(cli->rpc, &bb__operator__descriptor, method, req, cli->timeout_ms,
                              reply, err, sizeof err);
     if (status == BB_STATUS_OK)
         return CLI_EXIT_OK;
     if (status == BB_STATUS_DEADLINE_EXCEEDED) {
         cli_error("UNAVAILABLE: no answer from the coordinator at %s within %.1f s "
-                  "(is batcherbird-coordinator running? see --coordinator)",
-                  cli->coordinator, cli->timeout_ms / 1000.0);
+                  "(is batcherbird-coordinator running? see --coordinator%s)",
+                  cli->coordinator, cli->timeout_ms / 1000.0,
+                  cli->cert ? "" : "; a coordinator with keys needs --cert or " BB_AUTH_CERT_ENV);
         return CLI_EXIT_UNAVAILABLE;
     }
     cli_error("%s: %s", bb_status_name(status), err);
@@ -50,8 +105,14 @@ int cli_call_quiet(cli_t *cli, const char *method, const ProtobufCMessage *req, 
                    ProtobufCMessage **reply, char *err, size_t len)
 {
     if (!cli->rpc) {
+        if (s_load_cert(cli)) {
+            snprintf(err, len, "the certificate cannot be used");
+            return BB_STATUS_UNAUTHENTICATED;
+        }
         bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
         opts.linger_ms = 0;
+        opts.curve_cert = cli->cert;
+        opts.curve_server_key = cli->cert ? cli->server_key_z85 : NULL;
         cli->rpc = bb_rpc_new_dealer(cli->coordinator, &opts, err, len);
         if (!cli->rpc)
             return BB_STATUS_UNAVAILABLE;
@@ -90,6 +151,7 @@ void cli_getopt_reset(void)
 void cli_close(cli_t *cli)
 {
     bb_rpc_destroy(&cli->rpc);
+    zcert_destroy(&cli->cert);
 }
 
 int cli_parse_duration_ms(const char *text, uint32_t *ms)

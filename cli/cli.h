@@ -30,10 +30,14 @@ typedef struct {
     const char *events;      /* event endpoint */
     int timeout_ms;
     bb_rpc_t *rpc;
-    bool color;             /* stdout is a terminal */
-    const char *config;     /* the config file read, or NULL */
-    const char *coord_from; /* where the endpoint came from: "--coordinator",
-                             * "BATCHERBIRD_COORDINATOR", the config file, "default" */
+    bool color;              /* stdout is a terminal */
+    const char *config;      /* the config file read, or NULL */
+    const char *coord_from;  /* where the endpoint came from: "--coordinator",
+                              * "BATCHERBIRD_COORDINATOR", the config file, "default" */
+    const char *cert_path;   /* --cert or BATCHERBIRD_CERT: an operator certificate */
+    const char *server_key;  /* --coordinator-key or BATCHERBIRD_COORDINATOR_KEY */
+    zcert_t *cert;           /* loaded on first use */
+    char server_key_z85[48]; /* the coordinator's public key, when cert is set */
 } cli_t;
 
 /* A command of `batcherbird`: main.c's table, one entry per command. argc/argv start at
@@ -47,6 +51,12 @@ typedef struct {
 /* Connects (lazily) and calls /bb.Operator/<method>. On failure prints one line
  * "batcherbird: STATUS: message" to stderr and returns the exit code to use. */
 int cli_call(cli_t *cli, const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply);
+/* Makes cli->rpc if there is none (with the certificate, when one is given). Returns the
+ * exit code: CLI_EXIT_OK, or a failure already printed. */
+int cli_connect(cli_t *cli);
+/* Applies the operator certificate to a socket about to connect to the coordinator (the
+ * event SUB); a no-op without one. Returns the exit code, as above. */
+int cli_secure(cli_t *cli, zsock_t *sock);
 void cli_close(cli_t *cli);
 
 /* As cli_call, but prints nothing: returns the bb status code with err set. For calls
@@ -92,6 +102,7 @@ int cli_cmd_retake(cli_t *cli, int argc, char **argv); /* cmd_housekeeping.c */
 int cli_cmd_delete(cli_t *cli, int argc, char **argv);
 /* export BATCH --again: cli_cmd_export hands over when it sees --again. */
 int cli_export_again(cli_t *cli, int argc, char **argv);
+int cli_cmd_keys(cli_t *cli, int argc, char **argv); /* cmd_keys.c: certificates */
 
 /* One line per take (take_table.c), grouped by instrument, with a summary line. */
 void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4_is_60);

@@ -306,15 +306,9 @@ int cli_cmd_export(cli_t *cli, int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     char err[1024];
-    if (!cli->rpc) {
-        bb_rpc_opts_t ropts = BB_RPC_OPTS_INIT;
-        ropts.linger_ms = 0;
-        cli->rpc = bb_rpc_new_dealer(cli->coordinator, &ropts, err, sizeof err);
-        if (!cli->rpc) {
-            cli_error("UNAVAILABLE: %s", err);
-            return CLI_EXIT_UNAVAILABLE;
-        }
-    }
+    int crc = cli_connect(cli);
+    if (crc)
+        return crc;
     s_progress_t prog = {.tty = isatty(STDERR_FILENO), .last_pct = -1};
     cli_fetch_opts_t opts = {.partial = partial,
                              .timeout_ms = cli->timeout_ms,

@@ -89,6 +89,11 @@ int cli_cmd_meter(cli_t *cli, int argc, char **argv)
     snprintf(topic, sizeof topic, "meter.%s", node);
     zsock_set_subscribe(sub, topic);
     zsock_set_linger(sub, 0);
+    int src = cli_secure(cli, sub);
+    if (src) {
+        zsock_destroy(&sub);
+        return src;
+    }
     if (zsock_connect(sub, "%s", cli->events) < 0) {
         cli_error("meter: cannot connect to the coordinator's events at %s", cli->events);
         zsock_destroy(&sub);

@@ -253,7 +253,7 @@ void *cli_watch_subscribe(cli_t *cli)
         zsock_set_subscribe(sub, "batch."); /* every batch: "batch.1" would match 10, 11 ... */
         zsock_set_subscribe(sub, "node.");
         zsock_set_linger(sub, 0);
-        if (zsock_connect(sub, "%s", cli->events) < 0)
+        if (cli_secure(cli, sub) || zsock_connect(sub, "%s", cli->events) < 0)
             zsock_destroy(&sub);
     }
     return sub;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bb_auth.h"
 #include "bb_log.h"
 #include "cli.h"
 #include "config.h"
@@ -31,18 +32,25 @@ static const cli_command_t s_commands[] = {
     {"process", cli_cmd_process, "run QC and export on raw takes, offline"},
     {"calibrate", cli_cmd_calibrate, "measure and store a node's MIDI-to-audio delay"},
     {"meter", cli_cmd_meter, "a node's input levels, live"},
+    {"keys", cli_cmd_keys, "certificates: the coordinator's keys, nodes' and operators'"},
 };
 
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: batcherbird [--coordinator ENDPOINT] [--events ENDPOINT] "
-                 "[--timeout SECONDS] COMMAND [ARGS]\n\ncommands:\n");
+                 "[--timeout SECONDS]\n                   [--cert FILE] [--coordinator-key KEY] "
+                 "COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
         fprintf(out, "  %-10s %s\n", s_commands[i].name, s_commands[i].summary);
     fprintf(out,
             "\n  --coordinator ENDPOINT  the coordinator's operator endpoint (default %s)\n"
             "  --events ENDPOINT       its event endpoint (default: the operator port + 1)\n"
             "  --timeout SECONDS       how long to wait for an answer (default %.0f)\n"
+            "  --cert FILE             an operator certificate (batcherbird keys new --role\n"
+            "                          operator); default $" BB_AUTH_CERT_ENV "\n"
+            "  --coordinator-key KEY   the coordinator's public key (Z85 or its .cert file);\n"
+            "                          default: the one the certificate names, or\n"
+            "                          $" BB_AUTH_SERVERKEY_ENV "\n"
             "  --version               print the version\n"
             "\nThe coordinator's address is typed once: --coordinator, else the environment\n"
             "variable BATCHERBIRD_COORDINATOR (and BATCHERBIRD_EVENTS), else the config file\n"
@@ -68,7 +76,9 @@ int main(int argc, char **argv)
         bb_log_set_level(BB_LOG_WARN);
     cli_t cli = {.coordinator = BB_ENDPOINT_OPERATORS,
                  .timeout_ms = CLI_DEFAULT_TIMEOUT_MS,
-                 .coord_from = "default"};
+                 .coord_from = "default",
+                 .cert_path = getenv(BB_AUTH_CERT_ENV),
+                 .server_key = getenv(BB_AUTH_SERVERKEY_ENV)};
     cli_config_t conf;
     if (cli_config_load(&conf))
         return CLI_EXIT_USAGE;
@@ -76,6 +86,8 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"coordinator", required_argument, NULL, 'c'},
                                          {"events", required_argument, NULL, 'e'},
                                          {"timeout", required_argument, NULL, 't'},
+                                         {"cert", required_argument, NULL, 'C'},
+                                         {"coordinator-key", required_argument, NULL, 'K'},
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -91,6 +103,12 @@ int main(int argc, char **argv)
             break;
         case 't':
             timeout_opt = optarg;
+            break;
+        case 'C':
+            cli.cert_path = optarg;
+            break;
+        case 'K':
+            cli.server_key = optarg;
             break;
         case 'V':
             printf("batcherbird %s\n", BB_VERSION);

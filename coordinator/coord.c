@@ -8,17 +8,61 @@
  */
 #include "coord.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include "bb_auth.h"
 #include "bb_clock.h"
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_log.h"
 
-#define COORD_TICK_MS 100
+#define COORD_TICK_MS   100
+#define COORD_LOCK_FILE "coordinator.lock"
+
+/* One coordinator per state folder: an exclusive flock on <state>/coordinator.lock, held
+ * for the process's life (the kernel drops it when the process dies, even by SIGKILL), with
+ * the holder's pid written in it so a second one can say who has it. */
+static int s_lock_state(coord_t *self, char *err, size_t errlen)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", self->state_dir, COORD_LOCK_FILE);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, bb_strerror(bb_err_from_errno(errno)));
+        return bb_err_from_errno(errno);
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            snprintf(err, errlen,
+                     "another coordinator (pid %s) is using the state folder %s: stop it first, "
+                     "or give this one another --state",
+                     *pid ? pid : "unknown", self->state_dir);
+            return BB_EBUSY;
+        }
+        snprintf(err, errlen, "cannot lock %s: %s", path, bb_strerror(bb_err_from_errno(e)));
+        return bb_err_from_errno(e);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        bb_warn("cannot write the pid into %s: %s", path, strerror(errno));
+    self->lock_fd = fd;
+    return 0;
+}
 
 const Bb__BatchSpec *coord_spec(coord_t *self, uint64_t batch_id)
 {
@@ -96,6 +140,84 @@ void coord_event(coord_t *self, uint64_t batch, Bb__EventKind kind, const char *
     zmsg_send(&msg, self->pub); /* PUB never blocks; slow subscribers drop */
 }
 
+/* Decides between CURVE and plaintext, and loads the keys for CURVE. Plaintext is for
+ * endpoints no other machine reaches, unless the operator insists (--insecure). */
+static int s_setup_auth(coord_t *self, char *err, size_t errlen)
+{
+    const coord_config_t *cfg = &self->cfg;
+    bool has_keys = bb_auth_has_server_cert(self->state_dir);
+    self->curve = cfg->auth == COORD_AUTH_CURVE || (cfg->auth == COORD_AUTH_AUTO && has_keys);
+    const char *eps[] = {cfg->node_endpoint, cfg->operator_endpoint, cfg->event_endpoint};
+    if (!self->curve) {
+        for (size_t i = 0; i < 3; i++) {
+            if (bb_endpoint_is_local(eps[i]))
+                continue;
+            if (!cfg->insecure) {
+                snprintf(err, errlen,
+                         "%s is reachable from other machines and the endpoints have no "
+                         "authentication: make keys with `batcherbird keys init --state %s` "
+                         "(CURVE, then certificates for nodes and operators), or give --auth none "
+                         "--insecure to run open to anyone on the network",
+                         eps[i], self->state_dir);
+                return BB_EINVAL;
+            }
+            bb_warn("INSECURE: %s is reachable from other machines without authentication: "
+                    "anyone who reaches it can submit, cancel, fetch libraries and pose as a "
+                    "node",
+                    eps[i]);
+        }
+        return 0;
+    }
+    char path[1200], trusted[1100];
+    bb_auth_server_cert_path(self->state_dir, path, sizeof path);
+    bb_auth_trusted_dir(self->state_dir, trusted, sizeof trusted);
+    if (!has_keys) {
+        snprintf(err, errlen,
+                 "--auth curve needs the coordinator's keys: make them with `batcherbird keys "
+                 "init --state %s`",
+                 self->state_dir);
+        return BB_ENOTFOUND;
+    }
+    self->cert = bb_cert_load(path, false, err, errlen);
+    if (!self->cert)
+        return BB_EINVAL;
+    int rc = bb_mkdir_p(trusted);
+    if (rc) {
+        snprintf(err, errlen, "cannot create %s: %s", trusted, bb_strerror(rc));
+        return rc;
+    }
+    self->auth = bb_auth_new(trusted, false);
+    if (!self->auth) {
+        snprintf(err, errlen, "cannot start the ZeroMQ authenticator (zauth)");
+        return BB_EIO;
+    }
+    return 0;
+}
+
+/* The library root: made if missing, kept as its real path so that a batch's out_dir can
+ * be checked to lie under it. */
+static int s_setup_library(coord_t *self, char *err, size_t errlen)
+{
+    char want[1100];
+    if (self->cfg.library_dir && *self->cfg.library_dir)
+        snprintf(want, sizeof want, "%s", self->cfg.library_dir);
+    else
+        snprintf(want, sizeof want, "%s/library", self->state_dir);
+    int rc = bb_mkdir_p(want);
+    if (rc) {
+        snprintf(err, errlen, "cannot create the library folder %s: %s", want, bb_strerror(rc));
+        return rc;
+    }
+    char real[PATH_MAX];
+    if (!realpath(want, real)) {
+        snprintf(err, errlen, "the library folder %s: %s", want,
+                 bb_strerror(bb_err_from_errno(errno)));
+        return bb_err_from_errno(errno);
+    }
+    snprintf(self->library_dir, sizeof self->library_dir, "%s", real);
+    return 0;
+}
+
 coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
 {
     coord_t *self = calloc(1, sizeof *self);
@@ -111,12 +233,22 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     snprintf(self->state_dir, sizeof self->state_dir, "%s", cfg->state_dir);
     snprintf(self->takes_dir, sizeof self->takes_dir, "%s/takes", cfg->state_dir);
     snprintf(self->db_path, sizeof self->db_path, "%s/batcherbird.db", cfg->state_dir);
+    self->lock_fd = -1;
     int rc = bb_mkdir_p(self->takes_dir);
     if (rc) {
         snprintf(err, errlen, "cannot create the state folder %s: %s", self->takes_dir,
                  bb_strerror(rc));
         goto fail;
     }
+    if (access(self->state_dir, W_OK) != 0) {
+        snprintf(err, errlen, "the state folder %s is not writable: %s", self->state_dir,
+                 bb_strerror(bb_err_from_errno(errno)));
+        goto fail;
+    }
+    if (s_lock_state(self, err, errlen))
+        goto fail;
+    if (s_setup_library(self, err, errlen) || s_setup_auth(self, err, errlen))
+        goto fail;
     self->store = coord_store_open(self->db_path, err, errlen);
     if (!self->store)
         goto fail;
@@ -146,19 +278,39 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
 
     coord_nodelink_init(self);
     coord_operator_init(self);
-    self->nodes_rpc = bb_rpc_new_router(cfg->node_endpoint, NULL, err, errlen);
+    /* Every endpoint: frames of at most COORD_MAX_MSG_BYTES, COORD_HWM messages queued per
+     * peer, at most max_peers connections, CURVE with the role each serves. */
+    bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+    opts.max_msg_size = COORD_MAX_MSG_BYTES;
+    opts.hwm = COORD_HWM;
+    opts.max_peers = cfg->max_peers > 0 ? cfg->max_peers : COORD_MAX_PEERS;
+    opts.curve_cert = self->curve ? self->cert : NULL;
+    opts.role = BB_ROLE_NODE;
+    self->nodes_rpc = bb_rpc_new_router(cfg->node_endpoint, &opts, err, errlen);
     if (!self->nodes_rpc)
         goto fail;
-    self->ops_rpc = bb_rpc_new_router(cfg->operator_endpoint, NULL, err, errlen);
+    opts.role = BB_ROLE_OPERATOR;
+    self->ops_rpc = bb_rpc_new_router(cfg->operator_endpoint, &opts, err, errlen);
     if (!self->ops_rpc)
         goto fail;
     bb_rpc_serve(self->nodes_rpc, &self->nodelink.service.base);
     bb_rpc_serve(self->ops_rpc, &self->operator.service.base);
     self->pub = zsock_new(ZMQ_PUB);
-    if (!self->pub || zsock_bind(self->pub, "%s", cfg->event_endpoint) < 0) {
+    if (self->pub) {
+        zsock_set_maxmsgsize(self->pub, 1024); /* subscribers only send subscriptions */
+        zsock_set_handshake_ivl(self->pub, BB_RPC_HANDSHAKE_MS);
+        if (self->curve) {
+            zcert_apply(self->cert, self->pub);
+            zsock_set_zap_domain(self->pub, BB_AUTH_ZAP_DOMAIN);
+            zsock_set_curve_server(self->pub, 1);
+        }
+        self->pub_guard = bb_guard_new(self->pub, opts.max_peers, cfg->event_endpoint);
+    }
+    if (!self->pub || !self->pub_guard || zsock_bind(self->pub, "%s", cfg->event_endpoint) < 0) {
         snprintf(err, errlen, "cannot bind %s: %s", cfg->event_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
+    bb_guard_bound(self->pub_guard);
     self->worker = coord_worker_new(self->db_path);
     if (!self->worker) {
         snprintf(err, errlen, "cannot start the export worker");
@@ -196,7 +348,10 @@ void coord_destroy(coord_t **self_p)
     zactor_destroy(&self->worker);
     bb_rpc_destroy(&self->nodes_rpc);
     bb_rpc_destroy(&self->ops_rpc);
+    bb_guard_destroy(&self->pub_guard);
     zsock_destroy(&self->pub);
+    zactor_destroy(&self->auth);
+    zcert_destroy(&self->cert);
     coord_ingest_destroy(&self->ingest);
     coord_registry_destroy(&self->registry);
     while (self->specs)
@@ -207,6 +362,8 @@ void coord_destroy(coord_t **self_p)
         free(s);
     }
     coord_store_close(&self->store);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd); /* releases the state folder */
     free(self);
     *self_p = NULL;
 }
@@ -215,6 +372,12 @@ int coord_run(coord_t *self)
 {
     zpoller_t *poller = zpoller_new(bb_rpc_sock(self->nodes_rpc), bb_rpc_sock(self->ops_rpc),
                                     zactor_sock(self->worker), NULL);
+    /* connection events too, so that a flood is answered as it comes */
+    zsock_t *mons[] = {bb_rpc_monitor_sock(self->nodes_rpc), bb_rpc_monitor_sock(self->ops_rpc),
+                       bb_guard_sock(self->pub_guard)};
+    for (size_t i = 0; i < sizeof mons / sizeof mons[0]; i++)
+        if (mons[i])
+            zpoller_add(poller, mons[i]);
     int64_t next_tick = 0;
     while (!zsys_interrupted) {
         int64_t now = bb_mono_ns() / BB_NS_PER_MS;
@@ -231,6 +394,7 @@ int coord_run(coord_t *self)
             coord_worker_answer(self);
         bb_rpc_pump(self->nodes_rpc);
         bb_rpc_pump(self->ops_rpc);
+        bb_guard_pump(self->pub_guard);
         now = bb_mono_ns() / BB_NS_PER_MS;
         if (now >= next_tick) {
             coord_check_liveness(self);

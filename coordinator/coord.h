@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bb_guard.h"
 #include "bb_rpc.h"
 #include "ingest.h"
 #include "node.pb-c.h"
@@ -24,14 +25,27 @@
 #define COORD_NODE_WINDOW     2 /* jobs out on a node at once: one recording, one queued */
 #define COORD_DEFAULT_RETAKES 2
 #define COORD_CALL_TIMEOUT_MS 5000
+#define COORD_MAX_MSG_BYTES   (512 * 1024) /* one inbound frame, at most (ZMQ_MAXMSGSIZE) */
+#define COORD_MAX_PEERS       256          /* connections per endpoint */
+#define COORD_HWM             64           /* messages queued per peer */
+
+typedef enum {
+    COORD_AUTH_AUTO = 0, /* CURVE when the state folder holds keys (batcherbird keys init) */
+    COORD_AUTH_CURVE,
+    COORD_AUTH_NONE
+} coord_auth_t;
 
 typedef struct {
     const char *state_dir;
+    const char *library_dir; /* every batch's library lies under it; NULL: <state>/library */
     const char *node_endpoint;
     const char *operator_endpoint;
     const char *event_endpoint;
     int heartbeat_ms;
     int offline_after_ms; /* silence after which a node is offline */
+    coord_auth_t auth;
+    bool insecure; /* allow plaintext on an endpoint other machines reach */
+    int max_peers; /* connections per endpoint; 0: COORD_MAX_PEERS */
 } coord_config_t;
 
 typedef struct coord_t coord_t;
@@ -66,7 +80,13 @@ struct coord_t {
     char state_dir[1024];
     char takes_dir[1100];
     char db_path[1100];
+    char library_dir[1024]; /* realpath of the library root */
     char session[64];
+    bool curve;            /* the endpoints use CurveZMQ */
+    zcert_t *cert;         /* the coordinator's key pair, when curve */
+    zactor_t *auth;        /* zauth, when curve */
+    bb_guard_t *pub_guard; /* connections on the event endpoint */
+    int lock_fd;           /* flock on <state>/coordinator.lock: one coordinator per state folder */
     coord_store_t *store;
     bb_rpc_t *nodes_rpc;
     bb_rpc_t *ops_rpc;
