@@ -21,8 +21,10 @@
 #include "operator.pb-c.h"
 
 #define LINK_CALL_TIMEOUT_MS     5000
-#define LINK_METERS_MS           100 /* input levels to the coordinator: 10 Hz */
-#define LINK_REGISTER_RETRY_MS   1000
+#define LINK_METERS_MS           100  /* input levels to the coordinator: 10 Hz */
+#define LINK_REGISTER_RETRY_MS   1000 /* first retry; doubles up to the max */
+#define LINK_REGISTER_RETRY_MAX  8000
+#define LINK_QUIET_WARN_MS       5000 /* "no answer from ... for 5 s" */
 #define LINK_BACKOFF_MIN_MS      500
 #define LINK_BACKOFF_MAX_MS      10000
 #define LINK_HEARTBEAT_FAILS_MAX 3
@@ -58,6 +60,10 @@ struct s_link_t {
     zsock_t *pull;
     s_capture_svc_t capture;
     bool registered, register_inflight, heartbeat_inflight, meters_inflight;
+    int register_retry_ms;    /* backoff between registration attempts */
+    int64_t unanswered_since; /* when the coordinator last stopped answering; 0 = it answers */
+    int64_t next_quiet_warn;  /* when to say again that it does not answer */
+    char last_refusal[BB_RPC_MESSAGE_MAX]; /* said once, until it changes */
     int64_t next_meters;
     int heartbeat_fails;
     int heartbeat_ms;
@@ -159,6 +165,27 @@ static void s_stream_failed(s_link_t *self, int status, const char *what, const 
 
 static void s_stream_pump(s_link_t *self);
 
+/* NOT_FOUND, PERMISSION_DENIED and ABORTED on a take are the coordinator's final word: it
+ * was not dispatched under this id (or was dispatched again since), it is another node's,
+ * or its job is finished or cancelled. The take is set aside in the spool's refused/
+ * folder, kept but not sent again, and the next one goes. */
+static bool s_refused_for_good(int status)
+{
+    return status == BB_STATUS_NOT_FOUND || status == BB_STATUS_PERMISSION_DENIED ||
+           status == BB_STATUS_ABORTED;
+}
+
+static void s_stream_set_aside(s_link_t *self, int status, const char *message)
+{
+    char id[BB_TAKE_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s", self->stream.id);
+    s_stream_close(self);
+    int rc = node_spool_set_aside(self->cfg.spool, id);
+    bb_warn("take %s refused by the coordinator (%s: %s): %s", id, bb_status_name(status), message,
+            rc ? "it stays in the spool" : "kept in the spool's refused/ folder, not sent again");
+    s_queue_remove(&self->uploads, id);
+}
+
 static void s_on_end(void *arg, int status, const char *message, const ProtobufCMessage *reply)
 {
     s_ctx_t *c = arg;
@@ -167,6 +194,10 @@ static void s_on_end(void *arg, int status, const char *message, const ProtobufC
     free(c);
     if (stale)
         return;
+    if (s_refused_for_good(status)) {
+        s_stream_set_aside(self, status, message);
+        return;
+    }
     if (status != BB_STATUS_OK) {
         s_stream_failed(self, status, "TakeEnd", message);
         return;
@@ -270,6 +301,10 @@ static void s_on_begin(void *arg, int status, const char *message, const Protobu
     free(c);
     if (stale)
         return;
+    if (s_refused_for_good(status)) {
+        s_stream_set_aside(self, status, message);
+        return;
+    }
     if (status != BB_STATUS_OK) {
         s_stream_failed(self, status, "TakeBegin", message);
         return;
@@ -328,17 +363,61 @@ static void s_stream_start(s_link_t *self)
 
 /* ---- registration and heartbeats ---- */
 
+/* A node pointed at the wrong place, or at a coordinator that is down, says so after 5 s
+ * and then at growing intervals, while it keeps trying with backoff. */
+static void s_unanswered(s_link_t *self, const char *why)
+{
+    int64_t now = s_now_ms();
+    if (!self->unanswered_since) {
+        self->unanswered_since = now;
+        self->next_quiet_warn = now + LINK_QUIET_WARN_MS;
+    }
+    if (now < self->next_quiet_warn)
+        return;
+    int64_t quiet = now - self->unanswered_since;
+    bb_warn("no answer from %s for %lld s, still trying%s%s", self->cfg.coordinator,
+            (long long)(quiet / 1000), *why ? ": " : "", why);
+    self->next_quiet_warn = now + (quiet < 60000 ? quiet : 60000); /* 5, 10, 20, 40, 60 s... */
+}
+
+static void s_answered(s_link_t *self)
+{
+    if (self->unanswered_since && s_now_ms() - self->unanswered_since >= LINK_QUIET_WARN_MS)
+        bb_info("the coordinator at %s answers again", self->cfg.coordinator);
+    self->unanswered_since = 0;
+}
+
+static void s_register_later(s_link_t *self)
+{
+    self->next_register = s_now_ms() + self->register_retry_ms;
+    self->register_retry_ms = self->register_retry_ms * 2 > LINK_REGISTER_RETRY_MAX
+                                  ? LINK_REGISTER_RETRY_MAX
+                                  : self->register_retry_ms * 2;
+}
+
 static void s_on_register(void *arg, int status, const char *message, const ProtobufCMessage *reply)
 {
     s_link_t *self = arg;
     self->register_inflight = false;
-    if (status != BB_STATUS_OK) {
-        if (status != BB_STATUS_DEADLINE_EXCEEDED)
-            bb_warn("the coordinator refused registration: %s: %s", bb_status_name(status),
-                    message);
-        self->next_register = s_now_ms() + LINK_REGISTER_RETRY_MS;
+    if (status == BB_STATUS_DEADLINE_EXCEEDED || status == BB_STATUS_UNAUTHENTICATED ||
+        status == BB_STATUS_UNAVAILABLE) {
+        s_unanswered(self, status == BB_STATUS_UNAUTHENTICATED ? message : "");
+        s_register_later(self);
         return;
     }
+    s_answered(self);
+    if (status != BB_STATUS_OK) {
+        /* a refusal (the name is taken, the certificate is for another name...): said once,
+         * then retried quietly with backoff, since the cause may go away */
+        if (strcmp(self->last_refusal, message) != 0)
+            bb_warn("the coordinator refused this node: %s: %s (retrying)", bb_status_name(status),
+                    message);
+        snprintf(self->last_refusal, sizeof self->last_refusal, "%s", message);
+        s_register_later(self);
+        return;
+    }
+    self->last_refusal[0] = '\0';
+    self->register_retry_ms = LINK_REGISTER_RETRY_MS;
     const Bb__RegisterReply *r = (const Bb__RegisterReply *)reply;
     self->registered = true;
     self->heartbeat_fails = 0;
@@ -370,7 +449,7 @@ static void s_register(s_link_t *self)
                           LINK_CALL_TIMEOUT_MS, s_on_register, self) == 0)
         self->register_inflight = true;
     else
-        self->next_register = s_now_ms() + LINK_REGISTER_RETRY_MS;
+        s_register_later(self);
 }
 
 static void s_on_heartbeat(void *arg, int status, const char *message,
@@ -382,6 +461,7 @@ static void s_on_heartbeat(void *arg, int status, const char *message,
         if (++self->heartbeat_fails >= LINK_HEARTBEAT_FAILS_MAX && self->registered) {
             bb_warn("the coordinator stopped answering (%s); reconnecting", message);
             self->registered = false;
+            self->register_retry_ms = LINK_REGISTER_RETRY_MS;
         }
         return;
     }
@@ -541,9 +621,13 @@ static void s_actor(zsock_t *pipe, void *args)
     self->cfg = start->cfg;
     self->heartbeat_ms = self->cfg.heartbeat_ms > 0 ? self->cfg.heartbeat_ms : 1000;
     self->backoff_ms = LINK_BACKOFF_MIN_MS;
+    self->register_retry_ms = LINK_REGISTER_RETRY_MS;
     self->stream.fd = -1;
     char err[256];
-    self->rpc = bb_rpc_new_dealer(self->cfg.coordinator, NULL, err, sizeof err);
+    bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+    opts.curve_cert = self->cfg.cert;
+    opts.curve_server_key = self->cfg.server_key;
+    self->rpc = bb_rpc_new_dealer(self->cfg.coordinator, &opts, err, sizeof err);
     self->pull = zsock_new_pull(NULL);
     if (!self->rpc || !self->pull || zsock_bind(self->pull, "%s", self->cfg.notify_endpoint) < 0) {
         bb_error("link: %s", self->rpc ? "cannot bind the recorder's socket" : err);

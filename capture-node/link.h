@@ -24,6 +24,8 @@
 
 typedef struct {
     const char *coordinator; /* endpoint to connect to */
+    zcert_t *cert;           /* CURVE: this node's certificate (borrowed); NULL = plaintext */
+    const char *server_key;  /* CURVE: the coordinator's public key */
     const char *name;
     const char *session;
     const char *notify_endpoint; /* inproc endpoint to bind for the recorder's messages */

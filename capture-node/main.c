@@ -21,6 +21,7 @@
 
 #include "audio.h"
 #include "audio_watch.h"
+#include "bb_auth.h"
 #include "bb_clock.h"
 #include "bb_err.h"
 #include "bb_fs.h"
@@ -190,6 +191,52 @@ static void s_restart(int argc, char **argv)
     free(args);
 }
 
+/* The node's certificate: its name is the node's name (a coordinator with keys takes
+ * registrations under that name only), its role must be "node". Without one, the node
+ * speaks plaintext, which a coordinator accepts on loopback and ipc:// only. */
+static int s_load_cert(node_options_t *o, zcert_t **cert, char *server_key, size_t len)
+{
+    if (!o->cert || !*o->cert) {
+        if (!bb_endpoint_is_local(o->coordinator))
+            fprintf(stderr,
+                    "batcherbird-node: warning: no certificate (--cert): the coordinator at %s "
+                    "answers only if it runs without keys (--auth none --insecure)\n",
+                    o->coordinator);
+        return 0;
+    }
+    char err[512];
+    *cert = bb_cert_load(o->cert, true, err, sizeof err);
+    if (!*cert) {
+        fprintf(stderr, "batcherbird-node: %s\n", err);
+        return -1;
+    }
+    const char *role = bb_cert_meta(*cert, BB_CERT_ROLE);
+    const char *name = bb_cert_meta(*cert, BB_CERT_NAME);
+    if (strcmp(role, BB_ROLE_NODE) != 0) {
+        fprintf(stderr,
+                "batcherbird-node: %s is a certificate for an %s, not a node (batcherbird keys "
+                "new --role node --name NAME ...)\n",
+                o->cert, role);
+        zcert_destroy(cert);
+        return -1;
+    }
+    if (o->name_set && strcmp(o->name, name) != 0) {
+        fprintf(stderr,
+                "batcherbird-node: --name %s, but the certificate %s is for the node '%s': a "
+                "node is known by its certificate's name (leave out --name)\n",
+                o->name, o->cert, name);
+        zcert_destroy(cert);
+        return -1;
+    }
+    snprintf(o->name, sizeof o->name, "%s", name);
+    if (bb_auth_server_key(o->coordinator_key, *cert, server_key, len, err, sizeof err)) {
+        fprintf(stderr, "batcherbird-node: %s\n", err);
+        zcert_destroy(cert);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     zsys_init();
@@ -198,6 +245,8 @@ int main(int argc, char **argv)
     if (gethostname(o.name, sizeof o.name) != 0 || !*o.name)
         snprintf(o.name, sizeof o.name, "node");
     o.name[NODE_NAME_MAX - 1] = '\0';
+    o.cert = getenv(BB_AUTH_CERT_ENV);
+    o.coordinator_key = getenv(BB_AUTH_SERVERKEY_ENV);
     if (node_options_parse(&o, argc, argv))
         return 2;
     if (o.help) {
@@ -250,6 +299,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "batcherbird-node: %s\n", err);
         return 2;
     }
+    /* the certificate after every option was checked, so a bad flag is what is reported */
+    zcert_t *cert = NULL;
+    char server_key[48] = "";
+    if (s_load_cert(&o, &cert, server_key, sizeof server_key))
+        return 2;
 
     /* The spool. */
     char spool_path[PATH_MAX];
@@ -370,6 +424,8 @@ int main(int argc, char **argv)
     s_caps_t caps;
     s_build_caps(&caps, &o);
     node_link_config_t lcfg = {.coordinator = o.coordinator,
+                               .cert = cert,
+                               .server_key = cert ? server_key : NULL,
                                .name = o.name,
                                .session = session,
                                .notify_endpoint = notify_ep,
@@ -388,10 +444,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "batcherbird-node: cannot connect to %s\n", o.coordinator);
         goto cleanup;
     }
-    bb_info("node %s: %s audio, %s MIDI%s%s, %u Hz, %u ch, spool %s, coordinator %s", o.name,
+    bb_info("node %s: %s audio, %s MIDI%s%s, %u Hz, %u ch, spool %s, coordinator %s (%s)", o.name,
             o.audio_backend, o.midi_backend, sim ? ", instrument " : "",
             sim ? s_instrument_name(&o.sim) : "", o.audio.sample_rate, o.audio.channels, spool_path,
-            o.coordinator);
+            o.coordinator, cert ? "CURVE" : "plaintext");
     if (o.speed > 1.0)
         bb_info("simulation runs %.0fx faster than real time", o.speed);
 
@@ -436,6 +492,7 @@ cleanup:
         free(ring_mem);
         free(block_mem);
     }
+    zcert_destroy(&cert);
     if (restart)
         s_restart(argc, argv);
     return rc;

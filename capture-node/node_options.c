@@ -21,7 +21,13 @@ void node_options_usage(FILE *out)
             "and streams every take to the coordinator.\n"
             "\n"
             "  --coordinator ENDPOINT  coordinator's node endpoint (default %s)\n"
-            "  --name NAME             this node's name (default: the host name)\n"
+            "  --name NAME             this node's name (default: the certificate's name, else\n"
+            "                          the host name)\n"
+            "  --cert FILE             this node's certificate (batcherbird keys new --role\n"
+            "                          node); default $BATCHERBIRD_CERT. Required when the\n"
+            "                          coordinator has keys\n"
+            "  --coordinator-key KEY   the coordinator's public key, Z85 or its .cert file\n"
+            "                          (default: the one the certificate names)\n"
             "  --spool DIR             where takes wait until acknowledged\n"
             "                          (default ~/.local/state/batcherbird/spool-NAME)\n"
             "  --audio BACKEND         virtual | portaudio (default virtual)\n"
@@ -137,7 +143,9 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
         O_MONDEV,
         O_SLOSS,
         O_WAITDEV,
-        O_SF
+        O_SF,
+        O_CERT,
+        O_CKEY
     };
     static const struct option longopts[] = {{"coordinator", 1, 0, O_COORD},
                                              {"name", 1, 0, O_NAME},
@@ -170,6 +178,8 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
                                              {"monitor-device", 1, 0, O_MONDEV},
                                              {"sim-device-loss", 1, 0, O_SLOSS},
                                              {"wait-for-device", 0, 0, O_WAITDEV},
+                                             {"cert", 1, 0, O_CERT},
+                                             {"coordinator-key", 1, 0, O_CKEY},
                                              {0, 0, 0, 0}};
     int c;
     double v;
@@ -187,6 +197,13 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
                 return BB_EINVAL;
             }
             snprintf(o->name, sizeof o->name, "%s", optarg);
+            o->name_set = true;
+            break;
+        case O_CERT:
+            o->cert = optarg;
+            break;
+        case O_CKEY:
+            o->coordinator_key = optarg;
             break;
         case O_SPOOL:
             o->spool_dir = optarg;

@@ -20,9 +20,12 @@
 #define NODE_NAME_MAX   64   /* bytes of a node name, NUL included */
 
 typedef struct {
-    const char *coordinator;  /* the coordinator's node endpoint */
-    char name[NODE_NAME_MAX]; /* main fills the host name before parsing */
-    const char *spool_dir;    /* NULL: under XDG_STATE_HOME or ~/.local/state */
+    const char *coordinator;     /* the coordinator's node endpoint */
+    char name[NODE_NAME_MAX];    /* main fills the host name before parsing */
+    bool name_set;               /* --name was given */
+    const char *cert;            /* --cert: a node certificate; main fills BATCHERBIRD_CERT */
+    const char *coordinator_key; /* --coordinator-key: Z85 or a .cert file */
+    const char *spool_dir;       /* NULL: under XDG_STATE_HOME or ~/.local/state */
     const char *audio_backend;
     const char *midi_backend;
     const char *audio_device;
@@ -43,12 +46,13 @@ typedef struct {
 
 #define NODE_OPTIONS_INIT                                                                          \
     {                                                                                              \
-        .coordinator = BB_ENDPOINT_NODES, .name = "", .spool_dir = NULL,                           \
-        .audio_backend = "virtual", .midi_backend = "virtual", .audio_device = NULL,               \
-        .midi_device = NULL, .sim = NODE_SIM_CONFIG_INIT, .audio = NODE_AUDIO_CONFIG_INIT,         \
-        .latency_offset_ms = 0.0, .speed = 1.0, .truth_path = NULL, .heartbeat_ms = 1000,          \
-        .list_devices = false, .loss_after_s = 0.0, .loss_for_s = 0.0, .wait_for_device = false,   \
-        .log_level_set = false, .log_level = BB_LOG_INFO, .help = false                            \
+        .coordinator = BB_ENDPOINT_NODES, .name = "", .name_set = false, .cert = NULL,             \
+        .coordinator_key = NULL, .spool_dir = NULL, .audio_backend = "virtual",                    \
+        .midi_backend = "virtual", .audio_device = NULL, .midi_device = NULL,                      \
+        .sim = NODE_SIM_CONFIG_INIT, .audio = NODE_AUDIO_CONFIG_INIT, .latency_offset_ms = 0.0,    \
+        .speed = 1.0, .truth_path = NULL, .heartbeat_ms = 1000, .list_devices = false,             \
+        .loss_after_s = 0.0, .loss_for_s = 0.0, .wait_for_device = false, .log_level_set = false,  \
+        .log_level = BB_LOG_INFO, .help = false                                                    \
     }
 
 /* Parses argv into o (which holds the defaults). 0, or BB_EINVAL after a message on

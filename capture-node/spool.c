@@ -307,6 +307,26 @@ int node_spool_open_data(node_spool_t *self, const char *id, int *fd, uint64_t *
     return 0;
 }
 
+int node_spool_set_aside(node_spool_t *self, const char *id)
+{
+    char dir[NODE_SPOOL_PATH_MAX + 16], from[NODE_SPOOL_PATH_MAX];
+    char to[NODE_SPOOL_PATH_MAX + 16 + BB_TAKE_ID_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/refused", self->dir);
+    int rc = bb_mkdir_p(dir);
+    const char *ext[] = {".raw", ".hdr"}; /* the header last: complete means it exists */
+    for (int i = 0; !rc && i < 2; i++) {
+        s_path(self, id, ext[i], from, sizeof from);
+        snprintf(to, sizeof to, "%s/%s%s", dir, id, ext[i]);
+        if (rename(from, to) != 0)
+            rc = bb_err_from_errno(errno);
+    }
+    if (!rc)
+        rc = bb_fsync_dir(dir);
+    if (!rc)
+        rc = bb_fsync_dir(self->dir);
+    return rc;
+}
+
 int node_spool_remove(node_spool_t *self, const char *id)
 {
     char path[NODE_SPOOL_PATH_MAX];

@@ -46,5 +46,8 @@ int node_spool_load_header(node_spool_t *self, const char *id, Bb__SpoolHeader *
 int node_spool_open_data(node_spool_t *self, const char *id, int *fd, uint64_t *bytes);
 /* Removes a take (after the coordinator acknowledged it). */
 int node_spool_remove(node_spool_t *self, const char *id);
+/* Moves a take the coordinator refused for good into <dir>/refused/, where it is kept (not
+ * deleted, not sent again). */
+int node_spool_set_aside(node_spool_t *self, const char *id);
 
 #endif

@@ -103,6 +103,10 @@ int cli_cmd_delete(cli_t *cli, int argc, char **argv);
 /* export BATCH --again: cli_cmd_export hands over when it sees --again. */
 int cli_export_again(cli_t *cli, int argc, char **argv);
 int cli_cmd_keys(cli_t *cli, int argc, char **argv); /* cmd_keys.c: certificates */
+/* What `keys init --state` and `keys new --state` do, quietly (the demo sets CURVE up with
+ * them). Exit codes; a failure was printed. */
+int cli_keys_init(const char *state);
+int cli_keys_new(const char *state, const char *role, const char *name, const char *out);
 
 /* One line per take (take_table.c), grouped by instrument, with a summary line. */
 void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4_is_60);

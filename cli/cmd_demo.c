@@ -200,19 +200,31 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     double t0 = bb_mono_ns() / 1e9;
 
     printf("Batcherbird demo: a coordinator and two capture nodes with simulated instruments\n");
+    /* CURVE, as a studio sets it up: the coordinator's keys, a certificate per node and one
+     * for this command (batcherbird keys init / keys new). */
+    char certs[DEMO_NODES + 1][PATH_MAX + 32];
+    if (cli_keys_init(state))
+        goto cleanup;
+    for (int i = 0; i <= DEMO_NODES; i++) {
+        const char *role = i < DEMO_NODES ? "node" : "operator";
+        const char *who = i < DEMO_NODES ? names[i] : "demo";
+        snprintf(certs[i], sizeof certs[i], "%s/%s-%s.cert", tmp, role, who);
+        if (cli_keys_new(state, role, who, certs[i]))
+            goto cleanup;
+    }
     char log[PATH_MAX + 32];
     snprintf(log, sizeof log, "%s/coordinator.log", tmp);
-    char *cargs[] = {"--state", state,      "--nodes", nodes_ep, "--operators",
-                     ops_ep,    "--events", ev_ep,     NULL};
+    char *cargs[] = {"--state",  state, "--nodes",   nodes_ep, "--operators", ops_ep,
+                     "--events", ev_ep, "--library", out_abs,  NULL};
     if (s_spawn(&coord, bin_dir, "batcherbird-coordinator", cargs, log))
         goto cleanup;
     for (int i = 0; i < DEMO_NODES; i++) {
         char spool[PATH_MAX + 32];
         snprintf(spool, sizeof spool, "%s/spool-%s", tmp, names[i]);
         snprintf(log, sizeof log, "%s/%s.log", tmp, names[i]);
-        char *nargs[] = {"--coordinator", nodes_ep,           "--name",  (char *)names[i],
-                         "--instrument",  (char *)presets[i], "--spool", spool,
-                         "--speed",       (char *)speed,      NULL};
+        char *nargs[] = {"--coordinator",    nodes_ep,  "--name", (char *)names[i], "--instrument",
+                         (char *)presets[i], "--spool", spool,    "--speed",        (char *)speed,
+                         "--cert",           certs[i],  NULL};
         if (s_spawn(&nodes[i], bin_dir, "batcherbird-node", nargs, log))
             goto cleanup;
     }
@@ -220,16 +232,15 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     cli->coordinator = ops_ep;
     cli->events = ev_ep;
     cli->timeout_ms = 5000;
+    cli->cert_path = certs[DEMO_NODES];
+    cli->server_key = NULL;
     /* Wait until both nodes have registered. */
     for (;;) {
         Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
         ProtobufCMessage *outm = NULL;
         char err[256];
-        if (!cli->rpc) {
-            bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
-            opts.linger_ms = 0;
-            cli->rpc = bb_rpc_new_dealer(ops_ep, &opts, err, sizeof err);
-        }
+        if (!cli->rpc && cli_connect(cli))
+            goto cleanup;
         int online = 0;
         if (cli->rpc && bb_rpc_call(cli->rpc, &bb__operator__descriptor, "ListNodes", &req.base,
                                     1000, &outm, err, sizeof err) == BB_STATUS_OK) {

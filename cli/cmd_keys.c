@@ -118,7 +118,7 @@ static int s_mkdir(const char *dir, mode_t mode)
     return CLI_EXIT_OK;
 }
 
-static int s_init(const s_args_t *a)
+static int s_init(const s_args_t *a, bool quiet)
 {
     if (!a->state) {
         cli_error("keys init: which state folder? (--state DIR, the coordinator's --state)");
@@ -152,11 +152,12 @@ static int s_init(const s_args_t *a)
         zcert_destroy(&cert);
         return CLI_EXIT_FAILED;
     }
-    printf("The coordinator's key pair is in %s (public key %s).\n"
-           "A coordinator started with --state %s now requires certificates. Make them with\n"
-           "  batcherbird keys new --role node --name NAME --out NAME.cert --state %s\n"
-           "  batcherbird keys new --role operator --name YOU --out YOU.cert --state %s\n",
-           dir, zcert_public_txt(cert), a->state, a->state, a->state);
+    if (!quiet)
+        printf("The coordinator's key pair is in %s (public key %s).\n"
+               "A coordinator started with --state %s now requires certificates. Make them with\n"
+               "  batcherbird keys new --role node --name NAME --out NAME.cert --state %s\n"
+               "  batcherbird keys new --role operator --name YOU --out YOU.cert --state %s\n",
+               dir, zcert_public_txt(cert), a->state, a->state, a->state);
     zcert_destroy(&cert);
     return CLI_EXIT_OK;
 }
@@ -169,7 +170,7 @@ static void s_trusted_path(const char *state, const char *role, const char *name
     snprintf(out, len, "%s/%s-%s.cert", dir, role, name);
 }
 
-static int s_new(const s_args_t *a)
+static int s_new(const s_args_t *a, bool quiet)
 {
     if (!bb_role_ok(a->role)) {
         cli_error("keys new: --role node or --role operator");
@@ -245,6 +246,8 @@ static int s_new(const s_args_t *a)
         goto done;
     }
     chmod(pub, 0644);
+    if (quiet)
+        goto done;
     printf("%s certificate '%s' written to %s (keep it secret: it holds the key pair).\n",
            strcmp(a->role, BB_ROLE_NODE) == 0 ? "Node" : "Operator", a->name, a->out);
     if (a->state)
@@ -317,6 +320,18 @@ static int s_revoke(const s_args_t *a)
     return CLI_EXIT_OK;
 }
 
+int cli_keys_init(const char *state)
+{
+    s_args_t a = {.state = state};
+    return s_init(&a, true);
+}
+
+int cli_keys_new(const char *state, const char *role, const char *name, const char *out)
+{
+    s_args_t a = {.state = state, .role = role, .name = name, .out = out};
+    return s_new(&a, true);
+}
+
 int cli_cmd_keys(cli_t *cli, int argc, char **argv)
 {
     (void)cli;
@@ -333,9 +348,9 @@ int cli_cmd_keys(cli_t *cli, int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (!strcmp(argv[1], "init"))
-        return s_init(&a);
+        return s_init(&a, false);
     if (!strcmp(argv[1], "new"))
-        return s_new(&a);
+        return s_new(&a, false);
     if (!strcmp(argv[1], "list"))
         return s_list(&a);
     if (!strcmp(argv[1], "revoke"))

@@ -60,7 +60,7 @@ struct bb_rpc_t {
     uint64_t next_id;
     bb_guard_t *guard; /* ROUTER with max_peers: the connection limit */
     zsock_t *mon;      /* DEALER: handshake events */
-    char handshake_error[256];
+    char handshake_error[512];
     /* a message with too many frames being dropped */
     bool dropping;
     size_t drop_frames;
@@ -136,15 +136,15 @@ static bool s_monitor_one(bb_rpc_t *self)
             self->handshake_error[0] = '\0';
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             snprintf(self->handshake_error, sizeof self->handshake_error,
-                     "%s refused this certificate (ZAP status %u): it is not among the "
+                     "%.200s refused this certificate (ZAP status %u): it is not among the "
                      "certificates the server trusts",
                      self->endpoint, value);
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
                  event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
             snprintf(self->handshake_error, sizeof self->handshake_error,
-                     self->curve ? "the handshake with %s failed: it does not use CURVE, or its "
+                     self->curve ? "the handshake with %.200s failed: it does not use CURVE, or its "
                                    "key is not the one given"
-                                 : "the handshake with %s failed: it requires CURVE (give a "
+                                 : "the handshake with %.200s failed: it requires CURVE (give a "
                                    "certificate)",
                      self->endpoint);
     }

@@ -312,9 +312,22 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     }
     bb_guard_bound(self->pub_guard);
     self->worker = coord_worker_new(self->db_path);
-    if (!self->worker) {
-        snprintf(err, errlen, "cannot start the export worker");
+    self->qc = coord_qc_new(self->db_path);
+    if (!self->worker || !self->qc) {
+        snprintf(err, errlen, "cannot start the export worker or the take checker");
         goto fail;
+    }
+    /* Takes stored but not checked when the coordinator stopped are checked now. */
+    char **unchecked;
+    size_t nu;
+    if (coord_store_takes_unchecked(self->store, &unchecked, &nu) == 0) {
+        for (size_t i = 0; i < nu; i++) {
+            coord_qc_queue(self->qc, unchecked[i]);
+            free(unchecked[i]);
+        }
+        free(unchecked);
+        if (nu)
+            bb_info("%zu stored take(s) will be checked", nu);
     }
 
     /* Exports interrupted by a stop run again. */
@@ -346,6 +359,7 @@ void coord_destroy(coord_t **self_p)
         return;
     coord_t *self = *self_p;
     zactor_destroy(&self->worker);
+    coord_qc_destroy(&self->qc);
     bb_rpc_destroy(&self->nodes_rpc);
     bb_rpc_destroy(&self->ops_rpc);
     bb_guard_destroy(&self->pub_guard);
@@ -371,7 +385,7 @@ void coord_destroy(coord_t **self_p)
 int coord_run(coord_t *self)
 {
     zpoller_t *poller = zpoller_new(bb_rpc_sock(self->nodes_rpc), bb_rpc_sock(self->ops_rpc),
-                                    zactor_sock(self->worker), NULL);
+                                    zactor_sock(self->worker), coord_qc_sock(self->qc), NULL);
     /* connection events too, so that a flood is answered as it comes */
     zsock_t *mons[] = {bb_rpc_monitor_sock(self->nodes_rpc), bb_rpc_monitor_sock(self->ops_rpc),
                        bb_guard_sock(self->pub_guard)};
@@ -392,6 +406,8 @@ int coord_run(coord_t *self)
             break;
         if (which == zactor_sock(self->worker))
             coord_worker_answer(self);
+        else if (which == coord_qc_sock(self->qc))
+            coord_qc_answer(self);
         bb_rpc_pump(self->nodes_rpc);
         bb_rpc_pump(self->ops_rpc);
         bb_guard_pump(self->pub_guard);

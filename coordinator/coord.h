@@ -11,6 +11,7 @@
 #define COORD_COORD_H
 
 #include <czmq.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@
 #include "ingest.h"
 #include "node.pb-c.h"
 #include "operator.pb-c.h"
+#include "pipeline.h"
 #include "registry.h"
 #include "store.h"
 
@@ -28,6 +30,8 @@
 #define COORD_MAX_MSG_BYTES   (512 * 1024) /* one inbound frame, at most (ZMQ_MAXMSGSIZE) */
 #define COORD_MAX_PEERS       256          /* connections per endpoint */
 #define COORD_HWM             64           /* messages queued per peer */
+#define COORD_MAX_NODES       256          /* node names remembered; more: nodes forget */
+#define COORD_TAKE_MARGIN_MS  2000         /* a take may run this much past its plan (and 10 %) */
 
 typedef enum {
     COORD_AUTH_AUTO = 0, /* CURVE when the state folder holds keys (batcherbird keys init) */
@@ -49,6 +53,7 @@ typedef struct {
 } coord_config_t;
 
 typedef struct coord_t coord_t;
+typedef struct coord_qc_t coord_qc_t;
 
 typedef struct {
     Bb__NodeLink_Service service;
@@ -80,7 +85,7 @@ struct coord_t {
     char state_dir[1024];
     char takes_dir[1100];
     char db_path[1100];
-    char library_dir[1024]; /* realpath of the library root */
+    char library_dir[PATH_MAX]; /* realpath of the library root */
     char session[64];
     bool curve;            /* the endpoints use CurveZMQ */
     zcert_t *cert;         /* the coordinator's key pair, when curve */
@@ -92,6 +97,7 @@ struct coord_t {
     bb_rpc_t *ops_rpc;
     zsock_t *pub;
     zactor_t *worker;
+    coord_qc_t *qc; /* the take checker (qc_worker.c) */
     coord_registry_t *registry;
     coord_ingest_t *ingest;
     coord_nodelink_svc_t nodelink;
@@ -138,6 +144,21 @@ void coord_nodelink_init(coord_t *self);
 void coord_operator_init(coord_t *self);
 int coord_batch_status(coord_t *self, uint64_t batch_id, Bb__BatchStatus **out);
 void coord_batch_status_free(Bb__BatchStatus *st);
+
+/* qc_worker.c: the take checker */
+coord_qc_t *coord_qc_new(const char *db_path);
+void coord_qc_destroy(coord_qc_t **self_p);
+zsock_t *coord_qc_sock(coord_qc_t *self);
+/* Queues a stored take for analysis. */
+int coord_qc_queue(coord_qc_t *self, const char *take_id);
+/* Takes queued or being analysed. */
+size_t coord_qc_backlog(coord_qc_t *self);
+/* Reads one answer of the checker and applies it. */
+void coord_qc_answer(coord_t *self);
+/* service_node.c: applies a take's analysis: its verdict, and its job done, retaken or
+ * failed, in one transaction; then the events. `json` is the analysis as stored. */
+void coord_take_checked(coord_t *self, const char *take_id, const dsp_analysis_t *a,
+                        const char *json);
 
 /* worker.c: the export actor */
 zactor_t *coord_worker_new(const char *db_path);

@@ -38,6 +38,7 @@ typedef struct {
     uint32_t next_seq;
     uint32_t crc;
     uint64_t bytes;
+    uint64_t max_bytes; /* what the plan allows this take */
     uint64_t frames;
     uint8_t carry[COORD_MAX_FRAME_BYTES];
     size_t carry_len;
@@ -115,6 +116,14 @@ const char *coord_ingest_node(coord_ingest_t *self, const char *take_id)
     return t ? t->node : NULL;
 }
 
+size_t coord_ingest_count_node(coord_ingest_t *self, const char *node)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n; i++)
+        n += strcmp(self->takes[i]->node, node) == 0;
+    return n;
+}
+
 void coord_ingest_expire(coord_ingest_t *self, int64_t max_idle_ms)
 {
     int64_t now = s_now_ms();
@@ -129,7 +138,7 @@ void coord_ingest_expire(coord_ingest_t *self, int64_t max_idle_ms)
     }
 }
 
-int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, char *msg, size_t len)
+int coord_ingest_check(const Bb__TakeBeginRequest *req, char *msg, size_t len)
 {
     const Bb__TakeJob *job = req->job;
     const Bb__TakeFormat *fmt = req->format;
@@ -138,7 +147,7 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
         return BB_STATUS_INVALID_ARGUMENT;
     }
     if (!bb_take_id_ok(job->take_id)) {
-        snprintf(msg, len, "take id '%s' is not acceptable", job->take_id);
+        snprintf(msg, len, "take id '%.100s' is not acceptable", job->take_id);
         return BB_STATUS_INVALID_ARGUMENT;
     }
     if (fmt->format != BB__SAMPLE_FORMAT__FLOAT32_LE || fmt->channels < 1 || fmt->channels > 8 ||
@@ -148,7 +157,23 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
                  fmt->sample_rate, fmt->channels);
         return BB_STATUS_INVALID_ARGUMENT;
     }
+    return BB_STATUS_OK;
+}
+
+int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, const char *node,
+                       uint64_t max_bytes, char *msg, size_t len)
+{
+    int status = coord_ingest_check(req, msg, len);
+    if (status != BB_STATUS_OK)
+        return status;
+    const Bb__TakeJob *job = req->job;
+    const Bb__TakeFormat *fmt = req->format;
     coord_ingest_drop(self, job->take_id); /* a restarted stream starts over */
+    if (coord_ingest_count_node(self, node) >= COORD_INGEST_PER_NODE) {
+        snprintf(msg, len, "node %s is sending %d takes already; finish those first", node,
+                 COORD_INGEST_PER_NODE);
+        return BB_STATUS_RESOURCE_EXHAUSTED;
+    }
     if (self->n == COORD_INGEST_MAX) {
         snprintf(msg, len, "the coordinator is receiving %d takes already; try again",
                  COORD_INGEST_MAX);
@@ -161,7 +186,8 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
     }
     t->fd = -1;
     snprintf(t->id, sizeof t->id, "%s", job->take_id);
-    snprintf(t->node, sizeof t->node, "%s", req->node);
+    snprintf(t->node, sizeof t->node, "%s", node);
+    t->max_bytes = max_bytes;
     snprintf(t->dir, sizeof t->dir, "%s/b%llu", self->dir, (unsigned long long)job->batch_id);
     snprintf(t->part, sizeof t->part, "%s/%s.wav.part", t->dir, t->id);
     t->rate = fmt->sample_rate;
@@ -186,7 +212,7 @@ int coord_ingest_begin(coord_ingest_t *self, const Bb__TakeBeginRequest *req, ch
         snprintf(msg, len, "cannot store take %s in %s: %s", t->id, t->dir,
                  rc ? bb_strerror(rc) : "out of memory");
         s_free(t, true);
-        return rc == BB_ENOSPACE ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_INTERNAL;
+        return rc ? bb_status_from_err(rc) : BB_STATUS_RESOURCE_EXHAUSTED;
     }
     self->takes[self->n++] = t;
     return BB_STATUS_OK;
@@ -210,6 +236,14 @@ int coord_ingest_chunk(coord_ingest_t *self, const Bb__TakeChunkRequest *req, ch
     if (req->data.len > COORD_CHUNK_MAX_BYTES) {
         snprintf(msg, len, "take %s: chunk of %zu bytes is over the %d limit", t->id, req->data.len,
                  COORD_CHUNK_MAX_BYTES);
+        coord_ingest_drop(self, req->take_id);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (t->bytes + req->data.len > t->max_bytes) {
+        snprintf(msg, len,
+                 "take %s is longer than its plan allows (%.1f s of audio at most): refused", t->id,
+                 (double)t->max_bytes / (t->channels * sizeof(float) * t->rate));
+        coord_ingest_drop(self, req->take_id);
         return BB_STATUS_INVALID_ARGUMENT;
     }
     const size_t frame_bytes = t->channels * sizeof(float);
@@ -255,10 +289,11 @@ int coord_ingest_chunk(coord_ingest_t *self, const Bb__TakeChunkRequest *req, ch
     t->next_seq++;
     return BB_STATUS_OK;
 
-write_failed:
+write_failed:;
+    int werr = bb_err_from_errno(errno);
     snprintf(msg, len, "take %s: writing failed on the coordinator (%s); the node keeps it", t->id,
-             errno == ENOSPC ? "disk full" : sf_strerror(t->sf));
-    int status = errno == ENOSPC ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_INTERNAL;
+             werr != BB_EIO ? bb_strerror(werr) : sf_strerror(t->sf));
+    int status = bb_status_from_err(werr);
     coord_ingest_drop(self, req->take_id);
     return status;
 }
@@ -346,7 +381,7 @@ int coord_ingest_end(coord_ingest_t *self, const Bb__TakeEndRequest *req, dsp_ra
         if (*side)
             unlink(side);
         coord_ingest_drop(self, req->take_id);
-        return rc == BB_ENOSPACE ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_INTERNAL;
+        return bb_status_from_err(rc);
     }
     s_free(t, false);
     self->takes[at] = self->takes[--self->n];

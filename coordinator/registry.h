@@ -29,6 +29,7 @@ typedef struct {
     double take_overhead_ms;
     uint32_t take_overhead_samples;
     int64_t last_take_start, last_take_end; /* stream frames of the previous take */
+    uint32_t refusals; /* second sessions refused under this name */
 } coord_node_t;
 
 typedef struct coord_registry_t coord_registry_t;

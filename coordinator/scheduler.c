@@ -189,10 +189,11 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
     default:
         break;
     }
-    int pending = 0, dispatched = 0;
+    int pending = 0, dispatched = 0, checking = 0;
     coord_store_job_count(self->store, batch, idx, JOB_PENDING, &pending);
     coord_store_job_count(self->store, batch, idx, JOB_DISPATCHED, &dispatched);
-    if (pending == 0 && dispatched == 0) {
+    coord_store_job_count(self->store, batch, idx, JOB_STORED, &checking);
+    if (pending == 0 && dispatched == 0 && checking == 0) {
         if (spec && spec->no_export) { /* a measurement (calibration): nothing to write */
             int failed = 0;
             coord_store_job_count(self->store, batch, idx, JOB_FAILED, &failed);

@@ -2,6 +2,15 @@
  * service_node.c — bb.NodeLink, served to capture nodes: registration, heartbeats and
  * take streaming, plus what happens when a take is complete: analysis, the retake
  * decision, and one database transaction that records it before the node is told.
+ *
+ * Who is calling: with CURVE, the name in the coordinator's copy of the caller's
+ * certificate (a request that names another node is PERMISSION_DENIED); in plaintext
+ * (loopback and ipc:// only), the name the request carries. A name has one live session
+ * at a time: a second process registering under it while the first still answers is
+ * refused. Take streaming calls must come over the connection of the node's live session.
+ * A take is accepted only for a job that is out on the node sending it, under the take
+ * id it was dispatched with, in the format the node registered, and no longer than its
+ * plan allows; the job's own row, never the take id's text, says which job it is.
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,13 +36,42 @@ static int64_t s_now_ms(void)
     return bb_mono_ns() / BB_NS_PER_MS;
 }
 
-static void s_touch(coord_t *self, const char *name, void *call)
+/* The node a call comes from, or NULL after the call was answered with the reason.
+ * `claimed` is the name the request carries (NULL when it carries none). With
+ * `on_session`, the call must come over the connection of the node's live session. */
+static coord_node_t *s_caller(coord_t *self, void *call, const char *claimed, bool on_session)
 {
-    coord_node_t *node = name ? coord_registry_find(self->registry, name) : NULL;
-    if (!node || !node->online)
-        return;
+    const char *cert = bb_rpc_caller_name(call);
+    zframe_t *peer = bb_rpc_peer(call);
+    coord_node_t *node = NULL;
+    if (cert) {
+        if (claimed && strcmp(claimed, cert) != 0) {
+            bb_rpc_fail(call, BB_STATUS_PERMISSION_DENIED,
+                        "this node's certificate is for '%s'; it cannot speak for '%.64s'", cert,
+                        claimed);
+            return NULL;
+        }
+        node = coord_registry_find(self->registry, cert);
+    } else if (claimed) {
+        node = coord_registry_find(self->registry, claimed);
+    } else {
+        for (size_t i = 0; !node && i < coord_registry_size(self->registry); i++) {
+            coord_node_t *n = coord_registry_at(self->registry, i);
+            if (n->online && n->peer && peer && zframe_eq(n->peer, peer))
+                node = n;
+        }
+    }
+    if (!node || !node->online) {
+        bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION, "register first");
+        return NULL;
+    }
+    if (on_session && !(node->peer && peer && zframe_eq(node->peer, peer))) {
+        bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION,
+                    "this connection is not node %s's live session (register first)", node->name);
+        return NULL;
+    }
     node->last_seen_ms = s_now_ms();
-    coord_registry_set_peer(node, bb_rpc_peer(call));
+    return node;
 }
 
 static void s_abort_done(void *arg, int status, const char *message, const ProtobufCMessage *reply)
@@ -46,12 +84,46 @@ static void s_register_node(Bb__NodeLink_Service *service, const Bb__RegisterReq
                             Bb__RegisterReply_Closure closure, void *call)
 {
     coord_t *self = s_coord(service);
-    if (!*req->name || strlen(req->name) > 63 || !*req->session) {
+    if (!*req->name || strlen(req->name) > 63 || !*req->session ||
+        strlen(req->session) >= sizeof((coord_node_t *)0)->session) {
         bb_rpc_fail(call, BB_STATUS_INVALID_ARGUMENT,
                     "a node registers with a name of 1 to 63 characters and a session id");
         return;
     }
-    coord_node_t *node = coord_registry_get(self->registry, req->name);
+    const char *cert = bb_rpc_caller_name(call);
+    if (cert && strcmp(cert, req->name) != 0) {
+        bb_rpc_fail(call, BB_STATUS_PERMISSION_DENIED,
+                    "this node's certificate is for '%s': it registers as '%s' or not at all "
+                    "(it asked for '%.64s')",
+                    cert, cert, req->name);
+        return;
+    }
+    coord_node_t *node = coord_registry_find(self->registry, req->name);
+    if (!node && coord_registry_size(self->registry) >= COORD_MAX_NODES) {
+        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED,
+                    "the coordinator knows %d nodes already: remove unused ones with batcherbird "
+                    "nodes forget NAME",
+                    COORD_MAX_NODES);
+        return;
+    }
+    if (node && node->online && *node->session && strcmp(node->session, req->session) != 0 &&
+        s_now_ms() - node->last_seen_ms < self->cfg.offline_after_ms) {
+        /* Two processes under one name (cloned images share a host name, a copied
+         * certificate): the one already working keeps it; this one is told why. */
+        bb_rpc_fail(call, BB_STATUS_ALREADY_EXISTS,
+                    "the name '%s' belongs to a node that is online (heard %.1f s ago): give "
+                    "this node a name of its own (--name, or its own certificate); if that "
+                    "node has stopped, this one is taken once it counts as offline (%.1f s)",
+                    node->name, (s_now_ms() - node->last_seen_ms) / 1000.0,
+                    self->cfg.offline_after_ms / 1000.0);
+        if (node->refusals++ % 20 == 0)
+            bb_warn("refused a second node named %s (another process with the same name); the "
+                    "first keeps it",
+                    node->name);
+        return;
+    }
+    if (!node)
+        node = coord_registry_get(self->registry, req->name);
     if (!node) {
         bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
@@ -96,7 +168,8 @@ static void s_register_node(Bb__NodeLink_Service *service, const Bb__RegisterReq
         coord_store_jobs_requeue_node(self->store, node->name, &n);
         for (size_t i = 0; i < req->n_spooled_take_ids; i++) {
             coord_job_row_t job;
-            if (coord_store_job_find_by_take(self->store, req->spooled_take_ids[i], &job) == 0)
+            if (coord_store_job_find_by_take(self->store, req->spooled_take_ids[i], &job) == 0 &&
+                strcmp(job.node, node->name) == 0)
                 coord_store_job_mark_dispatched(self->store, job.id, job.dispatched);
         }
         if (n)
@@ -141,8 +214,10 @@ static void s_meters(Bb__NodeLink_Service *service, const Bb__MetersRequest *req
 {
     coord_t *self = s_coord(service);
     Bb__MetersReply reply = BB__METERS_REPLY__INIT;
-    coord_node_t *node = coord_registry_find(self->registry, req->name);
-    if (!node || strcmp(node->session, req->session) != 0) {
+    coord_node_t *node = s_caller(self, call, req->name, false);
+    if (!node)
+        return;
+    if (strcmp(node->session, req->session) != 0) {
         bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION, "register first");
         return;
     }
@@ -153,7 +228,7 @@ static void s_meters(Bb__NodeLink_Service *service, const Bb__MetersRequest *req
         return;
     bb__meters_request__pack(req, zframe_data(body));
     char topic[96];
-    snprintf(topic, sizeof topic, "meter.%s", req->name);
+    snprintf(topic, sizeof topic, "meter.%s", node->name);
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, topic);
     zmsg_append(msg, &body);
@@ -165,6 +240,13 @@ static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatReques
 {
     coord_t *self = s_coord(service);
     Bb__HeartbeatReply reply = BB__HEARTBEAT_REPLY__INIT;
+    const char *cert = bb_rpc_caller_name(call);
+    if (cert && strcmp(cert, req->name) != 0) {
+        bb_rpc_fail(call, BB_STATUS_PERMISSION_DENIED,
+                    "this node's certificate is for '%s'; it cannot speak for '%.64s'", cert,
+                    req->name);
+        return;
+    }
     coord_node_t *node = coord_registry_find(self->registry, req->name);
     if (!node || strcmp(node->session, req->session) != 0) {
         reply.known = false; /* register first */
@@ -203,38 +285,140 @@ static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatReques
         self->schedule_soon = true;
 }
 
+/* The job a take belongs to, when it is out on `node` under this take id: dispatched
+ * there, or sent back to pending while the node was away or the coordinator restarted
+ * (the node may still deliver what it recorded). BB_STATUS_OK, or a status with msg: NOT_FOUND
+ * (never dispatched under this id, or dispatched again since), PERMISSION_DENIED (another
+ * node's), ABORTED (finished or cancelled): final answers, which the node takes as "set it
+ * aside". */
+static int s_job_out_on(coord_t *self, const char *take_id, const coord_node_t *node,
+                        coord_job_row_t *job, char *msg, size_t len)
+{
+    if (coord_store_job_find_by_take(self->store, take_id, job) != 0) {
+        snprintf(msg, len, "take %.96s was not dispatched by this coordinator: refused", take_id);
+        return BB_STATUS_NOT_FOUND;
+    }
+    if (strcmp(job->node, node->name) != 0) {
+        snprintf(msg, len, "take %.96s was dispatched to node %s, not to %s: refused", take_id,
+                 job->node, node->name);
+        return BB_STATUS_PERMISSION_DENIED;
+    }
+    if (job->state != JOB_DISPATCHED && job->state != JOB_PENDING) {
+        snprintf(msg, len, "take %.96s is for a job that is no longer out (%s): refused", take_id,
+                 job->state == JOB_CANCELLED ? "cancelled" : "finished");
+        return BB_STATUS_ABORTED;
+    }
+    return BB_STATUS_OK;
+}
+
+/* What the plan allows a take to hold: its pre-roll, hold and longest release, plus 10 %
+ * and COORD_TAKE_MARGIN_MS for the MIDI and scheduling slack a real take has. */
+static uint64_t s_max_take_bytes(coord_t *self, const coord_job_row_t *job, uint32_t rate,
+                                 uint32_t channels)
+{
+    const Bb__BatchSpec *spec = coord_spec(self, job->batch_id);
+    const Bb__InstrumentSpec *inst =
+        spec && job->inst_idx >= 0 && (size_t)job->inst_idx < spec->n_instruments
+            ? spec->instruments[job->inst_idx]
+            : NULL;
+    if (!inst)
+        return 0;
+    double ms =
+        ((double)inst->preroll_ms + inst->hold_ms + inst->release_ms) * 1.1 + COORD_TAKE_MARGIN_MS;
+    return (uint64_t)(ms / 1000.0 * rate) * channels * sizeof(float);
+}
+
 static void s_take_begin(Bb__NodeLink_Service *service, const Bb__TakeBeginRequest *req,
                          Bb__TakeBeginReply_Closure closure, void *call)
 {
     coord_t *self = s_coord(service);
-    s_touch(self, req->node, call);
+    coord_node_t *node = s_caller(self, call, req->node, true);
+    if (!node)
+        return;
+    char msg[BB_RPC_MESSAGE_MAX];
+    int status = coord_ingest_check(req, msg, sizeof msg);
+    if (status != BB_STATUS_OK) {
+        bb_rpc_fail(call, status, "%s", msg);
+        return;
+    }
     Bb__TakeBeginReply reply = BB__TAKE_BEGIN_REPLY__INIT;
     reply.credit = COORD_INGEST_CREDIT;
     bool stored = false;
-    if (req->job && coord_store_take_exists(self->store, req->job->take_id, &stored) == 0 &&
-        stored) {
+    if (coord_store_take_exists(self->store, req->job->take_id, &stored) == 0 && stored) {
+        coord_take_row_t row;
+        if (coord_store_take_get(self->store, req->job->take_id, &row) == 0) {
+            bool theirs = strcmp(row.node, node->name) == 0;
+            coord_take_row_free(&row);
+            if (!theirs) {
+                bb_rpc_fail(call, BB_STATUS_PERMISSION_DENIED,
+                            "take %.96s was stored from another node: refused", req->job->take_id);
+                return;
+            }
+        }
         reply.already_stored = true;
         closure(&reply, call);
         return;
     }
-    char msg[BB_RPC_MESSAGE_MAX];
-    int status = coord_ingest_begin(self->ingest, req, msg, sizeof msg);
+    coord_job_row_t job;
+    status = s_job_out_on(self, req->job->take_id, node, &job, msg, sizeof msg);
+    const Bb__TakeJob *tj = req->job;
+    if (status == BB_STATUS_OK &&
+        (tj->batch_id != job.batch_id || tj->note != (uint32_t)job.note ||
+         tj->velocity != (uint32_t)job.velocity || tj->round_robin != (uint32_t)job.rr ||
+         tj->release_trigger != job.release)) {
+        snprintf(msg, sizeof msg,
+                 "take %.96s does not match its job (batch %llu note %d vel %d rr %d): refused",
+                 tj->take_id, (unsigned long long)job.batch_id, job.note, job.velocity, job.rr);
+        status = BB_STATUS_INVALID_ARGUMENT;
+    }
+    if (status == BB_STATUS_OK && (req->format->sample_rate != node->sample_rate ||
+                                   req->format->channels != node->channels)) {
+        snprintf(msg, sizeof msg,
+                 "take %.96s: %u Hz, %u channel(s), but node %s registered %u Hz, %u channel(s): "
+                 "refused",
+                 tj->take_id, req->format->sample_rate, req->format->channels, node->name,
+                 node->sample_rate, node->channels);
+        status = BB_STATUS_INVALID_ARGUMENT;
+    }
+    uint64_t max_bytes = status == BB_STATUS_OK
+                             ? s_max_take_bytes(self, &job, node->sample_rate, node->channels)
+                             : 0;
+    if (status == BB_STATUS_OK)
+        status = coord_ingest_begin(self->ingest, req, node->name, max_bytes, msg, sizeof msg);
     if (status != BB_STATUS_OK) {
-        bb_warn("%s", msg);
+        bb_warn("node %s: %s", node->name, msg);
         bb_rpc_fail(call, status, "%s", msg);
         return;
     }
     closure(&reply, call);
 }
 
+/* The node streaming take_id, when the call comes from it; NULL after answering. */
+static coord_node_t *s_streamer(coord_t *self, void *call, const char *take_id)
+{
+    coord_node_t *node = s_caller(self, call, NULL, true);
+    if (!node)
+        return NULL;
+    const char *streamer = coord_ingest_node(self->ingest, take_id);
+    if (streamer && strcmp(streamer, node->name) != 0) {
+        bb_rpc_fail(call, BB_STATUS_PERMISSION_DENIED,
+                    "take %.96s is being sent by node %s, not %s", take_id, streamer, node->name);
+        return NULL;
+    }
+    return node;
+}
+
 static void s_take_chunk(Bb__NodeLink_Service *service, const Bb__TakeChunkRequest *req,
                          Bb__TakeChunkReply_Closure closure, void *call)
 {
     coord_t *self = s_coord(service);
-    s_touch(self, coord_ingest_node(self->ingest, req->take_id), call);
+    if (!s_streamer(self, call, req->take_id))
+        return;
     char msg[BB_RPC_MESSAGE_MAX];
     int status = coord_ingest_chunk(self->ingest, req, msg, sizeof msg);
     if (status != BB_STATUS_OK) {
+        if (status != BB_STATUS_FAILED_PRECONDITION)
+            bb_warn("%s", msg);
         bb_rpc_fail(call, status, "%s", msg);
         return;
     }
@@ -242,19 +426,6 @@ static void s_take_chunk(Bb__NodeLink_Service *service, const Bb__TakeChunkReque
     reply.seq = req->seq;
     reply.credit = COORD_INGEST_CREDIT;
     closure(&reply, call);
-}
-
-/* Which job a take belongs to: the one it was dispatched as, else its slot from the id
- * "b<batch>-i<instrument>-s<seq>-a<attempt>". */
-static int s_job_of(coord_t *self, const char *take_id, coord_job_row_t *job)
-{
-    if (coord_store_job_find_by_take(self->store, take_id, job) == 0)
-        return 0;
-    unsigned long long batch;
-    int idx, seq, attempt;
-    if (sscanf(take_id, "b%llu-i%d-s%d-a%d", &batch, &idx, &seq, &attempt) == 4)
-        return coord_store_job_by_slot(self->store, batch, idx, seq, job);
-    return BB_ENOTFOUND;
 }
 
 static uint32_t s_max_retakes(coord_t *self, uint64_t batch, int idx)
@@ -360,10 +531,16 @@ static void s_measure_overhead(coord_node_t *node, const dsp_raw_meta_t *meta)
     node->last_take_end = end;
 }
 
+/* TakeEnd: the take is made durable (file, sidecar, directory fsync'd), recorded without a
+ * verdict with its job JOB_STORED, in one transaction, and acknowledged; the analysis
+ * happens on the checker (qc_worker.c), whose answer coord_take_checked() applies. */
 static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *req,
                        Bb__TakeEndReply_Closure closure, void *call)
 {
     coord_t *self = s_coord(service);
+    coord_node_t *node = s_streamer(self, call, req->take_id);
+    if (!node)
+        return;
     Bb__TakeEndReply reply = BB__TAKE_END_REPLY__INIT;
     bool stored = false;
     if (coord_store_take_exists(self->store, req->take_id, &stored) == 0 && stored) {
@@ -371,57 +548,33 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
         closure(&reply, call);
         return;
     }
-    s_touch(self, coord_ingest_node(self->ingest, req->take_id), call);
-    dsp_raw_meta_t meta;
     char path[sizeof((coord_take_row_t *)0)->path], msg[BB_RPC_MESSAGE_MAX];
-    int status = coord_ingest_end(self->ingest, req, &meta, path, sizeof path, msg, sizeof msg);
+    if (!coord_ingest_node(self->ingest, req->take_id)) {
+        bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION,
+                    "no take %.96s is being received (restart it with TakeBegin)", req->take_id);
+        return;
+    }
+    coord_job_row_t job;
+    int status = s_job_out_on(self, req->take_id, node, &job, msg, sizeof msg);
+    if (status != BB_STATUS_OK) { /* e.g. moved to another node while this one streamed */
+        coord_ingest_drop(self->ingest, req->take_id);
+        bb_warn("node %s: %s", node->name, msg);
+        bb_rpc_fail(call, status, "%s", msg);
+        return;
+    }
+    dsp_raw_meta_t meta;
+    status = coord_ingest_end(self->ingest, req, &meta, path, sizeof path, msg, sizeof msg);
     if (status != BB_STATUS_OK) {
         bb_warn("%s", msg);
         bb_rpc_fail(call, status, "%s", msg);
         return;
     }
-
-    /* Analyse: the audio was just written, so this reads from the page cache. */
-    float *audio = NULL;
-    int64_t frames;
-    int ch, rate;
-    char err[256];
-    if (dsp_raw_read_audio(path, &audio, &frames, &ch, &rate, err, sizeof err)) {
-        bb_rpc_fail(call, BB_STATUS_INTERNAL, "take %s: %s", req->take_id, err);
-        return;
-    }
-    const Bb__BatchSpec *spec = coord_spec(self, meta.batch_id);
-    const Bb__InstrumentSpec *ispec =
-        spec && meta.inst_idx >= 0 && (size_t)meta.inst_idx < spec->n_instruments
-            ? spec->instruments[meta.inst_idx]
-            : NULL;
-    dsp_pipeline_config_t pcfg;
-    if (dsp_pipeline_config_from_spec(ispec, &pcfg, err, sizeof err)) /* checked at submit */
-        pcfg = (dsp_pipeline_config_t)DSP_PIPELINE_CONFIG_INIT;
-    dsp_take_info_t info = {.note_on = meta.note_on_frame,
-                            .note_off = meta.note_off_frame,
-                            .note = meta.note,
-                            .velocity = meta.velocity,
-                            .xruns = (uint32_t)meta.xruns,
-                            .release_capped = meta.release_capped};
-    dsp_analysis_t a;
-    if (dsp_analyze(audio, frames, ch, rate, &info, &pcfg, &a) != 0) {
-        memset(&a, 0, sizeof a);
-        dsp_analysis_reason(&a, DSP_FAIL, "unusable take: note-on frame %lld outside %lld frames",
-                            (long long)meta.note_on_frame, (long long)frames);
-    }
-    free(audio);
-
-    coord_job_row_t job;
-    bool have_job = s_job_of(self, req->take_id, &job) == 0;
-    bool job_open = have_job && (job.state == JOB_PENDING || job.state == JOB_DISPATCHED);
-    char *qc = dsp_analysis_json(&a);
     coord_take_row_t row = {0};
     snprintf(row.id, sizeof row.id, "%s", req->take_id);
-    row.job_id = have_job ? job.id : 0;
-    row.batch_id = meta.batch_id;
-    row.inst_idx = have_job ? job.inst_idx : -1;
-    snprintf(row.node, sizeof row.node, "%s", meta.node);
+    row.job_id = job.id;
+    row.batch_id = job.batch_id;
+    row.inst_idx = job.inst_idx;
+    snprintf(row.node, sizeof row.node, "%s", node->name);
     memcpy(row.path, path, sizeof row.path); /* same size, NUL-terminated by ingest */
     row.frames = meta.frames;
     row.sample_rate = meta.sample_rate;
@@ -434,35 +587,14 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     row.release_capped = meta.release_capped;
     row.latency_offset_ms = meta.latency_offset_ms;
     row.received = bb_unix_s();
-    row.verdict = a.verdict;
-    row.qc_json = qc;
-    row.cut_start = a.cut_start;
-    row.cut_end = a.cut_end;
-    row.peak_db = a.peak_db;
-    row.superseded = have_job && !job_open;
-
-    bool retake = false, failed = false;
+    row.verdict = COORD_VERDICT_PENDING;
     int rc = coord_store_begin(self->store);
     if (!rc)
         rc = coord_store_take_insert(self->store, &row);
-    bool level = have_job && job.seq < 0; /* a gain-staging measurement */
-    if (!rc && job_open && level) {
-        rc = coord_store_job_finish(self->store, job.id, JOB_DONE, req->take_id, "");
-    } else if (!rc && job_open) {
-        if (a.verdict == DSP_FAIL &&
-            (uint32_t)job.retakes < s_max_retakes(self, job.batch_id, job.inst_idx)) {
-            retake = true;
-            rc = coord_store_job_retake(self->store, job.id, a.reasons);
-        } else if (a.verdict == DSP_FAIL) {
-            failed = true;
-            rc = coord_store_job_finish(self->store, job.id, JOB_FAILED, req->take_id, a.reasons);
-        } else {
-            rc = coord_store_job_finish(self->store, job.id, JOB_DONE, req->take_id, "");
-        }
-    }
+    if (!rc)
+        rc = coord_store_job_finish(self->store, job.id, JOB_STORED, req->take_id, "");
     if (!rc)
         rc = coord_store_commit(self->store);
-    free(qc);
     if (rc) {
         coord_store_rollback(self->store);
         bb_rpc_fail(call, BB_STATUS_INTERNAL, "take %s could not be recorded: %s", req->take_id,
@@ -470,25 +602,71 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
         return;
     }
     closure(&reply, call);
-    s_measure_overhead(coord_registry_find(self->registry, meta.node), &meta);
+    s_measure_overhead(node, &meta);
+    coord_qc_queue(self->qc, req->take_id);
+}
 
-    const char *inst = meta.instrument;
+void coord_take_checked(coord_t *self, const char *take_id, const dsp_analysis_t *a,
+                        const char *json)
+{
+    coord_take_row_t take;
+    coord_job_row_t job;
+    if (coord_store_take_get(self->store, take_id, &take) != 0)
+        return;
+    bool have_job = coord_store_job_get(self->store, take.job_id, &job) == 0;
+    coord_take_row_free(&take);
+    /* a job cancelled (or moved) while its take was being checked keeps its new state */
+    bool job_open = have_job && job.state == JOB_STORED && strcmp(job.take_id, take_id) == 0;
+    bool retake = false, failed = false;
+    bool level = have_job && job.seq < 0; /* a gain-staging measurement */
+    int rc = coord_store_begin(self->store);
+    if (!rc)
+        rc = coord_store_take_set_qc(self->store, take_id, a->verdict, json, a->cut_start,
+                                     a->cut_end, a->peak_db);
+    if (!rc && job_open && level) {
+        rc = coord_store_job_finish(self->store, job.id, JOB_DONE, take_id, "");
+    } else if (!rc && job_open) {
+        if (a->verdict == DSP_FAIL &&
+            (uint32_t)job.retakes < s_max_retakes(self, job.batch_id, job.inst_idx)) {
+            retake = true;
+            rc = coord_store_job_retake(self->store, job.id, a->reasons);
+        } else if (a->verdict == DSP_FAIL) {
+            failed = true;
+            rc = coord_store_job_finish(self->store, job.id, JOB_FAILED, take_id, a->reasons);
+        } else {
+            rc = coord_store_job_finish(self->store, job.id, JOB_DONE, take_id, "");
+        }
+    }
+    if (!rc)
+        rc = coord_store_commit(self->store);
+    if (rc) {
+        coord_store_rollback(self->store);
+        bb_error("take %s: its verdict could not be recorded: %s", take_id,
+                 coord_store_errmsg(self->store));
+        return;
+    }
+    if (!have_job)
+        return;
+    const Bb__BatchSpec *spec = coord_spec(self, job.batch_id);
+    const char *inst = spec && job.inst_idx >= 0 && (size_t)job.inst_idx < spec->n_instruments
+                           ? spec->instruments[job.inst_idx]->name
+                           : "";
     char slot[64];
-    bb_note_name(meta.note, BB_NOTES_C3_IS_60, slot, sizeof slot);
-    snprintf(slot + strlen(slot), sizeof slot - strlen(slot), " v%d rr%d%s", meta.velocity,
-             meta.round_robin, meta.release_trigger ? " release" : "");
+    bb_note_name(job.note, BB_NOTES_C3_IS_60, slot, sizeof slot);
+    snprintf(slot + strlen(slot), sizeof slot - strlen(slot), " v%d rr%d%s", job.velocity, job.rr,
+             job.release ? " release" : "");
     if (retake || failed)
-        coord_event(self, meta.batch_id, BB__EVENT_KIND__EV_TAKE_FAILED, inst, req->take_id,
-                    meta.node, "%s %s: failed QC (%s)%s", inst, slot, a.reasons,
+        coord_event(self, job.batch_id, BB__EVENT_KIND__EV_TAKE_FAILED, inst, take_id, job.node,
+                    "%s %s: failed QC (%s)%s", inst, slot, a->reasons,
                     retake ? "; retaking" : "; no retakes left");
     else
-        coord_event(self, meta.batch_id, BB__EVENT_KIND__EV_TAKE_STORED, inst, req->take_id,
-                    meta.node, "%s %s: %s%s%s%s (%.2f s, peak %.1f dBFS)%s", inst, slot,
-                    dsp_verdict_name(a.verdict), *a.reasons ? " (" : "", a.reasons,
-                    *a.reasons ? ")" : "", a.duration_s, a.peak_db,
-                    row.superseded ? ", already had a take" : "");
+        coord_event(self, job.batch_id, BB__EVENT_KIND__EV_TAKE_STORED, inst, take_id, job.node,
+                    "%s %s: %s%s%s%s (%.2f s, peak %.1f dBFS)%s", inst, slot,
+                    dsp_verdict_name(a->verdict), *a->reasons ? " (" : "", a->reasons,
+                    *a->reasons ? ")" : "", a->duration_s, a->peak_db,
+                    job_open ? "" : ", its job had moved on");
     if (level && job_open)
-        s_level_report(self, job.batch_id, job.inst_idx, inst, meta.node);
+        s_level_report(self, job.batch_id, job.inst_idx, inst, job.node);
     self->schedule_soon = true;
 }
 
@@ -496,11 +674,14 @@ static void s_take_failed(Bb__NodeLink_Service *service, const Bb__TakeFailedReq
                           Bb__TakeFailedReply_Closure closure, void *call)
 {
     coord_t *self = s_coord(service);
+    coord_node_t *node = s_caller(self, call, NULL, true);
+    if (!node)
+        return;
     Bb__TakeFailedReply reply = BB__TAKE_FAILED_REPLY__INIT;
     closure(&reply, call);
     coord_job_row_t job;
     if (coord_store_job_find_by_take(self->store, req->take_id, &job) != 0 ||
-        job.state != JOB_DISPATCHED)
+        job.state != JOB_DISPATCHED || strcmp(job.node, node->name) != 0)
         return;
     coord_store_job_requeue(self->store, job.id, req->take_id, req->reason);
     coord_event(self, job.batch_id, BB__EVENT_KIND__EV_TAKE_FAILED, NULL, req->take_id, job.node,

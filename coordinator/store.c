@@ -65,7 +65,10 @@ static const char *s_schema =
     "  verdict INT, qc TEXT, cut_start INT, cut_end INT, peak_db REAL, superseded INT);"
     "CREATE INDEX IF NOT EXISTS takes_job ON takes(job_id);"
     "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL,"
-    "  batch_id INT, kind INT, instrument TEXT, take_id TEXT, message TEXT);";
+    "  batch_id INT, kind INT, instrument TEXT, take_id TEXT, message TEXT);"
+    "CREATE TABLE IF NOT EXISTS library_files(root TEXT, path TEXT, folder TEXT, size INT,"
+    "  crc32 INT, PRIMARY KEY(root, path));"
+    "CREATE INDEX IF NOT EXISTS library_folders ON library_files(root, folder);";
 
 const char *coord_store_errmsg(coord_store_t *self)
 {
@@ -120,7 +123,7 @@ static void s_done(coord_store_t *self, sqlite3_stmt *st)
             return;
         }
     }
-    s_done(self, st);
+    sqlite3_finalize(st); /* a one-off */
 }
 
 /* Takes `sql` from the cache, binds the arguments described by `types`, steps once.
@@ -651,9 +654,9 @@ int coord_store_job_count_node(coord_store_t *self, const char *node, int state,
 
 int coord_store_jobs_cancel(coord_store_t *self, uint64_t batch)
 {
-    return s_exec(self, "UPDATE jobs SET state=? WHERE batch_id=? AND state IN (?,?)", "iiii",
+    return s_exec(self, "UPDATE jobs SET state=? WHERE batch_id=? AND state IN (?,?,?)", "iiiii",
                   (int64_t)JOB_CANCELLED, (int64_t)batch, (int64_t)JOB_PENDING,
-                  (int64_t)JOB_DISPATCHED);
+                  (int64_t)JOB_DISPATCHED, (int64_t)JOB_STORED);
 }
 
 int coord_store_retakes(coord_store_t *self, uint64_t batch, int idx, int *n)
@@ -745,6 +748,14 @@ int coord_store_take_get(coord_store_t *self, const char *id, coord_take_row_t *
     out->superseded = sqlite3_column_int(st, 22) != 0;
     s_done(self, st);
     return 0;
+}
+
+int coord_store_take_set_qc(coord_store_t *self, const char *id, int verdict, const char *qc_json,
+                            int64_t cut_start, int64_t cut_end, double peak_db)
+{
+    return s_exec(self,
+                  "UPDATE takes SET verdict=?, qc=?, cut_start=?, cut_end=?, peak_db=? WHERE id=?",
+                  "itiidt", (int64_t)verdict, qc_json, cut_start, cut_end, peak_db, id);
 }
 
 void coord_take_row_free(coord_take_row_t *row)
@@ -873,15 +884,17 @@ int coord_store_node_names(coord_store_t *self, char ***names_out, size_t *n_out
     return 0;
 }
 
-int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids_out, size_t *n_out)
+/* The text column of every row a query returns (one optional integer parameter). */
+static int s_text_list(coord_store_t *self, const char *sql, bool bind, int64_t param,
+                       char ***ids_out, size_t *n_out)
 {
     *ids_out = NULL;
     *n_out = 0;
     sqlite3_stmt *st;
-    if (s_prepare(self, "SELECT id FROM takes WHERE batch_id=? ORDER BY inst_idx, received, id",
-                  &st))
+    if (s_prepare(self, sql, &st))
         return BB_EDB;
-    sqlite3_bind_int64(st, 1, (int64_t)batch);
+    if (bind)
+        sqlite3_bind_int64(st, 1, param);
     char **ids = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -981,4 +994,99 @@ int coord_store_take_paths(coord_store_t *self, uint64_t batch, char ***paths, s
     }
     s_done(self, st);
     return rc;
+}
+
+int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids, size_t *n)
+{
+    return s_text_list(self, "SELECT id FROM takes WHERE batch_id=? ORDER BY inst_idx, received, id",
+                       true, (int64_t)batch, ids, n);
+}
+
+int coord_store_takes_unchecked(coord_store_t *self, char ***ids, size_t *n)
+{
+    return s_text_list(self, "SELECT id FROM takes WHERE verdict < 0 ORDER BY received", false, 0,
+                       ids, n);
+}
+
+/* ---- library files ---- */
+
+static int s_library_put(coord_store_t *self, const char *root, const char *folder,
+                         const coord_lib_file_t *f)
+{
+    return s_exec(self,
+                  "INSERT OR REPLACE INTO library_files(root, path, folder, size, crc32)"
+                  " VALUES(?,?,?,?,?)",
+                  "tttii", root, f->path, folder, (int64_t)f->size, (int64_t)f->crc32);
+}
+
+int coord_store_library_set(coord_store_t *self, const char *root, const char *folder,
+                            const coord_lib_file_t *files, size_t n,
+                            const coord_lib_file_t *root_files, size_t n_root)
+{
+    int rc = coord_store_begin(self);
+    if (!rc)
+        rc = s_exec(self, "DELETE FROM library_files WHERE root=? AND folder=?", "tt", root,
+                    folder);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = s_library_put(self, root, folder, &files[i]);
+    for (size_t i = 0; !rc && i < n_root; i++)
+        rc = s_library_put(self, root, "", &root_files[i]);
+    if (!rc)
+        rc = coord_store_commit(self);
+    if (rc)
+        coord_store_rollback(self);
+    return rc;
+}
+
+int coord_store_library_files(coord_store_t *self, const char *root, coord_lib_file_t **files_out,
+                              size_t *n_out)
+{
+    *files_out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *st;
+    if (s_prepare(self, "SELECT path, size, crc32 FROM library_files WHERE root=? ORDER BY path",
+                  &st))
+        return BB_EDB;
+    sqlite3_bind_text(st, 1, root, -1, SQLITE_TRANSIENT);
+    coord_lib_file_t *files = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            coord_lib_file_t *nf = realloc(files, cap * sizeof *nf);
+            if (!nf) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            files = nf;
+        }
+        s_text(st, 0, files[n].path, sizeof files[n].path);
+        files[n].size = (uint64_t)sqlite3_column_int64(st, 1);
+        files[n].crc32 = (uint32_t)sqlite3_column_int64(st, 2);
+        n++;
+    }
+    s_done(self, st);
+    if (rc != SQLITE_DONE) {
+        free(files);
+        return rc == SQLITE_NOMEM ? BB_ENOMEM : s_fail(self, "step");
+    }
+    *files_out = files;
+    *n_out = n;
+    return 0;
+}
+
+int coord_store_library_has_folder(coord_store_t *self, const char *root, const char *folder,
+                                   bool *has)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT 1 FROM library_files WHERE root=? AND folder=? LIMIT 1", "tt", root,
+                   folder);
+    if (rc)
+        return rc;
+    *has = step == SQLITE_ROW;
+    s_done(self, st);
+    return 0;
 }

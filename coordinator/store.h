@@ -24,7 +24,15 @@
 typedef struct coord_store_t coord_store_t;
 
 /* Job states */
-enum { JOB_PENDING = 0, JOB_DISPATCHED = 1, JOB_DONE = 2, JOB_FAILED = 3, JOB_CANCELLED = 4 };
+enum {
+    JOB_PENDING = 0,
+    JOB_DISPATCHED = 1,
+    JOB_DONE = 2,
+    JOB_FAILED = 3,
+    JOB_CANCELLED = 4,
+    JOB_STORED = 5 /* its take is stored and being checked (qc_worker.c) */
+};
+#define COORD_VERDICT_PENDING (-1) /* a take row not checked yet */
 
 typedef struct {
     uint64_t id;
@@ -154,6 +162,11 @@ int coord_store_retakes(coord_store_t *self, uint64_t batch, int idx, int *n);
 int coord_store_take_exists(coord_store_t *self, const char *id, bool *exists);
 int coord_store_take_insert(coord_store_t *self, const coord_take_row_t *take);
 int coord_store_take_get(coord_store_t *self, const char *id, coord_take_row_t *out);
+/* Records a take's analysis. */
+int coord_store_take_set_qc(coord_store_t *self, const char *id, int verdict, const char *qc_json,
+                            int64_t cut_start, int64_t cut_end, double peak_db);
+/* Ids of takes not checked yet (verdict COORD_VERDICT_PENDING); malloc'd like take_ids. */
+int coord_store_takes_unchecked(coord_store_t *self, char ***ids, size_t *n);
 void coord_take_row_free(coord_take_row_t *row);
 
 /* ---- events ---- */
@@ -180,6 +193,26 @@ void coord_export_rows_free(coord_export_row_t *rows, size_t n);
 /* Ids of every take of a batch (retakes and superseded ones included), by instrument and
  * arrival; *ids and each entry are malloc'd. */
 int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids, size_t *n);
+
+/* ---- library files: what this coordinator wrote into a library folder ---- */
+
+typedef struct {
+    char path[512]; /* relative to the library root, '/'-separated */
+    uint64_t size;
+    uint32_t crc32;
+} coord_lib_file_t;
+
+/* Replaces the files recorded under root/folder/ with `files` (paths start "folder/"), and
+ * records root's manifest.json and report.html (`root_files`), in one transaction. */
+int coord_store_library_set(coord_store_t *self, const char *root, const char *folder,
+                            const coord_lib_file_t *files, size_t n,
+                            const coord_lib_file_t *root_files, size_t n_root);
+/* Every file recorded under root; *files is malloc'd. */
+int coord_store_library_files(coord_store_t *self, const char *root, coord_lib_file_t **files,
+                              size_t *n);
+/* Whether root/folder is an instrument folder this coordinator wrote. */
+int coord_store_library_has_folder(coord_store_t *self, const char *root, const char *folder,
+                                   bool *has);
 
 /* Names of every node ever registered; *names is malloc'd, each entry too. */
 int coord_store_node_names(coord_store_t *self, char ***names, size_t *n);

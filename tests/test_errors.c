@@ -102,8 +102,7 @@ static void test_bad_note_range_cli(void **state)
 /* The coordinator checks the plan itself, whoever sends it. */
 static void test_bad_plans_rejected_by_coordinator(void **state)
 {
-    char errbuf[256];
-    bb_rpc_t *rpc = bb_rpc_new_dealer(s_fx.ops, NULL, errbuf, sizeof errbuf);
+    bb_rpc_t *rpc = test_fixture_rpc(&s_fx, s_fx.ops, "operator", "tests");
     assert_non_null(rpc);
     uint32_t vels[] = {127};
     Bb__InstrumentSpec inst = BB__INSTRUMENT_SPEC__INIT;

@@ -4,6 +4,7 @@
  */
 #include "test_fixture.h"
 
+#include <czmq.h>
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "bb_fs.h"
+#include "bb_rpc.h"
 
 #define S_POLL_MS 100
 
@@ -41,7 +43,7 @@ static int s_args(const char **out, const char *const *own, int n_own, const cha
     return 0;
 }
 
-void test_fixture_init(test_fixture_t *f, const char *tag, int heartbeat_ms)
+static void s_init(test_fixture_t *f, const char *tag, int heartbeat_ms)
 {
     memset(f, 0, sizeof *f);
     test_tmpdir(f->dir, sizeof f->dir, tag);
@@ -53,13 +55,100 @@ void test_fixture_init(test_fixture_t *f, const char *tag, int heartbeat_ms)
     f->heartbeat_ms = heartbeat_ms;
 }
 
+void test_fixture_init_plain(test_fixture_t *f, const char *tag, int heartbeat_ms)
+{
+    s_init(f, tag, heartbeat_ms);
+    unsetenv("BATCHERBIRD_CERT");
+}
+
+int test_fixture_cert(const test_fixture_t *f, const char *role, const char *name, char *path,
+                      size_t len)
+{
+    if (bb_path_fmt(path, len, "%s/%s-%s.cert", f->dir, role, name))
+        return -1;
+    if (bb_exists(path))
+        return 0;
+    const char *args[] = {"keys",  "new", "--role",  role,     "--name", name,
+                          "--out", path,  "--state", f->state, NULL};
+    char *err = NULL;
+    int rc = test_run("batcherbird", args, 30, NULL, &err);
+    if (rc != 0)
+        fprintf(stderr, "test_fixture: keys new %s %s: %s\n", role, name, err ? err : "");
+    free(err);
+    return rc == 0 ? 0 : -1;
+}
+
+int test_fixture_secure(const test_fixture_t *f, void *zsock, const char *role, const char *name)
+{
+    if (!f->curve)
+        return 0;
+    char path[400], server_path[400];
+    if (test_fixture_cert(f, role, name, path, sizeof path) ||
+        bb_path_fmt(server_path, sizeof server_path, "%s/keys/coordinator.cert", f->state))
+        return -1;
+    zcert_t *cert = zcert_load(path), *server = zcert_load(server_path);
+    int rc = cert && server ? 0 : -1;
+    if (!rc) {
+        zcert_apply(cert, zsock);
+        zsock_set_curve_serverkey(zsock, zcert_public_txt(server));
+    }
+    zcert_destroy(&cert);
+    zcert_destroy(&server);
+    return rc;
+}
+
+bb_rpc_t *test_fixture_rpc(const test_fixture_t *f, const char *endpoint, const char *role,
+                           const char *name)
+{
+    bb_rpc_opts_t opts = BB_RPC_OPTS_INIT;
+    zcert_t *cert = NULL, *server = NULL;
+    char err[256];
+    if (f->curve) {
+        char path[400], server_path[400];
+        if (test_fixture_cert(f, role, name, path, sizeof path) ||
+            bb_path_fmt(server_path, sizeof server_path, "%s/keys/coordinator.cert", f->state))
+            return NULL;
+        cert = zcert_load(path);
+        server = zcert_load(server_path);
+        if (!cert || !server) {
+            zcert_destroy(&cert);
+            zcert_destroy(&server);
+            return NULL;
+        }
+        opts.curve_cert = cert;
+        opts.curve_server_key = zcert_public_txt(server);
+    }
+    bb_rpc_t *rpc = bb_rpc_new_dealer(endpoint, &opts, err, sizeof err);
+    if (!rpc)
+        fprintf(stderr, "test_fixture: %s\n", err);
+    zcert_destroy(&cert); /* applied to the socket: no longer needed */
+    zcert_destroy(&server);
+    return rpc;
+}
+
+void test_fixture_init(test_fixture_t *f, const char *tag, int heartbeat_ms)
+{
+    s_init(f, tag, heartbeat_ms);
+    const char *args[] = {"keys", "init", "--state", f->state, NULL};
+    char *err = NULL;
+    if (test_run("batcherbird", args, 30, NULL, &err) != 0 ||
+        test_fixture_cert(f, "operator", "tests", f->operator_cert, sizeof f->operator_cert)) {
+        fprintf(stderr, "test_fixture: cannot make the keys: %s\n", err ? err : "");
+        free(err);
+        return;
+    }
+    free(err);
+    f->curve = true;
+    setenv("BATCHERBIRD_CERT", f->operator_cert, 1); /* every CLI this test runs */
+}
+
 int test_fixture_coord_start(test_fixture_t *f, const char *const *extra)
 {
     char log[400], hb[16];
     snprintf(log, sizeof log, "%s/coordinator-%d.log", f->dir, ++f->coord_starts);
     snprintf(hb, sizeof hb, "%d", f->heartbeat_ms);
-    const char *own[] = {"--state", f->state,   "--nodes", f->nodes,         "--operators",
-                         f->ops,    "--events", f->events, "--heartbeat-ms", hb};
+    const char *own[] = {"--state",  f->state,  "--nodes",        f->nodes, "--operators", f->ops,
+                         "--events", f->events, "--heartbeat-ms", hb,       "--library",   f->dir};
     const char *args[sizeof own / sizeof own[0] + TEST_FIXTURE_ARGS_MAX + 1];
     if (s_args(args, own, (int)(sizeof own / sizeof own[0]), extra))
         return -1;
@@ -75,10 +164,14 @@ int test_fixture_node_start(test_fixture_t *f, int i, const char *name, const ch
     snprintf(spool, sizeof spool, "%s/spool-%s", f->dir, name);
     snprintf(log, sizeof log, "%s/%s-%d.log", f->dir, name, ++f->node_starts[i]);
     snprintf(hb, sizeof hb, "%d", f->heartbeat_ms);
-    const char *own[] = {"--coordinator", f->nodes, "--name",         name,
-                         "--spool",       spool,    "--heartbeat-ms", hb};
+    char cert[400];
+    if (f->curve && test_fixture_cert(f, "node", name, cert, sizeof cert))
+        return -1;
+    const char *own[] = {"--coordinator", f->nodes,         "--name", name,     "--spool",
+                         spool,           "--heartbeat-ms", hb,       "--cert", cert};
+    int n_own = (int)(sizeof own / sizeof own[0]) - (f->curve ? 0 : 2);
     const char *args[sizeof own / sizeof own[0] + TEST_FIXTURE_ARGS_MAX + 1];
-    if (s_args(args, own, (int)(sizeof own / sizeof own[0]), extra))
+    if (s_args(args, own, n_own, extra))
         return -1;
     return test_start(&f->node[i], "batcherbird-node", args, log);
 }

@@ -6,6 +6,13 @@
  * events), the coordinator's state, each node's spool (spool-NAME) and every log
  * (coordinator-N.log, NAME-N.log, N counting restarts). BB_TEST_KEEP=1 keeps it.
  * Programs get the fixture's endpoints and heartbeat; a test adds its own arguments.
+ *
+ * The fixture sets CURVE up as a studio would (batcherbird keys init / keys new): the
+ * coordinator's keys in its state folder, an operator certificate (operator.cert, also put
+ * in BATCHERBIRD_CERT for every CLI the test runs) and one certificate per node
+ * (node-NAME.cert, given to the node with --cert). The coordinator's library root
+ * (--library) is the fixture's folder, so a test's --out anywhere in it is accepted.
+ * test_fixture_init_plain() starts without keys (plaintext over ipc://).
  */
 #ifndef TEST_FIXTURE_H
 #define TEST_FIXTURE_H
@@ -21,6 +28,8 @@ typedef struct {
     char dir[256];
     char nodes[300], ops[300], events[300]; /* endpoints */
     char state[300];                        /* the coordinator's --state */
+    bool curve;                             /* keys were made: CURVE everywhere */
+    char operator_cert[320];                /* the operator certificate, when curve */
     char db[350];                           /* its SQLite file */
     int heartbeat_ms;
     test_proc_t coord;
@@ -30,8 +39,23 @@ typedef struct {
     int node_starts[TEST_FIXTURE_NODES_MAX];
 } test_fixture_t;
 
-/* A fresh folder named after tag and the endpoints in it; starts nothing. */
+/* A fresh folder named after tag, the endpoints in it, and the keys; starts nothing. */
 void test_fixture_init(test_fixture_t *f, const char *tag, int heartbeat_ms);
+/* The same without keys: plaintext. */
+void test_fixture_init_plain(test_fixture_t *f, const char *tag, int heartbeat_ms);
+
+/* The certificate file of a node or an operator named `name` (made and trusted on first
+ * use, like `batcherbird keys new --state`), for a test's own connections. 0 or -1. */
+int test_fixture_cert(const test_fixture_t *f, const char *role, const char *name, char *path,
+                      size_t len);
+/* Makes a test's own ZeroMQ socket (a zsock_t, before it connects) speak CURVE as the
+ * node or operator `name`; a no-op without keys. 0 or -1. */
+int test_fixture_secure(const test_fixture_t *f, void *zsock, const char *role, const char *name);
+/* A bb_rpc DEALER to `endpoint` as the node or operator `name` (CURVE when the fixture has
+ * keys). NULL on failure. */
+struct bb_rpc_t;
+struct bb_rpc_t *test_fixture_rpc(const test_fixture_t *f, const char *endpoint, const char *role,
+                                  const char *name);
 
 /* Starts (or restarts) the coordinator with the fixture's state, endpoints and heartbeat
  * plus `extra` (NULL-terminated, may be NULL). 0 or -1. */
