@@ -233,27 +233,6 @@ static int s_apply(int argc, char **argv, const struct option *longs, Bb__BatchS
     return rc;
 }
 
-/* `out` relative to the current folder, as the user means it, on the coordinator's
- * machine. */
-static int s_absolute_out(Bb__BatchSpec *plan)
-{
-    char *out = plan->export->out_dir;
-    if (!*out || out[0] == '/')
-        return 0;
-    char cwd[PATH_MAX], abs[PATH_MAX * 2];
-    if (!getcwd(cwd, sizeof cwd)) {
-        cli_error("submit: cannot tell the current folder; give out an absolute path");
-        return -1;
-    }
-    snprintf(abs, sizeof abs, "%s/%s", cwd, out);
-    char *dup = strdup(abs);
-    if (!dup)
-        return -1;
-    free(out);
-    plan->export->out_dir = dup;
-    return 0;
-}
-
 /* The nodes the coordinator knows; *reply NULL when it did not answer (then the dry run
  * goes on without them). Exit code of the failure otherwise. */
 static int s_nodes(cli_t *cli, bool dry, Bb__ListNodesReply **reply, cli_nodes_t *names)
@@ -326,7 +305,9 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
         cli_diags_print(&diags, stderr);
         goto done;
     }
-    if (s_apply(argc, argv, longs, plan, &src, conv) || s_absolute_out(plan))
+    /* out is a folder on the coordinator's machine: a relative one is taken inside its
+     * library folder, there, not here */
+    if (s_apply(argc, argv, longs, plan, &src, conv))
         goto done;
     if (plan->n_instruments == 0) {
         cli_error("submit: no instruments: give a plan file or --instrument NAME --node NODE "

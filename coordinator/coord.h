@@ -140,6 +140,12 @@ void coord_instrument_exported(coord_t *self, uint64_t batch, int idx, bool ok, 
 void coord_node_went_away(coord_t *self, coord_node_t *node, const char *why);
 
 /* service_node.c, service_operator.c */
+/* The folder a batch's library goes to, from what the operator asked (`want`): inside the
+ * library root, made if missing, and able to take the spec's instruments without touching
+ * anything Batcherbird did not write. BB_STATUS_OK with its real path in out, or a status
+ * with msg. */
+int coord_out_dir(coord_t *self, const char *want, const Bb__BatchSpec *spec, char *out,
+                  size_t outlen, char *msg, size_t len);
 void coord_nodelink_init(coord_t *self);
 void coord_operator_init(coord_t *self);
 int coord_batch_status(coord_t *self, uint64_t batch_id, Bb__BatchStatus **out);

@@ -1,15 +1,18 @@
 /*
  * service_export.c — serving a finished library to `batcherbird export` on another
  * machine: the file list (path, size, CRC-32) and chunks of at most 256 KiB, each with
- * its own CRC. Only files the library's manifest lists are served (export_library.c);
- * paths are checked here again whatever the client sent. A batch still running answers
- * FAILED_PRECONDITION unless the client asks for what is there so far.
+ * its own CRC. Only files this coordinator wrote into the library folder are served, from
+ * its database (the worker records them after each export); paths are checked here again
+ * whatever the client sent, and a file must still lie inside the folder. A batch still
+ * running answers FAILED_PRECONDITION unless the client asks for what is there so far.
  */
 #include "service_export.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bb_crc32.h"
 #include "bb_err.h"
@@ -29,30 +32,32 @@ static int s_status(int rc)
     }
 }
 
-void coord_library_serve_list(const char *root, int state, Bb__LibraryList_Closure closure,
-                              void *call)
+void coord_library_serve_list(const char *root, const coord_lib_file_t *files, size_t n, int state,
+                              Bb__LibraryList_Closure closure, void *call)
 {
-    dsp_library_file_t *files = NULL;
-    size_t n = 0;
-    char err[512];
-    int rc = dsp_library_list(root, &files, &n, err, sizeof err);
-    if (rc) {
-        bb_rpc_fail(call, s_status(rc), "%s", err);
-        return;
-    }
     Bb__LibraryFile *items = calloc(n ? n : 1, sizeof *items);
     Bb__LibraryFile **ptrs = calloc(n ? n : 1, sizeof *ptrs);
     if (!items || !ptrs) {
         free(items);
         free(ptrs);
-        free(files);
         bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     Bb__LibraryList reply = BB__LIBRARY_LIST__INIT;
     for (size_t i = 0; i < n; i++) {
+        char path[1600];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", root, files[i].path);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != files[i].size) {
+            bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION,
+                        "%s %s since it was exported: export the batch again", path,
+                        errno == ENOENT ? "is gone" : "changed");
+            free(ptrs);
+            free(items);
+            return;
+        }
         items[i] = (Bb__LibraryFile)BB__LIBRARY_FILE__INIT;
-        items[i].path = files[i].path;
+        items[i].path = (char *)files[i].path;
         items[i].size = files[i].size;
         items[i].crc32 = files[i].crc32;
         ptrs[i] = &items[i];
@@ -68,11 +73,11 @@ void coord_library_serve_list(const char *root, int state, Bb__LibraryList_Closu
     closure(&reply, call);
     free(ptrs);
     free(items);
-    free(files);
 }
 
-void coord_library_serve_chunk(const char *root, const Bb__LibraryChunkRequest *req,
-                               Bb__LibraryChunk_Closure closure, void *call)
+void coord_library_serve_chunk(const char *root, const coord_lib_file_t *files, size_t n,
+                               const Bb__LibraryChunkRequest *req, Bb__LibraryChunk_Closure closure,
+                               void *call)
 {
     size_t len = req->length ? req->length : DSP_LIBRARY_CHUNK_MAX;
     if (len > DSP_LIBRARY_CHUNK_MAX) {
@@ -83,6 +88,13 @@ void coord_library_serve_chunk(const char *root, const Bb__LibraryChunkRequest *
     if (!dsp_library_path_ok(req->path)) {
         bb_rpc_fail(call, BB_STATUS_INVALID_ARGUMENT, "'%.200s' is not a library path",
                     req->path ? req->path : "");
+        return;
+    }
+    bool listed = false;
+    for (size_t i = 0; i < n && !listed; i++)
+        listed = strcmp(files[i].path, req->path) == 0;
+    if (!listed) {
+        bb_rpc_fail(call, BB_STATUS_NOT_FOUND, "%.200s is not a file of this library", req->path);
         return;
     }
     unsigned char *buf = malloc(len);
@@ -136,6 +148,17 @@ static int s_batch_root(coord_t *self, uint64_t id, char *root, size_t len, int 
     return 0;
 }
 
+/* The files this coordinator wrote under a batch's library root. */
+static int s_files(coord_t *self, const char *root, coord_lib_file_t **files, size_t *n, void *call)
+{
+    if (coord_store_library_files(self->store, root, files, n) != 0) {
+        bb_rpc_fail(call, BB_STATUS_INTERNAL, "cannot read the library's files: %s",
+                    coord_store_errmsg(self->store));
+        return BB_EDB;
+    }
+    return 0;
+}
+
 void coord_export_rpc_list(coord_t *self, const Bb__LibraryListRequest *req,
                            Bb__LibraryList_Closure closure, void *call)
 {
@@ -152,7 +175,15 @@ void coord_export_rpc_list(coord_t *self, const Bb__LibraryListRequest *req,
                     state == BB__BATCH_STATE__BATCH_RUNNING ? "running" : "paused");
         return;
     }
-    coord_library_serve_list(root, state, closure, call);
+    coord_lib_file_t *files = NULL;
+    size_t n = 0;
+    if (s_files(self, root, &files, &n, call))
+        return;
+    if (n == 0)
+        bb_rpc_fail(call, BB_STATUS_NOT_FOUND, "nothing has been exported into %s yet", root);
+    else
+        coord_library_serve_list(root, files, n, state, closure, call);
+    free(files);
 }
 
 void coord_export_rpc_chunk(coord_t *self, const Bb__LibraryChunkRequest *req,
@@ -162,5 +193,10 @@ void coord_export_rpc_chunk(coord_t *self, const Bb__LibraryChunkRequest *req,
     int state;
     if (s_batch_root(self, req->batch_id, root, sizeof root, &state, call))
         return;
-    coord_library_serve_chunk(root, req, closure, call);
+    coord_lib_file_t *files = NULL;
+    size_t n = 0;
+    if (s_files(self, root, &files, &n, call))
+        return;
+    coord_library_serve_chunk(root, files, n, req, closure, call);
+    free(files);
 }

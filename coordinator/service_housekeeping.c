@@ -10,8 +10,9 @@
  * takes replace the old ones in the library. Its MIDI setup goes out again first.
  *
  * Deleting removes exactly what Batcherbird wrote: the raw takes the database lists with
- * their sidecars and the batch's plan.json, and in the library the files its manifest
- * lists under each of the batch's instrument folders plus their instrument record. A
+ * their sidecars and the batch's plan.json, and in the library the files the database
+ * records this coordinator wrote under each of the batch's instrument folders (never what
+ * a manifest on disk claims) plus their instrument record. A
  * folder that still holds anything else is left, with the files of others in it, and
  * named in the reply; the library's manifest and report are rebuilt from the instruments
  * that remain, or removed with the root folder when none does.
@@ -198,27 +199,22 @@ void coord_export_again(coord_t *self, const Bb__ExportAgainRequest *req,
                         ex ? msg : "out of memory");
             return;
         }
-        if (*ex->out_dir) {
-            if (ex->out_dir[0] != '/') {
-                bb__export_spec__free_unpacked(ex, NULL);
-                bb__batch_spec__free_unpacked(spec, NULL);
-                bb_rpc_fail(call, BB_STATUS_INVALID_ARGUMENT,
-                            "the library folder must be an absolute path");
-                return;
-            }
+        if (*ex->out_dir)
             snprintf(out_dir, sizeof out_dir, "%s", ex->out_dir);
-        }
         if (spec->export)
             bb__export_spec__free_unpacked(spec->export, NULL);
         spec->export = ex;
     }
-    int rc = bb_mkdir_p(out_dir);
-    if (rc) {
+    /* under the library root, and nothing foreign in the way (as at submit) */
+    char want[PATH_MAX];
+    snprintf(want, sizeof want, "%s", out_dir);
+    int status = coord_out_dir(self, want, spec, out_dir, sizeof out_dir, msg, sizeof msg);
+    if (status != BB_STATUS_OK) {
         bb__batch_spec__free_unpacked(spec, NULL);
-        bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION, "cannot create %s: %s", out_dir,
-                    bb_strerror(rc));
+        bb_rpc_fail(call, status, "%s", msg);
         return;
     }
+    int rc;
     size_t len = bb__batch_spec__get_packed_size(spec);
     uint8_t *packed = malloc(len ? len : 1);
     rc = packed ? coord_store_begin(self->store) : BB_ENOMEM;
@@ -326,26 +322,64 @@ static void s_delete_instrument(const char *root, const char *folder,
     s_rmdir(path, kept, n_kept);
 }
 
-/* True when some folder of root still holds an instrument record (another batch's). */
-static bool s_other_instruments(const char *root)
+/* The files this coordinator wrote under root (its database, never what a manifest on disk
+ * claims), as export_library's type. *files is malloc'd. */
+static int s_written(coord_t *self, const char *root, dsp_library_file_t **files, size_t *n)
+{
+    coord_lib_file_t *rows = NULL;
+    *files = NULL;
+    *n = 0;
+    int rc = coord_store_library_files(self->store, root, &rows, n);
+    if (!rc && !(*files = calloc(*n ? *n : 1, sizeof **files)))
+        rc = BB_ENOMEM;
+    for (size_t i = 0; !rc && i < *n; i++) {
+        snprintf((*files)[i].path, sizeof (*files)[i].path, "%s", rows[i].path);
+        (*files)[i].size = rows[i].size;
+        (*files)[i].crc32 = rows[i].crc32;
+    }
+    free(rows);
+    return rc;
+}
+
+/* True when root still holds an instrument this coordinator exported (another batch's). */
+static bool s_other_instruments(coord_t *self, const char *root)
 {
     dsp_library_file_t *files = NULL;
     size_t n = 0;
-    char err[256];
     bool any = false;
-    if (dsp_library_list(root, &files, &n, err, sizeof err) == 0) {
-        for (size_t i = 0; i < n && !any; i++) {
-            char dir[PATH_MAX * 2], rec[PATH_MAX * 2 + 64];
-            const char *slash = strchr(files[i].path, '/');
-            if (!slash)
-                continue;
-            snprintf(dir, sizeof dir, "%s/%.*s", root, (int)(slash - files[i].path), files[i].path);
-            snprintf(rec, sizeof rec, "%s/.batcherbird-instrument.json", dir);
-            any = access(rec, F_OK) == 0;
-        }
-    }
+    if (s_written(self, root, &files, &n) == 0)
+        for (size_t i = 0; i < n && !any; i++)
+            any = strchr(files[i].path, '/') != NULL;
     free(files);
     return any;
+}
+
+typedef struct {
+    coord_t *self;
+    const char *root;
+} s_member_t;
+
+static bool s_member(void *arg, const char *folder)
+{
+    s_member_t *m = arg;
+    bool has = false;
+    return coord_store_library_has_folder(m->self->store, m->root, folder, &has) == 0 && has;
+}
+
+/* Records the rebuilt manifest and report of root as written. */
+static void s_record_root_files(coord_t *self, const char *root)
+{
+    coord_lib_file_t top[2];
+    const char *names[] = {DSP_EXPORT_MANIFEST, DSP_EXPORT_REPORT};
+    char err[256];
+    for (int k = 0; k < 2; k++) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", root, names[k]);
+        snprintf(top[k].path, sizeof top[k].path, "%s", names[k]);
+        if (dsp_file_crc32(path, &top[k].crc32, &top[k].size, err, sizeof err))
+            return;
+    }
+    coord_store_library_set(self->store, root, "", NULL, 0, top, 2);
 }
 
 void coord_delete_batch(coord_t *self, const Bb__DeleteBatchRequest *req,
@@ -403,26 +437,34 @@ void coord_delete_batch(coord_t *self, const Bb__DeleteBatchRequest *req,
         dsp_library_file_t *files = NULL;
         size_t n = 0;
         char err[256];
-        if (dsp_library_list(root, &files, &n, err, sizeof err) == 0) {
+        if (s_written(self, root, &files, &n) == 0) {
             int n_inst = 0;
             coord_store_inst_count(self->store, req->batch_id, &n_inst);
             for (int i = 0; i < n_inst; i++) {
                 coord_inst_row_t inst;
                 if (coord_store_inst_get(self->store, req->batch_id, i, &inst) == 0 &&
-                    *inst.library_path)
+                    *inst.library_path) {
                     s_delete_instrument(root, inst.safe_name, files, n, &removed, &kept, &n_kept);
+                    coord_store_library_set(self->store, root, inst.safe_name, NULL, 0, NULL, 0);
+                }
             }
+            bool ours_at_root = false;
+            for (size_t i = 0; i < n; i++)
+                ours_at_root |= strcmp(files[i].path, DSP_EXPORT_MANIFEST) == 0;
             free(files);
-            dsp_library_cache_clear();
-            if (s_other_instruments(root)) {
-                if (dsp_export_library_rebuild(root, err, sizeof err))
+            s_member_t member = {.self = self, .root = root};
+            if (s_other_instruments(self, root)) {
+                if (dsp_export_library_rebuild(root, s_member, &member, err, sizeof err))
                     bb_warn("library %s: %s", root, err);
-            } else {
+                else
+                    s_record_root_files(self, root);
+            } else if (ours_at_root) {
                 char p[PATH_MAX + 32];
                 snprintf(p, sizeof p, "%s/%s", root, DSP_EXPORT_MANIFEST);
                 s_unlink(p, &removed);
-                snprintf(p, sizeof p, "%s/report.html", root);
+                snprintf(p, sizeof p, "%s/%s", root, DSP_EXPORT_REPORT);
                 s_unlink(p, &removed);
+                coord_store_library_set(self->store, root, "", NULL, 0, NULL, 0);
                 s_rmdir(root, &kept, &n_kept);
             }
         }

@@ -18,6 +18,7 @@
 #include "bb_notes.h"
 #include "coord.h"
 #include "export.h"
+#include "export_library.h"
 #include "pipeline.h"
 #include "plan_check.h"
 #include "plan_fields.h"
@@ -114,6 +115,91 @@ static int s_plan_status(int rc)
     }
 }
 
+/* Whether `dir` (a real path) is the library root or inside it. */
+static bool s_under_library(coord_t *self, const char *dir)
+{
+    size_t n = strlen(self->library_dir);
+    return strncmp(dir, self->library_dir, n) == 0 && (dir[n] == '\0' || dir[n] == '/');
+}
+
+/* The folder a batch's library goes to: `want` (relative to the library root, or absolute
+ * and under it), made if missing, and able to take the export without touching anything
+ * Batcherbird did not write (dsp_library_check_out, which also writes a probe file). The
+ * deepest part of the path that exists is resolved (symbolic links followed) and must lie
+ * under the root before anything is made. BB_STATUS_OK with its real path in out. */
+int coord_out_dir(coord_t *self, const char *want, const Bb__BatchSpec *spec, char *out,
+                  size_t outlen, char *msg, size_t len)
+{
+    char path[PATH_MAX];
+    int prc = want[0] == '/' ? bb_path_fmt(path, sizeof path, "%s", want)
+                             : bb_path_fmt(path, sizeof path, "%s/%s", self->library_dir, want);
+    if (prc) {
+        snprintf(msg, len, "--out %.200s...: too long a path", want);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    for (const char *c = path; *c;) { /* no "." or ".." component */
+        while (*c == '/')
+            c++;
+        size_t k = strcspn(c, "/");
+        if ((k == 1 && c[0] == '.') || (k == 2 && c[0] == '.' && c[1] == '.')) {
+            snprintf(msg, len, "--out %.200s: '.' and '..' are not allowed in the path", want);
+            return BB_STATUS_INVALID_ARGUMENT;
+        }
+        c += k;
+    }
+    char probe[PATH_MAX], real[PATH_MAX];
+    snprintf(probe, sizeof probe, "%s", path);
+    while (!realpath(probe, real)) {
+        char *slash = strrchr(probe, '/');
+        if (!slash || slash == probe) {
+            snprintf(real, sizeof real, "/");
+            break;
+        }
+        *slash = '\0';
+    }
+    if (!s_under_library(self, real)) {
+        snprintf(msg, len,
+                 "--out %.120s is outside the coordinator's library folder %.200s: give a "
+                 "folder under it (a relative --out is taken inside it), or start the "
+                 "coordinator with --library",
+                 want, self->library_dir);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    int rc = bb_mkdir_p(path);
+    if (rc) {
+        snprintf(msg, len, "cannot create the output folder %.300s: %s", path, bb_strerror(rc));
+        return bb_status_from_err(rc) == BB_STATUS_RESOURCE_EXHAUSTED
+                   ? BB_STATUS_RESOURCE_EXHAUSTED
+                   : BB_STATUS_FAILED_PRECONDITION;
+    }
+    if (!realpath(path, real) || !s_under_library(self, real)) {
+        snprintf(msg, len, "--out %.120s leads outside the coordinator's library folder %.200s",
+                 want, self->library_dir);
+        return BB_STATUS_INVALID_ARGUMENT;
+    }
+    const char **folders = calloc(spec->n_instruments ? spec->n_instruments : 1, sizeof *folders);
+    char(*safe)[BB_SAFE_NAME_MAX + 8] =
+        calloc(spec->n_instruments ? spec->n_instruments : 1, sizeof *safe);
+    if (!folders || !safe) {
+        free(folders);
+        free(safe);
+        snprintf(msg, len, "out of memory");
+        return BB_STATUS_RESOURCE_EXHAUSTED;
+    }
+    for (size_t i = 0; i < spec->n_instruments; i++) {
+        bb_safe_name(spec->instruments[i]->name, safe[i], sizeof safe[i]);
+        folders[i] = safe[i];
+    }
+    rc = spec->no_export ? 0
+                         : dsp_library_check_out(real, folders, spec->n_instruments, true, msg, len);
+    free(folders);
+    free(safe);
+    if (rc)
+        return rc == BB_ENOSPACE ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_FAILED_PRECONDITION;
+    snprintf(out, outlen, "%s", real);
+    return BB_STATUS_OK;
+}
+
 static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *in,
                            Bb__SubmitBatchReply_Closure closure, void *call)
 {
@@ -129,28 +215,9 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     int status =
         s_plan_status(dsp_plan_validate(&total, spec, s_node_known, self, msg, sizeof msg));
     char out_dir[PATH_MAX] = "";
-    if (status == BB_STATUS_OK && *spec->export->out_dir) {
-        const char *want = spec->export->out_dir;
-        int rc;
-        if (want[0] == '/') {
-            rc = bb_path_fmt(out_dir, sizeof out_dir, "%s", want);
-        } else {
-            char cwd[PATH_MAX];
-            if (!getcwd(cwd, sizeof cwd))
-                snprintf(cwd, sizeof cwd, ".");
-            rc = bb_path_fmt(out_dir, sizeof out_dir, "%s/%s", cwd, want);
-        }
-        if (!rc)
-            rc = bb_mkdir_p(out_dir);
-        if (rc == BB_ETOOLONG) {
-            snprintf(msg, sizeof msg, "the output folder %.200s... is too long a path", want);
-            status = BB_STATUS_INVALID_ARGUMENT;
-        } else if (rc) {
-            snprintf(msg, sizeof msg, "cannot create the output folder %.300s: %s", out_dir,
-                     bb_strerror(rc));
-            status = BB_STATUS_FAILED_PRECONDITION;
-        }
-    }
+    if (status == BB_STATUS_OK && *spec->export->out_dir)
+        status = coord_out_dir(self, spec->export->out_dir, spec, out_dir, sizeof out_dir, msg,
+                               sizeof msg);
     if (status != BB_STATUS_OK) {
         bb__batch_spec__free_unpacked(spec, NULL);
         bb_rpc_fail(call, status, "%s", msg);
@@ -169,9 +236,10 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     if (!rc && !*out_dir) {
         char bsafe[BB_SAFE_NAME_MAX + 8];
         bb_safe_name(spec->name, bsafe, sizeof bsafe);
-        snprintf(out_dir, sizeof out_dir, "%s/library/b%llu-%s", self->state_dir,
-                 (unsigned long long)id, bsafe);
-        rc = coord_store_batch_set_out_dir(self->store, id, out_dir);
+        rc = bb_path_fmt(out_dir, sizeof out_dir, "%s/b%llu-%s", self->library_dir,
+                         (unsigned long long)id, bsafe);
+        if (!rc)
+            rc = coord_store_batch_set_out_dir(self->store, id, out_dir);
     }
     for (size_t i = 0; !rc && i < spec->n_instruments; i++) {
         Bb__InstrumentSpec *inst = spec->instruments[i];
@@ -536,7 +604,7 @@ static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *
     }
     Bb__TakeRow *rows = calloc(n ? n : 1, sizeof *rows);
     Bb__TakeRow **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    char(*verdicts)[8] = calloc(n ? n : 1, sizeof *verdicts);
+    char(*verdicts)[12] = calloc(n ? n : 1, sizeof *verdicts);
     char(*reasons)[512] = calloc(n ? n : 1, sizeof *reasons);
     size_t k = 0;
     for (size_t i = 0; rows && ptrs && verdicts && reasons && i < n; i++) {
@@ -562,7 +630,9 @@ static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *
         unsigned attempt = 0;
         if (sscanf(ids[i], "b%*u-i%*d-s%*d-a%u", &attempt) == 1)
             r->attempt = attempt;
-        snprintf(verdicts[k], sizeof verdicts[k], "%s", dsp_verdict_name(take.verdict));
+        snprintf(verdicts[k], sizeof verdicts[k], "%s",
+                 take.verdict == COORD_VERDICT_PENDING ? "checking"
+                                                       : dsp_verdict_name(take.verdict));
         r->verdict = verdicts[k];
         r->peak_db = (float)a.peak_db;
         r->snr_db = (float)a.snr_db;

@@ -11,6 +11,7 @@
 #include "bb_log.h"
 #include "coord.h"
 #include "export.h"
+#include "export_library.h"
 #include "operator.pb-c.h"
 #include "plan_fields.h"
 
@@ -72,6 +73,55 @@ static void s_retakes(coord_store_t *store, uint64_t batch, int idx, dsp_export_
     free(got);
 }
 
+/* The manifest and report list the instrument folders this coordinator wrote into the
+ * library root, and the one being exported: a record planted there is not believed. */
+typedef struct {
+    coord_store_t *store;
+    const char *root;
+    const char *folder; /* being exported now */
+} s_member_t;
+
+static bool s_member(void *arg, const char *folder)
+{
+    s_member_t *m = arg;
+    bool has = false;
+    return strcmp(folder, m->folder) == 0 ||
+           (coord_store_library_has_folder(m->store, m->root, folder, &has) == 0 && has);
+}
+
+/* Records what the export wrote into root: the instrument's files (from the record it just
+ * wrote) and root's manifest.json and report.html. These, and nothing else, are served. */
+static int s_record_files(coord_store_t *store, const char *root, const char *folder, char *err,
+                          size_t errlen)
+{
+    dsp_library_file_t *files = NULL;
+    size_t n = 0;
+    int rc = dsp_library_instrument_files(root, folder, &files, &n, err, errlen);
+    coord_lib_file_t *rows = rc ? NULL : calloc(n ? n : 1, sizeof *rows);
+    if (!rc && !rows)
+        rc = BB_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        snprintf(rows[i].path, sizeof rows[i].path, "%s", files[i].path);
+        rows[i].size = files[i].size;
+        rows[i].crc32 = files[i].crc32;
+    }
+    coord_lib_file_t top[2];
+    const char *names[] = {DSP_EXPORT_MANIFEST, DSP_EXPORT_REPORT};
+    for (int k = 0; !rc && k < 2; k++) {
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", root, names[k]);
+        snprintf(top[k].path, sizeof top[k].path, "%s", names[k]);
+        rc = dsp_file_crc32(path, &top[k].crc32, &top[k].size, err, errlen);
+    }
+    if (!rc && coord_store_library_set(store, root, folder, rows, n, top, 2) != 0) {
+        snprintf(err, errlen, "cannot record the library's files: %s", coord_store_errmsg(store));
+        rc = BB_EDB;
+    }
+    free(rows);
+    free(files);
+    return rc;
+}
+
 static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int idx)
 {
     char b[32], i[16], err[512] = "";
@@ -119,11 +169,18 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
     dsp_export_config_t cfg;
     dsp_plan_export_config(spec->export, &cfg);
     cfg.out_dir = row.out_dir;
+    char folder[BB_SAFE_NAME_MAX + 8];
+    bb_safe_name(spec->instruments[idx]->name, folder, sizeof folder);
+    s_member_t member = {.store = store, .root = row.out_dir, .folder = folder};
+    cfg.member = s_member;
+    cfg.member_arg = &member;
     dsp_export_result_t res;
     rc = dsp_export_instrument(&cfg, spec->instruments[idx]->name, takes, n, &res, err, sizeof err);
     free(retakes.list);
     free(retakes.ids);
     free(retakes.reasons);
+    if (!rc)
+        rc = s_record_files(store, row.out_dir, folder, err, sizeof err);
     if (!rc) {
         char files[16];
         snprintf(files, sizeof files, "%d", res.files);

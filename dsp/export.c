@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bb_crc32.h"
 #include "bb_err.h"
@@ -589,6 +590,8 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
 
 /* ---- the folder ---- */
 
+#define S_STAGING_MARK ".batcherbird-staging" /* in a staging folder while it is one */
+
 /* Refuses to replace a folder that holds another instrument's export. */
 static int s_check_owner(const char *dir, const char *instrument, char *err, size_t errlen)
 {
@@ -612,6 +615,24 @@ static int s_check_owner(const char *dir, const char *instrument, char *err, siz
     json_decref(doc);
     free(text);
     return rc;
+}
+
+/* Removes what a crashed export left at path (the hidden staging or old folder), only
+ * when it is ours: it holds `mark`. Something else by that name is in the way: refused. */
+static int s_clear_leftover(const char *path, const char *mark, char *err, size_t errlen)
+{
+    if (!bb_exists(path))
+        return 0;
+    char m[S_PATH_MAX + 64];
+    snprintf(m, sizeof m, "%s/%s", path, mark);
+    if (!bb_exists(m)) {
+        snprintf(err, errlen,
+                 "%s is in the way and was not written by Batcherbird: it is left alone (move it "
+                 "away)",
+                 path);
+        return BB_EEXIST;
+    }
+    return bb_rm_rf(path);
 }
 
 /* Puts the staging folder in place of `final`, atomically where the kernel can. */
@@ -764,13 +785,22 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
         rc = s_path(old, sizeof old, err, errlen, "%s/.%s.old", cfg->out_dir, inst.safe);
     if (!rc)
         rc = s_path(samples_dir, sizeof samples_dir, err, errlen, "%s/samples", staging);
+    const char *folders[] = {inst.safe};
+    if (!rc)
+        rc = dsp_library_check_out(cfg->out_dir, folders, 1, true, err, errlen);
     if (!rc)
         rc = s_check_owner(res->dir, inst.name, err, errlen);
+    if (!rc) /* leftovers of an export that crashed, when they are ours */
+        rc = s_clear_leftover(staging, S_STAGING_MARK, err, errlen);
+    if (!rc)
+        rc = s_clear_leftover(old, DSP_EXPORT_INST_RECORD, err, errlen);
     if (rc)
         return rc;
-    bb_rm_rf(staging); /* leftovers of an export that crashed */
-    bb_rm_rf(old);
     rc = bb_mkdir_p(samples_dir);
+    char mark[S_PATH_MAX + 32];
+    snprintf(mark, sizeof mark, "%s/%s", staging, S_STAGING_MARK);
+    if (!rc)
+        rc = bb_write_file_atomic(mark, "", 0);
     if (rc) {
         snprintf(err, errlen, "cannot create %s: %s", samples_dir, bb_strerror(rc));
         return rc;
@@ -832,6 +862,8 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
         inst.gain_db = s_gain_db(cfg, takes, n, 0);
     rc = s_write_instrument_files(cfg, staging, &inst, err, errlen);
     if (!rc)
+        unlink(mark); /* the folder is about to become the instrument's */
+    if (!rc)
         rc = s_swap_in(staging, res->dir, old, err, errlen);
     if (!rc)
         bb_fsync_dir(cfg->out_dir);
@@ -845,7 +877,7 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     res->skipped = (int)inst.n_skipped;
     res->gain_db = inst.gain_db;
     if (cfg->library_files)
-        rc = dsp_export_library_rebuild(cfg->out_dir, err, errlen);
+        rc = dsp_export_library_rebuild(cfg->out_dir, cfg->member, cfg->member_arg, err, errlen);
 cleanup:
     if (rc)
         bb_rm_rf(staging);

@@ -15,6 +15,9 @@
  *   manifest.json, report.html
  * An instrument is built in a hidden staging folder and swapped in whole, so a re-export
  * leaves no stale samples and a crash leaves the old or the new folder, never a mix.
+ * Nothing Batcherbird did not write is deleted or overwritten (dsp_library_check_out): an
+ * instrument folder without its record, or a manifest.json or report.html someone else
+ * wrote, stops the export with an error naming it.
  *
  * Processing is float from the raw take to the writer; 16-bit output is TPDF-dithered.
  */
@@ -44,11 +47,13 @@ typedef enum {
  * else empty). A template without {release} gets "_rel" appended on release samples. */
 #define DSP_EXPORT_NAME_DEFAULT "{instrument}_{note}{octave}_{midi}_v{velocity}_rr{rr}{release}"
 
-#define DSP_EXPORT_INST_RECORD ".batcherbird-instrument.json" /* in each instrument folder */
-#define DSP_EXPORT_MANIFEST    "manifest.json"
-#define DSP_EXPORT_REPORT      "report.html"
-#define DSP_THUMB_COLS         160 /* waveform thumbnail columns in the report */
-#define DSP_THUMB_SCALE        100 /* thumbnail values are -100..100 of full scale */
+#define DSP_EXPORT_INST_RECORD     ".batcherbird-instrument.json" /* in each instrument folder */
+#define DSP_EXPORT_MANIFEST        "manifest.json"
+#define DSP_EXPORT_MANIFEST_FORMAT "batcherbird-library" /* manifest.json's "format" */
+#define DSP_EXPORT_REPORT_TITLE    "<title>Batcherbird library report</title>" /* report.html's */
+#define DSP_EXPORT_REPORT          "report.html"
+#define DSP_THUMB_COLS             160 /* waveform thumbnail columns in the report */
+#define DSP_THUMB_SCALE            100 /* thumbnail values are -100..100 of full scale */
 
 /* The instrument files written besides the samples (all by default), each from the one
  * canonical map: <Instrument>.sfz, .dspreset, .sf2 (SoundFont 2, export_sf2.c) and
@@ -77,13 +82,19 @@ typedef struct {
     double amp_release_s;       /* the samplers' amp envelope release */
     bool library_files;         /* rebuild manifest.json and report.html at out_dir (default on) */
     unsigned formats;           /* bit 1 << dsp_inst_file_kind_t per instrument file to write */
+    /* which instrument folders of out_dir the manifest and report list: NULL = every one with
+     * a record; the coordinator lists only those it exported (a record planted in the
+     * folder is not believed) */
+    bool (*member)(void *arg, const char *folder);
+    void *member_arg;
 } dsp_export_config_t;
 #define DSP_EXPORT_CONFIG_INIT                                                                     \
     {                                                                                              \
         .out_dir = NULL, .bit_depth = 24, .flac = false, .peak_target_db = -1.0,                   \
         .normalise = DSP_NORM_INSTRUMENT, .notes = BB_NOTES_C3_IS_60, .map = DSP_MAP_CONFIG_INIT,  \
         .dither = true, .tune = false, .name_template = NULL, .loop_sustain = false,               \
-        .amp_release_s = 0.3, .library_files = true, .formats = DSP_FORMATS_ALL                    \
+        .amp_release_s = 0.3, .library_files = true, .formats = DSP_FORMATS_ALL,                   \
+        .member = NULL, .member_arg = NULL                                                         \
     }
 
 /* Another take recorded for the same slot (note, velocity, round robin, trigger): a failed
@@ -317,9 +328,11 @@ int dsp_buf_write(dsp_buf_t *b, const char *path, char *err, size_t errlen);
 /* Writes the instrument's record (JSON, with thumbnails) into its folder. */
 int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, char *err,
                             size_t errlen);
-/* Rebuilds manifest.json and report.html at the library root from every instrument
- * record found in its folders. */
-int dsp_export_library_rebuild(const char *root, char *err, size_t errlen);
+/* Rebuilds manifest.json and report.html at the library root from the instrument records
+ * found in its folders (those `member` accepts; NULL: all). Refuses (BB_EEXIST) to replace
+ * a manifest.json or report.html Batcherbird did not write. */
+int dsp_export_library_rebuild(const char *root, bool (*member)(void *arg, const char *folder),
+                               void *member_arg, char *err, size_t errlen);
 
 /* Renders report.html from the parsed instrument records. */
 int dsp_export_write_report(const char *path, const json_t *const *records, size_t n, char *err,

@@ -1,22 +1,20 @@
 /*
- * export_library.c — listing and reading a library's files for a remote fetch.
+ * export_library.c — a library folder as Batcherbird may touch it (export_library.h).
  *
- * The list comes from manifest.json ("files": path, bytes, crc32). A CRC from the
- * manifest is trusted only while the file still has the size the manifest says and is
- * not newer than the manifest; otherwise it is computed, so a listing is cheap for a
- * library that has not been touched since its export and still right for one that was.
+ * Whether a file is ours is decided by what we write into it (a record naming its folder,
+ * the manifest's format, the report's title), never by a file's name alone. The write probe
+ * is a real file creation, so a folder that exists but cannot be written to (permissions,
+ * a read-only mount, a full disk) is found before a batch records for hours into it.
  *
- * Reads are allowed only for files the manifest lists: the folder a batch exports to is
- * chosen by an operator and may hold anything else. The listed paths of the last library
- * read are cached (one entry, reloaded when the manifest changes), so a chunk costs a
- * stat and a binary search rather than a parse.
+ * dsp_library_list() reads manifest.json ("files": path, bytes, crc32); a CRC from it is
+ * trusted only while the file still has the size the manifest says and is not newer than
+ * the manifest, otherwise it is computed.
  */
 #include "export_library.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,95 +196,186 @@ int dsp_library_list(const char *root, dsp_library_file_t **files_out, size_t *n
     return 0;
 }
 
-/* ---- the listed-paths cache ---- */
+/* ---- what is ours ---- */
 
-static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    char root[PATH_MAX];
-    struct timespec mtime;
-    off_t size;
-    char **paths; /* sorted */
-    size_t n;
-} s_cache;
+#define S_SNIFF_BYTES 4096 /* how much of a report.html is read to find its title */
 
-static int s_cmp(const void *a, const void *b)
+/* True when the file at path does not exist (*absent) or is one we wrote. */
+static bool s_root_file_ours(const char *path, bool manifest, bool *absent)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    struct stat st;
+    *absent = lstat(path, &st) != 0 && errno == ENOENT;
+    if (*absent)
+        return true;
+    if (!S_ISREG(st.st_mode))
+        return false;
+    if (manifest) {
+        char *text = NULL;
+        size_t len = 0;
+        json_t *doc = NULL;
+        const char *format = NULL;
+        bool ours = bb_read_file(path, &text, &len) == 0 &&
+                    bb_json_load(&doc, text, len, NULL, 0) == 0 &&
+                    bb_json_get_string(doc, "format", &format) == 0 &&
+                    strcmp(format, DSP_EXPORT_MANIFEST_FORMAT) == 0;
+        json_decref(doc);
+        free(text);
+        return ours;
+    }
+    char head[S_SNIFF_BYTES + 1];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, head, S_SNIFF_BYTES);
+    close(fd);
+    if (n <= 0)
+        return false;
+    head[n] = '\0';
+    return strstr(head, DSP_EXPORT_REPORT_TITLE) != NULL;
 }
 
-static void s_cache_drop(void)
+/* True when dir holds the record of an instrument exported into it. */
+static bool s_folder_ours(const char *dir, const char *folder)
 {
-    for (size_t i = 0; i < s_cache.n; i++)
-        free(s_cache.paths[i]);
-    free(s_cache.paths);
-    memset(&s_cache, 0, sizeof s_cache);
-}
-
-void dsp_library_cache_clear(void)
-{
-    pthread_mutex_lock(&s_lock);
-    s_cache_drop();
-    pthread_mutex_unlock(&s_lock);
-}
-
-static int s_cache_load(const char *root, const char *mpath, const struct stat *mst)
-{
-    s_cache_drop();
+    char rec[PATH_MAX + 128];
+    int w = snprintf(rec, sizeof rec, "%s/%s", dir, DSP_EXPORT_INST_RECORD);
+    if (w < 0 || (size_t)w >= sizeof rec)
+        return false;
     char *text = NULL;
     size_t len = 0;
     json_t *doc = NULL;
-    int rc = bb_read_file(mpath, &text, &len);
+    const char *name = NULL;
+    bool ours = bb_read_file(rec, &text, &len) == 0 &&
+                bb_json_load(&doc, text, len, NULL, 0) == 0 &&
+                bb_json_get_string(doc, "folder", &name) == 0 && strcmp(name, folder) == 0;
+    json_decref(doc);
+    free(text);
+    return ours;
+}
+
+int dsp_library_check_out(const char *root, const char *const *folders, size_t n, bool probe,
+                          char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(root, &st) != 0) {
+        if (!probe) {
+            snprintf(err, errlen, "the library folder %s: %s", root,
+                     bb_strerror(bb_err_from_errno(errno)));
+            return bb_err_from_errno(errno);
+        }
+        int rc = bb_mkdir_p(root);
+        if (rc) {
+            snprintf(err, errlen, "cannot create the library folder %s: %s", root, bb_strerror(rc));
+            return rc;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is a file, not a folder: a library goes into a folder", root);
+        return BB_EEXIST;
+    }
+    const char *own[] = {DSP_EXPORT_MANIFEST, DSP_EXPORT_REPORT};
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_MAX + 32];
+        bool absent;
+        int w = snprintf(path, sizeof path, "%s/%s", root, own[i]);
+        if (w < 0 || (size_t)w >= sizeof path) {
+            snprintf(err, errlen, "the library folder's path is too long");
+            return BB_ETOOLONG;
+        }
+        if (!s_root_file_ours(path, i == 0, &absent)) {
+            snprintf(err, errlen,
+                     "%s was not written by Batcherbird: it is left alone, and no library is "
+                     "written beside it (move it away, or choose another output folder)",
+                     path);
+            return BB_EEXIST;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        char dir[PATH_MAX + 128];
+        int w = snprintf(dir, sizeof dir, "%s/%s", root, folders[i]);
+        if (w < 0 || (size_t)w >= sizeof dir) {
+            snprintf(err, errlen, "the library folder's path is too long");
+            return BB_ETOOLONG;
+        }
+        if (lstat(dir, &st) != 0)
+            continue; /* a new folder */
+        if (!S_ISDIR(st.st_mode) || !s_folder_ours(dir, folders[i])) {
+            snprintf(err, errlen,
+                     "%s exists and was not written by Batcherbird (it has no %s): it is left "
+                     "alone; move it away, or choose another output folder",
+                     dir, DSP_EXPORT_INST_RECORD);
+            return BB_EEXIST;
+        }
+    }
+    if (!probe)
+        return 0;
+    char test[PATH_MAX + 64];
+    int w = snprintf(test, sizeof test, "%s/.batcherbird-write-test-%ld", root, (long)getpid());
+    if (w < 0 || (size_t)w >= sizeof test) {
+        snprintf(err, errlen, "the library folder's path is too long");
+        return BB_ETOOLONG;
+    }
+    int fd = open(test, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? bb_err_from_errno(errno) : 0;
+    if (fd >= 0 && write(fd, "x", 1) != 1)
+        rc = bb_err_from_errno(errno);
+    if (fd >= 0) {
+        close(fd);
+        unlink(test);
+    }
+    if (rc)
+        snprintf(err, errlen, "cannot write into the library folder %s: %s", root, bb_strerror(rc));
+    return rc;
+}
+
+int dsp_library_instrument_files(const char *root, const char *folder,
+                                 dsp_library_file_t **files_out, size_t *n_out, char *err,
+                                 size_t errlen)
+{
+    *files_out = NULL;
+    *n_out = 0;
+    char rec[PATH_MAX + 128];
+    int w = snprintf(rec, sizeof rec, "%s/%s/%s", root, folder, DSP_EXPORT_INST_RECORD);
+    if (w < 0 || (size_t)w >= sizeof rec) {
+        snprintf(err, errlen, "the library folder's path is too long");
+        return BB_ETOOLONG;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    int rc = bb_read_file(rec, &text, &len);
     if (!rc)
         rc = bb_json_load(&doc, text, len, NULL, 0);
     free(text);
-    const json_t *list = rc ? NULL : json_object_get(doc, "files");
-    size_t n = json_array_size(list);
-    s_cache.paths = calloc(n ? n : 1, sizeof *s_cache.paths);
-    if (!rc && !s_cache.paths)
-        rc = BB_ENOMEM;
-    for (size_t i = 0; !rc && i < n; i++) {
-        const char *p = NULL;
-        if (bb_json_get_string(json_array_get(list, i), "path", &p) == 0 &&
-            dsp_library_path_ok(p)) {
-            if (!(s_cache.paths[s_cache.n] = strdup(p)))
-                rc = BB_ENOMEM;
-            else
-                s_cache.n++;
-        }
-    }
-    json_decref(doc);
     if (rc) {
-        s_cache_drop();
+        snprintf(err, errlen, "cannot read %s: %s", rec, bb_strerror(rc));
         return rc;
     }
-    qsort(s_cache.paths, s_cache.n, sizeof *s_cache.paths, s_cmp);
-    snprintf(s_cache.root, sizeof s_cache.root, "%s", root);
-    s_cache.mtime = mst->st_mtim;
-    s_cache.size = mst->st_size;
+    const json_t *list = json_object_get(doc, "files");
+    size_t n = json_array_size(list), k = 0, flen = strlen(folder);
+    dsp_library_file_t *files = calloc(n ? n : 1, sizeof *files);
+    if (!files) {
+        json_decref(doc);
+        snprintf(err, errlen, "out of memory");
+        return BB_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(list, i);
+        const char *p = NULL;
+        int64_t bytes = -1, crc = -1;
+        if (bb_json_get_string(e, "path", &p) || !dsp_library_path_ok(p) ||
+            strncmp(p, folder, flen) != 0 || p[flen] != '/' ||
+            bb_json_get_int(e, "bytes", &bytes) || bb_json_get_int(e, "crc32", &crc) || bytes < 0 ||
+            crc < 0 || crc > UINT32_MAX)
+            continue; /* not a file of this folder */
+        snprintf(files[k].path, sizeof files[k].path, "%s", p);
+        files[k].size = (uint64_t)bytes;
+        files[k].crc32 = (uint32_t)crc;
+        k++;
+    }
+    json_decref(doc);
+    *files_out = files;
+    *n_out = k;
     return 0;
-}
-
-bool dsp_library_listed(const char *root, const char *rel)
-{
-    if (!dsp_library_path_ok(rel))
-        return false;
-    if (strcmp(rel, DSP_EXPORT_MANIFEST) == 0)
-        return true;
-    char mpath[PATH_MAX];
-    snprintf(mpath, sizeof mpath, "%s/%s", root, DSP_EXPORT_MANIFEST);
-    struct stat mst;
-    if (stat(mpath, &mst) != 0)
-        return false;
-    pthread_mutex_lock(&s_lock);
-    bool hit = false;
-    int rc = 0;
-    if (strcmp(s_cache.root, root) != 0 || s_cache.size != mst.st_size ||
-        s_cache.mtime.tv_sec != mst.st_mtim.tv_sec || s_cache.mtime.tv_nsec != mst.st_mtim.tv_nsec)
-        rc = s_cache_load(root, mpath, &mst);
-    if (!rc)
-        hit = bsearch(&rel, s_cache.paths, s_cache.n, sizeof *s_cache.paths, s_cmp) != NULL;
-    pthread_mutex_unlock(&s_lock);
-    return hit;
 }
 
 int dsp_library_read(const char *root, const char *rel, uint64_t offset, void *buf, size_t len,
@@ -300,10 +389,6 @@ int dsp_library_read(const char *root, const char *rel, uint64_t offset, void *b
     if (len > DSP_LIBRARY_CHUNK_MAX) {
         snprintf(err, errlen, "chunks are at most %d bytes", DSP_LIBRARY_CHUNK_MAX);
         return BB_EINVAL;
-    }
-    if (!dsp_library_listed(root, rel)) {
-        snprintf(err, errlen, "%s is not a file of this library", rel);
-        return BB_ENOTFOUND;
     }
     char root_real[PATH_MAX], path[PATH_MAX];
     if (!realpath(root, root_real)) {

@@ -24,7 +24,7 @@
 #include "export_library.h"
 
 #define S_PATH_MAX         1400
-#define S_MANIFEST_FORMAT  "batcherbird-library"
+#define S_MANIFEST_FORMAT  DSP_EXPORT_MANIFEST_FORMAT
 #define S_MANIFEST_VERSION 1
 
 static const char *s_verdict(int v)
@@ -264,9 +264,10 @@ static int s_cmp_folder(const void *a, const void *b)
     return strcmp(fa, fb);
 }
 
-/* Parses every instrument record under root. *docs is malloc'd. */
-static int s_load_records(const char *root, json_t ***docs_out, size_t *n_out, char *err,
-                          size_t errlen)
+/* Parses the instrument records under root (of the folders `member` accepts). *docs is
+ * malloc'd. */
+static int s_load_records(const char *root, bool (*member)(void *, const char *), void *member_arg,
+                          json_t ***docs_out, size_t *n_out, char *err, size_t errlen)
 {
     *docs_out = NULL;
     *n_out = 0;
@@ -282,6 +283,8 @@ static int s_load_records(const char *root, json_t ***docs_out, size_t *n_out, c
     while (!rc && (ent = readdir(d))) {
         if (ent->d_name[0] == '.')
             continue; /* ., .., staging and old folders */
+        if (member && !member(member_arg, ent->d_name))
+            continue; /* a folder this export's owner did not write */
         char path[S_PATH_MAX];
         snprintf(path, sizeof path, "%s/%s/%s", root, ent->d_name, DSP_EXPORT_INST_RECORD);
         char *text = NULL;
@@ -325,11 +328,15 @@ static int s_load_records(const char *root, json_t ***docs_out, size_t *n_out, c
     return 0;
 }
 
-int dsp_export_library_rebuild(const char *root, char *err, size_t errlen)
+int dsp_export_library_rebuild(const char *root, bool (*member)(void *arg, const char *folder),
+                               void *member_arg, char *err, size_t errlen)
 {
+    int rc = dsp_library_check_out(root, NULL, 0, false, err, errlen);
+    if (rc)
+        return rc;
     json_t **docs = NULL;
     size_t n = 0;
-    int rc = s_load_records(root, &docs, &n, err, errlen);
+    rc = s_load_records(root, member, member_arg, &docs, &n, err, errlen);
     if (rc)
         return rc;
     char report[S_PATH_MAX], manifest[S_PATH_MAX], when[32];

@@ -717,7 +717,8 @@ const dsp_plan_field_t dsp_plan_fields[] = {
      .kind = DSP_FIELD_STRING,
      .offset = S_EX(out_dir),
      .arg = "DIR",
-     .help = "library folder on the coordinator's machine (default: its state folder)"},
+     .help = "library folder on the coordinator's machine, under its --library folder (a "
+             "relative DIR is taken inside it; default: a new folder there)"},
     {.name = "format",
      .scope = DSP_PLAN_EXPORT,
      .kind = DSP_FIELD_CHOICE,

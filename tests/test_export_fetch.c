@@ -5,7 +5,8 @@
  * complete fetch byte for byte (a file of several chunks included), skipping complete
  * files, resuming a truncated .part, starting over after a .part that was not the file,
  * a damaged chunk and a checksum mismatch reported as errors, unsafe paths refused on
- * both sides, files outside the manifest and symbolic links out of the library refused.
+ * both sides, files outside the list the server was given (a planted record's, a file
+ * dropped into the folder) and symbolic links out of the library refused.
  */
 #include <czmq.h>
 #include <fcntl.h>
@@ -46,12 +47,36 @@ static atomic_int s_mode;
 
 /* ---- the server ---- */
 
+/* What the server serves: the files the export wrote, as a coordinator's database would
+ * list them (here taken from the manifest of a library this test made, before anything
+ * else was put into the folder). */
+static coord_lib_file_t *s_served;
+static size_t s_n_served;
+
+static void s_load_served(void)
+{
+    dsp_library_file_t *files;
+    size_t n;
+    char err[256];
+    assert_int_equal(dsp_library_list(s_root, &files, &n, err, sizeof err), 0);
+    free(s_served);
+    s_served = calloc(n, sizeof *s_served);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(s_served[i].path, sizeof s_served[i].path, "%s", files[i].path);
+        s_served[i].size = files[i].size;
+        s_served[i].crc32 = files[i].crc32;
+    }
+    s_n_served = n;
+    free(files);
+}
+
 static void s_list(Bb__Operator_Service *svc, const Bb__LibraryListRequest *req,
                    Bb__LibraryList_Closure closure, void *call)
 {
     int mode = atomic_load(&s_mode);
     if (mode != MODE_LIE_CRC && mode != MODE_EVIL_PATH) {
-        coord_library_serve_list(s_root, BB__BATCH_STATE__BATCH_DONE, closure, call);
+        coord_library_serve_list(s_root, s_served, s_n_served, BB__BATCH_STATE__BATCH_DONE, closure,
+                                 call);
         return;
     }
     dsp_library_file_t *files;
@@ -82,7 +107,7 @@ static void s_chunk(Bb__Operator_Service *svc, const Bb__LibraryChunkRequest *re
                     Bb__LibraryChunk_Closure closure, void *call)
 {
     if (atomic_load(&s_mode) != MODE_CORRUPT_CHUNK) {
-        coord_library_serve_chunk(s_root, req, closure, call);
+        coord_library_serve_chunk(s_root, s_served, s_n_served, req, closure, call);
         return;
     }
     static unsigned char buf[DSP_LIBRARY_CHUNK_MAX];
@@ -159,6 +184,7 @@ static int s_setup(void **state)
     if (dsp_export_instrument(&cfg, "Organ", t, 3, &res, err, sizeof err))
         fail_msg("%s", err);
     snprintf(f->big, sizeof f->big, "Organ/samples/Organ_C2_048_v127_rr1.wav");
+    s_load_served();
     atomic_store(&s_mode, MODE_REAL);
     snprintf(f->endpoint, sizeof f->endpoint, "ipc:///tmp/bbtest-fetch-%d-%d.ipc", (int)getpid(),
              serial++);
@@ -176,7 +202,9 @@ static int s_teardown(void **state)
     zactor_destroy(&f->server);
     if (!getenv("BB_KEEP"))
         bb_rm_rf(f->dir);
-    dsp_library_cache_clear();
+    free(s_served);
+    s_served = NULL;
+    s_n_served = 0;
     free(f);
     return 0;
 }
@@ -379,13 +407,28 @@ static void test_server_refuses(void **state)
     assert_int_equal(dsp_library_read(s_root, "Organ/" DSP_EXPORT_INST_RECORD, 0, buf, 64, &got,
                                       &size, err, sizeof err),
                      BB_EINVAL);
-    /* a file in the library folder the manifest does not list */
+    /* a file dropped into the library folder, and a planted instrument record listing it
+     * (what a file on disk claims is not believed): not served */
     char path[1024];
     snprintf(path, sizeof path, "%s/secret.txt", s_root);
     s_write(path, "secret", 6);
-    assert_int_equal(
-        dsp_library_read(s_root, "secret.txt", 0, buf, 64, &got, &size, err, sizeof err),
-        BB_ENOTFOUND);
+    snprintf(path, sizeof path, "%s/Planted", s_root);
+    assert_int_equal(bb_mkdir_p(path), 0);
+    snprintf(path, sizeof path, "%s/Planted/%s", s_root, DSP_EXPORT_INST_RECORD);
+    const char planted[] = "{\"folder\":\"Planted\",\"files\":[{\"path\":\"secret.txt\","
+                           "\"bytes\":6,\"crc32\":0}]}";
+    s_write(path, planted, sizeof planted - 1);
+    {
+        Bb__LibraryChunkRequest req = BB__LIBRARY_CHUNK_REQUEST__INIT;
+        req.batch_id = 1;
+        req.path = "secret.txt";
+        ProtobufCMessage *reply = NULL;
+        char msg[256];
+        assert_int_equal(bb_rpc_call(f->client, &bb__operator__descriptor, "FetchLibraryChunk",
+                                     &req.base, TIMEOUT_MS, &reply, msg, sizeof msg),
+                         BB_STATUS_NOT_FOUND);
+        assert_non_null(strstr(msg, "not a file of this library"));
+    }
     /* a listed file replaced by a link out of the library */
     char outside[1024], link_path[1024];
     snprintf(outside, sizeof outside, "%s/outside.txt", f->dir);
@@ -427,8 +470,10 @@ static void test_no_library_and_no_server(void **state)
     unlink(path);
     cli_fetch_stats_t st;
     char err[512] = "";
+    /* a file the export wrote is gone: the listing says which, nothing is fetched */
     assert_int_equal(s_fetch(f, &st, err, sizeof err), BB_ERPC);
-    assert_non_null(strstr(err, "NOT_FOUND"));
+    assert_non_null(strstr(err, "FAILED_PRECONDITION"));
+    assert_non_null(strstr(err, "manifest.json is gone"));
     /* nobody at the endpoint: unavailable, within the deadline */
     char ep[128];
     snprintf(ep, sizeof ep, "ipc:///tmp/bbtest-fetch-none-%d.ipc", (int)getpid());
