@@ -333,7 +333,7 @@ static int s_written(coord_t *self, const char *root, dsp_library_file_t **files
     if (!rc && !(*files = calloc(*n ? *n : 1, sizeof **files)))
         rc = BB_ENOMEM;
     for (size_t i = 0; !rc && i < *n; i++) {
-        snprintf((*files)[i].path, sizeof (*files)[i].path, "%s", rows[i].path);
+        snprintf((*files)[i].path, sizeof(*files)[i].path, "%s", rows[i].path);
         (*files)[i].size = rows[i].size;
         (*files)[i].crc32 = rows[i].crc32;
     }

@@ -190,8 +190,9 @@ int coord_out_dir(coord_t *self, const char *want, const Bb__BatchSpec *spec, ch
         bb_safe_name(spec->instruments[i]->name, safe[i], sizeof safe[i]);
         folders[i] = safe[i];
     }
-    rc = spec->no_export ? 0
-                         : dsp_library_check_out(real, folders, spec->n_instruments, true, msg, len);
+    rc = spec->no_export
+             ? 0
+             : dsp_library_check_out(real, folders, spec->n_instruments, true, msg, len);
     free(folders);
     free(safe);
     if (rc)

@@ -128,7 +128,9 @@ static int s_stream_take(coord_ingest_t *in, const char *id, char *wav, size_t w
     begin.job = &job;
     begin.format = &fmt;
     char msg[512];
-    assert_int_equal(coord_ingest_begin(in, &begin, msg, sizeof msg), BB_STATUS_OK);
+    assert_int_equal(
+        coord_ingest_begin(in, &begin, "n1", sizeof(float) * S_FRAMES, msg, sizeof msg),
+        BB_STATUS_OK);
 
     static float audio[S_FRAMES];
     for (int i = 0; i < S_FRAMES; i++)
