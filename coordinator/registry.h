@@ -29,7 +29,10 @@ typedef struct {
     double take_overhead_ms;
     uint32_t take_overhead_samples;
     int64_t last_take_start, last_take_end; /* stream frames of the previous take */
-    uint32_t refusals; /* second sessions refused under this name */
+    uint32_t refusals;                      /* second sessions refused under this name */
+    int dispatch_backoff_ms;                /* after a refused StartTake: 0, 500, 1000 ... 10000 */
+    int64_t dispatch_hold_until;            /* monotonic ms: no take dispatched before */
+    uint32_t dispatch_refusals;             /* StartTake refused, in all */
 } coord_node_t;
 
 typedef struct coord_registry_t coord_registry_t;

@@ -11,6 +11,7 @@
  * node is away or has lost its audio device; when every job of an instrument is done it goes to the
  * export worker; when every instrument is finished, so is the batch.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +25,50 @@ typedef struct {
     coord_t *coord;
     int64_t job_id;
     char take_id[96];
+    char node[64];
+    uint64_t batch;
+    int setup_idx; /* the MIDI setup marker it carried (inst idx, or -1 - idx); INT32_MIN: none */
+    bool level_setup;
 } s_dispatch_ctx_t;
 
+#define COORD_DISPATCH_BACKOFF_MIN_MS 500
+#define COORD_DISPATCH_BACKOFF_MAX_MS 10000
+
+static void s_forget_setup(coord_t *self, uint64_t batch, int idx)
+{
+    for (coord_setup_sent_t *s = self->setups; s; s = s->next)
+        if (s->batch_id == batch && s->idx == idx)
+            s->session[0] = '\0';
+}
+
+/* A node that refused a take (its queue is full, its device is gone, it did not answer) gets
+ * no other for a while, doubling up to 10 s: no re-dispatch in a loop. What the refused take
+ * carried of its instrument's MIDI setup goes out again with the next one. */
 static void s_on_start_take(void *arg, int status, const char *message,
                             const ProtobufCMessage *reply)
 {
     s_dispatch_ctx_t *ctx = arg;
     coord_t *self = ctx->coord;
+    coord_node_t *node = coord_registry_find(self->registry, ctx->node);
     if (status != BB_STATUS_OK) {
-        bb_warn("take %s was not accepted: %s: %s", ctx->take_id, bb_status_name(status), message);
         coord_store_job_requeue(self->store, ctx->job_id, ctx->take_id, message);
+        if (ctx->setup_idx != INT32_MIN)
+            s_forget_setup(self, ctx->batch, ctx->setup_idx);
+        if (ctx->level_setup)
+            s_forget_setup(self, ctx->batch, -1 - ctx->setup_idx);
+        if (node) {
+            node->dispatch_backoff_ms = node->dispatch_backoff_ms ? node->dispatch_backoff_ms * 2
+                                                                  : COORD_DISPATCH_BACKOFF_MIN_MS;
+            if (node->dispatch_backoff_ms > COORD_DISPATCH_BACKOFF_MAX_MS)
+                node->dispatch_backoff_ms = COORD_DISPATCH_BACKOFF_MAX_MS;
+            node->dispatch_hold_until = bb_mono_ns() / BB_NS_PER_MS + node->dispatch_backoff_ms;
+            node->dispatch_refusals++;
+        }
+        bb_warn("take %s was not accepted: %s: %s (no take for node %s for %d ms)", ctx->take_id,
+                bb_status_name(status), message, ctx->node, node ? node->dispatch_backoff_ms : 0);
         self->schedule_soon = true;
+    } else if (node) {
+        node->dispatch_backoff_ms = 0;
     }
     free(ctx);
 }
@@ -118,6 +152,10 @@ static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpe
     ctx->coord = self;
     ctx->job_id = job->id;
     snprintf(ctx->take_id, sizeof ctx->take_id, "%s", take_id);
+    snprintf(ctx->node, sizeof ctx->node, "%s", node->name);
+    ctx->batch = job->batch_id;
+    ctx->setup_idx = tj.setup ? job->inst_idx : INT32_MIN;
+    ctx->level_setup = tj.setup == &level_setup;
     int rc = coord_store_job_dispatch(self->store, job->id, take_id, node->name);
     if (rc) {
         free(ctx);
@@ -215,6 +253,8 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
         s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PAUSED, why);
         return false;
     }
+    if (node->dispatch_hold_until > bb_mono_ns() / BB_NS_PER_MS)
+        return false; /* it refused a take a moment ago: backing off */
     if (node->state == BB__NODE_STATE__NODE_DEVICE_LOST) {
         snprintf(why, sizeof why, "node %s lost its audio device%s%s", row.node,
                  *node->message ? ": " : "", node->message);
