@@ -2,13 +2,17 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+# Seconds each libFuzzer target runs in `make fuzz` (four targets: CI keeps them together
+# under four minutes; a longer run: make fuzz FUZZ_SECONDS=3600).
+FUZZ_SECONDS ?= 45
 # The ThreadSanitizer run: the unit, realtime and fault tests labelled tsan
 # (tests/CMakeLists.txt says which and why).
 TSAN_LABELS ?= tsan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan build-tsan demo test test-asan test-tsan bench clean format arm64
+.PHONY: all deps build build-asan build-tsan build-fuzz demo test test-asan test-tsan fuzz bench clean format arm64
 
 all: build
 
@@ -27,6 +31,12 @@ build-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBB_TSAN=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(TSAN_BUILD) -j$(JOBS)
 
+build-fuzz:
+	@./scripts/deps.sh fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBB_FUZZ=ON \
+		-DBB_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+
 demo: build
 	$(BUILD)/bin/batcherbird demo
 
@@ -38,6 +48,10 @@ test-asan: build-asan
 
 test-tsan: build-tsan
 	cd $(TSAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L '$(TSAN_LABELS)'
+
+# The libFuzzer targets, one after another, each for FUZZ_SECONDS.
+fuzz: build-fuzz
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
 
 # The capture node cross-built for arm64 (Raspberry Pi) into build-arm64/, its unit tests
 # run under qemu (scripts/ci-arm64.sh).
@@ -52,4 +66,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-arm64 build-arm64-deps
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-arm64 build-arm64-deps

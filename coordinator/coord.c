@@ -358,6 +358,7 @@ void coord_destroy(coord_t **self_p)
     if (!self_p || !*self_p)
         return;
     coord_t *self = *self_p;
+    zpoller_destroy(&self->poller);
     zactor_destroy(&self->worker);
     coord_qc_destroy(&self->qc);
     bb_rpc_destroy(&self->nodes_rpc);
@@ -382,44 +383,59 @@ void coord_destroy(coord_t **self_p)
     *self_p = NULL;
 }
 
-int coord_run(coord_t *self)
+static zpoller_t *s_poller(coord_t *self)
 {
-    zpoller_t *poller = zpoller_new(bb_rpc_sock(self->nodes_rpc), bb_rpc_sock(self->ops_rpc),
-                                    zactor_sock(self->worker), coord_qc_sock(self->qc), NULL);
+    if (self->poller)
+        return self->poller;
+    self->poller = zpoller_new(bb_rpc_sock(self->nodes_rpc), bb_rpc_sock(self->ops_rpc),
+                               zactor_sock(self->worker), coord_qc_sock(self->qc), NULL);
     /* connection events too, so that a flood is answered as it comes */
     zsock_t *mons[] = {bb_rpc_monitor_sock(self->nodes_rpc), bb_rpc_monitor_sock(self->ops_rpc),
                        bb_guard_sock(self->pub_guard)};
-    for (size_t i = 0; i < sizeof mons / sizeof mons[0]; i++)
+    for (size_t i = 0; self->poller && i < sizeof mons / sizeof mons[0]; i++)
         if (mons[i])
-            zpoller_add(poller, mons[i]);
-    int64_t next_tick = 0;
-    while (!zsys_interrupted) {
-        int64_t now = bb_mono_ns() / BB_NS_PER_MS;
-        int timeout = next_tick > now ? (int)(next_tick - now) : 0;
-        int t = bb_rpc_next_timeout_ms(self->nodes_rpc);
-        if (t >= 0 && t < timeout)
-            timeout = t;
-        if (self->schedule_soon)
-            timeout = 0;
-        void *which = zpoller_wait(poller, timeout);
-        if (zpoller_terminated(poller))
-            break;
-        if (which == zactor_sock(self->worker))
-            coord_worker_answer(self);
-        else if (which == coord_qc_sock(self->qc))
-            coord_qc_answer(self);
-        bb_rpc_pump(self->nodes_rpc);
-        bb_rpc_pump(self->ops_rpc);
-        bb_guard_pump(self->pub_guard);
-        now = bb_mono_ns() / BB_NS_PER_MS;
-        if (now >= next_tick) {
-            coord_check_liveness(self);
-            next_tick = now + COORD_TICK_MS;
-            self->schedule_soon = true;
-        }
-        if (self->schedule_soon)
-            coord_schedule(self);
+            zpoller_add(self->poller, mons[i]);
+    return self->poller;
+}
+
+int coord_step(coord_t *self, int max_wait_ms)
+{
+    zpoller_t *poller = s_poller(self);
+    if (!poller)
+        return -1;
+    int64_t now = bb_mono_ns() / BB_NS_PER_MS;
+    int timeout = self->next_tick > now ? (int)(self->next_tick - now) : 0;
+    int t = bb_rpc_next_timeout_ms(self->nodes_rpc);
+    if (t >= 0 && t < timeout)
+        timeout = t;
+    if (max_wait_ms >= 0 && max_wait_ms < timeout)
+        timeout = max_wait_ms;
+    if (self->schedule_soon)
+        timeout = 0;
+    void *which = zpoller_wait(poller, timeout);
+    if (zpoller_terminated(poller))
+        return -1;
+    if (which == zactor_sock(self->worker))
+        coord_worker_answer(self);
+    else if (which == coord_qc_sock(self->qc))
+        coord_qc_answer(self);
+    bb_rpc_pump(self->nodes_rpc);
+    bb_rpc_pump(self->ops_rpc);
+    bb_guard_pump(self->pub_guard);
+    now = bb_mono_ns() / BB_NS_PER_MS;
+    if (now >= self->next_tick) {
+        coord_check_liveness(self);
+        self->next_tick = now + COORD_TICK_MS;
+        self->schedule_soon = true;
     }
-    zpoller_destroy(&poller);
+    if (self->schedule_soon)
+        coord_schedule(self);
+    return 0;
+}
+
+int coord_run(coord_t *self)
+{
+    while (!zsys_interrupted && coord_step(self, -1) == 0) {
+    }
     return 0;
 }

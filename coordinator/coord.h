@@ -105,12 +105,18 @@ struct coord_t {
     coord_spec_cache_t *specs;
     coord_setup_sent_t *setups;
     bool schedule_soon;
+    zpoller_t *poller; /* coord_step's */
+    int64_t next_tick; /* monotonic ms of the next liveness check */
 };
 
 coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen);
 void coord_destroy(coord_t **self_p);
 /* Runs until interrupted (SIGINT/SIGTERM). */
 int coord_run(coord_t *self);
+/* One turn of the loop: waits for work at most max_wait_ms (-1: until the next timer),
+ * handles what came, runs the timers. 0, or -1 when interrupted. (coord_run is this in a
+ * loop; the fuzz targets drive the coordinator with it.) */
+int coord_step(coord_t *self, int max_wait_ms);
 
 /* ---- used across the coordinator's files ---- */
 

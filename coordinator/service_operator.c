@@ -595,6 +595,7 @@ static void s_list_takes(Bb__Operator_Service *service, const Bb__BatchRequest *
         bb_rpc_fail(call, BB_STATUS_NOT_FOUND, "no batch %llu", (unsigned long long)req->batch_id);
         return;
     }
+    coord_batch_row_free(&batch); /* only its existence was asked */
     const Bb__BatchSpec *spec = coord_spec(self, req->batch_id);
     char **ids = NULL;
     size_t n = 0;

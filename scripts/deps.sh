@@ -18,6 +18,11 @@ packages=(
     fluidsynth polyphone
 )
 
+# `deps.sh fuzz`: the libFuzzer toolchain too (make fuzz).
+if [[ "${1:-}" == fuzz ]]; then
+    packages+=(clang libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
