@@ -39,7 +39,8 @@ typedef struct {
 } node_audio_watch_config_t;
 #define NODE_AUDIO_WATCH_CONFIG_INIT                                                               \
     {                                                                                              \
-        NULL, NULL, NULL, NULL, 500, 250, 8000, false                                              \
+        .backend = NULL, .audio = NULL, .cap = NULL, .recorder = NULL, .silence_ms = 500,          \
+        .retry_min_ms = 250, .retry_max_ms = 8000, .wait_for_device = false                        \
     }
 
 typedef struct node_audio_watch_t node_audio_watch_t;

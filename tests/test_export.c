@@ -910,12 +910,13 @@ static void test_dspreset(void **state)
     s_export(f, &cfg, "Grand & <Co> \"Q\" 'x'", &res);
     char *text = s_read(res.dspreset);
     char err[256];
-    tx_elem_t *root = tx_xml_parse(text, err, sizeof err);
-    if (!root)
+    xmlDoc *doc = tx_xml_read(text, "dspreset", err, sizeof err);
+    if (!doc)
         fail_msg("the .dspreset is not well-formed XML: %s", err);
-    assert_string_equal(root->name, "DecentSampler");
+    const xmlNode *root = xmlDocGetRootElement(doc);
+    assert_string_equal((const char *)root->name, "DecentSampler");
     /* the name survives escaping */
-    const tx_elem_t *found[256];
+    const xmlNode *found[256];
     assert_int_equal(tx_xml_find(root, "label", found, 256), 1);
     assert_string_equal(tx_xml_attr(found[0], "text"), "Grand & <Co> \"Q\" 'x'");
     /* UI: a background colour (required by the developer guide); three knobs bound to
@@ -929,9 +930,10 @@ static void test_dspreset(void **state)
         assert_non_null(tx_xml_attr(found[i], "parameterName"));
         assert_string_equal(tx_xml_attr(found[i], "valueType"), "float");
         assert_null(tx_xml_attr(found[i], "type"));
-        assert_int_equal(found[i]->n_kids, 1);
-        const tx_elem_t *b = found[i]->kids[0];
-        assert_string_equal(b->name, "binding");
+        assert_int_equal(xmlChildElementCount((xmlNode *)found[i]), 1);
+        const xmlNode *b = xmlFirstElementChild((xmlNode *)found[i]);
+        assert_non_null(b);
+        assert_string_equal((const char *)b->name, "binding");
         assert_string_equal(tx_xml_attr(b, "type"), "amp");
         assert_string_equal(tx_xml_attr(b, "level"), "instrument");
         assert_string_equal(tx_xml_attr(b, "parameter"), params[i]);
@@ -947,7 +949,7 @@ static void test_dspreset(void **state)
     const char *required[] = {"path",  "rootNote", "loNote",    "hiNote",      "loVel",
                               "hiVel", "seqMode",  "seqLength", "seqPosition", "loopEnabled"};
     for (size_t i = 0; i < n; i++) {
-        const tx_elem_t *s = found[i];
+        const xmlNode *s = found[i];
         for (size_t k = 0; k < sizeof required / sizeof *required; k++)
             if (!tx_xml_attr(s, required[k]))
                 fail_msg("<sample> without %s", required[k]);
@@ -988,7 +990,7 @@ static void test_dspreset(void **state)
         fail_msg("dspreset: %s", err);
     if (tx_check_coverage(z, n, true, 0, 127, err, sizeof err))
         fail_msg("dspreset release: %s", err);
-    tx_xml_free(root);
+    xmlFreeDoc(doc);
     free(text);
 }
 
@@ -1208,11 +1210,12 @@ static void test_manifest_and_report(void **state)
     /* report.html: well-formed, one thumbnail per sample, nothing fetched from anywhere */
     snprintf(path, sizeof path, "%s/%s", f->lib, DSP_EXPORT_REPORT);
     text = s_read(path);
-    tx_elem_t *root = tx_xml_parse(text, err, sizeof err);
-    if (!root)
+    xmlDoc *html = tx_xml_read(text, "report.html", err, sizeof err);
+    if (!html)
         fail_msg("report.html is not well-formed: %s", err);
-    assert_string_equal(root->name, "html");
-    const tx_elem_t **svgs = calloc(512, sizeof *svgs);
+    const xmlNode *root = xmlDocGetRootElement(html);
+    assert_string_equal((const char *)root->name, "html");
+    const xmlNode **svgs = calloc(512, sizeof *svgs);
     size_t n_svg = tx_xml_find(root, "svg", svgs, 512);
     size_t thumbs = 0, plots = 0, note_plots = 0, loops = 0;
     for (size_t i = 0; i < n_svg; i++) {
@@ -1220,7 +1223,7 @@ static void test_manifest_and_report(void **state)
         thumbs += cls && !strcmp(cls, "thumb");
         plots += cls && !strcmp(cls, "plot");
         note_plots += cls && !strcmp(cls, "note");
-        const tx_elem_t *rects[4];
+        const xmlNode *rects[4];
         loops += tx_xml_find(svgs[i], "rect", rects, 4) > 0;
     }
     /* a waveform for every sample and for every failed take (the raw take over its cut) */
@@ -1246,7 +1249,7 @@ static void test_manifest_and_report(void **state)
     assert_non_null(strstr(text, "class=\"rr warn\""));
     assert_non_null(strstr(text, "&lt;wrong note&gt; &amp; more"));
     free(svgs);
-    tx_xml_free(root);
+    xmlFreeDoc(html);
     free(text);
 }
 
@@ -1276,17 +1279,17 @@ static void test_custom_template_and_all_failed(void **state)
     assert_true(bb_exists(res.sfz) && bb_exists(res.dspreset));
     snprintf(path, sizeof path, "%s/%s", f->lib, DSP_EXPORT_REPORT);
     char *text = s_read(path), err[256];
-    tx_elem_t *root = tx_xml_parse(text, err, sizeof err);
-    if (!root)
+    xmlDoc *doc = tx_xml_read(text, "report.html", err, sizeof err);
+    if (!doc)
         fail_msg("report.html: %s", err);
     assert_non_null(strstr(text, "Takes not exported (2)"));
-    tx_xml_free(root);
+    xmlFreeDoc(doc);
     free(text);
     text = s_read(res.dspreset);
-    root = tx_xml_parse(text, err, sizeof err);
-    if (!root)
+    doc = tx_xml_read(text, "dspreset", err, sizeof err);
+    if (!doc)
         fail_msg("empty .dspreset: %s", err);
-    tx_xml_free(root);
+    xmlFreeDoc(doc);
     free(text);
 }
 

@@ -1,6 +1,6 @@
 /*
- * test_export_util.c — synthetic raw takes, a small XML checker and a small SFZ reader for
- * the export tests (test_export_util.h).
+ * test_export_util.c — synthetic raw takes, XML read with libxml2, a small SFZ reader and
+ * root-key checks for the export tests (test_export_util.h).
  */
 #include "test_export_util.h"
 
@@ -118,290 +118,53 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
     tk->t.release = release;
 }
 
-/* ---- XML ---- */
+/* ---- XML (libxml2) ---- */
 
-typedef struct {
-    const char *p;
-    char *err;
-    size_t errlen;
-    int line;
-} s_xml_t;
-
-static bool s_fail(s_xml_t *x, const char *what)
+xmlDoc *tx_xml_read(const char *text, const char *name, char *err, size_t errlen)
 {
-    if (!*x->err)
-        snprintf(x->err, x->errlen, "line %d: %s near '%.20s'", x->line, what, x->p);
-    return false;
-}
-
-static void s_ws(s_xml_t *x)
-{
-    while (*x->p && isspace((unsigned char)*x->p)) {
-        if (*x->p == '\n')
-            x->line++;
-        x->p++;
+    xmlResetLastError();
+    xmlDoc *doc = xmlReadMemory(text, (int)strlen(text), name, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        const xmlError *e = xmlGetLastError();
+        snprintf(err, errlen, "%s: line %d: %s", name, e ? e->line : 0,
+                 e && e->message ? e->message : "not XML\n");
+        size_t n = strlen(err);
+        if (n && err[n - 1] == '\n')
+            err[n - 1] = '\0';
     }
+    return doc;
 }
 
-static bool s_name_start(char c)
+const char *tx_xml_attr(const xmlNode *e, const char *name)
 {
-    return isalpha((unsigned char)c) || c == '_' || c == ':';
-}
-
-static char *s_name(s_xml_t *x)
-{
-    const char *s = x->p;
-    if (!s_name_start(*s))
+    const xmlAttr *a = xmlHasProp(e, BAD_CAST name);
+    if (!a)
         return NULL;
-    while (isalnum((unsigned char)*x->p) || strchr("_:.-", *x->p))
-        x->p++;
-    return strndup(s, (size_t)(x->p - s));
+    /* entities and character references in attribute values are decoded by the parser;
+     * an empty value has no text child */
+    return a->children && a->children->content ? (const char *)a->children->content : "";
 }
 
-/* Decodes text up to `stop` (exclusive) with entity checks into a malloc'd string. */
-static char *s_text(s_xml_t *x, char stop, bool attr)
+static void s_find(const xmlNode *e, const char *name, const xmlNode **out, size_t max, size_t *n)
 {
-    size_t cap = 64, n = 0;
-    char *out = malloc(cap);
-    while (*x->p && *x->p != stop) {
-        char c = *x->p;
-        if (attr && c == '<') {
-            s_fail(x, "'<' in an attribute value");
-            free(out);
-            return NULL;
-        }
-        if (c == '\n')
-            x->line++;
-        char dec[8] = {c, 0};
-        size_t dn = 1;
-        if (c == '&') {
-            const char *semi = strchr(x->p, ';');
-            if (!semi || semi - x->p > 10) {
-                s_fail(x, "a bare '&'");
-                free(out);
-                return NULL;
-            }
-            size_t el = (size_t)(semi - x->p - 1);
-            const char *ent = x->p + 1;
-            if (el == 3 && !strncmp(ent, "amp", 3))
-                dec[0] = '&';
-            else if (el == 2 && !strncmp(ent, "lt", 2))
-                dec[0] = '<';
-            else if (el == 2 && !strncmp(ent, "gt", 2))
-                dec[0] = '>';
-            else if (el == 4 && !strncmp(ent, "quot", 4))
-                dec[0] = '"';
-            else if (el == 4 && !strncmp(ent, "apos", 4))
-                dec[0] = '\'';
-            else if (el >= 2 && ent[0] == '#') {
-                long v = ent[1] == 'x' ? strtol(ent + 2, NULL, 16) : strtol(ent + 1, NULL, 10);
-                dec[0] = v > 0 && v < 128 ? (char)v : '?';
-            } else {
-                s_fail(x, "an unknown entity");
-                free(out);
-                return NULL;
-            }
-            x->p = semi;
-        }
-        x->p++;
-        if (n + dn + 1 > cap) {
-            cap *= 2;
-            out = realloc(out, cap);
-        }
-        memcpy(out + n, dec, dn);
-        n += dn;
-    }
-    out[n] = '\0';
-    return out;
-}
-
-/* Skips <?...?>, <!-- ... -->, <!DOCTYPE ...>; true if something was skipped. */
-static bool s_misc(s_xml_t *x)
-{
-    s_ws(x);
-    const char *end = NULL;
-    if (!strncmp(x->p, "<?", 2))
-        end = strstr(x->p, "?>");
-    else if (!strncmp(x->p, "<!--", 4)) {
-        end = strstr(x->p + 4, "--");
-        if (end && end[2] != '>')
-            return s_fail(x, "'--' inside a comment");
-    } else if (!strncmp(x->p, "<!DOCTYPE", 9))
-        end = strchr(x->p, '>');
-    else
-        return false;
-    if (!end)
-        return s_fail(x, "an unterminated declaration");
-    while (x->p < end) {
-        if (*x->p == '\n')
-            x->line++;
-        x->p++;
-    }
-    x->p += *x->p == '>' ? 1 : !strncmp(x->p, "--", 2) ? 3 : 2;
-    return true;
-}
-
-static tx_elem_t *s_element(s_xml_t *x, tx_elem_t *parent, int depth)
-{
-    if (*x->p != '<' || depth > 64) {
-        s_fail(x, "expected an element");
-        return NULL;
-    }
-    x->p++;
-    tx_elem_t *e = calloc(1, sizeof *e);
-    e->parent = parent;
-    e->name = s_name(x);
-    if (!e->name) {
-        s_fail(x, "a bad element name");
-        tx_xml_free(e);
-        return NULL;
-    }
-    for (;;) {
-        bool had_ws = isspace((unsigned char)*x->p);
-        s_ws(x);
-        if (!strncmp(x->p, "/>", 2)) {
-            x->p += 2;
-            return e;
-        }
-        if (*x->p == '>') {
-            x->p++;
-            break;
-        }
-        if (!had_ws) {
-            s_fail(x, "attributes need white space between them");
-            tx_xml_free(e);
-            return NULL;
-        }
-        char *an = s_name(x);
-        if (!an || *x->p != '=' || (x->p[1] != '"' && x->p[1] != '\'')) {
-            free(an);
-            s_fail(x, "an attribute without a quoted value");
-            tx_xml_free(e);
-            return NULL;
-        }
-        char q = x->p[1];
-        x->p += 2;
-        char *av = s_text(x, q, true);
-        if (!av || *x->p != q) {
-            free(an);
-            free(av);
-            s_fail(x, "an unterminated attribute");
-            tx_xml_free(e);
-            return NULL;
-        }
-        x->p++;
-        if (tx_xml_attr(e, an)) {
-            free(an);
-            free(av);
-            s_fail(x, "a repeated attribute");
-            tx_xml_free(e);
-            return NULL;
-        }
-        e->attrs = realloc(e->attrs, (e->n_attrs + 1) * sizeof *e->attrs);
-        e->attrs[e->n_attrs++] = (tx_attr_t){an, av};
-    }
-    /* content */
-    for (;;) {
-        if (!*x->p) {
-            s_fail(x, "an element never closed");
-            tx_xml_free(e);
-            return NULL;
-        }
-        if (!strncmp(x->p, "</", 2)) {
-            x->p += 2;
-            char *cn = s_name(x);
-            s_ws(x);
-            bool ok = cn && !strcmp(cn, e->name) && *x->p == '>';
-            free(cn);
-            if (!ok) {
-                s_fail(x, "a closing tag that does not match");
-                tx_xml_free(e);
-                return NULL;
-            }
-            x->p++;
-            return e;
-        }
-        if (!strncmp(x->p, "<!--", 4) || !strncmp(x->p, "<?", 2)) {
-            if (!s_misc(x)) {
-                tx_xml_free(e);
-                return NULL;
-            }
+    for (const xmlNode *c = e ? e->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
             continue;
+        if (!strcmp((const char *)c->name, name)) {
+            if (*n < max)
+                out[*n] = c;
+            (*n)++;
         }
-        if (*x->p == '<') {
-            tx_elem_t *k = s_element(x, e, depth + 1);
-            if (!k) {
-                tx_xml_free(e);
-                return NULL;
-            }
-            e->kids = realloc(e->kids, (e->n_kids + 1) * sizeof *e->kids);
-            e->kids[e->n_kids++] = k;
-            continue;
-        }
-        char *t = s_text(x, '<', false);
-        if (!t) {
-            tx_xml_free(e);
-            return NULL;
-        }
-        free(t);
+        s_find(c, name, out, max, n);
     }
 }
 
-tx_elem_t *tx_xml_parse(const char *text, char *err, size_t errlen)
-{
-    s_xml_t x = {.p = text, .err = err, .errlen = errlen, .line = 1};
-    err[0] = '\0';
-    while (s_misc(&x))
-        ;
-    if (*err)
-        return NULL;
-    s_ws(&x);
-    tx_elem_t *root = s_element(&x, NULL, 0);
-    if (!root)
-        return NULL;
-    while (s_misc(&x))
-        ;
-    s_ws(&x);
-    if (*err || *x.p) {
-        s_fail(&x, "content after the root element");
-        tx_xml_free(root);
-        return NULL;
-    }
-    return root;
-}
-
-void tx_xml_free(tx_elem_t *e)
-{
-    if (!e)
-        return;
-    for (size_t i = 0; i < e->n_kids; i++)
-        tx_xml_free(e->kids[i]);
-    for (size_t i = 0; i < e->n_attrs; i++) {
-        free(e->attrs[i].name);
-        free(e->attrs[i].value);
-    }
-    free(e->kids);
-    free(e->attrs);
-    free(e->name);
-    free(e);
-}
-
-const char *tx_xml_attr(const tx_elem_t *e, const char *name)
-{
-    for (size_t i = 0; i < e->n_attrs; i++)
-        if (!strcmp(e->attrs[i].name, name))
-            return e->attrs[i].value;
-    return NULL;
-}
-
-size_t tx_xml_find(const tx_elem_t *e, const char *name, const tx_elem_t **out, size_t max)
+size_t tx_xml_find(const xmlNode *e, const char *name, const xmlNode **out, size_t max)
 {
     size_t n = 0;
-    if (!strcmp(e->name, name) && n < max)
-        out[n++] = e;
-    for (size_t i = 0; i < e->n_kids; i++)
-        n += tx_xml_find(e->kids[i], name, out + n, max - n);
-    return n;
+    s_find(e, name, out, max, &n);
+    return n < max ? n : max;
 }
 
 /* ---- SFZ ---- */

@@ -7,6 +7,8 @@
 #ifndef TEST_EXPORT_UTIL_H
 #define TEST_EXPORT_UTIL_H
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,29 +53,15 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
 /* Frequency used for `note` (equal temperament). */
 double tx_freq(int note);
 
-/* ---- XML ---- */
+/* ---- XML (libxml2) ---- */
 
-typedef struct tx_attr_t {
-    char *name, *value; /* value with entities decoded */
-} tx_attr_t;
-
-typedef struct tx_elem_t {
-    char *name;
-    tx_attr_t *attrs;
-    size_t n_attrs;
-    struct tx_elem_t *parent;
-    struct tx_elem_t **kids;
-    size_t n_kids;
-} tx_elem_t;
-
-/* Parses a document: prolog (<?xml?>, <!DOCTYPE>, comments), exactly one root element,
- * every tag closed and nested, attributes quoted and unique, entities known. Returns the
- * root (free with tx_xml_free) or NULL with the reason in err. */
-tx_elem_t *tx_xml_parse(const char *text, char *err, size_t errlen);
-void tx_xml_free(tx_elem_t *e);
-const char *tx_xml_attr(const tx_elem_t *e, const char *name);
-/* Every element named `name` under e (depth first) into out (up to max). */
-size_t tx_xml_find(const tx_elem_t *e, const char *name, const tx_elem_t **out, size_t max);
+/* Parses text strictly (well-formed XML, no network): the document (xmlFreeDoc) or NULL
+ * with libxml2's reason and line in err. name labels the messages. */
+xmlDoc *tx_xml_read(const char *text, const char *name, char *err, size_t errlen);
+/* An attribute's value as the parser decoded it (borrowed from e), NULL when absent. */
+const char *tx_xml_attr(const xmlNode *e, const char *name);
+/* Every element named `name` below e (depth first) into out (up to max); the count. */
+size_t tx_xml_find(const xmlNode *e, const char *name, const xmlNode **out, size_t max);
 
 /* ---- SFZ ---- */
 
