@@ -9,6 +9,7 @@
 #include "link.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -604,18 +605,31 @@ static void s_timers(s_link_t *self)
         s_stream_start(self);
 }
 
+/* The actor's start-up hand-off, on node_link_new's stack. The actor reads cfg and sets
+ * status, then signals through its pipe and never touches it again; node_link_new returns
+ * after the signal. That signal travels through libzmq, which ThreadSanitizer cannot see,
+ * so `handed` makes the same ordering explicit: released by the actor just before it
+ * signals, acquired by node_link_new after. */
 typedef struct {
     node_link_config_t cfg;
     int status; /* set by the actor before it signals */
+    atomic_bool handed;
 } s_start_t;
+
+/* The actor is done with *start: status is final. */
+static void s_start_signal(zsock_t *pipe, s_start_t *start, int status)
+{
+    start->status = status;
+    atomic_store_explicit(&start->handed, true, memory_order_release);
+    zsock_signal(pipe, status ? 1 : 0);
+}
 
 static void s_actor(zsock_t *pipe, void *args)
 {
     s_start_t *start = args;
     s_link_t *self = calloc(1, sizeof *self);
     if (!self) {
-        start->status = BB_ENOMEM;
-        zsock_signal(pipe, 1);
+        s_start_signal(pipe, start, BB_ENOMEM);
         return;
     }
     self->cfg = start->cfg;
@@ -634,8 +648,7 @@ static void s_actor(zsock_t *pipe, void *args)
         bb_rpc_destroy(&self->rpc);
         zsock_destroy(&self->pull);
         free(self);
-        start->status = BB_EUNAVAIL;
-        zsock_signal(pipe, 1);
+        s_start_signal(pipe, start, BB_EUNAVAIL);
         return;
     }
     self->capture.service = (Bb__Capture_Service)BB__CAPTURE__INIT(s_);
@@ -656,8 +669,7 @@ static void s_actor(zsock_t *pipe, void *args)
     }
 
     zpoller_t *poller = zpoller_new(pipe, bb_rpc_sock(self->rpc), self->pull, NULL);
-    start->status = 0;
-    zsock_signal(pipe, 0);
+    s_start_signal(pipe, start, 0);
     for (;;) {
         int timeout = LINK_TICK_MS;
         int rpc_timeout = bb_rpc_next_timeout_ms(self->rpc);
@@ -690,9 +702,9 @@ static void s_actor(zsock_t *pipe, void *args)
 
 zactor_t *node_link_new(const node_link_config_t *cfg)
 {
-    s_start_t start = {.cfg = *cfg, .status = BB_EIO};
+    s_start_t start = {.cfg = *cfg, .status = BB_EIO, .handed = false};
     zactor_t *actor = zactor_new(s_actor, &start); /* returns after the actor signalled */
-    if (actor && start.status != 0)
+    if (actor && (!atomic_load_explicit(&start.handed, memory_order_acquire) || start.status != 0))
         zactor_destroy(&actor);
     return actor;
 }

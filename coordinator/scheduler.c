@@ -24,7 +24,7 @@
 typedef struct {
     coord_t *coord;
     int64_t job_id;
-    char take_id[96];
+    char take_id[BB_TAKE_ID_MAX + 1];
     char node[64];
     uint64_t batch;
     int setup_idx; /* the MIDI setup marker it carried (inst idx, or -1 - idx); INT32_MIN: none */
@@ -97,7 +97,7 @@ static bool s_setup_needed(coord_t *self, uint64_t batch, int idx, const char *s
 static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpec *inst,
                       const coord_job_row_t *job)
 {
-    char take_id[96];
+    char take_id[BB_TAKE_ID_MAX + 1];
     snprintf(take_id, sizeof take_id, "b%llu-i%d-s%d-a%d", (unsigned long long)job->batch_id,
              job->inst_idx, job->seq, job->attempts + 1);
     Bb__TakeJob tj = BB__TAKE_JOB__INIT;
