@@ -188,9 +188,10 @@ static void s_take_fail(node_recorder_t *self, const char *reason)
     bb_warn("take %s failed: %s", t->job->take_id, reason);
     node_midi_sched_cancel(self->midi, ~(uint64_t)0xFF, t->seq << 8);
     s_note_off_now(self, t->job); /* harmless if the note-on never went out */
-    s_notify(self, "FAILED", t->job->take_id, reason);
     self->next_free_ns = bb_node_clock_ns();
-    s_drop_take(self);
+    s_set_take(self, NULL); /* over before it is reported, as in s_take_commit */
+    s_notify(self, "FAILED", t->job->take_id, reason);
+    s_take_free(&t);
 }
 
 static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
@@ -383,6 +384,9 @@ static void s_take_commit(node_recorder_t *self)
         self->settle_quiet_db = t->p.noise_db + s_release_floor_db(t->job);
         self->settle_quiet_frames = 0;
     }
+    /* the take is over before anyone hears of it: a job sent on its report finds the
+     * recorder free (node_recorder_submit counts the current take as queued) */
+    s_set_take(self, NULL);
     if (rc) {
         char why[160];
         snprintf(why, sizeof why, "cannot write the take to the spool: %s", bb_strerror(rc));
@@ -393,7 +397,7 @@ static void s_take_commit(node_recorder_t *self)
                  t->p.capped ? ", release capped" : "");
         s_notify(self, "TAKE", t->job->take_id, NULL);
     }
-    s_drop_take(self);
+    s_take_free(&t);
 }
 
 /* ---- the thread ---- */
