@@ -1,20 +1,62 @@
 /*
- * bench_qc.c — accuracy and speed of the QC pipeline on a corpus rendered by the
- * simulated instrument (ground truth known). Prints figures; asserts nothing.
+ * bench_qc.c — accuracy and speed of the QC pipeline on real material (tests/qc_real.h:
+ * SoundFont instruments rendered by FluidSynth and band-limited oscillators, in the take
+ * model a node records, ground truth kept). Prints figures; asserts nothing.
  *
- *   bench_qc [takes-per-cell]
+ *   bench_qc [--every N] [--no-aubio] [--src NAME] [--damage N]
+ *            [--process N [--raw-dir DIR] [--process-only]]
  *
- * Accuracy: onset error (median / p95 / max, ms) for sharp and slow attacks, pitch error
- * (cents). Speed: seconds of audio analysed per second of one core's CPU time.
+ * One row per corpus (SoundFont or the oscillators) and part (tuning, held-out), then the
+ * totals of each part:
+ *   onset error   |onset - true start| in ms (median, p95, max): the true start is the
+ *                 first sample of the clean render, where the note really begins;
+ *   cut>1ms       takes whose onset is more than 1 ms after the note stands above the
+ *                 noise floor (sound lost from the attack);
+ *   aubio         the same two figures for aubioonset (aubio-tools, default settings: hfc,
+ *                 threshold 0.3) on the same takes, its first onset after the search start;
+ *   false drop    takes with a dropout or clipping reason (no damage was injected);
+ *   pitch         |measured - played| in cents (median, p95) over pitched takes;
+ *   exported      takes not failed, of those where the instrument sounded.
+ * Speed: audio seconds analysed per CPU second (one core), analysis only; with --process N,
+ * N takes are also written as raw takes and `batcherbird process` re-cuts and exports them
+ * (its CPU time from wait4), which is the "analysis + export" figure (--raw-dir keeps the
+ * takes to run it again by hand). --damage N: how many injected dropouts (zeros, a
+ * repeated block, a spliced-out block) are found, on every N-th take. The instrument's
+ * latency prior is applied as batcherbird process does. The whole run takes a few
+ * minutes (rendering dominates); --every N takes every N-th take only.
  */
+#include <errno.h>
 #include <math.h>
+#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pipeline.h"
-#include "qc_corpus.h"
+#include "qc_real.h"
+#include "take_raw.h"
+
+#define S_SEARCH_BEFORE_MS 20.0 /* the pipeline searches from 20 ms before the note-on */
+
+typedef struct {
+    double *onset, *aubio, *cents;
+    int n, n_aubio, n_cents, cut, aubio_cut, aubio_missed, false_drop, sounded, exported, octaves;
+    double audio_s, cpu_s;
+} s_stats_t;
+
+/* What is kept of a take after its audio is freed. */
+typedef struct {
+    int inst; /* -1: not rendered */
+    dsp_analysis_t a;
+    int64_t true_start, audible;
+    double nominal_hz;
+    int64_t aubio; /* aubio's onset; -1 none found, -2 could not run, -3 not asked */
+} s_take_t;
 
 static int s_cmp(const void *a, const void *b)
 {
@@ -22,13 +64,12 @@ static int s_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void s_report(const char *what, const char *unit, double *v, int n)
+static double s_pct(double *v, int n, double p)
 {
     if (n == 0)
-        return;
+        return NAN;
     qsort(v, (size_t)n, sizeof *v, s_cmp);
-    printf("  %-22s n=%-4d median %7.3f %s   p95 %7.3f %s   max %7.3f %s\n", what, n, v[n / 2],
-           unit, v[(int)(0.95 * (n - 1))], unit, v[n - 1], unit);
+    return v[(int)floor(p * (n - 1) + 0.5)];
 }
 
 static double s_cpu_s(void)
@@ -38,90 +79,433 @@ static double s_cpu_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int s_write_wav(const char *path, const qc_real_take_t *t)
+{
+    SF_INFO info = {.samplerate = t->rate, .channels = t->channels,
+                    .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    if (!sf)
+        return -1;
+    sf_count_t w = sf_writef_float(sf, t->audio, t->frames);
+    sf_close(sf);
+    return w == t->frames ? 0 : -1;
+}
+
+/* aubioonset's first onset at or after from (frames); -1 when none, -2 when it cannot run. */
+static int64_t s_aubio(const qc_real_take_t *t, int64_t from)
+{
+    char path[] = "/tmp/bench_qc_aubio_XXXXXX.wav";
+    int fd = mkstemps(path, 4);
+    if (fd < 0)
+        return -2;
+    close(fd);
+    if (s_write_wav(path, t)) {
+        unlink(path);
+        return -2;
+    }
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "aubioonset -i %s -T samples 2>/dev/null", path);
+    FILE *p = popen(cmd, "r");
+    int64_t found = -1;
+    double v;
+    if (!p) {
+        unlink(path);
+        return -2;
+    }
+    while (fscanf(p, "%lf", &v) == 1)
+        if (found < 0 && v >= (double)from)
+            found = (int64_t)llround(v);
+    int st = pclose(p);
+    unlink(path);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? found : -2;
+}
+
+static void s_row(const char *corpus, const char *part, s_stats_t *s)
+{
+    double sp = s->cpu_s > 0 ? s->audio_s / s->cpu_s : 0;
+    char aub[64] = "        -";
+    if (s->n_aubio)
+        snprintf(aub, sizeof aub, "%5.2f %6.2f %6.1f %4d", s_pct(s->aubio, s->n_aubio, 0.5),
+                 s_pct(s->aubio, s->n_aubio, 0.95), s_pct(s->aubio, s->n_aubio, 1.0),
+                 s->aubio_cut);
+    printf("%-11s %-8s %5d | %5.2f %6.2f %6.1f %4d | %-24s | %4d | %5.1f %5.1f %3d | %5.1f%% | "
+           "%4.0fx\n",
+           corpus, part, s->n, s_pct(s->onset, s->n, 0.5), s_pct(s->onset, s->n, 0.95),
+           s_pct(s->onset, s->n, 1.0), s->cut, aub, s->false_drop,
+           s_pct(s->cents, s->n_cents, 0.5), s_pct(s->cents, s->n_cents, 0.95), s->octaves,
+           s->sounded ? 100.0 * s->exported / s->sounded : 0.0, sp);
+}
+
+static void s_add(s_stats_t *to, const s_stats_t *from)
+{
+    memcpy(to->onset + to->n, from->onset, sizeof(double) * (size_t)from->n);
+    memcpy(to->aubio + to->n_aubio, from->aubio, sizeof(double) * (size_t)from->n_aubio);
+    memcpy(to->cents + to->n_cents, from->cents, sizeof(double) * (size_t)from->n_cents);
+    to->n += from->n;
+    to->n_aubio += from->n_aubio;
+    to->n_cents += from->n_cents;
+    to->cut += from->cut;
+    to->aubio_cut += from->aubio_cut;
+    to->aubio_missed += from->aubio_missed;
+    to->false_drop += from->false_drop;
+    to->sounded += from->sounded;
+    to->exported += from->exported;
+    to->octaves += from->octaves;
+    to->audio_s += from->audio_s;
+    to->cpu_s += from->cpu_s;
+}
+
+static void s_alloc(s_stats_t *s, size_t n)
+{
+    memset(s, 0, sizeof *s);
+    s->onset = calloc(n + 1, sizeof(double));
+    s->aubio = calloc(n + 1, sizeof(double));
+    s->cents = calloc(n + 1, sizeof(double));
+}
+
+static void s_free(s_stats_t *s)
+{
+    free(s->onset);
+    free(s->aubio);
+    free(s->cents);
+}
+
+/* Writes `count` takes of the corpus as raw takes under dir (WAV + sidecar); returns the
+ * audio seconds written. */
+static double s_write_raw(const char *dir, const qc_real_spec_t *specs, size_t n, size_t count)
+{
+    size_t inst_n;
+    const qc_real_inst_t *insts = qc_real_instruments(&inst_n);
+    double seconds = 0;
+    size_t step = n / (count ? count : 1);
+    if (step < 1)
+        step = 1;
+    for (size_t i = 0, w = 0; i < n && w < count; i += step, w++) {
+        qc_real_take_t t;
+        if (qc_real_render(&specs[i], &t))
+            continue;
+        char wav[512], side[512];
+        snprintf(wav, sizeof wav, "%s/take%04zu.wav", dir, w);
+        snprintf(side, sizeof side, "%s/take%04zu.json", dir, w);
+        dsp_raw_meta_t m = {0};
+        snprintf(m.take_id, sizeof m.take_id, "take%04zu", w);
+        snprintf(m.instrument, sizeof m.instrument, "%s", insts[specs[i].inst].name);
+        m.note = specs[i].note;
+        m.velocity = specs[i].velocity;
+        m.round_robin = 1;
+        m.note_on_frame = t.note_on_frame;
+        m.note_off_frame = t.note_off_frame;
+        m.frames = t.frames;
+        m.sample_rate = t.rate;
+        m.channels = t.channels;
+        m.noise_floor_db = -200;
+        if (s_write_wav(wav, &t) == 0 && dsp_raw_write_sidecar(side, &m) == 0)
+            seconds += (double)t.frames / t.rate;
+        qc_real_free(&t);
+    }
+    return seconds;
+}
+
+/* Dropouts found: every `every`-th take of a part with a 64-frame block of zeros, a
+ * repeated 64-frame block and a 64-frame block spliced out (a jump), one at a time, 60 to
+ * 360 ms after the true start while the note still sounds. */
+static void s_damage_bench(int every, bool held_out, int only)
+{
+    size_t n = qc_real_takes(NULL, 0, only >= 0 ? 1u << only : ~0u, !held_out, held_out, every);
+    qc_real_spec_t *specs = calloc(n + 1, sizeof *specs);
+    qc_real_takes(specs, n, only >= 0 ? 1u << only : ~0u, !held_out, held_out, every);
+    size_t n_inst;
+    const qc_real_inst_t *insts = qc_real_instruments(&n_inst);
+    static const char *const what[3] = {"zeros", "repeat", "jump"};
+    int found[3] = {0}, tried[3] = {0};
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) {
+            qc_real_spec_t sp = specs[i];
+            double at = 60 + (double)(i * 37 % 300);
+            if (k == 0)
+                sp.zero_block_ms = at;
+            else if (k == 1)
+                sp.repeat_block_ms = at;
+            else
+                sp.jump_ms = at;
+            qc_real_take_t t;
+            if (qc_real_render(&sp, &t))
+                continue;
+            if (t.damage_at < 0 || t.damage_at > t.true_end - t.rate / 20) {
+                qc_real_free(&t); /* the note has ended there */
+                continue;
+            }
+            dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
+            cfg.pitch_check = insts[sp.inst].pitched;
+            dsp_take_info_t info = {.note_on = t.note_on_frame,
+                                    .note_off = t.note_off_frame,
+                                    .note = sp.note,
+                                    .velocity = sp.velocity};
+            dsp_analysis_t a;
+            dsp_analyze(t.audio, t.frames, t.channels, t.rate, &info, &cfg, &a);
+            tried[k]++;
+            if (strstr(a.reasons, "dropout"))
+                found[k]++;
+            else if (getenv("BENCH_QC_VERBOSE"))
+                fprintf(stderr, "missed %s: %s note %d vel %d at %.0f ms\n", what[k],
+                        insts[sp.inst].name, sp.note, sp.velocity, at);
+            qc_real_free(&t);
+        }
+    printf("dropouts found, %s (every %d-th take): zero block %d/%d, repeated block %d/%d, "
+           "jump %d/%d\n",
+           held_out ? "held-out" : "tuning", every, found[0], tried[0], found[1], tried[1],
+           found[2], tried[2]);
+    free(specs);
+}
+
+static void s_process_bench(const qc_real_spec_t *specs, size_t n, size_t count,
+                            const char *keep)
+{
+    const char *bin = getenv("BB_BIN_DIR");
+    char prog[512];
+    snprintf(prog, sizeof prog, "%s/batcherbird", bin ? bin : BB_BENCH_BIN_DIR);
+    char in[512] = "/tmp/bench_qc_raw_XXXXXX", out[600];
+    if (keep) {
+        snprintf(in, sizeof in, "%s", keep);
+        if (mkdir(in, 0755) != 0 && errno != EEXIST) {
+            perror("bench_qc: --raw-dir");
+            return;
+        }
+    } else if (!mkdtemp(in)) {
+        perror("bench_qc: mkdtemp");
+        return;
+    }
+    snprintf(out, sizeof out, "%s/library", in);
+    double seconds = s_write_raw(in, specs, n, count);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(127);
+        execl(prog, prog, "process", "--in", in, "--out", out, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    struct rusage ru;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (pid < 0 || wait4(pid, &st, 0, &ru) < 0) {
+        perror("bench_qc: running batcherbird process");
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+                 ru.ru_stime.tv_usec / 1e6;
+    double wall = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        printf("batcherbird process exited with status %d (%s)\n", WEXITSTATUS(st), prog);
+    printf("batcherbird process: %zu raw takes, %.1f s of stereo audio: %.2f s CPU (%.2f s wall) "
+           "= %.0fx realtime per core, analysis + export\n",
+           count, seconds, cpu, wall, cpu > 0 ? seconds / cpu : 0);
+    if (keep) {
+        printf("raw takes kept in %s (re-run: batcherbird process --in %s --out LIB)\n", in, in);
+        return;
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", in);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_qc: could not remove %s\n", in);
+}
+
 int main(int argc, char **argv)
 {
-    int reps = argc > 1 ? atoi(argv[1]) : 2;
-    if (reps < 1)
-        reps = 1;
-    const int velocities[] = {30, 64, 100, 127};
-    const double latencies[][2] = {{0, 0}, {3, 3}, {8, 6}, {15, 15}};
-    const double noises[] = {-96, -80, -70, -60};
-    const int notes[] = {28, 40, 52, 64, 76, 88};
-    int cells = NODE_SIM_PRESET_COUNT * 4 * 4 * 4 * reps;
-    double *sharp = calloc((size_t)cells, sizeof(double));
-    double *slow = calloc((size_t)cells, sizeof(double));
-    double *cents = calloc((size_t)cells, sizeof(double));
-    int ns = 0, nl = 0, nc = 0, fails = 0, n = 0;
-    double worst = -1;
-    char worst_what[160] = "";
-    double audio_s = 0, cpu = 0;
-    for (int r = 0; r < reps; r++)
-        for (int p = 0; p < NODE_SIM_PRESET_COUNT; p++)
-            for (int v = 0; v < 4; v++)
-                for (int l = 0; l < 4; l++)
-                    for (int z = 0; z < 4; z++) {
-                        qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT;
-                        sp.preset = (node_sim_preset_t)p;
-                        sp.velocity = velocities[v];
-                        sp.latency_ms = latencies[l][0];
-                        sp.assumed_latency_ms = latencies[l][1];
-                        sp.noise_db = noises[z];
-                        sp.note = notes[(v + l + z + r) % 6];
-                        sp.seed = (uint32_t)(1000 + n);
-                        sp.hold_ms = p == NODE_SIM_PAD ? 900 : 500;
-                        qc_corpus_take_t take;
-                        if (qc_corpus_render(&sp, &take) != 0) {
-                            fprintf(stderr, "bench_qc: out of memory\n");
-                            return 1;
-                        }
-                        dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
-                        dsp_take_info_t info = {.note_on = take.note_on_frame,
-                                                .note_off = take.note_off_frame,
-                                                .note = sp.note,
-                                                .velocity = sp.velocity};
-                        dsp_analysis_t a;
-                        double t0 = s_cpu_s();
-                        dsp_analyze(take.audio, take.frames, sp.channels, sp.rate, &info, &cfg, &a);
-                        cpu += s_cpu_s() - t0;
-                        audio_s += (double)take.frames / sp.rate;
-                        double err_ms =
-                            fabs((double)(a.onset - take.true_onset)) * 1000.0 / sp.rate;
-                        if (err_ms > worst) {
-                            worst = err_ms;
-                            snprintf(worst_what, sizeof worst_what,
-                                     "%s note %d velocity %d, latency %.0f ms (assumed %.0f), "
-                                     "noise %.0f dBFS",
-                                     node_sim_preset_name(sp.preset), sp.note, sp.velocity,
-                                     sp.latency_ms, sp.assumed_latency_ms, sp.noise_db);
-                        }
-                        if (qc_corpus_sharp(sp.preset))
-                            sharp[ns++] = err_ms;
-                        else
-                            slow[nl++] = err_ms;
-                        if (a.pitch_hz > 0)
-                            cents[nc++] = fabs(1200.0 * log2(a.pitch_hz / take.true_hz));
-                        if (a.verdict == DSP_FAIL)
-                            fails++;
-                        qc_corpus_free(&take);
-                        n++;
-                    }
-    double *all = calloc((size_t)n, sizeof(double));
-    memcpy(all, sharp, sizeof(double) * (size_t)ns);
-    memcpy(all + ns, slow, sizeof(double) * (size_t)nl);
-    printf("QC accuracy on %d simulated takes (5 presets x 4 velocities x 4 latencies x 4 noise "
-           "floors x %d):\n",
-           n, reps);
-    s_report("onset error, all", "ms", all, n);
-    s_report("onset error, sharp", "ms", sharp, ns);
-    s_report("onset error, slow", "ms", slow, nl);
-    printf("  largest onset error: %s\n", worst_what);
-    s_report("pitch error", "ct", cents, nc);
-    printf("  pitch found on %d of %d takes; false fails on clean takes: %d\n", nc, n, fails);
-    printf("QC speed: %.1f s of stereo 48 kHz audio in %.3f s CPU = %.0fx realtime per core\n",
-           audio_s, cpu, cpu > 0 ? audio_s / cpu : 0);
-    free(sharp);
-    free(slow);
-    free(cents);
-    free(all);
+    int every = 1, process_n = 0;
+    const char *raw_dir = NULL;
+    bool process_only = false;
+    int damage = 0;
+    bool aubio = true;
+    int only = -1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--every") && i + 1 < argc)
+            every = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-aubio"))
+            aubio = false;
+        else if (!strcmp(argv[i], "--process") && i + 1 < argc)
+            process_n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--raw-dir") && i + 1 < argc)
+            raw_dir = argv[++i];
+        else if (!strcmp(argv[i], "--process-only"))
+            process_only = true;
+        else if (!strcmp(argv[i], "--damage") && i + 1 < argc)
+            damage = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--src") && i + 1 < argc) {
+            const char *name = argv[++i];
+            for (int s = 0; s < QC_SRC_COUNT; s++)
+                if (!strcmp(name, qc_real_src_name((qc_src_t)s)))
+                    only = s;
+            if (only < 0) {
+                fprintf(stderr, "bench_qc: unknown source %s\n", name);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "usage: bench_qc [--every N] [--no-aubio] [--src NAME] [--damage N] "
+                            "[--process N [--raw-dir DIR] [--process-only]]\n");
+            return 2;
+        }
+    }
+    if (aubio && system("command -v aubioonset >/dev/null 2>&1") != 0) {
+        printf("(aubioonset not found: apt-get install aubio-tools; aubio columns left out)\n");
+        aubio = false;
+    }
+    size_t n_inst;
+    const qc_real_inst_t *insts = qc_real_instruments(&n_inst);
+    size_t total = qc_real_takes(NULL, 0, ~0u, true, true, 1);
+    s_stats_t part_total[2];
+    s_alloc(&part_total[0], total);
+    s_alloc(&part_total[1], total);
+    printf("QC on real material (tests/qc_real.c). onset: |onset - true start| in ms (median, "
+           "p95, max) and takes cut by > 1 ms;\naubio: the same for aubioonset; drop: false "
+           "dropout or clipping reasons; pitch: |tuning error| in cents\n(median, p95) and "
+           "takes heard an octave off; export: takes exported of those that sounded; speed: "
+           "analysis x realtime per core\n");
+    printf("%-11s %-8s %5s | %-23s | %-24s | %4s | %-15s | %6s | %5s\n", "corpus", "part",
+           "takes", "onset med  p95   max cut", "aubio med  p95   max cut", "drop",
+           "pitch med p95 8v", "export", "speed");
+    for (int src = 0; src < QC_SRC_COUNT && !process_only; src++) {
+        if (only >= 0 && src != only)
+            continue;
+        if (!qc_real_available((qc_src_t)src)) {
+            printf("%-12s (SoundFont not installed: see scripts/deps.sh)\n",
+                   qc_real_src_name((qc_src_t)src));
+            continue;
+        }
+        for (int part = 0; part < 2; part++) {
+            size_t n = qc_real_takes(NULL, 0, 1u << src, part == 0, part == 1, every);
+            qc_real_spec_t *specs = calloc(n + 1, sizeof *specs);
+            qc_real_takes(specs, n, 1u << src, part == 0, part == 1, every);
+            s_stats_t s;
+            s_alloc(&s, n);
+            s_take_t *tk = calloc(n + 1, sizeof *tk);
+            for (size_t i = 0; i < n; i++) {
+                const qc_real_inst_t *in = &insts[specs[i].inst];
+                qc_real_take_t t;
+                tk[i].inst = -1;
+                if (qc_real_render(&specs[i], &t)) {
+                    fprintf(stderr, "bench_qc: cannot render %s note %d\n", in->name,
+                            specs[i].note);
+                    continue;
+                }
+                dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
+                cfg.pitch_check = in->pitched;
+                dsp_take_info_t info = {.note_on = t.note_on_frame,
+                                        .note_off = t.note_off_frame,
+                                        .note = specs[i].note,
+                                        .velocity = specs[i].velocity};
+                double c0 = s_cpu_s();
+                dsp_analyze(t.audio, t.frames, t.channels, t.rate, &info, &cfg, &tk[i].a);
+                s.cpu_s += s_cpu_s() - c0;
+                s.audio_s += (double)t.frames / t.rate;
+                tk[i].inst = specs[i].inst;
+                tk[i].true_start = t.true_start;
+                tk[i].audible = t.audible;
+                tk[i].nominal_hz = t.nominal_hz;
+                tk[i].aubio = -3;
+                if (aubio) {
+                    int64_t from = t.note_on_frame - (int64_t)(S_SEARCH_BEFORE_MS * t.rate / 1000);
+                    tk[i].aubio = s_aubio(&t, from);
+                }
+                qc_real_free(&t);
+            }
+            /* the instrument's latency prior, as process and the export apply it */
+            double c0 = s_cpu_s();
+            for (size_t i = 0; i < n;) {
+                size_t j = i;
+                while (j < n && specs[j].inst == specs[i].inst)
+                    j++;
+                const dsp_analysis_t **ptr = calloc(j - i, sizeof *ptr);
+                for (size_t k = i; k < j; k++)
+                    ptr[k - i] = tk[k].inst >= 0 ? &tk[k].a : NULL;
+                dsp_latency_prior_t prior;
+                dsp_latency_prior_learn(ptr, j - i, false, &prior);
+                for (size_t k = i; k < j; k++)
+                    if (tk[k].inst >= 0)
+                        dsp_latency_prior_apply(&tk[k].a, &prior);
+                free(ptr);
+                i = j;
+            }
+            s.cpu_s += s_cpu_s() - c0;
+            for (size_t i = 0; i < n; i++) {
+                if (tk[i].inst < 0)
+                    continue;
+                const qc_real_inst_t *in = &insts[tk[i].inst];
+                const dsp_analysis_t *a = &tk[i].a;
+                const double ms = 1000.0 / a->rate;
+                s.onset[s.n++] = fabs((double)(a->onset - tk[i].true_start)) * ms;
+                if (getenv("BENCH_QC_VERBOSE") && fabs((double)(a->onset - tk[i].true_start)) * ms > 1.5)
+                    fprintf(stderr, "off: %s note %d vel %d: onset %+.2f ms from true start, present %+.2f, audible %+.2f (%s)\n",
+                            in->name, specs[i].note, specs[i].velocity,
+                            (double)(a->onset - tk[i].true_start) * ms,
+                            (double)(a->onset_present - tk[i].true_start) * ms,
+                            (double)(tk[i].audible - tk[i].true_start) * ms,
+                            a->onset_source == DSP_ONSET_CLEAR ? "clear"
+                            : a->onset_source == DSP_ONSET_PRIOR ? "prior" : "extrapolated");
+                if ((double)(a->onset - tk[i].audible) * ms > 1.0) {
+                    s.cut++;
+                    if (getenv("BENCH_QC_VERBOSE"))
+                        fprintf(stderr, "cut: %s note %d vel %d: onset %+.2f ms after audible, "
+                                        "%+.2f ms from true start\n",
+                                in->name, specs[i].note, specs[i].velocity,
+                                (double)(a->onset - tk[i].audible) * ms,
+                                (double)(a->onset - tk[i].true_start) * ms);
+                }
+                if (strstr(a->reasons, "dropout") || strstr(a->reasons, "clipping")) {
+                    s.false_drop++;
+                    if (getenv("BENCH_QC_VERBOSE"))
+                        fprintf(stderr, "false: %s note %d vel %d: %s\n", in->name, specs[i].note,
+                                specs[i].velocity, a->reasons);
+                }
+                if (in->pitched && a->pitch_hz > 0) {
+                    /* the tuning error, whole octaves aside (counted on their own) */
+                    double c = 1200.0 * log2(a->pitch_hz / tk[i].nominal_hz);
+                    double oct = 1200.0 * round(c / 1200.0);
+                    s.cents[s.n_cents++] = fabs(c - oct);
+                    s.octaves += oct != 0;
+                }
+                s.sounded++;
+                if (a->verdict != DSP_FAIL)
+                    s.exported++;
+                else if (getenv("BENCH_QC_VERBOSE"))
+                    fprintf(stderr, "failed: %s note %d vel %d: %s\n", in->name, specs[i].note,
+                            specs[i].velocity, a->reasons);
+                if (tk[i].aubio >= 0) {
+                    s.aubio[s.n_aubio++] = fabs((double)(tk[i].aubio - tk[i].true_start)) * ms;
+                    if ((double)(tk[i].aubio - tk[i].audible) * ms > 1.0)
+                        s.aubio_cut++;
+                } else if (tk[i].aubio != -3) {
+                    s.aubio_missed++;
+                }
+            }
+            free(tk);
+            s_row(qc_real_src_name((qc_src_t)src), part ? "held-out" : "tuning", &s);
+            s_add(&part_total[part], &s);
+            s_free(&s);
+            free(specs);
+        }
+    }
+    if (!process_only) {
+        s_row("all", "tuning", &part_total[0]);
+        s_row("all", "held-out", &part_total[1]);
+    }
+    if (aubio && (part_total[0].aubio_missed || part_total[1].aubio_missed))
+        printf("(aubio found no onset on %d takes; they are left out of its columns)\n",
+               part_total[0].aubio_missed + part_total[1].aubio_missed);
+    if (damage > 0) {
+        s_damage_bench(damage, false, only);
+        s_damage_bench(damage, true, only);
+    }
+    if (process_n > 0) {
+        size_t n = qc_real_takes(NULL, 0, ~0u, true, true, 1);
+        qc_real_spec_t *specs = calloc(n + 1, sizeof *specs);
+        qc_real_takes(specs, n, ~0u, true, true, 1);
+        s_process_bench(specs, n, (size_t)process_n, raw_dir);
+        free(specs);
+    }
+    s_free(&part_total[0]);
+    s_free(&part_total[1]);
+    qc_real_shutdown();
     return 0;
 }

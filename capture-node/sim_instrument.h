@@ -37,7 +37,7 @@ enum {
     NODE_SIM_FAULT_CLIP = 1,        /* drive the take far past full scale (hard clip) */
     NODE_SIM_FAULT_DROPOUT = 2,     /* a ~20 ms run of zeros in the middle of the sound */
     NODE_SIM_FAULT_SILENCE = 4,     /* the note makes no sound at all */
-    NODE_SIM_FAULT_WRONG_PITCH = 8, /* the note sounds fault_cents off */
+    NODE_SIM_FAULT_WRONG_PITCH = 8, /* the note sounds fault_cents off (another note) */
     NODE_SIM_FAULT_DC = 16,         /* a DC offset of -20 dBFS on the output */
 };
 
@@ -54,7 +54,7 @@ typedef struct {
     double peak_db;        /* peak level of the loudest note, dBFS */
     uint32_t fault_mask;   /* NODE_SIM_FAULT_* */
     uint32_t fault_every;  /* 0: never; n: notes n, 2n, 3n... (1-based count of note-ons) */
-    double fault_cents;    /* pitch error of WRONG_PITCH */
+    double fault_cents;    /* pitch error of WRONG_PITCH (default a minor third: another note) */
     uint32_t seed;         /* noise generator seed */
     /* A General MIDI program played from a SoundFont through FluidSynth instead of the
      * preset (when FluidSynth loads, see node_sim_have_soundfont): a real instrument's
@@ -71,7 +71,7 @@ typedef struct {
         .preset = NODE_SIM_PIANO, .sample_rate = 48000, .channels = 2, .midi_channel = 16,         \
         .latency_ms = 3.0, .noise_floor_db = -80.0, .hum_db = -300.0, .detune_cents = 0.0,         \
         .velocity_curve = 1.6, .peak_db = -3.0, .fault_mask = 0, .fault_every = 0,                 \
-        .fault_cents = 60.0, .seed = 1, .gm_program = -1, .soundfont = NULL                        \
+        .fault_cents = 300.0, .seed = 1, .gm_program = -1, .soundfont = NULL                       \
     }
 
 typedef enum {

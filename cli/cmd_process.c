@@ -211,6 +211,7 @@ static s_setting_t *s_setting(s_settings_t *st, const dsp_recut_take_t *take)
         bb__batch_spec__free_unpacked(s->spec, NULL);
         return NULL;
     }
+    s->pcfg.notes = conv; /* reasons name notes as the library does */
     dsp_plan_export_config(s->spec->export, &s->ecfg);
     st->n++;
     return s;
@@ -237,7 +238,7 @@ static void s_exported(void *arg, const char *instrument, int rc, const dsp_expo
 {
     s_out_t *o = arg;
     if (rc == BB_ENOTFOUND) {
-        printf("%s: no usable takes\n", instrument);
+        printf("%s: no sample exported (%s); no instrument files written\n", instrument, err);
     } else if (rc) {
         cli_error("process: exporting %s: %s", instrument, err);
         o->exit_code = CLI_EXIT_FAILED;
@@ -247,6 +248,25 @@ static void s_exported(void *arg, const char *instrument, int rc, const dsp_expo
             printf(" (%d failed take(s) left out)", res->skipped);
         printf(", gain %+.1f dB\n", res->gain_db);
     }
+}
+
+static void s_instrument(void *arg, const char *name, const dsp_latency_prior_t *prior,
+                         const dsp_tuning_spread_t *tuning)
+{
+    (void)arg;
+    printf("%s: ", name);
+    if (prior->known && prior->takes > 0)
+        printf("latency %.2f ms (from %d clear attack(s), spread %.2f ms)", prior->latency_ms,
+               prior->takes, prior->spread_ms);
+    else if (prior->known)
+        printf("latency from calibrate");
+    else
+        printf("latency not known (too few clear attacks)");
+    if (tuning->notes > 0)
+        printf("; tuning %+.0f to %+.0f cents over %d take(s) (spread %.0f, median %+.0f)",
+               tuning->min_cents, tuning->max_cents, tuning->notes,
+               tuning->max_cents - tuning->min_cents, tuning->median_cents);
+    printf("\n");
 }
 
 /* The QC table of every analysed take, superseded retakes marked. */
@@ -277,7 +297,7 @@ static void s_print_table(const dsp_recut_t *rc, bool c4)
         r->pitch_cents = (float)t->a.pitch_cents;
         r->trimmed_s = (float)t->a.duration_s;
         r->onset_ms = (float)((double)(t->a.onset - t->meta.note_on_frame) * 1000.0 /
-                              (t->meta.sample_rate > 0 ? t->meta.sample_rate : 48000));
+                              (t->a.rate > 0 ? t->a.rate : t->meta.sample_rate)); /* its rate */
         r->reasons = (char *)t->a.reasons;
         r->superseded = !t->used;
         ptrs[nr++] = r;
@@ -315,6 +335,7 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
                              .exported = s_exported,
                              .pipeline_for = s_pipeline_for,
                              .export_for = s_export_for,
+                             .instrument = s_instrument,
                              .arg = &o};
     dsp_recut_t *recut = dsp_recut_new(&ev);
     char err[PATH_MAX + 64];

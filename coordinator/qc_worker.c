@@ -54,6 +54,8 @@ static int s_check(coord_store_t *store, const char *take_id, char **json, char 
     dsp_pipeline_config_t pcfg;
     if (dsp_pipeline_config_from_spec(ispec, &pcfg, err, errlen)) /* checked at submit */
         pcfg = (dsp_pipeline_config_t)DSP_PIPELINE_CONFIG_INIT;
+    if (spec && spec->export && spec->export->c4_is_60)
+        pcfg.notes = BB_NOTES_C4_IS_60; /* reasons name notes as the library does */
     int64_t frames;
     int ch, rate;
     if (dsp_raw_read_audio(take.path, &audio, &frames, &ch, &rate, err, errlen)) {

@@ -1,8 +1,11 @@
 /*
  * worker.c — the export actor. Exports run here, off the coordinator's main thread, with
  * a database connection of their own (WAL lets it read while the main thread writes).
+ * Before an instrument is cut, its latency prior is learnt from all its takes and placed
+ * on its slow attacks (dsp_latency_prior_t).
  * Requests and answers travel on the actor pipe as string frames.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +125,31 @@ static int s_record_files(coord_store_t *store, const char *root, const char *fo
     return rc;
 }
 
+/* The instrument's latency prior (dsp_latency_prior_t), learnt from all its takes now
+ * that they are in, placed on its slow attacks before they are cut. A node whose latency
+ * offset was calibrated, and applied to these takes, is a prior of its own. */
+static void s_latency_prior(coord_store_t *store, const coord_export_row_t *rows,
+                            dsp_export_take_t *takes, size_t n)
+{
+    const dsp_analysis_t **ptr = calloc(n ? n : 1, sizeof *ptr);
+    if (!ptr)
+        return;
+    bool calibrated = n > 0;
+    for (size_t k = 0; k < n; k++) {
+        ptr[k] = &takes[k].analysis;
+        double ms = 0;
+        bool has = false;
+        calibrated = calibrated &&
+                     coord_store_node_latency(store, rows[k].take.node, &ms, &has) == 0 && has &&
+                     fabs(ms - rows[k].take.latency_offset_ms) < 1e-6;
+    }
+    dsp_latency_prior_t prior;
+    dsp_latency_prior_learn(ptr, n, calibrated, &prior);
+    for (size_t k = 0; k < n; k++)
+        dsp_latency_prior_apply(&takes[k].analysis, &prior);
+    free(ptr);
+}
+
 static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int idx)
 {
     char b[32], i[16], err[512] = "";
@@ -164,6 +192,7 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
         dsp_analysis_from_json(rows[k].take.qc_json, &takes[k].analysis);
         takes[k].analysis.verdict = rows[k].take.verdict;
     }
+    s_latency_prior(store, rows, takes, n);
     s_retakes_t retakes;
     s_retakes(store, batch, idx, takes, rows, n, &retakes);
     dsp_export_config_t cfg;

@@ -538,8 +538,8 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
                 (long long)(start + len));
     }
     double cents = 0;
-    if (cfg->tune && a->pitch_hz > 0 && isfinite(a->pitch_cents))
-        cents = a->pitch_cents;
+    if (cfg->tune && a->pitch_hz > 0 && isfinite(a->tuning_cents))
+        cents = a->tuning_cents; /* the instrument's tuning, whole octaves left out */
     s->tune_cents = -cents;
     int fraction;
     dsp_export_smpl_pitch(t->note, cents, &s->smpl_unity, &fraction);
@@ -756,6 +756,16 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     int rc = s_check_config(cfg, err, errlen);
     if (rc)
         return rc;
+    size_t usable = 0;
+    for (size_t i = 0; i < n; i++)
+        usable += takes[i].analysis.verdict != DSP_FAIL;
+    if (usable == 0) { /* an instrument with no sample gets no instrument files */
+        snprintf(err, errlen,
+                 "%s: no sample to export (%zu take(s), all failed QC); no instrument files "
+                 "written",
+                 instrument ? instrument : "", n);
+        return BB_ENOTFOUND;
+    }
     dsp_export_inst_t inst = {.name = instrument ? instrument : "",
                               .bit_depth = cfg->bit_depth,
                               .flac = cfg->flac,

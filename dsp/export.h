@@ -198,7 +198,8 @@ typedef struct {
 
 /* ---- export.c ---- */
 
-/* Exports one instrument. Returns 0, or an error with a message naming the file. */
+/* Exports one instrument. Returns 0; BB_ENOTFOUND with a message when no take passed QC
+ * (nothing is written); or an error with a message naming the file. */
 int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument,
                           dsp_export_take_t *takes, size_t n, dsp_export_result_t *res, char *err,
                           size_t errlen);

@@ -65,7 +65,11 @@ static json_t *s_qc(const dsp_analysis_t *a)
         (json_int_t)a->release_end, "cut_start", (json_int_t)a->cut_start, "cut_end",
         (json_int_t)a->cut_end, "fade_in", (json_int_t)a->fade_in, "fade_out",
         (json_int_t)a->fade_out);
-    if (qc && a->has_loop && json_object_set_new(qc, "loop_score", s_num(a->loop_score, 4))) {
+    if (qc && (json_object_set_new(qc, "tuning_cents", s_num(a->tuning_cents, 2)) ||
+               ((a->has_loop || a->loop_refused) &&
+                (json_object_set_new(qc, "loop_score", s_num(a->loop_score, 4)) ||
+                 json_object_set_new(qc, "loop_change_db", s_num(a->loop_change_db, 2)) ||
+                 json_object_set_new(qc, "loop_refused", json_boolean(a->loop_refused)))))) {
         json_decref(qc);
         qc = NULL;
     }

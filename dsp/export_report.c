@@ -392,9 +392,14 @@ static void s_samples_table(dsp_buf_t *b, const s_take_t *t, size_t n)
         else
             dsp_buf_puts(b, "<td>-</td>");
         const json_t *loop = json_object_get(o, "loop");
+        double score = s_num(qc, "loop_score"), change = s_num(qc, "loop_change_db");
         if (json_is_object(loop))
-            dsp_buf_printf(b, "<td>%lld-%lld</td>", (long long)s_int(loop, "start"),
-                           (long long)s_int(loop, "end"));
+            dsp_buf_printf(b, "<td>%lld-%lld (score %.2f, %+.1f dB)</td>",
+                           (long long)s_int(loop, "start"), (long long)s_int(loop, "end"),
+                           isfinite(score) ? score : 0, isfinite(change) ? change : 0);
+        else if (s_bool(qc, "loop_refused"))
+            dsp_buf_printf(b, "<td>refused: %+.1f dB over the loop pumps (score %.2f)</td>",
+                           isfinite(change) ? change : 0, isfinite(score) ? score : 0);
         else
             dsp_buf_puts(b, "<td>-</td>");
         dsp_buf_puts(b, "<td>");
@@ -583,6 +588,24 @@ static void s_instrument(dsp_buf_t *b, const json_t *rec, size_t idx, const s_ta
                    json_array_size(json_object_get(rec, "samples")), s_str(rec, "format"),
                    (long long)s_int(rec, "bit_depth"), s_num(rec, "gain_db"), count[0], count[1],
                    count[2]);
+    /* the instrument's tuning across its samples: a drifting synth is visible here */
+    const json_t *samples = json_object_get(rec, "samples");
+    double lo = INFINITY, hi = -INFINITY;
+    int pitched = 0;
+    for (size_t i = 0; i < json_array_size(samples); i++) {
+        const json_t *qc = json_object_get(json_array_get(samples, i), "qc");
+        double hz = s_num(qc, "pitch_hz"), c = s_num(qc, "tuning_cents");
+        if (isfinite(hz) && hz > 0 && isfinite(c)) {
+            lo = c < lo ? c : lo;
+            hi = c > hi ? c : hi;
+            pitched++;
+        }
+    }
+    if (pitched > 0)
+        dsp_buf_printf(b,
+                       "<p>Tuning across %d sample%s: %+.0f to %+.0f cents (spread %.0f "
+                       "cents).</p>\n",
+                       pitched, pitched == 1 ? "" : "s", lo, hi, hi - lo);
     dsp_buf_puts(b, "<h3>Takes by note and velocity</h3>\n");
     s_grid(b, t, n);
     dsp_buf_puts(b, "<h3>Peak level against velocity</h3>\n");

@@ -47,6 +47,9 @@ const char *dsp_verdict_name(int verdict)
     }
 }
 
+#define S_FULL_SCALE_DB -0.05 /* flat tops above this are the converter's own limit */
+#define S_SURE_PITCH    0.85  /* a different note fails only when heard this clearly */
+
 static double s_note_hz(int note)
 {
     return 440.0 * pow(2.0, (note - 69) / 12.0);
@@ -73,19 +76,26 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     qc_measure_noise(&t, pre_end, a);
 
     /* Onset. */
-    int64_t search_to = frames;
-    int64_t onset = qc_find_onset(&t, note_on - 20 * ms, search_to, cfg->onset_above_noise_db,
-                                  cfg->pitch_check ? s_note_hz(info->note) : 0);
+    a->note_on = note_on;
+    a->rate = rate;
+    qc_onset_t on;
+    int64_t onset = -1;
+    if (qc_find_onset(&t, note_on - 20 * ms, frames, cfg->onset_above_noise_db,
+                      cfg->pitch_check ? s_note_hz(info->note) : 0, &on) == 0)
+        onset = on.onset;
     if (onset < 0) {
         a->onset = a->cut_start = note_on;
         a->release_end = a->cut_end = frames;
         a->duration_s = (double)(frames - note_on) / rate;
         double unused;
-        qc_measure_levels(&t, cfg, a, &unused);
+        qc_measure_levels(&t, a, &unused);
         dsp_analysis_reason(a, DSP_FAIL, "silence: nothing rose above the noise floor");
         return 0;
     }
     a->onset = onset;
+    a->onset_present = on.present;
+    a->attack_clear = on.clear;
+    a->onset_source = on.clear ? DSP_ONSET_CLEAR : DSP_ONSET_EXTRAPOLATED;
 
     /* Release end, capped by the plan. */
     int64_t limit = frames;
@@ -103,21 +113,32 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     a->cut_start = onset - margin > 0 ? onset - margin : 0;
     a->fade_in = onset - a->cut_start;
     a->cut_end = a->release_end;
+    a->duration_s = (double)(a->cut_end - a->cut_start) / rate;
+    /* A slow attack with the instrument's latency known starts where the latency says. */
+    if (info->prior && dsp_latency_prior_apply(a, info->prior))
+        onset = a->onset;
     int64_t len = a->cut_end - a->cut_start;
     int64_t fade_out = (int64_t)llround(cfg->fade_out_ms * rate / 1000.0);
     a->fade_out = fade_out < len / 2 ? fade_out : len / 2;
-    a->duration_s = (double)len / rate;
 
     double sound_dc = 0;
-    qc_measure_levels(&t, cfg, a, &sound_dc);
+    qc_measure_levels(&t, a, &sound_dc);
+    qc_clip_t clip;
+    qc_find_clipping(&t, a->cut_start, a->cut_end, cfg->clip_run, &clip);
+    a->clip_runs = clip.runs;
+    a->clip_db = clip.runs ? qc_db(clip.level) : -200.0;
     if (a->snr_db < cfg->silence_snr_db) {
         dsp_analysis_reason(
             a, DSP_FAIL, "silence: the take rises only %.1f dB above the noise floor", a->snr_db);
         return 0;
     }
     if (a->clip_runs > 0)
-        dsp_analysis_reason(a, DSP_FAIL, "clipping: %d run(s) at full scale (peak %.2f dBFS)",
-                            a->clip_runs, a->peak_db);
+        dsp_analysis_reason(a, DSP_FAIL, "clipping: %d flat top(s) at %.1f dBFS%s", a->clip_runs,
+                            a->clip_db,
+                            a->clip_db > S_FULL_SCALE_DB
+                                ? " (full scale): lower the level into the converter"
+                                : ", below full scale: a stage before the converter clips; "
+                                  "lower the instrument's output or the preamp gain");
 
     /* Pitch: after the attack transient, before the note-off where possible. */
     double expected = s_note_hz(info->note);
@@ -131,33 +152,70 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         a->pitch_hz = qc_find_pitch(&t, p_from, p_to, expected, &a->pitch_confidence);
         if (a->pitch_hz > 0)
             a->pitch_cents = 1200.0 * log2(a->pitch_hz / expected);
+        /* A take that would fail as another note is heard again later in its sustain (a
+         * slow rise, a weak first partial can mislead one window); the clearer wins. */
+        double off = fabs(a->pitch_cents - 1200.0 * round(a->pitch_cents / 1200.0));
+        if (a->pitch_hz > 0 && fabs(a->pitch_cents) >= cfg->pitch_fail_cents &&
+            off >= cfg->pitch_fail_cents && p_to - p_from > 80 * ms) {
+            double conf2 = 0;
+            double hz2 = qc_find_pitch(&t, p_from + (p_to - p_from) / 2, p_to, expected, &conf2);
+            if (hz2 > 0 && conf2 > a->pitch_confidence) {
+                a->pitch_hz = hz2;
+                a->pitch_confidence = conf2;
+                a->pitch_cents = 1200.0 * log2(hz2 / expected);
+            }
+        }
+    }
+    /* Pitch policy: within a semitone of the note played is the instrument's tuning (a
+     * drifting analog synth, a stretched piano): kept, warned with its cents, corrected
+     * on export with --tune. An octave off is a 16' stop, a sub-oscillator or a strong
+     * subharmonic: warned, the user's call. Anything else heard clearly (NSDF peak at
+     * least S_SURE_PITCH) is a different note: fail; heard vaguely, a warning. */
+    if (a->pitch_hz > 0) {
+        double off = a->pitch_cents - 1200.0 * round(a->pitch_cents / 1200.0);
+        if (fabs(off) < cfg->pitch_fail_cents)
+            a->tuning_cents = off;
     }
     if (cfg->pitch_check) {
-        char name[8];
-        bb_note_name(info->note, BB_NOTES_C3_IS_60, name, sizeof name);
+        char name[BB_NOTE_NAME_MAX], heard[BB_NOTE_NAME_MAX];
+        bb_note_name(info->note, cfg->notes, name, sizeof name);
+        double c = a->pitch_cents;
         if (a->pitch_hz <= 0) {
             dsp_analysis_reason(a, DSP_WARN, "pitch: no clear pitch found near %s (%.1f Hz)", name,
                                 expected);
-        } else if (fabs(fabs(a->pitch_cents) - 1200.0) <= cfg->pitch_warn_cents) {
-            /* 16' organ stops, sub-oscillators and strong subharmonics sound the note an
-             * octave off without being out of tune: say so, it is the user's call. */
-            dsp_analysis_reason(a, DSP_WARN, "pitch: heard an octave %s %s (%.1f Hz)",
-                                a->pitch_cents < 0 ? "below" : "above", name, a->pitch_hz);
-        } else if (fabs(a->pitch_cents) > cfg->pitch_fail_cents) {
+        } else if (fabs(c) < cfg->pitch_fail_cents) {
+            if (fabs(c) > cfg->pitch_warn_cents)
+                dsp_analysis_reason(a, DSP_WARN,
+                                    "tuning: %s plays %+.0f cents (%.1f Hz); kept as the "
+                                    "instrument's tuning",
+                                    name, c, a->pitch_hz);
+        } else if (fabs(fabs(c) - 1200.0) < cfg->pitch_fail_cents) {
+            dsp_analysis_reason(a, DSP_WARN, "pitch: heard an octave %s %s (%.1f Hz, %+.0f cents)",
+                                c < 0 ? "below" : "above", name, a->pitch_hz, a->tuning_cents);
+        } else if (a->pitch_confidence < S_SURE_PITCH) {
+            dsp_analysis_reason(a, DSP_WARN,
+                                "pitch: unclear near %s (heard %.1f Hz, %+.0f cents, with "
+                                "confidence %.2f only)",
+                                name, a->pitch_hz, c, a->pitch_confidence);
+        } else {
+            int n = info->note + (int)lround(c / 100.0);
+            bb_note_name(n < 0 ? 0 : n > 127 ? 127 : n, cfg->notes, heard, sizeof heard);
             dsp_analysis_reason(a, DSP_FAIL,
-                                "wrong pitch: %+.0f cents (expected %s %.1f Hz, heard %.1f Hz)",
-                                a->pitch_cents, name, expected, a->pitch_hz);
-        } else if (fabs(a->pitch_cents) > cfg->pitch_warn_cents) {
-            dsp_analysis_reason(a, DSP_WARN, "out of tune: %+.0f cents", a->pitch_cents);
+                                "wrong note: heard %s %+.0f cents (%.1f Hz) for %s (%.1f Hz)",
+                                heard, c - 100.0 * lround(c / 100.0), a->pitch_hz, name,
+                                expected);
         }
     }
 
     /* Dropouts inside the sound, and what the node reported. */
-    int64_t first = -1;
-    a->dropouts = qc_find_dropouts(&t, onset, a->release_end, &first);
+    qc_dropouts_t drop;
+    double period = a->pitch_hz > 0 ? rate / a->pitch_hz : cfg->pitch_check ? rate / expected : 0;
+    a->dropouts = qc_find_dropouts(&t, onset, a->release_end, period, &clip, &drop);
     if (a->dropouts > 0)
-        dsp_analysis_reason(a, DSP_FAIL, "dropout: %d gap(s) or jump(s), first at %.1f ms",
-                            a->dropouts, (double)(first - onset) * 1000.0 / rate);
+        dsp_analysis_reason(a, DSP_FAIL, "dropout: %s (%lld frame(s)) at %.1f ms%s",
+                            drop.first_what, (long long)drop.first_len,
+                            (double)(drop.first - onset) * 1000.0 / rate,
+                            a->dropouts > 1 ? " and more" : "");
     if (info->xruns > 0)
         dsp_analysis_reason(a, DSP_FAIL, "dropout: the node lost %u block(s) (overload)",
                             info->xruns);
@@ -184,22 +242,39 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     if (cfg->loop && a->pitch_hz > 0 && info->note_off > onset) {
         int64_t from = onset + 100 * ms;
         int64_t to = info->note_off - 50 * ms;
-        int64_t s, e;
-        double score;
-        if (to > from && qc_find_loop(&t, from, to, rate / a->pitch_hz,
-                                      (int64_t)llround(cfg->loop_min_ms * rate / 1000.0), 0.95, &s,
-                                      &e, &score)) {
-            a->has_loop = true;
-            a->loop_start = s;
-            a->loop_end = e;
-            a->loop_score = score;
-            int64_t xf = (int64_t)llround(cfg->loop_crossfade_ms * rate / 1000.0);
-            a->loop_crossfade = xf < (e - s) / 2 ? xf : (e - s) / 2;
-            if (a->cut_end <= e) /* the loop must be inside the sample */
-                a->cut_end = a->release_end = e + 1;
+        qc_loop_t lp = {0};
+        int64_t min_len = (int64_t)llround(cfg->loop_min_ms * rate / 1000.0);
+        bool found = to > from && qc_find_loop(&t, from, to, rate / a->pitch_hz, min_len,
+                                               cfg->loop_min_seam, &lp);
+        a->loop_score = lp.score;
+        a->loop_seam = lp.seam;
+        a->loop_change_db = lp.change_db;
+        a->loop_tone_db = lp.tone_db;
+        double len_ms = (double)(lp.end + 1 - lp.start) * 1000.0 / rate;
+        if (!found) {
+            dsp_analysis_reason(a, DSP_WARN, "no clean loop found (best seam match %.2f)",
+                                lp.seam);
+        } else if (fabs(lp.change_db) > cfg->loop_max_change_db && !cfg->loop_force) {
+            a->loop_refused = true;
+            dsp_analysis_reason(a, DSP_WARN,
+                                "loop refused: the level %s %.1f dB over the best loop (%.0f ms, "
+                                "score %.2f); more than %.1f dB pumps at the loop rate (force "
+                                "it with --loop-force)",
+                                lp.change_db < 0 ? "falls" : "rises", fabs(lp.change_db), len_ms,
+                                lp.score, cfg->loop_max_change_db);
         } else {
-            a->loop_score = score;
-            dsp_analysis_reason(a, DSP_WARN, "no clean loop found (best match %.2f)", score);
+            a->has_loop = true;
+            a->loop_start = lp.start;
+            a->loop_end = lp.end;
+            int64_t xf = (int64_t)llround(cfg->loop_crossfade_ms * rate / 1000.0);
+            a->loop_crossfade = xf < (lp.end - lp.start) / 2 ? xf : (lp.end - lp.start) / 2;
+            if (a->cut_end <= lp.end) /* the loop must be inside the sample */
+                a->cut_end = a->release_end = lp.end + 1;
+            if (fabs(lp.change_db) > cfg->loop_max_change_db)
+                dsp_analysis_reason(a, DSP_WARN,
+                                    "loop forced: it pumps %.1f dB at the loop rate (%.0f ms, "
+                                    "score %.2f)",
+                                    fabs(lp.change_db), len_ms, lp.score);
         }
     }
     return 0;
@@ -233,6 +308,21 @@ char *dsp_analysis_json(const dsp_analysis_t *a)
         a->reasons);
     if (!doc)
         return NULL;
+    /* what issue 10 added: the onset's evidence, tuning, clipping level, loop judgement */
+    if (json_object_set_new(doc, "note_on", json_integer(a->note_on)) ||
+        json_object_set_new(doc, "rate", json_integer(a->rate)) ||
+        json_object_set_new(doc, "onset_present", json_integer(a->onset_present)) ||
+        json_object_set_new(doc, "attack_clear", json_boolean(a->attack_clear)) ||
+        json_object_set_new(doc, "onset_source", json_integer(a->onset_source)) ||
+        json_object_set_new(doc, "clip_db", bb_json_real(a->clip_db)) ||
+        json_object_set_new(doc, "tuning_cents", bb_json_real(a->tuning_cents)) ||
+        json_object_set_new(doc, "loop_seam", bb_json_real(a->loop_seam)) ||
+        json_object_set_new(doc, "loop_change_db", bb_json_real(a->loop_change_db)) ||
+        json_object_set_new(doc, "loop_tone_db", bb_json_real(a->loop_tone_db)) ||
+        json_object_set_new(doc, "loop_refused", json_boolean(a->loop_refused))) {
+        json_decref(doc);
+        return NULL;
+    }
     char *out = bb_json_text(doc, BB_JSON_COMPACT_EXACT);
     json_decref(doc);
     return out;
@@ -254,7 +344,11 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
 #define GETD(k)                                                                                    \
     if (bb_json_get_number(doc, #k, &d) == 0)                                                      \
     a->k = d
+    GETI(note_on);
+    GETI(rate);
     GETI(onset);
+    GETI(onset_present);
+    GETI(onset_source);
     GETI(release_end);
     GETI(cut_start);
     GETI(cut_end);
@@ -268,14 +362,19 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
     GETD(snr_db);
     GETD(duration_s);
     GETI(clip_runs);
+    GETD(clip_db);
     GETD(pitch_hz);
     GETD(pitch_cents);
+    GETD(tuning_cents);
     GETD(pitch_confidence);
     GETI(dropouts);
     GETI(xruns);
     GETI(loop_start);
     GETI(loop_end);
     GETD(loop_score);
+    GETD(loop_seam);
+    GETD(loop_change_db);
+    GETD(loop_tone_db);
     GETI(loop_crossfade);
     GETI(verdict);
 #undef GETI
@@ -290,6 +389,10 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
         a->noise_ch_db[i] = json_number_value(json_array_get(arr, i));
     if (bb_json_get_bool(doc, "has_loop", &b) == 0)
         a->has_loop = b;
+    if (bb_json_get_bool(doc, "loop_refused", &b) == 0)
+        a->loop_refused = b;
+    if (bb_json_get_bool(doc, "attack_clear", &b) == 0)
+        a->attack_clear = b;
     if (bb_json_get_string(doc, "reasons", &s) == 0)
         snprintf(a->reasons, sizeof a->reasons, "%s", s);
     json_decref(doc);

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bb_notes.h"
+
 #define DSP_MAX_CHANNELS 8
 
 enum { DSP_PASS = 0, DSP_WARN = 1, DSP_FAIL = 2 };
@@ -45,13 +47,18 @@ typedef struct {
     dsp_fade_curve_t fade_curve;
     double silence_snr_db;    /* below this peak-over-noise the take is silent: fail */
     double low_snr_db;        /* below this: warn */
-    double pitch_warn_cents;  /* |error| above this: warn */
-    double pitch_fail_cents;  /* |error| above this: fail (wrong note) */
+    double pitch_warn_cents;  /* the instrument's tuning off by more than this: warn, keep */
+    double pitch_fail_cents;  /* this far from the note played, and not an octave: a
+                               * different note, fail (100: a semitone) */
     bool pitch_check;         /* false for unpitched instruments (drums) */
-    int clip_run;             /* consecutive samples at full scale that count as clipping */
+    int clip_run;             /* consecutive samples on a flat top that count as clipping */
     bool loop;                /* search a sustain loop */
     double loop_min_ms;       /* shortest loop accepted */
     double loop_crossfade_ms; /* 0: none */
+    double loop_min_seam;     /* seam correlation a loop needs (no click) */
+    double loop_max_change_db; /* a loop whose level changes more than this pumps: refused */
+    bool loop_force;          /* loop anyway (and warn) when it would pump */
+    bb_note_convention_t notes; /* note names in reasons */
 } dsp_pipeline_config_t;
 
 #define DSP_PIPELINE_CONFIG_INIT                                                                   \
@@ -59,10 +66,36 @@ typedef struct {
         .onset_above_noise_db = 15.0, .end_above_noise_db = 6.0, .end_mode = DSP_END_NOISE,        \
         .end_below_peak_db = 60.0, .max_release_ms = 0.0, .pre_attack_ms = 0.0,                    \
         .fade_out_ms = 10.0, .fade_curve = DSP_FADE_EQUAL_POWER, .silence_snr_db = 20.0,           \
-        .low_snr_db = 40.0, .pitch_warn_cents = 15.0, .pitch_fail_cents = 40.0,                    \
+        .low_snr_db = 40.0, .pitch_warn_cents = 15.0, .pitch_fail_cents = 100.0,                   \
         .pitch_check = true, .clip_run = 3, .loop = false, .loop_min_ms = 100.0,                   \
-        .loop_crossfade_ms = 0.0                                                                   \
+        .loop_crossfade_ms = 0.0, .loop_min_seam = 0.95, .loop_max_change_db = 0.5,                \
+        .loop_force = false, .notes = BB_NOTES_C3_IS_60                                            \
     }
+
+/* ---- the instrument's latency (qc_instrument.c) ----
+ *
+ * A hardware instrument answers a note-on after nearly the same delay every time (within
+ * about a millisecond). Its clear attacks measure that delay exactly; a slow attack that
+ * rises out of the noise does not show where it began, so it is placed at note-on plus
+ * the instrument's delay, never later than where it already stands above the floor. Where
+ * the node's latency was calibrated (batcherbird calibrate) and the instrument has too few
+ * clear attacks, the calibrated note-on itself is the prior. An instrument of slow attacks
+ * only (a pad) still has a ceiling: its notes have begun by the time its loudest takes
+ * stand above the floor. */
+typedef struct {
+    bool known;
+    double latency_ms; /* onset - note_on of the instrument's clear attacks (median) */
+    double spread_ms;  /* their median absolute deviation */
+    int takes;         /* clear attacks it was learnt from; 0: from calibrate */
+    /* With no latency known: the instrument's notes have begun by note-on + this, since
+     * its earliest takes already stood above the floor then (the second earliest, so one
+     * stray take cannot pull it). A slow attack starts no later. */
+    bool has_ceiling;
+    double ceiling_ms;
+} dsp_latency_prior_t;
+
+#define DSP_LATENCY_PRIOR_MIN_TAKES 3   /* clear attacks needed */
+#define DSP_LATENCY_PRIOR_MAX_SPREAD 1.0 /* ms: a wider spread is not one latency */
 
 /* What the pipeline is told about a take besides its audio. */
 typedef struct {
@@ -72,11 +105,25 @@ typedef struct {
     int velocity;
     uint32_t xruns;      /* overflows the node reported during the take */
     bool release_capped; /* the node cut the release at the plan's maximum */
+    const dsp_latency_prior_t *prior; /* the instrument's latency so far; NULL: none */
 } dsp_take_info_t;
+
+/* How the onset was found. */
+typedef enum {
+    DSP_ONSET_CLEAR = 0,    /* a clear attack: the detected change point */
+    DSP_ONSET_EXTRAPOLATED, /* a slow attack: its rise extrapolated back to where it began */
+    DSP_ONSET_PRIOR         /* a slow attack: note-on + the instrument's latency */
+} dsp_onset_source_t;
 
 /* All frame positions are frames of the raw take. */
 typedef struct {
-    int64_t onset;       /* frame where the attack begins */
+    int64_t note_on;       /* frame of the note-on (latency offset applied), as given */
+    int rate;              /* Hz, of the take */
+    int64_t onset;         /* frame where the attack begins */
+    int64_t onset_present; /* from here the note stands above the noise floor (the latest
+                            * an onset may be) */
+    bool attack_clear;     /* 10 dB over the floor within 0.5 ms: onset known to a few frames */
+    int onset_source;      /* dsp_onset_source_t */
     int64_t release_end; /* frame where the tail has decayed into the floor */
     int64_t cut_start;   /* the sample is [cut_start, cut_end) of the raw take */
     int64_t cut_end;
@@ -91,20 +138,47 @@ typedef struct {
     double rms_db;
     double snr_db;           /* loudest 50 ms RMS against the noise floor */
     double duration_s;       /* of the cut */
-    int clip_runs;           /* runs of >= clip_run samples at full scale */
+    int clip_runs;           /* flat tops: runs of >= clip_run samples at the take's extreme */
+    double clip_db;          /* the level they sit at, dBFS (-200 when none) */
     double pitch_hz;         /* measured fundamental; 0 when none found */
     double pitch_cents;      /* measured vs the expected note */
+    double tuning_cents;     /* the instrument's own tuning on this note: pitch_cents less
+                              * whole octaves, within a semitone; 0 when none. What --tune
+                              * corrects (smpl pitch fraction, SFZ tune, DecentSampler tuning) */
     double pitch_confidence; /* 0..1 */
     int dropouts;            /* gaps or discontinuities found */
     uint32_t xruns;          /* node-reported overflows */
     bool has_loop;
     int64_t loop_start;     /* first frame of the loop */
     int64_t loop_end;       /* last frame of the loop (inclusive, as SFZ/smpl count) */
-    double loop_score;      /* correlation 0..1 */
+    double loop_score;      /* seam correlation x 10^(-(|level| + |tone| change) / 20), 0..1 */
+    double loop_seam;       /* correlation across the seam, 0..1 */
+    double loop_change_db;  /* level at the loop's end against its start (< 0: decays) */
+    double loop_tone_db;    /* brightness at the loop's end against its start */
+    bool loop_refused;      /* a loop was found but would pump (see reasons) */
     int64_t loop_crossfade; /* frames, applied before loop_end at export */
     int verdict;            /* DSP_PASS / WARN / FAIL */
     char reasons[512];      /* "; "-separated, empty when clean */
 } dsp_analysis_t;
+
+/* Learns the latency prior from an instrument's analysed takes (those that failed as silence
+ * or not analysed are ignored). `calibrated`: the node's latency offset was measured by
+ * calibrate for these takes. Always fills *out (known false when there is nothing to
+ * learn from). */
+void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool calibrated,
+                             dsp_latency_prior_t *out);
+/* Places a slow attack at note-on + the prior's latency, bounded by where the note stands
+ * above the floor (and by the take's start); keeps the pre-attack margin and fades.
+ * Returns true when the onset moved. Clear attacks and unknown priors are left alone. */
+bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *prior);
+
+/* An instrument's tuning across its pitched, usable takes: a drifting synth shows a wide
+ * spread (max - min). */
+typedef struct {
+    int notes; /* takes with a pitch */
+    double median_cents, min_cents, max_cents;
+} dsp_tuning_spread_t;
+void dsp_tuning_spread(const dsp_analysis_t *const *takes, size_t n, dsp_tuning_spread_t *out);
 
 /* Analyses one raw take. Returns 0, or BB_EINVAL when the input is unusable
  * (no frames, note-on outside the take, too many channels). */

@@ -1000,6 +1000,19 @@ const dsp_plan_field_t dsp_plan_fields[] = {
      .kind = DSP_FIELD_BOOL,
      .offset = S_QC(unpitched),
      .help = "no pitch check (drums, noises)"},
+    {.name = "loop-max-change",
+     .scope = DSP_PLAN_QC,
+     .kind = DSP_FIELD_FLOAT,
+     .offset = S_QC(loop_max_change_db),
+     .lo = 0.01,
+     .hi = 40,
+     .arg = "DB",
+     .help = "with loop: refuse a loop whose level changes more (default 0.5; it pumps)"},
+    {.name = "loop-force",
+     .scope = DSP_PLAN_QC,
+     .kind = DSP_FIELD_BOOL,
+     .offset = S_QC(loop_force),
+     .help = "with loop: loop even a sound whose level changes more over the loop"},
 };
 const size_t dsp_plan_n_fields = sizeof dsp_plan_fields / sizeof dsp_plan_fields[0];
 

@@ -37,17 +37,35 @@ double qc_rms(const qc_take_t *t, int64_t from, int64_t to);
 double qc_db(double lin); /* 20 log10, floored at -200 */
 
 /* qc_level.c: DC per channel (mean of the pre-roll [0, pre_end)), noise floor per
- * channel from [0, pre_end), and peak/RMS/SNR/clipping of the cut, plus the sound's own
- * mean over the cut after DC removal (largest channel, signed) in *sound_offset. */
+ * channel from [0, pre_end), and peak/RMS/SNR of the cut, plus the sound's own mean over
+ * the cut after DC removal (largest channel, signed) in *sound_offset. */
 void qc_measure_dc(qc_take_t *t, int64_t pre_end);
 void qc_measure_noise(qc_take_t *t, int64_t pre_end, dsp_analysis_t *a);
-void qc_measure_levels(const qc_take_t *t, const dsp_pipeline_config_t *cfg, dsp_analysis_t *a,
-                       double *sound_offset);
+void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offset);
 
-/* qc_onset.c: the frame where the attack starts, or -1 when nothing rises above the
- * floor after search_from. expected_hz (0: unknown) sizes the envelope windows. */
-int64_t qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to,
-                      double above_noise_db, double expected_hz);
+/* Flat tops: runs of at least min_run samples at the take's own extreme (per channel and
+ * polarity) in [from, to). hi/lo: per channel, the values at or beyond which a sample is
+ * on a flat top (+-inf when that polarity cannot be clipped); the dropout stage leaves
+ * held values there to this stage. level: the louder clipped extreme, linear. */
+typedef struct {
+    int runs;
+    double level;
+    float hi[DSP_MAX_CHANNELS], lo[DSP_MAX_CHANNELS];
+} qc_clip_t;
+void qc_find_clipping(const qc_take_t *t, int64_t from, int64_t to, int min_run, qc_clip_t *out);
+
+/* qc_onset.c: where the attack starts (see the file's comment). expected_hz (0: unknown)
+ * sizes the envelope windows. Returns 0, or -1 when nothing rises above_noise_db over the
+ * floor in [search_from, search_to). */
+typedef struct {
+    int64_t onset;     /* the start */
+    int64_t present;   /* the change point: from here the note stands above the floor */
+    int64_t loud;      /* the first sample above_noise_db over the floor */
+    bool clear;        /* 10 dB over the floor within 0.5 ms of the change point */
+    double rise_power; /* slow attacks: the q of the fitted power law (0 when clear) */
+} qc_onset_t;
+int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to,
+                  double above_noise_db, double expected_hz, qc_onset_t *out);
 
 /* qc_release.c: where the tail ends (exclusive frame), searched back from limit. */
 int64_t qc_find_release_end(const qc_take_t *t, int64_t onset, int64_t limit,
@@ -59,14 +77,32 @@ int64_t qc_find_release_end(const qc_take_t *t, int64_t onset, int64_t limit,
 double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
                      double *confidence);
 
-/* qc_dropout.c: gaps (runs of digital silence inside the sound) and discontinuities in
- * [from, to). Returns how many were found; *first gets the first one's frame. */
-int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t *first);
+/* qc_dropout.c: lost or repeated audio in [from, to) (see the file's comment): runs of
+ * zeros, held values (not on clip's flat tops), blocks repeated at a driver's period,
+ * and jumps the waveform's own edges at period_frames (<= 0: unknown) do not explain.
+ * Returns how many were found. */
+typedef struct {
+    int zero_runs, held_runs, repeats, jumps;
+    int own_clicks;         /* jumps that recur alike: the instrument's own, not counted */
+    int64_t first;          /* frame of the earliest, -1 when none */
+    int64_t first_len;      /* its frames (1 for a jump) */
+    const char *first_what; /* "a run of zeros", "a held value", ... (static) */
+} qc_dropouts_t;
+int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period_frames,
+                     const qc_clip_t *clip, qc_dropouts_t *out);
 
-/* qc_loop.c: a loop in [from, to) whose length is a whole number of periods of
- * period_frames, both ends at rising zero crossings, scored by correlation. Returns true
- * and fills start/end (inclusive)/score when one scores at least min_score. */
+/* qc_loop.c: the best loop in [from, to) whose length is a whole number of periods of
+ * period_frames, both ends at rising zero crossings, at least min_len long and with a
+ * seam correlation of at least min_seam (see the file's comment for the score). Returns
+ * true with *out filled; false with out->seam the best seam seen. */
+typedef struct {
+    int64_t start, end; /* end inclusive */
+    double seam;        /* correlation across the seam */
+    double change_db;   /* level at the end against the start */
+    double tone_db;     /* brightness at the end against the start */
+    double score;
+} qc_loop_t;
 bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_frames,
-                  int64_t min_len, double min_score, int64_t *start, int64_t *end, double *score);
+                  int64_t min_len, double min_seam, qc_loop_t *out);
 
 #endif

@@ -56,7 +56,8 @@ int dsp_pipeline_config_from_spec(const Bb__InstrumentSpec *spec, dsp_pipeline_c
     if (s_range("pre-attack margin (ms)", q->pre_attack_ms, 0, 100, err, errlen) ||
         s_range("fade-out (ms)", q->fade_out_ms, 0, 2000, err, errlen) ||
         s_range("level below peak for the end (dB)", q->end_below_peak_db, 0, 140, err, errlen) ||
-        s_range("loop crossfade (ms)", q->loop_crossfade_ms, 0, 1000, err, errlen))
+        s_range("loop crossfade (ms)", q->loop_crossfade_ms, 0, 1000, err, errlen) ||
+        s_range("loop level change (dB)", q->loop_max_change_db, 0, 40, err, errlen))
         return BB_EINVAL;
     cfg->pre_attack_ms = q->pre_attack_ms;
     if (q->fade_out_ms > 0)
@@ -64,6 +65,9 @@ int dsp_pipeline_config_from_spec(const Bb__InstrumentSpec *spec, dsp_pipeline_c
     if (q->end_below_peak_db > 0)
         cfg->end_below_peak_db = q->end_below_peak_db;
     cfg->loop_crossfade_ms = q->loop_crossfade_ms;
+    cfg->loop_force = q->loop_force;
+    if (q->loop_max_change_db > 0)
+        cfg->loop_max_change_db = q->loop_max_change_db;
     cfg->pitch_check = !q->unpitched;
     int v = (int)cfg->fade_curve;
     if (dsp_choice_check(&dsp_choices_fade_curve, q->fade_curve, 1, &v, err, errlen))

@@ -1,7 +1,9 @@
 /*
- * qc_level.c — DC offset, noise floor, peak, RMS, SNR and clipping.
+ * qc_level.c — DC offset, noise floor, peak, RMS, SNR and clipping (flat tops at the take's
+ * own extremes, at any level).
  */
 #include <math.h>
+#include <string.h>
 
 #include "qc.h"
 
@@ -77,8 +79,7 @@ void qc_measure_noise(qc_take_t *t, int64_t pre_end, dsp_analysis_t *a)
     a->noise_db = pre_end > 0 ? qc_db(worst) : -200.0;
 }
 
-void qc_measure_levels(const qc_take_t *t, const dsp_pipeline_config_t *cfg, dsp_analysis_t *a,
-                       double *sound_offset)
+void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offset)
 {
     /* One pass over the cut: peak, per-channel energy, and 25 ms block energies paired
      * into 50 ms windows (hop 25 ms) for the loudest-window SNR. */
@@ -121,20 +122,70 @@ void qc_measure_levels(const qc_take_t *t, const dsp_pipeline_config_t *cfg, dsp
     a->peak_db = qc_db(peak);
     a->rms_db = len > 0 ? qc_db(sqrt(worst / len)) : -200.0;
     a->snr_db = qc_db(sqrt(loudest)) - a->noise_db;
+}
 
-    /* Clipping is judged on the raw samples: a converter clips before any DC removal. */
-    const float full = 0.99990f;
-    int runs = 0, run[DSP_MAX_CHANNELS] = {0};
-    for (int64_t i = 0; i < t->frames; i++) {
-        const float *f = t->x + i * ch;
-        for (int c = 0; c < ch; c++) {
-            if (f[c] >= full || f[c] <= -full) {
-                if (++run[c] == cfg->clip_run)
-                    runs++;
+/* Flat tops. A stage that clips holds the same value for as long as the waveform stays
+ * beyond its limit; the noise of everything before that stage is clipped with it, so the
+ * top is flat to the last bit. A waveform's own peak is a curve with the noise on it, and
+ * no two neighbouring samples of it agree to 1e-5. So a run of clip_run or more samples
+ * within S_FLAT_REL of the take's own extreme (per channel and polarity, raw samples: a
+ * converter clips before any DC is removed) is clipping, whatever the level. */
+#define S_FLAT_REL 1e-5 /* -100 dB of the extreme */
+#define S_FLAT_ABS 1e-7
+
+void qc_find_clipping(const qc_take_t *t, int64_t from, int64_t to, int min_run, qc_clip_t *out)
+{
+    const int ch = t->ch;
+    memset(out, 0, sizeof *out);
+    if (from < 0)
+        from = 0;
+    if (to > t->frames)
+        to = t->frames;
+    if (min_run < 2)
+        min_run = 2;
+    /* One pass per channel and polarity: the extreme so far, the flat runs found at it
+     * (forgotten when a higher extreme comes) and the run being counted. */
+    const float least = (float)(10.0 * (t->noise_rms > 1e-7 ? t->noise_rms : 1e-7));
+    for (int c = 0; c < ch; c++) {
+        float hi = least, lo = -least;
+        int runs_hi = 0, runs_lo = 0, run_hi = 0, run_lo = 0;
+        float hi_at = hi, lo_at = lo;
+        const float *x = t->x + c;
+        for (int64_t i = from; i < to; i++) {
+            float v = x[i * ch];
+            if (v >= hi_at) {
+                if (v > hi) {
+                    float at = v - (float)fmax(S_FLAT_ABS, S_FLAT_REL * v);
+                    if (at > hi) /* a new extreme: the runs below it were not at the top */
+                        runs_hi = 0, run_hi = 0;
+                    hi = v;
+                    hi_at = at;
+                }
+                if (++run_hi == min_run)
+                    runs_hi++;
             } else {
-                run[c] = 0;
+                run_hi = 0;
+            }
+            if (v <= lo_at) {
+                if (v < lo) {
+                    float at = v + (float)fmax(S_FLAT_ABS, -S_FLAT_REL * v);
+                    if (at < lo)
+                        runs_lo = 0, run_lo = 0;
+                    lo = v;
+                    lo_at = at;
+                }
+                if (++run_lo == min_run)
+                    runs_lo++;
+            } else {
+                run_lo = 0;
             }
         }
+        out->hi[c] = runs_hi ? hi_at : INFINITY;
+        out->lo[c] = runs_lo ? lo_at : -INFINITY;
+        out->runs += runs_hi + runs_lo;
+        if (runs_hi)
+            out->level = fmax(out->level, hi);
+        if (runs_lo)
+            out->level = fmax(out->level, -lo);
     }
-    a->clip_runs = runs;
 }

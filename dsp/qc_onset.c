@@ -1,115 +1,386 @@
 /*
  * qc_onset.c — where the attack starts.
  *
- * 1. Energy: the first 1 ms window (hop 0.25 ms) whose peak rises above_noise_db over
- *    the pre-roll's noise floor. Robust, but late by up to a window and blind to how the
- *    sound started.
- * 2. Spectral flux (KISS FFT, 256-point Hann frames, hop 32) over the 20 ms before that
- *    point: the first frame whose positive spectral change stands out from the noise's
- *    own flux bounds how far back the attack can be. Noise bumps and hum do not produce
- *    broadband flux; a real attack does, so the walk-back below cannot wander into the
- *    pre-roll.
- * 3. Walk back sample by sample from the first loud sample while the signal stays above
- *    3.5x the noise RMS (a Gaussian floor rarely gets there), bridging zero crossings of
- *    up to 0.25 ms.
- * 4. Slow attacks: the walk-back stops where the rising envelope meets the floor, which
- *    for a 200 ms pad is several ms late. Over the foot of the rise (up to 12x the floor)
- *    the cube root of the accumulated excess energy is fitted with a line: for a linear
- *    amplitude ramp it is exactly linear through the true start, and accumulating
- *    averages out both the noise and the waveform's ripple.
+ * The search works on a copy of the region around the attack with each channel's DC and
+ * mains hum removed: the hum (50 or 60 Hz and its 2nd and 3rd harmonic, whichever
+ * explains more of the pre-roll) is fitted to the pre-roll by least squares and
+ * subtracted, continued, from the region. Hum is a steady sine that would otherwise hide
+ * a quiet note's first milliseconds; what remains of the floor is broadband noise of
+ * power sigma_c^2 per channel, and z = mean over channels of x^2 / sigma_c^2 (mean 1 in
+ * the floor) measures the sound in units of it.
+ *
+ * 1. Loud: the first sample above_noise_db over the floor. Noise alone never gets there;
+ *    it says a note is there, not where it began.
+ * 2. Change point: Page's CUSUM g = max(0, g + z - S_CUSUM_K) from the search start to the
+ *    loud sample; the frame after g was last zero (the start of its last excursion) is
+ *    where the note's power passes the floor's. The "last zero" estimate has no detection
+ *    delay, and noise bumps that die out before the note are forgotten.
+ * 3. The note may have stood above the floor a little earlier than the change point
+ *    says (a slow rise; a pulse wave whose first edges were smaller): walk back from it
+ *    in windows of a period of the note (1 to 10 ms) or of 1 ms (a lone first edge of a
+ *    low note) while the mean z of one of them stays above
+ *    1 + S_WALK_EXCESS (the note at -4.6 dB of the floor's power, three standard errors
+ *    of a 1 ms window's mean); one window below that is bridged. That point, "present",
+ *    is where the note first stands above the floor, and no onset is ever later.
+ * 4. Clear attacks: nothing of the note before the change point, and the mean z over the
+ *    S_CLEAR_MS after it at least S_CLEAR_Z (10 dB over the floor within half a
+ *    millisecond): the change point is the onset, to a few frames.
+ * 5. A note that steps in there (mean z at least S_STEP_Z over the next S_STEP_MS) began
+ *    there. A slow attack began earlier still, below the floor. Assumption: over the
+ *    foot of its rise (from "present" until it is S_FOOT_DB over the floor or at
+ *    S_FOOT_SHARE of its first maximum's power) the excess power grows as a power of the
+ *    time since the start, P(t) = k (t - t0)^q, q in S_POWERS (q = 2: an amplitude rising
+ *    linearly, as sampler and SoundFont envelopes do; q = 4, 6, 8: convex swells, bowed
+ *    and blown notes, the foot of an exponential rise). The accumulated excess energy is
+ *    then E(t) = k / (q + 1) (t - t0)^(q+1), so E^(1/(q+1)) is a straight line in t
+ *    whatever the waveform, and accumulating averages out the noise and the waveform's
+ *    ripple. The straightest of the fits (least residual relative to its rise) gives q and
+ *    k; t0 follows from the level at "present" (S_WALK_EXCESS of the floor's power), not
+ *    from the line's intercept, which noise moves a lot: t0 = present -
+ *    (P_present / k)^(1/q). The start is never more than S_MAX_BACK foot lengths before
+ *    "present". A rise that is exponential all the way (no start at all) fits the
+ *    largest q, which puts the start where the exponential leaves the floor.
+ * A per-instrument latency prior (qc_instrument.c) can replace the onset of a slow attack
+ * later; "present" bounds it the same way.
  */
-#include <kiss_fftr.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "qc.h"
 
-#define FLUX_N   256
-#define FLUX_HOP 32
+#define S_CUSUM_K       2.0   /* power ratio (3 dB) an excursion must keep up */
+#define S_CLEAR_MS      0.5
+#define S_CLEAR_Z       10.0  /* 10 dB over the floor within S_CLEAR_MS: a clear attack */
+#define S_WALK_MS       1.0   /* walk-back windows: a period of the note, at least this ... */
+#define S_WALK_MAX_MS   10.0  /* ... and at most this */
+#define S_WALK_EXCESS   0.35
+#define S_STEP_MS       1.0   /* a sound S_STEP_Z over the floor (7 dB) within this is a step */
+#define S_STEP_Z        5.0
+#define S_FOOT_DB       30.0  /* the foot ends 30 dB over the floor ... */
+#define S_FOOT_SHARE    0.01  /* ... or at this share of the first maximum's power */
+#define S_FOOT_MAX_MS   400.0 /* the foot is looked for this long */
+#define S_MAX_BACK      2.0   /* the start lies at most this many foot lengths before it */
+#define S_MIN_FIT       8     /* points a fit needs */
+#define S_FIT_POINTS    160   /* ... and at most this many */
+#define S_Z_FLOOR       1e-14 /* noise power floor (digital silence) */
+#define S_HUM_HARM      3
+#define S_HUM_MIN_SHARE 0.1   /* hum is removed when it is at least this share of the floor */
+#define S_HUM_MIN_MS    40.0  /* pre-roll needed to fit it */
+#define S_HUM_STEP      4     /* the fit uses every 4th frame (hum is below 200 Hz) */
 
-/* Index (frame start) of the first flux frame that stands out, or -1. */
-static int64_t s_flux_bound(const qc_take_t *t, int64_t from, int64_t to)
+static const double S_POWERS[] = {1.0, 2.0, 3.0, 4.0, 6.0, 8.0}; /* q */
+
+/* ---- the region, DC and hum removed ---- */
+
+typedef struct {
+    int64_t from, n; /* frames of the take it covers */
+    int ch;
+    double *y;                      /* n * ch, interleaved */
+    double inv[DSP_MAX_CHANNELS];   /* 1 / residual noise power per channel */
+    double noise_sq;                /* residual noise power summed over channels */
+    double hum_hz;                  /* 0: no hum removed */
+    double coef[DSP_MAX_CHANNELS][2 * S_HUM_HARM]; /* sin, cos per harmonic and channel */
+} s_region_t;
+
+/* Solves the 2H x 2H normal equations in place (Gaussian elimination, partial pivoting).
+ * Returns false when singular. */
+static bool s_solve(double m[2 * S_HUM_HARM][2 * S_HUM_HARM + 1])
 {
-    if (to - from < 4 * FLUX_N)
-        return -1;
-    kiss_fftr_cfg cfg = kiss_fftr_alloc(FLUX_N, 0, NULL, NULL);
-    if (!cfg)
-        return -1;
-    const int bins = FLUX_N / 2 + 1;
-    int nframes = (int)((to - from - FLUX_N) / FLUX_HOP) + 1;
-    float *win = malloc(sizeof(float) * FLUX_N);
-    float *buf = malloc(sizeof(float) * FLUX_N);
-    kiss_fft_cpx *spec = malloc(sizeof(kiss_fft_cpx) * (size_t)bins);
-    float *prev = calloc((size_t)bins, sizeof(float));
-    double *flux = calloc((size_t)nframes, sizeof(double));
-    int64_t bound = -1;
-    if (!win || !buf || !spec || !prev || !flux)
-        goto done;
-    for (int i = 0; i < FLUX_N; i++)
-        win[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / FLUX_N));
-    for (int f = 0; f < nframes; f++) {
-        int64_t s = from + (int64_t)f * FLUX_HOP;
-        for (int i = 0; i < FLUX_N; i++) {
-            double m = 0;
-            for (int c = 0; c < t->ch; c++)
-                m += qc_at(t, s + i, c);
-            buf[i] = (float)(m * win[i]);
+    const int n = 2 * S_HUM_HARM;
+    for (int i = 0; i < n; i++) {
+        int p = i;
+        for (int r = i + 1; r < n; r++)
+            if (fabs(m[r][i]) > fabs(m[p][i]))
+                p = r;
+        if (fabs(m[p][i]) < 1e-12)
+            return false;
+        for (int k = 0; k <= n; k++) {
+            double tmp = m[i][k];
+            m[i][k] = m[p][k];
+            m[p][k] = tmp;
         }
-        kiss_fftr(cfg, buf, spec);
-        double fl = 0;
-        for (int k = 0; k < bins; k++) {
-            float mag = sqrtf(spec[k].r * spec[k].r + spec[k].i * spec[k].i);
-            if (f > 0 && mag > prev[k])
-                fl += mag - prev[k];
-            prev[k] = mag;
-        }
-        flux[f] = fl;
-    }
-    /* The noise's own flux: the first quarter of the frames (well before the energy
-     * onset). A frame stands out at mean + 8 sd and a tenth of the largest flux. */
-    int base_n = nframes / 4 > 2 ? nframes / 4 : 2;
-    double mean = 0, var = 0, peak = 0;
-    for (int f = 1; f <= base_n; f++)
-        mean += flux[f];
-    mean /= base_n;
-    for (int f = 1; f <= base_n; f++)
-        var += (flux[f] - mean) * (flux[f] - mean);
-    double sd = sqrt(var / base_n);
-    for (int f = 1; f < nframes; f++)
-        if (flux[f] > peak)
-            peak = flux[f];
-    double level = mean + 8 * sd;
-    if (level < 0.1 * peak)
-        level = 0.1 * peak;
-    for (int f = base_n + 1; f < nframes; f++) {
-        if (flux[f] > level) {
-            bound = from + (int64_t)f * FLUX_HOP;
-            break;
+        for (int r = 0; r < n; r++) {
+            if (r == i)
+                continue;
+            double f = m[r][i] / m[i][i];
+            for (int k = i; k <= n; k++)
+                m[r][k] -= f * m[i][k];
         }
     }
-done:
-    free(win);
-    free(buf);
-    free(spec);
-    free(prev);
-    free(flux);
-    kiss_fftr_free(cfg);
-    return bound;
+    for (int i = 0; i < n; i++)
+        m[i][n] /= m[i][i];
+    return true;
 }
 
-static double s_env(const qc_take_t *t, int64_t centre, int64_t half)
+/* Hum fit over [0, pre) on channel c at fundamental f: coefficients (sin, cos per
+ * harmonic) in coef, the power it explains returned. Every S_HUM_STEP-th frame is enough. */
+static double s_hum_fit(const qc_take_t *t, int64_t pre, int c, double f, double *coef)
 {
-    double r = qc_rms(t, centre - half, centre + half);
-    double n = t->noise_rms;
-    return r > n ? sqrt(r * r - n * n) : 0.0;
+    double m[2 * S_HUM_HARM][2 * S_HUM_HARM + 1];
+    memset(m, 0, sizeof m);
+    const double w = 2.0 * M_PI * f / t->rate * S_HUM_STEP;
+    double bas[2 * S_HUM_HARM], rs[S_HUM_HARM], rc[S_HUM_HARM];
+    for (int h = 0; h < S_HUM_HARM; h++) {
+        bas[2 * h] = 0, bas[2 * h + 1] = 1; /* sin, cos of the phase at frame 0 */
+        rs[h] = sin(w * (h + 1)), rc[h] = cos(w * (h + 1));
+    }
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < pre; i += S_HUM_STEP, cnt++) {
+        if (cnt) /* rotate every harmonic's phasor by one step */
+            for (int h = 0; h < S_HUM_HARM; h++) {
+                double s = bas[2 * h] * rc[h] + bas[2 * h + 1] * rs[h];
+                double c2 = bas[2 * h + 1] * rc[h] - bas[2 * h] * rs[h];
+                bas[2 * h] = s, bas[2 * h + 1] = c2;
+            }
+        double v = qc_at(t, i, c);
+        for (int r = 0; r < 2 * S_HUM_HARM; r++) {
+            for (int k = r; k < 2 * S_HUM_HARM; k++)
+                m[r][k] += bas[r] * bas[k];
+            m[r][2 * S_HUM_HARM] += bas[r] * v;
+        }
+    }
+    for (int r = 0; r < 2 * S_HUM_HARM; r++)
+        for (int k = 0; k < r; k++)
+            m[r][k] = m[k][r];
+    double rhs[2 * S_HUM_HARM];
+    for (int r = 0; r < 2 * S_HUM_HARM; r++)
+        rhs[r] = m[r][2 * S_HUM_HARM];
+    if (cnt == 0 || !s_solve(m))
+        return 0;
+    double explained = 0;
+    for (int r = 0; r < 2 * S_HUM_HARM; r++) {
+        coef[r] = m[r][2 * S_HUM_HARM];
+        explained += coef[r] * rhs[r];
+    }
+    return explained / (double)cnt;
 }
 
-int64_t qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to,
-                      double above_noise_db, double expected_hz)
+/* The hum and the residual floor, fitted before `from`. */
+static void s_region_init(const qc_take_t *t, int64_t from, s_region_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->from = from < 0 ? 0 : from;
+    r->ch = t->ch;
+    /* the hum, fitted where nothing sounds: before the search start */
+    const int64_t pre = r->from;
+    if ((double)pre >= S_HUM_MIN_MS * t->rate / 1000.0) {
+        double best = 0;
+        for (int k = 0; k < 2; k++) {
+            double f = k ? 60.0 : 50.0, tot = 0, noise = 0;
+            double cc[DSP_MAX_CHANNELS][2 * S_HUM_HARM];
+            for (int c = 0; c < t->ch; c++) {
+                tot += s_hum_fit(t, pre, c, f, cc[c]);
+                noise += t->noise_ch_sq[c];
+            }
+            if (tot > best && tot >= S_HUM_MIN_SHARE * noise) {
+                best = tot;
+                r->hum_hz = f;
+                memcpy(r->coef, cc, sizeof r->coef);
+            }
+        }
+    }
+    for (int c = 0; c < t->ch; c++) {
+        double hum_sq = 0;
+        for (int h = 0; h < S_HUM_HARM && r->hum_hz > 0; h++)
+            hum_sq += 0.5 * (r->coef[c][2 * h] * r->coef[c][2 * h] +
+                             r->coef[c][2 * h + 1] * r->coef[c][2 * h + 1]);
+        double nsq = t->noise_ch_sq[c] - hum_sq;
+        if (nsq < 0.05 * t->noise_ch_sq[c])
+            nsq = 0.05 * t->noise_ch_sq[c];
+        if (nsq < S_Z_FLOOR)
+            nsq = S_Z_FLOOR;
+        r->inv[c] = 1.0 / nsq;
+        r->noise_sq += nsq;
+    }
+}
+
+/* Fills the region's samples from r->from up to `to` (DC and hum removed). */
+static bool s_region_fill(const qc_take_t *t, s_region_t *r, int64_t to)
+{
+    if (to > t->frames)
+        to = t->frames;
+    if (to <= r->from)
+        return false;
+    double *y = realloc(r->y, sizeof(double) * (size_t)(to - r->from) * (size_t)t->ch);
+    if (!y)
+        return false;
+    r->y = y;
+    r->n = to - r->from;
+    /* phasors of the harmonics, rotated frame by frame (renormalised now and then) */
+    const double w = 2.0 * M_PI * r->hum_hz / t->rate;
+    double ps[S_HUM_HARM], pc[S_HUM_HARM], rs[S_HUM_HARM], rc[S_HUM_HARM];
+    for (int h = 0; h < S_HUM_HARM; h++) {
+        ps[h] = sin(w * (h + 1) * (double)r->from);
+        pc[h] = cos(w * (h + 1) * (double)r->from);
+        rs[h] = sin(w * (h + 1));
+        rc[h] = cos(w * (h + 1));
+    }
+    for (int64_t k = 0; k < r->n; k++) {
+        for (int c = 0; c < t->ch; c++) {
+            double hum = 0;
+            for (int h = 0; h < S_HUM_HARM && r->hum_hz > 0; h++)
+                hum += r->coef[c][2 * h] * ps[h] + r->coef[c][2 * h + 1] * pc[h];
+            r->y[k * t->ch + c] = qc_at(t, r->from + k, c) - hum;
+        }
+        if (r->hum_hz > 0) {
+            for (int h = 0; h < S_HUM_HARM; h++) {
+                double s = ps[h] * rc[h] + pc[h] * rs[h];
+                double co = pc[h] * rc[h] - ps[h] * rs[h];
+                ps[h] = s, pc[h] = co;
+                if ((k & 1023) == 1023) {
+                    double norm = sqrt(ps[h] * ps[h] + pc[h] * pc[h]);
+                    ps[h] /= norm, pc[h] /= norm;
+                }
+            }
+        }
+    }
+    return true;
+}
+
+/* z at take frame i (inside the region). */
+static inline double s_z(const s_region_t *r, int64_t i)
+{
+    const double *y = r->y + (i - r->from) * r->ch;
+    double z = 0;
+    for (int c = 0; c < r->ch; c++)
+        z += y[c] * y[c] * r->inv[c];
+    return z / r->ch;
+}
+
+static double s_mean_z(const s_region_t *r, int64_t a, int64_t b)
+{
+    if (a < r->from)
+        a = r->from;
+    if (b > r->from + r->n)
+        b = r->from + r->n;
+    if (b <= a)
+        return 0;
+    double s = 0;
+    for (int64_t i = a; i < b; i++)
+        s += s_z(r, i);
+    return s / (double)(b - a);
+}
+
+/* Excess power (summed over channels) over [a, b). */
+static double s_excess(const s_region_t *r, int64_t a, int64_t b)
+{
+    if (a < r->from)
+        a = r->from;
+    if (b > r->from + r->n)
+        b = r->from + r->n;
+    if (b <= a)
+        return 0;
+    double e = 0;
+    for (int64_t i = a; i < b; i++) {
+        const double *y = r->y + (i - r->from) * r->ch;
+        for (int c = 0; c < r->ch; c++)
+            e += y[c] * y[c];
+    }
+    return e / (double)(b - a) - r->noise_sq;
+}
+
+/* ---- slow attacks ---- */
+
+static int64_t s_extrapolate(const qc_take_t *t, const s_region_t *r, int64_t present,
+                             double half_s, double *power)
 {
     const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
     const int64_t hop = ms / 4 > 0 ? ms / 4 : 1;
+    int64_t half = (int64_t)llround(half_s * t->rate);
+    if (half < hop)
+        half = hop;
+    const int64_t end = r->from + r->n - half;
+    if (end <= present + 2 * ms)
+        return present;
+    /* the foot's end */
+    double peak = 0;
+    for (int64_t c = present; c < end; c += ms) {
+        double e = s_excess(r, c - half, c + half);
+        if (e > peak)
+            peak = e;
+    }
+    double level = r->noise_sq * pow(10.0, S_FOOT_DB / 10.0);
+    if (S_FOOT_SHARE * peak > 4 * r->noise_sq && S_FOOT_SHARE * peak < level)
+        level = S_FOOT_SHARE * peak;
+    int64_t foot_end = -1;
+    for (int64_t c = present; c < end; c += hop)
+        if (s_excess(r, c - half, c + half) >= level) {
+            foot_end = c;
+            break;
+        }
+    if (foot_end - present < 2 * ms)
+        return present;
+
+    /* accumulated excess energy from "present" to the foot's end, at most S_FIT_POINTS
+     * points */
+    int64_t fit_hop = (foot_end - present) / S_FIT_POINTS > hop ? (foot_end - present) / S_FIT_POINTS
+                                                                 : hop;
+    int np = (int)((foot_end - present) / fit_hop) + 1;
+    double *xs = malloc(sizeof(double) * (size_t)np), *es = malloc(sizeof(double) * (size_t)np);
+    int64_t t0 = present;
+    if (!xs || !es)
+        goto done;
+    double acc = 0;
+    int n = 0;
+    for (int64_t i = present; i < foot_end && n < np; i++) {
+        const double *y = r->y + (i - r->from) * r->ch;
+        for (int c = 0; c < r->ch; c++)
+            acc += y[c] * y[c];
+        acc -= r->noise_sq;
+        if ((i - present) % fit_hop == 0 && acc > 0) {
+            xs[n] = (double)(i - present);
+            es[n] = acc;
+            n++;
+        }
+    }
+    if (n < S_MIN_FIT)
+        goto done;
+    double best_rel = INFINITY;
+    for (size_t k = 0; k < sizeof S_POWERS / sizeof S_POWERS[0]; k++) {
+        const double q = S_POWERS[k], inv = 1.0 / (q + 1.0);
+        double sx = 0, sy = 0, sxx = 0, sxy = 0;
+        for (int j = 0; j < n; j++) {
+            double y = pow(es[j], inv);
+            sx += xs[j], sy += y, sxx += xs[j] * xs[j], sxy += xs[j] * y;
+        }
+        double den = n * sxx - sx * sx;
+        if (den <= 0)
+            continue;
+        double b = (n * sxy - sx * sy) / den, a = (sy - b * sx) / n;
+        if (b <= 0)
+            continue;
+        double rss = 0;
+        for (int j = 0; j < n; j++) {
+            double e = pow(es[j], inv) - (a + b * xs[j]);
+            rss += e * e;
+        }
+        double rise = b * (xs[n - 1] - xs[0]);
+        double rel = sqrt(rss / n) / (rise > 0 ? rise : 1e-300);
+        if (rel < best_rel) {
+            best_rel = rel;
+            /* E = b^(q+1) (t - t0)^(q+1): the power is (q+1) b^(q+1) (t - t0)^q, which at
+             * "present" is S_WALK_EXCESS of the floor's power */
+            double gap = pow(S_WALK_EXCESS * r->noise_sq / ((q + 1) * pow(b, q + 1)), 1.0 / q);
+            t0 = present - (int64_t)llround(gap);
+            *power = q;
+        }
+    }
+done:
+    free(xs);
+    free(es);
+    int64_t lowest = present - (int64_t)(S_MAX_BACK * (double)(foot_end - present));
+    if (lowest < r->from)
+        lowest = r->from;
+    return t0 < lowest ? lowest : t0 < present ? t0 : present;
+}
+
+int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to,
+                  double above_noise_db, double expected_hz, qc_onset_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->onset = out->present = out->loud = -1;
+    const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
     const double floor = t->noise_rms > 1e-7 ? t->noise_rms : 1e-7;
     const double rise = floor * pow(10.0, above_noise_db / 20.0);
     if (search_from < 0)
@@ -117,107 +388,85 @@ int64_t qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to
     if (search_to > t->frames)
         search_to = t->frames;
 
-    /* 1. energy */
-    int64_t coarse = -1;
-    for (int64_t w = search_from; w + ms <= search_to; w += hop) {
-        if (qc_peak(t, w, w + ms) >= rise) {
-            coarse = w;
-            break;
-        }
-    }
-    if (coarse < 0)
+    /* 1. the first loud sample */
+    int64_t loud = -1;
+    for (int64_t i = search_from; i < search_to && loud < 0; i++)
+        for (int c = 0; c < t->ch; c++)
+            if (fabs(qc_at(t, i, c)) >= rise) {
+                loud = i;
+                break;
+            }
+    if (loud < 0)
         return -1;
-    int64_t first = coarse;
-    while (first < coarse + ms && qc_peak(t, first, first + 1) < rise)
-        first++;
+    out->loud = loud;
 
-    /* 2. spectral flux bound */
-    int64_t lo = search_from;
-    int64_t flux_from = first - 20 * ms > 0 ? first - 20 * ms : 0;
-    int64_t fb = s_flux_bound(t, flux_from, first + FLUX_N);
-    if (fb >= 0 && fb > lo && fb < first)
-        lo = fb;
-
-    /* 3. walk back over the part that is clearly signal */
-    const double leave = 3.5 * floor;
-    const int64_t max_gap = ms / 4 > 0 ? ms / 4 : 1;
-    int64_t onset = first;
-    for (;;) {
-        while (onset > lo && qc_peak(t, onset - 1, onset) > leave)
-            onset--;
-        int64_t probe = onset - 1, gap = 0;
-        while (probe > lo && gap < max_gap && qc_peak(t, probe, probe + 1) <= leave) {
-            probe--;
-            gap++;
-        }
-        if (probe > lo && gap < max_gap && qc_peak(t, probe, probe + 1) > leave)
-            onset = probe;
-        else
-            break;
+    /* the region up to a little after the loud sample; a slow attack extends it */
+    s_region_t r;
+    s_region_init(t, search_from, &r);
+    if (!s_region_fill(t, &r, loud + (int64_t)((S_STEP_MS + S_CLEAR_MS + 1.0) * ms) + 1)) {
+        free(r.y);
+        out->onset = out->present = loud;
+        return 0;
     }
 
-    /* 4. slow attacks. A sound that emerges gradually from the noise (1 ms after the
-     * walk-back point still near the floor, or still far below where it is 20 ms later)
-     * is extrapolated to where it started. */
-    double p1 = qc_peak(t, onset, onset + ms), p20 = qc_peak(t, onset, onset + 20 * ms);
-    if (p1 >= 16 * floor && p1 >= 0.25 * p20)
-        return onset;
-    /* The foot of the rise ends where the envelope (RMS over about a period, noise removed
-     * in quadrature) first reaches the lower of 12x the floor and half its maximum. */
-    int64_t half = ms / 4 > 0 ? ms / 4 : 1;
-    if (expected_hz > 0 && t->rate / expected_hz / 2 > half)
-        half = (int64_t)llround(t->rate / expected_hz / 2);
-    if (half > 15 * ms / 2)
-        half = 15 * ms / 2;
-    double env_max = 0;
-    for (int64_t c = onset; c < onset + 300 * ms && c + half < t->frames; c += ms) {
-        double e = s_env(t, c, half);
-        if (e > env_max)
-            env_max = e;
-    }
-    double upper = 12 * floor < 0.5 * env_max ? 12 * floor : 0.5 * env_max;
-    int64_t foot_end = -1;
-    for (int64_t c = onset; c < onset + 300 * ms && c + half < t->frames; c += hop) {
-        if (s_env(t, c, half) >= upper) {
-            foot_end = c;
-            break;
+    /* 2. the change point */
+    double g = 0;
+    int64_t last_zero = search_from - 1;
+    for (int64_t i = search_from; i <= loud; i++) {
+        g += s_z(&r, i) - S_CUSUM_K;
+        if (g <= 0) {
+            g = 0;
+            last_zero = i;
         }
     }
-    if (foot_end - onset < 2 * ms)
-        return onset;
-    /* Under a linear amplitude ramp b(t - t0) the excess energy accumulated since before
-     * t0 grows as (t - t0)^3, whatever the waveform: its cube root is a straight line
-     * through t0. Accumulating smooths the waveform's own ripple without a window. */
-    int64_t from = onset - 30 * ms > search_from ? onset - 30 * ms : search_from;
-    double noise_sq = 0;
-    for (int c = 0; c < t->ch; c++)
-        noise_sq += t->noise_ch_sq[c];
-    double acc = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-    int n = 0;
-    for (int64_t i = from; i < foot_end; i++) {
-        double e = 0;
-        for (int c = 0; c < t->ch; c++) {
-            double v = qc_at(t, i, c);
-            e += v * v;
-        }
-        acc += e - noise_sq;
-        if (i >= onset && (i - onset) % hop == 0 && acc > 0) {
-            double x = (double)(i - onset), y = cbrt(acc);
-            sx += x, sy += y, sxx += x * x, sxy += x * y;
-            n++;
+    int64_t change = last_zero + 1;
+
+    /* 3, 4. where the note first stands above the floor; a clear attack is one that
+     * steps up at once, with nothing of the note before it */
+    double period_s = expected_hz > 0 ? 1.0 / expected_hz : 0;
+    if (period_s > S_WALK_MAX_MS / 1000.0)
+        period_s = S_WALK_MAX_MS / 1000.0;
+    int64_t win = (int64_t)llround(fmax(S_WALK_MS / 1000.0, period_s) * t->rate);
+    if (win < 1)
+        win = 1;
+    int64_t present = change;
+    const int64_t wins[2] = {win, ms};
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (int k = 0; k < 2 && !moved; k++) {
+            int64_t w = wins[k];
+            if (present - w >= search_from &&
+                s_mean_z(&r, present - w, present) > 1 + S_WALK_EXCESS)
+                present -= w, moved = true;
+            else if (present - 2 * w >= search_from &&
+                     s_mean_z(&r, present - 2 * w, present - w) > 1 + S_WALK_EXCESS)
+                present -= 2 * w, moved = true; /* one window in a trough or in the noise */
         }
     }
-    double den = n * sxx - sx * sx;
-    if (n < 8 || den <= 0)
-        return onset;
-    double b = (n * sxy - sx * sy) / den;
-    double a = (sy - b * sx) / n;
-    if (b <= 0)
-        return onset;
-    int64_t z = onset + (int64_t)llround(-a / b);
-    /* The walk-back point is an upper bound; flux is blind to slow rises, so the search
-     * start is the lower one. */
-    if (z < onset)
-        onset = z > from ? z : from;
-    return onset;
+    out->present = present;
+    int64_t clear = (int64_t)llround(S_CLEAR_MS * t->rate / 1000.0);
+    out->clear =
+        present == change && clear > 0 && s_mean_z(&r, change, change + clear) >= S_CLEAR_Z;
+    if (out->clear) {
+        out->onset = change;
+        free(r.y);
+        return 0;
+    }
+
+    /* 5. a step, or a slow attack that began below the floor */
+    int64_t step = (int64_t)llround(S_STEP_MS * t->rate / 1000.0);
+    if (s_mean_z(&r, present, present + step) >= S_STEP_Z) {
+        out->onset = present;
+    } else if (!s_region_fill(t, &r, loud + (int64_t)(S_FOOT_MAX_MS * ms) + ms)) {
+        out->onset = present;
+    } else {
+        double half_s = 0.25e-3;
+        if (expected_hz > 0 && 0.5 / expected_hz > half_s)
+            half_s = 0.5 / expected_hz;
+        if (half_s > 7.5e-3)
+            half_s = 7.5e-3;
+        out->onset = s_extrapolate(t, &r, present, half_s, &out->rise_power);
+    }
+    free(r.y);
+    return 0;
 }

@@ -17,6 +17,7 @@
 
 #define PITCH_MAX_WINDOW 16384
 #define PITCH_MIN_WINDOW 4096
+#define S_RANGE          2.2 /* lags searched: the expected period / 2.2 .. x 2.2 */
 
 static int s_fft_size(int n)
 {
@@ -51,8 +52,9 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
         w = PITCH_MAX_WINDOW;
     if (w > to - from)
         w = to - from;
-    int64_t min_lag = (int64_t)floor(t->rate / (expected_hz * 2.0));
-    int64_t max_lag = (int64_t)ceil(t->rate / (expected_hz / 2.0));
+    /* an octave either side, and a little beyond so an octave's peak is a whole peak */
+    int64_t min_lag = (int64_t)floor(t->rate / (expected_hz * S_RANGE));
+    int64_t max_lag = (int64_t)ceil(t->rate / (expected_hz / S_RANGE));
     if (min_lag < 2)
         min_lag = 2;
     if (max_lag > w / 2)

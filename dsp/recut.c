@@ -180,6 +180,37 @@ int dsp_recut_scan(dsp_recut_t *self, const char *dir, char *err, size_t errlen)
 
 /* ---- analyse ---- */
 
+/* Per instrument: the latency prior from its clear attacks (or its calibrated node) placed
+ * on its slow attacks, and its tuning across notes, reported. */
+static void s_instruments(dsp_recut_t *self)
+{
+    const dsp_analysis_t **ptr = calloc(self->n ? self->n : 1, sizeof *ptr);
+    if (!ptr)
+        return;
+    for (size_t i = 0; i < self->n;) {
+        size_t j = i, m = 0;
+        bool calibrated = true;
+        for (; j < self->n && !strcmp(self->v[j].meta.instrument, self->v[i].meta.instrument);
+             j++) {
+            if (!self->v[j].analysed)
+                continue;
+            ptr[m++] = &self->v[j].a;
+            calibrated = calibrated && self->v[j].meta.latency_calibrated;
+        }
+        dsp_latency_prior_t prior;
+        dsp_latency_prior_learn(ptr, m, m > 0 && calibrated, &prior);
+        for (size_t k = i; k < j; k++)
+            if (self->v[k].analysed)
+                dsp_latency_prior_apply(&self->v[k].a, &prior);
+        dsp_tuning_spread_t tuning;
+        dsp_tuning_spread(ptr, m, &tuning);
+        if (self->ev.instrument && m > 0)
+            self->ev.instrument(self->ev.arg, self->v[i].meta.instrument, &prior, &tuning);
+        i = j;
+    }
+    free(ptr);
+}
+
 static bool s_same_slot(const dsp_recut_take_t *a, const dsp_recut_take_t *b)
 {
     return !strcmp(a->meta.instrument, b->meta.instrument) && a->meta.note == b->meta.note &&
@@ -202,6 +233,11 @@ void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg)
             self->unreadable++;
             continue;
         }
+        /* The file says what its rate is; the sidecar's frames count in the file. */
+        bool rate_differs = t->meta.sample_rate > 0 && t->meta.sample_rate != rate;
+        int sidecar_rate = t->meta.sample_rate;
+        t->meta.sample_rate = rate;
+        t->meta.channels = ch;
         dsp_take_info_t info = {.note_on = t->meta.note_on_frame,
                                 .note_off = t->meta.note_off_frame,
                                 .note = t->meta.note,
@@ -219,9 +255,15 @@ void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg)
         } else {
             t->analysed = true;
             t->a.xruns = (uint32_t)t->meta.xruns;
+            if (rate_differs)
+                dsp_analysis_reason(&t->a, DSP_WARN,
+                                    "the sidecar says %d Hz, the audio file %d Hz; the file's "
+                                    "rate was used",
+                                    sidecar_rate, rate);
         }
         free(audio);
     }
+    s_instruments(self);
 
     /* One take per slot: the best verdict, then the latest attempt. */
     for (size_t i = 0; i < self->n;) {
@@ -253,7 +295,7 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_e
     dsp_export_take_t *takes = calloc(end - first, sizeof *takes);
     /* each slot's other takes (retakes, replaced attempts) for the report */
     dsp_export_retake_t *retakes = calloc(end - first, sizeof *retakes);
-    size_t m = 0, nr = 0;
+    size_t m = 0, nr = 0, usable = 0;
     for (size_t k = first; takes && retakes && k < end; k++) {
         dsp_recut_take_t *t = &self->v[k];
         if (!t->used)
@@ -278,12 +320,17 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_e
         takes[m].rr = t->meta.round_robin;
         takes[m].release = t->meta.release_trigger;
         takes[m].analysis = t->a;
+        usable += t->a.verdict != DSP_FAIL;
         m++;
     }
     if (!takes || !retakes) {
         snprintf(err, sizeof err, "out of memory");
         rc = BB_ENOMEM;
     } else if (m == 0) {
+        snprintf(err, sizeof err, "no take could be read");
+        rc = BB_ENOTFOUND;
+    } else if (usable == 0) {
+        snprintf(err, sizeof err, "all %zu take(s) failed QC", m);
         rc = BB_ENOTFOUND;
     } else {
         const dsp_export_config_t *own =

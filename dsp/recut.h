@@ -5,9 +5,11 @@
  * settings without recording again. `batcherbird process` is a front end over it.
  *
  * Three steps: scan (every sidecar under a folder with its audio, sorted by instrument,
- * note, velocity, round robin, release, attempt), analyse (the pipeline on each take,
- * then the best take of each slot marked used: a pass over a warning over a failure, then
- * the latest attempt), export (the used takes of each instrument). What is left out on the
+ * note, velocity, round robin, release, attempt), analyse (the pipeline on each take at
+ * the audio file's own rate, then per instrument the latency prior placed on its slow
+ * attacks, then the best take of each slot marked used: a pass over a warning over a
+ * failure, then the latest attempt), export (the used takes of each instrument; one
+ * whose takes all failed writes no instrument files). What is left out on the
  * way, and each instrument's result, is told through callbacks; this file prints nothing.
  */
 #ifndef DSP_RECUT_H
@@ -39,8 +41,8 @@ typedef struct {
     /* Before analysing take `index` (0-based) of `total`. */
     void (*progress)(void *arg, size_t index, size_t total);
     /* One instrument done: rc 0 with res filled; BB_ENOTFOUND when none of its takes is
-     * usable (nothing written, the export goes on); any other rc with err set, and the
-     * export stops there. */
+     * usable (no instrument files written, err says why, the export goes on); any other
+     * rc with err set, and the export stops there. */
     void (*exported)(void *arg, const char *instrument, int rc, const dsp_export_result_t *res,
                      const char *err);
     /* The settings of the instrument `take` belongs to, when it has its own (the settings
@@ -49,13 +51,17 @@ typedef struct {
      * returns. */
     const dsp_pipeline_config_t *(*pipeline_for)(void *arg, const dsp_recut_take_t *take);
     const dsp_export_config_t *(*export_for)(void *arg, const dsp_recut_take_t *take);
+    /* One instrument analysed: the latency prior its slow attacks were placed with and its
+     * tuning across notes. */
+    void (*instrument)(void *arg, const char *name, const dsp_latency_prior_t *prior,
+                       const dsp_tuning_spread_t *tuning);
     void *arg;
 } dsp_recut_events_t;
 
 #define DSP_RECUT_EVENTS_INIT                                                                      \
     {                                                                                              \
         .skipped = NULL, .progress = NULL, .exported = NULL, .pipeline_for = NULL,                 \
-        .export_for = NULL, .arg = NULL                                                            \
+        .export_for = NULL, .instrument = NULL, .arg = NULL                                        \
     }
 
 typedef struct dsp_recut_t dsp_recut_t;

@@ -30,7 +30,8 @@ int dsp_raw_write_sidecar(const char *path, const dsp_raw_meta_t *m)
         (int)m->release_capped, "attempt", m->attempt);
     if (!doc) /* a string that is not UTF-8, or out of memory */
         return BB_EINVAL;
-    if ((m->start_unix > 0 && json_object_set_new(doc, "start_unix", json_real(m->start_unix))) ||
+    if ((m->latency_calibrated && json_object_set_new(doc, "latency_calibrated", json_true())) ||
+        (m->start_unix > 0 && json_object_set_new(doc, "start_unix", json_real(m->start_unix))) ||
         (m->has_keyup &&
          json_object_set_new(doc, "keyup_level_db", bb_json_real(m->keyup_level_db)))) {
         json_decref(doc);
@@ -109,6 +110,8 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *m, char *err, size_t 
         m->release_trigger = b;
     if (bb_json_get_bool(doc, "release_capped", &b) == 0)
         m->release_capped = b;
+    if (bb_json_get_bool(doc, "latency_calibrated", &b) == 0)
+        m->latency_calibrated = b;
     if (bb_json_get_string(doc, "take_id", &s) == 0)
         snprintf(m->take_id, sizeof m->take_id, "%s", s);
     if (bb_json_get_string(doc, "node", &s) == 0)
@@ -125,7 +128,16 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *m, char *err, size_t 
     if (s_int(doc, "attempt", 0, 1000000, false, &tmp, err, errlen))
         goto done;
     m->attempt = (int)tmp;
-    if (s_int(doc, "stream_start_frame", 0, INT64_MAX, false, &m->stream_start_frame, err,
+    tmp = 0;
+    if (s_int(doc, "sample_rate", 0, 1536000, false, &tmp, err, errlen)) /* 0: not known */
+        goto done;
+    m->sample_rate = (int)tmp;
+    tmp = 0;
+    if (s_int(doc, "channels", 0, 1024, false, &tmp, err, errlen))
+        goto done;
+    m->channels = (int)tmp;
+    if (s_int(doc, "frames", 0, INT64_MAX, false, &m->frames, err, errlen) ||
+        s_int(doc, "stream_start_frame", 0, INT64_MAX, false, &m->stream_start_frame, err,
               errlen) ||
         s_int(doc, "xruns", 0, INT64_MAX, false, &m->xruns, err, errlen))
         goto done;

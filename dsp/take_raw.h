@@ -4,7 +4,8 @@
  *
  * The sidecar's required fields are instrument, note, velocity, round_robin,
  * note_on_frame and note_off_frame (frames in that file where the note-on and note-off
- * were sent, latency offset already applied). Live batches add what they know (take id,
+ * were sent, latency offset already applied). sample_rate, channels and frames, when
+ * present, describe the audio file and are checked against it by whoever reads both. Live batches add what they know (take id,
  * batch, node, stream position, noise floor, ...); `batcherbird process` needs only the
  * required ones, so takes from any recorder can be re-cut with the same pipeline.
  */
@@ -33,6 +34,7 @@ typedef struct {
     bool has_keyup;        /* keyup_level_db was measured by the node */
     double keyup_level_db; /* the held note in the 10 ms before the note-off, dBFS */
     double latency_offset_ms;
+    bool latency_calibrated; /* latency_offset_ms was measured by batcherbird calibrate */
     double noise_floor_db;
     int64_t xruns;
     bool release_capped;

@@ -16,6 +16,7 @@ packages=(
     libfluidsynth-dev timgm6mb-soundfont
     libflac-dev flac libinstpatch-dev libzip-dev libxml2-dev
     fluidsynth polyphone
+    musescore-general-soundfont-small opl3-soundfont avldrums.lv2-soundfont aubio-tools
 )
 
 # `deps.sh fuzz`: the libFuzzer toolchain too (make fuzz).

@@ -1267,30 +1267,20 @@ static void test_custom_template_and_all_failed(void **state)
     snprintf(path, sizeof path, "%s/samples/Tmpl-D3-v100-2.wav", res.dir);
     assert_true(bb_exists(path));
 
-    /* an instrument whose every take failed still gets its files and its report rows */
+    /* an instrument whose every take failed writes no instrument files and says so
+     * (issue 10): no folder, no .sfz or .dspreset that would load as an empty instrument */
     f->n = 0;
     spec.verdict = DSP_FAIL;
     s_add(f, "Broken", 60, 127, 1, false, &spec);
     s_add(f, "Broken", 64, 127, 1, false, &spec);
     cfg.name_template = NULL;
-    s_export(f, &cfg, "Broken", &res);
-    assert_int_equal(res.files, 0);
-    assert_int_equal(res.skipped, 2);
-    assert_true(bb_exists(res.sfz) && bb_exists(res.dspreset));
-    snprintf(path, sizeof path, "%s/%s", f->lib, DSP_EXPORT_REPORT);
-    char *text = s_read(path), err[256];
-    xmlDoc *doc = tx_xml_read(text, "report.html", err, sizeof err);
-    if (!doc)
-        fail_msg("report.html: %s", err);
-    assert_non_null(strstr(text, "Takes not exported (2)"));
-    xmlFreeDoc(doc);
-    free(text);
-    text = s_read(res.dspreset);
-    doc = tx_xml_read(text, "dspreset", err, sizeof err);
-    if (!doc)
-        fail_msg("empty .dspreset: %s", err);
-    xmlFreeDoc(doc);
-    free(text);
+    char err[512] = "";
+    assert_int_equal(dsp_export_instrument(&cfg, "Broken", f->t, f->n, &res, err, sizeof err),
+                     BB_ENOTFOUND);
+    assert_non_null(strstr(err, "no sample to export"));
+    assert_non_null(strstr(err, "2 take(s), all failed QC"));
+    snprintf(path, sizeof path, "%s/Broken", f->lib);
+    assert_false(bb_exists(path));
 }
 
 int main(void)

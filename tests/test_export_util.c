@@ -96,6 +96,7 @@ void tx_make_take(tx_take_t *tk, const char *dir, const char *instrument, int no
     a->duration_s = (double)(a->cut_end - a->cut_start) / TX_RATE;
     a->pitch_hz = f;
     a->pitch_cents = spec->pitch_cents;
+    a->tuning_cents = spec->pitch_cents; /* within a semitone: the instrument's tuning */
     a->pitch_confidence = 0.95;
     a->verdict = spec->verdict;
     if (spec->verdict == DSP_FAIL)

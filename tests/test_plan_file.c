@@ -118,6 +118,8 @@ static const struct {
     {0, "end-below-peak", "48"},
     {0, "loop-crossfade", "12"},
     {0, "unpitched", "true"},
+    {0, "loop-max-change", "1.5"},
+    {0, "loop-force", "true"},
     {1, "notes", "[\"C4\", \"E4\", \"G4\"]"},
     {1, "program", "[0, 2, 4]"},
     {1, "patch-name", "\"{instrument} {program:03}\""},

@@ -1,0 +1,127 @@
+/*
+ * qc_instrument.c — what an instrument's takes tell together (pipeline.h): its latency,
+ * a prior for its slow attacks, and the spread of its tuning across notes.
+ *
+ * Learning: the onset - note-on delays of the instrument's clear attacks, their median
+ * and median absolute deviation (robust to the odd take whose sample has a lead-in).
+ * At least DSP_LATENCY_PRIOR_MIN_TAKES of them and a spread of at most
+ * DSP_LATENCY_PRIOR_MAX_SPREAD ms make a prior; otherwise a calibrated node's note-on
+ * (delay 0) is one. Applying: a slow attack's onset becomes note-on + the delay, but never
+ * later than the point where the take already stands above its floor, never before the
+ * take's first frame; the cut keeps its pre-attack margin. Without a prior, the ceiling
+ * (the second earliest point after their note-on where the instrument's takes stood above
+ * the floor) only ever moves a slow attack earlier.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double s_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, s_cmp);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool calibrated,
+                             dsp_latency_prior_t *out)
+{
+    memset(out, 0, sizeof *out);
+    double *d = malloc(sizeof(double) * (n ? n : 1));
+    size_t m = 0;
+    for (size_t i = 0; d && i < n; i++) {
+        const dsp_analysis_t *a = takes[i];
+        if (!a || a->rate <= 0 || !a->attack_clear || a->onset_source != DSP_ONSET_CLEAR)
+            continue;
+        d[m++] = (double)(a->onset - a->note_on) * 1000.0 / a->rate;
+    }
+    if (m >= DSP_LATENCY_PRIOR_MIN_TAKES) {
+        double med = s_median(d, m);
+        for (size_t i = 0; i < m; i++)
+            d[i] = fabs(d[i] - med);
+        double mad = s_median(d, m);
+        if (mad <= DSP_LATENCY_PRIOR_MAX_SPREAD) {
+            out->known = true;
+            out->latency_ms = med;
+            out->spread_ms = mad;
+            out->takes = (int)m;
+        }
+    }
+    if (!out->known && calibrated) {
+        out->known = true;
+        out->latency_ms = 0;
+        out->spread_ms = 0;
+        out->takes = 0;
+    }
+    /* the ceiling: the second earliest point where a take stood above its floor */
+    m = 0;
+    for (size_t i = 0; d && i < n; i++) {
+        const dsp_analysis_t *a = takes[i];
+        if (!a || a->rate <= 0 || a->onset_present < 0 || a->cut_end <= a->cut_start)
+            continue;
+        d[m++] = (double)(a->onset_present - a->note_on) * 1000.0 / a->rate;
+    }
+    if (m >= DSP_LATENCY_PRIOR_MIN_TAKES) {
+        qsort(d, m, sizeof *d, s_cmp);
+        out->has_ceiling = true;
+        out->ceiling_ms = d[1];
+    }
+    free(d);
+}
+
+void dsp_tuning_spread(const dsp_analysis_t *const *takes, size_t n, dsp_tuning_spread_t *out)
+{
+    memset(out, 0, sizeof *out);
+    double *v = malloc(sizeof(double) * (n ? n : 1));
+    size_t m = 0;
+    for (size_t i = 0; v && i < n; i++) {
+        const dsp_analysis_t *a = takes[i];
+        if (!a || a->pitch_hz <= 0 || a->verdict == DSP_FAIL)
+            continue;
+        v[m++] = a->tuning_cents;
+    }
+    if (m > 0) {
+        out->notes = (int)m;
+        out->median_cents = s_median(v, m); /* sorts v */
+        out->min_cents = v[0];
+        out->max_cents = v[m - 1];
+    }
+    free(v);
+}
+
+bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *p)
+{
+    if (!p || (!p->known && !p->has_ceiling) || a->rate <= 0 || a->attack_clear ||
+        a->onset_present < 0 || a->cut_end <= a->cut_start ||
+        a->onset_source == DSP_ONSET_CLEAR)
+        return false;
+    int64_t at;
+    if (p->known) {
+        at = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
+        if (at > a->onset_present)
+            at = a->onset_present;
+    } else {
+        at = a->note_on + (int64_t)llround(p->ceiling_ms * a->rate / 1000.0);
+        if (at >= a->onset)
+            return false; /* already earlier */
+    }
+    int64_t margin = a->onset - a->cut_start;
+    if (at - margin < 0)
+        at = margin;
+    if (at >= a->cut_end)
+        return false;
+    bool moved = at != a->onset;
+    a->onset = at;
+    a->cut_start = at - margin;
+    a->fade_in = margin;
+    a->duration_s = (double)(a->cut_end - a->cut_start) / a->rate;
+    a->onset_source = DSP_ONSET_PRIOR;
+    return moved;
+}

@@ -1,0 +1,641 @@
+/*
+ * qc_real.c — the real-material corpus of qc_real.h.
+ *
+ * FluidSynth renders SoundFont notes dry (no reverb or chorus) at the take's rate, one
+ * synth per SoundFont kept open between takes (samples loaded on demand, so the 135 MB
+ * OPL-3 bank and the compressed MuseScore bank cost only the presets played). Each
+ * instrument's level is set once from its middle note at velocity 127 (peak -3 dBFS);
+ * velocity then changes the level as the SoundFont says. Oscillator notes come from
+ * qc_osc.c with the same level law a synth's velocity gives: (velocity / 127)^1.6.
+ */
+#include "qc_real.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* libfluidsynth is linked here (tests and benches); BB_NO_SOUNDFONTS when it is not
+ * installed: then only the oscillators render */
+#if defined(BB_HAVE_FLUIDSYNTH) && !defined(BB_NO_SOUNDFONTS)
+#define S_FLUID 1
+#include <fluidsynth.h>
+#endif
+
+#define S_CHUNK        64     /* frames FluidSynth renders at a time */
+#define S_SILENT       1e-5   /* -100 dBFS: the clean render's start and end */
+#define S_PEAK_DB      -3.0   /* loudest note of an instrument */
+#define S_VEL_CURVE    1.6    /* oscillators: level = (velocity / 127)^curve */
+#define S_MAX_TAIL_S   5.0    /* render at most this long after the note-off */
+#define S_LEVEL_MS     1      /* "stands above the floor": RMS over this window */
+#define S_END_PAD_MS   250    /* the take goes on this long after the tail meets the floor */
+#define S_QUIET_FRAMES 9600   /* after the note-off: this long below S_SILENT ends a render */
+#define S_TWO_PI       6.283185307179586476925
+
+/* ---- instruments ---- */
+
+#define OSC(...) .src = QC_SRC_OSC, .osc = {__VA_ARGS__}
+#define SF(s, p) .src = (s), .program = (p)
+
+static const qc_real_inst_t s_inst[] = {
+    /* TimGM6mb: tuning */
+    {"tim-piano", SF(QC_SRC_TIMGM6MB, 0), .pitched = true, .lo = 28, .hi = 96, .n_notes = 5,
+     .hold_ms = 800},
+    {"tim-vibraphone", SF(QC_SRC_TIMGM6MB, 11), .pitched = true, .lo = 53, .hi = 89, .n_notes = 4,
+     .hold_ms = 800},
+    {"tim-church-organ", SF(QC_SRC_TIMGM6MB, 19), .pitched = true, .lo = 36, .hi = 84,
+     .n_notes = 5, .hold_ms = 1000},
+    {"tim-nylon-guitar", SF(QC_SRC_TIMGM6MB, 24), .pitched = true, .lo = 40, .hi = 76,
+     .n_notes = 4, .hold_ms = 800},
+    {"tim-fingered-bass", SF(QC_SRC_TIMGM6MB, 33), .pitched = true, .lo = 28, .hi = 55,
+     .n_notes = 4, .hold_ms = 800},
+    {"tim-strings", SF(QC_SRC_TIMGM6MB, 48), .pitched = true, .lo = 43, .hi = 91, .n_notes = 5,
+     .hold_ms = 1200},
+    {"tim-flute", SF(QC_SRC_TIMGM6MB, 73), .pitched = true, .lo = 60, .hi = 96, .n_notes = 4,
+     .hold_ms = 1000},
+    {"tim-warm-pad", SF(QC_SRC_TIMGM6MB, 89), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
+     .hold_ms = 1500},
+    /* TimGM6mb: held out */
+    {"tim-epiano", SF(QC_SRC_TIMGM6MB, 4), .pitched = true, .held_out = true, .lo = 36, .hi = 88,
+     .n_notes = 5, .hold_ms = 800},
+    {"tim-organ", SF(QC_SRC_TIMGM6MB, 16), .pitched = true, .held_out = true, .lo = 36, .hi = 84,
+     .n_notes = 4, .hold_ms = 1000},
+    {"tim-steel-guitar", SF(QC_SRC_TIMGM6MB, 25), .pitched = true, .held_out = true, .lo = 40,
+     .hi = 76, .n_notes = 4, .hold_ms = 800},
+    {"tim-synth-bass", SF(QC_SRC_TIMGM6MB, 38), .pitched = true, .held_out = true, .lo = 28,
+     .hi = 55, .n_notes = 4, .hold_ms = 800},
+    {"tim-slow-strings", SF(QC_SRC_TIMGM6MB, 49), .pitched = true, .held_out = true, .lo = 43,
+     .hi = 84, .n_notes = 4, .hold_ms = 1500},
+    {"tim-trumpet", SF(QC_SRC_TIMGM6MB, 56), .pitched = true, .held_out = true, .lo = 55,
+     .hi = 82, .n_notes = 4, .hold_ms = 900},
+    {"tim-saw-wave", SF(QC_SRC_TIMGM6MB, 81), .pitched = true, .held_out = true, .lo = 33,
+     .hi = 81, .n_notes = 5, .hold_ms = 900},
+    {"tim-choir", SF(QC_SRC_TIMGM6MB, 52), .pitched = true, .held_out = true, .lo = 48, .hi = 79,
+     .n_notes = 4, .hold_ms = 1500},
+    /* MuseScore General: tuning */
+    {"ms-grand-piano", SF(QC_SRC_MUSESCORE, 0), .pitched = true, .lo = 24, .hi = 96,
+     .n_notes = 5, .hold_ms = 800},
+    {"ms-fm-epiano", SF(QC_SRC_MUSESCORE, 5), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
+     .hold_ms = 800},
+    {"ms-marimba", SF(QC_SRC_MUSESCORE, 12), .pitched = true, .lo = 48, .hi = 84, .n_notes = 4,
+     .hold_ms = 600},
+    {"ms-rock-organ", SF(QC_SRC_MUSESCORE, 18), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
+     .hold_ms = 1000},
+    {"ms-acoustic-bass", SF(QC_SRC_MUSESCORE, 32), .pitched = true, .lo = 28, .hi = 55,
+     .n_notes = 4, .hold_ms = 800},
+    {"ms-cello", SF(QC_SRC_MUSESCORE, 42), .pitched = true, .lo = 36, .hi = 72, .n_notes = 4,
+     .hold_ms = 1200},
+    {"ms-alto-sax", SF(QC_SRC_MUSESCORE, 65), .pitched = true, .lo = 49, .hi = 80, .n_notes = 4,
+     .hold_ms = 900},
+    {"ms-square-lead", SF(QC_SRC_MUSESCORE, 80), .pitched = true, .lo = 36, .hi = 84,
+     .n_notes = 4, .hold_ms = 900},
+    /* MuseScore General: held out */
+    {"ms-bright-piano", SF(QC_SRC_MUSESCORE, 1), .pitched = true, .held_out = true, .lo = 28,
+     .hi = 96, .n_notes = 5, .hold_ms = 800},
+    {"ms-accordion", SF(QC_SRC_MUSESCORE, 21), .pitched = true, .held_out = true, .lo = 53,
+     .hi = 81, .n_notes = 4, .hold_ms = 1000},
+    {"ms-jazz-guitar", SF(QC_SRC_MUSESCORE, 26), .pitched = true, .held_out = true, .lo = 40,
+     .hi = 76, .n_notes = 4, .hold_ms = 800},
+    {"ms-violin", SF(QC_SRC_MUSESCORE, 40), .pitched = true, .held_out = true, .lo = 55, .hi = 91,
+     .n_notes = 4, .hold_ms = 1200},
+    {"ms-choir", SF(QC_SRC_MUSESCORE, 52), .pitched = true, .held_out = true, .lo = 48, .hi = 79,
+     .n_notes = 4, .hold_ms = 1500},
+    {"ms-clarinet", SF(QC_SRC_MUSESCORE, 71), .pitched = true, .held_out = true, .lo = 50,
+     .hi = 86, .n_notes = 4, .hold_ms = 900},
+    {"ms-saw-lead", SF(QC_SRC_MUSESCORE, 81), .pitched = true, .held_out = true, .lo = 36,
+     .hi = 84, .n_notes = 4, .hold_ms = 900},
+    {"ms-warm-pad", SF(QC_SRC_MUSESCORE, 89), .pitched = true, .held_out = true, .lo = 36,
+     .hi = 84, .n_notes = 4, .hold_ms = 1500},
+    /* OPL-3 FM bank: tuning */
+    {"opl-piano", SF(QC_SRC_OPL3, 0), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
+     .hold_ms = 800},
+    {"opl-organ", SF(QC_SRC_OPL3, 16), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
+     .hold_ms = 1000},
+    {"opl-bass", SF(QC_SRC_OPL3, 33), .pitched = true, .lo = 28, .hi = 55, .n_notes = 4,
+     .hold_ms = 800},
+    {"opl-strings", SF(QC_SRC_OPL3, 48), .pitched = true, .lo = 43, .hi = 84, .n_notes = 4,
+     .hold_ms = 1200},
+    {"opl-flute", SF(QC_SRC_OPL3, 73), .pitched = true, .lo = 60, .hi = 96, .n_notes = 4,
+     .hold_ms = 900},
+    {"opl-square-lead", SF(QC_SRC_OPL3, 80), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
+     .hold_ms = 900},
+    /* OPL-3 FM bank: held out */
+    {"opl-epiano", SF(QC_SRC_OPL3, 4), .pitched = true, .held_out = true, .lo = 36, .hi = 84,
+     .n_notes = 4, .hold_ms = 800},
+    {"opl-synth-bass", SF(QC_SRC_OPL3, 38), .pitched = true, .held_out = true, .lo = 28,
+     .hi = 55, .n_notes = 4, .hold_ms = 800},
+    {"opl-brass", SF(QC_SRC_OPL3, 61), .pitched = true, .held_out = true, .lo = 48, .hi = 79,
+     .n_notes = 4, .hold_ms = 900},
+    {"opl-saw-lead", SF(QC_SRC_OPL3, 81), .pitched = true, .held_out = true, .lo = 36, .hi = 84,
+     .n_notes = 4, .hold_ms = 900},
+    {"opl-pad", SF(QC_SRC_OPL3, 89), .pitched = true, .held_out = true, .lo = 36, .hi = 84,
+     .n_notes = 4, .hold_ms = 1500},
+    {"opl-synth-strings", SF(QC_SRC_OPL3, 50), .pitched = true, .held_out = true, .lo = 43,
+     .hi = 84, .n_notes = 4, .hold_ms = 1200},
+    /* AVL drums: one kit each way */
+    {"avl-black-pearl", SF(QC_SRC_AVLDRUMS, 0), .file = 0, .pitched = false, .n_notes = 9,
+     .hold_ms = 500},
+    {"avl-red-zeppelin", SF(QC_SRC_AVLDRUMS, 0), .file = 1, .pitched = false, .held_out = true,
+     .n_notes = 9, .hold_ms = 500},
+    /* Oscillators: tuning */
+    {"osc-saw-lead",
+     OSC(.wave = QC_WAVE_SAW, .attack_ms = 2, .sustain = 1, .release_ms = 150), .pitched = true,
+     .lo = 33, .hi = 81, .n_notes = 5, .hold_ms = 900},
+    {"osc-saw-bass",
+     OSC(.wave = QC_WAVE_SAW, .attack_ms = 1, .decay_s = 0.8, .sustain = 0.6, .release_ms = 80),
+     .pitched = true, .lo = 21, .hi = 45, .n_notes = 4, .hold_ms = 900},
+    {"osc-square-bass",
+     OSC(.wave = QC_WAVE_SQUARE, .attack_ms = 1, .sustain = 1, .release_ms = 60), .pitched = true,
+     .lo = 21, .hi = 45, .n_notes = 4, .hold_ms = 900},
+    {"osc-pulse25-lead",
+     OSC(.wave = QC_WAVE_PULSE, .width = 0.25, .attack_ms = 3, .sustain = 1, .release_ms = 120),
+     .pitched = true, .lo = 21, .hi = 84, .n_notes = 5, .hold_ms = 900},
+    {"osc-pulse10-pluck",
+     OSC(.wave = QC_WAVE_PULSE, .width = 0.1, .attack_ms = 0.5, .decay_s = 0.3, .sustain = 0,
+         .release_ms = 100),
+     .pitched = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 900},
+    {"osc-supersaw-pad",
+     OSC(.wave = QC_WAVE_SUPERSAW, .spread_cents = 30, .rise = QC_RISE_RC, .rise_k = 3,
+         .attack_ms = 350, .sustain = 1, .release_ms = 500),
+     .pitched = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1500},
+    {"osc-pwm-pad",
+     OSC(.wave = QC_WAVE_PWM, .width = 0.3, .pwm_depth = 0.15, .pwm_hz = 0.8,
+         .rise = QC_RISE_POWER, .rise_k = 2, .attack_ms = 500, .sustain = 1, .release_ms = 500),
+     .pitched = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1500},
+    {"osc-fm-bell",
+     OSC(.wave = QC_WAVE_FM_BELL, .attack_ms = 1, .decay_s = 1.5, .sustain = 0, .release_ms = 400),
+     .pitched = true, .lo = 48, .hi = 96, .n_notes = 4, .hold_ms = 900},
+    {"osc-noise-hit",
+     OSC(.wave = QC_WAVE_NOISE_HIT, .attack_ms = 0.5, .decay_s = 0.08, .sustain = 0,
+         .release_ms = 40),
+     .pitched = false, .lo = 36, .hi = 72, .n_notes = 3, .hold_ms = 400},
+    {"osc-saw-swell",
+     OSC(.wave = QC_WAVE_SAW, .rise = QC_RISE_EXP, .rise_k = 5, .attack_ms = 800, .sustain = 1,
+         .release_ms = 400),
+     .pitched = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1600},
+    {"osc-organ", OSC(.wave = QC_WAVE_ORGAN, .attack_ms = 2, .sustain = 1, .release_ms = 40),
+     .pitched = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1200},
+    /* Oscillators: held out */
+    {"osc-saw-pad-cubic",
+     OSC(.wave = QC_WAVE_SAW, .rise = QC_RISE_POWER, .rise_k = 3, .attack_ms = 600, .sustain = 1,
+         .release_ms = 500),
+     .pitched = true, .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1500},
+    {"osc-square-lead",
+     OSC(.wave = QC_WAVE_SQUARE, .attack_ms = 3, .sustain = 1, .release_ms = 100),
+     .pitched = true, .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 900},
+    {"osc-pulse40-bass",
+     OSC(.wave = QC_WAVE_PULSE, .width = 0.4, .attack_ms = 1, .decay_s = 0.5, .sustain = 0.5,
+         .release_ms = 60),
+     .pitched = true, .held_out = true, .lo = 21, .hi = 48, .n_notes = 4, .hold_ms = 900},
+    {"osc-pulse15-lead",
+     OSC(.wave = QC_WAVE_PULSE, .width = 0.15, .attack_ms = 2, .sustain = 1, .release_ms = 120),
+     .pitched = true, .held_out = true, .lo = 33, .hi = 84, .n_notes = 4, .hold_ms = 900},
+    {"osc-supersaw-stab",
+     OSC(.wave = QC_WAVE_SUPERSAW, .spread_cents = 20, .attack_ms = 1, .decay_s = 0.4,
+         .sustain = 0.3, .release_ms = 200),
+     .pitched = true, .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 900},
+    {"osc-pwm-lead",
+     OSC(.wave = QC_WAVE_PWM, .width = 0.35, .pwm_depth = 0.2, .pwm_hz = 2, .attack_ms = 5,
+         .sustain = 1, .release_ms = 150),
+     .pitched = true, .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 900},
+    {"osc-fm-bell-low",
+     OSC(.wave = QC_WAVE_FM_BELL, .attack_ms = 2, .decay_s = 2.5, .sustain = 0, .release_ms = 600),
+     .pitched = true, .held_out = true, .lo = 36, .hi = 72, .n_notes = 4, .hold_ms = 900},
+    {"osc-noise-snap",
+     OSC(.wave = QC_WAVE_NOISE_HIT, .attack_ms = 0.3, .decay_s = 0.15, .sustain = 0,
+         .release_ms = 60),
+     .pitched = false, .held_out = true, .lo = 36, .hi = 72, .n_notes = 3, .hold_ms = 400},
+    {"osc-rc-pad",
+     OSC(.wave = QC_WAVE_SAW, .rise = QC_RISE_RC, .rise_k = 4, .attack_ms = 900, .sustain = 1,
+         .release_ms = 600),
+     .pitched = true, .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1800},
+};
+
+#define S_N_INST (sizeof s_inst / sizeof s_inst[0])
+
+/* The AVL kits' General MIDI drum notes: kick, snare, side stick, closed and open hat,
+ * low and high tom, crash, ride. */
+static const int s_drum_notes[] = {36, 38, 37, 42, 46, 41, 48, 49, 51};
+static const int s_velocities[] = {40, 90, 127};
+
+const qc_real_inst_t *qc_real_instruments(size_t *count)
+{
+    *count = S_N_INST;
+    return s_inst;
+}
+
+static uint64_t s_mix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+static double s_unit(uint64_t h)
+{
+    return (double)(h >> 11) / 9007199254740992.0;
+}
+
+qc_real_setup_t qc_real_setup(int inst)
+{
+    uint64_t h = s_mix(0xB47C0000ULL + (uint64_t)inst);
+    qc_real_setup_t s;
+    s.latency_ms = 2.0 + 13.0 * s_unit(h);
+    s.noise_db = -84.0 + 18.0 * s_unit(s_mix(h + 1));
+    bool hum = s_mix(h + 2) % 3 == 0;
+    s.hum_db = hum ? s.noise_db + 10.0 * s_unit(s_mix(h + 3)) : -300.0;
+    s.hum_hz = s_mix(h + 4) % 2 ? 50.0 : 60.0;
+    return s;
+}
+
+static const char *const s_src_names[QC_SRC_COUNT] = {"timgm6mb", "musescore", "opl3", "avldrums",
+                                                      "oscillators"};
+
+const char *qc_real_src_name(qc_src_t src)
+{
+    return (unsigned)src < QC_SRC_COUNT ? s_src_names[src] : "?";
+}
+
+const char *qc_real_soundfont(qc_src_t src, int file)
+{
+    switch (src) {
+    case QC_SRC_TIMGM6MB:
+        return "/usr/share/sounds/sf2/TimGM6mb.sf2";
+    case QC_SRC_MUSESCORE:
+        return access("/usr/share/sounds/sf3/MuseScore_General.sf3", R_OK) == 0
+                   ? "/usr/share/sounds/sf3/MuseScore_General.sf3"
+                   : "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3";
+    case QC_SRC_OPL3:
+        return "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2";
+    case QC_SRC_AVLDRUMS:
+        return file ? "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2"
+                    : "/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2";
+    default:
+        return NULL;
+    }
+}
+
+bool qc_real_available(qc_src_t src)
+{
+    if (src == QC_SRC_OSC)
+        return true;
+#ifdef S_FLUID
+    const char *a = qc_real_soundfont(src, 0), *b = qc_real_soundfont(src, 1);
+    return access(a, R_OK) == 0 && access(b, R_OK) == 0;
+#else
+    return false;
+#endif
+}
+
+static int s_note(const qc_real_inst_t *in, int k)
+{
+    if (in->src == QC_SRC_AVLDRUMS)
+        return s_drum_notes[k];
+    if (in->n_notes < 2)
+        return in->lo;
+    return in->lo + (int)lround((double)k * (in->hi - in->lo) / (in->n_notes - 1));
+}
+
+size_t qc_real_takes(qc_real_spec_t *out, size_t cap, unsigned src_mask, bool tuning,
+                     bool held_out, int every)
+{
+    size_t n = 0;
+    uint64_t k = 0;
+    if (every < 1)
+        every = 1;
+    for (size_t i = 0; i < S_N_INST; i++) {
+        const qc_real_inst_t *in = &s_inst[i];
+        if (!(src_mask & (1u << in->src)) || (in->held_out ? !held_out : !tuning))
+            continue;
+        for (int nk = 0; nk < in->n_notes; nk++)
+            for (int v = 0; v < 3; v++, k++) {
+                if (k % (uint64_t)every)
+                    continue;
+                if (n < cap) {
+                    qc_real_spec_t sp = QC_REAL_SPEC_INIT;
+                    sp.inst = (int)i;
+                    sp.note = s_note(in, nk);
+                    sp.velocity = s_velocities[v];
+                    uint64_t h = s_mix(((uint64_t)i << 16) ^ ((uint64_t)sp.note << 8) ^
+                                       (uint64_t)sp.velocity);
+                    sp.jitter_ms = s_unit(h) - 0.5;
+                    sp.seed = (uint32_t)s_mix(h);
+                    out[n] = sp;
+                }
+                n++;
+            }
+    }
+    return n;
+}
+
+/* ---- FluidSynth ---- */
+
+#ifdef S_FLUID
+typedef struct {
+    fluid_settings_t *settings;
+    fluid_synth_t *synth;
+    int sfont, rate;
+} s_fluid_t;
+
+static s_fluid_t s_fl[QC_SRC_COUNT][2];
+
+static void s_fluid_close(s_fluid_t *f)
+{
+    if (f->synth)
+        delete_fluid_synth(f->synth);
+    if (f->settings)
+        delete_fluid_settings(f->settings);
+    memset(f, 0, sizeof *f);
+}
+
+static s_fluid_t *s_fluid(qc_src_t src, int file, int rate)
+{
+    s_fluid_t *f = &s_fl[src][file ? 1 : 0];
+    if (f->synth && f->rate == rate)
+        return f;
+    s_fluid_close(f);
+    fluid_set_log_function(FLUID_WARN, NULL, NULL);
+    fluid_set_log_function(FLUID_INFO, NULL, NULL);
+    f->settings = new_fluid_settings();
+    if (!f->settings)
+        return NULL;
+    fluid_settings_setnum(f->settings, "synth.sample-rate", rate);
+    fluid_settings_setnum(f->settings, "synth.gain", 1.0);
+    fluid_settings_setint(f->settings, "synth.reverb.active", 0);
+    fluid_settings_setint(f->settings, "synth.chorus.active", 0);
+    fluid_settings_setint(f->settings, "synth.cpu-cores", 1);
+    fluid_settings_setint(f->settings, "synth.polyphony", 64);
+    fluid_settings_setint(f->settings, "synth.dynamic-sample-loading", 1);
+    f->synth = new_fluid_synth(f->settings);
+    if (!f->synth) {
+        s_fluid_close(f);
+        return NULL;
+    }
+    f->sfont = fluid_synth_sfload(f->synth, qc_real_soundfont(src, file), 0);
+    if (f->sfont == FLUID_FAILED) {
+        s_fluid_close(f);
+        return NULL;
+    }
+    f->rate = rate;
+    return f;
+}
+#endif
+
+void qc_real_shutdown(void)
+{
+#ifdef S_FLUID
+    for (int s = 0; s < QC_SRC_COUNT; s++)
+        for (int k = 0; k < 2; k++)
+            s_fluid_close(&s_fl[s][k]);
+#endif
+}
+
+/* The clean note (stereo, malloc'd in *out): note-on at frame 0, note-off at hold, until
+ * the tail stays below S_SILENT or S_MAX_TAIL_S after the note-off. */
+static int64_t s_render_clean(const qc_real_inst_t *in, const qc_real_spec_t *sp, int hold_ms,
+                              double gain, int64_t stop, float **out)
+{
+    const int rate = sp->rate;
+    const int64_t hold = (int64_t)hold_ms * rate / 1000;
+    int64_t max = hold + (int64_t)(S_MAX_TAIL_S * rate) + S_CHUNK;
+    if (stop > 0 && stop < max)
+        max = stop + S_CHUNK;
+    float *x = calloc((size_t)max * 2, sizeof(float));
+    if (!x)
+        return -1;
+    int64_t n = -1;
+    if (in->src == QC_SRC_OSC) {
+        double hz = 440.0 * pow(2.0, (sp->note - 69) / 12.0) * pow(2.0, sp->detune_cents / 1200.0);
+        double amp = gain * pow(sp->velocity / 127.0, S_VEL_CURVE);
+        n = qc_osc_render(&in->osc, hz, amp, rate, hold, max, sp->seed, x);
+    } else {
+#ifdef S_FLUID
+        /* One synth per SoundFont, reset between notes. FluidSynth keeps a little state
+         * from note to note (a render can move by a frame or two): the same sequence of
+         * takes renders the same every time, the same take after other ones may differ a
+         * little. (A fresh synth per note re-decodes the compressed MuseScore samples.) */
+        s_fluid_t *f = s_fluid(in->src, in->file, rate);
+        if (f)
+            fluid_synth_system_reset(f->synth);
+        float l[S_CHUNK], r[S_CHUNK];
+        if (f) {
+            fluid_synth_program_select(f->synth, 0, f->sfont, 0, in->program);
+            int bend = 8192 + (int)lround(sp->detune_cents / 200.0 * 8192.0);
+            fluid_synth_pitch_bend(f->synth, 0, bend < 0 ? 0 : bend > 16383 ? 16383 : bend);
+            fluid_synth_noteon(f->synth, 0, sp->note, sp->velocity);
+            int64_t quiet = 0;
+            for (n = 0; n + S_CHUNK <= max;) {
+                if (n == hold - hold % S_CHUNK)
+                    fluid_synth_noteoff(f->synth, 0, sp->note);
+                fluid_synth_write_float(f->synth, S_CHUNK, l, 0, 1, r, 0, 1);
+                float peak = 0;
+                for (int i = 0; i < S_CHUNK; i++) {
+                    x[2 * (n + i)] = (float)(l[i] * gain);
+                    x[2 * (n + i) + 1] = (float)(r[i] * gain);
+                    float a = fabsf(l[i]) > fabsf(r[i]) ? fabsf(l[i]) : fabsf(r[i]);
+                    peak = a > peak ? a : peak;
+                }
+                n += S_CHUNK;
+                quiet = peak * gain < S_SILENT ? quiet + S_CHUNK : 0;
+                if (n > hold && quiet >= S_QUIET_FRAMES)
+                    break;
+            }
+            fluid_synth_all_sounds_off(f->synth, -1);
+        }
+
+#endif
+    }
+    if (n < 0) {
+        free(x);
+        return -1;
+    }
+    *out = x;
+    return n;
+}
+
+/* The level of an instrument: the gain that puts the louder of its lowest and middle
+ * notes at velocity 127 at S_PEAK_DB (low notes are an instrument's loudest, and the
+ * peak leaves 3 dB to full scale). Kept per instrument and rate (48 and 96 kHz). */
+static double s_gain(int idx, const qc_real_inst_t *in, int rate)
+{
+    static double cache[S_N_INST][2];
+    int slot = rate == 48000 ? 0 : rate == 96000 ? 1 : -1;
+    if (slot >= 0 && cache[idx][slot] > 0)
+        return cache[idx][slot];
+    double peak = 0;
+    for (int k = 0; k < in->n_notes && k <= in->n_notes / 2; k += in->n_notes / 2 > 0 ? in->n_notes / 2 : 1) {
+        qc_real_spec_t sp = QC_REAL_SPEC_INIT;
+        sp.rate = rate;
+        sp.velocity = 127;
+        sp.note = s_note(in, k);
+        float *x = NULL;
+        int64_t upto = (int64_t)in->hold_ms * rate / 1000 + rate / 10; /* the tail is quieter */
+        int64_t n = s_render_clean(in, &sp, in->hold_ms, 1.0, upto, &x);
+        for (int64_t i = 0; i < 2 * n; i++)
+            peak = fabs(x[i]) > peak ? fabs(x[i]) : peak;
+        free(x);
+    }
+    double g = peak > 0 ? pow(10.0, S_PEAK_DB / 20.0) / peak : 1.0;
+    if (slot >= 0)
+        cache[idx][slot] = g;
+    return g;
+}
+
+/* ---- the take ---- */
+
+static uint64_t s_rand(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Standard normal (Box-Muller). */
+static double s_gauss(uint64_t *s)
+{
+    double u = ((double)(s_rand(s) >> 11) + 0.5) / 9007199254740992.0;
+    double v = (double)(s_rand(s) >> 11) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u)) * cos(S_TWO_PI * v);
+}
+
+int qc_real_render(const qc_real_spec_t *sp, qc_real_take_t *t)
+{
+    memset(t, 0, sizeof *t);
+    t->damage_at = -1;
+    if (sp->inst < 0 || (size_t)sp->inst >= S_N_INST || sp->rate < 8000)
+        return -1;
+    const qc_real_inst_t *in = &s_inst[sp->inst];
+    if (!qc_real_available(in->src))
+        return -1;
+    const qc_real_setup_t setup = qc_real_setup(sp->inst);
+    const int rate = sp->rate;
+    const int hold_ms = sp->hold_ms > 0 ? sp->hold_ms : in->hold_ms;
+    double gain = in->src == QC_SRC_OSC ? pow(10.0, S_PEAK_DB / 20.0) : s_gain(sp->inst, in, rate);
+    float *clean = NULL;
+    int64_t n = s_render_clean(in, sp, hold_ms, gain, 0, &clean);
+    if (n < 0)
+        return -1;
+
+    /* The clean note's own lead-in below -100 dBFS is not sound. */
+    int64_t lead = 0;
+    while (lead < n && fabsf(clean[2 * lead]) < S_SILENT && fabsf(clean[2 * lead + 1]) < S_SILENT)
+        lead++;
+    double peak = 0;
+    for (int64_t i = 0; i < 2 * n; i++)
+        peak = fabs(clean[i]) > peak ? fabs(clean[i]) : peak;
+    double drive = 1.0;
+    if (sp->clip_db < 0 && peak > 0)
+        drive = pow(10.0, (sp->clip_db + sp->drive_db) / 20.0) / peak;
+
+    const double noise = pow(10.0, setup.noise_db / 20.0);
+    const double hum = setup.hum_db > -200 ? pow(10.0, setup.hum_db / 20.0) : 0.0;
+    /* hum: fundamental, 2nd and 3rd harmonic at -6 and -10 dB; the RMS of the sum is hum */
+    const double h1 = hum / sqrt(0.5 * (1 + 0.25 + 0.1)), h2 = h1 * 0.5, h3 = h1 * 0.316;
+    const double floor_rms = sqrt(noise * noise + hum * hum);
+
+    const int64_t pre = (int64_t)QC_REAL_PREROLL_MS * rate / 1000;
+    const int64_t place =
+        pre + (int64_t)llround((setup.latency_ms + sp->jitter_ms) * rate / 1000.0);
+    t->note_on_frame = pre;
+    t->note_off_frame = pre + (int64_t)hold_ms * rate / 1000;
+    t->true_start = place + lead;
+    t->audible = t->true_end = -1;
+    /* RMS of the louder channel over the S_LEVEL_MS window starting at each frame
+     * (running sums), against the floor's RMS */
+    const int64_t win = (int64_t)S_LEVEL_MS * rate / 1000;
+    double sum[2] = {0, 0};
+    for (int64_t i = n - 1; i >= lead; i--) {
+        for (int c = 0; c < 2; c++) {
+            double v = clean[2 * i + c] * drive;
+            sum[c] += v * v;
+            if (i + win < n) {
+                double o = clean[2 * (i + win) + c] * drive;
+                sum[c] -= o * o;
+            }
+        }
+        double ms = (sum[0] > sum[1] ? sum[0] : sum[1]) / (double)win;
+        if (ms > floor_rms * floor_rms) {
+            t->audible = place + i; /* the earliest, as the scan goes backwards */
+            if (t->true_end < 0)
+                t->true_end = place + i + win;
+        }
+    }
+    if (t->audible < 0) /* never above the floor */
+        t->audible = t->true_end = t->true_start;
+    int64_t frames = t->true_end + (int64_t)S_END_PAD_MS * rate / 1000;
+    if (frames < t->note_off_frame + rate / 20)
+        frames = t->note_off_frame + rate / 20;
+    if (frames > place + n + (int64_t)S_END_PAD_MS * rate / 1000)
+        frames = place + n + (int64_t)S_END_PAD_MS * rate / 1000;
+    if (frames < t->note_off_frame + rate / 20)
+        frames = t->note_off_frame + rate / 20;
+
+    float *x = malloc(sizeof(float) * (size_t)frames * 2);
+    if (!x) {
+        free(clean);
+        return -1;
+    }
+    uint64_t rs = s_mix(sp->seed ^ ((uint64_t)sp->inst << 40)) | 1;
+    double hum_ph = s_unit(s_mix(sp->seed + 17));
+    /* the stage that flat-tops, else the converter's full scale */
+    const double clip = sp->clip_db < 0 ? pow(10.0, sp->clip_db / 20.0) : 1.0;
+    for (int64_t i = 0; i < frames; i++) {
+        double hm = 0;
+        if (hum > 0) {
+            double ph = S_TWO_PI * (hum_ph + setup.hum_hz * (double)i / rate);
+            hm = h1 * sin(ph) + h2 * sin(2 * ph + 0.7) + h3 * sin(3 * ph + 1.9);
+        }
+        for (int c = 0; c < 2; c++) {
+            int64_t k = i - place;
+            double s = k >= 0 && k < n ? clean[2 * k + c] * drive : 0.0;
+            double v = s + noise * s_gauss(&rs) + hm;
+            v = v > clip ? clip : v < -clip ? -clip : v;
+            x[2 * i + c] = (float)v;
+        }
+    }
+    free(clean);
+
+    /* Damage a node or a cable could do. */
+    const int b = sp->block > 0 ? sp->block : 64;
+    if (sp->zero_block_ms >= 0) {
+        int64_t at = t->true_start + (int64_t)llround(sp->zero_block_ms * rate / 1000.0);
+        if (at + b < frames) {
+            memset(x + 2 * at, 0, sizeof(float) * 2 * (size_t)b);
+            t->damage_at = at;
+        }
+    }
+    if (sp->repeat_block_ms >= 0) {
+        int64_t at = t->true_start + (int64_t)llround(sp->repeat_block_ms * rate / 1000.0);
+        if (at - b >= 0 && at + b < frames) {
+            memcpy(x + 2 * at, x + 2 * (at - b), sizeof(float) * 2 * (size_t)b);
+            t->damage_at = at;
+        }
+    }
+    if (sp->jump_ms >= 0) {
+        int64_t at = t->true_start + (int64_t)llround(sp->jump_ms * rate / 1000.0);
+        if (at + b < frames) {
+            memmove(x + 2 * at, x + 2 * (at + b), sizeof(float) * 2 * (size_t)(frames - at - b));
+            frames -= b;
+            if (t->true_end > at)
+                t->true_end -= b;
+            t->damage_at = at;
+        }
+    }
+    t->audio = x;
+    t->frames = frames;
+    t->channels = 2;
+    t->rate = rate;
+    t->nominal_hz = 440.0 * pow(2.0, (sp->note - 69) / 12.0) * pow(2.0, sp->detune_cents / 1200.0);
+    t->peak_db = 20 * log10(peak * drive > 1e-10 ? peak * drive : 1e-10);
+    return 0;
+}
+
+void qc_real_free(qc_real_take_t *take)
+{
+    free(take->audio);
+    take->audio = NULL;
+}
