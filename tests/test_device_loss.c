@@ -369,7 +369,9 @@ static void test_jack_server_killed(void **state)
     test_jack_sim_destroy(&client);
 
     /* The restart, with the real program: the server dies under it and comes back. */
-    assert_int_equal(test_jackd_restart(&jackd), 0);
+    if (test_jackd_restart(&jackd) != 0) /* jackd itself, on a busy host */
+        test_skip("the dummy JACK server did not start again in time: the node's restart "
+                  "could not be checked");
     client = test_jack_sim_new("bbsim", sim, 1000.0);
     assert_non_null(client);
     char dir[256], log[300];
@@ -404,7 +406,11 @@ static void test_jack_server_killed(void **state)
     ok = ok && test_alive(&node);
     printf("starting the JACK server again\n");
     test_jack_sim_destroy(&client);
-    assert_int_equal(test_jackd_restart(&jackd), 0);
+    if (test_jackd_restart(&jackd) != 0) { /* jackd itself, on a busy host */
+        test_stop(&node);
+        test_skip("the dummy JACK server did not start again in time: the node's restart "
+                  "after it could not be checked");
+    }
     client = test_jack_sim_new("bbsim", sim, 1000.0);
     assert_non_null(client);
     ok = ok && s_log_has(log, "is back after", 15.0);

@@ -60,6 +60,15 @@ static const node_midi_backend_t s_backend = {.name = "recording", .send = s_sen
 static const node_midi_backend_t s_backend_sysex = {
     .name = "recording", .send = s_send, .send_sysex = s_send_sysex};
 
+/* Messages sent so far (the MIDI thread writes the count under the port's lock). */
+static int s_sent(node_midi_port_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = p->n;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
 static bool s_has(node_midi_port_t *p, int from, uint8_t a, uint8_t b, int *at)
 {
     for (int i = from; i < p->n; i++)
@@ -113,10 +122,10 @@ static void test_panic(void **state)
     ev.msg[1] = 72;
     ev.deadline_ns = bb_node_clock_ns() + 10 * BB_NS_PER_S;
     node_midi_sched_post(s, &ev);
-    for (int i = 0; i < 400 && port.n < 3; i++) /* the three due now go out (a busy host waits) */
+    for (int i = 0; i < 400 && s_sent(&port) < 3; i++) /* the three due now (a busy host waits) */
         bb_sleep_ms(5);
     bb_sleep_ms(5);
-    int before = port.n;
+    int before = s_sent(&port);
     assert_int_equal(before, 3);
     node_midi_sched_panic(s);
     node_midi_sched_destroy(&s); /* right away: the panic still goes out */
@@ -128,7 +137,7 @@ static void test_panic(void **state)
     assert_true(off < anf && anf < asf);
     assert_false(s_has(&port, before, 0xB0, 123, NULL)); /* channel 1 was never used */
     assert_false(s_has(&port, before, 0x92, 72, NULL));
-    assert_int_equal(port.n - before, 3);
+    assert_int_equal(s_sent(&port) - before, 3);
 }
 
 static node_midi_event_t s_sysex_event(uint64_t tag)
