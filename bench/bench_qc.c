@@ -277,6 +277,7 @@ static void s_process_bench(const qc_real_spec_t *specs, size_t n, size_t count,
     }
     snprintf(out, sizeof out, "%s/library", in);
     double seconds = s_write_raw(in, specs, n, count);
+    fflush(stdout); /* the child must not print what is still buffered here */
     pid_t pid = fork();
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout))
