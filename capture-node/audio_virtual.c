@@ -83,6 +83,11 @@ static int s_open(node_audio_stream_t **stream, const node_audio_config_t *cfg, 
         snprintf(err, errlen, "the simulated interface is unplugged (--sim-device-loss)");
         return BB_EDEVICE;
     }
+    if (node_sim_channels(cfg->backend_ctx) != cfg->channels) {
+        snprintf(err, errlen, "the simulated instrument plays %u channel(s), the stream has %u",
+                 node_sim_channels(cfg->backend_ctx), cfg->channels);
+        return BB_EINVAL;
+    }
     node_audio_stream_t *s = calloc(1, sizeof *s);
     if (!s)
         return BB_ENOMEM;

@@ -9,6 +9,7 @@
  * resumed) and writes the simulated instrument's ground truth when asked, until SIGINT/SIGTERM.
  */
 #include <czmq.h>
+#include <pthread.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -79,15 +80,72 @@ static int s_list_devices(void)
     return 0;
 }
 
+/* The node's other MIDI output ports (a take's TakeJob.midi_port), opened on first use
+ * by the recorder thread and closed after the recorder stops. */
+#define S_PORTS_MAX 8
+typedef struct {
+    pthread_mutex_t lock; /* the link thread checks a port when a job names it */
+    const node_midi_backend_t *backend;
+    void *ctx; /* the simulation, for the virtual backend */
+    struct {
+        char name[64];
+        node_midi_port_t *port;
+        node_midi_sched_t *sched;
+    } v[S_PORTS_MAX];
+    int n;
+} s_ports_t;
+
+static node_midi_sched_t *s_midi_port(void *arg, const char *name, char *err, size_t errlen)
+{
+    s_ports_t *p = arg;
+    node_midi_sched_t *sched = NULL;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n && !sched; i++)
+        if (strcmp(p->v[i].name, name) == 0)
+            sched = p->v[i].sched;
+    node_midi_port_t *port = NULL;
+    if (sched) {
+        /* open already */
+    } else if (p->n == S_PORTS_MAX) {
+        snprintf(err, errlen, "more than %d MIDI ports", S_PORTS_MAX);
+    } else if (p->backend->open(&port, name, p->ctx, err, errlen) == 0) {
+        sched = node_midi_sched_new(p->backend, port);
+        if (!sched) {
+            p->backend->close(port);
+            snprintf(err, errlen, "cannot start a MIDI thread for port '%s'", name);
+        } else {
+            snprintf(p->v[p->n].name, sizeof p->v[p->n].name, "%s", name);
+            p->v[p->n].port = port;
+            p->v[p->n].sched = sched;
+            p->n++;
+            bb_info("MIDI port '%s' opened", name);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return sched;
+}
+
+static void s_ports_close(s_ports_t *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        node_midi_sched_panic(p->v[i].sched);
+        node_midi_sched_destroy(&p->v[i].sched);
+        p->backend->close(p->v[i].port);
+    }
+    p->n = 0;
+}
+
 static void s_write_truth(node_sim_t *sim, FILE *f)
 {
     static const char *kinds[] = {"on", "off", "end"};
     node_sim_truth_t t;
     bool any = false;
     while (sim && f && node_sim_truth_pop(sim, &t)) {
-        fprintf(f, "%s frame=%llu note=%u velocity=%u freq=%.6f peak=%.6f faults=%u program=%d\n",
+        fprintf(f,
+                "%s frame=%llu note=%u velocity=%u freq=%.6f peak=%.6f faults=%u program=%d "
+                "part=%d\n",
                 kinds[t.kind], (unsigned long long)t.frame, t.note, t.velocity, t.freq_hz,
-                t.peak_gain, t.faults, t.program);
+                t.peak_gain, t.faults, t.program, t.part);
         any = true;
     }
     if (any)
@@ -272,6 +330,8 @@ int main(int argc, char **argv)
     bool meter_ready = false;
     node_midi_port_t *port = NULL;
     node_midi_sched_t *midi = NULL;
+    static s_ports_t ports = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* used until the recorder
+                                                                     and link are gone */
     node_recorder_t *recorder = NULL;
     node_spool_t *spool = NULL;
     zactor_t *link = NULL;
@@ -329,12 +389,29 @@ int main(int argc, char **argv)
     /* The simulated instrument, when either backend is virtual. */
     if (strcmp(o.audio_backend, "virtual") == 0 || strcmp(o.midi_backend, "virtual") == 0) {
         o.sim.sample_rate = o.audio.sample_rate;
-        o.sim.channels = o.audio.channels > 2 ? 2 : o.audio.channels;
-        if (o.audio.channels > 2) {
-            fprintf(stderr, "batcherbird-node: the simulated instrument is mono or stereo\n");
+        uint32_t per_part = o.audio.channels / (uint32_t)o.n_parts;
+        if (per_part < 1 || per_part > 2 || per_part * o.n_parts != o.audio.channels) {
+            if (o.n_parts == 1)
+                fprintf(stderr, "batcherbird-node: the simulated instrument is mono or stereo\n");
+            else
+                fprintf(stderr,
+                        "batcherbird-node: %zu simulated instruments play on --channels %zu "
+                        "(mono each) or %zu (stereo each)\n",
+                        o.n_parts, o.n_parts, 2 * o.n_parts);
             goto cleanup;
         }
-        sim = node_sim_new(&o.sim);
+        node_sim_config_t parts[NODE_SIM_PARTS_MAX];
+        for (size_t k = 0; k < o.n_parts; k++) {
+            parts[k] = o.sim;
+            parts[k].channels = per_part;
+            parts[k].preset = o.part_presets[k];
+            parts[k].gm_program = o.part_programs[k];
+            if (o.n_parts > 1) { /* each on a MIDI channel of its own: 1, 2, ... */
+                parts[k].midi_channel = (uint32_t)k;
+                parts[k].seed = o.sim.seed + (uint32_t)k;
+            }
+        }
+        sim = node_sim_new_parts(parts, o.n_parts);
         if (!sim) {
             if (o.sim.gm_program >= 0)
                 fprintf(stderr,
@@ -382,8 +459,12 @@ int main(int argc, char **argv)
 
     char notify_ep[128];
     snprintf(notify_ep, sizeof notify_ep, "inproc://node-takes-%d", (int)getpid());
+    ports.backend = midib;
+    ports.ctx = sim;
     node_recorder_config_t rcfg = {.cap = cap,
                                    .midi = midi,
+                                   .midi_port = s_midi_port,
+                                   .midi_port_arg = &ports,
                                    .spool = spool,
                                    .node_name = o.name,
                                    .notify_endpoint = notify_ep,
@@ -470,6 +551,8 @@ cleanup:
     if (recorder)
         node_recorder_abort(recorder, 0);
     node_recorder_destroy(&recorder);
+    if (ports.backend)
+        s_ports_close(&ports);
     if (midi)
         node_midi_sched_panic(midi); /* goes out before the MIDI thread stops */
     node_midi_sched_destroy(&midi);

@@ -51,7 +51,11 @@ void node_options_usage(FILE *out)
             "                          or gm:N, General MIDI program N (0-127) from a\n"
             "                          SoundFont through FluidSynth. A program change\n"
             "                          switches it: program P plays preset P mod 5 (0 piano,\n"
-            "                          1 pluck, 2 pad, 3 organ, 4 analog), or GM program P\n"
+            "                          1 pluck, 2 pad, 3 organ, 4 analog), or GM program P.\n"
+            "                          Several, e.g. organ,pad: one per pair of channels (or\n"
+            "                          per channel), each on MIDI channel 1, 2, ... and on\n"
+            "                          MIDI ports sim1, sim2, ... (a studio's synths on one\n"
+            "                          interface)\n"
             "  --soundfont FILE        the SoundFont for gm:N (default %s)\n"
             "  --sim-latency MS        its MIDI-in to sound-out delay (default 3)\n"
             "  --sim-noise DB          its noise floor, dBFS RMS (default -80)\n"
@@ -251,31 +255,54 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
         case O_SF:
             o->sim.soundfont = optarg;
             break;
-        case O_INST:
-            if (strncmp(optarg, "gm:", 3) == 0) {
-                char *end = NULL;
-                long prog = strtol(optarg + 3, &end, 10);
-                if (!optarg[3] || *end || prog < 0 || prog > 127) {
+        case O_INST: {
+            char list[256];
+            snprintf(list, sizeof list, "%s", optarg);
+            o->n_parts = 0;
+            for (char *save = NULL, *item = strtok_r(list, ",", &save); item;
+                 item = strtok_r(NULL, ",", &save)) {
+                if (o->n_parts == NODE_SIM_PARTS_MAX) {
                     fprintf(stderr,
-                            "batcherbird-node: --instrument %s: gm: takes a General "
-                            "MIDI program number, 0 to 127\n",
-                            optarg);
+                            "batcherbird-node: --instrument %s: at most %d simulated "
+                            "instruments\n",
+                            optarg, NODE_SIM_PARTS_MAX);
                     return BB_EINVAL;
                 }
-                if (!node_sim_have_soundfont()) {
-                    fprintf(stderr, "batcherbird-node: --instrument %s: %s\n", optarg,
-                            node_sim_soundfont_error());
+                size_t k = o->n_parts++;
+                o->part_programs[k] = -1;
+                o->part_presets[k] = o->sim.preset;
+                if (strncmp(item, "gm:", 3) == 0) {
+                    char *end = NULL;
+                    long prog = strtol(item + 3, &end, 10);
+                    if (!item[3] || *end || prog < 0 || prog > 127) {
+                        fprintf(stderr,
+                                "batcherbird-node: --instrument %s: gm: takes a General "
+                                "MIDI program number, 0 to 127\n",
+                                item);
+                        return BB_EINVAL;
+                    }
+                    if (!node_sim_have_soundfont()) {
+                        fprintf(stderr, "batcherbird-node: --instrument %s: %s\n", item,
+                                node_sim_soundfont_error());
+                        return BB_EINVAL;
+                    }
+                    o->part_programs[k] = (int)prog;
+                } else if (node_sim_preset_parse(item, &o->part_presets[k])) {
+                    fprintf(stderr,
+                            "batcherbird-node: --instrument %s: choose piano, pluck, pad, organ "
+                            "or analog (or several, separated by commas)\n",
+                            item);
                     return BB_EINVAL;
                 }
-                o->sim.gm_program = (int)prog;
-            } else if (node_sim_preset_parse(optarg, &o->sim.preset)) {
-                fprintf(stderr,
-                        "batcherbird-node: --instrument %s: choose piano, pluck, pad, organ or "
-                        "analog\n",
-                        optarg);
+            }
+            if (o->n_parts == 0) {
+                fprintf(stderr, "batcherbird-node: --instrument needs a preset\n");
                 return BB_EINVAL;
             }
+            o->sim.preset = o->part_presets[0];
+            o->sim.gm_program = o->part_programs[0];
             break;
+        }
         case O_SLAT:
             if (s_number("--sim-latency", optarg, 0, 500, &o->sim.latency_ms))
                 return BB_EINVAL;

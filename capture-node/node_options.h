@@ -31,6 +31,11 @@ typedef struct {
     const char *audio_device;
     const char *midi_device;
     node_sim_config_t sim;
+    /* --instrument with several items ("organ,pad"): one simulated instrument each, on
+     * channels of their own (node_sim_new_parts); the first is also in sim */
+    node_sim_preset_t part_presets[NODE_SIM_PARTS_MAX];
+    int part_programs[NODE_SIM_PARTS_MAX]; /* gm:N, or -1 */
+    size_t n_parts;
     node_audio_config_t audio;
     double latency_offset_ms;
     double speed; /* simulation speed; 1 = real time */
@@ -49,9 +54,10 @@ typedef struct {
         .coordinator = BB_ENDPOINT_NODES, .name = "", .name_set = false, .cert = NULL,             \
         .coordinator_key = NULL, .spool_dir = NULL, .audio_backend = "virtual",                    \
         .midi_backend = "virtual", .audio_device = NULL, .midi_device = NULL,                      \
-        .sim = NODE_SIM_CONFIG_INIT, .audio = NODE_AUDIO_CONFIG_INIT, .latency_offset_ms = 0.0,    \
-        .speed = 1.0, .truth_path = NULL, .heartbeat_ms = 1000, .list_devices = false,             \
-        .loss_after_s = 0.0, .loss_for_s = 0.0, .wait_for_device = false, .log_level_set = false,  \
+        .sim = NODE_SIM_CONFIG_INIT, .n_parts = 1, .audio = NODE_AUDIO_CONFIG_INIT,                \
+        .latency_offset_ms = 0.0, .speed = 1.0, .truth_path = NULL, .heartbeat_ms = 1000,          \
+        .list_devices = false, .loss_after_s = 0.0, .loss_for_s = 0.0, .wait_for_device = false,   \
+        .log_level_set = false,                                                                    \
         .log_level = BB_LOG_INFO, .help = false                                                    \
     }
 

@@ -8,6 +8,13 @@
  * (pre-roll RMS), release (10 ms windows from the note-off, which decide the end frame)
  * and spool (writes frames up to the end). This file is the thread around them: the job
  * queue, MIDI, the time map, settling between takes, device loss, the spool commit.
+ *
+ * Lanes (recorder.h): each holds at most one take and its own settling, room floor, MIDI
+ * port and, when it records some of the channels, a history of just those, projected
+ * from the stream's history as audio arrives. The queue is served in order: a job starts
+ * when its lane is idle and no busy lane shares one of its inputs; a job that must wait
+ * holds back the later jobs of its lane and of the lanes it overlaps, so every
+ * instrument's takes stay in plan order.
  */
 #include "recorder.h"
 
@@ -47,6 +54,34 @@ typedef struct {
     node_spool_take_t *spool;
 } s_take_t;
 
+/* What a lane records: which channels (0-based, ascending; none listed = all), mixed to
+ * mono or not, played on which MIDI port. */
+typedef struct {
+    uint32_t inputs[NODE_MAX_CHANNELS];
+    uint32_t n_inputs;
+    bool sum;
+    char midi_port[64];
+} s_key_t;
+
+typedef struct {
+    bool used;
+    s_key_t key;
+    node_midi_sched_t *midi;
+    node_history_t own;   /* the lane's channels, when it records some (else unused) */
+    node_history_t *hist; /* &own, or the recorder's whole-stream history */
+    uint32_t channels;    /* per frame of hist */
+    s_take_t *take;
+    int64_t next_free_ns;
+    node_room_floor_t room; /* the floor each take's release end is judged by */
+    /* After a take whose release was cut at the plan's maximum the instrument is still
+     * sounding: the next note waits until it is quiet (or settle_limit), so no take's
+     * pre-roll holds the previous note's tail. */
+    bool settling;
+    int64_t settle_pos, settle_limit;
+    double settle_quiet_db;
+    uint32_t settle_quiet_frames;
+} s_lane_t;
+
 struct node_recorder_t {
     node_capture_t *cap;
     node_midi_sched_t *midi;
@@ -73,17 +108,11 @@ struct node_recorder_t {
     bool back_pending;     /* the thread still has to note the device's return */
     char lost_reason[256]; /* "audio device lost: ..." */
 
-    s_take_t *take;
-    int64_t next_free_ns;
+    s_lane_t lanes[NODE_REC_LANES_MAX];
+    int active; /* takes in the lanes (read by submit under the lock) */
     uint64_t take_seq;
-    node_room_floor_t room; /* the floor each take's release end is judged by */
-    /* After a take whose release was cut at the plan's maximum the instrument is still
-     * sounding: the next note waits until it is quiet (or settle_limit), so no take's
-     * pre-roll holds the previous note's tail. */
-    bool settling;
-    int64_t settle_pos, settle_limit;
-    double settle_quiet_db;
-    uint32_t settle_quiet_frames;
+    node_midi_sched_t *(*midi_port)(void *arg, const char *port, char *err, size_t errlen);
+    void *midi_port_arg;
     zsock_t *notify;
 
     _Atomic uint32_t busy;
@@ -140,6 +169,160 @@ static void s_notify(node_recorder_t *self, const char *what, const char *id, co
         zstr_sendx(self->notify, what, id, detail ? detail : "", NULL);
 }
 
+/* ---- lanes ---- */
+
+static bool s_key_equal(const s_key_t *a, const s_key_t *b)
+{
+    return a->n_inputs == b->n_inputs && a->sum == b->sum &&
+           memcmp(a->inputs, b->inputs, a->n_inputs * sizeof a->inputs[0]) == 0 &&
+           strcmp(a->midi_port, b->midi_port) == 0;
+}
+
+/* Two lanes that share an input cannot record at once (no inputs listed: all of them). */
+static bool s_key_overlap(const s_key_t *a, const s_key_t *b)
+{
+    if (a->n_inputs == 0 || b->n_inputs == 0)
+        return true;
+    for (uint32_t i = 0; i < a->n_inputs; i++)
+        for (uint32_t k = 0; k < b->n_inputs; k++)
+            if (a->inputs[i] == b->inputs[k])
+                return true;
+    return false;
+}
+
+/* The key of a job; BB_EINVAL with err when it names inputs this node does not record. */
+static int s_key_of(node_recorder_t *self, const Bb__TakeJob *job, s_key_t *key, char *err,
+                    size_t errlen)
+{
+    memset(key, 0, sizeof *key);
+    if (job->n_inputs > NODE_MAX_CHANNELS) {
+        snprintf(err, errlen, "%zu inputs; at most %d", job->n_inputs, NODE_MAX_CHANNELS);
+        return BB_EINVAL;
+    }
+    for (size_t i = 0; i < job->n_inputs; i++) {
+        uint32_t c = job->inputs[i];
+        if (c < 1 || c > self->channels) {
+            snprintf(err, errlen, "input %u: this node records %u channel(s), 1 to %u", c,
+                     self->channels, self->channels);
+            return BB_EINVAL;
+        }
+        uint32_t k = key->n_inputs; /* ascending, each once */
+        while (k > 0 && key->inputs[k - 1] > c - 1) {
+            key->inputs[k] = key->inputs[k - 1];
+            k--;
+        }
+        if (k > 0 && key->inputs[k - 1] == c - 1) {
+            snprintf(err, errlen, "input %u is listed twice", c);
+            return BB_EINVAL;
+        }
+        key->inputs[k] = c - 1;
+        key->n_inputs++;
+    }
+    /* all the channels, in order, is the whole stream */
+    if (key->n_inputs == self->channels && !job->sum)
+        key->n_inputs = 0;
+    key->sum = job->sum && (key->n_inputs != 1);
+    if (key->sum && key->n_inputs == 0 && self->channels == 1)
+        key->sum = false;
+    snprintf(key->midi_port, sizeof key->midi_port, "%s", job->midi_port ? job->midi_port : "");
+    return 0;
+}
+
+/* Projects stream frames [from, to) of the whole-stream history into the lane's own. */
+static void s_project(node_recorder_t *self, s_lane_t *lane, int64_t from, int64_t to)
+{
+    const s_key_t *k = &lane->key;
+    uint32_t n = k->n_inputs ? k->n_inputs : self->channels;
+    for (int64_t f = from; f < to; f++) {
+        const float *in = node_history_at(&self->hist, f);
+        float *out = (float *)node_history_at(&lane->own, f);
+        if (k->sum) { /* a mono source on several inputs: their mean */
+            float acc = 0;
+            for (uint32_t i = 0; i < n; i++)
+                acc += in[k->n_inputs ? k->inputs[i] : i];
+            out[0] = acc / (float)n;
+        } else {
+            for (uint32_t i = 0; i < n; i++)
+                out[i] = in[k->inputs[i]];
+        }
+    }
+    lane->own.end = to;
+}
+
+/* Sets a lane up for `key`: its MIDI scheduler, and its own history when it records part
+ * of the stream (filled with what the stream's history holds, so its first take has its
+ * pre-roll). 0, or BB_EINVAL / BB_ENOMEM with err. */
+static int s_lane_setup(node_recorder_t *self, s_lane_t *lane, const s_key_t *key, char *err,
+                        size_t errlen)
+{
+    node_midi_sched_t *midi = self->midi;
+    if (*key->midi_port) {
+        midi = self->midi_port ? self->midi_port(self->midi_port_arg, key->midi_port, err, errlen)
+                               : NULL;
+        if (!midi) {
+            if (!self->midi_port)
+                snprintf(err, errlen, "MIDI port '%s': this node has only its default port",
+                         key->midi_port);
+            return BB_EINVAL;
+        }
+    }
+    bool whole = key->n_inputs == 0 && !key->sum;
+    uint32_t channels = whole ? self->channels : key->sum ? 1 : key->n_inputs;
+    if (!whole && (lane->own.frames == NULL || lane->own.channels < channels)) {
+        free(lane->own.frames);
+        lane->own.frames = calloc(self->hist.cap * channels, sizeof(float));
+        if (!lane->own.frames) {
+            snprintf(err, errlen, "out of memory");
+            return BB_ENOMEM;
+        }
+    }
+    lane->key = *key;
+    lane->midi = midi;
+    lane->channels = channels;
+    lane->used = true;
+    lane->take = NULL;
+    lane->settling = false;
+    lane->room = (node_room_floor_t){0};
+    lane->next_free_ns = bb_node_clock_ns();
+    if (whole) {
+        lane->hist = &self->hist;
+    } else {
+        lane->own.cap = self->hist.cap;
+        lane->own.mask = self->hist.mask;
+        lane->own.channels = channels;
+        lane->hist = &lane->own;
+        int64_t from = self->hist.end - (int64_t)self->hist.cap;
+        s_project(self, lane, from > 0 ? from : 0, self->hist.end);
+    }
+    return 0;
+}
+
+static bool s_lane_busy(const s_lane_t *lane)
+{
+    return lane->used && (lane->take || lane->settling);
+}
+
+/* The lane of `key`: its own, else a free (or idle) one set up for it, never one of
+ * `taken` (lanes given a job in this round); NULL when every lane is busy (err says so)
+ * or setting one up failed. */
+static s_lane_t *s_lane_for(node_recorder_t *self, const s_key_t *key, const bool *taken, char *err,
+                            size_t errlen)
+{
+    s_lane_t *idle = NULL;
+    for (int i = 0; i < NODE_REC_LANES_MAX; i++) {
+        s_lane_t *l = &self->lanes[i];
+        if (l->used && s_key_equal(&l->key, key))
+            return l;
+        if (!idle && !s_lane_busy(l) && !taken[i])
+            idle = l;
+    }
+    if (!idle) {
+        snprintf(err, errlen, "more than %d instruments at once", NODE_REC_LANES_MAX);
+        return NULL;
+    }
+    return s_lane_setup(self, idle, key, err, errlen) ? NULL : idle;
+}
+
 /* ---- take lifecycle ---- */
 
 static void s_take_free(s_take_t **tp)
@@ -154,47 +337,48 @@ static void s_take_free(s_take_t **tp)
     *tp = NULL;
 }
 
-/* self->take belongs to the recorder thread, which alone writes it and may read it
- * unlocked; node_recorder_submit (the link thread) reads it under the lock, so every
- * write happens under the lock too. */
-static void s_set_take(node_recorder_t *self, s_take_t *t)
+/* A lane's take belongs to the recorder thread, which alone writes it and may read it
+ * unlocked; node_recorder_submit (the link thread) reads the count of takes under the
+ * lock, so every change happens under the lock too. */
+static void s_set_take(node_recorder_t *self, s_lane_t *lane, s_take_t *t)
 {
     pthread_mutex_lock(&self->lock);
-    self->take = t;
+    self->active += (t != NULL) - (lane->take != NULL);
+    lane->take = t;
     pthread_mutex_unlock(&self->lock);
 }
 
-/* Ends the current take: unpublished under the lock, then freed. */
-static void s_drop_take(node_recorder_t *self)
+/* Ends a lane's take: unpublished under the lock, then freed. */
+static void s_drop_take(node_recorder_t *self, s_lane_t *lane)
 {
-    s_take_t *t = self->take;
-    s_set_take(self, NULL);
+    s_take_t *t = lane->take;
+    s_set_take(self, lane, NULL);
     s_take_free(&t);
 }
 
-static void s_note_off_now(node_recorder_t *self, const Bb__TakeJob *job)
+static void s_note_off_now(s_lane_t *lane, const Bb__TakeJob *job)
 {
     node_midi_event_t off = {
         .tag = 0,
         .deadline_ns = 0,
         .len = 3,
         .msg = {(uint8_t)(0x80 | ((job->midi_channel - 1) & 0x0F)), (uint8_t)job->note, 0}};
-    node_midi_sched_post(self->midi, &off);
+    node_midi_sched_post(lane->midi, &off);
 }
 
-static void s_take_fail(node_recorder_t *self, const char *reason)
+static void s_take_fail(node_recorder_t *self, s_lane_t *lane, const char *reason)
 {
-    s_take_t *t = self->take;
+    s_take_t *t = lane->take;
     bb_warn("take %s failed: %s", t->job->take_id, reason);
-    node_midi_sched_cancel(self->midi, ~(uint64_t)0xFF, t->seq << 8);
-    s_note_off_now(self, t->job); /* harmless if the note-on never went out */
-    self->next_free_ns = bb_node_clock_ns();
-    s_set_take(self, NULL); /* over before it is reported, as in s_take_commit */
+    node_midi_sched_cancel(lane->midi, ~(uint64_t)0xFF, t->seq << 8);
+    s_note_off_now(lane, t->job); /* harmless if the note-on never went out */
+    lane->next_free_ns = bb_node_clock_ns();
+    s_set_take(self, lane, NULL); /* over before it is reported, as in s_take_commit */
     s_notify(self, "FAILED", t->job->take_id, reason);
     s_take_free(&t);
 }
 
-static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
+static void s_take_start(node_recorder_t *self, s_lane_t *lane, Bb__TakeJob *job)
 {
     s_take_t *t = calloc(1, sizeof *t);
     if (!t) {
@@ -205,14 +389,15 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
     t->job = job;
     t->seq = ++self->take_seq;
     t->p = (node_take_pass_t)NODE_TAKE_PASS_INIT;
-    s_set_take(self, t);
+    s_set_take(self, lane, t);
+    node_midi_sched_t *midi = lane->midi;
 
     const double speed = bb_node_clock_speed();
     int64_t now = bb_node_clock_ns();
     int64_t preroll_ns = (int64_t)job->preroll_ms * BB_NS_PER_MS;
     int64_t on = now + (int64_t)(NODE_REC_LEAD_NS * speed);
-    if (self->next_free_ns + preroll_ns > on)
-        on = self->next_free_ns + preroll_ns;
+    if (lane->next_free_ns + preroll_ns > on)
+        on = lane->next_free_ns + preroll_ns;
     uint8_t ch = (uint8_t)((job->midi_channel - 1) & 0x0F);
 
     if (job->setup) { /* SysEx, bank, program and controllers before the instrument's first
@@ -224,31 +409,31 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
             sx.sysex = malloc(s->sysex[i].len ? s->sysex[i].len : 1);
             if (!sx.sysex) {
                 s_notify(self, "FAILED", job->take_id, "out of memory");
-                s_drop_take(self);
+                s_drop_take(self, lane);
                 return;
             }
             memcpy(sx.sysex, s->sysex[i].data, s->sysex[i].len);
             sx.sysex_len = (uint32_t)s->sysex[i].len;
-            if (node_midi_sched_post(self->midi, &sx))
+            if (node_midi_sched_post(midi, &sx))
                 free(sx.sysex);
         }
         if (s->bank_msb >= 0) {
             ev.msg[0] = 0xB0 | ch, ev.msg[1] = 0, ev.msg[2] = (uint8_t)(s->bank_msb & 0x7F);
-            node_midi_sched_post(self->midi, &ev);
+            node_midi_sched_post(midi, &ev);
         }
         if (s->bank_lsb >= 0) {
             ev.msg[0] = 0xB0 | ch, ev.msg[1] = 32, ev.msg[2] = (uint8_t)(s->bank_lsb & 0x7F);
-            node_midi_sched_post(self->midi, &ev);
+            node_midi_sched_post(midi, &ev);
         }
         if (s->program >= 0) {
             node_midi_event_t pc = ev;
             pc.len = 2, pc.msg[0] = 0xC0 | ch, pc.msg[1] = (uint8_t)(s->program & 0x7F);
-            node_midi_sched_post(self->midi, &pc);
+            node_midi_sched_post(midi, &pc);
         }
         for (size_t i = 0; i + 1 < s->n_cc; i += 2) {
             ev.msg[0] = 0xB0 | ch, ev.msg[1] = (uint8_t)(s->cc[i] & 0x7F);
             ev.msg[2] = (uint8_t)(s->cc[i + 1] & 0x7F);
-            node_midi_sched_post(self->midi, &ev);
+            node_midi_sched_post(midi, &ev);
         }
         /* the default in real time (the messages must get out); the plan's in the
          * instrument's time, as its notes */
@@ -269,10 +454,10 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
                               .deadline_ns = on + (int64_t)job->hold_ms * BB_NS_PER_MS,
                               .len = 3,
                               .msg = {(uint8_t)(0x80 | ch), (uint8_t)job->note, 64}};
-    if (node_midi_sched_post(self->midi, &non) || node_midi_sched_post(self->midi, &noff)) {
-        node_midi_sched_cancel(self->midi, ~(uint64_t)0xFF, t->seq << 8);
+    if (node_midi_sched_post(midi, &non) || node_midi_sched_post(midi, &noff)) {
+        node_midi_sched_cancel(midi, ~(uint64_t)0xFF, t->seq << 8);
         s_notify(self, "FAILED", job->take_id, "MIDI queue full");
-        s_drop_take(self);
+        s_drop_take(self, lane);
         return;
     }
     bb_debug("take %s: note %u vel %u, note-on in %.1f ms", job->take_id, job->note, job->velocity,
@@ -281,18 +466,23 @@ static void s_take_start(node_recorder_t *self, Bb__TakeJob *job)
 
 static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
 {
-    s_take_t *t = self->take;
-    if (!t || (ev->tag >> 8) != t->seq)
+    s_lane_t *lane = NULL;
+    for (int i = 0; i < NODE_REC_LANES_MAX && !lane; i++)
+        if (self->lanes[i].take && self->lanes[i].take->seq == (ev->tag >> 8))
+            lane = &self->lanes[i];
+    if (!lane)
         return; /* setup messages, panic, or a take already gone */
+    s_take_t *t = lane->take;
     unsigned kind = ev->tag & 0xFF;
     if (kind == TAG_SETUP) {
         if (ev->status != 0 && t->state == T_ARMED)
-            s_take_fail(self, "the MIDI output refused the instrument's setup (SysEx needs a "
-                              "MIDI backend that can send it; device gone?)");
+            s_take_fail(self, lane,
+                        "the MIDI output refused the instrument's setup (SysEx needs a "
+                        "MIDI backend that can send it; device gone?)");
         return;
     }
     if (ev->status != 0) {
-        s_take_fail(self, "the MIDI output refused the note (device gone?)");
+        s_take_fail(self, lane, "the MIDI output refused the note (device gone?)");
         return;
     }
     int64_t latency = s_ms_to_frames(self, s_latency_ms(self));
@@ -300,7 +490,7 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
         t->on_sent = ev->sent_ns;
         t->p.on_frame = s_frame_at(self, ev->sent_ns) + latency;
         t->p.start_frame = t->p.on_frame - s_ms_to_frames(self, t->job->preroll_ms);
-        int64_t oldest = self->hist.end - (int64_t)self->hist.cap;
+        int64_t oldest = lane->hist->end - (int64_t)lane->hist->cap;
         if (t->p.start_frame < oldest) {
             bb_warn("take %s: pre-roll reaches back past the history; shortened", t->job->take_id);
             t->p.start_frame = oldest;
@@ -311,9 +501,9 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
         t->xruns = 0;
         char err[256];
         t->spool =
-            node_spool_take_begin(self->spool, t->job->take_id, self->channels, err, sizeof err);
+            node_spool_take_begin(self->spool, t->job->take_id, lane->channels, err, sizeof err);
         if (!t->spool) {
-            s_take_fail(self, err);
+            s_take_fail(self, lane, err);
             return;
         }
         t->state = T_RECORDING;
@@ -343,12 +533,12 @@ static int s_spool_write(void *arg, const float *frames, uint32_t n)
     return node_spool_take_write(arg, frames, n);
 }
 
-static void s_take_commit(node_recorder_t *self)
+static void s_take_commit(node_recorder_t *self, s_lane_t *lane)
 {
-    s_take_t *t = self->take;
+    s_take_t *t = lane->take;
     Bb__TakeFormat format = BB__TAKE_FORMAT__INIT;
     format.sample_rate = self->rate;
-    format.channels = self->channels;
+    format.channels = lane->channels;
     Bb__TakeEndRequest end = BB__TAKE_END_REQUEST__INIT;
     end.take_id = t->job->take_id;
     end.note_on_frame = t->p.on_frame - t->p.start_frame;
@@ -374,27 +564,27 @@ static void s_take_commit(node_recorder_t *self)
     hdr.end = &end;
     hdr.node = self->node_name;
     int rc = node_spool_take_commit(&t->spool, &hdr, NODE_CHUNK_BYTES);
-    self->next_free_ns = s_time_at(self, t->p.end_frame);
+    lane->next_free_ns = s_time_at(self, t->p.end_frame);
     if (t->p.capped) {
-        self->settling = true;
-        self->settle_pos = t->p.end_frame;
-        self->settle_limit =
+        lane->settling = true;
+        lane->settle_pos = t->p.end_frame;
+        lane->settle_limit =
             t->p.end_frame +
             s_ms_to_frames(self, t->job->release_ms < 10000 ? t->job->release_ms : 10000);
-        self->settle_quiet_db = t->p.noise_db + s_release_floor_db(t->job);
-        self->settle_quiet_frames = 0;
+        lane->settle_quiet_db = t->p.noise_db + s_release_floor_db(t->job);
+        lane->settle_quiet_frames = 0;
     }
     /* the take is over before anyone hears of it: a job sent on its report finds the
-     * recorder free (node_recorder_submit counts the current take as queued) */
-    s_set_take(self, NULL);
+     * lane free (node_recorder_submit counts the current takes as queued) */
+    s_set_take(self, lane, NULL);
     if (rc) {
         char why[160];
         snprintf(why, sizeof why, "cannot write the take to the spool: %s", bb_strerror(rc));
         s_notify(self, "FAILED", t->job->take_id, why);
     } else {
-        bb_debug("take %s spooled: %.3f s, noise %.1f dBFS%s", t->job->take_id,
-                 (double)(t->p.end_frame - t->p.start_frame) / self->rate, t->p.noise_db,
-                 t->p.capped ? ", release capped" : "");
+        bb_debug("take %s spooled: %.3f s, %u channel(s), noise %.1f dBFS%s", t->job->take_id,
+                 (double)(t->p.end_frame - t->p.start_frame) / self->rate, lane->channels,
+                 t->p.noise_db, t->p.capped ? ", release capped" : "");
         s_notify(self, "TAKE", t->job->take_id, NULL);
     }
     s_take_free(&t);
@@ -409,10 +599,12 @@ static void s_drain(node_recorder_t *self)
         node_timemap_add(&self->timemap, &b);
         if (b.flags & (NODE_AUDIO_INPUT_OVERFLOW | NODE_CAPTURE_RING_FULL)) {
             atomic_fetch_add(&self->xruns, 1);
-            if (self->take && self->take->state != T_ARMED)
-                self->take->xruns++;
+            for (int i = 0; i < NODE_REC_LANES_MAX; i++)
+                if (self->lanes[i].take && self->lanes[i].take->state != T_ARMED)
+                    self->lanes[i].take->xruns++;
         }
     }
+    int64_t before = self->hist.end;
     size_t n;
     while ((n = node_ring_read(&self->cap->audio, self->scratch, NODE_REC_SCRATCH_FRAMES)) > 0) {
         size_t done = 0;
@@ -425,58 +617,142 @@ static void s_drain(node_recorder_t *self)
             done += run;
         }
     }
+    int64_t oldest = self->hist.end - (int64_t)self->hist.cap;
+    if (before < oldest)
+        before = oldest;
+    for (int i = 0; i < NODE_REC_LANES_MAX; i++) {
+        s_lane_t *l = &self->lanes[i];
+        if (l->used && l->hist == &l->own)
+            s_project(self, l, before > l->own.end ? before : l->own.end, self->hist.end);
+    }
 }
 
 /* Same windows and rule as the release pass, between takes. */
-static void s_settle_pass(node_recorder_t *self)
+static void s_settle_pass(node_recorder_t *self, s_lane_t *lane)
 {
+    const node_history_t *h = lane->hist;
     const int64_t win = s_ms_to_frames(self, NODE_REC_WINDOW_MS);
-    if (self->settle_pos < self->hist.end - (int64_t)self->hist.cap)
-        self->settle_pos = self->hist.end - (int64_t)self->hist.cap;
-    while (self->settling && self->settle_pos + win <= self->hist.end) {
-        double db = node_history_window_db(&self->hist, self->settle_pos, win);
-        self->settle_pos += win;
-        self->settle_quiet_frames =
-            db <= self->settle_quiet_db ? self->settle_quiet_frames + (uint32_t)win : 0;
-        if (self->settle_quiet_frames >= s_ms_to_frames(self, NODE_REC_QUIET_MS) ||
-            self->settle_pos >= self->settle_limit) {
-            self->settling = false;
-            self->next_free_ns = s_time_at(self, self->settle_pos);
+    if (lane->settle_pos < h->end - (int64_t)h->cap)
+        lane->settle_pos = h->end - (int64_t)h->cap;
+    while (lane->settling && lane->settle_pos + win <= h->end) {
+        double db = node_history_window_db(h, lane->settle_pos, win);
+        lane->settle_pos += win;
+        lane->settle_quiet_frames =
+            db <= lane->settle_quiet_db ? lane->settle_quiet_frames + (uint32_t)win : 0;
+        if (lane->settle_quiet_frames >= s_ms_to_frames(self, NODE_REC_QUIET_MS) ||
+            lane->settle_pos >= lane->settle_limit) {
+            lane->settling = false;
+            lane->next_free_ns = s_time_at(self, lane->settle_pos);
         }
     }
+}
+
+/* Reports of every MIDI scheduler the lanes use (each once). */
+static void s_reports(node_recorder_t *self)
+{
+    node_midi_sched_t *seen[NODE_REC_LANES_MAX + 1];
+    int n = 0;
+    seen[n++] = self->midi;
+    for (int i = 0; i < NODE_REC_LANES_MAX; i++) {
+        node_midi_sched_t *m = self->lanes[i].used ? self->lanes[i].midi : NULL;
+        bool dup = !m;
+        for (int k = 0; k < n && !dup; k++)
+            dup = seen[k] == m;
+        if (!dup)
+            seen[n++] = m;
+    }
+    node_midi_event_t ev;
+    for (int k = 0; k < n; k++)
+        while (node_midi_sched_report(seen[k], &ev))
+            s_on_report(self, &ev);
+}
+
+static void s_step_lane(node_recorder_t *self, s_lane_t *lane)
+{
+    if (!lane->take && lane->settling)
+        s_settle_pass(self, lane);
+    s_take_t *t = lane->take;
+    if (!t || t->state == T_ARMED)
+        return;
+    const node_history_t *h = lane->hist;
+    if (t->p.written_until < h->end - (int64_t)h->cap) {
+        s_take_fail(self, lane, "the recorder fell behind and lost audio (overload?)");
+        return;
+    }
+    node_pass_noise(&t->p, h, &lane->room);
+    if (t->state == T_RELEASING) {
+        node_pass_keyup(&t->p, h, self->rate);
+        node_pass_release(&t->p, h, self->rate, s_release_floor_db(t->job));
+    }
+    int rc = node_pass_spool(&t->p, h, s_spool_write, t->spool);
+    if (rc) {
+        char why[160];
+        snprintf(why, sizeof why, "cannot write the take to the spool: %s", bb_strerror(rc));
+        s_take_fail(self, lane, why);
+        return;
+    }
+    if (t->p.end_frame >= 0 && t->p.written_until >= t->p.end_frame)
+        s_take_commit(self, lane);
 }
 
 static void s_step(node_recorder_t *self)
 {
     s_drain(self);
-    if (!self->take && self->settling)
-        s_settle_pass(self);
+    s_reports(self);
+    for (int i = 0; i < NODE_REC_LANES_MAX; i++)
+        if (self->lanes[i].used)
+            s_step_lane(self, &self->lanes[i]);
+}
 
-    node_midi_event_t ev;
-    while (node_midi_sched_report(self->midi, &ev))
-        s_on_report(self, &ev);
-
-    s_take_t *t = self->take;
-    if (t && t->state != T_ARMED) {
-        if (t->p.written_until < self->hist.end - (int64_t)self->hist.cap) {
-            s_take_fail(self, "the recorder fell behind and lost audio (overload?)");
-            return;
+/* Lock held. Takes the jobs that may start now out of the queue, in order, with their
+ * lanes: a job starts when its lane is idle and no busy lane overlaps it; one that waits
+ * holds back the later jobs of every lane it overlaps. Jobs that cannot run at all
+ * (inputs or MIDI port this node lacks) come back in `bad` with the reason. */
+static int s_pick(node_recorder_t *self, Bb__TakeJob **start, s_lane_t **lanes, Bb__TakeJob **bad,
+                  char (*why)[256], int *n_bad)
+{
+    s_key_t waiting[NODE_RECORDER_QUEUE_MAX];
+    int n_wait = 0, n_start = 0, kept = 0;
+    *n_bad = 0;
+    bool busy[NODE_REC_LANES_MAX];
+    for (int i = 0; i < NODE_REC_LANES_MAX; i++)
+        busy[i] = s_lane_busy(&self->lanes[i]);
+    for (int q = 0; q < self->n_queue; q++) {
+        Bb__TakeJob *job = self->queue[q];
+        s_key_t key;
+        char err[256];
+        if (s_key_of(self, job, &key, err, sizeof err)) {
+            bad[*n_bad] = job;
+            snprintf(why[(*n_bad)++], 256, "%s", err);
+            continue;
         }
-        node_pass_noise(&t->p, &self->hist, &self->room);
-        if (t->state == T_RELEASING) {
-            node_pass_keyup(&t->p, &self->hist, self->rate);
-            node_pass_release(&t->p, &self->hist, self->rate, s_release_floor_db(t->job));
+        bool blocked = self->device_lost;
+        for (int w = 0; w < n_wait && !blocked; w++)
+            blocked = s_key_overlap(&waiting[w], &key);
+        for (int i = 0; i < NODE_REC_LANES_MAX && !blocked; i++)
+            blocked = busy[i] && s_key_overlap(&self->lanes[i].key, &key);
+        s_lane_t *lane = NULL;
+        if (!blocked) {
+            pthread_mutex_unlock(&self->lock); /* a MIDI port may be opened */
+            lane = s_lane_for(self, &key, busy, err, sizeof err);
+            pthread_mutex_lock(&self->lock);
+            if (!lane && strstr(err, "at once") == NULL) {
+                bad[*n_bad] = job;
+                snprintf(why[(*n_bad)++], 256, "%s", err);
+                continue;
+            }
         }
-        int rc = node_pass_spool(&t->p, &self->hist, s_spool_write, t->spool);
-        if (rc) {
-            char why[160];
-            snprintf(why, sizeof why, "cannot write the take to the spool: %s", bb_strerror(rc));
-            s_take_fail(self, why);
-            return;
+        if (!lane) {
+            waiting[n_wait++] = key;
+            self->queue[kept++] = job;
+            continue;
         }
-        if (t->p.end_frame >= 0 && t->p.written_until >= t->p.end_frame)
-            s_take_commit(self);
+        busy[lane - self->lanes] = true;
+        start[n_start] = job;
+        lanes[n_start++] = lane;
     }
+    self->n_queue = kept;
+    return n_start;
 }
 
 static void *s_run(void *arg)
@@ -489,8 +765,11 @@ static void *s_run(void *arg)
             uint64_t batch = self->abort_batch;
             self->abort_requested = false;
             pthread_mutex_unlock(&self->lock);
-            if (self->take && (batch == 0 || self->take->job->batch_id == batch))
-                s_take_fail(self, "aborted");
+            for (int i = 0; i < NODE_REC_LANES_MAX; i++) {
+                s_lane_t *l = &self->lanes[i];
+                if (l->take && (batch == 0 || l->take->job->batch_id == batch))
+                    s_take_fail(self, l, "aborted");
+            }
             pthread_mutex_lock(&self->lock);
         }
         if (self->lost_pending) {
@@ -502,13 +781,15 @@ static void *s_run(void *arg)
             memcpy(queued, self->queue, (size_t)n * sizeof queued[0]);
             self->n_queue = 0;
             pthread_mutex_unlock(&self->lock);
-            if (self->take)
-                s_take_fail(self, reason);
+            for (int i = 0; i < NODE_REC_LANES_MAX; i++) {
+                if (self->lanes[i].take)
+                    s_take_fail(self, &self->lanes[i], reason);
+                self->lanes[i].settling = false;
+            }
             for (int i = 0; i < n; i++) { /* handed back: the coordinator runs them again */
                 s_notify(self, "FAILED", queued[i]->take_id, reason);
                 bb__take_job__free_unpacked(queued[i], NULL);
             }
-            self->settling = false;
             pthread_mutex_lock(&self->lock);
         }
         if (self->back_pending) {
@@ -516,38 +797,51 @@ static void *s_run(void *arg)
             /* The next pre-roll must not reach back into audio from before the loss, nor
              * hold the tail of the note the loss interrupted: settle first, as after a
              * capped release. */
-            self->next_free_ns = bb_node_clock_ns();
-            self->settling = true;
-            self->settle_pos = self->hist.end;
-            self->settle_limit = self->hist.end + s_ms_to_frames(self, NODE_REC_BACK_SETTLE_MS);
-            self->settle_quiet_db = (self->room.known ? self->room.db : NODE_REC_MIN_FLOOR_DB) +
-                                    NODE_REC_RELEASE_FLOOR_DB;
-            self->settle_quiet_frames = 0;
+            for (int i = 0; i < NODE_REC_LANES_MAX; i++) {
+                s_lane_t *l = &self->lanes[i];
+                if (!l->used)
+                    continue;
+                l->next_free_ns = bb_node_clock_ns();
+                l->settling = true;
+                l->settle_pos = l->hist->end;
+                l->settle_limit = l->hist->end + s_ms_to_frames(self, NODE_REC_BACK_SETTLE_MS);
+                l->settle_quiet_db = (l->room.known ? l->room.db : NODE_REC_MIN_FLOOR_DB) +
+                                     NODE_REC_RELEASE_FLOOR_DB;
+                l->settle_quiet_frames = 0;
+            }
         }
-        Bb__TakeJob *next = NULL;
-        if (!self->take && !self->settling && !self->device_lost && self->n_queue > 0) {
-            next = self->queue[0];
-            memmove(&self->queue[0], &self->queue[1], (size_t)(self->n_queue - 1) * sizeof next);
-            self->n_queue--;
-        }
+        Bb__TakeJob *start[NODE_RECORDER_QUEUE_MAX], *bad[NODE_RECORDER_QUEUE_MAX];
+        s_lane_t *lanes[NODE_RECORDER_QUEUE_MAX];
+        char why[NODE_RECORDER_QUEUE_MAX][256];
+        int n_bad = 0;
+        int n_start = s_pick(self, start, lanes, bad, why, &n_bad);
         pthread_mutex_unlock(&self->lock);
 
-        if (next)
-            s_take_start(self, next);
+        for (int i = 0; i < n_bad; i++) {
+            bb_warn("take %s cannot run here: %s", bad[i]->take_id, why[i]);
+            s_notify(self, "FAILED", bad[i]->take_id, why[i]);
+            bb__take_job__free_unpacked(bad[i], NULL);
+        }
+        for (int i = 0; i < n_start; i++)
+            s_take_start(self, lanes[i], start[i]);
         s_step(self);
 
         pthread_mutex_lock(&self->lock);
-        atomic_store(&self->busy, (uint32_t)(self->n_queue + (self->take ? 1 : 0)));
+        atomic_store(&self->busy, (uint32_t)(self->n_queue + self->active));
+        bool settling = false;
+        for (int i = 0; i < NODE_REC_LANES_MAX; i++)
+            settling |= self->lanes[i].settling;
         if (self->running && !self->abort_requested &&
-            (self->take || self->settling || self->n_queue == 0)) {
+            (self->active || settling || self->n_queue == 0 || n_start == 0)) {
             int64_t wake = bb_mono_ns() + NODE_REC_WAKE_NS;
             struct timespec ts = {.tv_sec = wake / BB_NS_PER_S, .tv_nsec = wake % BB_NS_PER_S};
             pthread_cond_timedwait(&self->wake, &self->lock, &ts);
         }
     }
     pthread_mutex_unlock(&self->lock);
-    if (self->take)
-        s_take_fail(self, "the node is shutting down");
+    for (int i = 0; i < NODE_REC_LANES_MAX; i++)
+        if (self->lanes[i].take)
+            s_take_fail(self, &self->lanes[i], "the node is shutting down");
     zsock_destroy(&self->notify);
     return NULL;
 }
@@ -564,6 +858,8 @@ node_recorder_t *node_recorder_new(const node_recorder_config_t *cfg)
         return NULL;
     self->cap = cfg->cap;
     self->midi = cfg->midi;
+    self->midi_port = cfg->midi_port;
+    self->midi_port_arg = cfg->midi_port_arg;
     self->spool = cfg->spool;
     self->rate = cfg->cap->sample_rate;
     self->channels = cfg->cap->channels;
@@ -589,7 +885,6 @@ node_recorder_t *node_recorder_new(const node_recorder_config_t *cfg)
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&self->lock, NULL);
     self->running = true;
-    self->next_free_ns = bb_node_clock_ns();
     if (pthread_create(&self->thread, NULL, s_run, self) != 0) {
         pthread_cond_destroy(&self->wake);
         pthread_mutex_destroy(&self->lock);
@@ -613,6 +908,8 @@ void node_recorder_destroy(node_recorder_t **self_p)
     pthread_join(self->thread, NULL);
     for (int i = 0; i < self->n_queue; i++)
         bb__take_job__free_unpacked(self->queue[i], NULL);
+    for (int i = 0; i < NODE_REC_LANES_MAX; i++)
+        free(self->lanes[i].own.frames);
     pthread_cond_destroy(&self->wake);
     pthread_mutex_destroy(&self->lock);
     free(self->hist.frames);
@@ -632,6 +929,18 @@ int node_recorder_submit(node_recorder_t *self, const Bb__TakeJob *job, char *er
         snprintf(err, errlen, "note %u / velocity %u / channel %u out of MIDI range", job->note,
                  job->velocity, job->midi_channel);
         return BB_EINVAL;
+    }
+    s_key_t key;
+    if (s_key_of(self, job, &key, err, errlen))
+        return BB_EINVAL;
+    if (*key.midi_port) { /* a port that is not there fails now, not on every retry */
+        if (!self->midi_port) {
+            snprintf(err, errlen, "MIDI port '%s': this node has only its default port",
+                     key.midi_port);
+            return BB_EINVAL;
+        }
+        if (!self->midi_port(self->midi_port_arg, key.midi_port, err, errlen))
+            return BB_EINVAL;
     }
     pthread_mutex_lock(&self->lock);
     bool lost = self->device_lost;
@@ -653,7 +962,7 @@ int node_recorder_submit(node_recorder_t *self, const Bb__TakeJob *job, char *er
         return BB_EBUSY;
     }
     self->queue[self->n_queue++] = copy;
-    int queued = self->n_queue + (self->take ? 1 : 0);
+    int queued = self->n_queue + self->active;
     atomic_store(&self->busy, (uint32_t)queued);
     pthread_cond_signal(&self->wake);
     pthread_mutex_unlock(&self->lock);

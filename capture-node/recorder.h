@@ -19,6 +19,13 @@
  * callback wrote (first frame, capture time): the newest block captured at or before t,
  * advanced by (t - its capture time) * rate. The next take's note-on is placed one pre-roll
  * after the previous take's end, so takes follow each other with no idle gap.
+ *
+ * Several instruments on one interface: a job may name the input channels it records
+ * (TakeJob.inputs, mixed to mono with sum) and a MIDI output port. Jobs with the same
+ * inputs and port form a lane that plays one take after another with its own noise
+ * floor and settling; lanes on disjoint inputs record at the same time from the one
+ * stream. A lane that records some of the channels keeps its own history of just those
+ * (mixed, for sum), so a take holds only its instrument's channels.
  */
 #ifndef NODE_RECORDER_H
 #define NODE_RECORDER_H
@@ -40,7 +47,15 @@ typedef struct {
     const char *notify_endpoint; /* inproc endpoint the link actor's PULL socket binds */
     uint32_t history_frames;     /* power of two */
     double latency_offset_ms;
+    /* The MIDI scheduler of a named output port (a job's midi_port), opened on first use
+     * and owned by the caller, who destroys it after the recorder; NULL with err when
+     * there is no such port. Called on the recorder thread. NULL: only the default port
+     * (`midi`) exists. */
+    node_midi_sched_t *(*midi_port)(void *arg, const char *port, char *err, size_t errlen);
+    void *midi_port_arg;
 } node_recorder_config_t;
+
+#define NODE_REC_LANES_MAX 8 /* instruments recording at once on one node */
 
 typedef struct node_recorder_t node_recorder_t;
 
@@ -48,7 +63,8 @@ node_recorder_t *node_recorder_new(const node_recorder_config_t *cfg);
 void node_recorder_destroy(node_recorder_t **self_p);
 
 /* Queues a job (copied). Returns the number queued, or BB_EBUSY when the queue is full,
- * BB_EINVAL when the job is not playable. */
+ * BB_EINVAL when the job is not playable (its MIDI values, or inputs this node does not
+ * record). */
 int node_recorder_submit(node_recorder_t *self, const Bb__TakeJob *job, char *err, size_t errlen);
 /* The audio device is gone (audio_watch.h): fails the current take and hands back every
  * queued job, each with the reason "audio device lost: <why>", and starts no take (and
@@ -58,7 +74,8 @@ void node_recorder_device_lost(node_recorder_t *self, const char *why);
 /* The device is back: takes start again, their pre-roll from audio after its return. */
 void node_recorder_device_back(node_recorder_t *self);
 
-/* Aborts the current take and drops queued jobs of `batch_id` (0 = all); returns how many. */
+/* Aborts the current takes and drops queued jobs of `batch_id` (0 = all); returns how many
+ * were dropped. */
 int node_recorder_abort(node_recorder_t *self, uint64_t batch_id);
 /* Jobs queued or recording. */
 uint32_t node_recorder_busy(node_recorder_t *self);

@@ -150,6 +150,13 @@ typedef struct {
 
 struct node_sim_t {
     node_sim_config_t cfg;
+    /* a several-part simulation: the parts, and where each part renders before it is
+     * copied into its channels */
+    node_sim_t *parts[NODE_SIM_PARTS_MAX];
+    size_t n_parts;
+    uint32_t part_channels_total;
+    float *part_buf;   /* NODE_AUDIO_MAX_BUFFER frames x 2 channels */
+    size_t truth_next; /* the part the next truth pop starts at */
     const s_preset_t *preset;
     int program; /* the last program change, -1 before any */
     double rate;
@@ -399,10 +406,72 @@ node_sim_t *node_sim_new(const node_sim_config_t *config)
     return sim;
 }
 
+#define SIM_PART_BUF_FRAMES 4096 /* NODE_AUDIO_MAX_BUFFER: renders come in these, at most */
+
+node_sim_t *node_sim_new_parts(const node_sim_config_t *parts, size_t n)
+{
+    if (n == 0 || n > NODE_SIM_PARTS_MAX)
+        return NULL;
+    if (n == 1)
+        return node_sim_new(&parts[0]);
+    uint32_t channels = 0;
+    for (size_t k = 0; k < n; k++) {
+        channels += parts[k].channels;
+        if (parts[k].sample_rate != parts[0].sample_rate)
+            return NULL;
+    }
+    if (channels > NODE_SIM_PARTS_CHANNELS_MAX)
+        return NULL;
+    node_sim_config_t whole = parts[0];
+    whole.channels = 1; /* passes the single-instrument check; the parts do the work */
+    whole.gm_program = -1;
+    node_sim_t *sim = node_sim_new(&whole);
+    if (!sim)
+        return NULL;
+    sim->part_buf = malloc((size_t)SIM_PART_BUF_FRAMES * 2 * sizeof(float));
+    sim->part_channels_total = channels;
+    for (size_t k = 0; sim->part_buf && k < n; k++) {
+        sim->parts[k] = node_sim_new(&parts[k]);
+        if (!sim->parts[k])
+            break;
+        sim->n_parts++;
+    }
+    if (!sim->part_buf || sim->n_parts != n)
+        node_sim_destroy(&sim);
+    return sim;
+}
+
+node_sim_t *node_sim_part(node_sim_t *sim, size_t k)
+{
+    if (!sim)
+        return NULL;
+    if (sim->n_parts == 0)
+        return k == 0 ? sim : NULL;
+    return k < sim->n_parts ? sim->parts[k] : NULL;
+}
+
+size_t node_sim_parts(const node_sim_t *sim)
+{
+    return sim ? (sim->n_parts ? sim->n_parts : 1) : 0;
+}
+
+uint32_t node_sim_channels(const node_sim_t *sim)
+{
+    return !sim ? 0 : sim->n_parts ? sim->part_channels_total : sim->cfg.channels;
+}
+
+uint32_t node_sim_midi_channel(const node_sim_t *sim)
+{
+    return sim ? sim->cfg.midi_channel : 16;
+}
+
 void node_sim_destroy(node_sim_t **sim)
 {
     if (!sim || !*sim)
         return;
+    for (size_t k = 0; k < (*sim)->n_parts; k++)
+        node_sim_destroy(&(*sim)->parts[k]);
+    free((*sim)->part_buf);
 #ifdef BB_HAVE_FLUIDSYNTH
     if ((*sim)->fl_synth)
         s_fl.delete_fluid_synth((*sim)->fl_synth);
@@ -419,11 +488,15 @@ void node_sim_destroy(node_sim_t **sim)
 
 uint64_t node_sim_latency_frames(const node_sim_t *sim)
 {
+    if (sim && sim->n_parts)
+        return node_sim_latency_frames(sim->parts[0]);
     return sim ? sim->latency_frames : 0;
 }
 
 double node_sim_note_freq(const node_sim_t *sim, uint8_t note)
 {
+    if (sim && sim->n_parts)
+        return node_sim_note_freq(sim->parts[0], note);
     double detune = sim ? sim->cfg.detune_cents : 0.0;
     return 440.0 * pow(2.0, ((double)note - 69.0) / 12.0) * pow(2.0, detune / 1200.0);
 }
@@ -434,6 +507,14 @@ int node_sim_midi_in(node_sim_t *sim, const uint8_t *msg, size_t len, int64_t ti
 {
     if (!sim || !msg || len == 0)
         return BB_EINVAL;
+    if (sim->n_parts) { /* every part hears it; each takes its own channel's */
+        int rc = 0;
+        for (size_t k = 0; k < sim->n_parts; k++) {
+            int r = node_sim_midi_in(sim->parts[k], msg, len, time_ns);
+            rc = rc ? rc : r;
+        }
+        return rc;
+    }
     uint8_t status = msg[0];
     if (status < 0x80)
         return BB_EINVAL; /* running status is not supported */
@@ -458,6 +539,14 @@ bool node_sim_truth_pop(node_sim_t *sim, node_sim_truth_t *out)
 {
     if (!sim || !out)
         return false;
+    for (size_t i = 0; i < sim->n_parts; i++) { /* the parts in turn */
+        size_t k = (sim->truth_next + i) % sim->n_parts;
+        if (node_ring_read(&sim->parts[k]->truth_ring, out, 1) == 1) {
+            out->part = (int)k;
+            sim->truth_next = k + 1;
+            return true;
+        }
+    }
     return node_ring_read(&sim->truth_ring, out, 1) == 1;
 }
 
@@ -817,6 +906,26 @@ void node_sim_render(node_sim_t *sim, float *out, uint32_t frames, uint64_t firs
 {
     if (!sim || !out || frames == 0)
         return;
+    if (sim->n_parts) { /* each part into its own channels of the interleaved block */
+        const uint32_t all = sim->part_channels_total;
+        const double ns_per_frame = 1e9 / sim->rate;
+        for (uint32_t done = 0; done < frames;) {
+            uint32_t n = frames - done < SIM_PART_BUF_FRAMES ? frames - done : SIM_PART_BUF_FRAMES;
+            uint32_t at = 0;
+            for (size_t k = 0; k < sim->n_parts; k++) {
+                node_sim_t *p = sim->parts[k];
+                uint32_t pc = p->cfg.channels;
+                node_sim_render(p, sim->part_buf, n, first_frame + done,
+                                t_first_ns + (int64_t)(done * ns_per_frame));
+                for (uint32_t f = 0; f < n; f++)
+                    for (uint32_t c = 0; c < pc; c++)
+                        out[(size_t)(done + f) * all + at + c] = sim->part_buf[(size_t)f * pc + c];
+                at += pc;
+            }
+            done += n;
+        }
+        return;
+    }
     uint32_t pos = 0;
     for (;;) {
         if (!sim->has_pending) {

@@ -92,6 +92,7 @@ typedef struct {
     double peak_gain; /* linear peak amplitude the voice aims for (before faults) */
     uint32_t faults;  /* NODE_SIM_FAULT_* applied to this note */
     int program;      /* the program the note was played with; -1 before any change */
+    int part;         /* which part of a several-part simulation (0 for a single one) */
 } node_sim_truth_t;
 
 typedef struct node_sim_t node_sim_t;
@@ -103,6 +104,24 @@ int node_sim_preset_parse(const char *name, node_sim_preset_t *out);
 /* NULL on bad config (rate 0, channels 0 or > 2), a SoundFont that does not load, or out
  * of memory. */
 node_sim_t *node_sim_new(const node_sim_config_t *config);
+
+/* Several simulated instruments in one, as a studio's synths on one audio interface:
+ * part k (0-based) plays on the output channels after those of parts 0..k-1 (each part
+ * 1 or 2 channels, config.channels) and listens on its own MIDI channel (its
+ * config.midi_channel). Render, MIDI input and truth work on the whole as on one
+ * instrument (truth records carry their part). At most NODE_SIM_PARTS_MAX parts; NULL as
+ * node_sim_new, or when the parts' rates differ or their channels exceed
+ * NODE_SIM_PARTS_CHANNELS_MAX. */
+#define NODE_SIM_PARTS_MAX          4
+#define NODE_SIM_PARTS_CHANNELS_MAX 8
+node_sim_t *node_sim_new_parts(const node_sim_config_t *parts, size_t n);
+/* Part k of a several-part simulation (the simulation itself for a single one), NULL
+ * beyond; and how many parts, and the channels of all of them. */
+node_sim_t *node_sim_part(node_sim_t *sim, size_t k);
+size_t node_sim_parts(const node_sim_t *sim);
+uint32_t node_sim_channels(const node_sim_t *sim);
+/* The MIDI channel (0-15, 16 = omni) a simulation or part listens on. */
+uint32_t node_sim_midi_channel(const node_sim_t *sim);
 
 /* Whether SoundFonts can be played: the build found FluidSynth's header and its library
  * loads now (dlopen on first call; the node does not link it). */

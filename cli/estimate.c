@@ -62,20 +62,22 @@ int cli_estimate(cli_estimate_t *out, const Bb__BatchSpec *plan, const Bb__ListN
         out->audio_s += e->audio_s;
         out->disk_bytes += e->disk_bytes;
     }
-    /* instruments of one node one after another, nodes in parallel */
+    /* as the scheduler plays them: an instrument starts once every earlier one it
+     * conflicts with (same node, shared inputs or MIDI channel) has finished; different
+     * nodes, and separate inputs of one node, in parallel */
+    double *finish = calloc(out->n ? out->n : 1, sizeof *finish);
+    if (!finish)
+        return -1;
     for (size_t i = 0; i < out->n; i++) {
-        bool first = true;
+        double start = 0;
         for (size_t k = 0; k < i; k++)
-            first &= strcmp(out->inst[k].node, out->inst[i].node) != 0;
-        if (!first)
-            continue;
-        double node_s = 0;
-        for (size_t k = i; k < out->n; k++)
-            if (strcmp(out->inst[k].node, out->inst[i].node) == 0)
-                node_s += out->inst[k].wall_s;
-        if (node_s > out->wall_s)
-            out->wall_s = node_s;
+            if (dsp_plan_conflict(plan->instruments[k], plan->instruments[i]) && finish[k] > start)
+                start = finish[k];
+        finish[i] = start + out->inst[i].wall_s;
+        if (finish[i] > out->wall_s)
+            out->wall_s = finish[i];
     }
+    free(finish);
     return 0;
 }
 

@@ -6,9 +6,9 @@
  * A take lasts its pre-roll + hold + release (a release sample: up to 500 ms of hold);
  * the adaptive release usually ends earlier, so the audio and time are upper bounds for
  * it. Each take adds its node's measured overhead between takes (NodeInfo
- * take_overhead_ms), or CLI_TAKE_OVERHEAD_MS when the node has not been measured. The
- * instruments of one node play one after another, different nodes in parallel, so the
- * batch takes as long as its busiest node. Disk: the raw takes (32-bit float, the node's
+ * take_overhead_ms), or CLI_TAKE_OVERHEAD_MS when the node has not been measured.
+ * Instruments that conflict (one node, shared inputs or MIDI channel: dsp_plan_conflict)
+ * play one after another, the rest in parallel, as the scheduler runs them. Disk: the raw takes (32-bit float, the node's
  * rate and channels) plus the library (the export bit depth, trimmed takes counted whole).
  */
 #ifndef CLI_ESTIMATE_H

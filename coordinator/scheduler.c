@@ -3,9 +3,11 @@
  *
  * Takes of one instrument run in plan order on its node; instruments on different nodes
  * run in parallel. Instruments that share a node play one after another (a bank's
- * patches, two batches for one synth): the first one in order (older batch first, then
- * plan order) that still has takes to record holds the node, the others wait for it, so
- * each instrument's MIDI setup (program change) stays in force for all its takes. Each node gets at
+ * patches, two batches for one synth) unless they are on different input channels of
+ * it (and different MIDI channels or ports): the first one in order (older batch first,
+ * then plan order) that still has takes to record holds what it uses, the others that
+ * need any of it wait, so each instrument's MIDI setup (program change) stays in force
+ * for all its takes and instruments on separate inputs record at the same time. Each node gets at
  * most COORD_NODE_WINDOW jobs at once, so while it records one take the next is already queued
  * there and no time is lost between takes. An instrument waits (paused, with the reason) while its
  * node is away or has lost its audio device; when every job of an instrument is done it goes to the
@@ -20,6 +22,7 @@
 #include "bb_err.h"
 #include "bb_log.h"
 #include "coord.h"
+#include "plan_check.h"
 
 typedef struct {
     coord_t *coord;
@@ -50,7 +53,20 @@ static void s_on_start_take(void *arg, int status, const char *message,
     s_dispatch_ctx_t *ctx = arg;
     coord_t *self = ctx->coord;
     coord_node_t *node = coord_registry_find(self->registry, ctx->node);
-    if (status != BB_STATUS_OK) {
+    coord_job_row_t job;
+    if (status == BB_STATUS_INVALID_ARGUMENT &&
+        coord_store_job_get(self->store, ctx->job_id, &job) == 0) {
+        /* the node cannot play this instrument (inputs or a MIDI port it lacks): asking
+         * again would get the same answer */
+        char msg[400];
+        snprintf(msg, sizeof msg, "node %s cannot play it: %s", job.node, message);
+        coord_store_job_finish(self->store, ctx->job_id, JOB_FAILED, ctx->take_id, msg);
+        coord_store_inst_set_state(self->store, job.batch_id, job.inst_idx,
+                                   BB__INSTRUMENT_STATE__INST_FAILED, msg);
+        coord_event(self, job.batch_id, BB__EVENT_KIND__EV_INSTRUMENT_STATE, NULL, ctx->take_id,
+                    job.node, "%s", msg);
+        self->schedule_soon = true;
+    } else if (status != BB_STATUS_OK) {
         coord_store_job_requeue(self->store, ctx->job_id, ctx->take_id, message);
         if (ctx->setup_idx != INT32_MIN)
             s_forget_setup(self, ctx->batch, ctx->setup_idx);
@@ -117,6 +133,10 @@ static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpe
     tj.release_floor_db = 6.0f;
     tj.attempt = (uint32_t)job->attempts + 1;
     tj.release_trigger = job->release;
+    tj.inputs = inst->inputs;
+    tj.n_inputs = inst->n_inputs;
+    tj.sum = inst->sum;
+    tj.midi_port = inst->midi_port;
     if (inst->has_setup && inst->setup &&
         s_setup_needed(self, job->batch_id, job->inst_idx, node->session))
         tj.setup = inst->setup;
@@ -186,27 +206,22 @@ static void s_set_inst_state(coord_t *self, uint64_t batch, int idx, const coord
                 "%s %s%s%s", row->name, words[state], *message ? ": " : "", message);
 }
 
-/* Which instrument holds each node in this round of scheduling. */
+/* Which instruments hold what of their nodes in this round of scheduling. */
 #define S_HOLDS_MAX 256
 typedef struct {
-    struct {
-        const char *node;
-        char instrument[128];
-    } v[S_HOLDS_MAX];
+    const Bb__InstrumentSpec *v[S_HOLDS_MAX];
     int n;
 } s_holds_t;
 
-/* The instrument holding `node`, or NULL when it is free (and then taken by `inst`). */
-static const char *s_hold(s_holds_t *h, const char *node, const char *inst)
+/* The instrument holding what `inst` needs, or NULL when all of it is free (and then
+ * held by `inst`). */
+static const Bb__InstrumentSpec *s_hold(s_holds_t *h, const Bb__InstrumentSpec *inst)
 {
     for (int i = 0; i < h->n; i++)
-        if (strcmp(h->v[i].node, node) == 0)
-            return h->v[i].instrument;
-    if (h->n < S_HOLDS_MAX) {
-        h->v[h->n].node = node;
-        snprintf(h->v[h->n].instrument, sizeof h->v[h->n].instrument, "%s", inst);
-        h->n++;
-    }
+        if (dsp_plan_conflict(h->v[i], inst))
+            return h->v[i];
+    if (h->n < S_HOLDS_MAX)
+        h->v[h->n++] = inst;
     return NULL;
 }
 
@@ -261,15 +276,15 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
         s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PAUSED, why);
         return false;
     }
-    const char *holder = s_hold(holds, spec->instruments[idx]->node, row.name);
+    const Bb__InstrumentSpec *holder = s_hold(holds, spec->instruments[idx]);
     if (holder) {
-        snprintf(why, sizeof why, "waiting for %s to finish on node %s", holder, row.node);
+        snprintf(why, sizeof why, "waiting for %s to finish on node %s", holder->name, row.node);
         s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PENDING, why);
         return false;
     }
     s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_RECORDING, "");
-    int on_node = 0;
-    coord_store_job_count_node(self->store, node->name, JOB_DISPATCHED, &on_node);
+    int on_node = 0; /* of this instrument: others on other inputs have windows of their own */
+    coord_store_job_count(self->store, batch, idx, JOB_DISPATCHED, &on_node);
     while (on_node < COORD_NODE_WINDOW && pending > 0) {
         coord_job_row_t job;
         if (coord_store_job_next_pending(self->store, batch, idx, &job))

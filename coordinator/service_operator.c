@@ -215,6 +215,20 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     uint64_t total = 0;
     int status =
         s_plan_status(dsp_plan_validate(&total, spec, s_node_known, self, msg, sizeof msg));
+    /* inputs the node does not record (when it has told its channels) */
+    for (size_t i = 0; status == BB_STATUS_OK && i < spec->n_instruments; i++) {
+        const Bb__InstrumentSpec *in = spec->instruments[i];
+        coord_node_t *node = coord_registry_find(self->registry, in->node);
+        for (size_t k = 0; node && node->channels && k < in->n_inputs; k++) {
+            if (in->inputs[k] > node->channels) {
+                snprintf(msg, sizeof msg,
+                         "instrument %s: input %u: node %s records %u channel(s), 1 to %u",
+                         in->name, in->inputs[k], in->node, node->channels, node->channels);
+                status = BB_STATUS_INVALID_ARGUMENT;
+                break;
+            }
+        }
+    }
     char out_dir[PATH_MAX] = "";
     if (status == BB_STATUS_OK && *spec->export->out_dir)
         status = coord_out_dir(self, spec->export->out_dir, spec, out_dir, sizeof out_dir, msg,

@@ -75,6 +75,22 @@ static int s_check_setup(const char *name, const Bb__MidiSetup *s, char *msg, si
     return 0;
 }
 
+bool dsp_plan_conflict(const Bb__InstrumentSpec *a, const Bb__InstrumentSpec *b)
+{
+    if (strcmp(a->node, b->node) != 0)
+        return false;
+    uint32_t ca = a->midi_channel ? a->midi_channel : 1, cb = b->midi_channel ? b->midi_channel : 1;
+    if (strcmp(a->midi_port, b->midi_port) == 0 && ca == cb)
+        return true;
+    if (a->n_inputs == 0 || b->n_inputs == 0)
+        return true;
+    for (size_t i = 0; i < a->n_inputs; i++)
+        for (size_t k = 0; k < b->n_inputs; k++)
+            if (a->inputs[i] == b->inputs[k])
+                return true;
+    return false;
+}
+
 size_t dsp_plan_notes(const Bb__InstrumentSpec *in, uint32_t notes[128])
 {
     size_t n = 0;
@@ -181,6 +197,24 @@ static int s_check_instrument(Bb__InstrumentSpec *in, size_t i, dsp_plan_node_fn
         int rc = s_check_setup(in->name, in->setup, msg, len);
         if (rc)
             return rc;
+    }
+    for (size_t k = 0; k < in->n_inputs; k++) {
+        if (in->inputs[k] < 1 || in->inputs[k] > DSP_PLAN_INPUTS_MAX) {
+            snprintf(msg, len, "instrument %s: input %u is not 1-%d", in->name, in->inputs[k],
+                     DSP_PLAN_INPUTS_MAX);
+            return BB_EINVAL;
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (in->inputs[j] == in->inputs[k]) {
+                snprintf(msg, len, "instrument %s: input %u is listed twice", in->name,
+                         in->inputs[k]);
+                return BB_EINVAL;
+            }
+        }
+    }
+    if (in->sum && in->n_inputs == 1) {
+        snprintf(msg, len, "instrument %s: sum mixes two or more inputs; it has one", in->name);
+        return BB_EINVAL;
     }
     if (in->n_velocities == 0) {
         snprintf(msg, len, "instrument %s: no velocities given", in->name);

@@ -14,6 +14,7 @@
 #ifndef DSP_PLAN_CHECK_H
 #define DSP_PLAN_CHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,7 @@
 #define DSP_PLAN_BIT_DEPTH_DEFAULT  24
 #define DSP_PLAN_PEAK_TARGET_DB     -1.0f
 #define DSP_PLAN_PATCH_NAME_DEFAULT "{instrument} {program:03}"
+#define DSP_PLAN_INPUTS_MAX         64 /* input channels of a node an instrument may name */
 
 /* Is there a node called `node`? 0 if so; otherwise a negative bb_err (BB_ENOTFOUND)
  * with msg (len bytes) saying which nodes there are. */
@@ -54,6 +56,11 @@ int dsp_plan_validate(uint64_t *total_takes, Bb__BatchSpec *spec, dsp_plan_node_
 /* The notes an instrument samples, ascending: its list, or its range by its step. Returns
  * how many (at most 128). */
 size_t dsp_plan_notes(const Bb__InstrumentSpec *in, uint32_t notes[128]);
+
+/* True when two instruments cannot record at the same time: the same node, and a shared
+ * input channel (no inputs given: all of them) or the same MIDI channel on the same port.
+ * The scheduler and the estimate both ask. */
+bool dsp_plan_conflict(const Bb__InstrumentSpec *a, const Bb__InstrumentSpec *b);
 
 /* Replaces each instrument that lists programs by one instrument per program: a copy with
  * that program in its MIDI setup (bank, controllers and SysEx kept) and the name from its

@@ -667,6 +667,27 @@ static json_t *s_files_format(const dsp_plan_field_t *f, const dsp_plan_target_t
                                                                : NULL;
 }
 
+/* The node's input channels an instrument is on, 1-based. */
+static int s_inputs_parse(const dsp_plan_field_t *f, dsp_plan_target_t *t, const char *text,
+                          char *why, size_t len)
+{
+    uint32_t *list;
+    size_t n;
+    int rc =
+        s_uint_list(text, 1, DSP_PLAN_INPUTS_MAX, true, DSP_PLAN_INPUTS_MAX, &list, &n, why, len);
+    if (rc)
+        return rc;
+    free(t->inst->inputs);
+    t->inst->inputs = list;
+    t->inst->n_inputs = n;
+    return 0;
+}
+
+static json_t *s_inputs_format(const dsp_plan_field_t *f, const dsp_plan_target_t *t)
+{
+    return s_uint_array(t->inst->inputs, t->inst->n_inputs);
+}
+
 /* The level target and CC7 adjustment imply the level check. */
 static int s_level_parse(const dsp_plan_field_t *f, dsp_plan_target_t *t, const char *text,
                          char *why, size_t len)
@@ -915,6 +936,23 @@ const dsp_plan_field_t dsp_plan_fields[] = {
      S_CUSTOM(s_sysex_parse, s_sysex_format),
      .arg = "HEX,...",
      .help = "SysEx messages in hex sent first, e.g. \"F0 7E 7F 09 01 F7\""},
+    {.name = "inputs",
+     .shape = DSP_SHAPE_LIST,
+     .scope = DSP_PLAN_INSTRUMENT,
+     S_CUSTOM(s_inputs_parse, s_inputs_format),
+     .arg = "LIST",
+     .help = "the node's input channels the instrument is on, e.g. 3,4 or 5 (default: all)"},
+    {.name = "sum",
+     .scope = DSP_PLAN_INSTRUMENT,
+     .kind = DSP_FIELD_BOOL,
+     .offset = S_INST(sum),
+     .help = "mix its inputs to one mono channel (a mono source on a stereo pair)"},
+    {.name = "midi-port",
+     .scope = DSP_PLAN_INSTRUMENT,
+     .kind = DSP_FIELD_STRING,
+     .offset = S_INST(midi_port),
+     .arg = "PORT",
+     .help = "the node's MIDI output port the instrument is on (default: the node's own)"},
     {.name = "retakes",
      .alias = "max-retakes",
      .scope = DSP_PLAN_INSTRUMENT,
