@@ -371,13 +371,23 @@ static void s_take_begin(Bb__NodeLink_Service *service, const Bb__TakeBeginReque
                  tj->take_id, (unsigned long long)job.batch_id, job.note, job.velocity, job.rr);
         status = BB_STATUS_INVALID_ARGUMENT;
     }
-    if (status == BB_STATUS_OK && (req->format->sample_rate != node->sample_rate ||
-                                   req->format->channels != node->channels)) {
+    /* an instrument on some of the node's inputs records those (one, summed) */
+    uint32_t channels = node->channels;
+    const Bb__BatchSpec *bspec = status == BB_STATUS_OK ? coord_spec(self, job.batch_id) : NULL;
+    if (bspec && job.inst_idx >= 0 && (size_t)job.inst_idx < bspec->n_instruments) {
+        const Bb__InstrumentSpec *in = bspec->instruments[job.inst_idx];
+        if (in->sum)
+            channels = 1;
+        else if (in->n_inputs)
+            channels = (uint32_t)in->n_inputs;
+    }
+    if (status == BB_STATUS_OK &&
+        (req->format->sample_rate != node->sample_rate || req->format->channels != channels)) {
         snprintf(msg, sizeof msg,
-                 "take %.96s: %u Hz, %u channel(s), but node %s registered %u Hz, %u channel(s): "
-                 "refused",
+                 "take %.96s: %u Hz, %u channel(s), but node %s registered %u Hz and the "
+                 "instrument records %u channel(s): refused",
                  tj->take_id, req->format->sample_rate, req->format->channels, node->name,
-                 node->sample_rate, node->channels);
+                 node->sample_rate, channels);
         status = BB_STATUS_INVALID_ARGUMENT;
     }
     uint64_t max_bytes = status == BB_STATUS_OK
