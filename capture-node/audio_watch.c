@@ -16,8 +16,10 @@
 #include "bb_log.h"
 #include "node.pb-c.h"
 
-#define WATCH_REASON_MAX 256
-#define WATCH_BUFFERS    8 /* the watchdog never fires sooner than this many buffers */
+#define WATCH_REASON_MAX         256
+#define WATCH_BUFFERS            8    /* the watchdog never fires sooner than this many buffers */
+#define WATCH_SILENCE_MS         500  /* default watchdog of a real device */
+#define WATCH_VIRTUAL_SILENCE_MS 2000 /* and of the virtual interface */
 
 struct node_audio_watch_t {
     const node_audio_backend_t *backend;
@@ -144,7 +146,13 @@ node_audio_watch_t *node_audio_watch_new(const node_audio_watch_config_t *cfg, c
     self->recorder = cfg->recorder;
     int64_t buffers_ns =
         (int64_t)WATCH_BUFFERS * cfg->audio->buffer_frames * BB_NS_PER_S / cfg->audio->sample_rate;
-    self->silence_ns = (int64_t)(cfg->silence_ms > 0 ? cfg->silence_ms : 500) * BB_NS_PER_MS;
+    /* The virtual interface is a thread of this process: on a busy host (or under a
+     * sanitizer) it can be starved for longer than a real device ever stays quiet, and
+     * it is only ever "unplugged" by the simulated fault, which stops it for good. */
+    int silence_ms = cfg->silence_ms > 0                          ? cfg->silence_ms
+                     : strcmp(cfg->backend->name, "virtual") == 0 ? WATCH_VIRTUAL_SILENCE_MS
+                                                                  : WATCH_SILENCE_MS;
+    self->silence_ns = (int64_t)silence_ms * BB_NS_PER_MS;
     if (self->silence_ns < buffers_ns)
         self->silence_ns = buffers_ns;
     self->retry_min_ms = cfg->retry_min_ms > 0 ? cfg->retry_min_ms : 250;

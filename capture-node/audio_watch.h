@@ -33,13 +33,14 @@ typedef struct {
     const node_audio_config_t *audio; /* copied, strings included */
     node_capture_t *cap;
     node_recorder_t *recorder; /* may be NULL */
-    int silence_ms;            /* watchdog; raised to 8 buffers when that is longer */
+    int silence_ms; /* watchdog (0: 500 ms, 2000 ms for the virtual interface); raised to 8
+                       buffers when that is longer */
     int retry_min_ms, retry_max_ms;
     bool wait_for_device; /* a device missing at the start is "lost", not an error */
 } node_audio_watch_config_t;
 #define NODE_AUDIO_WATCH_CONFIG_INIT                                                               \
     {                                                                                              \
-        .backend = NULL, .audio = NULL, .cap = NULL, .recorder = NULL, .silence_ms = 500,          \
+        .backend = NULL, .audio = NULL, .cap = NULL, .recorder = NULL, .silence_ms = 0,            \
         .retry_min_ms = 250, .retry_max_ms = 8000, .wait_for_device = false                        \
     }
 
