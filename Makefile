@@ -12,7 +12,9 @@ TSAN_LABELS ?= tsan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan build-tsan build-fuzz demo test test-asan test-tsan fuzz bench clean format arm64
+PREFIX     ?= /usr/local
+
+.PHONY: all deps build install build-asan build-tsan build-fuzz demo test test-asan test-tsan fuzz bench clean format arm64
 
 all: build
 
@@ -57,6 +59,10 @@ fuzz: build-fuzz
 # run under qemu (scripts/ci-arm64.sh).
 arm64:
 	./scripts/ci-arm64.sh
+
+# the three programs into $(PREFIX)/bin (root, or sudo, for /usr/local)
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 bench: build
 	cmake --build $(BUILD) --target benchmarks -j$(JOBS)

@@ -12,6 +12,7 @@
  */
 #include <czmq.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -122,9 +123,11 @@ json_t *cli_batch_json(const Bb__BatchStatus *st)
                       "elapsed_s", is->elapsed_s, "current", is->current, "library",
                       is->library_path, "files", (int)is->files, "message", is->message));
     }
-    return json_pack("{s:I, s:s, s:s, s:f, s:f, s:s, s:s, s:i, s:i, s:o}", "id", (json_int_t)st->id,
+    /* whole seconds: an integer keeps every digit (a real is printed to 6 significant
+     * digits, which rounds a Unix time by days) */
+    return json_pack("{s:I, s:s, s:s, s:I, s:f, s:s, s:s, s:i, s:i, s:o}", "id", (json_int_t)st->id,
                      "name", st->name, "state", s_batch_state(st->state), "created_unix",
-                     st->created_unix, "elapsed_s", st->elapsed_s, "library", st->out_dir,
+                     (json_int_t)llround(st->created_unix), "elapsed_s", st->elapsed_s, "library", st->out_dir,
                      "message", st->message, "takes_done", (int)done, "takes_total", (int)total,
                      "instruments", insts ? insts : json_array());
 }
