@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "bb_clock.h"
@@ -165,6 +166,7 @@ static void s_stream_failed(s_link_t *self, int status, const char *what, const 
 }
 
 static void s_stream_pump(s_link_t *self);
+static double s_spool_free_mb(s_link_t *self);
 
 /* NOT_FOUND, PERMISSION_DENIED and ABORTED on a take are the coordinator's final word: it
  * was not dispatched under this id (or was dispatched again since), it is another node's,
@@ -400,6 +402,8 @@ static void s_on_register(void *arg, int status, const char *message, const Prot
 {
     s_link_t *self = arg;
     self->register_inflight = false;
+    if (status == BB_STATUS_CANCELLED)
+        return; /* the link is closing */
     if (status == BB_STATUS_DEADLINE_EXCEEDED || status == BB_STATUS_UNAUTHENTICATED ||
         status == BB_STATUS_UNAVAILABLE) {
         s_unanswered(self, status == BB_STATUS_UNAUTHENTICATED ? message : "");
@@ -495,6 +499,10 @@ static void s_heartbeat(s_link_t *self)
         if (st == BB__NODE_STATE__NODE_DEVICE_LOST)
             req.state = BB__NODE_STATE__NODE_DEVICE_LOST;
     }
+    double free_mb = s_spool_free_mb(self);
+    if (!*message && free_mb >= 0 && free_mb < self->cfg.spool_reserve_mb)
+        snprintf(message, sizeof message, "spool full: %.0f MB free in %s", free_mb,
+                 node_spool_dir(self->cfg.spool));
     req.message = message;
     req.xruns = node_recorder_xruns(self->cfg.recorder);
     req.spooled = (uint32_t)self->uploads.n;
@@ -531,10 +539,37 @@ static void s_meters(s_link_t *self)
 
 /* ---- bb.Capture, served to the coordinator ---- */
 
+/* Free space in the spool's file system, MB; -1 when it cannot be told. */
+static double s_spool_free_mb(s_link_t *self)
+{
+    struct statvfs vfs;
+    if (statvfs(node_spool_dir(self->cfg.spool), &vfs) != 0)
+        return -1;
+    return (double)vfs.f_bavail * (double)vfs.f_frsize / (1024.0 * 1024.0);
+}
+
+/* What a take of `job` may write to the spool, MB (pre-roll, hold, longest release, and a
+ * fifth more). */
+static double s_take_mb(s_link_t *self, const Bb__TakeJob *job)
+{
+    double s = (job->preroll_ms + job->hold_ms + job->release_ms) / 1000.0 * 1.2;
+    return s * self->cfg.sample_rate * self->cfg.channels * sizeof(float) / (1024.0 * 1024.0);
+}
+
 static void s_start_take(Bb__Capture_Service *service, const Bb__TakeJob *job,
                          Bb__StartTakeReply_Closure closure, void *call)
 {
     s_link_t *self = ((s_capture_svc_t *)service)->link;
+    /* a full spool: refused before anything is played, with what the coordinator shows */
+    double free_mb = s_spool_free_mb(self), need_mb = s_take_mb(self, job);
+    if (free_mb >= 0 && free_mb < need_mb + self->cfg.spool_reserve_mb) {
+        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED,
+                    "node %s: spool full (%.0f MB free in %s; a take needs %.1f MB and %.0f MB "
+                    "are kept free)",
+                    self->cfg.name, free_mb, node_spool_dir(self->cfg.spool), need_mb,
+                    self->cfg.spool_reserve_mb);
+        return;
+    }
     char err[256];
     int rc = node_recorder_submit(self->cfg.recorder, job, err, sizeof err);
     if (rc < 0) {
@@ -554,10 +589,27 @@ static void s_abort(Bb__Capture_Service *service, const Bb__AbortRequest *req,
                     Bb__AbortReply_Closure closure, void *call)
 {
     s_link_t *self = ((s_capture_svc_t *)service)->link;
+    Bb__AbortReply reply = BB__ABORT_REPLY__INIT;
+    if (req->queued_only) { /* a pause: the take sounding plays out, the queued ones go back */
+        char **ids = NULL;
+        size_t n = 0;
+        if (node_recorder_withdraw(self->cfg.recorder, req->batch_id, &ids, &n)) {
+            bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            return;
+        }
+        bb_info("withdrew %zu queued take(s)%s%s", n, *req->reason ? ": " : "", req->reason);
+        reply.withdrawn = ids;
+        reply.n_withdrawn = n;
+        reply.aborted = (uint32_t)n;
+        closure(&reply, call);
+        for (size_t i = 0; i < n; i++)
+            free(ids[i]);
+        free(ids);
+        return;
+    }
     int n = node_recorder_abort(self->cfg.recorder, req->batch_id);
     node_midi_sched_panic(self->cfg.midi);
     bb_info("aborted %d queued take(s)%s%s", n, *req->reason ? ": " : "", req->reason);
-    Bb__AbortReply reply = BB__ABORT_REPLY__INIT;
     reply.aborted = (uint32_t)n;
     closure(&reply, call);
 }

@@ -38,7 +38,8 @@ typedef struct {
     /* device state, read at each heartbeat */
     int (*device_state)(void *arg, char *message, size_t len); /* Bb__NodeState */
     void *device_state_arg;
-    node_meter_t *meter; /* input levels sent with each heartbeat; may be NULL */
+    node_meter_t *meter;     /* input levels sent with each heartbeat; may be NULL */
+    double spool_reserve_mb; /* a job is refused when its take would leave less free */
 } node_link_config_t;
 
 /* Starts the actor; it is connected and serving when this returns. NULL on failure.

@@ -519,7 +519,8 @@ int main(int argc, char **argv)
                                .heartbeat_ms = o.heartbeat_ms,
                                .device_state = node_audio_watch_state,
                                .device_state_arg = watch,
-                               .meter = &meter};
+                               .meter = &meter,
+                               .spool_reserve_mb = o.spool_reserve_mb};
     link = node_link_new(&lcfg);
     if (!link) {
         fprintf(stderr, "batcherbird-node: cannot connect to %s\n", o.coordinator);

@@ -30,6 +30,8 @@ void node_options_usage(FILE *out)
             "                          (default: the one the certificate names)\n"
             "  --spool DIR             where takes wait until acknowledged\n"
             "                          (default ~/.local/state/batcherbird/spool-NAME)\n"
+            "  --spool-reserve MB      free space a take must leave in the spool's file\n"
+            "                          system; takes are refused below it (default 64)\n"
             "  --audio BACKEND         virtual | portaudio (default virtual)\n"
             "  --midi BACKEND          virtual | portmidi (default virtual)\n"
             "  --audio-device DEV      input device name or index\n"
@@ -149,7 +151,8 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
         O_WAITDEV,
         O_SF,
         O_CERT,
-        O_CKEY
+        O_CKEY,
+        O_SPRES
     };
     static const struct option longopts[] = {{"coordinator", 1, 0, O_COORD},
                                              {"name", 1, 0, O_NAME},
@@ -184,6 +187,7 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
                                              {"wait-for-device", 0, 0, O_WAITDEV},
                                              {"cert", 1, 0, O_CERT},
                                              {"coordinator-key", 1, 0, O_CKEY},
+                                             {"spool-reserve", 1, 0, O_SPRES},
                                              {0, 0, 0, 0}};
     int c;
     double v;
@@ -208,6 +212,10 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
             break;
         case O_CKEY:
             o->coordinator_key = optarg;
+            break;
+        case O_SPRES:
+            if (s_number("--spool-reserve", optarg, 0, 1e9, &o->spool_reserve_mb))
+                return BB_EINVAL;
             break;
         case O_SPOOL:
             o->spool_dir = optarg;

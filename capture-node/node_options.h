@@ -16,8 +16,9 @@
 #include "bb_rpc.h"
 #include "sim_instrument.h"
 
-#define NODE_FAST_SPEED 25.0 /* --fast */
-#define NODE_NAME_MAX   64   /* bytes of a node name, NUL included */
+#define NODE_FAST_SPEED       25.0 /* --fast */
+#define NODE_NAME_MAX         64   /* bytes of a node name, NUL included */
+#define NODE_SPOOL_RESERVE_MB 64.0 /* --spool-reserve default */
 
 typedef struct {
     const char *coordinator;     /* the coordinator's node endpoint */
@@ -44,7 +45,8 @@ typedef struct {
     bool list_devices;
     double loss_after_s, loss_for_s; /* --sim-device-loss */
     bool wait_for_device;
-    bool log_level_set; /* --log-level given: log_level holds it */
+    double spool_reserve_mb; /* --spool-reserve: free space a take must leave in the spool */
+    bool log_level_set;      /* --log-level given: log_level holds it */
     bb_log_level_t log_level;
     bool help; /* --help: parsing stopped there; print the usage and exit 0 */
 } node_options_t;
@@ -57,8 +59,8 @@ typedef struct {
         .sim = NODE_SIM_CONFIG_INIT, .n_parts = 1, .audio = NODE_AUDIO_CONFIG_INIT,                \
         .latency_offset_ms = 0.0, .speed = 1.0, .truth_path = NULL, .heartbeat_ms = 1000,          \
         .list_devices = false, .loss_after_s = 0.0, .loss_for_s = 0.0, .wait_for_device = false,   \
-        .log_level_set = false,                                                                    \
-        .log_level = BB_LOG_INFO, .help = false                                                    \
+        .log_level_set = false, .log_level = BB_LOG_INFO, .help = false,                           \
+        .spool_reserve_mb = NODE_SPOOL_RESERVE_MB                                                  \
     }
 
 /* Parses argv into o (which holds the defaults). 0, or BB_EINVAL after a message on

@@ -989,6 +989,34 @@ int node_recorder_abort(node_recorder_t *self, uint64_t batch_id)
     return dropped;
 }
 
+int node_recorder_withdraw(node_recorder_t *self, uint64_t batch_id, char ***ids_out, size_t *n_out)
+{
+    *ids_out = NULL;
+    *n_out = 0;
+    pthread_mutex_lock(&self->lock);
+    char **ids = calloc((size_t)self->n_queue + 1, sizeof *ids);
+    int kept = 0;
+    size_t n = 0;
+    for (int i = 0; i < self->n_queue; i++) {
+        Bb__TakeJob *job = self->queue[i];
+        if (ids && (batch_id == 0 || job->batch_id == batch_id)) {
+            ids[n] = strdup(job->take_id);
+            if (ids[n])
+                n++;
+            bb__take_job__free_unpacked(job, NULL);
+        } else {
+            self->queue[kept++] = job;
+        }
+    }
+    self->n_queue = kept;
+    pthread_mutex_unlock(&self->lock);
+    if (!ids)
+        return BB_ENOMEM;
+    *ids_out = ids;
+    *n_out = n;
+    return 0;
+}
+
 void node_recorder_device_lost(node_recorder_t *self, const char *why)
 {
     pthread_mutex_lock(&self->lock);

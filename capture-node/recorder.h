@@ -77,6 +77,9 @@ void node_recorder_device_back(node_recorder_t *self);
 /* Aborts the current takes and drops queued jobs of `batch_id` (0 = all); returns how many
  * were dropped. */
 int node_recorder_abort(node_recorder_t *self, uint64_t batch_id);
+/* Drops the queued jobs of `batch_id` (0 = all) and leaves the current take to play out
+ * (a pause); *ids gets their take ids (malloc'd, each too). 0 or BB_ENOMEM. */
+int node_recorder_withdraw(node_recorder_t *self, uint64_t batch_id, char ***ids, size_t *n);
 /* Jobs queued or recording. */
 uint32_t node_recorder_busy(node_recorder_t *self);
 /* Overflows seen since the node started. */
