@@ -102,7 +102,15 @@ int cli_cmd_retake(cli_t *cli, int argc, char **argv); /* cmd_housekeeping.c */
 int cli_cmd_delete(cli_t *cli, int argc, char **argv);
 /* export BATCH --again: cli_cmd_export hands over when it sees --again. */
 int cli_export_again(cli_t *cli, int argc, char **argv);
-int cli_cmd_keys(cli_t *cli, int argc, char **argv); /* cmd_keys.c: certificates */
+int cli_cmd_keys(cli_t *cli, int argc, char **argv);         /* cmd_keys.c: certificates */
+int cli_cmd_nodes_forget(cli_t *cli, int argc, char **argv); /* cmd_forget.c: nodes forget */
+int cli_cmd_move(cli_t *cli, int argc, char **argv);         /* cmd_move.c */
+/* SubmitBatch with a request id of its own (kept when the plan has one): a call that gets
+ * no answer is asked again, up to CLI_SUBMIT_TRIES times, with the same id, so that a
+ * submit the coordinator did receive makes one batch (cmd_submit_retry.c). Exit code as
+ * cli_call. */
+#define CLI_SUBMIT_TRIES 3
+int cli_submit_batch(cli_t *cli, Bb__BatchSpec *plan, ProtobufCMessage **reply);
 /* What `keys init --state` and `keys new --state` do, quietly (the demo sets CURVE up with
  * them). Exit codes; a failure was printed. */
 int cli_keys_init(const char *state);

@@ -164,7 +164,7 @@ static bool s_export_field(const dsp_plan_field_t *f)
 
 static void s_again_usage(FILE *out)
 {
-    fprintf(out, "usage: batcherbird export BATCH --again [export options] [--out DIR]\n\n"
+    fprintf(out, "usage: batcherbird export BATCH --again|--retry [export options] [--out DIR]\n\n"
                  "Exports a finished batch again on the coordinator, with its own settings and\n"
                  "the export options given here on top (they become the batch's settings),\n"
                  "into its library folder; with --out, then fetches it to DIR. Processing\n"
@@ -194,6 +194,7 @@ int cli_export_again(cli_t *cli, int argc, char **argv)
             longs[nl++] = (struct option){f->alias, has, NULL, S_FIELD + (int)i};
     }
     longs[nl++] = (struct option){"again", no_argument, NULL, S_AGAIN};
+    longs[nl++] = (struct option){"retry", no_argument, NULL, S_AGAIN}; /* after a failed export */
     longs[nl++] = (struct option){"out", required_argument, NULL, S_OUT};
     longs[nl++] = (struct option){"help", no_argument, NULL, S_HELP};
     longs[nl] = (struct option){NULL, 0, NULL, 0};

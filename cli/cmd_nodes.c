@@ -30,6 +30,8 @@ static json_t *s_node_json(const Bb__NodeInfo *n)
 
 int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "forget")) /* cmd_forget.c */
+        return cli_cmd_nodes_forget(cli, argc - 1, argv + 1);
     static const struct option longs[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool json = false;

@@ -202,6 +202,15 @@ int cli_cmd_status(cli_t *cli, int argc, char **argv)
         snprintf(takes, sizeof takes, "%u/%u", done, total);
         printf("%-6llu %-24.24s %-10s %-9s %s\n", (unsigned long long)b->id, b->name,
                s_batch_state(b->state), takes, elapsed);
+        /* why a running batch does not move: an instrument waiting for its node, a full
+         * disk, a plan still being written */
+        bool active =
+            b->state == BB__BATCH_STATE__BATCH_RUNNING || b->state == BB__BATCH_STATE__BATCH_PAUSED;
+        if (active && *b->message)
+            printf("       %s\n", b->message);
+        for (size_t k = 0; active && k < b->n_instruments; k++)
+            if (*b->instruments[k]->message)
+                printf("       %s: %s\n", b->instruments[k]->name, b->instruments[k]->message);
     }
     protobuf_c_message_free_unpacked(out, NULL);
     return CLI_EXIT_OK;

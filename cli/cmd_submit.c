@@ -353,7 +353,7 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
     }
     void *sub = fl.watch ? cli_watch_subscribe(cli) : NULL; /* before: no event is missed */
     ProtobufCMessage *out = NULL;
-    rc = cli_call(cli, "SubmitBatch", &plan->base, &out);
+    rc = cli_submit_batch(cli, plan, &out); /* asked again, same request id, if no answer */
     if (rc) {
         zsock_destroy((zsock_t **)&sub);
         exit_code = rc;

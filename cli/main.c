@@ -33,6 +33,7 @@ static const cli_command_t s_commands[] = {
     {"calibrate", cli_cmd_calibrate, "measure and store a node's MIDI-to-audio delay"},
     {"meter", cli_cmd_meter, "a node's input levels, live"},
     {"keys", cli_cmd_keys, "certificates: the coordinator's keys, nodes' and operators'"},
+    {"move", cli_cmd_move, "move an instrument of a batch to another node"},
 };
 
 static void s_usage(FILE *out)
@@ -168,8 +169,8 @@ int main(int argc, char **argv)
         if (!strcmp(name, s_commands[k].name)) {
             int (*run)(cli_t *, int, char **) = s_commands[k].run;
             for (int i = optind + 1; i < argc && run == cli_cmd_export; i++)
-                if (!strcmp(argv[i], "--again")) /* export again, then fetch (cmd_housekeeping.c) */
-                    run = cli_export_again;
+                if (!strcmp(argv[i], "--again") || !strcmp(argv[i], "--retry"))
+                    run = cli_export_again; /* export again, then fetch (cmd_housekeeping.c) */
             int rc = run(&cli, argc - optind, argv + optind);
             cli_close(&cli);
             return rc;

@@ -257,6 +257,9 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     if (requeued)
         bb_info("%d take(s) that were out on nodes will run again (or arrive from a spool)",
                 requeued);
+    if (coord_plan_load(self))
+        bb_warn("cannot read which batches are still being planned: %s",
+                coord_store_errmsg(self->store));
     self->registry = coord_registry_new();
     self->ingest = coord_ingest_new(self->takes_dir);
     if (!self->registry || !self->ingest) {
@@ -377,6 +380,7 @@ void coord_destroy(coord_t **self_p)
         free(s);
     }
     coord_store_close(&self->store);
+    free(self->plans);
     if (self->lock_fd >= 0)
         close(self->lock_fd); /* releases the state folder */
     free(self);
@@ -410,8 +414,8 @@ int coord_step(coord_t *self, int max_wait_ms)
         timeout = t;
     if (max_wait_ms >= 0 && max_wait_ms < timeout)
         timeout = max_wait_ms;
-    if (self->schedule_soon)
-        timeout = 0;
+    if (self->schedule_soon || self->n_plans)
+        timeout = 0; /* more to do now: scheduling, or a plan's takes to write */
     void *which = zpoller_wait(poller, timeout);
     if (zpoller_terminated(poller))
         return -1;
@@ -428,6 +432,8 @@ int coord_step(coord_t *self, int max_wait_ms)
         self->next_tick = now + COORD_TICK_MS;
         self->schedule_soon = true;
     }
+    if (self->n_plans)
+        coord_plan_step(self, COORD_PLAN_STEP_JOBS);
     if (self->schedule_soon)
         coord_schedule(self);
     return 0;

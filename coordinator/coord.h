@@ -32,6 +32,8 @@
 #define COORD_HWM             64           /* messages queued per peer */
 #define COORD_MAX_NODES       256          /* node names remembered; more: nodes forget */
 #define COORD_TAKE_MARGIN_MS  2000         /* a take may run this much past its plan (and 10 %) */
+#define COORD_DISK_RESERVE_MB 256.0        /* --disk-reserve default */
+#define COORD_TAKE_FAILURES   3 /* takes in a row a node cannot record before it is held */
 
 typedef enum {
     COORD_AUTH_AUTO = 0, /* CURVE when the state folder holds keys (batcherbird keys init) */
@@ -48,8 +50,9 @@ typedef struct {
     int heartbeat_ms;
     int offline_after_ms; /* silence after which a node is offline */
     coord_auth_t auth;
-    bool insecure; /* allow plaintext on an endpoint other machines reach */
-    int max_peers; /* connections per endpoint; 0: COORD_MAX_PEERS */
+    bool insecure;          /* allow plaintext on an endpoint other machines reach */
+    int max_peers;          /* connections per endpoint; 0: COORD_MAX_PEERS */
+    double disk_reserve_mb; /* free space kept on the state folder's disk: no takes below it */
 } coord_config_t;
 
 typedef struct coord_t coord_t;
@@ -105,8 +108,12 @@ struct coord_t {
     coord_spec_cache_t *specs;
     coord_setup_sent_t *setups;
     bool schedule_soon;
-    zpoller_t *poller; /* coord_step's */
+    zpoller_t *poller;       /* coord_step's */
+    coord_plan_row_t *plans; /* batches whose jobs are still being written (planner.c) */
+    size_t n_plans;
     int64_t next_tick; /* monotonic ms of the next liveness check */
+    bool disk_full;    /* the state folder's disk is below disk_reserve_mb */
+    char disk_message[1200];
 };
 
 coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen);
@@ -156,6 +163,20 @@ void coord_nodelink_init(coord_t *self);
 void coord_operator_init(coord_t *self);
 int coord_batch_status(coord_t *self, uint64_t batch_id, Bb__BatchStatus **out);
 void coord_batch_status_free(Bb__BatchStatus *st);
+
+/* planner.c: a batch's jobs written in bounded steps */
+#define COORD_PLAN_STEP_JOBS 2000 /* jobs written per turn of the loop, at most */
+#define COORD_PLAN_STEP_MS   20   /* and for at most this long */
+/* Starts writing batch's jobs: its planning row, inside the submit's transaction;
+ * coord_plan_load() after the commit. */
+int coord_plan_start(coord_t *self, uint64_t batch, int64_t total);
+/* Writes the next jobs, at most `budget`; returns how many (0: nothing left), or an error. */
+int coord_plan_step(coord_t *self, int budget);
+/* Reads the planning rows (startup). */
+int coord_plan_load(coord_t *self);
+/* Whether instrument idx (-1: any) of batch still has jobs to be written; *done and *total
+ * (may be NULL) count the batch's jobs. */
+bool coord_planning(coord_t *self, uint64_t batch, int idx, int64_t *done, int64_t *total);
 
 /* qc_worker.c: the take checker */
 coord_qc_t *coord_qc_new(const char *db_path);

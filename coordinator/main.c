@@ -33,6 +33,8 @@ static void s_usage(FILE *out)
             "                        loopback and ipc:// endpoints only\n"
             "  --insecure            with --auth none, allow endpoints other machines reach\n"
             "  --max-connections N   per endpoint (default %d)\n"
+            "  --disk-reserve MB     free space kept on the state folder's disk: below it no\n"
+            "                        take is recorded, and status says why (default 256)\n"
             "  --nodes ENDPOINT      where capture nodes connect (default %s)\n"
             "  --operators ENDPOINT  where the CLI connects (default %s)\n"
             "  --events ENDPOINT     progress events, ZeroMQ PUB (default %s)\n"
@@ -80,15 +82,22 @@ int main(int argc, char **argv)
         O_AUTH,
         O_INSECURE,
         O_MAXCONN,
+        O_DISKRES,
         O_HELP
     };
-    static const struct option longopts[] = {
-        {"state", 1, 0, O_STATE},       {"nodes", 1, 0, O_NODES},
-        {"operators", 1, 0, O_OPS},     {"events", 1, 0, O_EVENTS},
-        {"heartbeat-ms", 1, 0, O_HB},   {"log-level", 1, 0, O_LOG},
-        {"library", 1, 0, O_LIBRARY},   {"auth", 1, 0, O_AUTH},
-        {"insecure", 0, 0, O_INSECURE}, {"max-connections", 1, 0, O_MAXCONN},
-        {"help", 0, 0, O_HELP},         {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"state", 1, 0, O_STATE},
+                                             {"nodes", 1, 0, O_NODES},
+                                             {"operators", 1, 0, O_OPS},
+                                             {"events", 1, 0, O_EVENTS},
+                                             {"heartbeat-ms", 1, 0, O_HB},
+                                             {"log-level", 1, 0, O_LOG},
+                                             {"library", 1, 0, O_LIBRARY},
+                                             {"auth", 1, 0, O_AUTH},
+                                             {"insecure", 0, 0, O_INSECURE},
+                                             {"max-connections", 1, 0, O_MAXCONN},
+                                             {"disk-reserve", 1, 0, O_DISKRES},
+                                             {"help", 0, 0, O_HELP},
+                                             {0, 0, 0, 0}};
     char default_state[PATH_MAX];
     const char *home = getenv("HOME");
     const char *xdg = getenv("XDG_STATE_HOME");
@@ -101,7 +110,8 @@ int main(int argc, char **argv)
                           .node_endpoint = BB_ENDPOINT_NODES,
                           .operator_endpoint = BB_ENDPOINT_OPERATORS,
                           .event_endpoint = BB_ENDPOINT_EVENTS,
-                          .heartbeat_ms = 1000};
+                          .heartbeat_ms = 1000,
+                          .disk_reserve_mb = COORD_DISK_RESERVE_MB};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -133,6 +143,16 @@ int main(int argc, char **argv)
         case O_INSECURE:
             cfg.insecure = true;
             break;
+        case O_DISKRES: {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*end || !(v >= 0 && v <= 1e9)) {
+                fprintf(stderr, "batcherbird-coordinator: --disk-reserve: MB, 0 or more\n");
+                return 2;
+            }
+            cfg.disk_reserve_mb = v;
+            break;
+        }
         case O_MAXCONN: {
             char *end;
             long v = strtol(optarg, &end, 10);

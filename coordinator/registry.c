@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb_err.h"
 #include "bb_pb.h"
 
 struct coord_registry_t {
@@ -66,6 +67,23 @@ coord_node_t *coord_registry_get(coord_registry_t *self, const char *name)
     self->nodes[at] = node;
     self->n++;
     return node;
+}
+
+int coord_registry_remove(coord_registry_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        if (strcmp(self->nodes[i]->name, name) != 0)
+            continue;
+        coord_node_t *node = self->nodes[i];
+        zframe_destroy(&node->peer);
+        if (node->caps)
+            bb__capabilities__free_unpacked(node->caps, NULL);
+        free(node);
+        memmove(&self->nodes[i], &self->nodes[i + 1], (self->n - i - 1) * sizeof self->nodes[0]);
+        self->n--;
+        return 0;
+    }
+    return BB_ENOTFOUND;
 }
 
 size_t coord_registry_size(coord_registry_t *self)

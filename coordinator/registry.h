@@ -33,6 +33,8 @@ typedef struct {
     int dispatch_backoff_ms;                /* after a refused StartTake: 0, 500, 1000 ... 10000 */
     int64_t dispatch_hold_until;            /* monotonic ms: no take dispatched before */
     uint32_t dispatch_refusals;             /* StartTake refused, in all */
+    char refusal[256]; /* why it refused the last take (shown while held back) */
+    int take_failures; /* takes in a row it could not record (TakeFailed) */
 } coord_node_t;
 
 typedef struct coord_registry_t coord_registry_t;
@@ -43,6 +45,8 @@ coord_node_t *coord_registry_find(coord_registry_t *self, const char *name);
 /* Finds or adds a node by name. */
 coord_node_t *coord_registry_get(coord_registry_t *self, const char *name);
 size_t coord_registry_size(coord_registry_t *self);
+/* Removes and frees a node; 0, or BB_ENOTFOUND. */
+int coord_registry_remove(coord_registry_t *self, const char *name);
 coord_node_t *coord_registry_at(coord_registry_t *self, size_t i);
 /* Replaces the node's routing id and capabilities (copied). */
 void coord_registry_set_peer(coord_node_t *node, zframe_t *peer);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "bb_clock.h"
 #include "bb_err.h"
@@ -79,12 +80,14 @@ static void s_on_start_take(void *arg, int status, const char *message,
                 node->dispatch_backoff_ms = COORD_DISPATCH_BACKOFF_MAX_MS;
             node->dispatch_hold_until = bb_mono_ns() / BB_NS_PER_MS + node->dispatch_backoff_ms;
             node->dispatch_refusals++;
+            snprintf(node->refusal, sizeof node->refusal, "%s", message);
         }
         bb_warn("take %s was not accepted: %s: %s (no take for node %s for %d ms)", ctx->take_id,
                 bb_status_name(status), message, ctx->node, node ? node->dispatch_backoff_ms : 0);
         self->schedule_soon = true;
     } else if (node) {
         node->dispatch_backoff_ms = 0;
+        node->refusal[0] = '\0';
     }
     free(ctx);
 }
@@ -246,7 +249,8 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
     coord_store_job_count(self->store, batch, idx, JOB_PENDING, &pending);
     coord_store_job_count(self->store, batch, idx, JOB_DISPATCHED, &dispatched);
     coord_store_job_count(self->store, batch, idx, JOB_STORED, &checking);
-    if (pending == 0 && dispatched == 0 && checking == 0) {
+    if (pending == 0 && dispatched == 0 && checking == 0 &&
+        !coord_planning(self, batch, idx, NULL, NULL)) {
         if (spec && spec->no_export) { /* a measurement (calibration): nothing to write */
             int failed = 0;
             coord_store_job_count(self->store, batch, idx, JOB_FAILED, &failed);
@@ -268,8 +272,18 @@ static bool s_instrument(coord_t *self, uint64_t batch, int idx, const Bb__Batch
         s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PAUSED, why);
         return false;
     }
-    if (node->dispatch_hold_until > bb_mono_ns() / BB_NS_PER_MS)
-        return false; /* it refused a take a moment ago: backing off */
+    if (node->dispatch_hold_until > bb_mono_ns() / BB_NS_PER_MS) {
+        /* it refused a take a moment ago: backing off, and saying why (a full spool...) */
+        if (*node->refusal)
+            s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PAUSED,
+                             node->refusal);
+        return false;
+    }
+    if (self->disk_full) { /* the coordinator cannot store takes: none is recorded */
+        s_set_inst_state(self, batch, idx, &row, BB__INSTRUMENT_STATE__INST_PAUSED,
+                         self->disk_message);
+        return false;
+    }
     if (node->state == BB__NODE_STATE__NODE_DEVICE_LOST) {
         snprintf(why, sizeof why, "node %s lost its audio device%s%s", row.node,
                  *node->message ? ": " : "", node->message);
@@ -366,8 +380,33 @@ void coord_node_went_away(coord_t *self, coord_node_t *node, const char *why)
     self->schedule_soon = true;
 }
 
+/* The coordinator's own disk: below --disk-reserve free, no take is dispatched (nodes keep
+ * what they have in their spools) and every waiting instrument says why; it goes on by
+ * itself when space returns. */
+static void s_check_disk(coord_t *self)
+{
+    struct statvfs vfs;
+    if (statvfs(self->takes_dir, &vfs) != 0)
+        return;
+    double free_mb = (double)vfs.f_bavail * (double)vfs.f_frsize / (1024.0 * 1024.0);
+    bool full = free_mb < self->cfg.disk_reserve_mb;
+    if (full)
+        snprintf(self->disk_message, sizeof self->disk_message,
+                 "coordinator disk full: %.0f MB free in %s (%.0f MB are kept free)", free_mb,
+                 self->state_dir, self->cfg.disk_reserve_mb);
+    if (full != self->disk_full) {
+        if (full)
+            bb_warn("%s: no takes until there is space", self->disk_message);
+        else
+            bb_info("the coordinator's disk has space again (%.0f MB free): takes go on", free_mb);
+        self->schedule_soon = true;
+    }
+    self->disk_full = full;
+}
+
 void coord_check_liveness(coord_t *self)
 {
+    s_check_disk(self);
     int64_t now = bb_mono_ns() / BB_NS_PER_MS;
     for (size_t i = 0; i < coord_registry_size(self->registry); i++) {
         coord_node_t *node = coord_registry_at(self->registry, i);

@@ -335,6 +335,10 @@ static void s_take_begin(Bb__NodeLink_Service *service, const Bb__TakeBeginReque
     coord_node_t *node = s_caller(self, call, req->node, true);
     if (!node)
         return;
+    if (self->disk_full) { /* the node keeps the take until there is space */
+        bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "%.400s", self->disk_message);
+        return;
+    }
     char msg[BB_RPC_MESSAGE_MAX];
     int status = coord_ingest_check(req, msg, sizeof msg);
     if (status != BB_STATUS_OK) {
@@ -612,6 +616,7 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
         return;
     }
     closure(&reply, call);
+    node->take_failures = 0;
     s_measure_overhead(node, &meta);
     coord_qc_queue(self->qc, req->take_id);
 }
@@ -689,6 +694,18 @@ static void s_take_failed(Bb__NodeLink_Service *service, const Bb__TakeFailedReq
         return;
     Bb__TakeFailedReply reply = BB__TAKE_FAILED_REPLY__INIT;
     closure(&reply, call);
+    /* a node that cannot record (a full spool, a failing disk) is held back after a few in a
+     * row, with the reason on its instruments, instead of recording the same take again and
+     * again */
+    if (!req->device_lost && ++node->take_failures >= COORD_TAKE_FAILURES) {
+        snprintf(node->refusal, sizeof node->refusal,
+                 "node %.40s: %d takes in a row could not be recorded (%.120s)", node->name,
+                 node->take_failures, req->reason);
+        node->dispatch_backoff_ms = 10000;
+        node->dispatch_hold_until = bb_mono_ns() / BB_NS_PER_MS + node->dispatch_backoff_ms;
+        if (node->take_failures == COORD_TAKE_FAILURES)
+            bb_warn("%s: no takes for it for 10 s at a time", node->refusal);
+    }
     coord_job_row_t job;
     if (coord_store_job_find_by_take(self->store, req->take_id, &job) != 0 ||
         job.state != JOB_DISPATCHED || strcmp(job.node, node->name) != 0)

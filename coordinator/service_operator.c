@@ -23,6 +23,7 @@
 #include "plan_check.h"
 #include "plan_fields.h"
 #include "service_export.h"
+#include "service_admin.h"
 #include "service_housekeeping.h"
 
 #define COORD_MAX_LIST 50
@@ -212,6 +213,30 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
+    /* a submit sent again (its reply was lost): the batch it made */
+    uint64_t existing = 0;
+    if (*spec->request_id &&
+        coord_store_request_find(self->store, spec->request_id, &existing) == 0) {
+        int64_t done = 0, planned = 0;
+        if (!coord_planning(self, existing, -1, &done, &planned)) {
+            int n_inst = 0;
+            coord_store_inst_count(self->store, existing, &n_inst);
+            for (int i = 0; i < n_inst; i++) {
+                int n = 0;
+                coord_store_job_count(self->store, existing, i, -1, &n);
+                planned += n;
+            }
+        }
+        Bb__SubmitBatchReply reply = BB__SUBMIT_BATCH_REPLY__INIT;
+        reply.batch_id = existing;
+        reply.total_takes = (uint32_t)planned;
+        reply.existing = true;
+        closure(&reply, call);
+        bb__batch_spec__free_unpacked(spec, NULL);
+        bb_info("submit %s came again: batch %llu, which it made", in->request_id,
+                (unsigned long long)existing);
+        return;
+    }
     uint64_t total = 0;
     int status =
         s_plan_status(dsp_plan_validate(&total, spec, s_node_known, self, msg, sizeof msg));
@@ -273,14 +298,12 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
                     rc = coord_store_job_insert(self->store, id, (int)i, k - 3, (int)picks[k],
                                                 (int)loud, 1, false);
         }
-        int seq = 0;
-        for (int pass = 0; pass < (inst->release_samples ? 2 : 1) && !rc; pass++)
-            for (size_t k = 0; k < n_notes && !rc; k++)
-                for (size_t v = 0; v < inst->n_velocities && !rc; v++)
-                    for (uint32_t r = 1; r <= inst->round_robins && !rc; r++)
-                        rc = coord_store_job_insert(self->store, id, (int)i, seq++, (int)notes[k],
-                                                    (int)inst->velocities[v], (int)r, pass == 1);
     }
+    /* the planned takes themselves are written in steps (planner.c) */
+    if (!rc)
+        rc = coord_plan_start(self, id, (int64_t)total);
+    if (!rc && *spec->request_id)
+        rc = coord_store_request_insert(self->store, spec->request_id, id);
     if (!rc)
         rc = coord_store_commit(self->store);
     free(packed);
@@ -291,6 +314,7 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
                     coord_store_errmsg(self->store));
         return;
     }
+    coord_plan_load(self);
     if (*out_dir)
         bb_mkdir_p(out_dir);
     /* the plan beside the raw takes: `batcherbird process` re-cuts them with it */
@@ -338,6 +362,45 @@ void coord_batch_status_free(Bb__BatchStatus *st)
     free(st);
 }
 
+/* "12 min", "3 h 5 min", "40 s" */
+static void s_span(double s, char *out, size_t len)
+{
+    long t = s < 0 ? 0 : (long)(s + 0.5);
+    if (t < 60)
+        snprintf(out, len, "%ld s", t);
+    else if (t < 3600)
+        snprintf(out, len, "%ld min", t / 60);
+    else
+        snprintf(out, len, "%ld h %ld min", t / 3600, (t / 60) % 60);
+}
+
+/* An instrument waiting for its node says for how long the node has been away (the
+ * stored message was written when it went). */
+static bool s_waiting(coord_t *self, const coord_inst_row_t *row, char *out, size_t len)
+{
+    bool active = row->state == BB__INSTRUMENT_STATE__INST_PAUSED ||
+                  row->state == BB__INSTRUMENT_STATE__INST_PENDING ||
+                  row->state == BB__INSTRUMENT_STATE__INST_RECORDING;
+    if (!active || strncmp(row->message, "waiting for node", 16) != 0)
+        return false;
+    coord_node_t *node = coord_registry_find(self->registry, row->node);
+    if (node && node->online)
+        return false;
+    double away = -1, last = 0;
+    if (node && node->last_seen_ms > 0)
+        away = (bb_mono_ns() / BB_NS_PER_MS - node->last_seen_ms) / 1000.0;
+    else if (coord_store_node_last_seen(self->store, row->node, &last) == 0 && last > 0)
+        away = bb_unix_s() - last;
+    char span[32];
+    if (away < 0) {
+        snprintf(out, len, "waiting for node %s (not connected yet)", row->node);
+    } else {
+        s_span(away, span, sizeof span);
+        snprintf(out, len, "waiting for node %s (offline %s)", row->node, span);
+    }
+    return true;
+}
+
 int coord_batch_status(coord_t *self, uint64_t batch_id, Bb__BatchStatus **out)
 {
     coord_batch_row_t b;
@@ -364,7 +427,15 @@ int coord_batch_status(coord_t *self, uint64_t batch_id, Bb__BatchStatus **out)
     st->out_dir = s_dup(b.out_dir);
     st->created_unix = b.created;
     st->elapsed_s = (b.finished > 0 ? b.finished : now) - b.created;
-    st->message = s_dup(b.message);
+    int64_t planned = 0, plan_total = 0;
+    if (coord_planning(self, batch_id, -1, &planned, &plan_total)) {
+        char text[160];
+        snprintf(text, sizeof text, "planning: %lld of %lld takes written", (long long)planned,
+                 (long long)plan_total);
+        st->message = s_dup(text);
+    } else {
+        st->message = s_dup(b.message);
+    }
     for (int i = 0; i < n_inst; i++) {
         coord_inst_row_t row;
         if (coord_store_inst_get(self->store, batch_id, i, &row))
@@ -381,7 +452,8 @@ int coord_batch_status(coord_t *self, uint64_t batch_id, Bb__BatchStatus **out)
         is->name = s_dup(row.name);
         is->node = s_dup(row.node);
         is->state = row.state;
-        is->message = s_dup(row.message);
+        char waiting[300];
+        is->message = s_dup(s_waiting(self, &row, waiting, sizeof waiting) ? waiting : row.message);
         is->library_path = s_dup(row.library_path);
         is->done = (uint32_t)done;
         is->total = (uint32_t)total;
@@ -488,6 +560,27 @@ static void s_abort_done(void *arg, int status, const char *message, const Proto
         bb_debug("abort on a node: %s: %s", bb_status_name(status), message);
 }
 
+/* The node's answer to a pause: the queued takes it dropped go back to pending, so that
+ * a resume dispatches them again. */
+static void s_on_withdrawn(void *arg, int status, const char *message,
+                           const ProtobufCMessage *reply)
+{
+    coord_t *self = arg;
+    if (status != BB_STATUS_OK) {
+        bb_debug("withdrawing queued takes on a node: %s: %s", bb_status_name(status), message);
+        return;
+    }
+    const Bb__AbortReply *r = (const Bb__AbortReply *)reply;
+    for (size_t i = 0; i < r->n_withdrawn; i++) {
+        coord_job_row_t job;
+        if (coord_store_job_find_by_take(self->store, r->withdrawn[i], &job) == 0)
+            coord_store_job_requeue(self->store, job.id, r->withdrawn[i],
+                                    "withdrawn from its node by a pause");
+    }
+    if (r->n_withdrawn)
+        bb_info("pause: %zu queued take(s) withdrawn from their node", r->n_withdrawn);
+}
+
 typedef enum { CTL_PAUSE, CTL_RESUME, CTL_CANCEL } s_ctl_t;
 
 static void s_control(coord_t *self, const Bb__BatchRequest *req, s_ctl_t what,
@@ -508,8 +601,9 @@ static void s_control(coord_t *self, const Bb__BatchRequest *req, s_ctl_t what,
         ok = from == BB__BATCH_STATE__BATCH_RUNNING || from == BB__BATCH_STATE__BATCH_PAUSED;
         to = BB__BATCH_STATE__BATCH_PAUSED;
         break;
-    case CTL_RESUME:
-        ok = from == BB__BATCH_STATE__BATCH_PAUSED || from == BB__BATCH_STATE__BATCH_RUNNING;
+    case CTL_RESUME: /* a failed batch: its failed exports run again from the stored takes */
+        ok = from == BB__BATCH_STATE__BATCH_PAUSED || from == BB__BATCH_STATE__BATCH_RUNNING ||
+             from == BB__BATCH_STATE__BATCH_FAILED;
         to = BB__BATCH_STATE__BATCH_RUNNING;
         break;
     case CTL_CANCEL:
@@ -532,6 +626,12 @@ static void s_control(coord_t *self, const Bb__BatchRequest *req, s_ctl_t what,
         coord_inst_row_t row;
         if (coord_store_inst_get(self->store, req->batch_id, i, &row))
             continue;
+        if (what == CTL_RESUME && row.state == BB__INSTRUMENT_STATE__INST_FAILED) {
+            rc =
+                coord_store_inst_set_state(self->store, req->batch_id, i,
+                                           BB__INSTRUMENT_STATE__INST_EXPORTING, "exporting again");
+            continue;
+        }
         bool active = row.state == BB__INSTRUMENT_STATE__INST_PENDING ||
                       row.state == BB__INSTRUMENT_STATE__INST_RECORDING ||
                       row.state == BB__INSTRUMENT_STATE__INST_PAUSED;
@@ -559,18 +659,34 @@ static void s_control(coord_t *self, const Bb__BatchRequest *req, s_ctl_t what,
                     (unsigned long long)req->batch_id, coord_store_errmsg(self->store));
         return;
     }
-    if (what == CTL_CANCEL) {
-        /* Stop what the nodes are playing for this batch now. */
+    if (what == CTL_CANCEL || what == CTL_PAUSE) {
+        /* Cancel: stop what the nodes are playing for this batch now. Pause: withdraw the
+         * takes queued on them (the one sounding plays out and is kept); the withdrawn
+         * jobs are pending again (s_on_withdrawn). */
         const Bb__BatchSpec *spec = coord_spec(self, req->batch_id);
         for (size_t i = 0; spec && i < spec->n_instruments; i++) {
             coord_node_t *node = coord_registry_find(self->registry, spec->instruments[i]->node);
-            if (!node || !node->online || !node->peer)
+            bool seen = false;
+            for (size_t k = 0; k < i; k++)
+                seen |= strcmp(spec->instruments[k]->node, spec->instruments[i]->node) == 0;
+            if (seen || !node || !node->online || !node->peer)
                 continue;
             Bb__AbortRequest abort_req = BB__ABORT_REQUEST__INIT;
             abort_req.batch_id = req->batch_id;
-            abort_req.reason = "batch cancelled";
+            abort_req.queued_only = what == CTL_PAUSE;
+            abort_req.reason = what == CTL_PAUSE ? "batch paused" : "batch cancelled";
             bb_rpc_call_async(self->nodes_rpc, node->peer, &bb__capture__descriptor, "Abort",
-                              &abort_req.base, COORD_CALL_TIMEOUT_MS, s_abort_done, NULL);
+                              &abort_req.base, COORD_CALL_TIMEOUT_MS,
+                              what == CTL_PAUSE ? s_on_withdrawn : s_abort_done,
+                              what == CTL_PAUSE ? self : NULL);
+        }
+    }
+    if (what == CTL_RESUME && from == BB__BATCH_STATE__BATCH_FAILED) {
+        for (int i = 0; i < n_inst; i++) {
+            coord_inst_row_t row;
+            if (coord_store_inst_get(self->store, req->batch_id, i, &row) == 0 &&
+                row.state == BB__INSTRUMENT_STATE__INST_EXPORTING)
+                coord_worker_export(self->worker, req->batch_id, i);
         }
     }
     Bb__ControlReply reply = BB__CONTROL_REPLY__INIT;
@@ -762,6 +878,18 @@ static void s_delete_batch(Bb__Operator_Service *service, const Bb__DeleteBatchR
                            Bb__DeleteBatchReply_Closure closure, void *call)
 {
     coord_delete_batch(s_coord(service), req, closure, call);
+}
+
+static void s_forget_node(Bb__Operator_Service *service, const Bb__ForgetNodeRequest *req,
+                          Bb__ForgetNodeReply_Closure closure, void *call)
+{
+    coord_forget_node(s_coord(service), req, closure, call);
+}
+
+static void s_move_instrument(Bb__Operator_Service *service, const Bb__MoveInstrumentRequest *req,
+                              Bb__MoveInstrumentReply_Closure closure, void *call)
+{
+    coord_move_instrument(s_coord(service), req, closure, call);
 }
 
 void coord_operator_init(coord_t *self)

@@ -68,7 +68,10 @@ static const char *s_schema =
     "  batch_id INT, kind INT, instrument TEXT, take_id TEXT, message TEXT);"
     "CREATE TABLE IF NOT EXISTS library_files(root TEXT, path TEXT, folder TEXT, size INT,"
     "  crc32 INT, PRIMARY KEY(root, path));"
-    "CREATE INDEX IF NOT EXISTS library_folders ON library_files(root, folder);";
+    "CREATE INDEX IF NOT EXISTS library_folders ON library_files(root, folder);"
+    "CREATE TABLE IF NOT EXISTS requests(id TEXT PRIMARY KEY, batch_id INT);"
+    "CREATE TABLE IF NOT EXISTS planning(batch_id INTEGER PRIMARY KEY, inst_idx INT,"
+    "  next_seq INT, done INT, total INT);";
 
 const char *coord_store_errmsg(coord_store_t *self)
 {
@@ -998,7 +1001,8 @@ int coord_store_take_paths(coord_store_t *self, uint64_t batch, char ***paths, s
 
 int coord_store_take_ids(coord_store_t *self, uint64_t batch, char ***ids, size_t *n)
 {
-    return s_text_list(self, "SELECT id FROM takes WHERE batch_id=? ORDER BY inst_idx, received, id",
+    return s_text_list(self,
+                       "SELECT id FROM takes WHERE batch_id=? ORDER BY inst_idx, received, id",
                        true, (int64_t)batch, ids, n);
 }
 
@@ -1025,8 +1029,8 @@ int coord_store_library_set(coord_store_t *self, const char *root, const char *f
 {
     int rc = coord_store_begin(self);
     if (!rc)
-        rc = s_exec(self, "DELETE FROM library_files WHERE root=? AND folder=?", "tt", root,
-                    folder);
+        rc =
+            s_exec(self, "DELETE FROM library_files WHERE root=? AND folder=?", "tt", root, folder);
     for (size_t i = 0; !rc && i < n; i++)
         rc = s_library_put(self, root, folder, &files[i]);
     for (size_t i = 0; !rc && i < n_root; i++)
@@ -1081,12 +1085,138 @@ int coord_store_library_has_folder(coord_store_t *self, const char *root, const 
 {
     sqlite3_stmt *st;
     int step;
-    int rc = s_run(self, &st, &step,
-                   "SELECT 1 FROM library_files WHERE root=? AND folder=? LIMIT 1", "tt", root,
-                   folder);
+    int rc =
+        s_run(self, &st, &step, "SELECT 1 FROM library_files WHERE root=? AND folder=? LIMIT 1",
+              "tt", root, folder);
     if (rc)
         return rc;
     *has = step == SQLITE_ROW;
     s_done(self, st);
+    return 0;
+}
+
+/* ---- submit request ids, nodes forgotten, instruments moved ---- */
+
+int coord_store_request_find(coord_store_t *self, const char *request_id, uint64_t *batch)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step, "SELECT batch_id FROM requests WHERE id=?", "t", request_id);
+    if (rc)
+        return rc;
+    if (step == SQLITE_ROW)
+        *batch = (uint64_t)sqlite3_column_int64(st, 0);
+    s_done(self, st);
+    return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+}
+
+int coord_store_request_insert(coord_store_t *self, const char *request_id, uint64_t batch)
+{
+    return s_exec(self, "INSERT OR REPLACE INTO requests(id, batch_id) VALUES(?,?)", "ti",
+                  request_id, (int64_t)batch);
+}
+
+int coord_store_node_forget(coord_store_t *self, const char *name)
+{
+    return s_exec(self, "DELETE FROM nodes WHERE name=?", "t", name);
+}
+
+int coord_store_node_last_seen(coord_store_t *self, const char *name, double *unix_s)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step, "SELECT last_seen FROM nodes WHERE name=?", "t", name);
+    if (rc)
+        return rc;
+    *unix_s = step == SQLITE_ROW ? sqlite3_column_double(st, 0) : 0;
+    s_done(self, st);
+    return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+}
+
+int coord_store_node_active_batch(coord_store_t *self, const char *name, uint64_t *batch)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT b.id FROM instruments i JOIN batches b ON b.id=i.batch_id"
+                   " WHERE i.node=? AND b.state IN (?,?) ORDER BY b.id LIMIT 1",
+                   "tii", name, (int64_t)BB__BATCH_STATE__BATCH_RUNNING,
+                   (int64_t)BB__BATCH_STATE__BATCH_PAUSED);
+    if (rc)
+        return rc;
+    if (step == SQLITE_ROW)
+        *batch = (uint64_t)sqlite3_column_int64(st, 0);
+    s_done(self, st);
+    return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+}
+
+int coord_store_inst_set_node(coord_store_t *self, uint64_t batch, int idx, const char *node)
+{
+    return s_exec(self, "UPDATE instruments SET node=? WHERE batch_id=? AND idx=?", "tii", node,
+                  (int64_t)batch, (int64_t)idx);
+}
+
+int coord_store_jobs_requeue_inst(coord_store_t *self, uint64_t batch, int idx, int *n)
+{
+    int rc =
+        s_exec(self, "UPDATE jobs SET state=? WHERE batch_id=? AND inst_idx=? AND state=?", "iiii",
+               (int64_t)JOB_PENDING, (int64_t)batch, (int64_t)idx, (int64_t)JOB_DISPATCHED);
+    *n = rc ? 0 : sqlite3_changes(self->db);
+    return rc;
+}
+
+/* ---- batches whose takes are still being written (planner.c) ---- */
+
+int coord_store_plan_put(coord_store_t *self, const coord_plan_row_t *p)
+{
+    return s_exec(self,
+                  "INSERT OR REPLACE INTO planning(batch_id, inst_idx, next_seq, done, total)"
+                  " VALUES(?,?,?,?,?)",
+                  "iiiii", (int64_t)p->batch_id, (int64_t)p->inst_idx, (int64_t)p->next_seq,
+                  (int64_t)p->done, (int64_t)p->total);
+}
+
+int coord_store_plan_delete(coord_store_t *self, uint64_t batch)
+{
+    return s_exec(self, "DELETE FROM planning WHERE batch_id=?", "i", (int64_t)batch);
+}
+
+int coord_store_plan_all(coord_store_t *self, coord_plan_row_t **rows_out, size_t *n_out)
+{
+    *rows_out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *st;
+    if (s_prepare(
+            self,
+            "SELECT batch_id, inst_idx, next_seq, done, total FROM planning ORDER BY batch_id",
+            &st))
+        return BB_EDB;
+    coord_plan_row_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            coord_plan_row_t *nr = realloc(rows, cap * sizeof *nr);
+            if (!nr) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            rows = nr;
+        }
+        rows[n].batch_id = (uint64_t)sqlite3_column_int64(st, 0);
+        rows[n].inst_idx = sqlite3_column_int(st, 1);
+        rows[n].next_seq = sqlite3_column_int(st, 2);
+        rows[n].done = sqlite3_column_int64(st, 3);
+        rows[n].total = sqlite3_column_int64(st, 4);
+        n++;
+    }
+    s_done(self, st);
+    if (rc != SQLITE_DONE) {
+        free(rows);
+        return rc == SQLITE_NOMEM ? BB_ENOMEM : s_fail(self, "step");
+    }
+    *rows_out = rows;
+    *n_out = n;
     return 0;
 }

@@ -214,6 +214,35 @@ int coord_store_library_files(coord_store_t *self, const char *root, coord_lib_f
 int coord_store_library_has_folder(coord_store_t *self, const char *root, const char *folder,
                                    bool *has);
 
+/* ---- submit request ids, nodes forgotten, instruments moved ---- */
+
+/* The batch a submit with this client request id made; BB_ENOTFOUND when none. */
+int coord_store_request_find(coord_store_t *self, const char *request_id, uint64_t *batch);
+int coord_store_request_insert(coord_store_t *self, const char *request_id, uint64_t batch);
+/* Removes a node's row (its name, calibration, capabilities). */
+int coord_store_node_forget(coord_store_t *self, const char *name);
+/* When the node was last heard from (Unix s); BB_ENOTFOUND for a node never seen. */
+int coord_store_node_last_seen(coord_store_t *self, const char *name, double *unix_s);
+/* The oldest running or paused batch with an instrument on the node; BB_ENOTFOUND: none. */
+int coord_store_node_active_batch(coord_store_t *self, const char *name, uint64_t *batch);
+int coord_store_inst_set_node(coord_store_t *self, uint64_t batch, int idx, const char *node);
+/* The instrument's jobs out on a node back to pending; *n = how many. */
+int coord_store_jobs_requeue_inst(coord_store_t *self, uint64_t batch, int idx, int *n);
+
+/* ---- batches whose takes are still being written (planner.c) ---- */
+
+typedef struct {
+    uint64_t batch_id;
+    int inst_idx;  /* the instrument being written */
+    int next_seq;  /* its next job */
+    int64_t done;  /* jobs of the batch written */
+    int64_t total; /* jobs of the batch */
+} coord_plan_row_t;
+int coord_store_plan_put(coord_store_t *self, const coord_plan_row_t *p);
+int coord_store_plan_delete(coord_store_t *self, uint64_t batch);
+/* Every batch still being written, oldest first; *rows is malloc'd. */
+int coord_store_plan_all(coord_store_t *self, coord_plan_row_t **rows, size_t *n);
+
 /* Names of every node ever registered; *names is malloc'd, each entry too. */
 int coord_store_node_names(coord_store_t *self, char ***names, size_t *n);
 

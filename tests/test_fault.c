@@ -21,6 +21,20 @@
  *                       a real node's batch completes
  *  second_coordinator   a second coordinator on the same state folder: refused with the
  *                       first one's pid
+ *  retried_submit       a submit sent again with its request id (a lost answer): the same
+ *                       batch, not a second
+ *  pause_stops          pausing withdraws the take queued on the node: nothing but the one
+ *                       sounding is recorded after the pause
+ *  export_retry         an export stopped by a foreign folder fails with its reason; once
+ *                       the folder is moved away, export --retry completes it
+ *  spool_full           a node whose spool has no room refuses takes with the reason; its
+ *                       instrument pauses saying so, the node is asked a few times, not in
+ *                       a loop, and nothing is recorded
+ *  disk_full            the coordinator's own disk below its reserve: instruments pause with
+ *                       the reason, nothing is dispatched; space back, the batch completes
+ *  node_gone            a node that never comes back: status says for how long, move puts
+ *                       its instrument on another node, the batch completes there, and the
+ *                       dead node can be forgotten
  *
  * Figures (memory, time, descriptors) are printed on lines starting "figure:"; what is
  * asserted is a bound, never a speed.
@@ -696,6 +710,253 @@ static void test_second_coordinator(void **state)
     s_check_clean_stop();
 }
 
+/* ---- one owner per request ---- */
+
+static void test_retried_submit(void **state)
+{
+    (void)state;
+    assert_int_equal(s_start("retried", 1, NULL), 0);
+    /* the same submit twice through the CLI, as a script retrying it would */
+    setenv("BATCHERBIRD_REQUEST_ID", "night-1-submit", 1);
+    char *err = NULL;
+    assert_int_equal(s_submit("Keys", "node-0", "C3:D3", NULL, NULL), 0);
+    assert_int_equal(s_submit("Keys", "node-0", "C3:D3", NULL, &err), 0);
+    unsetenv("BATCHERBIRD_REQUEST_ID");
+    assert_non_null(strstr(err, "the batch it made then"));
+    free(err);
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM batches", NULL), 1);
+    /* and a raw one: existing is set, the id is the first batch's */
+    bb_rpc_t *rpc = test_fixture_rpc(&s_fx, s_fx.ops, "operator", "tests");
+    uint32_t vels[] = {100};
+    Bb__InstrumentSpec inst = BB__INSTRUMENT_SPEC__INIT;
+    inst.name = "Keys";
+    inst.node = "node-0";
+    inst.note_lo = inst.note_hi = 60;
+    inst.velocities = vels;
+    inst.n_velocities = 1;
+    Bb__InstrumentSpec *insts[] = {&inst};
+    Bb__ExportSpec ex = BB__EXPORT_SPEC__INIT;
+    Bb__BatchSpec spec = BB__BATCH_SPEC__INIT;
+    spec.instruments = insts;
+    spec.n_instruments = 1;
+    spec.export = &ex;
+    spec.request_id = "night-1-submit";
+    ProtobufCMessage *reply = NULL;
+    char msg[BB_RPC_MESSAGE_MAX];
+    assert_int_equal(bb_rpc_call(rpc, &bb__operator__descriptor, "SubmitBatch", &spec.base, 5000,
+                                 &reply, msg, sizeof msg),
+                     BB_STATUS_OK);
+    assert_true(((Bb__SubmitBatchReply *)reply)->existing);
+    assert_int_equal(((Bb__SubmitBatchReply *)reply)->batch_id, 1);
+    protobuf_c_message_free_unpacked(reply, NULL);
+    bb_rpc_destroy(&rpc);
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM batches", NULL), 1);
+    assert_int_equal(s_wait_batch_final(120), BB__BATCH_STATE__BATCH_DONE);
+    s_check_clean_stop();
+}
+
+/* ---- failures that tell and recover ---- */
+
+static void test_pause_stops(void **state)
+{
+    (void)state;
+    /* a node at real time: a take lasts about 1.5 s, one queued behind it */
+    test_fixture_init(&s_fx, "pause", HB_MS);
+    assert_int_equal(test_fixture_coord_start(&s_fx, NULL), 0);
+    const char *extra[] = {"--instrument", "piano", NULL};
+    assert_int_equal(test_fixture_node_start(&s_fx, 0, "node-0", extra), 0);
+    assert_true(test_fixture_wait_online(&s_fx, 1, 60));
+    const char *args[] = {"submit",  "--instrument", "Keys",   "--node", "node-0",
+                          "--notes", "C3:C4",        "--hold", "1",      "--release",
+                          "0.3",     "--velocities", "100",    "--yes",  NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 60, NULL, NULL, args), 0);
+    /* once two jobs are out (one recording, one queued), pause */
+    for (double t0 = s_now();
+         s_db_int("SELECT COUNT(*) FROM jobs WHERE state=1", NULL) < 2 && s_now() - t0 < 30;)
+        usleep(20 * 1000);
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM jobs WHERE state=1", NULL), 2);
+    long long before = s_db_int("SELECT COUNT(*) FROM takes", NULL);
+    const char *pause[] = {"pause", "1", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 30, NULL, NULL, pause), 0);
+    sleep(5); /* three takes' worth */
+    long long after = s_db_int("SELECT COUNT(*) FROM takes", NULL);
+    long long out = s_db_int("SELECT COUNT(*) FROM jobs WHERE state=1", NULL);
+    printf("figure: pause: %lld take(s) stored before the pause, %lld after 5 s paused; %lld "
+           "job(s) still out on the node\n",
+           before, after, out);
+    assert_true(after <= before + 1); /* the one sounding, nothing more */
+    assert_int_equal(out, 0);         /* the queued one came back */
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(bb_read_file(s_fx.node[0].log, &text, &len), 0);
+    assert_non_null(strstr(text, "withdrew 1 queued take(s): batch paused"));
+    free(text);
+    const char *resume[] = {"resume", "1", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 30, NULL, NULL, resume), 0);
+    assert_int_equal(s_wait_batch_final(180), BB__BATCH_STATE__BATCH_DONE);
+    long long jobs = s_db_int("SELECT COUNT(*) FROM jobs WHERE batch_id=1", NULL);
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM jobs WHERE state=2", NULL), jobs);
+    s_check_clean_stop();
+}
+
+static void test_export_retry(void **state)
+{
+    (void)state;
+    assert_int_equal(s_start("retry", 1, NULL), 0);
+    /* a slower node so that the folder can be put in the way before the export */
+    assert_int_equal(s_submit("Keys", "node-0", "C3:C4", "lib", NULL), 0);
+    char dir[400], notes[450];
+    snprintf(dir, sizeof dir, "%s/lib/Keys", s_fx.dir);
+    assert_int_equal(bb_mkdir_p(dir), 0);
+    snprintf(notes, sizeof notes, "%s/notes.txt", dir);
+    s_write(notes, "mine\n");
+    assert_int_equal(s_wait_batch_final(120), BB__BATCH_STATE__BATCH_FAILED);
+    char msg[300];
+    s_db_text("SELECT message FROM instruments WHERE batch_id=1", msg, sizeof msg);
+    printf("figure: export retry: the failed export says: %s\n", msg);
+    assert_non_null(strstr(msg, "was not written by Batcherbird"));
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(bb_read_file(notes, &text, &len), 0);
+    assert_string_equal(text, "mine\n");
+    free(text);
+    /* moved away: the export runs again from the stored takes */
+    char moved[400];
+    snprintf(moved, sizeof moved, "%s/keys-notes", s_fx.dir);
+    assert_int_equal(rename(dir, moved), 0);
+    const char *retry[] = {"export", "1", "--retry", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 120, NULL, NULL, retry), 0);
+    assert_int_equal(s_db_int("SELECT state FROM batches WHERE id=1", NULL),
+                     BB__BATCH_STATE__BATCH_DONE);
+    snprintf(dir, sizeof dir, "%s/lib/Keys/Keys.sfz", s_fx.dir);
+    assert_true(bb_exists(dir));
+    s_check_clean_stop();
+}
+
+/* The `status` line of batch 1's instrument `name`, or "" (malloc'd). */
+static char *s_status_line(const char *name)
+{
+    char *out = NULL;
+    const char *args[] = {"status", NULL};
+    if (test_fixture_cli(&s_fx, 30, &out, NULL, args) != 0 || !out) {
+        free(out);
+        return strdup("");
+    }
+    char *hit = strstr(out, name);
+    char *line = strdup(hit ? hit : "");
+    char *nl = strchr(line, '\n');
+    if (nl)
+        *nl = '\0';
+    free(out);
+    return line;
+}
+
+static int s_count_in_log(const char *path, const char *what)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int n = 0;
+    if (bb_read_file(path, &text, &len) == 0)
+        for (char *p = text; (p = strstr(p, what)); p++)
+            n++;
+    free(text);
+    return n;
+}
+
+static void test_spool_full(void **state)
+{
+    (void)state;
+    test_fixture_init(&s_fx, "spool", HB_MS);
+    assert_int_equal(test_fixture_coord_start(&s_fx, NULL), 0);
+    /* a reserve larger than any disk: the spool counts as full */
+    const char *extra[] = {"--instrument", "piano", "--fast", "--spool-reserve", "100000000", NULL};
+    assert_int_equal(test_fixture_node_start(&s_fx, 0, "node-0", extra), 0);
+    assert_true(test_fixture_wait_online(&s_fx, 1, 60));
+    assert_int_equal(s_submit("Keys", "node-0", "C3:C4", NULL, NULL), 0);
+    sleep(8);
+    char *line = s_status_line("Keys:");
+    int asked = s_count_in_log(s_fx.coord.log, "was not accepted");
+    printf("figure: spool full: status says '%s'; StartTake asked %d time(s) in 8 s\n", line,
+           asked);
+    assert_non_null(strstr(line, "spool full"));
+    free(line);
+    assert_true(asked >= 1 && asked <= 8); /* 0.5, 1, 2, 4 s apart: never a loop */
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM takes", NULL), 0);
+    char *out = NULL;
+    const char *nodes[] = {"nodes", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 30, &out, NULL, nodes), 0);
+    assert_non_null(strstr(out, "spool full"));
+    free(out);
+    s_check_clean_stop();
+}
+
+static void test_disk_full(void **state)
+{
+    (void)state;
+    test_fixture_init(&s_fx, "disk", HB_MS);
+    const char *huge[] = {"--disk-reserve", "100000000", NULL};
+    assert_int_equal(test_fixture_coord_start(&s_fx, huge), 0);
+    const char *extra[] = {"--instrument", "piano", "--fast", NULL};
+    assert_int_equal(test_fixture_node_start(&s_fx, 0, "node-0", extra), 0);
+    assert_true(test_fixture_wait_online(&s_fx, 1, 60));
+    assert_int_equal(s_submit("Keys", "node-0", "C3:D3", NULL, NULL), 0);
+    sleep(2);
+    char *line = s_status_line("Keys:");
+    printf("figure: coordinator disk full: status says '%s'\n", line);
+    assert_non_null(strstr(line, "coordinator disk full"));
+    free(line);
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM takes", NULL), 0);
+    assert_int_equal(s_count_in_log(s_fx.coord.log, "no takes until there is space"), 1);
+    /* "space returns": the same state with the default reserve */
+    test_stop(&s_fx.coord);
+    assert_int_equal(test_fixture_coord_start(&s_fx, NULL), 0);
+    assert_int_equal(s_wait_batch_final(120), BB__BATCH_STATE__BATCH_DONE);
+    s_check_clean_stop();
+}
+
+static void test_node_gone(void **state)
+{
+    (void)state;
+    test_fixture_init(&s_fx, "gone", HB_MS);
+    assert_int_equal(test_fixture_coord_start(&s_fx, NULL), 0);
+    const char *slow[] = {"--instrument", "piano", NULL};
+    const char *fast[] = {"--instrument", "organ", "--fast", NULL};
+    assert_int_equal(test_fixture_node_start(&s_fx, 0, "node-0", slow), 0);
+    assert_int_equal(test_fixture_node_start(&s_fx, 1, "node-1", fast), 0);
+    assert_true(test_fixture_wait_online(&s_fx, 2, 60));
+    assert_int_equal(s_submit("Keys", "node-0", "C3:C4", NULL, NULL), 0);
+    for (double t0 = s_now();
+         s_db_int("SELECT COUNT(*) FROM takes", NULL) < 1 && s_now() - t0 < 60;)
+        usleep(50 * 1000);
+    test_fixture_kill(&s_fx.node[0]); /* gone for good */
+    assert_true(test_fixture_wait_node(&s_fx, "node-0", "offline", 30));
+    sleep(2);
+    char *line = s_status_line("Keys:");
+    printf("figure: node gone: status says '%s'\n", line);
+    assert_non_null(strstr(line, "waiting for node node-0 (offline"));
+    free(line);
+    /* forgetting it is refused while the batch uses it */
+    char *err = NULL;
+    const char *forget[] = {"nodes", "forget", "node-0", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 30, NULL, &err, forget), 1);
+    assert_non_null(strstr(err, "move it"));
+    free(err);
+    const char *move[] = {"move", "1", "Keys", "--node", "node-1", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 30, NULL, NULL, move), 0);
+    assert_int_equal(s_wait_batch_final(120), BB__BATCH_STATE__BATCH_DONE);
+    long long jobs = s_db_int("SELECT COUNT(*) FROM jobs WHERE batch_id=1", NULL);
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM jobs WHERE state=2", NULL), jobs);
+    assert_true(s_db_int("SELECT COUNT(*) FROM takes WHERE node='node-1'", NULL) >= 1);
+    /* now it can be forgotten */
+    assert_int_equal(test_fixture_cli(&s_fx, 30, NULL, NULL, forget), 0);
+    char *out = NULL;
+    const char *nodes[] = {"nodes", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 30, &out, NULL, nodes), 0);
+    assert_null(strstr(out, "node-0"));
+    free(out);
+    s_check_clean_stop();
+}
+
 int main(int argc, char **argv)
 {
     zsys_init();
@@ -711,6 +972,12 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_connection_flood, s_teardown),
         cmocka_unit_test_teardown(test_slot_hogging, s_teardown),
         cmocka_unit_test_teardown(test_second_coordinator, s_teardown),
+        cmocka_unit_test_teardown(test_retried_submit, s_teardown),
+        cmocka_unit_test_teardown(test_pause_stops, s_teardown),
+        cmocka_unit_test_teardown(test_export_retry, s_teardown),
+        cmocka_unit_test_teardown(test_spool_full, s_teardown),
+        cmocka_unit_test_teardown(test_disk_full, s_teardown),
+        cmocka_unit_test_teardown(test_node_gone, s_teardown),
     };
     return test_main_group(tests, argc, argv);
 }
