@@ -679,8 +679,12 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
     }
     char path[S_PATH_MAX];
     bool any_release = false;
-    for (size_t i = 0; i < inst->n_samples; i++)
+    int n_rr = 1; /* round robins of the fullest cell */
+    for (size_t i = 0; i < inst->n_samples; i++) {
         any_release |= inst->samples[i].map.release;
+        if (!inst->samples[i].map.release && inst->samples[i].map.seq_length > n_rr)
+            n_rr = inst->samples[i].map.seq_length;
+    }
     for (int k = 0; k < DSP_FILE_KINDS && !rc; k++) {
         if (!(cfg->formats & (1u << k)))
             continue;
@@ -698,10 +702,16 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
             break;
         case DSP_FILE_SF2:
             rc = dsp_export_write_sf2(path, staging, inst, err, errlen);
-            if (!rc && any_release)
-                snprintf(inst->files[k].note, sizeof inst->files[k].note,
-                         "SoundFont 2 has no release trigger: the release samples play from "
-                         "the .sfz and .dspreset only");
+            if (!rc && (any_release || n_rr > 1))
+                snprintf(inst->files[k].note, sizeof inst->files[k].note, "%s%s%s",
+                         n_rr > 1 ? "SoundFont 2 has no round-robin selection: program 0 "
+                                    "plays round robin 1, each further program the next "
+                                    "round robin"
+                                  : "",
+                         n_rr > 1 && any_release ? "; " : "",
+                         any_release ? "SoundFont 2 has no release trigger: the release "
+                                       "samples play from the .sfz and .dspreset only"
+                                     : "");
             break;
         default:
             rc = dsp_export_write_multisample(path, staging, inst, err, errlen);

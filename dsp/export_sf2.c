@@ -2,7 +2,16 @@
  * export_sf2.c — the SoundFont 2 (.sf2) instrument file, written through libinstpatch
  * from the canonical map (export_map.h) and the sample files already written.
  *
- * One preset (bank 0, program 0) holding one instrument. Each sample file becomes one
+ * Round robins: SoundFont 2 has no round-robin selection (every zone whose key and
+ * velocity ranges match a note-on plays), so round robins sharing a cell would all sound
+ * at once, stacking +6 dB and two voices per note with two of them. The .sf2 therefore
+ * holds one instrument and one preset per round-robin step: preset 0 (bank 0, program 0)
+ * plays round robin 1 and is the instrument a player opens; program k-1 plays round robin
+ * k, each a complete instrument (a cell recorded with fewer round robins repeats its own
+ * in turn). Every note-on starts one sample (two voices for a stereo pair). The samples
+ * are stored once and shared by the instruments that use them.
+ *
+ * Each sample file becomes one
  * SF2 sample, or a linked left/right pair for stereo (libinstpatch's sound-file
  * converter splits it); its root key is the played note and its loop the map's (SF2
  * loop ends are exclusive: loop_end + 1). Each sample's velocity curve piece
@@ -34,6 +43,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +56,7 @@
 #define S_VEL_RANGE       128.0 /* a 7-bit source is normalised by 128 (FluidSynth, SF2.04 8.2.1) */
 #define S_MAX_SAMPLE_DATA 0x7F000000ull /* bytes of 16-bit data in the smpl chunk, with margin */
 #define S_CB_PER_DB       10.0
+#define S_RR_PRESETS_MAX  128 /* programs of bank 0 */
 
 /* modulator sources and destinations (SF2.04 section 8.2) */
 #define S_SRC_VEL_POS_LINEAR  0x0002 /* note-on velocity, linear, unipolar, positive */
@@ -110,6 +121,28 @@ static gint16 s_timecents(double s)
 {
     double tc = 1200.0 * log2(s > 0.001 ? s : 0.001);
     return (gint16)lround(tc);
+}
+
+/* Whether a sample plays in the instrument of round-robin step k (1-based): its own
+ * position, or, in a cell with fewer round robins, the one whose turn it is. */
+static bool s_plays_in(const dsp_map_entry_t *e, int k)
+{
+    int len = e->seq_length > 0 ? e->seq_length : 1;
+    return e->seq_position == (k - 1) % len + 1;
+}
+
+/* The name of round-robin step k's instrument and preset: the instrument's name, then
+ * " RR<k>" from the second on (the name shortened to fit). */
+static void s_rr_name(char *out, const char *name, int k)
+{
+    if (k == 1) {
+        snprintf(out, S_NAME_MAX + 1, "%s", name);
+        return;
+    }
+    char tail[16];
+    int tn = snprintf(tail, sizeof tail, " RR%d", k);
+    int keep = S_NAME_MAX - tn;
+    snprintf(out, S_NAME_MAX + 1, "%.*s%s", keep, name, tail);
 }
 
 /* The zones of one sample file (its SF2 samples in `smp`, 1 or 2). */
@@ -212,12 +245,17 @@ int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_ins
     pthread_once(&s_init_once, s_init);
     uint64_t bytes = 0;
     size_t released = 0;
+    int n_rr = 1;
     for (size_t i = 0; i < inst->n_samples; i++) {
-        if (inst->samples[i].map.release)
+        const dsp_map_entry_t *e = &inst->samples[i].map;
+        if (e->release) {
             released++;
-        else
-            bytes += (uint64_t)inst->samples[i].frames * (uint64_t)inst->samples[i].channels * 2;
+            continue;
+        }
+        bytes += (uint64_t)inst->samples[i].frames * (uint64_t)inst->samples[i].channels * 2;
+        n_rr = e->seq_length > n_rr ? e->seq_length : n_rr;
     }
+    n_rr = n_rr > S_RR_PRESETS_MAX ? S_RR_PRESETS_MAX : n_rr;
     if (bytes > S_MAX_SAMPLE_DATA) {
         snprintf(err, errlen,
                  "SoundFont 2 not written: %.1f GB of samples do not fit its 4 GB chunk limit",
@@ -225,15 +263,21 @@ int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_ins
         return BB_ETOOLONG;
     }
     IpatchSF2 *sf2 = ipatch_sf2_new(); /* ++ ref */
-    char name[S_NAME_MAX + 1], date[32], comment[256];
+    char name[S_NAME_MAX + 1], date[32], comment[640], rr_note[200] = "";
     s_name(name, inst->name, inst->safe);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%B %d, %Y", &tm);
+    if (n_rr > 1)
+        snprintf(rr_note, sizeof rr_note,
+                 " SoundFont 2 has no round-robin selection: program 0 plays round robin 1, "
+                 "programs 1-%d round robins 2-%d.",
+                 n_rr - 1, n_rr);
     snprintf(comment, sizeof comment,
              "Sampled by Batcherbird. Velocity: the dynamics are in the samples; each zone's "
-             "modulators replace the default velocity attenuation.%s",
+             "modulators replace the default velocity attenuation.%s%s",
+             rr_note,
              released ? " SoundFont 2 has no release trigger: the release samples play from "
                         "the .sfz and the .dspreset."
                       : "");
@@ -244,32 +288,46 @@ int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_ins
     if (inst->bit_depth > 16)
         ipatch_item_set_flags(IPATCH_ITEM(sf2), IPATCH_SF2_SAMPLES_24BIT);
 
-    IpatchSF2Inst *sinst = ipatch_sf2_inst_new(); /* ++ ref */
-    ipatch_sf2_inst_set_name(sinst, name);
-    int rc = 0;
+    /* every sample file once: its SF2 sample(s), shared by the instruments using it */
+    IpatchSF2Sample *(*smp)[2] = calloc(inst->n_samples + 1, sizeof *smp);
+    int *n_smp = calloc(inst->n_samples + 1, sizeof *n_smp);
+    int rc = smp && n_smp ? 0 : BB_ENOMEM;
+    if (rc)
+        snprintf(err, errlen, "out of memory");
     for (size_t i = 0; i < inst->n_samples && !rc; i++) {
         const dsp_export_sample_t *s = &inst->samples[i];
         if (s->map.release)
             continue;
-        IpatchSF2Sample *smp[2] = {NULL, NULL};
-        int n = s_samples(sf2, dir, s, smp, err, errlen);
-        if (n == 0) {
+        n_smp[i] = s_samples(sf2, dir, s, smp[i], err, errlen);
+        if (n_smp[i] == 0)
             rc = BB_EIO;
-            break;
-        }
-        s_zones(sinst, inst, s, smp, n);
-        for (int c = 0; c < n; c++)
-            g_object_unref(smp[c]);
     }
-    if (!rc) {
+    /* one instrument and preset per round-robin step */
+    for (int k = 1; k <= n_rr && !rc; k++) {
+        char iname[S_NAME_MAX + 1];
+        s_rr_name(iname, name, k);
+        IpatchSF2Inst *sinst = ipatch_sf2_inst_new(); /* ++ ref */
+        ipatch_sf2_inst_set_name(sinst, iname);
+        for (size_t i = 0; i < inst->n_samples; i++) {
+            const dsp_export_sample_t *s = &inst->samples[i];
+            if (!s->map.release && s_plays_in(&s->map, k))
+                s_zones(sinst, inst, s, smp[i], n_smp[i]);
+        }
         ipatch_container_add_unique(IPATCH_CONTAINER(sf2), IPATCH_ITEM(sinst));
         IpatchSF2Preset *preset = ipatch_sf2_preset_new(); /* ++ ref */
-        ipatch_sf2_preset_set_name(preset, name);
-        ipatch_sf2_preset_set_midi_locale(preset, 0, 0);
+        ipatch_sf2_preset_set_name(preset, iname);
+        ipatch_sf2_preset_set_midi_locale(preset, 0, k - 1);
         ipatch_sf2_preset_new_zone(preset, sinst);
         ipatch_container_add_unique(IPATCH_CONTAINER(sf2), IPATCH_ITEM(preset));
         g_object_unref(preset);
-
+        g_object_unref(sinst);
+    }
+    for (size_t i = 0; smp && n_smp && i < inst->n_samples; i++)
+        for (int c = 0; c < n_smp[i]; c++)
+            g_object_unref(smp[i][c]);
+    free(smp);
+    free(n_smp);
+    if (!rc) {
         char tmp[2100];
         snprintf(tmp, sizeof tmp, "%s.tmp", path);
         IpatchSF2File *file = ipatch_sf2_file_new(); /* ++ ref */
@@ -288,7 +346,6 @@ int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_ins
         }
         g_object_unref(file);
     }
-    g_object_unref(sinst);
     g_object_unref(sf2);
     return rc;
 }

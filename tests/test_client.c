@@ -5,8 +5,9 @@
  * A library is built the way a user builds one: raw takes laid out as a node records them
  * (pre-roll, note, hold, release; rendered by the simulated instrument, or by FluidSynth
  * from Debian's TimGM6mb SoundFont: real instrument recordings), cut and exported by
- * `batcherbird process`. Three instruments: Piano (three velocity layers on three notes),
- * Keys (one note with a release sample) and Pad (looped). Then each instrument is played
+ * `batcherbird process`. Four instruments: Piano (three velocity layers on three notes),
+ * Keys (one note with a release sample), Pad (looped) and Hits (two layers with three round
+ * robins each, each round robin at a level of its own). Then each instrument is played
  * with a MIDI file written here, two ways:
  *   sf2      our .sf2, rendered by the fluidsynth program;
  *   sfz      our .sfz converted to SF2 by Polyphone (headless), rendered by fluidsynth.
@@ -18,7 +19,9 @@
  *   - the keyboard's ends (keys 0 and 127) sound;
  *   - after a staccato note, silence within the release sample's length (or the amp
  *     release) after the key-up: no hanging voice;
- *   - a held looped note keeps its level within 0.5 dB for 8 s.
+ *   - a held looped note keeps its level within 0.5 dB for 8 s;
+ *   - round robins (our .sf2): one sample per note-on at its own level within 1 dB, one
+ *     preset per round robin, dB-linear levels between the layers within 0.5 dB.
  * No player here has release triggers (SF2 has none; Polyphone ignores trigger=release),
  * so the release sample's start level (no louder than the held note at the key-up + 1 dB)
  * is measured on the exported files.
@@ -61,6 +64,7 @@
 #define S_SF          "/usr/share/sounds/sf2/TimGM6mb.sf2"
 #define S_PITCH_CENTS 5.0
 #define S_LEVEL_DB    1.0
+#define S_BETWEEN_DB  0.5 /* between layers: SFZ amplitude vs dB interpolation differ by 1.3 */
 #define S_LOOP_DB     0.5
 #define S_SILENT_DB   (-90.0)
 #define S_SOUNDING_DB (-70.0)
@@ -95,6 +99,7 @@ typedef struct {
     int vels[4], n_vels;
     int hold_ms, max_release_ms;
     bool release, loop;
+    int rr; /* round robins (0: 1) */
 } s_inst_spec_t;
 
 static const s_inst_spec_t S_PIANO = {.name = "Piano",
@@ -116,6 +121,19 @@ static const s_inst_spec_t S_KEYS = {.name = "Keys",
                                      .hold_ms = 400,
                                      .max_release_ms = 1500,
                                      .release = true};
+/* Round robins: three per cell, each hit a little softer than the one before (by
+ * S_RR_VEL_STEP velocities, as a player's hits differ), so each plays at a level of its own. */
+#define S_RR_VEL_STEP 20
+static const s_inst_spec_t S_RR = {.name = "Hits",
+                                   .preset = NODE_SIM_PLUCK,
+                                   .gm_program = 0,
+                                   .notes = {60},
+                                   .n_notes = 1,
+                                   .vels = {64, 127},
+                                   .n_vels = 2,
+                                   .hold_ms = 500,
+                                   .max_release_ms = 1200,
+                                   .rr = 3};
 static const s_inst_spec_t S_PAD = {.name = "Pad",
                                     .preset = NODE_SIM_ORGAN,
                                     .gm_program = 16, /* drawbar organ */
@@ -133,13 +151,13 @@ typedef struct {
 } s_lib_t;
 
 static void s_write_take(const char *dir, const s_inst_spec_t *in, bool real, int note, int vel,
-                         bool release, int serial)
+                         int rr, bool release, int serial)
 {
     qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT;
     sp.preset = in->preset;
     sp.gm_program = real ? in->gm_program : -1;
     sp.note = note;
-    sp.velocity = vel;
+    sp.velocity = vel - (rr - 1) * S_RR_VEL_STEP; /* later round robins hit softer */
     sp.hold_ms = in->hold_ms;
     sp.max_release_ms = in->max_release_ms;
     sp.noise_db = -84;
@@ -149,7 +167,7 @@ static void s_write_take(const char *dir, const s_inst_spec_t *in, bool real, in
     qc_corpus_take_t tk;
     assert_int_equal(qc_corpus_render(&sp, &tk), 0);
     char base[800], path[820];
-    S_FMT(base, "%s/%s-%d-%d%s", dir, in->name, note, vel, release ? "-rel" : "");
+    S_FMT(base, "%s/%s-%d-%d-%d%s", dir, in->name, note, vel, rr, release ? "-rel" : "");
     S_FMT(path, "%s.wav", base);
     SF_INFO info = {
         .samplerate = S_RATE, .channels = S_CH, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
@@ -162,7 +180,7 @@ static void s_write_take(const char *dir, const s_inst_spec_t *in, bool real, in
     S_FMT(m.instrument, "%s", in->name);
     m.note = note;
     m.velocity = vel;
-    m.round_robin = 1;
+    m.round_robin = rr;
     m.release_trigger = release;
     m.note_on_frame = tk.note_on_frame;
     m.note_off_frame = tk.note_off_frame;
@@ -190,25 +208,27 @@ static void s_process(const s_lib_t *L, const char *raw, const char *const *extr
     free(err);
 }
 
-/* Builds the three instruments into L->lib. */
+/* Builds the four instruments into L->lib. */
 static void s_build(s_lib_t *L, bool real, const char *tag)
 {
     memset(L, 0, sizeof *L);
     L->real = real;
     test_tmpdir(L->root, sizeof L->root, tag);
     S_FMT(L->lib, "%s/lib", L->root);
-    const s_inst_spec_t *insts[] = {&S_PIANO, &S_KEYS, &S_PAD};
+    const s_inst_spec_t *insts[] = {&S_PIANO, &S_KEYS, &S_PAD, &S_RR};
     int serial = 0;
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < sizeof insts / sizeof *insts; k++) {
         const s_inst_spec_t *in = insts[k];
         S_FMT(L->raw, "%s/raw-%s", L->root, in->name);
         assert_int_equal(bb_mkdir_p(L->raw), 0);
         for (int i = 0; i < in->n_notes; i++)
-            for (int v = 0; v < in->n_vels; v++) {
-                s_write_take(L->raw, in, real, in->notes[i], in->vels[v], false, serial++);
-                if (in->release)
-                    s_write_take(L->raw, in, real, in->notes[i], in->vels[v], true, serial++);
-            }
+            for (int v = 0; v < in->n_vels; v++)
+                for (int rr = 1; rr <= (in->rr > 0 ? in->rr : 1); rr++) {
+                    s_write_take(L->raw, in, real, in->notes[i], in->vels[v], rr, false, serial++);
+                    if (in->release)
+                        s_write_take(L->raw, in, real, in->notes[i], in->vels[v], rr, true,
+                                     serial++);
+                }
         static const char *const loop[] = {"--loop", "--loop-crossfade", "30", NULL};
         s_process(L, L->raw, in->loop ? loop : NULL);
     }
@@ -321,12 +341,27 @@ typedef struct {
     uint8_t msg[3];
 } s_ev_t;
 
+/* At one time: note-offs, then controllers and program changes, then note-ons. */
+static int s_ev_rank(const s_ev_t *e)
+{
+    switch (e->msg[0] & 0xF0) {
+    case 0x80:
+        return 0;
+    case 0xB0:
+        return 1;
+    case 0xC0:
+        return 2;
+    default:
+        return 3;
+    }
+}
+
 static int s_cmp_ev(const void *pa, const void *pb)
 {
     const s_ev_t *a = pa, *b = pb;
     if (a->t_ms != b->t_ms)
         return a->t_ms - b->t_ms;
-    return (a->msg[0] & 0xF0) - (b->msg[0] & 0xF0); /* note-offs (0x80) first */
+    return s_ev_rank(a) - s_ev_rank(b);
 }
 
 static void s_vlq(FILE *f, uint32_t v)
@@ -353,7 +388,7 @@ static void s_write_midi(const char *path, s_ev_t *ev, size_t n)
     int32_t last = 0;
     for (size_t i = 0; i < n; i++) {
         s_vlq(t, (uint32_t)(ev[i].t_ms - last));
-        fwrite(ev[i].msg, 1, 3, t);
+        fwrite(ev[i].msg, 1, (ev[i].msg[0] & 0xF0) == 0xC0 ? 2 : 3, t);
         last = ev[i].t_ms;
     }
     /* a second of silence, then the end: the renderer stops at the end of the track */
@@ -384,6 +419,7 @@ typedef struct {
     s_kind_t kind;
     int note, vel;
     double on_s, off_s;
+    int program; /* the preset played (bank 0) */
 } s_probe_t;
 
 #define S_MAX_PROBES 96
@@ -397,16 +433,26 @@ typedef struct {
 static void s_probe(s_score_t *sc, s_kind_t kind, int note, int vel, double hold_s, double slot_s)
 {
     assert_true(sc->n < S_MAX_PROBES);
-    sc->p[sc->n++] = (s_probe_t){kind, note, vel, sc->t, sc->t + hold_s};
+    sc->p[sc->n++] = (s_probe_t){kind, note, vel, sc->t, sc->t + hold_s, 0};
     sc->t += slot_s;
 }
 
+/* The score as MIDI on channel 1: channel volume and expression at full (a player's
+ * default channel volume of 100 would lower every note by 4.2 dB), a program change
+ * before each probe of another preset. */
 static void s_score_midi(const s_score_t *sc, const char *path)
 {
-    s_ev_t ev[2 * S_MAX_PROBES];
+    s_ev_t ev[3 * S_MAX_PROBES + 2];
     size_t n = 0;
+    ev[n++] = (s_ev_t){0, {0xB0, 7, 127}};
+    ev[n++] = (s_ev_t){0, {0xB0, 11, 127}};
+    int program = 0;
     for (size_t i = 0; i < sc->n; i++) {
         const s_probe_t *p = &sc->p[i];
+        if (p->program != program) {
+            program = p->program;
+            ev[n++] = (s_ev_t){(int32_t)lround(p->on_s * 1000), {0xC0, (uint8_t)program, 0}};
+        }
         ev[n++] =
             (s_ev_t){(int32_t)lround(p->on_s * 1000), {0x90, (uint8_t)p->note, (uint8_t)p->vel}};
         ev[n++] = (s_ev_t){(int32_t)lround(p->off_s * 1000), {0x80, (uint8_t)p->note, 0}};
@@ -477,7 +523,7 @@ static void s_polyphone(const char *sfz, const char *dir, const char *name, char
 
 typedef struct {
     char file[700];
-    int note, velocity;
+    int note, velocity, rr;
     bool release;
     double seconds;
 } s_sample_t;
@@ -512,6 +558,9 @@ static size_t s_samples(const char *lib, const char *inst, s_sample_t *out, size
         assert_true(v - r[i].sample >= 4 && v[-4] == '_');
         s->note = atoi(v - 3);
         s->velocity = atoi(v + 2);
+        const char *rr = strstr(v, "_rr");
+        assert_non_null(rr);
+        s->rr = atoi(rr + 3);
     }
     free(r);
     free(text);
@@ -763,6 +812,157 @@ static void s_check_pad(s_lib_t *L, bool via_polyphone)
     free(a.x);
 }
 
+/* The presets fluidsynth lists in an SF2 ("000-001 Name" lines): how many. */
+static int s_presets(const char *sf2, const char *dir)
+{
+    char cmd[2000], out[800];
+    S_FMT(out, "%s/presets.txt", dir);
+    /* the shell needs an audio driver: a file driver writing nowhere; no MIDI input */
+    S_FMT(cmd,
+          "echo 'inst 1' | fluidsynth -n -q -a file -o audio.file.name=/dev/null '%s' >'%s' 2>&1",
+          sf2, out);
+    assert_int_equal(system(cmd), 0);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(bb_read_file(out, &text, &len), 0);
+    int n = 0;
+    for (char *p = text; (p = strstr(p, "000-")); p += 4)
+        n++;
+    free(text);
+    return n;
+}
+
+/* FluidSynth's gain from a sample file to its output (dB), measured on the Piano, which
+ * has one sample per key and velocity: its C4 v127 played against the file. */
+static double s_player_gain(s_lib_t *L, const char *dir)
+{
+    s_sample_t smp[32];
+    size_t ns = s_samples(L->lib, "Piano", smp, 32);
+    const s_sample_t *ref = NULL;
+    for (size_t i = 0; i < ns; i++)
+        if (smp[i].note == 60 && smp[i].velocity == 127 && !smp[i].release)
+            ref = &smp[i];
+    assert_non_null(ref);
+    s_audio_t f = s_read(ref->file);
+    double file_db = s_peak_db(&f, 0, S_LEVEL_WIN_S);
+    free(f.x);
+    s_score_t sc = {.t = 0.5};
+    s_probe(&sc, P_LEVEL, 60, 127, 0.5, S_SLOT_S);
+    char sf2[900], mid[900], wav[900];
+    S_FMT(sf2, "%s/Piano/Piano.sf2", L->lib);
+    S_FMT(mid, "%s/gain.mid", dir);
+    S_FMT(wav, "%s/gain.wav", dir);
+    s_score_midi(&sc, mid);
+    s_render(sf2, mid, wav);
+    s_audio_t a = s_read(wav);
+    double played = s_peak_db(&a, sc.p[0].on_s, S_LEVEL_WIN_S);
+    free(a.x);
+    return played - file_db;
+}
+
+/* Round robins (three per cell, each at its own level): every note-on starts one sample,
+ * at that sample's level (a stack of round robins would be 4-10 dB louder); program k-1
+ * plays round robin k; the layers keep their recorded levels and between them the level
+ * moves from one recorded level to the next, linearly in dB. */
+static void s_check_rr(s_lib_t *L, bool via_polyphone)
+{
+    s_play_t P;
+    s_player(&P, L, "Hits", via_polyphone);
+    const int n_rr = S_RR.rr, lo = S_RR.vels[0], hi = S_RR.vels[1];
+    s_sample_t smp[16];
+    size_t ns = s_samples(L->lib, "Hits", smp, 16);
+    assert_int_equal(ns, (size_t)(n_rr * S_RR.n_vels));
+    double rec[128][4] = {{0}}; /* [velocity][rr]: each file's peak over its first 300 ms */
+    for (size_t i = 0; i < ns; i++) {
+        assert_true(smp[i].rr >= 1 && smp[i].rr <= n_rr);
+        s_audio_t a = s_read(smp[i].file);
+        rec[smp[i].velocity][smp[i].rr] = s_peak_db(&a, 0, S_LEVEL_WIN_S);
+        free(a.x);
+    }
+    s_score_t sc = {.t = 0.5};
+    int programs = via_polyphone ? 1 : n_rr;
+    for (int k = 0; k < programs; k++)
+        for (int v = 0; v < S_RR.n_vels; v++)
+            for (int rep = 0; rep < 2; rep++) { /* a repeated note plays the same */
+                s_probe(&sc, P_LEVEL, 60, S_RR.vels[v], 0.5, S_SLOT_S);
+                sc.p[sc.n - 1].program = k;
+            }
+    size_t between0 = sc.n;
+    static const int between[] = {72, 80, 88, 96, 104, 112, 120};
+    for (size_t i = 0; i < sizeof between / sizeof *between; i++)
+        s_probe(&sc, P_LEVEL, 60, between[i], 0.5, S_SLOT_S);
+    char mid[900], wav[900];
+    S_FMT(mid, "%s/hits.mid", P.dir);
+    S_FMT(wav, "%s/hits.wav", P.dir);
+    s_score_midi(&sc, mid);
+    s_render(P.sf2, mid, wav);
+    s_audio_t a = s_read(wav);
+    const char *who = L->real ? "real" : "sim";
+    if (via_polyphone) {
+        /* Polyphone ignores seq_length/seq_position: its SF2 plays the round robins at once */
+        double played = s_peak_db(&a, sc.p[2].on_s, S_LEVEL_WIN_S);
+        printf("%s Polyphone Hits v%d: %.2f dBFS, one sample %.2f dBFS: %+.2f dB (round robins "
+               "stacked: Polyphone%s reads seq_length)\n",
+               who, hi, played, rec[hi][1], played - rec[hi][1],
+               strstr(P.ignored, " seqlength ") ? " never" : "");
+        free(a.x);
+        return;
+    }
+    double gain = s_player_gain(L, P.dir);
+    printf("%s sf2: fluidsynth's own gain %+.2f dB (one sample of Piano)\n", who, gain);
+    int presets = s_presets(P.sf2, P.dir);
+    printf("%s sf2 Hits: %d presets for %d round robins\n", who, presets, n_rr);
+    if (presets != n_rr)
+        fail_msg("the .sf2 has %d presets, expected one per round robin (%d)", presets, n_rr);
+    double worst = 0;
+    char bad[300] = "";
+    for (size_t i = 0; i < between0; i++) {
+        const s_probe_t *p = &sc.p[i];
+        int rr = p->program + 1;
+        double played = s_peak_db(&a, p->on_s, S_LEVEL_WIN_S) - gain;
+        double own = rec[p->vel][rr];
+        printf("%s sf2 Hits program %d v%d: played %.2f dB, round robin %d's sample %.2f dBFS "
+               "(%+.2f dB)\n",
+               who, p->program, p->vel, played, rr, own, played - own);
+        worst = fmax(worst, fabs(played - own));
+        if (fabs(played - own) > S_LEVEL_DB && !*bad)
+            S_FMT(bad,
+                  "sf2: program %d velocity %d plays %.2f dBFS, round robin %d's sample is "
+                  "%.2f dBFS: %s",
+                  p->program, p->vel, played, rr, own,
+                  played > own + 3 ? "several voices per note-on" : "wrong level");
+        /* and no other round robin's level would pass as well: the samples are apart */
+        for (int o = 1; o <= n_rr; o++)
+            if (o != rr && fabs(rec[p->vel][o] - own) < 2 * S_LEVEL_DB)
+                fail_msg("round robins %d and %d of v%d are only %.2f dB apart: the test cannot "
+                         "tell them apart",
+                         o, rr, p->vel, fabs(rec[p->vel][o] - own));
+    }
+    /* between the layers: dB-linear from the v64 layer's level (the mean of its round robins,
+     * as the map takes it) to round robin 1 at v127 */
+    double lo_mean = 0;
+    for (int r = 1; r <= n_rr; r++)
+        lo_mean += rec[lo][r] / n_rr;
+    for (size_t i = between0; i < sc.n; i++) {
+        const s_probe_t *p = &sc.p[i];
+        double t = (double)(p->vel - lo) / (hi - lo);
+        double want = lo_mean + (rec[hi][1] - lo_mean) * t;
+        double played = s_peak_db(&a, p->on_s, S_LEVEL_WIN_S) - gain;
+        printf("%s sf2 Hits v%d (between the layers): played %.2f dBFS, dB-linear %.2f dBFS\n", who,
+               p->vel, played, want);
+        worst = fmax(worst, fabs(played - want));
+        if (fabs(played - want) > S_BETWEEN_DB && !*bad)
+            S_FMT(bad,
+                  "sf2: velocity %d between the layers plays %.2f dBFS, expected %.2f "
+                  "(dB-linear between the recorded levels)",
+                  p->vel, played, want);
+    }
+    printf("%s sf2 Hits: worst level error %.2f dB\n", who, worst);
+    if (*bad)
+        fail_msg("%s", bad);
+    free(a.x);
+}
+
 /* ---- the cases ---- */
 
 static void s_need_players(void)
@@ -789,6 +989,7 @@ static void s_case(bool real, bool via_polyphone)
     s_check_piano(&L, via_polyphone);
     s_check_keys(&L, via_polyphone);
     s_check_pad(&L, via_polyphone);
+    s_check_rr(&L, via_polyphone);
     bb_rm_rf(L.root);
 }
 
@@ -884,6 +1085,13 @@ static void s_check_multisample(const char *lib, const char *inst)
         }
         if (!reg)
             fail_msg("%s: %s has no region in the SFZ", path, file);
+        /* round robins: players cycle through the samples of a cell (Bitwig's format
+         * has round-robin zone logic) */
+        xmlChar *logic = xmlGetProp(s, BAD_CAST "zone-logic");
+        assert_non_null(logic);
+        assert_string_equal((const char *)logic,
+                            reg->seq_length > 1 ? "round-robin" : "always-play");
+        xmlFree(logic);
         xmlNode *key = s_child(s, "key"), *vel = s_child(s, "velocity");
         assert_non_null(key);
         assert_non_null(vel);
@@ -921,10 +1129,12 @@ static void test_formats(void **state)
     s_check_multisample(L.lib, "Piano");
     s_check_multisample(L.lib, "Pad");
     s_check_multisample(L.lib, "Keys");
+    s_check_multisample(L.lib, "Hits");
     /* the same takes as FLAC: flac itself gives back every sample's smpl root key */
-    char flib[700];
+    char flib[700], raw[700];
     S_FMT(flib, "%s/flac", L.root);
-    const char *args[] = {"process",  "--in", L.raw,    "--out", flib,
+    S_FMT(raw, "%s/raw-Pad", L.root);
+    const char *args[] = {"process",  "--in", raw,      "--out", flib,
                           "--format", "flac", "--loop", NULL};
     char *out = NULL, *err = NULL;
     assert_int_equal(test_run("batcherbird", args, 120, &out, &err), 0);
