@@ -214,6 +214,34 @@ int dsp_map_segments(const dsp_map_entry_t *e, dsp_vel_segment_t *out)
     return n;
 }
 
+int dsp_map_segments_db(const dsp_map_entry_t *e, double tol_db, dsp_vel_segment_t *out)
+{
+    int lovel = e->lovel < 1 ? 1 : e->lovel, hivel = e->hivel > 127 ? 127 : e->hivel;
+    if (hivel < lovel)
+        hivel = lovel;
+    double g[S_KEYS];
+    for (int v = lovel; v <= hivel; v++)
+        g[v] = dsp_map_gain_db(e, v);
+    int n = 0, lo = lovel;
+    while (lo <= hivel && n < DSP_VEL_SEGMENTS_DB_MAX) {
+        int hi = lo; /* the longest piece from lo whose line in dB stays within tol_db */
+        for (int cand = lo + 1; cand <= hivel; cand++) {
+            bool ok = true;
+            for (int v = lo + 1; v < cand && ok; v++) {
+                double line = g[lo] + (g[cand] - g[lo]) * (v - lo) / (double)(cand - lo);
+                ok = fabs(line - g[v]) <= tol_db;
+            }
+            if (!ok)
+                break;
+            hi = cand;
+        }
+        out[n++] = (dsp_vel_segment_t){
+            .lovel = lo, .hivel = hi, .v0 = lo, .v1 = hi, .g0 = g[lo], .g1 = g[hi]};
+        lo = hi + 1;
+    }
+    return n;
+}
+
 int dsp_map_extend_parse(const char *text, bb_note_convention_t conv, dsp_map_config_t *cfg,
                          char *err, size_t errlen)
 {

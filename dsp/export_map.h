@@ -14,8 +14,13 @@
  * recorded at velocity V covers (previous layer's V, V]; the top layer reaches 127.
  *
  * Gain against velocity (the velocity curve): the dynamics are in the recordings, so the
- * player must add none on top. Each sample gets points (velocity, gain dB) that a format
- * interpolates between:
+ * player must add none on top. Each sample gets points (velocity, gain dB); between two
+ * points the gain is interpolated linearly in amplitude, which is what an SFZ player does
+ * with amp_velcurve_N (the SFZ v1 opcode's definition: points of amplitude 0..1, linear
+ * between them) and what DecentSampler's ampVelTrack does within a piece (gain
+ * 1 - t (1 - v/127)). SoundFont 2 can only hold lines in dB, so its writer cuts the curve
+ * into pieces short enough to stay within 0.1 dB of it (dsp_map_segments_db); every
+ * format then plays the same level at every velocity. The points:
  *   - at its own recorded velocity: 0 dB (it plays at its recorded level);
  *   - at the previous layer's velocity: that layer's level relative to this sample's
  *     (never above 0 dB), so between two recorded velocities the level moves from one
@@ -25,8 +30,7 @@
  *   - below the lowest layer's velocity V0 (and so for a one-layer instrument): amplitude
  *     in proportion to velocity, gain = v / V0 (-6 dB at half the velocity; for V0 = 127
  *     the law of DecentSampler's ampVelTrack=1 and a straight SFZ amp_velcurve), with
- *     a point at every halving of V0 so a format that interpolates in dB between points
- *     stays within 0.6 dB of it.
+ *     a point at every halving of V0.
  * Levels are the samples' peak levels as exported (one gain per instrument keeps the
  * recorded ratios; other normalisations flatten them, and the curve follows the files).
  * Release samples are mapped among themselves, the same way.
@@ -104,6 +108,15 @@ typedef struct {
 /* The pieces of e's curve over [e->lovel, e->hivel], in ascending order; returns how many
  * (at most DSP_VEL_POINTS_MAX - 1, at least 1). */
 int dsp_map_segments(const dsp_map_entry_t *e, dsp_vel_segment_t *out);
+
+/* The pieces of e's curve over [e->lovel, e->hivel] for a format whose zones can only
+ * hold a straight line in dB (SoundFont 2's linear velocity modulators on attenuation):
+ * each piece runs from (lovel, g0) to (hivel, g1) with v0 = lovel, v1 = hivel and the
+ * gains dsp_map_gain_db gives there, split wherever the line in dB would stray more than
+ * `tol_db` from the curve (interpolated in amplitude) at any velocity in between. `out`
+ * holds at least DSP_VEL_SEGMENTS_DB_MAX pieces; returns how many (at least 1). */
+#define DSP_VEL_SEGMENTS_DB_MAX 127
+int dsp_map_segments_db(const dsp_map_entry_t *e, double tol_db, dsp_vel_segment_t *out);
 
 /* Parses an --extend value: "full", "octave", "none", or a key range "LO:HI" of MIDI
  * numbers or note names under `conv` ("21:108", "A-1:C7"), as bb_note_range_parse reads

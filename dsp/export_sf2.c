@@ -14,8 +14,11 @@
  * Each sample file becomes one
  * SF2 sample, or a linked left/right pair for stereo (libinstpatch's sound-file
  * converter splits it); its root key is the played note and its loop the map's (SF2
- * loop ends are exclusive: loop_end + 1). Each sample's velocity curve piece
- * (dsp_map_segments) becomes one instrument zone per channel with:
+ * loop ends are exclusive: loop_end + 1). Each sample's velocity curve is cut into pieces
+ * over which a straight line in dB stays within S_CURVE_TOL_DB of it (dsp_map_segments_db:
+ * the map interpolates in amplitude, as SFZ amp_velcurve_N and DecentSampler's ampVelTrack
+ * do, and an SF2 modulator line is linear in centibels), and each piece becomes one
+ * instrument zone per channel with:
  *   keyRange, velRange            the map's ranges, the piece's velocities
  *   overridingRootKey             the played note
  *   fineTune                      the tuning correction (with --tune)
@@ -57,6 +60,7 @@
 #define S_MAX_SAMPLE_DATA 0x7F000000ull /* bytes of 16-bit data in the smpl chunk, with margin */
 #define S_CB_PER_DB       10.0
 #define S_RR_PRESETS_MAX  128 /* programs of bank 0 */
+#define S_CURVE_TOL_DB    0.1 /* a zone's line in dB vs the map's curve (export_map.h) */
 
 /* modulator sources and destinations (SF2.04 section 8.2) */
 #define S_SRC_VEL_POS_LINEAR  0x0002 /* note-on velocity, linear, unipolar, positive */
@@ -149,8 +153,8 @@ static void s_rr_name(char *out, const char *name, int k)
 static void s_zones(IpatchSF2Inst *inst, const dsp_export_inst_t *x, const dsp_export_sample_t *s,
                     IpatchSF2Sample **smp, int n_smp)
 {
-    dsp_vel_segment_t seg[DSP_VEL_POINTS_MAX];
-    int ns = dsp_map_segments(&s->map, seg);
+    dsp_vel_segment_t seg[DSP_VEL_SEGMENTS_DB_MAX];
+    int ns = dsp_map_segments_db(&s->map, S_CURVE_TOL_DB, seg);
     for (int k = 0; k < ns; k++) {
         /* attenuation in cB along the piece: c0 + c1 * v */
         double c1 = 0, c0 = -S_CB_PER_DB * seg[k].g1;
