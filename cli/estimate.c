@@ -36,6 +36,10 @@ int cli_estimate(cli_estimate_t *out, const Bb__BatchSpec *plan, const Bb__ListN
         const Bb__NodeInfo *node = s_node(nodes, in->node);
         double rate = node && node->sample_rate ? node->sample_rate : CLI_DEFAULT_RATE;
         double channels = node && node->channels ? node->channels : CLI_DEFAULT_CHANNELS;
+        if (in->sum) /* an instrument on some inputs records those */
+            channels = 1;
+        else if (in->n_inputs)
+            channels = (double)in->n_inputs;
         e->measured = node && node->take_overhead_samples > 0;
         e->overhead_ms = e->measured ? node->take_overhead_ms : CLI_TAKE_OVERHEAD_MS;
         e->adaptive = in->release_policy == BB__RELEASE_POLICY__RELEASE_ADAPTIVE;

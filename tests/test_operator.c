@@ -15,7 +15,8 @@
  *    samples' attack and sustain);
  *  - housekeeping: retake replaces exactly the chosen samples (report and manifest name
  *    the new takes for them, the old ones for the rest); export --again writes the
- *    library with changed settings; delete leaves no file of the batch (raw takes,
+ *    library with changed settings; process re-cuts the raw takes with the batch's
+ *    stored settings and the options on top; delete leaves no file of the batch (raw takes,
  *    library, plan) and no trace in the coordinator, while a file of someone else's in
  *    the library folder stays, and another batch is untouched;
  *  - rig: two instruments on one node (one 4-channel stream) from different inputs and
@@ -780,6 +781,37 @@ static void test_housekeeping(void **state)
     j = s_json_of(show);
     assert_int_equal(json_integer_value(json_object_get(j, "bit-depth")), 16);
     json_decref(j);
+
+    /* process re-cuts the raw takes with the batch's own settings (now 16 bits, from the
+     * plan.json beside them), the options given on top */
+    char raw[400], relib[400];
+    snprintf(raw, sizeof raw, "%s/state/takes/b1", s_dir);
+    snprintf(relib, sizeof relib, "%s/relib", s_dir);
+    const char *proc[] = {"process", "--in", raw, "--out", relib, NULL};
+    rc = s_cli(&out, &err, proc);
+    if (rc)
+        fail_msg("process: %d\n%s\n%s", rc, out, err);
+    assert_non_null(strstr(out, "Keys: settings of its batch, from"));
+    free(out);
+    free(err);
+    snprintf(wav, sizeof wav, "%s/Keys/samples/Keys_D3_062_v064_rr1.wav", relib);
+    memset(&info, 0, sizeof info);
+    sf = sf_open(wav, SFM_READ, &info);
+    assert_non_null(sf);
+    sf_close(sf);
+    assert_int_equal(info.format & SF_FORMAT_SUBMASK, SF_FORMAT_PCM_16);
+    char relib24[400];
+    snprintf(relib24, sizeof relib24, "%s/relib24", s_dir);
+    const char *proc24[] = {"process", "--in", raw, "--out", relib24, "--bit-depth", "24", NULL};
+    assert_int_equal(s_cli(&out, &err, proc24), 0);
+    free(out);
+    free(err);
+    snprintf(wav, sizeof wav, "%s/Keys/samples/Keys_D3_062_v064_rr1.wav", relib24);
+    memset(&info, 0, sizeof info);
+    sf = sf_open(wav, SFM_READ, &info);
+    assert_non_null(sf);
+    sf_close(sf);
+    assert_int_equal(info.format & SF_FORMAT_SUBMASK, SF_FORMAT_PCM_24);
 
     /* delete batch 1: a file of someone else's in its folder stays */
     char foreign[400];
