@@ -123,7 +123,7 @@ void cli_estimate_print(const cli_estimate_t *e, FILE *out)
     s_bytes(e->disk_bytes, disk, sizeof disk);
     fprintf(out, "%-28s %-14s %6u %10s %10s %9s\n", "total", "", e->takes, audio, wall, disk);
     fprintf(out,
-            "TIME: each node plays its instruments one after another, nodes in parallel; "
+            "TIME: nodes, and instruments on separate inputs of a node, play in parallel; "
             "the batch takes about %s.\n",
             wall);
     if (adaptive)
