@@ -29,6 +29,9 @@ typedef struct {
     double take_overhead_ms;
     uint32_t take_overhead_samples;
     int64_t last_take_start, last_take_end; /* stream frames of the previous take */
+    uint64_t last_take_batch;               /* and its instrument */
+    int last_take_inst;
+    bool last_take_capped;                  /* its release was cut while it sounded */
     uint32_t refusals;                      /* second sessions refused under this name */
     int dispatch_backoff_ms;                /* after a refused StartTake: 0, 500, 1000 ... 10000 */
     int64_t dispatch_hold_until;            /* monotonic ms: no take dispatched before */

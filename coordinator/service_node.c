@@ -531,7 +531,12 @@ static void s_measure_overhead(coord_node_t *node, const dsp_raw_meta_t *meta)
     if (!node || meta->sample_rate <= 0)
         return;
     int64_t start = meta->stream_start_frame, end = start + meta->frames;
-    if (node->last_take_end > 0 && start > node->last_take_start) {
+    /* between takes of one instrument only: a patch change's settle time and the wait for
+     * the next instrument are not per take (the estimate counts the settle itself) */
+    bool same = node->last_take_batch == meta->batch_id && node->last_take_inst == meta->inst_idx &&
+                !node->last_take_capped; /* after a release cut while sounding the node waits
+                                            for the tail: the instrument's, not overhead */
+    if (same && node->last_take_end > 0 && start > node->last_take_start) {
         double gap_ms = (double)(start - node->last_take_end) * 1000.0 / meta->sample_rate;
         if (gap_ms < S_OVERHEAD_GAP_MAX_S * 1000.0 && gap_ms > -S_OVERHEAD_GAP_MAX_S * 1000.0) {
             uint32_t n = node->take_overhead_samples < S_OVERHEAD_MEAN_OF
@@ -543,6 +548,9 @@ static void s_measure_overhead(coord_node_t *node, const dsp_raw_meta_t *meta)
     }
     node->last_take_start = start;
     node->last_take_end = end;
+    node->last_take_batch = meta->batch_id;
+    node->last_take_inst = meta->inst_idx;
+    node->last_take_capped = meta->release_capped;
 }
 
 /* TakeEnd: the take is made durable (file, sidecar, directory fsync'd), recorded without a
