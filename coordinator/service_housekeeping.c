@@ -28,6 +28,7 @@
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_log.h"
+#include "bb_notes.h"
 #include "bb_pb.h"
 #include "coord.h"
 #include "export.h"
@@ -113,6 +114,65 @@ void coord_retake(coord_t *self, const Bb__RetakeRequest *req, Bb__RetakeReply_C
         bb_rpc_fail(call, BB_STATUS_INTERNAL, "cannot read the takes: %s",
                     coord_store_errmsg(self->store));
         return;
+    }
+    /* what was asked for must be in the plan's grid: a slot it never had is named, not
+     * silently left out */
+    char missing[512] = "";
+    size_t mo = 0;
+    const struct {
+        const uint32_t *v;
+        size_t n;
+        int kind; /* 0 note, 1 velocity, 2 round robin */
+    } asks[] = {{req->notes, req->n_notes, 0},
+                {req->velocities, req->n_velocities, 1},
+                {req->round_robins, req->n_round_robins, 2}};
+    for (int a = 0; a < 3; a++) {
+        for (size_t i = 0; i < asks[a].n; i++) {
+            bool found = false;
+            for (size_t k = 0; k < n && !found; k++) {
+                const coord_job_row_t *j = &rows[k].job;
+                int have = asks[a].kind == 0 ? j->note : asks[a].kind == 1 ? j->velocity : j->rr;
+                found = j->seq >= 0 && (uint32_t)have == asks[a].v[i];
+            }
+            if (found || mo >= sizeof missing)
+                continue;
+            char what[48];
+            if (asks[a].kind == 0) {
+                char name[16];
+                bb_note_name((int)asks[a].v[i], BB_NOTES_C3_IS_60, name, sizeof name);
+                snprintf(what, sizeof what, "note %s (%u)", name, asks[a].v[i]);
+            } else {
+                snprintf(what, sizeof what, "%s %u", asks[a].kind == 1 ? "velocity" : "round robin",
+                         asks[a].v[i]);
+            }
+            int w = snprintf(missing + mo, sizeof missing - mo, "%s%s", mo ? ", " : "", what);
+            mo = w < 0 ? sizeof missing : mo + (size_t)w;
+        }
+    }
+    if (missing[0]) {
+        coord_export_rows_free(rows, n);
+        bb_rpc_fail(call, BB_STATUS_INVALID_ARGUMENT,
+                    "batch %llu's plan for %s has no %s: a retake records slots of the plan "
+                    "again (batcherbird status %llu lists them); sample new ones with a new "
+                    "batch",
+                    (unsigned long long)req->batch_id, spec->instruments[idx]->name, missing,
+                    (unsigned long long)req->batch_id);
+        return;
+    }
+    /* the re-export that follows must be able to replace the folder: a file Batcherbird
+     * wrote there that the user changed since stops it now, before anything is recorded */
+    if (!spec->no_export) {
+        char safe[BB_SAFE_NAME_MAX + 8], why[BB_RPC_MESSAGE_MAX - 128];
+        bb_safe_name(spec->instruments[idx]->name, safe, sizeof safe);
+        const char *folders[] = {safe};
+        int crc = b.out_dir[0] && bb_exists(b.out_dir)
+                      ? dsp_library_check_out(b.out_dir, folders, 1, false, why, sizeof why)
+                      : 0;
+        if (crc) {
+            coord_export_rows_free(rows, n);
+            bb_rpc_fail(call, BB_STATUS_FAILED_PRECONDITION, "nothing to retake: %s", why);
+            return;
+        }
     }
     uint32_t count = 0;
     int rc = coord_store_begin(self->store);
@@ -463,6 +523,8 @@ void coord_delete_batch(coord_t *self, const Bb__DeleteBatchRequest *req,
                 snprintf(p, sizeof p, "%s/%s", root, DSP_EXPORT_MANIFEST);
                 s_unlink(p, &removed);
                 snprintf(p, sizeof p, "%s/%s", root, DSP_EXPORT_REPORT);
+                s_unlink(p, &removed);
+                snprintf(p, sizeof p, "%s/%s", root, DSP_EXPORT_LIBRARY_RECORD);
                 s_unlink(p, &removed);
                 coord_store_library_set(self->store, root, "", NULL, 0, NULL, 0);
                 s_rmdir(root, &kept, &n_kept);

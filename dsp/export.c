@@ -12,6 +12,7 @@
 #define _GNU_SOURCE /* renameat2 */
 #include "export.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -635,25 +636,98 @@ static int s_clear_leftover(const char *path, const char *mark, char *err, size_
     return bb_rm_rf(path);
 }
 
-/* Puts the staging folder in place of `final`, atomically where the kernel can. */
-static int s_swap_in(const char *staging, const char *final, const char *old, char *err,
-                     size_t errlen)
+/* Puts the staging folder in place of `final`, atomically where the kernel can. The earlier
+ * export, if any, ends up at *was (staging or old; "" when there was none): the caller
+ * carries the user's files out of it (dsp_library_carry), nothing of it is removed here. */
+static int s_swap_in(const char *staging, const char *final, const char *old, const char **was,
+                     char *err, size_t errlen)
 {
+    *was = "";
     if (!bb_exists(final)) {
         if (rename(staging, final) == 0)
             return 0;
     } else if (renameat2(AT_FDCWD, staging, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
-        bb_rm_rf(staging); /* now the old export */
+        *was = staging; /* now the old export */
         return 0;
     } else if (errno == EINVAL || errno == ENOSYS || errno == EPERM) {
         /* no exchange on this file system: two renames */
         if (rename(final, old) == 0 && rename(staging, final) == 0) {
-            bb_rm_rf(old);
+            *was = old;
             return 0;
         }
     }
     snprintf(err, errlen, "cannot move the export into %s: %s", final, strerror(errno));
     return bb_err_from_errno(errno);
+}
+
+/* Appends to *list (grown as needed) the paths of the regular files under dir/rel, relative
+ * to dir; the record and the staging mark are left out (the export's own bookkeeping). */
+static int s_list_files(const char *dir, const char *rel, char ***list, size_t *n, size_t *cap)
+{
+    char path[S_PATH_MAX];
+    if (bb_path_fmt(path, sizeof path, "%s%s%s", dir, *rel ? "/" : "", rel))
+        return BB_ETOOLONG;
+    DIR *d = opendir(path);
+    if (!d)
+        return bb_err_from_errno(errno);
+    int rc = 0;
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (!*rel &&
+             (!strcmp(e->d_name, DSP_EXPORT_INST_RECORD) || !strcmp(e->d_name, S_STAGING_MARK))))
+            continue;
+        char sub[S_PATH_MAX];
+        if (bb_path_fmt(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name)) {
+            rc = BB_ETOOLONG;
+            break;
+        }
+        char full[S_PATH_MAX];
+        struct stat st;
+        if (bb_path_fmt(full, sizeof full, "%s/%s", dir, sub) || lstat(full, &st) != 0) {
+            rc = BB_ETOOLONG;
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            rc = s_list_files(dir, sub, list, n, cap);
+            continue;
+        }
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 64;
+            char **g = realloc(*list, c * sizeof *g);
+            if (!g) {
+                rc = BB_ENOMEM;
+                break;
+            }
+            *list = g;
+            *cap = c;
+        }
+        if (!((*list)[*n] = strdup(sub)))
+            rc = BB_ENOMEM;
+        else
+            (*n)++;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Refuses, before the staged export replaces root/folder, when a file it holds would land
+ * where the folder has a file Batcherbird did not write (or wrote and the user changed). */
+static int s_check_staged(const char *root, const char *folder, const char *staging,
+                          const dsp_library_file_t *owned, size_t n_owned, char *err, size_t errlen)
+{
+    char **list = NULL;
+    size_t n = 0, cap = 0;
+    int rc = s_list_files(staging, "", &list, &n, &cap);
+    if (rc)
+        snprintf(err, errlen, "cannot list %s: %s", staging, bb_strerror(rc));
+    else
+        rc = dsp_library_check_writes(root, folder, (const char *const *)list, n, owned, n_owned,
+                                      err, errlen);
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+    return rc;
 }
 
 static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *staging,
@@ -785,6 +859,8 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
                               .map = cfg->map,
                               .notes = cfg->notes};
     bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
+    dsp_library_file_t *owned = NULL, *own_read = NULL;
+    size_t n_owned = 0;
     char staging[S_PATH_MAX], old[S_PATH_MAX], samples_dir[S_PATH_MAX];
     /* every path of the folder is checked here, before anything is written */
     rc = s_path(res->dir, sizeof res->dir, err, errlen, "%s/%s", cfg->out_dir, inst.safe);
@@ -881,12 +957,33 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     if (cfg->normalise == DSP_NORM_INSTRUMENT && n > 0)
         inst.gain_db = s_gain_db(cfg, takes, n, 0);
     rc = s_write_instrument_files(cfg, staging, &inst, err, errlen);
+    /* what Batcherbird wrote into the folder before (to replace) and, from the staging folder,
+     * what it writes now: none of it may land on a file of the user's */
+    if (!rc && cfg->owned) {
+        owned = (dsp_library_file_t *)cfg->owned;
+        n_owned = cfg->n_owned;
+    } else if (!rc && bb_exists(res->dir)) {
+        rc =
+            dsp_library_instrument_files(cfg->out_dir, inst.safe, &own_read, &n_owned, err, errlen);
+        owned = own_read;
+    }
+    if (!rc)
+        rc = s_check_staged(cfg->out_dir, inst.safe, staging, owned, n_owned, err, errlen);
     if (!rc)
         unlink(mark); /* the folder is about to become the instrument's */
+    const char *was = "";
     if (!rc)
-        rc = s_swap_in(staging, res->dir, old, err, errlen);
+        rc = s_swap_in(staging, res->dir, old, &was, err, errlen);
+    if (!rc && *was) /* the user's files of the earlier export move into the new one */
+        rc = dsp_library_carry(was, res->dir, inst.safe, owned, n_owned, err, errlen);
     if (!rc)
         bb_fsync_dir(cfg->out_dir);
+    if (rc && *was) {
+        free(own_read);
+        free(inst.samples);
+        free(inst.skipped);
+        return rc; /* the new export is in place; what was kept is named in err */
+    }
     if (rc)
         goto cleanup;
     char *outs[DSP_FILE_KINDS] = {res->sfz, res->dspreset, res->sf2, res->multisample};
@@ -901,6 +998,7 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
 cleanup:
     if (rc)
         bb_rm_rf(staging);
+    free(own_read);
     free(inst.samples);
     free(inst.skipped);
     return rc;

@@ -15,9 +15,12 @@
  *   manifest.json, report.html
  * An instrument is built in a hidden staging folder and swapped in whole, so a re-export
  * leaves no stale samples and a crash leaves the old or the new folder, never a mix.
- * Nothing Batcherbird did not write is deleted or overwritten (dsp_library_check_out): an
+ * Nothing Batcherbird did not write is deleted or overwritten (export_library.h): an
  * instrument folder without its record, or a manifest.json or report.html someone else
- * wrote, stops the export with an error naming it.
+ * wrote, stops the export with an error naming it. On a re-export, the files the user
+ * added to the instrument folder are moved into the new folder at the same paths; a file
+ * Batcherbird wrote that the user changed since, or a file of the user's where the export
+ * writes one, stops the export before anything is written, naming it.
  *
  * Processing is float from the raw take to the writer; 16-bit output is TPDF-dithered.
  */
@@ -32,6 +35,7 @@
 #include "bb_json.h"
 #include "bb_notes.h"
 #include "bb_take_id.h"
+#include "export_library.h"
 #include "export_map.h"
 #include "pipeline.h"
 
@@ -48,6 +52,8 @@ typedef enum {
 #define DSP_EXPORT_NAME_DEFAULT "{instrument}_{note}{octave}_{midi}_v{velocity}_rr{rr}{release}"
 
 #define DSP_EXPORT_INST_RECORD     ".batcherbird-instrument.json" /* in each instrument folder */
+#define DSP_EXPORT_LIBRARY_RECORD  ".batcherbird-library.json" /* at the root: manifest, report */
+#define DSP_EXPORT_STAGING_MARK    ".batcherbird-staging" /* in a staging folder while it is one */
 #define DSP_EXPORT_MANIFEST        "manifest.json"
 #define DSP_EXPORT_MANIFEST_FORMAT "batcherbird-library" /* manifest.json's "format" */
 #define DSP_EXPORT_REPORT_TITLE    "<title>Batcherbird library report</title>" /* report.html's */
@@ -87,14 +93,18 @@ typedef struct {
      * folder is not believed) */
     bool (*member)(void *arg, const char *folder);
     void *member_arg;
+    /* what Batcherbird wrote into the instrument's folder before, as written (paths from
+     * out_dir; the coordinator's database); NULL: what the folder's record says */
+    const dsp_library_file_t *owned;
+    size_t n_owned;
 } dsp_export_config_t;
 #define DSP_EXPORT_CONFIG_INIT                                                                     \
     {                                                                                              \
         .out_dir = NULL, .bit_depth = 24, .flac = false, .peak_target_db = -1.0,                   \
         .normalise = DSP_NORM_INSTRUMENT, .notes = BB_NOTES_C3_IS_60, .map = DSP_MAP_CONFIG_INIT,  \
         .dither = true, .tune = false, .name_template = NULL, .loop_sustain = false,               \
-        .amp_release_s = 0.3, .library_files = true, .formats = DSP_FORMATS_ALL,                   \
-        .member = NULL, .member_arg = NULL                                                         \
+        .amp_release_s = 0.3, .library_files = true, .formats = DSP_FORMATS_ALL, .member = NULL,   \
+        .member_arg = NULL, .owned = NULL, .n_owned = 0                                            \
     }
 
 /* Another take recorded for the same slot (note, velocity, round robin, trigger): a failed

@@ -12,6 +12,7 @@
  */
 #include "export_library.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -50,13 +51,10 @@ bool dsp_library_path_ok(const char *rel)
     }
 }
 
-int dsp_file_crc32(const char *path, uint32_t *crc, uint64_t *size, char *err, size_t errlen)
+/* CRC-32 and size of what fd reads to its end; closes fd. */
+static int s_crc_fd(int fd, const char *path, uint32_t *crc, uint64_t *size, char *err,
+                    size_t errlen)
 {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return bb_err_from_errno(errno);
-    }
     unsigned char *buf = malloc(S_READ_BLOCK);
     if (!buf) {
         close(fd);
@@ -87,6 +85,16 @@ int dsp_file_crc32(const char *path, uint32_t *crc, uint64_t *size, char *err, s
         *size = total;
     }
     return rc;
+}
+
+int dsp_file_crc32(const char *path, uint32_t *crc, uint64_t *size, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return bb_err_from_errno(errno);
+    }
+    return s_crc_fd(fd, path, crc, size, err, errlen);
 }
 
 /* True when `path` (resolved) lies inside `root_real`. */
@@ -288,6 +296,13 @@ int dsp_library_check_out(const char *root, const char *const *folders, size_t n
                      path);
             return BB_EEXIST;
         }
+        dsp_library_file_t rec;
+        bool has = false;
+        if (!absent && dsp_library_root_file(root, own[i], &rec, &has) == 0 && has) {
+            int rc = dsp_library_check_changed(root, &rec, 1, err, errlen);
+            if (rc)
+                return rc;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         char dir[PATH_MAX + 128];
@@ -305,6 +320,15 @@ int dsp_library_check_out(const char *root, const char *const *folders, size_t n
                      dir, DSP_EXPORT_INST_RECORD);
             return BB_EEXIST;
         }
+        /* a re-export: what Batcherbird wrote there must still be as written */
+        dsp_library_file_t *owned = NULL;
+        size_t n_owned = 0;
+        int rc = dsp_library_instrument_files(root, folders[i], &owned, &n_owned, err, errlen);
+        if (!rc)
+            rc = dsp_library_check_changed(root, owned, n_owned, err, errlen);
+        free(owned);
+        if (rc)
+            return rc;
     }
     if (!probe)
         return 0;
@@ -331,10 +355,23 @@ int dsp_library_instrument_files(const char *root, const char *folder,
                                  dsp_library_file_t **files_out, size_t *n_out, char *err,
                                  size_t errlen)
 {
+    char dir[PATH_MAX];
+    *files_out = NULL;
+    *n_out = 0;
+    if (bb_path_fmt(dir, sizeof dir, "%s/%s", root, folder)) {
+        snprintf(err, errlen, "the library folder's path is too long");
+        return BB_ETOOLONG;
+    }
+    return dsp_library_record_files(dir, folder, files_out, n_out, err, errlen);
+}
+
+int dsp_library_record_files(const char *dir, const char *folder, dsp_library_file_t **files_out,
+                             size_t *n_out, char *err, size_t errlen)
+{
     *files_out = NULL;
     *n_out = 0;
     char rec[PATH_MAX + 128];
-    int w = snprintf(rec, sizeof rec, "%s/%s/%s", root, folder, DSP_EXPORT_INST_RECORD);
+    int w = snprintf(rec, sizeof rec, "%s/%s", dir, DSP_EXPORT_INST_RECORD);
     if (w < 0 || (size_t)w >= sizeof rec) {
         snprintf(err, errlen, "the library folder's path is too long");
         return BB_ETOOLONG;
@@ -375,6 +412,384 @@ int dsp_library_instrument_files(const char *root, const char *folder,
     json_decref(doc);
     *files_out = files;
     *n_out = k;
+    return 0;
+}
+
+/* ---- what is still as written ---- */
+
+/* True when the folder that holds `path` lies inside root (both resolved). */
+static bool s_parent_inside(const char *root, const char *path)
+{
+    char root_real[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
+    bb_dirname(path, dir, sizeof dir);
+    if (!realpath(root, root_real) || !realpath(dir, real))
+        return false;
+    size_t n = strlen(root_real);
+    return strncmp(real, root_real, n) == 0 &&
+           (real[n] == '\0' || real[n] == '/' || root_real[n - 1] == '/');
+}
+
+/* True when path is a regular file (never through a link) of this size and CRC-32. */
+static bool s_same_file(const char *path, uint64_t size, uint32_t crc)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+        return false;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    uint32_t have;
+    uint64_t got;
+    char err[64];
+    return s_crc_fd(fd, path, &have, &got, err, sizeof err) == 0 && got == size && have == crc;
+}
+
+bool dsp_library_file_unchanged(const char *root, const dsp_library_file_t *f)
+{
+    char path[PATH_MAX];
+    if (!dsp_library_path_ok(f->path) || bb_path_fmt(path, sizeof path, "%s/%s", root, f->path))
+        return false;
+    return s_parent_inside(root, path) && s_same_file(path, f->size, f->crc32);
+}
+
+/* Appends `what` to a comma list of at most S_LIST_SHOWN names in list[len]; counts all. */
+#define S_LIST_SHOWN 5
+static void s_list_add(char *list, size_t len, size_t *count, const char *what)
+{
+    if (*count < S_LIST_SHOWN) {
+        size_t used = strlen(list);
+        int w = snprintf(list + used, len - used, "%s%s", used ? ", " : "", what);
+        if (w < 0 || (size_t)w >= len - used)
+            list[used] = '\0'; /* a name too long for the list: counted, not shown */
+    }
+    (*count)++;
+}
+
+/* " and N more" when the list was cut. */
+static void s_list_more(char *out, size_t len, size_t count)
+{
+    if (count > S_LIST_SHOWN)
+        snprintf(out, len, " and %zu more", count - S_LIST_SHOWN);
+    else
+        out[0] = '\0';
+}
+
+int dsp_library_check_changed(const char *root, const dsp_library_file_t *owned, size_t n,
+                              char *err, size_t errlen)
+{
+    char list[1024] = "", more[48];
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (bb_path_fmt(path, sizeof path, "%s/%s", root, owned[i].path) ||
+            (lstat(path, &st) != 0 && errno == ENOENT))
+            continue; /* gone: nothing to keep */
+        if (!dsp_library_file_unchanged(root, &owned[i]))
+            s_list_add(list, sizeof list, &count, path);
+    }
+    if (count == 0)
+        return 0;
+    s_list_more(more, sizeof more, count);
+    snprintf(err, errlen,
+             "%s%s %s changed since Batcherbird wrote %s: %s kept, and nothing is written over "
+             "%s. Give %s a name of your own (your files stay in the folder through every "
+             "export) or move %s away, then try again",
+             list, more, count > 1 ? "were" : "was", count > 1 ? "them" : "it",
+             count > 1 ? "they are" : "it is", count > 1 ? "them" : "it", count > 1 ? "them" : "it",
+             count > 1 ? "them" : "it");
+    return BB_EEXIST;
+}
+
+static int s_cmp_file(const void *a, const void *b)
+{
+    return strcmp((*(const dsp_library_file_t *const *)a)->path,
+                  (*(const dsp_library_file_t *const *)b)->path);
+}
+
+/* `owned` sorted by path, for s_find. NULL (out of memory) when n > 0 and it fails. */
+static const dsp_library_file_t **s_sorted(const dsp_library_file_t *owned, size_t n)
+{
+    const dsp_library_file_t **v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = &owned[i];
+    if (v && n > 1)
+        qsort(v, n, sizeof *v, s_cmp_file);
+    return v;
+}
+
+/* The entry of the sorted list for folder/rel, or NULL. */
+static const dsp_library_file_t *s_find(const dsp_library_file_t **v, size_t n, const char *folder,
+                                        const char *rel)
+{
+    dsp_library_file_t key;
+    if (bb_path_fmt(key.path, sizeof key.path, "%s/%s", folder, rel))
+        return NULL;
+    const dsp_library_file_t *k = &key;
+    const dsp_library_file_t **hit = bsearch(&k, v, n, sizeof *v, s_cmp_file);
+    return hit ? *hit : NULL;
+}
+
+/* True when some path of the sorted list lies under folder/rel/. */
+static bool s_owns_under(const dsp_library_file_t **v, size_t n, const char *folder,
+                         const char *rel)
+{
+    char prefix[DSP_LIBRARY_PATH_MAX + 2];
+    if (bb_path_fmt(prefix, sizeof prefix, "%s/%s/", folder, rel))
+        return false;
+    size_t plen = strlen(prefix);
+    size_t lo = 0, hi = n; /* the first path >= prefix */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(v[mid]->path, prefix) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strncmp(v[lo]->path, prefix, plen) == 0;
+}
+
+int dsp_library_check_writes(const char *root, const char *folder, const char *const *writes,
+                             size_t n, const dsp_library_file_t *owned, size_t n_owned, char *err,
+                             size_t errlen)
+{
+    const dsp_library_file_t **v = s_sorted(owned, n_owned);
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return BB_ENOMEM;
+    }
+    char list[1024] = "", more[48];
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (bb_path_fmt(path, sizeof path, "%s/%s/%s", root, folder, writes[i]))
+            continue; /* the export itself refuses a path this long */
+        if (lstat(path, &st) == 0) {
+            const dsp_library_file_t *f = s_find(v, n_owned, folder, writes[i]);
+            if (!f || !dsp_library_file_unchanged(root, f))
+                s_list_add(list, sizeof list, &count, path);
+            continue;
+        }
+        /* the folders on its way must be folders */
+        char *slash = strrchr(path, '/');
+        while (slash && slash > path + strlen(root) + 1 + strlen(folder)) {
+            *slash = '\0';
+            if (lstat(path, &st) == 0) {
+                if (!S_ISDIR(st.st_mode))
+                    s_list_add(list, sizeof list, &count, path);
+                break;
+            }
+            slash = strrchr(path, '/');
+        }
+    }
+    free(v);
+    if (count == 0)
+        return 0;
+    s_list_more(more, sizeof more, count);
+    snprintf(err, errlen,
+             "%s%s %s in the way: Batcherbird did not write %s (or it was changed since), and "
+             "this export writes files of %s name%s. %s left alone: rename %s or move %s "
+             "away, then export again",
+             list, more, count > 1 ? "are" : "is", count > 1 ? "them" : "it",
+             count > 1 ? "those" : "that", count > 1 ? "s" : "", count > 1 ? "They are" : "It is",
+             count > 1 ? "them" : "it", count > 1 ? "them" : "it");
+    return BB_EEXIST;
+}
+
+#define S_STAGING_MARK ".batcherbird-staging" /* export.c's mark of a staging folder */
+
+typedef struct {
+    const char *from, *to, *folder;
+    const dsp_library_file_t **owned;
+    size_t n_owned;
+    char kept[PATH_MAX]; /* the first thing left in `from` */
+} s_carry_t;
+
+static void s_kept(s_carry_t *c, const char *path)
+{
+    if (!c->kept[0])
+        snprintf(c->kept, sizeof c->kept, "%s", path);
+}
+
+/* Carries and cleans the folder rel ("" for the top) of c->from. */
+static void s_carry_dir(s_carry_t *c, const char *rel)
+{
+    char dir[PATH_MAX];
+    if (bb_path_fmt(dir, sizeof dir, "%s%s%s", c->from, *rel ? "/" : "", rel)) {
+        s_kept(c, c->from);
+        return;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        s_kept(c, dir);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[PATH_MAX], src[PATH_MAX], dst[PATH_MAX];
+        if (bb_path_fmt(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name) ||
+            bb_path_fmt(src, sizeof src, "%s/%s", c->from, sub) ||
+            bb_path_fmt(dst, sizeof dst, "%s/%s", c->to, sub)) {
+            s_kept(c, dir);
+            continue;
+        }
+        struct stat st, dt;
+        if (lstat(src, &st) != 0)
+            continue;
+        bool top = !*rel;
+        if (top &&
+            (!strcmp(e->d_name, DSP_EXPORT_INST_RECORD) || !strcmp(e->d_name, S_STAGING_MARK))) {
+            if (S_ISREG(st.st_mode) && unlink(src) == 0)
+                continue; /* ours: the new folder has its own */
+            s_kept(c, src);
+            continue;
+        }
+        bool there = lstat(dst, &dt) == 0;
+        if (S_ISDIR(st.st_mode)) {
+            if (!there && !s_owns_under(c->owned, c->n_owned, c->folder, sub)) {
+                if (rename(src, dst) != 0) /* a folder of the user's, whole */
+                    s_kept(c, src);
+                continue;
+            }
+            if (!there && mkdir(dst, st.st_mode & 07777) != 0) {
+                s_kept(c, src);
+                continue;
+            }
+            if (there && !S_ISDIR(dt.st_mode)) {
+                s_kept(c, src);
+                continue;
+            }
+            s_carry_dir(c, sub);
+            if (rmdir(src) != 0 && errno != ENOENT)
+                s_kept(c, src);
+            continue;
+        }
+        const dsp_library_file_t *f = s_find(c->owned, c->n_owned, c->folder, sub);
+        if (f && S_ISREG(st.st_mode) && s_same_file(src, f->size, f->crc32)) {
+            if (unlink(src) != 0) /* Batcherbird's, replaced by the new export */
+                s_kept(c, src);
+        } else if (there || rename(src, dst) != 0) {
+            s_kept(c, src); /* never over anything: it stays where it is */
+        }
+    }
+    closedir(d);
+}
+
+int dsp_library_carry(const char *from, const char *to, const char *folder,
+                      const dsp_library_file_t *owned, size_t n_owned, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(from, &st) != 0 && errno == ENOENT)
+        return 0;
+    s_carry_t c = {.from = from, .to = to, .folder = folder, .n_owned = n_owned};
+    c.owned = s_sorted(owned, n_owned);
+    if (!c.owned) {
+        snprintf(err, errlen, "out of memory");
+        return BB_ENOMEM;
+    }
+    if (S_ISDIR(st.st_mode))
+        s_carry_dir(&c, "");
+    free(c.owned);
+    if (rmdir(from) == 0 || errno == ENOENT) {
+        bb_fsync_dir(to);
+        return 0;
+    }
+    snprintf(err, errlen,
+             "the earlier export of %s was replaced, but %s could not be moved into the new "
+             "folder: it is kept in %s (nothing of yours was removed); move it where you want "
+             "it",
+             to, c.kept[0] ? c.kept : from, from);
+    return BB_EEXIST;
+}
+
+int dsp_library_remove_unchanged(const char *root, const dsp_library_file_t *f)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (!dsp_library_path_ok(f->path) || bb_path_fmt(path, sizeof path, "%s/%s", root, f->path))
+        return -1;
+    if (lstat(path, &st) != 0 && errno == ENOENT)
+        return 0;
+    if (!dsp_library_file_unchanged(root, f))
+        return -1;
+    return unlink(path) == 0 ? 1 : -1;
+}
+
+/* ---- the library record: manifest.json and report.html as written ---- */
+
+#define S_LIBRARY_RECORD_FORMAT "batcherbird-library-record"
+
+int dsp_library_record_root(const char *root, char *err, size_t errlen)
+{
+    const char *names[] = {DSP_EXPORT_MANIFEST, DSP_EXPORT_REPORT};
+    json_t *files = json_array();
+    int rc = files ? 0 : BB_ENOMEM;
+    for (int k = 0; !rc && k < 2; k++) {
+        char path[PATH_MAX];
+        uint32_t crc;
+        uint64_t size;
+        if (bb_path_fmt(path, sizeof path, "%s/%s", root, names[k]))
+            rc = BB_ETOOLONG;
+        if (!rc && !bb_exists(path))
+            continue;
+        if (!rc)
+            rc = dsp_file_crc32(path, &crc, &size, err, errlen);
+        if (!rc && json_array_append_new(files, json_pack("{s:s, s:I, s:I}", "path", names[k],
+                                                          "bytes", (json_int_t)size, "crc32",
+                                                          (json_int_t)crc)) != 0)
+            rc = BB_ENOMEM;
+    }
+    char path[PATH_MAX];
+    if (!rc && bb_path_fmt(path, sizeof path, "%s/%s", root, DSP_EXPORT_LIBRARY_RECORD))
+        rc = BB_ETOOLONG;
+    json_t *doc =
+        rc ? NULL : json_pack("{s:s, s:O}", "format", S_LIBRARY_RECORD_FORMAT, "files", files);
+    if (!rc && !doc)
+        rc = BB_ENOMEM;
+    if (!rc)
+        rc = bb_json_write_file(path, doc, BB_JSON_COMPACT_READ);
+    if (rc)
+        snprintf(err, errlen, "cannot write the library record of %s: %s", root, bb_strerror(rc));
+    json_decref(doc);
+    json_decref(files);
+    return rc;
+}
+
+int dsp_library_root_file(const char *root, const char *rel, dsp_library_file_t *f, bool *has)
+{
+    *has = false;
+    char path[PATH_MAX];
+    if (bb_path_fmt(path, sizeof path, "%s/%s", root, DSP_EXPORT_LIBRARY_RECORD))
+        return BB_ETOOLONG;
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    const char *format = NULL;
+    if (bb_read_file(path, &text, &len) || bb_json_load(&doc, text, len, NULL, 0) ||
+        bb_json_get_string(doc, "format", &format) || strcmp(format, S_LIBRARY_RECORD_FORMAT)) {
+        json_decref(doc);
+        free(text);
+        return 0;
+    }
+    const json_t *list = json_object_get(doc, "files");
+    for (size_t i = 0; i < json_array_size(list) && !*has; i++) {
+        const json_t *e = json_array_get(list, i);
+        const char *p = NULL;
+        int64_t bytes = -1, crc = -1;
+        if (bb_json_get_string(e, "path", &p) || strcmp(p, rel) != 0 ||
+            bb_json_get_int(e, "bytes", &bytes) || bb_json_get_int(e, "crc32", &crc) || bytes < 0 ||
+            crc < 0 || crc > UINT32_MAX)
+            continue;
+        snprintf(f->path, sizeof f->path, "%s", rel);
+        f->size = (uint64_t)bytes;
+        f->crc32 = (uint32_t)crc;
+        *has = true;
+    }
+    json_decref(doc);
+    free(text);
     return 0;
 }
 

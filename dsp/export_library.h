@@ -8,6 +8,15 @@
  * DSP_EXPORT_REPORT_TITLE. Anything else in the way of an export is someone else's, and the
  * export stops with an error naming it.
  *
+ * Inside an instrument folder of ours, a file is Batcherbird's while it is still as written:
+ * the size and CRC-32 its record (or the coordinator's database) gave it when it was written.
+ * A re-export replaces those files; everything else in the folder is the user's and stays
+ * (moved into the new folder at the same path). A file Batcherbird wrote that has changed
+ * since is the user's work: a re-export of its folder stops with an error naming it, before
+ * anything is written, and so does a file of the user's where the export would write one
+ * of its own. The same holds for manifest.json and report.html at the root, whose sizes and
+ * CRCs the library record (.batcherbird-library.json) keeps.
+ *
  * Serving: which files may be fetched is the caller's to know from what it wrote (the
  * coordinator keeps the list in its database), never from what a file on disk claims;
  * dsp_library_instrument_files() reads an instrument's record right after the export that
@@ -60,6 +69,49 @@ int dsp_library_check_out(const char *root, const char *const *folders, size_t n
  * samples. *files is malloc'd. */
 int dsp_library_instrument_files(const char *root, const char *folder, dsp_library_file_t **files,
                                  size_t *n, char *err, size_t errlen);
+/* The same from the record in `dir` (an instrument folder under any name: a staging or old
+ * folder), keeping the paths under folder/. */
+int dsp_library_record_files(const char *dir, const char *folder, dsp_library_file_t **files,
+                             size_t *n, char *err, size_t errlen);
+
+/* True when root/f->path is still the file Batcherbird wrote: a regular file (not a link),
+ * in a folder that lies inside root, with f's size and CRC-32. */
+bool dsp_library_file_unchanged(const char *root, const dsp_library_file_t *f);
+
+/* The files of `owned` (paths from root) that are there but no longer as written (changed
+ * by someone, or replaced by something else): BB_EEXIST with a message naming them and
+ * what to do, before anything is touched; 0 when there are none (missing files are fine). */
+int dsp_library_check_changed(const char *root, const dsp_library_file_t *owned, size_t n,
+                              char *err, size_t errlen);
+
+/* Checks that the files an export writes into root/folder (`writes`, paths relative to that
+ * folder, e.g. "samples/A_C3.wav") are absent or Batcherbird's and unchanged (in `owned`,
+ * paths from root), and that the folders on their way are folders. BB_EEXIST naming the
+ * files in the way otherwise. */
+int dsp_library_check_writes(const char *root, const char *folder, const char *const *writes,
+                             size_t n, const dsp_library_file_t *owned, size_t n_owned, char *err,
+                             size_t errlen);
+
+/* After a re-export put its new folder `to` in place of the old one, now at `from`: moves
+ * into `to` everything of `from` that is not Batcherbird's unchanged (files not in `owned`
+ * or changed, folders of the user's whole, links as links), each to the same path; then
+ * removes from `from` the files of `owned` that are still as written, its instrument record
+ * and staging mark, and the folders left empty. `owned` paths are from the library root and
+ * start with folder/. 0 when `from` is gone; otherwise BB_EEXIST with a message naming what
+ * was kept there (nothing is ever removed that is not Batcherbird's). */
+int dsp_library_carry(const char *from, const char *to, const char *folder,
+                      const dsp_library_file_t *owned, size_t n_owned, char *err, size_t errlen);
+
+/* Removes root/f->path when it is still as written (dsp_library_file_unchanged). 1 when
+ * removed, 0 when it was not there, -1 when it is kept (changed, or not a regular file). */
+int dsp_library_remove_unchanged(const char *root, const dsp_library_file_t *f);
+
+/* Writes the library record (DSP_EXPORT_LIBRARY_RECORD) of root: manifest.json and
+ * report.html as they are now (size, CRC-32). 0 or an error with a message. */
+int dsp_library_record_root(const char *root, char *err, size_t errlen);
+/* Reads the library record of root: *has false when there is none (a library written
+ * before it existed) or it does not list rel. */
+int dsp_library_root_file(const char *root, const char *rel, dsp_library_file_t *f, bool *has);
 
 /* Reads up to len bytes (<= DSP_LIBRARY_CHUNK_MAX) of root/rel at offset into buf;
  * *got may be short at the end of the file; *size is the file's current size. The caller

@@ -370,6 +370,8 @@ int dsp_export_library_rebuild(const char *root, bool (*member)(void *arg, const
         if (rc)
             snprintf(err, errlen, "cannot write %s: %s", manifest, bb_strerror(rc));
     }
+    if (!rc) /* what the two are as written: a later edit of either is the user's */
+        rc = dsp_library_record_root(root, err, errlen);
     json_decref(doc);
     json_decref(instruments);
     json_decref(files);
