@@ -6,6 +6,12 @@
  * server applies (relative, no "..", no hidden or empty components), every chunk must
  * match its CRC and the size the list gave, and every finished file the listed CRC,
  * before it gets its final name.
+ *
+ * Nothing in DIR is overwritten that this command did not fetch there: DIR keeps a record
+ * (S_FETCH_RECORD: path, size, CRC-32 of each file fetched). A listed file already in DIR
+ * is skipped when it is the same, replaced when the record has it as fetched and it is
+ * still so, and otherwise (the user's own, or ours and changed since) stops the export
+ * before anything is written, naming the files.
  */
 #include "cmd_export.h"
 
@@ -21,13 +27,118 @@
 #include "bb_crc32.h"
 #include "bb_err.h"
 #include "bb_fs.h"
+#include "bb_json.h"
 #include "cli.h"
 #include "export_library.h"
 #include "operator.pb-c.h"
 
-#define S_PATH_MAX    4096
-#define S_CHUNK_TRIES 3                     /* a chunk call that gets no answer is asked again */
-#define S_PROGRESS_NS (100 * 1000 * 1000ll) /* redraw the progress line at most 10/s */
+#define S_PATH_MAX     4096
+#define S_CHUNK_TRIES  3                     /* a chunk call that gets no answer is asked again */
+#define S_PROGRESS_NS  (100 * 1000 * 1000ll) /* redraw the progress line at most 10/s */
+#define S_FETCH_RECORD ".batcherbird-fetched.json" /* in DIR: what this command fetched */
+#define S_FETCH_FORMAT "batcherbird-fetched"
+#define S_LIST_SHOWN   5 /* files named in an error, the rest counted */
+
+/* ---- the fetch record ---- */
+
+typedef struct {
+    dsp_library_file_t *v;
+    size_t n, cap;
+} s_record_t;
+
+static void s_record_free(s_record_t *r)
+{
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+static dsp_library_file_t *s_record_find(s_record_t *r, const char *path)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->v[i].path, path) == 0)
+            return &r->v[i];
+    return NULL;
+}
+
+/* Reads out_dir's record; none (a first fetch) or an unreadable one is empty. */
+static void s_record_read(const char *out_dir, s_record_t *r)
+{
+    memset(r, 0, sizeof *r);
+    char path[S_PATH_MAX];
+    if (bb_path_fmt(path, sizeof path, "%s/%s", out_dir, S_FETCH_RECORD))
+        return;
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    const char *format = NULL;
+    if (bb_read_file(path, &text, &len) == 0 && bb_json_load(&doc, text, len, NULL, 0) == 0 &&
+        bb_json_get_string(doc, "format", &format) == 0 && !strcmp(format, S_FETCH_FORMAT)) {
+        const json_t *list = json_object_get(doc, "files");
+        size_t n = json_array_size(list);
+        r->v = calloc(n ? n : 1, sizeof *r->v);
+        for (size_t i = 0; r->v && i < n; i++) {
+            const json_t *e = json_array_get(list, i);
+            const char *p = NULL;
+            int64_t bytes = -1, crc = -1;
+            if (bb_json_get_string(e, "path", &p) || !dsp_library_path_ok(p) ||
+                bb_json_get_int(e, "bytes", &bytes) || bb_json_get_int(e, "crc32", &crc) ||
+                bytes < 0 || crc < 0 || crc > UINT32_MAX)
+                continue;
+            dsp_library_file_t *f = &r->v[r->n++];
+            snprintf(f->path, sizeof f->path, "%s", p);
+            f->size = (uint64_t)bytes;
+            f->crc32 = (uint32_t)crc;
+        }
+        r->cap = r->v ? (n ? n : 1) : 0;
+    }
+    json_decref(doc);
+    free(text);
+}
+
+/* Notes that path was fetched as size/crc. */
+static int s_record_set(s_record_t *r, const char *path, uint64_t size, uint32_t crc)
+{
+    dsp_library_file_t *f = s_record_find(r, path);
+    if (!f) {
+        if (r->n == r->cap) {
+            size_t c = r->cap ? r->cap * 2 : 64;
+            dsp_library_file_t *g = realloc(r->v, c * sizeof *g);
+            if (!g)
+                return BB_ENOMEM;
+            r->v = g;
+            r->cap = c;
+        }
+        f = &r->v[r->n++];
+        memset(f, 0, sizeof *f);
+        snprintf(f->path, sizeof f->path, "%s", path);
+    }
+    f->size = size;
+    f->crc32 = crc;
+    return 0;
+}
+
+static int s_record_write(const char *out_dir, const s_record_t *r, char *err, size_t errlen)
+{
+    char path[S_PATH_MAX];
+    json_t *files = json_array(), *doc = NULL;
+    int rc = files ? 0 : BB_ENOMEM;
+    for (size_t i = 0; !rc && i < r->n; i++)
+        if (json_array_append_new(files, json_pack("{s:s, s:I, s:I}", "path", r->v[i].path, "bytes",
+                                                   (json_int_t)r->v[i].size, "crc32",
+                                                   (json_int_t)r->v[i].crc32)) != 0)
+            rc = BB_ENOMEM;
+    if (!rc && bb_path_fmt(path, sizeof path, "%s/%s", out_dir, S_FETCH_RECORD))
+        rc = BB_ETOOLONG;
+    if (!rc && !(doc = json_pack("{s:s, s:O}", "format", S_FETCH_FORMAT, "files", files)))
+        rc = BB_ENOMEM;
+    if (!rc)
+        rc = bb_json_write_file(path, doc, BB_JSON_COMPACT_READ);
+    if (rc)
+        snprintf(err, errlen, "cannot write the fetch record in %s: %s", out_dir, bb_strerror(rc));
+    json_decref(doc);
+    json_decref(files);
+    return rc;
+}
 
 /* Calls and maps the outcome to a bb_err with one line in err. */
 static int s_call(bb_rpc_t *rpc, const char *method, const ProtobufCMessage *req, int timeout_ms,
@@ -203,6 +314,63 @@ static int s_file(bb_rpc_t *rpc, uint64_t batch, const char *out_dir, const Bb__
     return 0;
 }
 
+/* Refuses, before anything is written, when a listed file would land on one in out_dir that
+ * this command did not fetch there (or fetched and that was changed since), or a folder on
+ * its way is a file. */
+static int s_check_in_way(const char *out_dir, const Bb__LibraryList *list, s_record_t *rec,
+                          char *err, size_t errlen)
+{
+    char names[1024] = "";
+    size_t used = 0, count = 0;
+    for (size_t i = 0; i < list->n_files; i++) {
+        const Bb__LibraryFile *f = list->files[i];
+        char dest[S_PATH_MAX];
+        struct stat st;
+        if (bb_path_fmt(dest, sizeof dest, "%s/%s", out_dir, f->path))
+            continue; /* s_file names a path too long */
+        bool in_way = false;
+        if (lstat(dest, &st) == 0) {
+            const dsp_library_file_t *mine = s_record_find(rec, f->path);
+            in_way = !s_complete(dest, f->size, f->crc32) &&
+                     !(mine && dsp_library_file_unchanged(out_dir, mine));
+        } else {
+            /* the folders on its way must be folders (a file named like one is the user's) */
+            char dir[S_PATH_MAX];
+            snprintf(dir, sizeof dir, "%s", dest);
+            for (char *slash = strrchr(dir, '/'); slash && slash > dir + strlen(out_dir);
+                 slash = strrchr(dir, '/')) {
+                *slash = '\0';
+                if (lstat(dir, &st) == 0) {
+                    in_way = !S_ISDIR(st.st_mode);
+                    if (in_way)
+                        snprintf(dest, sizeof dest, "%s", dir);
+                    break;
+                }
+            }
+        }
+        if (!in_way)
+            continue;
+        if (count < S_LIST_SHOWN && used < sizeof names) {
+            int w = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", dest);
+            used = w < 0 ? sizeof names : used + (size_t)w;
+        }
+        count++;
+    }
+    if (count == 0)
+        return 0;
+    char more[48] = "";
+    if (count > S_LIST_SHOWN)
+        snprintf(more, sizeof more, " and %zu more", count - S_LIST_SHOWN);
+    snprintf(err, errlen,
+             "%s%s %s in the way: batcherbird export did not fetch %s there (or %s changed "
+             "since), and the library has files of %s name%s. Nothing was written: move %s "
+             "away or export into another folder",
+             names, more, count > 1 ? "are" : "is", count > 1 ? "them" : "it",
+             count > 1 ? "they were" : "it was", count > 1 ? "those" : "that", count > 1 ? "s" : "",
+             count > 1 ? "them" : "it");
+    return BB_EEXIST;
+}
+
 int cli_fetch_library(bb_rpc_t *rpc, uint64_t batch, const char *out_dir,
                       const cli_fetch_opts_t *opts, cli_fetch_stats_t *st, char *err, size_t errlen)
 {
@@ -230,15 +398,27 @@ int cli_fetch_library(bb_rpc_t *rpc, uint64_t batch, const char *out_dir,
         st->bytes_total += list->files[i]->size;
     }
     st->files = list->n_files;
+    s_record_t rec;
+    s_record_read(out_dir, &rec);
+    if (!rc)
+        rc = s_check_in_way(out_dir, list, &rec, err, errlen);
     if (!rc && (rc = bb_mkdir_p(out_dir)) != 0) {
         snprintf(err, errlen, "cannot create %s: %s", out_dir, bb_strerror(rc));
         rc = BB_EIO;
     }
     uint64_t done = 0;
-    for (size_t i = 0; !rc && i < list->n_files; i++)
-        rc = s_file(rpc, batch, out_dir, list->files[i], opts, st, &done, err, errlen);
+    for (size_t i = 0; !rc && i < list->n_files; i++) {
+        const Bb__LibraryFile *f = list->files[i];
+        rc = s_file(rpc, batch, out_dir, f, opts, st, &done, err, errlen);
+        /* noted as fetched right away: an interrupted export knows its files next time */
+        if (!rc && (rc = s_record_set(&rec, f->path, f->size, f->crc32)) != 0)
+            snprintf(err, errlen, "out of memory");
+        if (!rc)
+            rc = s_record_write(out_dir, &rec, err, errlen);
+    }
     if (!rc)
         bb_fsync_dir(out_dir);
+    s_record_free(&rec);
     protobuf_c_message_free_unpacked(out, NULL);
     return rc;
 }
@@ -268,7 +448,9 @@ static void s_usage(FILE *out)
     fprintf(out, "usage: batcherbird export BATCH --out DIR [--partial]\n\n"
                  "Fetches the finished library of BATCH from the coordinator into DIR (samples,\n"
                  "SFZ, DecentSampler, manifest.json, report.html), checking every file. Run it\n"
-                 "again after an interruption: complete files are kept, partial ones resume.\n\n"
+                 "again after an interruption: complete files are kept, partial ones resume.\n"
+                 "Files in DIR that export did not fetch there (or that changed since) are\n"
+                 "never overwritten: the export stops first and names them.\n\n"
                  "  --out DIR   where the library goes (created if needed)\n"
                  "  --partial   fetch what is exported so far while the batch still runs\n");
 }

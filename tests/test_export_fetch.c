@@ -276,15 +276,27 @@ static void test_fetch_complete_then_skip(void **state)
     assert_int_equal(st.skipped, 7);
     assert_int_equal(st.fetched, 0);
     assert_int_equal(st.bytes_fetched, 0);
-    /* a file with the right size but other bytes is fetched again */
+    /* a fetched file changed since (same size, other bytes) is the user's now: not
+     * overwritten, named; once it is moved away it is fetched again */
     char *data;
     size_t len;
-    char sfz[1024];
+    char sfz[1024], moved[1100];
     snprintf(sfz, sizeof sfz, "%s/Organ/Organ.sfz", f->out);
     assert_int_equal(bb_read_file(sfz, &data, &len), 0);
     data[0] ^= 1;
     s_write(sfz, data, len);
+    assert_int_not_equal(s_fetch(f, &st, err, sizeof err), 0);
+    if (!strstr(err, "Organ/Organ.sfz"))
+        fail_msg("the refusal does not name the file: %s", err);
+    char *now;
+    size_t now_len;
+    assert_int_equal(bb_read_file(sfz, &now, &now_len), 0);
+    assert_int_equal(now_len, len);
+    assert_memory_equal(now, data, len);
+    free(now);
     free(data);
+    snprintf(moved, sizeof moved, "%s.mine", sfz);
+    assert_int_equal(rename(sfz, moved), 0);
     assert_int_equal(s_fetch(f, &st, err, sizeof err), 0);
     assert_int_equal(st.fetched, 1);
     s_same_as_source(f);
