@@ -33,6 +33,7 @@ typedef struct {
     uint64_t batch;
     int setup_idx; /* the MIDI setup marker it carried (inst idx, or -1 - idx); INT32_MIN: none */
     bool level_setup;
+    int64_t sent_ms; /* monotonic ms when StartTake went out */
 } s_dispatch_ctx_t;
 
 #define COORD_DISPATCH_BACKOFF_MIN_MS 500
@@ -46,7 +47,10 @@ static void s_forget_setup(coord_t *self, uint64_t batch, int idx)
 }
 
 /* A node that refused a take (its queue is full, its device is gone, it did not answer) gets
- * no other for a while, doubling up to 10 s: no re-dispatch in a loop. What the refused take
+ * no other for a while, doubling up to 10 s: no re-dispatch in a loop. The jobs of one
+ * dispatch (up to the window) are refused together: the wait doubles once per round, not
+ * once per refused call (a refusal of a call sent before the last refusal came is the same
+ * round). What the refused take
  * carried of its instrument's MIDI setup goes out again with the next one. */
 static void s_on_start_take(void *arg, int status, const char *message,
                             const ProtobufCMessage *reply)
@@ -73,12 +77,17 @@ static void s_on_start_take(void *arg, int status, const char *message,
             s_forget_setup(self, ctx->batch, ctx->setup_idx);
         if (ctx->level_setup)
             s_forget_setup(self, ctx->batch, -1 - ctx->setup_idx);
-        if (node) {
+        int64_t now_ms = bb_mono_ns() / BB_NS_PER_MS;
+        bool same_round = node && node->dispatch_backoff_ms &&
+                          node->dispatch_hold_until - node->dispatch_backoff_ms >= ctx->sent_ms;
+        if (node && !same_round) {
             node->dispatch_backoff_ms = node->dispatch_backoff_ms ? node->dispatch_backoff_ms * 2
                                                                   : COORD_DISPATCH_BACKOFF_MIN_MS;
             if (node->dispatch_backoff_ms > COORD_DISPATCH_BACKOFF_MAX_MS)
                 node->dispatch_backoff_ms = COORD_DISPATCH_BACKOFF_MAX_MS;
-            node->dispatch_hold_until = bb_mono_ns() / BB_NS_PER_MS + node->dispatch_backoff_ms;
+            node->dispatch_hold_until = now_ms + node->dispatch_backoff_ms;
+        }
+        if (node) {
             node->dispatch_refusals++;
             snprintf(node->refusal, sizeof node->refusal, "%s", message);
         }
@@ -179,6 +188,7 @@ static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpe
     ctx->batch = job->batch_id;
     ctx->setup_idx = tj.setup ? job->inst_idx : INT32_MIN;
     ctx->level_setup = tj.setup == &level_setup;
+    ctx->sent_ms = bb_mono_ns() / BB_NS_PER_MS;
     int rc = coord_store_job_dispatch(self->store, job->id, take_id, node->name);
     if (rc) {
         free(ctx);

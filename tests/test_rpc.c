@@ -29,6 +29,7 @@
 #include "bb_rpc.h"
 #include "node.pb-c.h"
 #include "operator.pb-c.h"
+#include "test_util.h"
 
 #define SLOW_BATCH    999
 #define MISSING_BATCH 404
@@ -827,7 +828,8 @@ static void s_idle_server(zsock_t *pipe, void *args)
  * answer. */
 static void test_connection_limit(void **state)
 {
-    int port = 20000 + (int)(getpid() % 20000);
+    int port = test_tcp_ports(1);
+    assert_true(port > 0);
     char ep[64], err[256];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
     zactor_t *server = zactor_new(s_idle_server, ep);

@@ -22,6 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 extern char **environ;
 
 static double s_now(void)
@@ -230,4 +234,30 @@ int test_main_result(int failed)
     if (failed)
         return 1;
     return s_skipped ? TEST_SKIP : 0;
+}
+
+static bool s_port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+int test_tcp_ports(int n)
+{
+    enum { LO = 10000, HI = 32000 };
+    int span = (HI - LO) / n;
+    int start = (int)(getpid() % span);
+    for (int k = 0; k < span; k++) {
+        int base = LO + (start + k) % span * n, i = 0;
+        while (i < n && s_port_free(base + i))
+            i++;
+        if (i == n)
+            return base;
+    }
+    return -1;
 }

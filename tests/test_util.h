@@ -42,6 +42,12 @@ typedef struct {
     char log[512];
 } test_proc_t;
 
+/* The first of n consecutive loopback TCP ports that are free to bind now, below the
+ * kernel's ephemeral range (Linux: 32768 and up, where any outgoing connection on the host
+ * may take one), searched from a place that depends on the pid so that tests running at
+ * the same time look in different places. -1 if none is found. */
+int test_tcp_ports(int n);
+
 /* A fresh folder under /tmp; the path is written to out. */
 void test_tmpdir(char *out, size_t len, const char *tag);
 /* Path of a built program (from BB_BIN_DIR). */
