@@ -111,6 +111,15 @@ int cli_cmd_move(cli_t *cli, int argc, char **argv);         /* cmd_move.c */
  * cli_call. */
 #define CLI_SUBMIT_TRIES 3
 int cli_submit_batch(cli_t *cli, Bb__BatchSpec *plan, ProtobufCMessage **reply);
+/* Asks the coordinator to check plan as a submit would (BatchSpec.dry_run: the plan, its
+ * out folder under the library root, what is in the way there, and the free space for the
+ * estimated takes_bytes/library_bytes) without making anything. The bb status; *reply on
+ * OK (the caller frees it), err ("STATUS: message") otherwise. */
+int cli_submit_check(cli_t *cli, Bb__BatchSpec *plan, uint64_t takes_bytes, uint64_t library_bytes,
+                     Bb__SubmitBatchReply **reply, char *err, size_t len);
+/* "Coordinator: library in DIR; free: X for the library, Y for raw takes" for a check's
+ * reply. */
+void cli_submit_check_print(const Bb__SubmitBatchReply *reply, FILE *out);
 /* What `keys init --state` and `keys new --state` do, quietly (the demo sets CURVE up with
  * them). Exit codes; a failure was printed. */
 int cli_keys_init(const char *state);

@@ -307,6 +307,7 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     batch.instruments = insts;
     batch.n_instruments = 2;
     batch.export = &ex;
+    batch.replace = true; /* the demo's own folder: each run replaces the last one's export */
     /* what the plan should take, from the same estimate submit prints */
     double estimate_s = -1;
     {

@@ -362,7 +362,9 @@ int cli_cmd_delete(cli_t *cli, int argc, char **argv)
         printf("batch %llu deleted: %u file(s) removed\n", (unsigned long long)id,
                reply->files_removed);
         for (size_t i = 0; i < reply->n_kept; i++)
-            printf("  kept %s: it holds files Batcherbird did not write\n", reply->kept[i]);
+            printf("  kept %s: yours (a folder with files Batcherbird did not write, or a "
+                   "file changed since Batcherbird wrote it)\n",
+                   reply->kept[i]);
     }
     protobuf_c_message_free_unpacked(out, NULL);
     return CLI_EXIT_OK;

@@ -72,6 +72,15 @@ static int s_check(cli_t *cli, const char *path, bool offline, bool json)
             problems = 1;
         }
     }
+    Bb__SubmitBatchReply *check = NULL;
+    if (problems == 0 && nodes.known) { /* what the coordinator would refuse at submit */
+        char err[700];
+        if (cli_submit_check(cli, plan, est.takes_bytes, est.library_bytes, &check, err,
+                             sizeof err) != BB_STATUS_OK) {
+            cli_error("plan: %s: %s", path, err);
+            problems = 1;
+        }
+    }
     if (json) {
         json_t *errs = json_array();
         for (size_t i = 0; errs && i < diags.n; i++)
@@ -94,7 +103,11 @@ static int s_check(cli_t *cli, const char *path, bool offline, bool json)
                : offline   ? " (nodes not checked: --offline)"
                            : " (nodes not checked: no coordinator answered)");
         cli_estimate_print(&est, stdout);
+        if (check)
+            cli_submit_check_print(check, stdout);
     }
+    if (check)
+        protobuf_c_message_free_unpacked(&check->base, NULL);
     exit_code = problems ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     cli_estimate_free(&est);
     if (norm)

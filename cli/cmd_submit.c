@@ -33,6 +33,7 @@ enum {
     S_OPT_WATCH = 'w',
     S_OPT_DRY_RUN = 'n',
     S_OPT_YES = 'y',
+    S_OPT_REPLACE = 'r',
     S_OPT_JSON = 'j',
     S_OPT_HELP = 'h',
     S_OPT_FIELD = 1000 /* + index in dsp_plan_fields */
@@ -68,7 +69,10 @@ static void s_help(void)
            "e.g. 'hold: 1.5'; options given here go on top of it. Before starting, submit\n"
            "prints the takes, audio, time and disk space the plan needs.\n"
            "\n"
-           "  --dry-run               check and estimate only; nothing is sent\n"
+           "  --dry-run               check and estimate only (the coordinator checks the out\n"
+           "                          folder and its free space too); no batch is made\n"
+           "  --replace               the out folder holds an earlier batch's export of these\n"
+           "                          instruments: replace it (your own files in it stay)\n"
            "  --yes                   start a large plan (over an hour or %d takes) without "
            "asking\n"
            "  --watch                 follow the batch's progress until it ends\n"
@@ -99,13 +103,14 @@ static struct option *s_long_options(void)
     o[n++] = (struct option){"watch", no_argument, NULL, S_OPT_WATCH};
     o[n++] = (struct option){"dry-run", no_argument, NULL, S_OPT_DRY_RUN};
     o[n++] = (struct option){"yes", no_argument, NULL, S_OPT_YES};
+    o[n++] = (struct option){"replace", no_argument, NULL, S_OPT_REPLACE};
     o[n++] = (struct option){"json", no_argument, NULL, S_OPT_JSON};
     o[n++] = (struct option){"help", no_argument, NULL, S_OPT_HELP};
     return o;
 }
 
 typedef struct {
-    bool watch, dry_run, yes, json, c4;
+    bool watch, dry_run, yes, json, c4, replace;
     const char *plan_file;
 } s_flags_t;
 
@@ -113,7 +118,7 @@ typedef struct {
 static void s_bad_option(char **argv, const struct option *longs)
 {
     const char *arg = argv[optind - 1];
-    if (optopt >= S_OPT_FIELD || (optopt && strchr("wnyjh", optopt)))
+    if (optopt >= S_OPT_FIELD || (optopt && strchr("wnyrjh", optopt)))
         cli_error("submit: %s needs a value (see batcherbird submit --help)", arg);
     else
         cli_error("submit: unknown option %s (see batcherbird submit --help)", arg);
@@ -134,6 +139,9 @@ static int s_scan(int argc, char **argv, const struct option *longs, s_flags_t *
             break;
         case S_OPT_YES:
             fl->yes = true;
+            break;
+        case S_OPT_REPLACE:
+            fl->replace = true;
             break;
         case S_OPT_JSON:
             fl->json = true;
@@ -314,6 +322,7 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
                   "(see batcherbird submit --help)");
         goto done;
     }
+    plan->replace = fl.replace;
     int rc = s_nodes(cli, fl.dry_run, &nodes_reply, &nodes);
     if (rc) {
         exit_code = rc;
@@ -332,15 +341,41 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
         goto done;
     }
     if (fl.dry_run) {
+        /* the coordinator checks what a submit would (out, free space) when it answers */
+        Bb__SubmitBatchReply *check = NULL;
+        if (nodes.known) {
+            char err[700];
+            int status = cli_submit_check(cli, plan, est.takes_bytes, est.library_bytes, &check,
+                                          err, sizeof err);
+            if (status != BB_STATUS_OK) {
+                cli_error("submit --dry-run: %s", err);
+                exit_code = status == BB_STATUS_UNAVAILABLE || status == BB_STATUS_DEADLINE_EXCEEDED
+                                ? CLI_EXIT_UNAVAILABLE
+                                : CLI_EXIT_FAILED;
+                goto done;
+            }
+        }
         if (fl.json) {
-            cli_print_json(
-                json_pack("{s:b, s:o}", "dry_run", 1, "estimate", cli_estimate_json(&est)));
+            json_t *j = json_pack("{s:b, s:o}", "dry_run", 1, "estimate", cli_estimate_json(&est));
+            if (j && check)
+                json_object_set_new(
+                    j, "coordinator",
+                    json_pack("{s:s, s:I, s:I}", "out_dir", check->out_dir, "library_free_bytes",
+                              (json_int_t)check->library_free_bytes, "takes_free_bytes",
+                              (json_int_t)check->takes_free_bytes));
+            cli_print_json(j);
         } else {
             cli_estimate_print(&est, stdout);
-            if (!nodes.known)
-                printf("Nodes not checked: no coordinator answered at %s.\n", cli->coordinator);
-            printf("Dry run: nothing was sent.\n");
+            if (check)
+                cli_submit_check_print(check, stdout);
+            else
+                printf("Nodes, out folder and disk space not checked: no coordinator answered "
+                       "at %s.\n",
+                       cli->coordinator);
+            printf("Dry run: no batch was made.\n");
         }
+        if (check)
+            protobuf_c_message_free_unpacked(&check->base, NULL);
         exit_code = CLI_EXIT_OK;
         goto done;
     }
@@ -353,6 +388,8 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv)
     }
     void *sub = fl.watch ? cli_watch_subscribe(cli) : NULL; /* before: no event is missed */
     ProtobufCMessage *out = NULL;
+    plan->takes_bytes = est.takes_bytes; /* the coordinator checks its free space against them */
+    plan->library_bytes = est.library_bytes;
     rc = cli_submit_batch(cli, plan, &out); /* asked again, same request id, if no answer */
     if (rc) {
         zsock_destroy((zsock_t **)&sub);

@@ -13,6 +13,43 @@
 
 #include "cli.h"
 
+int cli_submit_check(cli_t *cli, Bb__BatchSpec *plan, uint64_t takes_bytes, uint64_t library_bytes,
+                     Bb__SubmitBatchReply **reply, char *err, size_t len)
+{
+    *reply = NULL;
+    plan->dry_run = true;
+    plan->takes_bytes = takes_bytes;
+    plan->library_bytes = library_bytes;
+    char msg[512] = "";
+    ProtobufCMessage *out = NULL;
+    int status =
+        cli_call_quiet(cli, "SubmitBatch", &plan->base, cli->timeout_ms, &out, msg, sizeof msg);
+    plan->dry_run = false;
+    if (status == BB_STATUS_OK)
+        *reply = (Bb__SubmitBatchReply *)out;
+    else
+        snprintf(err, len, "%s: %s", bb_status_name(status), msg);
+    return status;
+}
+
+static void s_size(uint64_t bytes, char *out, size_t len)
+{
+    if (bytes >= 1000000000ull)
+        snprintf(out, len, "%.1f GB", bytes / 1e9);
+    else
+        snprintf(out, len, "%.1f MB", bytes / 1e6);
+}
+
+void cli_submit_check_print(const Bb__SubmitBatchReply *reply, FILE *out)
+{
+    char lib[32], takes[32];
+    s_size(reply->library_free_bytes, lib, sizeof lib);
+    s_size(reply->takes_free_bytes, takes, sizeof takes);
+    fprintf(out,
+            "Coordinator: checked%s%s; disk space free: %s for the library, %s for raw takes.\n",
+            *reply->out_dir ? ", library in " : "", reply->out_dir, lib, takes);
+}
+
 int cli_submit_batch(cli_t *cli, Bb__BatchSpec *plan, ProtobufCMessage **reply)
 {
     char id[64];

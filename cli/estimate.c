@@ -65,6 +65,8 @@ int cli_estimate(cli_estimate_t *out, const Bb__BatchSpec *plan, const Bb__ListN
         out->takes += e->takes;
         out->audio_s += e->audio_s;
         out->disk_bytes += e->disk_bytes;
+        out->takes_bytes += (uint64_t)raw;
+        out->library_bytes += (uint64_t)lib;
     }
     /* as the scheduler plays them: an instrument starts once every earlier one it
      * conflicts with (same node, shared inputs or MIDI channel) has finished; different

@@ -8,8 +8,9 @@
  * it. Each take adds its node's measured overhead between takes (NodeInfo
  * take_overhead_ms), or CLI_TAKE_OVERHEAD_MS when the node has not been measured.
  * Instruments that conflict (one node, shared inputs or MIDI channel: dsp_plan_conflict)
- * play one after another, the rest in parallel, as the scheduler runs them. Disk: the raw takes (32-bit float, the node's
- * rate and channels) plus the library (the export bit depth, trimmed takes counted whole).
+ * play one after another, the rest in parallel, as the scheduler runs them. Disk: the raw takes
+ * (32-bit float, the node's rate and channels) plus the library (the export bit depth, trimmed
+ * takes counted whole).
  */
 #ifndef CLI_ESTIMATE_H
 #define CLI_ESTIMATE_H
@@ -46,6 +47,7 @@ typedef struct {
     double audio_s;
     double wall_s; /* the busiest node */
     uint64_t disk_bytes;
+    uint64_t takes_bytes, library_bytes; /* disk_bytes split: raw takes, the library */
 } cli_estimate_t;
 
 /* Estimates a normalised plan (cli_plan_normalised), with the nodes' figures when nodes

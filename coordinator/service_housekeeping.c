@@ -372,7 +372,14 @@ static void s_delete_instrument(const char *root, const char *folder,
         if (strncmp(files[i].path, folder, flen) != 0 || files[i].path[flen] != '/')
             continue;
         snprintf(path, sizeof path, "%s/%s", root, files[i].path);
-        s_unlink(path, removed);
+        int r = dsp_library_remove_unchanged(root, &files[i]);
+        if (r > 0) {
+            (*removed)++;
+        } else if (r < 0) { /* changed since it was written: the user's now, kept */
+            char **grown = realloc(*kept, (*n_kept + 1) * sizeof *grown);
+            if (grown && (*kept = grown, (grown[*n_kept] = strdup(path)) != NULL))
+                (*n_kept)++;
+        }
     }
     snprintf(path, sizeof path, "%s/%s/.batcherbird-instrument.json", root, folder);
     s_unlink(path, removed);
@@ -502,11 +509,22 @@ void coord_delete_batch(coord_t *self, const Bb__DeleteBatchRequest *req,
             coord_store_inst_count(self->store, req->batch_id, &n_inst);
             for (int i = 0; i < n_inst; i++) {
                 coord_inst_row_t inst;
-                if (coord_store_inst_get(self->store, req->batch_id, i, &inst) == 0 &&
-                    *inst.library_path) {
-                    s_delete_instrument(root, inst.safe_name, files, n, &removed, &kept, &n_kept);
-                    coord_store_library_set(self->store, root, inst.safe_name, NULL, 0, NULL, 0);
+                uint64_t owner = 0;
+                if (coord_store_inst_get(self->store, req->batch_id, i, &inst) != 0 ||
+                    !*inst.library_path)
+                    continue;
+                /* a later batch that exported into the same folder owns it now: its files
+                 * stay, and so does its record of them */
+                if (coord_store_library_owner(self->store, root, inst.safe_name, &owner) == 0 &&
+                    owner != req->batch_id) {
+                    bb_info("batch %llu: %s/%s is batch %llu's export now: left to it",
+                            (unsigned long long)req->batch_id, root, inst.safe_name,
+                            (unsigned long long)owner);
+                    continue;
                 }
+                s_delete_instrument(root, inst.safe_name, files, n, &removed, &kept, &n_kept);
+                coord_store_library_set(self->store, root, inst.safe_name, NULL, 0, NULL, 0);
+                coord_store_library_owner_set(self->store, root, inst.safe_name, 0);
             }
             bool ours_at_root = false;
             for (size_t i = 0; i < n; i++)

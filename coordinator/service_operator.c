@@ -3,11 +3,14 @@
  * checked and normalised by dsp_plan_validate, then stored with every planned take in one
  * transaction), status, pause/resume/cancel.
  */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "bb_clock.h"
@@ -166,6 +169,17 @@ int coord_out_dir(coord_t *self, const char *want, const Bb__BatchSpec *spec, ch
                  want, self->library_dir);
         return BB_STATUS_INVALID_ARGUMENT;
     }
+    struct stat pst;
+    if (spec->dry_run && stat(path, &pst) != 0) {
+        /* a check makes nothing: the folder would be made in its deepest existing one */
+        if (access(real, W_OK | X_OK) != 0) {
+            snprintf(msg, len, "cannot create the output folder %.300s: %.200s is not writable",
+                     path, real);
+            return BB_STATUS_FAILED_PRECONDITION;
+        }
+        snprintf(out, outlen, "%s", path);
+        return BB_STATUS_OK;
+    }
     int rc = bb_mkdir_p(path);
     if (rc) {
         snprintf(msg, len, "cannot create the output folder %.300s: %s", path, bb_strerror(rc));
@@ -193,12 +207,119 @@ int coord_out_dir(coord_t *self, const char *want, const Bb__BatchSpec *spec, ch
     }
     rc = spec->no_export
              ? 0
-             : dsp_library_check_out(real, folders, spec->n_instruments, true, msg, len);
+             : dsp_library_check_out(real, folders, spec->n_instruments, !spec->dry_run, msg, len);
+    if (!rc && spec->dry_run && access(real, W_OK | X_OK) != 0) {
+        rc = bb_err_from_errno(errno);
+        snprintf(msg, len, "cannot write into the library folder %.300s: %s", real,
+                 bb_strerror(rc));
+    }
     free(folders);
     free(safe);
     if (rc)
         return rc == BB_ENOSPACE ? BB_STATUS_RESOURCE_EXHAUSTED : BB_STATUS_FAILED_PRECONDITION;
     snprintf(out, outlen, "%s", real);
+    return BB_STATUS_OK;
+}
+
+/* Free bytes of the file system that holds path (or its deepest existing folder); its
+ * device in *dev. 0 and no device when nothing of it can be read. */
+static uint64_t s_free_bytes(const char *path, dev_t *dev)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", path);
+    struct statvfs v;
+    struct stat st;
+    while (stat(p, &st) != 0 || statvfs(p, &v) != 0) {
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+            return *dev = 0, 0;
+        *slash = '\0';
+    }
+    *dev = st.st_dev;
+    return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+static void s_gb(uint64_t bytes, char *out, size_t len)
+{
+    if (bytes >= 1000000000ull)
+        snprintf(out, len, "%.1f GB", bytes / 1e9);
+    else
+        snprintf(out, len, "%.1f MB", bytes / 1e6);
+}
+
+/* Checks the plan's estimated raw takes and library (the client's figures, spec) against
+ * the free space of the coordinator's takes folder and of library_dir. The free figures in
+ * *takes_free and *lib_free. RESOURCE_EXHAUSTED with a message when they do not fit. */
+static int s_check_space(coord_t *self, const Bb__BatchSpec *spec, const char *library_dir,
+                         uint64_t *takes_free, uint64_t *lib_free, char *msg, size_t len)
+{
+    dev_t td, ld;
+    *takes_free = s_free_bytes(self->takes_dir, &td);
+    *lib_free = s_free_bytes(library_dir, &ld);
+    uint64_t takes = spec->takes_bytes, lib = spec->no_export ? 0 : spec->library_bytes;
+    char need[32], have[32], t[32], l[32];
+    if (td && td == ld) {
+        if (takes + lib <= *takes_free)
+            return BB_STATUS_OK;
+        s_gb(takes + lib, need, sizeof need);
+        s_gb(*takes_free, have, sizeof have);
+        s_gb(takes, t, sizeof t);
+        s_gb(lib, l, sizeof l);
+        snprintf(msg, len,
+                 "not enough disk space: the plan needs about %s (raw takes %s, library %s) and "
+                 "the coordinator's disk (%.200s) has %s free. Free some space, or plan fewer "
+                 "takes",
+                 need, t, l, library_dir, have);
+        return BB_STATUS_RESOURCE_EXHAUSTED;
+    }
+    const char *where = NULL;
+    uint64_t want = 0, free_b = 0;
+    if (td && takes > *takes_free)
+        where = self->takes_dir, want = takes, free_b = *takes_free;
+    else if (ld && lib > *lib_free)
+        where = library_dir, want = lib, free_b = *lib_free;
+    if (!where)
+        return BB_STATUS_OK;
+    s_gb(want, need, sizeof need);
+    s_gb(free_b, have, sizeof have);
+    snprintf(msg, len,
+             "not enough disk space: the plan's %s needs about %s and %.200s has %s free. Free "
+             "some space, or plan fewer takes",
+             where == library_dir ? "library" : "raw takes", need, where, have);
+    return BB_STATUS_RESOURCE_EXHAUSTED;
+}
+
+/* A new batch does not replace another batch's export unasked: an instrument folder of
+ * out_dir that holds one (its record; the batch from the database when this coordinator
+ * wrote it) is FAILED_PRECONDITION naming it, unless the plan says replace. */
+static int s_check_replace(coord_t *self, const Bb__BatchSpec *spec, const char *out_dir, char *msg,
+                           size_t len)
+{
+    if (spec->replace || spec->no_export || !*out_dir)
+        return BB_STATUS_OK;
+    for (size_t i = 0; i < spec->n_instruments; i++) {
+        char safe[BB_SAFE_NAME_MAX + 8], dir[PATH_MAX];
+        bb_safe_name(spec->instruments[i]->name, safe, sizeof safe);
+        if (bb_path_fmt(dir, sizeof dir, "%s/%s", out_dir, safe) || !bb_exists(dir))
+            continue; /* a new folder (a path too long was refused before) */
+        uint64_t owner = 0;
+        char whose[96];
+        if (coord_store_library_owner(self->store, out_dir, safe, &owner) == 0)
+            snprintf(whose, sizeof whose, "batch %llu's export of %s", (unsigned long long)owner,
+                     spec->instruments[i]->name);
+        else
+            snprintf(whose, sizeof whose,
+                     "an earlier export of %s (by no batch this coordinator knows)",
+                     spec->instruments[i]->name);
+        int w = snprintf(msg, len,
+                         "%.300s holds %s: a new batch does not replace it unasked. Add --replace "
+                         "to the submit to replace it (files you added in the folder stay), or "
+                         "choose another --out",
+                         dir, whose);
+        if (w < 0)
+            snprintf(msg, len, "%.300s holds an earlier export: add --replace", dir);
+        return BB_STATUS_FAILED_PRECONDITION;
+    }
     return BB_STATUS_OK;
 }
 
@@ -258,11 +379,28 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     if (status == BB_STATUS_OK && *spec->export->out_dir)
         status = coord_out_dir(self, spec->export->out_dir, spec, out_dir, sizeof out_dir, msg,
                                sizeof msg);
+    if (status == BB_STATUS_OK)
+        status = s_check_replace(self, spec, out_dir, msg, sizeof msg);
+    uint64_t takes_free = 0, lib_free = 0;
+    if (status == BB_STATUS_OK)
+        status = s_check_space(self, spec, *out_dir ? out_dir : self->library_dir, &takes_free,
+                               &lib_free, msg, sizeof msg);
     if (status != BB_STATUS_OK) {
         bb__batch_spec__free_unpacked(spec, NULL);
         bb_rpc_fail(call, status, "%s", msg);
         return;
     }
+    if (spec->dry_run) { /* every check passed; nothing is made */
+        Bb__SubmitBatchReply reply = BB__SUBMIT_BATCH_REPLY__INIT;
+        reply.total_takes = (uint32_t)total;
+        reply.takes_free_bytes = takes_free;
+        reply.library_free_bytes = lib_free;
+        reply.out_dir = out_dir;
+        closure(&reply, call);
+        bb__batch_spec__free_unpacked(spec, NULL);
+        return;
+    }
+    spec->takes_bytes = spec->library_bytes = 0; /* the client's figures are not the plan's */
 
     /* One transaction: the batch, its instruments, every planned take. */
     size_t plen = bb__batch_spec__get_packed_size(spec);

@@ -69,6 +69,8 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS library_files(root TEXT, path TEXT, folder TEXT, size INT,"
     "  crc32 INT, PRIMARY KEY(root, path));"
     "CREATE INDEX IF NOT EXISTS library_folders ON library_files(root, folder);"
+    "CREATE TABLE IF NOT EXISTS library_owners(root TEXT, folder TEXT, batch_id INT,"
+    "  PRIMARY KEY(root, folder));"
     "CREATE TABLE IF NOT EXISTS requests(id TEXT PRIMARY KEY, batch_id INT);"
     "CREATE TABLE IF NOT EXISTS planning(batch_id INTEGER PRIMARY KEY, inst_idx INT,"
     "  next_seq INT, done INT, total INT);";
@@ -1093,6 +1095,34 @@ int coord_store_library_has_folder(coord_store_t *self, const char *root, const 
     *has = step == SQLITE_ROW;
     s_done(self, st);
     return 0;
+}
+
+int coord_store_library_owner_set(coord_store_t *self, const char *root, const char *folder,
+                                  uint64_t batch)
+{
+    if (batch == 0)
+        return s_exec(self, "DELETE FROM library_owners WHERE root=? AND folder=?", "tt", root,
+                      folder);
+    return s_exec(self,
+                  "INSERT OR REPLACE INTO library_owners(root, folder, batch_id) VALUES(?,?,?)",
+                  "tti", root, folder, (int64_t)batch);
+}
+
+int coord_store_library_owner(coord_store_t *self, const char *root, const char *folder,
+                              uint64_t *batch)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc =
+        s_run(self, &st, &step, "SELECT batch_id FROM library_owners WHERE root=? AND folder=?",
+              "tt", root, folder);
+    if (rc)
+        return rc;
+    rc = step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+    if (!rc)
+        *batch = (uint64_t)sqlite3_column_int64(st, 0);
+    s_done(self, st);
+    return rc;
 }
 
 /* ---- submit request ids, nodes forgotten, instruments moved ---- */

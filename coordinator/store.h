@@ -210,6 +210,13 @@ int coord_store_library_set(coord_store_t *self, const char *root, const char *f
 /* Every file recorded under root; *files is malloc'd. */
 int coord_store_library_files(coord_store_t *self, const char *root, coord_lib_file_t **files,
                               size_t *n);
+/* The batch whose export root/folder holds now (the last one written there); batch 0
+ * forgets it. coord_store_library_owner: BB_ENOTFOUND when none is recorded (a library
+ * written before owners were kept). */
+int coord_store_library_owner_set(coord_store_t *self, const char *root, const char *folder,
+                                  uint64_t batch);
+int coord_store_library_owner(coord_store_t *self, const char *root, const char *folder,
+                              uint64_t *batch);
 /* Whether root/folder is an instrument folder this coordinator wrote. */
 int coord_store_library_has_folder(coord_store_t *self, const char *root, const char *folder,
                                    bool *has);

@@ -210,6 +210,11 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
     free(retakes.reasons);
     if (!rc)
         rc = s_record_files(store, row.out_dir, folder, err, sizeof err);
+    if (!rc && coord_store_library_owner_set(store, row.out_dir, folder, batch) != 0) {
+        snprintf(err, sizeof err, "cannot record the library's owner: %s",
+                 coord_store_errmsg(store));
+        rc = BB_EDB;
+    }
     if (!rc) {
         char files[16];
         snprintf(files, sizeof files, "%d", res.files);

@@ -269,7 +269,8 @@ static void test_dry_run(void **state)
     const char *dry[] = {"submit", plan, "--dry-run", NULL};
     assert_int_equal(s_cli(&out, &err, dry), 0);
     assert_non_null(strstr(out, "Organ One"));
-    assert_non_null(strstr(out, "Dry run: nothing was sent."));
+    assert_non_null(strstr(out, "Dry run: no batch was made."));
+    assert_non_null(strstr(out, "disk space free")); /* the coordinator checked out and space */
     /* Organ One: 3 notes (C3, D3, E3) x 2 velocities; Organ Two: 2 notes x 2 round robins */
     assert_non_null(strstr(out, "total"));
     free(out);
