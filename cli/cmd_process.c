@@ -213,6 +213,7 @@ static s_setting_t *s_setting(s_settings_t *st, const dsp_recut_take_t *take)
     }
     s->pcfg.notes = conv; /* reasons name notes as the library does */
     dsp_plan_export_config(s->spec->export, &s->ecfg);
+    s->ecfg.map.unpitched = in->qc && in->qc->unpitched; /* drums: own key, one-shot */
     st->n++;
     return s;
 }

@@ -198,6 +198,7 @@ static void s_export(zsock_t *pipe, coord_store_t *store, uint64_t batch, int id
     dsp_export_config_t cfg;
     dsp_plan_export_config(spec->export, &cfg);
     cfg.out_dir = row.out_dir;
+    cfg.map.unpitched = spec->instruments[idx]->qc && spec->instruments[idx]->qc->unpitched;
     char folder[BB_SAFE_NAME_MAX + 8];
     bb_safe_name(spec->instruments[idx]->name, folder, sizeof folder);
     s_member_t member = {.store = store, .root = row.out_dir, .folder = folder};

@@ -792,7 +792,9 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
             if (!rc)
                 snprintf(inst->files[k].note, sizeof inst->files[k].note,
                          ".multisample holds the mapping only: the player's own velocity "
-                         "response applies%s",
+                         "response applies%s%s",
+                         inst->map.unpitched ? "; no one-shot setting: set the player to one-shot"
+                                             : "",
                          any_release ? "; no release trigger, the release samples play from "
                                        "the .sfz and .dspreset only"
                                      : "");

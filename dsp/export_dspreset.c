@@ -16,6 +16,10 @@
  * (t = 0); between two layers whose levels differ more than a full-tracking line can
  * follow, t is 1 and the sample still plays at its recorded level at its own velocity.
  * Groups are shared by pieces whose t rounds to the same hundredth.
+ *
+ * Unpitched instruments (export_map.h): each sample on its own key with pitchKeyTrack="0"
+ * and ampEnvEnabled="false" (DecentSampler's one-shot: no envelope, so a key-up does not
+ * stop the sample; it plays to its end), never looped.
  */
 #include <math.h>
 #include <stdio.h>
@@ -114,7 +118,9 @@ static void s_sample(dsp_buf_t *b, const dsp_export_inst_t *inst, const s_piece_
     }
     if (inst->tune && s->tune_cents != 0)
         dsp_buf_printf(b, " tuning=\"%.2f\"", s->tune_cents / 100.0);
-    if (s->has_loop && !e->release)
+    if (inst->map.unpitched) /* one-shot: no envelope, a key-up does not stop it */
+        dsp_buf_puts(b, " pitchKeyTrack=\"0\" ampEnvEnabled=\"false\"");
+    if (s->has_loop && !e->release && !inst->map.unpitched)
         dsp_buf_printf(b, " loopStart=\"%lld\" loopEnd=\"%lld\" loopEnabled=\"true\"",
                        (long long)s->loop_start, (long long)s->loop_end);
     else

@@ -216,16 +216,16 @@ int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, cha
     dsp_map_extend_name(&inst->map, extend, sizeof extend);
     json_t *doc = NULL;
     if (ok) {
-        doc =
-            json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:s, s:s, s:O, s:O, s:O}",
-                      "name", inst->name, "folder", inst->safe, "exported", when, "format",
-                      inst->flac ? "flac" : "wav", "bit_depth", inst->bit_depth, "gain_db",
-                      s_num(inst->gain_db, 2), "note_names",
-                      inst->notes == BB_NOTES_C4_IS_60 ? "C4=60" : "C3=60", "tune", (int)inst->tune,
-                      "loop_mode", inst->loop_sustain ? "loop_sustain" : "loop_continuous",
-                      "amp_release_s", s_num(inst->amp_release_s, 3), "map",
-                      inst->map.mode == DSP_MAP_UPWARD ? "upward" : "centred", "extend", extend,
-                      "samples", samples, "skipped", skipped, "files", files);
+        doc = json_pack(
+            "{s:s, s:s, s:s, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:s, s:s, s:b, s:O, s:O, s:O}",
+            "name", inst->name, "folder", inst->safe, "exported", when, "format",
+            inst->flac ? "flac" : "wav", "bit_depth", inst->bit_depth, "gain_db",
+            s_num(inst->gain_db, 2), "note_names",
+            inst->notes == BB_NOTES_C4_IS_60 ? "C4=60" : "C3=60", "tune", (int)inst->tune,
+            "loop_mode", inst->loop_sustain ? "loop_sustain" : "loop_continuous", "amp_release_s",
+            s_num(inst->amp_release_s, 3), "map",
+            inst->map.mode == DSP_MAP_UPWARD ? "upward" : "centred", "extend", extend, "unpitched",
+            (int)inst->map.unpitched, "samples", samples, "skipped", skipped, "files", files);
     }
     /* "sfz", "dspreset", "sf2", "multisample" at the top level, as before for the first two */
     if (doc && json_object_update(doc, kinds) == 0 && json_object_size(notes) > 0)

@@ -104,6 +104,10 @@ static void s_map_set(dsp_map_entry_t *e, size_t n, bool release, const dsp_map_
     int lo[S_KEYS], hi[S_KEYS];
     for (int i = 0; i < n_notes; i++) {
         int k = notes[i];
+        if (cfg->unpitched) { /* a drum plays on its own key only */
+            lo[k] = hi[k] = k;
+            continue;
+        }
         if (i == 0)
             lo[k] = bottom;
         else if (cfg->mode == DSP_MAP_UPWARD)

@@ -9,6 +9,10 @@
  * ends by default (Akai's auto sampler calls it Extend): `full` (keys 0-127), `octave`
  * (12 keys beyond), `none` (their own key only), or explicit keys (e.g. 21-108).
  *
+ * Unpitched instruments (drums, noises: the plan's `unpitched`): every sample plays on its
+ * own key only (lokey = hikey = note, whatever the extend and mode), at its recorded pitch
+ * (no transposition) and as a one-shot; the writers say how in their formats.
+ *
  * Velocities: layers are worked out per note from the velocities that note really has,
  * so a failed take leaves no hole (its neighbour layer stretches over it). A layer
  * recorded at velocity V covers (previous layer's V, V]; the top layer reaches 127.
@@ -60,10 +64,12 @@ typedef struct {
     dsp_map_mode_t mode;
     dsp_extend_t extend;
     int key_lo, key_hi; /* DSP_EXTEND_KEYS: the keyboard's ends, 0 <= key_lo <= key_hi <= 127 */
+    bool unpitched;     /* each sample on its own key, untransposed, one-shot */
 } dsp_map_config_t;
 #define DSP_MAP_CONFIG_INIT                                                                        \
     {                                                                                              \
-        .mode = DSP_MAP_CENTRED, .extend = DSP_EXTEND_FULL, .key_lo = 0, .key_hi = 127             \
+        .mode = DSP_MAP_CENTRED, .extend = DSP_EXTEND_FULL, .key_lo = 0, .key_hi = 127,            \
+        .unpitched = false                                                                         \
     }
 
 #define DSP_VEL_POINTS_MAX 10

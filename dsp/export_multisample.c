@@ -18,6 +18,10 @@
  * them) at the archive's root; the format wants RIFF WAVE, so FLAC exports are written
  * into the archive as WAV of the same depth.
  *
+ * Unpitched instruments (export_map.h): each sample on its own key, track 0.0 (no
+ * transposition), loop off. The format has no one-shot setting (the player's own
+ * playback mode applies; the record says so).
+ *
  * The format maps samples and nothing else: no release trigger (release samples are left
  * out, and the record says so) and no velocity curve (the player's own velocity response
  * applies, as with any .multisample).
@@ -166,7 +170,7 @@ static int s_xml(const dsp_export_inst_t *inst, const dsp_export_sample_t **orde
         s_attr(&x, "high", "%d", e->hikey);
         s_attr(&x, "low-fade", "0");
         s_attr(&x, "high-fade", "0");
-        s_attr(&x, "track", "1.0");
+        s_attr(&x, "track", "%s", inst->map.unpitched ? "0.0" : "1.0");
         s_attr(&x, "tune", "%.4f", inst->tune ? s->tune_cents / 100.0 : 0.0);
         s_close(&x);
         s_open(&x, "velocity");
@@ -174,7 +178,8 @@ static int s_xml(const dsp_export_inst_t *inst, const dsp_export_sample_t **orde
         s_attr(&x, "high", "%d", e->hivel);
         s_close(&x);
         s_open(&x, "loop");
-        if (s->has_loop) { /* the crossfade is in the audio already: none on playback */
+        if (s->has_loop &&
+            !inst->map.unpitched) { /* the crossfade is in the audio already: none on playback */
             s_attr(&x, "mode", "loop");
             s_attr(&x, "start", "%lld", (long long)s->loop_start);
             s_attr(&x, "stop", "%lld", (long long)(s->loop_end + 1));

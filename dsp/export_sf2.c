@@ -25,6 +25,7 @@
  *   sampleModes                   1 (loop continuous) or 3 (loop while held) when looped
  *   pan                           -500 / +500 for the left / right sample of a pair
  *   releaseVolEnv                 the instrument's amp release, in timecents
+ *   scaleTuning                   0 for unpitched instruments (see below)
  *   modulators                    see below
  *
  * Velocity (SF2.04 section 8.4): every player applies the default modulator
@@ -36,6 +37,11 @@
  * A2 + (A1 - A2) v/128 cB, any straight line in velocity, exact at both ends of the
  * piece. The initialAttenuation generator itself is not used: FluidSynth and the EMU
  * hardware scale it by 0.4, other players do not; modulator amounts are plain cB in all.
+ *
+ * Unpitched instruments (drums; export_map.h): each zone on its own key only, scaleTuning
+ * 0 (no transposition), never looped, and, as SF2 has no one-shot mode, releaseVolEnv at
+ * the format's maximum (8000 timecents, 101.6 s): a key-up starts a release of about
+ * 1 dB a second, so the hit plays on to its end as a one-shot would.
  *
  * SF2 has no release trigger: release samples are left out of the .sf2 and its comment
  * says so (they play from the .sfz and .dspreset). A file over the format's 32-bit chunk
@@ -54,13 +60,14 @@
 #include "bb_err.h"
 #include "export.h"
 
-#define S_NAME_MAX        19 /* SF2 names: 20 bytes with the terminating zero */
-#define S_PAN_HARD        500
-#define S_VEL_RANGE       128.0 /* a 7-bit source is normalised by 128 (FluidSynth, SF2.04 8.2.1) */
-#define S_MAX_SAMPLE_DATA 0x7F000000ull /* bytes of 16-bit data in the smpl chunk, with margin */
-#define S_CB_PER_DB       10.0
-#define S_RR_PRESETS_MAX  128 /* programs of bank 0 */
-#define S_CURVE_TOL_DB    0.1 /* a zone's line in dB vs the map's curve (export_map.h) */
+#define S_NAME_MAX            19 /* SF2 names: 20 bytes with the terminating zero */
+#define S_PAN_HARD            500
+#define S_VEL_RANGE           128.0 /* a 7-bit source is normalised by 128 (FluidSynth, SF2.04 8.2.1) */
+#define S_MAX_SAMPLE_DATA     0x7F000000ull /* bytes of 16-bit data in the smpl chunk, with margin */
+#define S_CB_PER_DB           10.0
+#define S_RR_PRESETS_MAX      128  /* programs of bank 0 */
+#define S_ONE_SHOT_RELEASE_TC 8000 /* releaseVolEnv's maximum (SF2.04 8.1.3): 101.6 s */
+#define S_CURVE_TOL_DB        0.1  /* a zone's line in dB vs the map's curve (export_map.h) */
 
 /* modulator sources and destinations (SF2.04 section 8.2) */
 #define S_SRC_VEL_POS_LINEAR  0x0002 /* note-on velocity, linear, unipolar, positive */
@@ -170,14 +177,17 @@ static void s_zones(IpatchSF2Inst *inst, const dsp_export_inst_t *x, const dsp_e
             s_gen(z, IPATCH_SF2_GEN_ROOT_NOTE_OVERRIDE, (gint16)s->map.note);
             if (x->tune && s->tune_cents != 0)
                 s_gen(z, IPATCH_SF2_GEN_FINE_TUNE_OVERRIDE, (gint16)lround(s->tune_cents));
-            if (s->has_loop)
+            if (x->map.unpitched) /* played at its recorded pitch on any key */
+                s_gen(z, IPATCH_SF2_GEN_SCALE_TUNE, 0);
+            if (s->has_loop && !x->map.unpitched)
                 s_gen(z, IPATCH_SF2_GEN_SAMPLE_MODES,
                       x->loop_sustain ? IPATCH_SF2_GEN_SAMPLE_MODE_LOOP_RELEASE
                                       : IPATCH_SF2_GEN_SAMPLE_MODE_LOOP);
             if (n_smp == 2)
                 s_gen(z, IPATCH_SF2_GEN_PAN, c == 0 ? -S_PAN_HARD : S_PAN_HARD);
             s_gen(z, IPATCH_SF2_GEN_VOL_ENV_RELEASE,
-                  s_timecents(x->amp_release_s > 0 ? x->amp_release_s : 0.001));
+                  x->map.unpitched ? S_ONE_SHOT_RELEASE_TC
+                                   : s_timecents(x->amp_release_s > 0 ? x->amp_release_s : 0.001));
             /* the players' velocity defaults replaced by nothing ... */
             s_mod(z, S_SRC_VEL_NEG_CONCAVE, S_DEST_ATTENUATION, 0, 0);
             s_mod(z, S_SRC_VEL_NEG_LINEAR, S_DEST_FILTER_CUTOFF, 0, S_SRC_VEL_SWITCH);
@@ -280,7 +290,10 @@ int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_ins
                  n_rr - 1, n_rr);
     snprintf(comment, sizeof comment,
              "Sampled by Batcherbird. Velocity: the dynamics are in the samples; each zone's "
-             "modulators replace the default velocity attenuation.%s%s",
+             "modulators replace the default velocity attenuation.%s%s%s",
+             inst->map.unpitched ? " Unpitched: each hit on its own key, untransposed, with a "
+                                   "100 s release so a key-up does not cut it short."
+                                 : "",
              rr_note,
              released ? " SoundFont 2 has no release trigger: the release samples play from "
                         "the .sfz and the .dspreset."

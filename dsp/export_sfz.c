@@ -13,6 +13,9 @@
  *     and the player stops it by itself; never looped) and an ampeg_release as long as
  *     the longest release sample, so a player that enters the release stage at once does
  *     not fade it; rt_decay where the held note decayed (see dsp_export_release_decay).
+ * Unpitched instruments (export_map.h): each region on its own key, pitch_keytrack=0 (no
+ * transposition) and loop_mode=one_shot in the group (a key-up does not stop the hit, no
+ * loop, no ampeg_release to fade it).
  * Velocity: amp_veltrack=100 with amp_velcurve_N points on every region (SFZ v1; the
  * points are the map's, amplitude = 10^(dB/20)), so each layer plays at its recorded
  * level at its own velocity and the player adds no attenuation on top.
@@ -75,6 +78,8 @@ int dsp_export_write_sfz(const char *path, const dsp_export_inst_t *inst, char *
         if (release)
             dsp_buf_printf(&b, "<group>\ntrigger=release\nloop_mode=one_shot\nampeg_release=%.3f\n",
                            ceil(longest_release_s * 1000.0) / 1000.0 + 0.001);
+        else if (inst->map.unpitched)
+            dsp_buf_puts(&b, "<group>\nloop_mode=one_shot\npitch_keytrack=0\n");
         else
             dsp_buf_printf(&b, "<group>\nloop_mode=no_loop\nampeg_release=%.3f\n",
                            inst->amp_release_s > 0 ? inst->amp_release_s : 0.001);
@@ -92,7 +97,7 @@ int dsp_export_write_sfz(const char *path, const dsp_export_inst_t *inst, char *
                                e->seq_position);
             if (inst->tune && s->tune_cents != 0)
                 dsp_buf_printf(&b, " tune=%d", (int)lround(s->tune_cents));
-            if (!release && s->has_loop)
+            if (!release && s->has_loop && !inst->map.unpitched)
                 dsp_buf_printf(&b, " loop_mode=%s loop_start=%lld loop_end=%lld",
                                inst->loop_sustain ? "loop_sustain" : "loop_continuous",
                                (long long)s->loop_start, (long long)s->loop_end);

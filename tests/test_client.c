@@ -5,9 +5,10 @@
  * A library is built the way a user builds one: raw takes laid out as a node records them
  * (pre-roll, note, hold, release; rendered by the simulated instrument, or by FluidSynth
  * from Debian's TimGM6mb SoundFont: real instrument recordings), cut and exported by
- * `batcherbird process`. Four instruments: Piano (three velocity layers on three notes),
- * Keys (one note with a release sample), Pad (looped) and Hits (two layers with three round
- * robins each, each round robin at a level of its own). Then each instrument is played
+ * `batcherbird process`. Five instruments: Piano (three velocity layers on three notes),
+ * Keys (one note with a release sample), Pad (looped), Hits (two layers with three round
+ * robins each, each round robin at a level of its own) and Drums (--unpitched: own key,
+ * untransposed, one-shot). Then each instrument is played
  * with a MIDI file written here, two ways:
  *   sf2      our .sf2, rendered by the fluidsynth program;
  *   sfz      our .sfz converted to SF2 by Polyphone (headless), rendered by fluidsynth.
@@ -67,6 +68,7 @@
 #define S_LEVEL_DB    1.0
 #define S_BETWEEN_DB  0.3 /* SF2 against the SFZ's curve (a line in dB was 1.3 dB off) */
 #define S_LOOP_DB     0.5
+#define S_ONE_SHOT_DB 1.5 /* a hit's level after a short key-up against its file */
 #define S_RR_DB       0.5 /* a note-on of one round robin against its sample (a stack: +6 dB) */
 #define S_SILENT_DB   (-90.0)
 #define S_SOUNDING_DB (-70.0)
@@ -101,7 +103,8 @@ typedef struct {
     int vels[4], n_vels;
     int hold_ms, max_release_ms;
     bool release, loop;
-    int rr; /* round robins (0: 1) */
+    int rr;         /* round robins (0: 1) */
+    bool unpitched; /* processed with --unpitched (drums) */
 } s_inst_spec_t;
 
 static const s_inst_spec_t S_PIANO = {.name = "Piano",
@@ -146,6 +149,19 @@ static const s_inst_spec_t S_PAD = {.name = "Pad",
                                     .hold_ms = 3000,
                                     .max_release_ms = 1000,
                                     .loop = true};
+
+/* Drums (--unpitched): two hits a whole tone apart, each must play on its own key only,
+ * untransposed, to its end however short the key is held. */
+static const s_inst_spec_t S_DRUMS = {.name = "Drums",
+                                      .preset = NODE_SIM_PLUCK,
+                                      .gm_program = 117, /* melodic tom */
+                                      .notes = {36, 38},
+                                      .n_notes = 2,
+                                      .vels = {127},
+                                      .n_vels = 1,
+                                      .hold_ms = 300,
+                                      .max_release_ms = 1200,
+                                      .unpitched = true};
 
 typedef struct {
     char root[512], raw[600], lib[600];
@@ -210,14 +226,14 @@ static void s_process(const s_lib_t *L, const char *raw, const char *const *extr
     free(err);
 }
 
-/* Builds the four instruments into L->lib. */
+/* Builds the five instruments into L->lib. */
 static void s_build(s_lib_t *L, bool real, const char *tag)
 {
     memset(L, 0, sizeof *L);
     L->real = real;
     test_tmpdir(L->root, sizeof L->root, tag);
     S_FMT(L->lib, "%s/lib", L->root);
-    const s_inst_spec_t *insts[] = {&S_PIANO, &S_KEYS, &S_PAD, &S_RR};
+    const s_inst_spec_t *insts[] = {&S_PIANO, &S_KEYS, &S_PAD, &S_RR, &S_DRUMS};
     int serial = 0;
     for (size_t k = 0; k < sizeof insts / sizeof *insts; k++) {
         const s_inst_spec_t *in = insts[k];
@@ -232,7 +248,8 @@ static void s_build(s_lib_t *L, bool real, const char *tag)
                                      serial++);
                 }
         static const char *const loop[] = {"--loop", "--loop-crossfade", "30", NULL};
-        s_process(L, L->raw, in->loop ? loop : NULL);
+        static const char *const unpitched[] = {"--unpitched", NULL};
+        s_process(L, L->raw, in->loop ? loop : in->unpitched ? unpitched : NULL);
     }
 }
 
@@ -1017,6 +1034,68 @@ static void s_check_rr(s_lib_t *L, bool via_polyphone)
     free(a.x);
 }
 
+/* Drums (--unpitched, finding 10): each hit plays on its own key only (the keys around
+ * it are silent: no sample stretched and transposed over them), and as a one-shot: held
+ * for 50 ms, its level 120-200 ms after the note-on, against its own onset, is the file's
+ * within 1.5 dB (an amp release would have cut it by 20 dB or more). Via Polyphone the
+ * key ranges are asserted and the one-shot measured and printed. */
+static void s_check_drums(s_lib_t *L, bool via_polyphone)
+{
+    s_play_t P;
+    s_player(&P, L, "Drums", via_polyphone);
+    s_sample_t smp[8];
+    size_t ns = s_samples(L->lib, "Drums", smp, 8);
+    assert_int_equal(ns, (size_t)S_DRUMS.n_notes);
+    double onset_db[128], tail_db[128];
+    for (size_t i = 0; i < ns; i++) {
+        s_audio_t f = s_read(smp[i].file);
+        onset_db[smp[i].note] = s_peak_db(&f, 0, 0.1);
+        tail_db[smp[i].note] = s_rms_db(&f, 0.12, 0.08);
+        free(f.x);
+    }
+    s_score_t sc = {.t = 0.5};
+    for (int i = 0; i < S_DRUMS.n_notes; i++)
+        s_probe(&sc, P_LEVEL, S_DRUMS.notes[i], 127, 0.05, S_SLOT_S);
+    size_t around0 = sc.n;
+    static const int around[] = {0, 35, 37, 39, 60, 127}; /* no hit sampled there */
+    for (size_t i = 0; i < sizeof around / sizeof *around; i++)
+        s_probe(&sc, P_END, around[i], 127, 0.3, S_SLOT_S);
+    char mid[900], wav[900];
+    S_FMT(mid, "%s/drums.mid", P.dir);
+    S_FMT(wav, "%s/drums.wav", P.dir);
+    s_score_midi(&sc, mid);
+    s_render(P.sf2, mid, wav);
+    s_audio_t a = s_read(wav);
+    const char *who = L->real ? "real" : "sim";
+    for (size_t i = around0; i < sc.n; i++) {
+        const s_probe_t *p = &sc.p[i];
+        double lv = s_peak_db(&a, p->on_s, 0.5);
+        printf("%s %s Drums key %d (no hit there): %.1f dBFS\n", who, P.path, p->note, lv);
+        if (lv > S_SOUNDING_DB)
+            fail_msg("%s: Drums key %d sounds (%.1f dBFS): a hit is stretched over keys it "
+                     "was not recorded on",
+                     P.path, p->note, lv);
+    }
+    /* the tail against the hit's own onset, in the render and in the file (whatever gain
+     * the player applies cancels out) */
+    for (size_t i = 0; i < around0; i++) {
+        const s_probe_t *p = &sc.p[i];
+        double on = s_peak_db(&a, p->on_s, 0.1);
+        double tail = s_rms_db(&a, p->on_s + 0.12, 0.08) - on;
+        double want = tail_db[p->note] - onset_db[p->note];
+        printf("%s %s Drums key %d held 50 ms: 120-200 ms after the note-on %.2f dB under its "
+               "onset (file %.2f dB: %+.2f dB)\n",
+               who, P.path, p->note, -tail, -want, tail - want);
+        if (via_polyphone)
+            continue; /* measured, not asserted: what Polyphone makes of loop_mode=one_shot */
+        if (fabs(tail - want) > S_ONE_SHOT_DB)
+            fail_msg("sf2: Drums key %d held 50 ms is %.2f dB under its onset 120-200 ms after "
+                     "the note-on, the file %.2f dB: the key-up cut the hit (not a one-shot)",
+                     p->note, -tail, -want);
+    }
+    free(a.x);
+}
+
 /* ---- the cases ---- */
 
 static void s_need_players(void)
@@ -1044,6 +1123,7 @@ static void s_case(bool real, bool via_polyphone)
     s_check_keys(&L, via_polyphone);
     s_check_pad(&L, via_polyphone);
     s_check_rr(&L, via_polyphone);
+    s_check_drums(&L, via_polyphone);
     bb_rm_rf(L.root);
 }
 
@@ -1174,6 +1254,83 @@ static void s_check_multisample(const char *lib, const char *inst)
     zip_close(z);
 }
 
+/* The unpitched Drums in the .sfz, .dspreset and .multisample: each sample on its own key
+ * (low = high = root), not transposed, one-shot, never looped: SFZ pitch_keytrack=0 and
+ * loop_mode=one_shot (read by the test's SFZ reader, <group> opcodes inherited),
+ * DecentSampler pitchKeyTrack="0" ampEnvEnabled="false" loopEnabled="false" (libxml2),
+ * .multisample track 0 (s_check_multisample compares its ranges with the SFZ). */
+static void s_check_unpitched_files(const char *lib)
+{
+    char path[900];
+    S_FMT(path, "%s/Drums/Drums.sfz", lib);
+    char *text = NULL;
+    size_t len;
+    assert_int_equal(bb_read_file(path, &text, &len), 0);
+    tx_region_t r[16];
+    int nr = tx_sfz_parse(text, r, 16);
+    assert_int_equal(nr, S_DRUMS.n_notes);
+    for (int i = 0; i < nr; i++) {
+        if (r[i].lokey != r[i].keycenter || r[i].hikey != r[i].keycenter)
+            fail_msg("%s: the hit at %d plays on keys %d-%d", path, r[i].keycenter, r[i].lokey,
+                     r[i].hikey);
+        assert_string_equal(r[i].loop_mode, "one_shot");
+    }
+    assert_non_null(strstr(text, "\npitch_keytrack=0\n"));
+    free(text);
+    S_FMT(path, "%s/Drums/Drums.dspreset", lib);
+    assert_int_equal(bb_read_file(path, &text, &len), 0);
+    char err[300];
+    xmlDoc *doc = tx_xml_read(text, path, err, sizeof err);
+    if (!doc)
+        fail_msg("%s", err);
+    const xmlNode *smp[16];
+    size_t n = tx_xml_find(xmlDocGetRootElement(doc), "sample", smp, 16);
+    assert_true(n >= (size_t)S_DRUMS.n_notes);
+    for (size_t i = 0; i < n; i++) {
+        const char *root = tx_xml_attr(smp[i], "rootNote"), *lo = tx_xml_attr(smp[i], "loNote"),
+                   *hi = tx_xml_attr(smp[i], "hiNote"), *kt = tx_xml_attr(smp[i], "pitchKeyTrack"),
+                   *env = tx_xml_attr(smp[i], "ampEnvEnabled"),
+                   *loop = tx_xml_attr(smp[i], "loopEnabled");
+        if (!root || !lo || !hi || strcmp(lo, root) || strcmp(hi, root))
+            fail_msg("%s: a sample at %s plays on keys %s-%s", path, root ? root : "?",
+                     lo ? lo : "?", hi ? hi : "?");
+        if (!kt || strcmp(kt, "0") || !env || strcmp(env, "false") || !loop ||
+            strcmp(loop, "false"))
+            fail_msg("%s: the sample at %s is not an untransposed one-shot (pitchKeyTrack=%s "
+                     "ampEnvEnabled=%s loopEnabled=%s)",
+                     path, root, kt ? kt : "-", env ? env : "-", loop ? loop : "-");
+    }
+    xmlFreeDoc(doc);
+    free(text);
+    /* the .multisample: key track 0 on every sample */
+    S_FMT(path, "%s/Drums/Drums.multisample", lib);
+    int zerr = 0;
+    zip_t *z = zip_open(path, ZIP_RDONLY, &zerr);
+    assert_non_null(z);
+    zip_stat_t st;
+    assert_int_equal(zip_stat(z, "multisample.xml", 0, &st), 0);
+    char *xml = calloc(1, st.size + 1);
+    zip_file_t *zf = zip_fopen(z, "multisample.xml", 0);
+    assert_int_equal(zip_fread(zf, xml, st.size), (zip_int64_t)st.size);
+    zip_fclose(zf);
+    zip_close(z);
+    doc = tx_xml_read(xml, path, err, sizeof err);
+    if (!doc)
+        fail_msg("%s", err);
+    const xmlNode *keys[16];
+    n = tx_xml_find(xmlDocGetRootElement(doc), "key", keys, 16);
+    assert_int_equal(n, (size_t)S_DRUMS.n_notes);
+    for (size_t i = 0; i < n; i++) {
+        const char *track = tx_xml_attr(keys[i], "track");
+        if (!track || atof(track) != 0.0)
+            fail_msg("%s: key track %s, a drum must not be transposed", path,
+                     track ? track : "missing");
+    }
+    xmlFreeDoc(doc);
+    free(xml);
+    s_check_multisample(lib, "Drums");
+}
+
 static void test_formats(void **state)
 {
     if (!s_have("flac"))
@@ -1184,6 +1341,7 @@ static void test_formats(void **state)
     s_check_multisample(L.lib, "Pad");
     s_check_multisample(L.lib, "Keys");
     s_check_multisample(L.lib, "Hits");
+    s_check_unpitched_files(L.lib);
     /* the same takes as FLAC: flac itself gives back every sample's smpl root key */
     char flib[700], raw[700];
     S_FMT(flib, "%s/flac", L.root);
