@@ -238,7 +238,10 @@ static void s_exported(void *arg, const char *instrument, int rc, const dsp_expo
                        const char *err)
 {
     s_out_t *o = arg;
-    if (rc == BB_ENOTFOUND) {
+    if (!instrument) {
+        cli_error("process: the library's manifest and report: %s", err);
+        o->exit_code = CLI_EXIT_FAILED;
+    } else if (rc == BB_ENOTFOUND) {
         printf("%s: no sample exported (%s); no instrument files written\n", instrument, err);
     } else if (rc) {
         cli_error("process: exporting %s: %s", instrument, err);

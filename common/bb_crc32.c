@@ -1,27 +1,12 @@
-/* bb_crc32.c — table-driven CRC-32, the table built once on first use. */
+/* bb_crc32.c — CRC-32 through zlib's crc32_z: the same CRC (IEEE 802.3, reflected,
+ * polynomial 0xEDB88320, as zlib and gzip define it), computed by zlib's word-at-a-time
+ * tables, which are several times faster than a byte table (the CRCs of takes and library
+ * files were a fifth of `batcherbird process`'s time). */
 #include "bb_crc32.h"
 
-#include <pthread.h>
-
-static uint32_t s_table[256];
-static pthread_once_t s_once = PTHREAD_ONCE_INIT;
-
-static void s_build(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        s_table[i] = c;
-    }
-}
+#include <zlib.h>
 
 uint32_t bb_crc32(uint32_t crc, const void *data, size_t len)
 {
-    pthread_once(&s_once, s_build);
-    const uint8_t *p = data;
-    crc = ~crc;
-    while (len--)
-        crc = s_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
-    return ~crc;
+    return (uint32_t)crc32_z(crc, data, len);
 }

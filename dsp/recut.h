@@ -42,7 +42,9 @@ typedef struct {
     void (*progress)(void *arg, size_t index, size_t total);
     /* One instrument done: rc 0 with res filled; BB_ENOTFOUND when none of its takes is
      * usable (no instrument files written, err says why, the export goes on); any other
-     * rc with err set, and the export stops there. */
+     * rc with err set, and the export stops there. instrument NULL (rc set, res NULL): the
+     * library's manifest.json and report.html, rebuilt after the last instrument, could not
+     * be written. */
     void (*exported)(void *arg, const char *instrument, int rc, const dsp_export_result_t *res,
                      const char *err);
     /* The settings of the instrument `take` belongs to, when it has its own (the settings
@@ -83,7 +85,8 @@ int dsp_recut_scan(dsp_recut_t *self, const char *dir, char *err, size_t errlen)
 void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg);
 
 /* Exports the used takes of each instrument with cfg (cfg->out_dir must exist), in
- * instrument order, reporting each. Returns 0, or the first failure's code. */
+ * instrument order, reporting each; then, when cfg->library_files, rebuilds the library's
+ * manifest.json and report.html once. Returns 0, or the first failure's code. */
 int dsp_recut_export(dsp_recut_t *self, const dsp_export_config_t *cfg);
 
 /* The takes found, in sorted order. */

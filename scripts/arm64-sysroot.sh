@@ -43,7 +43,7 @@ fi
 
 # the node's libraries and everything they pull in, arm64 only; the C library's
 # development files come with the cross compiler
-wanted=(libczmq-dev libzmq3-dev libprotobuf-c-dev libjansson-dev libcmocka-dev
+wanted=(libczmq-dev libzmq3-dev libprotobuf-c-dev libjansson-dev libcmocka-dev zlib1g-dev
         portaudio19-dev libportmidi-dev)
 apt-cache show libczmq-dev:arm64 >/dev/null 2>&1 ||
     { $sudo apt-get update -qq; apt-cache show libczmq-dev:arm64 >/dev/null 2>&1; } ||

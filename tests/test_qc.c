@@ -29,6 +29,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <jansson.h>
 #include <sndfile.h>
 
 #include "bb_err.h"
@@ -418,7 +419,7 @@ static const qc_real_inst_t *s_inst_of(const qc_real_spec_t *sp)
 #define S_NEED(src)                                                                                \
     do {                                                                                           \
         if (!qc_real_available(src))                                                               \
-            test_skip("%s SoundFont not installed (scripts/deps.sh)", qc_real_src_name(src));     \
+            test_skip("%s SoundFont not installed (scripts/deps.sh)", qc_real_src_name(src));      \
     } while (0)
 
 static qc_real_spec_t s_spec(const char *inst, int note, int velocity)
@@ -445,9 +446,8 @@ static void s_real(const qc_real_spec_t *sp, const dsp_pipeline_config_t *cfg_in
                             .note_off = take->note_off_frame,
                             .note = sp->note,
                             .velocity = sp->velocity};
-    assert_int_equal(dsp_analyze(take->audio, take->frames, take->channels, take->rate, &info, &cfg,
-                                 a),
-                     0);
+    assert_int_equal(
+        dsp_analyze(take->audio, take->frames, take->channels, take->rate, &info, &cfg, a), 0);
 }
 
 /* Every classic waveform, band-limited to the converter's Nyquist frequency (a saw at
@@ -476,8 +476,8 @@ static void test_real_oscillators_exported(void **state)
                 if (a.verdict == DSP_FAIL || strstr(a.reasons, "dropout") ||
                     strstr(a.reasons, "clipping"))
                     fail_msg("%s (%s) note %d velocity %d: %s (%s)", in[i].name,
-                             qc_osc_wave_name(w), sp.note, sp.velocity,
-                             dsp_verdict_name(a.verdict), a.reasons);
+                             qc_osc_wave_name(w), sp.note, sp.velocity, dsp_verdict_name(a.verdict),
+                             a.reasons);
                 qc_real_free(&t);
                 takes++;
             }
@@ -532,9 +532,9 @@ static void test_real_clipping_any_level(void **state)
 /* Whether a splice at `at` shows in the waveform: on every channel it bends the curve
  * (second difference) 4 times as sharply as anything in the millisecond before it, 3
  * times as sharply as anything else within 2.2 periods of the note (period_frames) either
- * side, and by a tenth of the sound's RMS (the margins qc_dropout.c needs). A block spliced out where the waveform carries on
- * smoothly, or bends no more than at its own corners, leaves nothing in the samples to
- * tell it by. */
+ * side, and by a tenth of the sound's RMS (the margins qc_dropout.c needs). A block spliced out
+ * where the waveform carries on smoothly, or bends no more than at its own corners, leaves nothing
+ * in the samples to tell it by. */
 static bool s_splice_visible(const qc_real_take_t *t, int64_t at, double period_frames)
 {
     const int ch = t->channels;
@@ -603,8 +603,8 @@ static void test_real_dropouts_found(void **state)
                 double want = (double)(t.damage_at - a.onset) * 1000.0 / t.rate;
                 if (a.verdict != DSP_FAIL || ms < 0 || fabs(ms - want) > 2.0)
                     fail_msg("%s note %d, %s at %.0f ms (%.1f ms after the onset): %s (%s)",
-                             insts[k], notes[k], kinds[d], at[p], want,
-                             dsp_verdict_name(a.verdict), a.reasons);
+                             insts[k], notes[k], kinds[d], at[p], want, dsp_verdict_name(a.verdict),
+                             a.reasons);
                 qc_real_free(&t);
             }
     }
@@ -635,7 +635,7 @@ static void test_real_onsets_never_late(void **state)
 {
     (void)state;
     static const char *const whole[] = {"tim-warm-pad", "tim-slow-strings", "ms-warm-pad",
-                                        "opl-epiano", "osc-pwm-pad", "osc-saw-pad-cubic"};
+                                        "opl-epiano",   "osc-pwm-pad",      "osc-saw-pad-cubic"};
     size_t total = qc_real_takes(NULL, 0, ~0u, true, true, 1);
     qc_real_spec_t *specs = calloc(total, sizeof *specs);
     qc_real_takes(specs, total, ~0u, true, true, 1);
@@ -711,8 +711,8 @@ static void s_write_raw(const char *dir, const char *id, const char *instrument,
     char wav[600], side[600];
     snprintf(wav, sizeof wav, "%s/%s.wav", dir, id);
     snprintf(side, sizeof side, "%s/%s.json", dir, id);
-    SF_INFO info = {.samplerate = t->rate, .channels = t->channels,
-                    .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SF_INFO info = {
+        .samplerate = t->rate, .channels = t->channels, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
     SNDFILE *sf = sf_open(wav, SFM_WRITE, &info);
     assert_non_null(sf);
     assert_int_equal(sf_writef_float(sf, t->audio, t->frames), t->frames);
@@ -830,8 +830,11 @@ static void test_real_detuned_instrument(void **state)
     assert_int_equal(dsp_recut_size(rc), 5);
     for (size_t i = 0; i < 5; i++) {
         const dsp_recut_take_t *tk = dsp_recut_at(rc, i);
-        int k = tk->meta.note == 33 ? 0 : tk->meta.note == 45 ? 1 : tk->meta.note == 57 ? 2
-                : tk->meta.note == 69 ? 3 : 4;
+        int k = tk->meta.note == 33   ? 0
+                : tk->meta.note == 45 ? 1
+                : tk->meta.note == 57 ? 2
+                : tk->meta.note == 69 ? 3
+                                      : 4;
         if (tk->a.verdict != DSP_WARN || !strstr(tk->a.reasons, "tuning:") ||
             fabs(tk->a.tuning_cents - cents[k]) > 3)
             fail_msg("note %d played %+.0f cents: %s (%s), tuning %+.1f", tk->meta.note, cents[k],
@@ -859,7 +862,8 @@ static void test_real_detuned_instrument(void **state)
             snprintf(want, sizeof want, "tune=%d", -(int)cents[k] + dc);
             sfz_ok = sfz_ok || s_has_number(sfz, want);
             for (int h = -9; h <= 9 && !dsp_ok; h++) {
-                snprintf(want2, sizeof want2, "tuning=\"%.2f\"", (-cents[k] + dc + h / 10.0) / 100.0);
+                snprintf(want2, sizeof want2, "tuning=\"%.2f\"",
+                         (-cents[k] + dc + h / 10.0) / 100.0);
                 dsp_ok = strstr(dsp, want2) != NULL;
             }
         }
@@ -1055,6 +1059,17 @@ static void test_real_process_rate_and_empty(void **state)
     assert_false(bb_exists(path));
     snprintf(path, sizeof path, "%s/Organ96/Organ96.sfz", lib);
     assert_true(bb_exists(path));
+    /* the library's files, rebuilt once after the last instrument, list what was written */
+    snprintf(path, sizeof path, "%s/report.html", lib);
+    assert_true(bb_exists(path));
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    json_t *manifest = json_load_file(path, 0, NULL);
+    assert_non_null(manifest);
+    json_t *insts = json_object_get(manifest, "instruments");
+    assert_int_equal(json_array_size(insts), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(insts, 0), "name")),
+                        "Organ96");
+    json_decref(manifest);
     dsp_recut_destroy(&rc);
     bb_rm_rf(dir);
 }
