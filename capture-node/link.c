@@ -64,7 +64,9 @@ struct s_link_t {
     bool registered, register_inflight, heartbeat_inflight, meters_inflight;
     int register_retry_ms;    /* backoff between registration attempts */
     int64_t unanswered_since; /* when the coordinator last stopped answering; 0 = it answers */
+    char quiet_why[256];      /* what the last unanswered call said, if anything */
     int64_t next_quiet_warn;  /* when to say again that it does not answer */
+    bool quiet_warned;        /* "no answer" was said: "answers again" follows */
     char last_refusal[BB_RPC_MESSAGE_MAX]; /* said once, until it changes */
     int64_t next_meters;
     int heartbeat_fails;
@@ -366,28 +368,53 @@ static void s_stream_start(s_link_t *self)
 
 /* ---- registration and heartbeats ---- */
 
-/* A node pointed at the wrong place, or at a coordinator that is down, says so after 5 s
- * and then at growing intervals, while it keeps trying with backoff. */
+/* A node pointed at the wrong place, at a coordinator that is down or at one that refuses
+ * its certificate says so once a registration has gone unanswered for 5 s, again at 10, 20
+ * and 40 s, then every minute, while it keeps trying with backoff. s_unanswered() marks the start
+ * (the first call sent) and keeps why (e.g. the handshake's refusal); s_quiet_check() runs on the
+ * timers. */
 static void s_unanswered(s_link_t *self, const char *why)
 {
-    int64_t now = s_now_ms();
     if (!self->unanswered_since) {
-        self->unanswered_since = now;
-        self->next_quiet_warn = now + LINK_QUIET_WARN_MS;
+        self->unanswered_since = s_now_ms();
+        self->next_quiet_warn = self->unanswered_since + LINK_QUIET_WARN_MS;
     }
-    if (now < self->next_quiet_warn)
+    if (why)
+        snprintf(self->quiet_why, sizeof self->quiet_why, "%s", why);
+}
+
+/* The next mark after `quiet` ms without an answer: 5, 10, 20, 40 s, then every minute. */
+static int64_t s_quiet_next(int64_t quiet)
+{
+    return quiet < 30000 ? 2 * quiet : quiet + 60000;
+}
+
+static void s_quiet_check(s_link_t *self)
+{
+    int64_t now = s_now_ms();
+    if (!self->unanswered_since || now < self->next_quiet_warn)
         return;
-    int64_t quiet = now - self->unanswered_since;
+    /* a handshake the coordinator refused (untrusted or revoked certificate, plaintext
+     * against CURVE) is known from the socket monitor before the call's deadline */
+    const char *why = bb_rpc_handshake_error(self->rpc);
+    if (!why || !*why)
+        why = self->quiet_why;
+    int64_t quiet = self->next_quiet_warn - self->unanswered_since; /* the mark reached */
+    while (self->unanswered_since + s_quiet_next(quiet) <= now)     /* a stalled loop: the last */
+        quiet = s_quiet_next(quiet);
     bb_warn("no answer from %s for %lld s, still trying%s%s", self->cfg.coordinator,
             (long long)(quiet / 1000), *why ? ": " : "", why);
-    self->next_quiet_warn = now + (quiet < 60000 ? quiet : 60000); /* 5, 10, 20, 40, 60 s... */
+    self->quiet_warned = true;
+    self->next_quiet_warn = self->unanswered_since + s_quiet_next(quiet);
 }
 
 static void s_answered(s_link_t *self)
 {
-    if (self->unanswered_since && s_now_ms() - self->unanswered_since >= LINK_QUIET_WARN_MS)
+    if (self->quiet_warned)
         bb_info("the coordinator at %s answers again", self->cfg.coordinator);
     self->unanswered_since = 0;
+    self->quiet_warned = false;
+    self->quiet_why[0] = '\0';
 }
 
 static void s_register_later(s_link_t *self)
@@ -450,6 +477,7 @@ static void s_register(s_link_t *self)
     req.latency_offset_ms = node_recorder_latency_offset(self->cfg.recorder);
     req.n_spooled_take_ids = self->uploads.n;
     req.spooled_take_ids = self->uploads.ids;
+    s_unanswered(self, NULL); /* from now until an answer comes */
     if (bb_rpc_call_async(self->rpc, NULL, &bb__node_link__descriptor, "RegisterNode", &req.base,
                           LINK_CALL_TIMEOUT_MS, s_on_register, self) == 0)
         self->register_inflight = true;
@@ -643,6 +671,7 @@ static void s_timers(s_link_t *self)
     if (!self->registered) {
         if (!self->register_inflight && now >= self->next_register)
             s_register(self);
+        s_quiet_check(self);
         return;
     }
     if (now >= self->next_heartbeat && !self->heartbeat_inflight) {

@@ -11,6 +11,7 @@ static const char *s_state_word(const Bb__NodeInfo *n)
 {
     return n->state == BB__NODE_STATE__NODE_RECORDING     ? "recording"
            : n->state == BB__NODE_STATE__NODE_DEVICE_LOST ? "device-lost"
+           : n->state == BB__NODE_STATE__NODE_PAUSED      ? "paused"
                                                           : "idle";
 }
 

@@ -16,6 +16,8 @@
 #include "bb_log.h"
 #include "bb_rpc.h"
 
+#define BB_GUARD_HANDSHAKE_LOG_MS 60000 /* at most one line a minute about refused clients */
+
 /* A connection the socket accepted, as its monitor reported it. */
 typedef struct {
     int fd;
@@ -33,7 +35,10 @@ struct bb_guard_t {
     size_t n_conns, cap_conns;
     uint64_t conn_seq;
     uint64_t refused;
-    int bound_family; /* what an accepted fd's local address must be to be ours */
+    uint64_t handshakes_failed; /* refused certificates and failed handshakes, all told */
+    uint64_t handshakes_said;   /* how many of them the log has told of */
+    int64_t next_handshake_log; /* monotonic ms: no earlier line about them */
+    int bound_family;           /* what an accepted fd's local address must be to be ours */
     uint16_t bound_port;
     char bound_path[108];
 };
@@ -168,6 +173,32 @@ static void s_on_accepted(bb_guard_t *self, int fd)
     s_refuse(self, vfd, why);
 }
 
+/* A client the socket refused at the handshake: an untrusted or revoked certificate (ZAP
+ * said no), or no CURVE at all. Said on the first, then at most once a minute with the count,
+ * so that a refused node is visible on this side too and a scanner cannot fill the log. */
+static void s_on_handshake_failed(bb_guard_t *self, uint16_t event, uint32_t value)
+{
+    self->handshakes_failed++;
+    int64_t now = bb_mono_ns() / BB_NS_PER_MS;
+    if (now < self->next_handshake_log)
+        return;
+    self->next_handshake_log = now + BB_GUARD_HANDSHAKE_LOG_MS;
+    uint64_t since = self->handshakes_failed - self->handshakes_said;
+    self->handshakes_said = self->handshakes_failed;
+    char count[96] = "";
+    if (since > 1)
+        snprintf(count, sizeof count, "; %llu such handshakes since the last line",
+                 (unsigned long long)since);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        bb_warn("%s: refused a client whose certificate is not trusted (not in the trusted "
+                "folder, or revoked; ZAP status %u)%s",
+                self->name, value, count);
+    else
+        bb_warn("%s: a client's handshake failed (no CURVE certificate, or another "
+                "coordinator's key)%s",
+                self->name, count);
+}
+
 /* Handles one monitor event; returns false when none is waiting. */
 static bool s_event(bb_guard_t *self)
 {
@@ -186,6 +217,10 @@ static bool s_event(bb_guard_t *self)
             ssize_t i = s_conn_find(self, (int)value);
             if (i >= 0)
                 s_conn_remove(self, (size_t)i);
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            s_on_handshake_failed(self, event, value);
         }
     }
     zmsg_destroy(&msg);
@@ -212,8 +247,9 @@ bb_guard_t *bb_guard_new(zsock_t *sock, int max_peers, const char *name)
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://bb-guard-%p-%llu", (void *)self,
              (unsigned long long)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
-    if (zmq_socket_monitor(zsock_resolve(sock), ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) !=
-        0) {
+    int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0) {
         free(self);
         return NULL;
     }

@@ -10,6 +10,10 @@
  * finished its handshake by then, so an older one is a peer that got in), the oldest that
  * has not sent a byte (the kernel's TCP counters say), else the oldest young one, else the
  * new one. ipc:// connections are local and never chosen to make room.
+ *
+ * The same monitor reports clients refused at the handshake (a certificate the server does
+ * not trust, or no CURVE): the guard logs the first and then at most one line a minute with
+ * the count, so a refused node shows on the server's side too.
  */
 #ifndef BB_GUARD_H
 #define BB_GUARD_H

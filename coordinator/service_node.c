@@ -264,7 +264,11 @@ static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatReques
     node->online = true;
     node->last_seen_ms = s_now_ms();
     coord_registry_set_peer(node, bb_rpc_peer(call));
-    node->state = (int)req->state;
+    /* what a node may say of itself (paused is the coordinator's word) */
+    node->state = req->state == BB__NODE_STATE__NODE_RECORDING ||
+                          req->state == BB__NODE_STATE__NODE_DEVICE_LOST
+                      ? (int)req->state
+                      : BB__NODE_STATE__NODE_IDLE;
     snprintf(node->message, sizeof node->message, "%s", req->message);
     node->xruns = req->xruns;
     node->spooled = req->spooled;

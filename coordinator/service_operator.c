@@ -50,9 +50,11 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
     size_t n = coord_registry_size(self->registry);
     Bb__NodeInfo *infos = calloc(n ? n : 1, sizeof *infos);
     Bb__NodeInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    if (!infos || !ptrs) {
+    char(*paused)[64] = calloc(n ? n : 1, sizeof *paused);
+    if (!infos || !ptrs || !paused) {
         free(infos);
         free(ptrs);
+        free(paused);
         bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
@@ -74,6 +76,17 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
         info->latency_offset_ms = node->latency_offset_ms;
         info->take_overhead_ms = node->take_overhead_ms;
         info->take_overhead_samples = node->take_overhead_samples;
+        /* idle because its batch is paused: says so */
+        uint64_t batch = 0;
+        if (node->online && node->state == BB__NODE_STATE__NODE_IDLE &&
+            coord_store_node_paused_batch(self->store, node->name, &batch) == 0) {
+            info->state = BB__NODE_STATE__NODE_PAUSED;
+            if (!*node->message) {
+                snprintf(paused[i], sizeof paused[i], "batch %llu paused",
+                         (unsigned long long)batch);
+                info->message = paused[i];
+            }
+        }
         ptrs[i] = info;
     }
     Bb__ListNodesReply reply = BB__LIST_NODES_REPLY__INIT;
@@ -82,6 +95,7 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
     closure(&reply, call);
     free(infos);
     free(ptrs);
+    free(paused);
 }
 
 /* ---- submit ---- */

@@ -1180,6 +1180,25 @@ int coord_store_node_active_batch(coord_store_t *self, const char *name, uint64_
     return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
 }
 
+int coord_store_node_paused_batch(coord_store_t *self, const char *name, uint64_t *batch)
+{
+    sqlite3_stmt *st;
+    int step;
+    int rc = s_run(self, &st, &step,
+                   "SELECT b.id FROM instruments i JOIN batches b ON b.id=i.batch_id"
+                   " WHERE i.node=? AND b.state=? AND NOT EXISTS (SELECT 1 FROM instruments i2"
+                   " JOIN batches b2 ON b2.id=i2.batch_id WHERE i2.node=? AND b2.state=?)"
+                   " ORDER BY b.id LIMIT 1",
+                   "titi", name, (int64_t)BB__BATCH_STATE__BATCH_PAUSED, name,
+                   (int64_t)BB__BATCH_STATE__BATCH_RUNNING);
+    if (rc)
+        return rc;
+    if (step == SQLITE_ROW)
+        *batch = (uint64_t)sqlite3_column_int64(st, 0);
+    s_done(self, st);
+    return step == SQLITE_ROW ? 0 : BB_ENOTFOUND;
+}
+
 int coord_store_inst_set_node(coord_store_t *self, uint64_t batch, int idx, const char *node)
 {
     return s_exec(self, "UPDATE instruments SET node=? WHERE batch_id=? AND idx=?", "tii", node,

@@ -232,6 +232,9 @@ int coord_store_node_forget(coord_store_t *self, const char *name);
 int coord_store_node_last_seen(coord_store_t *self, const char *name, double *unix_s);
 /* The oldest running or paused batch with an instrument on the node; BB_ENOTFOUND: none. */
 int coord_store_node_active_batch(coord_store_t *self, const char *name, uint64_t *batch);
+/* A paused batch with an instrument on the node, when no running one has; BB_ENOTFOUND:
+ * none. */
+int coord_store_node_paused_batch(coord_store_t *self, const char *name, uint64_t *batch);
 int coord_store_inst_set_node(coord_store_t *self, uint64_t batch, int idx, const char *node);
 /* The instrument's jobs out on a node back to pending; *n = how many. */
 int coord_store_jobs_requeue_inst(coord_store_t *self, uint64_t batch, int idx, int *n);

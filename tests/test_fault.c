@@ -24,7 +24,7 @@
  *  retried_submit       a submit sent again with its request id (a lost answer): the same
  *                       batch, not a second
  *  pause_stops          pausing withdraws the take queued on the node: nothing but the one
- *                       sounding is recorded after the pause
+ *                       sounding is recorded after the pause; `nodes` shows it paused
  *  export_retry         an export stopped by a foreign folder fails with its reason; once
  *                       the folder is moved away, export --retry completes it
  *  spool_full           a node whose spool has no room refuses takes with the reason; its
@@ -35,6 +35,16 @@
  *  node_gone            a node that never comes back: status says for how long, move puts
  *                       its instrument on another node, the batch completes there, and the
  *                       dead node can be forgotten
+ *  registration_flood   20,000 registrations under different names: with CURVE a node
+ *                       certificate gets its own name only; in plaintext (--auth none) the
+ *                       coordinator keeps at most 256 names, answers RESOURCE_EXHAUSTED
+ *                       naming `nodes forget`, and forgetting one makes room
+ *  midi_setup_values    program 9999 and CC 300=900: INVALID_ARGUMENT at submit
+ *  node_no_answer       a node whose coordinator never answers logs "no answer from ... for
+ *                       5 s, still trying" and backs off
+ *  node_refused         a node whose certificate was revoked logs "no answer ... for 5 s,
+ *                       still trying: ... refused this certificate"; the coordinator logs
+ *                       the refusal
  *
  * Figures (memory, time, descriptors) are printed on lines starting "figure:"; what is
  * asserted is a bound, never a speed.
@@ -344,6 +354,93 @@ static void test_impostor_name(void **state)
     assert_int_equal(bb_read_file(log, &text, &len), 0);
     assert_non_null(strstr(text, "ALREADY_EXISTS"));
     free(text);
+    s_check_clean_stop();
+}
+
+/* ---- one name per node, and a bounded table of names ---- */
+
+static void test_registration_flood(void **state)
+{
+    (void)state;
+    test_fixture_init(&s_fx, "regflood", HB_MS);
+    assert_true(s_fx.curve);
+    assert_int_equal(test_fixture_coord_start(&s_fx, NULL), 0);
+    /* CURVE (the default): one node certificate registers its own name, no other */
+    bb_rpc_t *rpc = test_fixture_rpc(&s_fx, s_fx.nodes, "node", "mallory");
+    assert_non_null(rpc);
+    char msg[BB_RPC_MESSAGE_MAX];
+    int st = -1;
+    for (double t0 = s_now(); st != BB_STATUS_OK && s_now() - t0 < 30; usleep(100 * 1000))
+        st = s_register(rpc, "mallory", "m", msg, sizeof msg);
+    assert_int_equal(st, BB_STATUS_OK);
+    int denied = 0;
+    for (int i = 0; i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "flood-%05d", i);
+        denied += s_register(rpc, name, "m", msg, sizeof msg) == BB_STATUS_PERMISSION_DENIED;
+    }
+    bb_rpc_destroy(&rpc);
+    printf("figure: registration flood (CURVE): 1000 names with one node certificate: %d "
+           "PERMISSION_DENIED\n",
+           denied);
+    assert_int_equal(denied, 1000);
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM nodes", NULL), 1);
+    test_stop(&s_fx.coord);
+
+    /* plaintext on ipc:// (--auth none): any name registers, but the table is bounded */
+    const char *none[] = {"--auth", "none", NULL};
+    assert_int_equal(test_fixture_coord_start(&s_fx, none), 0);
+    s_fx.curve = false; /* this test's own calls in plaintext */
+    rpc = test_fixture_rpc(&s_fx, s_fx.nodes, NULL, NULL);
+    assert_non_null(rpc);
+    st = -1;
+    for (double t0 = s_now(); st != BB_STATUS_OK && s_now() - t0 < 30; usleep(100 * 1000))
+        st = s_register(rpc, "flood-first", "f", msg, sizeof msg);
+    assert_int_equal(st, BB_STATUS_OK);
+    long rss0 = s_proc_kb(s_fx.coord.pid, "VmRSS");
+    int ok = 1, full = 0, other = 0;
+    char full_msg[BB_RPC_MESSAGE_MAX] = "";
+    double t0 = s_now();
+    for (int i = 1; i < 20000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "flood-%05d", i);
+        st = s_register(rpc, name, "f", msg, sizeof msg);
+        ok += st == BB_STATUS_OK;
+        full += st == BB_STATUS_RESOURCE_EXHAUSTED;
+        other += st != BB_STATUS_OK && st != BB_STATUS_RESOURCE_EXHAUSTED;
+        if (st == BB_STATUS_RESOURCE_EXHAUSTED && !*full_msg)
+            snprintf(full_msg, sizeof full_msg, "%s", msg);
+    }
+    double secs = s_now() - t0;
+    long rss1 = s_proc_kb(s_fx.coord.pid, "VmRSS");
+    long hwm = s_proc_kb(s_fx.coord.pid, "VmHWM");
+    long long rows = s_db_int("SELECT COUNT(*) FROM nodes", NULL);
+    printf("figure: registration flood (--auth none): 20000 names in %.1f s: %d registered, %d "
+           "RESOURCE_EXHAUSTED ('%s'), %d other; %lld node rows; coordinator RSS %.1f MB "
+           "before, %.1f MB after, peak %.1f MB\n",
+           secs, ok, full, full_msg, other, rows, rss0 / 1024.0, rss1 / 1024.0, hwm / 1024.0);
+    assert_true(ok <= 256);
+    assert_int_equal(ok + full, 20000);
+    assert_non_null(strstr(full_msg, "nodes forget"));
+    assert_true(rows <= 256);
+    assert_true(hwm < 100 * 1024);
+    /* forgetting one (offline by now) makes room for one more */
+    for (double w = s_now(); s_now() - w < 10; usleep(200 * 1000)) {
+        Bb__ForgetNodeRequest fr = BB__FORGET_NODE_REQUEST__INIT;
+        fr.node = "flood-00001";
+        ProtobufCMessage *reply = NULL;
+        bb_rpc_t *op = test_fixture_rpc(&s_fx, s_fx.ops, NULL, NULL);
+        st = bb_rpc_call(op, &bb__operator__descriptor, "ForgetNode", &fr.base, 5000, &reply, msg,
+                         sizeof msg);
+        if (reply)
+            protobuf_c_message_free_unpacked(reply, NULL);
+        bb_rpc_destroy(&op);
+        if (st == BB_STATUS_OK)
+            break;
+    }
+    assert_int_equal(st, BB_STATUS_OK);
+    assert_int_equal(s_register(rpc, "late", "l", msg, sizeof msg), BB_STATUS_OK);
+    bb_rpc_destroy(&rpc);
     s_check_clean_stop();
 }
 
@@ -794,6 +891,14 @@ static void test_pause_stops(void **state)
     assert_int_equal(bb_read_file(s_fx.node[0].log, &text, &len), 0);
     assert_non_null(strstr(text, "withdrew 1 queued take(s): batch paused"));
     free(text);
+    /* the node shows paused */
+    char *nodes_out = NULL;
+    const char *nodes[] = {"nodes", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 30, &nodes_out, NULL, nodes), 0);
+    printf("figure: pause: batcherbird nodes says\n%s", nodes_out);
+    assert_non_null(strstr(nodes_out, "paused"));
+    assert_non_null(strstr(nodes_out, "batch 1 paused"));
+    free(nodes_out);
     const char *resume[] = {"resume", "1", NULL};
     assert_int_equal(test_fixture_cli(&s_fx, 30, NULL, NULL, resume), 0);
     assert_int_equal(s_wait_batch_final(180), BB__BATCH_STATE__BATCH_DONE);
@@ -962,6 +1067,153 @@ static void test_node_gone(void **state)
     s_check_clean_stop();
 }
 
+static void test_midi_setup_values(void **state)
+{
+    (void)state;
+    assert_int_equal(s_start("midisetup", 1, NULL), 0);
+    bb_rpc_t *rpc = test_fixture_rpc(&s_fx, s_fx.ops, "operator", "tests");
+    assert_non_null(rpc);
+    uint32_t vels[] = {100};
+    uint32_t cc[] = {300, 900};
+    Bb__MidiSetup setup = BB__MIDI_SETUP__INIT;
+    setup.bank_msb = setup.bank_lsb = -1;
+    setup.program = 9999;
+    Bb__InstrumentSpec inst = BB__INSTRUMENT_SPEC__INIT;
+    inst.name = "Keys";
+    inst.node = "node-0";
+    inst.note_lo = inst.note_hi = 60;
+    inst.velocities = vels;
+    inst.n_velocities = 1;
+    inst.setup = &setup;
+    inst.has_setup = true;
+    Bb__InstrumentSpec *insts[] = {&inst};
+    Bb__ExportSpec ex = BB__EXPORT_SPEC__INIT;
+    Bb__BatchSpec spec = BB__BATCH_SPEC__INIT;
+    spec.instruments = insts;
+    spec.n_instruments = 1;
+    spec.export = &ex;
+    const char *want[] = {"program and bank are 0-127", "controller number 300 is not 0-127"};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) { /* program fine, CC 300=900 */
+            setup.program = 5;
+            setup.cc = cc;
+            setup.n_cc = 2;
+        }
+        ProtobufCMessage *reply = NULL;
+        char msg[BB_RPC_MESSAGE_MAX];
+        int st = bb_rpc_call(rpc, &bb__operator__descriptor, "SubmitBatch", &spec.base, 5000,
+                             &reply, msg, sizeof msg);
+        printf("figure: MIDI setup %s: %s '%s'\n", k ? "CC 300=900" : "program 9999",
+               bb_status_name(st), msg);
+        assert_int_equal(st, BB_STATUS_INVALID_ARGUMENT);
+        if (!strstr(msg, want[k]))
+            fail_msg("expected '%s' in: %s", want[k], msg);
+    }
+    bb_rpc_destroy(&rpc);
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM batches", NULL), 0);
+    s_check_clean_stop();
+}
+
+/* A node pointed at an address where no coordinator answers: it says so after 5 s and
+ * asks again less and less often. The "coordinator" is a socket with the coordinator's
+ * keys that counts what arrives and never answers. */
+static void test_node_no_answer(void **state)
+{
+    (void)state;
+    test_fixture_init(&s_fx, "noanswer", HB_MS);
+    char keyfile[400];
+    snprintf(keyfile, sizeof keyfile, "%s/keys/coordinator.cert", s_fx.state);
+    zcert_t *server = zcert_load(keyfile);
+    assert_non_null(server);
+    zsock_t *sink = zsock_new(ZMQ_ROUTER);
+    zcert_apply(server, sink);
+    zsock_set_curve_server(sink, 1);
+    assert_int_equal(zsock_bind(sink, "%s", s_fx.nodes), 0);
+    const char *extra[] = {"--instrument", "piano", "--fast", NULL};
+    assert_int_equal(test_fixture_node_start(&s_fx, 0, "node-0", extra), 0);
+    int calls = 0;
+    double t0 = s_now();
+    while (s_now() - t0 < 20) {
+        zpoller_t *p = zpoller_new(sink, NULL);
+        if (zpoller_wait(p, 200)) {
+            zmsg_t *m = zmsg_recv(sink);
+            calls += m != NULL;
+            zmsg_destroy(&m);
+        }
+        zpoller_destroy(&p);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(bb_read_file(s_fx.node[0].log, &text, &len), 0);
+    char want[400];
+    snprintf(want, sizeof want, "no answer from %s for 5 s, still trying", s_fx.nodes);
+    printf("figure: node without an answer: %d calls in 20 s; its log says: %s\n", calls,
+           strstr(text, want) ? want : "(nothing)");
+    if (!strstr(text, want))
+        fail_msg("expected '%s' in the node's log:\n%s", want, text);
+    free(text);
+    assert_true(calls >= 1);
+    assert_true(calls <= 8); /* backs off: 5 s timeouts, retries after 1, 2, 4, 8 s */
+    zsock_destroy(&sink);
+    zcert_destroy(&server);
+    s_check_clean_stop();
+}
+
+/* The text of a log once it contains `want`, within timeout_s; NULL (and the text so far
+ * printed) otherwise. *secs: when it appeared, counted from t0. Caller frees. */
+static char *s_log_wait(const char *log, const char *want, double t0, double timeout_s,
+                        double *secs)
+{
+    char *text = NULL;
+    size_t len = 0;
+    for (;;) {
+        free(text);
+        text = NULL;
+        if (bb_read_file(log, &text, &len) == 0 && strstr(text, want)) {
+            *secs = s_now() - t0;
+            return text;
+        }
+        if (s_now() - t0 > timeout_s)
+            break;
+        usleep(100 * 1000);
+    }
+    fprintf(stderr, "expected '%s' in %s:\n%s\n", want, log, text ? text : "(no log)");
+    free(text);
+    return NULL;
+}
+
+/* A node whose certificate the coordinator no longer trusts (revoked) says so in its log
+ * within seconds, with the reason, and keeps trying; the coordinator logs the refusal. */
+static void test_node_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(s_start("refused", 0, NULL), 0);
+    char cert[400];
+    assert_int_equal(test_fixture_cert(&s_fx, "node", "node-0", cert, sizeof cert), 0);
+    const char *revoke[] = {"keys",   "revoke",  "--role",   "node", "--name",
+                            "node-0", "--state", s_fx.state, NULL};
+    assert_int_equal(test_run("batcherbird", revoke, 30, NULL, NULL), 0);
+    const char *extra[] = {"--instrument", "piano", "--fast", NULL};
+    double t0 = s_now(), secs = 0;
+    assert_int_equal(test_fixture_node_start(&s_fx, 0, "node-0", extra), 0);
+    char want[400];
+    snprintf(want, sizeof want, "no answer from %s for 5 s, still trying: ", s_fx.nodes);
+    char *text = s_log_wait(s_fx.node[0].log, want, t0, 30, &secs);
+    assert_non_null(text);
+    const char *line = strstr(text, want);
+    const char *eol = strchr(line, '\n');
+    printf("figure: revoked node: warned after %.1f s: %.*s\n", secs,
+           (int)(eol ? eol - line : (long)strlen(line)), line);
+    assert_non_null(strstr(line, "refused this certificate"));
+    free(text);
+    /* the coordinator's side */
+    text = s_log_wait(s_fx.coord.log, "refused a client whose certificate is not trusted", t0, 10,
+                      &secs);
+    assert_non_null(text);
+    free(text);
+    s_check_clean_stop();
+}
+
 int main(int argc, char **argv)
 {
     zsys_init();
@@ -983,6 +1235,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_spool_full, s_teardown),
         cmocka_unit_test_teardown(test_disk_full, s_teardown),
         cmocka_unit_test_teardown(test_node_gone, s_teardown),
+        cmocka_unit_test_teardown(test_registration_flood, s_teardown),
+        cmocka_unit_test_teardown(test_midi_setup_values, s_teardown),
+        cmocka_unit_test_teardown(test_node_no_answer, s_teardown),
+        cmocka_unit_test_teardown(test_node_refused, s_teardown),
     };
     return test_main_group(tests, argc, argv);
 }
