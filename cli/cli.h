@@ -102,6 +102,8 @@ int cli_cmd_retake(cli_t *cli, int argc, char **argv); /* cmd_housekeeping.c */
 int cli_cmd_delete(cli_t *cli, int argc, char **argv);
 /* export BATCH --again: cli_cmd_export hands over when it sees --again. */
 int cli_export_again(cli_t *cli, int argc, char **argv);
+/* The export options --again takes (the plan's export fields), one per line, for --help. */
+void cli_export_options_usage(FILE *out);
 int cli_cmd_keys(cli_t *cli, int argc, char **argv);         /* cmd_keys.c: certificates */
 int cli_cmd_nodes_forget(cli_t *cli, int argc, char **argv); /* cmd_forget.c: nodes forget */
 int cli_cmd_move(cli_t *cli, int argc, char **argv);         /* cmd_move.c */

@@ -29,6 +29,7 @@
 #include "bb_fs.h"
 #include "bb_json.h"
 #include "cli.h"
+#include "plan_fields.h"
 #include "export_library.h"
 #include "operator.pb-c.h"
 
@@ -443,16 +444,35 @@ static void s_progress(void *arg, const char *path, uint64_t done, uint64_t tota
     p->last_pct = pct;
 }
 
+void cli_export_options_usage(FILE *out)
+{
+    for (size_t i = 0; i < dsp_plan_n_fields; i++) {
+        const dsp_plan_field_t *f = &dsp_plan_fields[i];
+        if (f->scope != DSP_PLAN_EXPORT || strcmp(f->name, "out") == 0)
+            continue;
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        fprintf(out, "  %-24s%s\n", left, f->help);
+    }
+}
+
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: batcherbird export BATCH --out DIR [--partial]\n\n"
+    fprintf(out, "usage: batcherbird export BATCH --out DIR [--partial]\n"
+                 "       batcherbird export BATCH --again|--retry [export options] [--out DIR]\n\n"
                  "Fetches the finished library of BATCH from the coordinator into DIR (samples,\n"
                  "SFZ, DecentSampler, manifest.json, report.html), checking every file. Run it\n"
                  "again after an interruption: complete files are kept, partial ones resume.\n"
                  "Files in DIR that export did not fetch there (or that changed since) are\n"
                  "never overwritten: the export stops first and names them.\n\n"
                  "  --out DIR   where the library goes (created if needed)\n"
-                 "  --partial   fetch what is exported so far while the batch still runs\n");
+                 "  --partial   fetch what is exported so far while the batch still runs\n"
+                 "  --again     export the batch again on the coordinator, with its own settings\n"
+                 "              and the export options below on top, then fetch it with --out\n"
+                 "  --retry     the same, after an export that failed (disk full, a folder in\n"
+                 "              the way)\n\n"
+                 "Export options (with --again or --retry):\n");
+    cli_export_options_usage(out);
 }
 
 int cli_cmd_export(cli_t *cli, int argc, char **argv)

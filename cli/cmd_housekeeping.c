@@ -170,14 +170,7 @@ static void s_again_usage(FILE *out)
                  "into its library folder; with --out, then fetches it to DIR. Processing\n"
                  "settings (pre-attack, fades, loops) need the takes cut again: use\n"
                  "batcherbird process on the raw takes for those.\n\n");
-    for (size_t i = 0; i < dsp_plan_n_fields; i++) {
-        const dsp_plan_field_t *f = &dsp_plan_fields[i];
-        if (!s_export_field(f))
-            continue;
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
-        fprintf(out, "  %-24s%s\n", left, f->help);
-    }
+    cli_export_options_usage(out);
 }
 
 int cli_export_again(cli_t *cli, int argc, char **argv)

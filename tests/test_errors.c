@@ -242,6 +242,16 @@ static void test_help_everywhere(void **state)
         free(out);
         free(err);
     }
+    /* export --help names the re-export and its options too */
+    char *out, *err;
+    const char *ex[] = {"export", "--help", NULL};
+    assert_int_equal(test_run("batcherbird", ex, 10, &out, &err), 0);
+    const char *want[] = {"--again", "--retry", "--bit-depth", "--format", "--partial"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(out, want[i]))
+            fail_msg("export --help does not list %s:\n%s", want[i], out);
+    free(out);
+    free(err);
     const char *progs[] = {"batcherbird", "batcherbird-node", "batcherbird-coordinator"};
     for (size_t i = 0; i < 3; i++) {
         char *out, *err;
