@@ -149,7 +149,7 @@ static void s_server(zsock_t *pipe, void *args)
 
 typedef struct {
     char dir[256], out[300], takes[300];
-    char endpoint[128];
+    char endpoint[300];
     zactor_t *server;
     bb_rpc_t *client;
     char big[600]; /* relative path of the multi-chunk sample */
@@ -186,8 +186,8 @@ static int s_setup(void **state)
     snprintf(f->big, sizeof f->big, "Organ/samples/Organ_C2_048_v127_rr1.wav");
     s_load_served();
     atomic_store(&s_mode, MODE_REAL);
-    snprintf(f->endpoint, sizeof f->endpoint, "ipc:///tmp/bbtest-fetch-%d-%d.ipc", (int)getpid(),
-             serial++);
+    snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s/s%d.ipc", f->dir,
+             serial++); /* removed with it */
     f->server = zactor_new(s_server, f->endpoint);
     f->client = bb_rpc_new_dealer(f->endpoint, NULL, err, sizeof err);
     assert_non_null(f->client);
@@ -487,8 +487,8 @@ static void test_no_library_and_no_server(void **state)
     assert_non_null(strstr(err, "FAILED_PRECONDITION"));
     assert_non_null(strstr(err, "manifest.json is gone"));
     /* nobody at the endpoint: unavailable, within the deadline */
-    char ep[128];
-    snprintf(ep, sizeof ep, "ipc:///tmp/bbtest-fetch-none-%d.ipc", (int)getpid());
+    char ep[300];
+    snprintf(ep, sizeof ep, "ipc://%s/none.ipc", f->dir);
     bb_rpc_t *lonely = bb_rpc_new_dealer(ep, NULL, err, sizeof err);
     cli_fetch_opts_t opts = {.timeout_ms = 300};
     assert_int_equal(cli_fetch_library(lonely, 1, f->out, &opts, &st, err, sizeof err),

@@ -2,6 +2,7 @@
  * test_jack_util.c — see test_jack_util.h.
  */
 #include "test_jack_util.h"
+#include "test_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +153,7 @@ int test_jackd_start(test_jackd_t *j, uint32_t rate, uint32_t period)
         snprintf(j->name, sizeof j->name, "bbtest-%u-%d", (unsigned)getuid(), slot);
         snprintf(j->log, sizeof j->log, "/tmp/%s-jackd.log", j->name);
         unlink(j->log);
+        test_remove_at_exit(j->log);
         if (s_start(j, slot + 1 < TEST_JACKD_SLOTS) == 0)
             return 0;
     }

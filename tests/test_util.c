@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "bb_fs.h"
 #include "test_util.h"
 
 #include <errno.h>
@@ -41,6 +42,45 @@ static void s_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* What this process made under /tmp, removed when it exits (tests clean up what they make,
+ * whichever way they end: passed, skipped, or returned early). Kept when a test failed or
+ * BB_TEST_KEEP is set, and said so. Only the process that registered a path removes it: a
+ * forked child that exits leaves its parent's folders alone. */
+#define S_CLEANUP_MAX 512
+static char *s_cleanup[S_CLEANUP_MAX];
+static size_t s_n_cleanup;
+static pid_t s_cleanup_pid;
+static bool s_failed;
+
+static void s_cleanup_run(void)
+{
+    if (getpid() != s_cleanup_pid)
+        return;
+    bool keep = s_failed || getenv("BB_TEST_KEEP");
+    for (size_t i = 0; i < s_n_cleanup; i++) {
+        if (keep && access(s_cleanup[i], F_OK) == 0)
+            fprintf(stderr, "kept %s\n", s_cleanup[i]);
+        else if (!keep)
+            bb_rm_rf(s_cleanup[i]);
+        free(s_cleanup[i]);
+    }
+    s_n_cleanup = 0;
+}
+
+void test_remove_at_exit(const char *path)
+{
+    if (s_cleanup_pid != getpid()) { /* first use in this process */
+        s_n_cleanup = 0;
+        s_cleanup_pid = getpid();
+        atexit(s_cleanup_run);
+    }
+    char *copy = strdup(path);
+    if (copy && s_n_cleanup < S_CLEANUP_MAX)
+        s_cleanup[s_n_cleanup++] = copy;
+    else
+        free(copy);
+}
+
 void test_tmpdir(char *out, size_t len, const char *tag)
 {
     snprintf(out, len, "/tmp/bbtest-%s-XXXXXX", tag);
@@ -48,6 +88,7 @@ void test_tmpdir(char *out, size_t len, const char *tag)
         perror("mkdtemp");
         exit(1);
     }
+    test_remove_at_exit(out);
 }
 
 void test_bin(char *out, size_t len, const char *prog)
@@ -231,6 +272,7 @@ int test_select(const struct CMUnitTest *tests, size_t n, int argc, char **argv)
 
 int test_main_result(int failed)
 {
+    s_failed = failed != 0;
     if (failed)
         return 1;
     return s_skipped ? TEST_SKIP : 0;

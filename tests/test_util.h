@@ -48,8 +48,11 @@ typedef struct {
  * the same time look in different places. -1 if none is found. */
 int test_tcp_ports(int n);
 
-/* A fresh folder under /tmp; the path is written to out. */
+/* A fresh folder under /tmp; the path is written to out. It is removed when the process
+ * exits, unless a test failed or BB_TEST_KEEP is set. */
 void test_tmpdir(char *out, size_t len, const char *tag);
+/* A file or folder the test made outside such a folder, removed at exit in the same way. */
+void test_remove_at_exit(const char *path);
 /* Path of a built program (from BB_BIN_DIR). */
 void test_bin(char *out, size_t len, const char *prog);
 /* Starts a built program with argv (NULL-terminated, without argv[0]); output to log. */
