@@ -625,7 +625,8 @@ static void s_abort(Bb__Capture_Service *service, const Bb__AbortRequest *req,
             bb_rpc_fail(call, BB_STATUS_RESOURCE_EXHAUSTED, "out of memory");
             return;
         }
-        bb_info("withdrew %zu queued take(s)%s%s", n, *req->reason ? ": " : "", req->reason);
+        if (n) /* a pause is sent to every node of the batch: most have none queued */
+            bb_info("withdrew %zu queued take(s)%s%s", n, *req->reason ? ": " : "", req->reason);
         reply.withdrawn = ids;
         reply.n_withdrawn = n;
         reply.aborted = (uint32_t)n;
@@ -637,7 +638,8 @@ static void s_abort(Bb__Capture_Service *service, const Bb__AbortRequest *req,
     }
     int n = node_recorder_abort(self->cfg.recorder, req->batch_id);
     node_midi_sched_panic(self->cfg.midi);
-    bb_info("aborted %d queued take(s)%s%s", n, *req->reason ? ": " : "", req->reason);
+    if (n > 0) /* said once: the coordinator's abort per instrument finds the rest gone */
+        bb_info("aborted %d queued take(s)%s%s", n, *req->reason ? ": " : "", req->reason);
     reply.aborted = (uint32_t)n;
     closure(&reply, call);
 }

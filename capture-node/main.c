@@ -364,6 +364,7 @@ int main(int argc, char **argv)
     char server_key[48] = "";
     if (s_load_cert(&o, &cert, server_key, sizeof server_key))
         return 2;
+    bb_log_set_ident(o.name); /* the certificate's name, when --name was left out */
 
     /* The spool. */
     char spool_path[PATH_MAX];

@@ -9,6 +9,7 @@
 #include "coord.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bb_auth.h"
@@ -194,6 +196,68 @@ static int s_setup_auth(coord_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* The names of the node certificates in the trusted folder, read when it has changed since
+ * the last time (keys new and keys revoke add and remove files: the folder's mtime moves). */
+static void s_trusted_reload(coord_t *self)
+{
+    char dir[1100];
+    bb_auth_trusted_dir(self->state_dir, dir, sizeof dir);
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return;
+    if (self->trusted_nodes && st.st_mtim.tv_sec == self->trusted_mtime.tv_sec &&
+        st.st_mtim.tv_nsec == self->trusted_mtime.tv_nsec)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t n = 0, cap = 16;
+    char(*names)[64] = calloc(cap, sizeof *names);
+    for (struct dirent *e; names && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".cert") != 0)
+            continue;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        zcert_t *c = zcert_load(path);
+        if (!c)
+            continue;
+        if (!strcmp(bb_cert_meta(c, BB_CERT_ROLE), "node")) {
+            if (n == cap) {
+                char(*more)[64] = realloc(names, 2 * cap * sizeof *names);
+                if (!more) {
+                    zcert_destroy(&c);
+                    break;
+                }
+                names = more;
+                cap *= 2;
+            }
+            snprintf(names[n++], sizeof names[0], "%s", bb_cert_meta(c, BB_CERT_NAME));
+        }
+        zcert_destroy(&c);
+    }
+    closedir(d);
+    if (!names)
+        return;
+    free(self->trusted_nodes);
+    self->trusted_nodes = names;
+    self->n_trusted_nodes = n;
+    self->trusted_mtime = st.st_mtim;
+}
+
+bool coord_node_trusted(coord_t *self, const char *name)
+{
+    if (!self->curve)
+        return true;
+    s_trusted_reload(self);
+    if (!self->trusted_nodes)
+        return true; /* the folder cannot be read: zauth decides at the next connection */
+    for (size_t i = 0; i < self->n_trusted_nodes; i++)
+        if (!strcmp(self->trusted_nodes[i], name))
+            return true;
+    return false;
+}
+
 /* The library root: made if missing, kept as its real path so that a batch's out_dir can
  * be checked to lie under it. */
 static int s_setup_library(coord_t *self, char *err, size_t errlen)
@@ -369,6 +433,7 @@ void coord_destroy(coord_t **self_p)
     bb_guard_destroy(&self->pub_guard);
     zsock_destroy(&self->pub);
     zactor_destroy(&self->auth);
+    free(self->trusted_nodes);
     zcert_destroy(&self->cert);
     coord_ingest_destroy(&self->ingest);
     coord_registry_destroy(&self->registry);

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "bb_guard.h"
 #include "bb_rpc.h"
@@ -113,6 +114,11 @@ struct coord_t {
     size_t n_plans;
     int64_t next_tick; /* monotonic ms of the next liveness check */
     bool disk_full;    /* the state folder's disk is below disk_reserve_mb */
+    /* node names with a trusted certificate, read again when the trusted folder changes
+     * (coord_node_trusted) */
+    struct timespec trusted_mtime;
+    char (*trusted_nodes)[64];
+    size_t n_trusted_nodes;
     char disk_message[1200];
 };
 
@@ -126,6 +132,11 @@ int coord_run(coord_t *self);
 int coord_step(coord_t *self, int max_wait_ms);
 
 /* ---- used across the coordinator's files ---- */
+
+/* Whether node `name` still has a trusted certificate (role node, that name) in the state
+ * folder's trusted folder: false once `batcherbird keys revoke` removed it. Always true in
+ * plaintext (--auth none). */
+bool coord_node_trusted(coord_t *self, const char *name);
 
 /* Records an event in the database and publishes it. */
 /* The outcome of an instrument's level check (gain staging), see service_node.c. */

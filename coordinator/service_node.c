@@ -285,6 +285,9 @@ static void s_heartbeat(Bb__NodeLink_Service *service, const Bb__HeartbeatReques
     if (old_state != node->state && node->state == BB__NODE_STATE__NODE_DEVICE_LOST)
         coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
                     "node %s lost its audio device: %s", node->name, node->message);
+    else if (old_state == BB__NODE_STATE__NODE_DEVICE_LOST && node->state != old_state)
+        coord_event(self, 0, BB__EVENT_KIND__EV_NODE_STATE, NULL, NULL, node->name,
+                    "node %s has its audio device again", node->name);
     if (old_state != node->state)
         self->schedule_soon = true;
 }

@@ -59,8 +59,14 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
         return;
     }
     int64_t now = s_now_ms();
+    size_t listed = 0;
     for (size_t i = 0; i < n; i++) {
         coord_node_t *node = coord_registry_at(self->registry, i);
+        /* a revoked node is gone from the list once it is offline (a connection made
+         * before the revocation lasts until it closes: until then it shows, and says so) */
+        bool revoked = !coord_node_trusted(self, node->name);
+        if (revoked && !node->online)
+            continue;
         Bb__NodeInfo *info = &infos[i];
         *info = (Bb__NodeInfo)BB__NODE_INFO__INIT;
         info->name = node->name;
@@ -87,10 +93,12 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
                 info->message = paused[i];
             }
         }
-        ptrs[i] = info;
+        if (revoked)
+            info->message = "certificate revoked: refused when it next connects";
+        ptrs[listed++] = info;
     }
     Bb__ListNodesReply reply = BB__LIST_NODES_REPLY__INIT;
-    reply.n_nodes = n;
+    reply.n_nodes = listed;
     reply.nodes = ptrs;
     closure(&reply, call);
     free(infos);
@@ -105,12 +113,21 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
 static int s_node_known(void *arg, const char *name, char *msg, size_t len)
 {
     coord_t *self = arg;
+    if (coord_registry_find(self->registry, name) && !coord_node_trusted(self, name)) {
+        snprintf(msg, len,
+                 "node '%s': its certificate was revoked (batcherbird keys revoke); give it a "
+                 "new one (keys new --role node --name %s) or plan another node",
+                 name, name);
+        return BB_ENOTFOUND;
+    }
     if (coord_registry_find(self->registry, name))
         return 0;
     int n = snprintf(msg, len, "no node named '%s' (known nodes:", name);
     size_t count = coord_registry_size(self->registry);
     for (size_t k = 0; k < count && n > 0 && (size_t)n < len; k++) {
         coord_node_t *node = coord_registry_at(self->registry, k);
+        if (!node->online && !coord_node_trusted(self, node->name))
+            continue; /* revoked */
         n += snprintf(msg + n, len - (size_t)n, " %s%s%s", node->name,
                       node->online ? "" : " (offline)", k + 1 < count ? "," : "");
     }
@@ -467,7 +484,7 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
         return;
     }
     coord_plan_load(self);
-    if (*out_dir)
+    if (*out_dir && !spec->no_export) /* a measurement (calibrate) writes no library */
         bb_mkdir_p(out_dir);
     /* the plan beside the raw takes: `batcherbird process` re-cuts them with it */
     char plan_dir[sizeof self->takes_dir + 32], plan_path[sizeof plan_dir + 16];
@@ -480,9 +497,10 @@ static void s_submit_batch(Bb__Operator_Service *service, const Bb__BatchSpec *i
     reply.total_takes = (uint32_t)total;
     closure(&reply, call);
     coord_event(self, id, BB__EVENT_KIND__EV_BATCH_SUBMITTED, NULL, NULL, NULL,
-                "batch %llu '%s' submitted: %zu instrument(s), %llu takes, library in %s",
+                "batch %llu '%s' submitted: %zu instrument(s), %llu takes, %s%s",
                 (unsigned long long)id, spec->name, spec->n_instruments, (unsigned long long)total,
-                out_dir);
+                spec->no_export ? "no library (a measurement)" : "library in ",
+                spec->no_export ? "" : out_dir);
     bb__batch_spec__free_unpacked(spec, NULL);
     self->schedule_soon = true;
 }

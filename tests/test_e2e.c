@@ -572,6 +572,20 @@ static char *s_submit_faulty(const char *node, const char *name, const char *not
     return out;
 }
 
+/* Whether a log holds `needle` within timeout_s. */
+static bool s_log_has(const char *path, const char *needle, double timeout_s)
+{
+    for (double waited = 0;; waited += 0.1) {
+        char *text = NULL;
+        size_t len = 0;
+        bool found = bb_read_file(path, &text, &len) == 0 && strstr(text, needle);
+        free(text);
+        if (found || waited >= timeout_s)
+            return found;
+        usleep(100 * 1000);
+    }
+}
+
 static int s_count_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -663,6 +677,12 @@ static void test_device_lost_and_back(void **state)
     free(err);
     snprintf(dir, sizeof dir, "%s/Unplugged/samples", lib);
     assert_int_equal(s_count_files(dir), 8); /* C3..G3 */
+    /* the coordinator logs the loss and the recovery, each once */
+    assert_true(s_log_has(s_fx.coord.log, "node node-e lost its audio device", 5));
+    assert_true(s_log_has(s_fx.coord.log, "node node-e has its audio device again", 5));
+    /* the node said nothing about aborting takes it never had */
+    assert_false(s_log_has(s_fx.node[S_NODE_E].log, "aborted 0 queued", 0));
+    assert_false(s_log_has(s_fx.node[S_NODE_E].log, "withdrew 0 queued", 0));
 }
 
 /* calibrate measures node-a's instrument (4 ms MIDI-to-audio, offset 0 so far), stores
@@ -689,6 +709,13 @@ static void test_calibrate(void **state)
     assert_true(fabs(offset - mean) < 1e-3);
     free(out);
     free(err);
+    /* a measurement writes no library: no empty folder left in the library root */
+    DIR *d = opendir(s_fx.dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, "calibrate"))
+            fail_msg("calibrate left %s/%s", s_fx.dir, e->d_name);
+    closedir(d);
     /* nodes shows it; the coordinator refuses nonsense and unknown nodes */
     const char *nargs[] = {"--coordinator", s_fx.ops, "nodes", NULL};
     assert_int_equal(test_run("batcherbird", nargs, 10, &out, NULL), 0);
