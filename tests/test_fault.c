@@ -43,8 +43,10 @@
  *  node_no_answer       a node whose coordinator never answers logs "no answer from ... for
  *                       5 s, still trying" and backs off
  *  node_refused         a node whose certificate was revoked logs "no answer ... for 5 s,
- *                       still trying: ... refused this certificate"; the coordinator logs
- *                       the refusal
+ *                       still trying: ... refused this certificate" (tagged with the
+ *                       certificate's name); the coordinator logs the refusal
+ *  node_revoked         a revoked node that went offline leaves `nodes`; plan check does
+ *                       not know it; a submit naming it is refused, saying why
  *
  * Figures (memory, time, descriptors) are printed on lines starting "figure:"; what is
  * asserted is a bound, never a speed.
@@ -1198,11 +1200,18 @@ static void test_node_refused(void **state)
     const char *revoke[] = {"keys",   "revoke",  "--role",   "node", "--name",
                             "node-0", "--state", s_fx.state, NULL};
     assert_int_equal(test_run("batcherbird", revoke, 30, NULL, NULL), 0);
-    const char *extra[] = {"--instrument", "piano", "--fast", NULL};
+    /* no --name: the node is known by its certificate's name, and logs under it */
+    char spool[400], log[400], hb[16];
+    snprintf(spool, sizeof spool, "%s/spool-node-0", s_fx.dir);
+    snprintf(log, sizeof log, "%s/node-0-1.log", s_fx.dir);
+    snprintf(hb, sizeof hb, "%d", HB_MS);
+    const char *args[] = {"--coordinator",  s_fx.nodes, "--spool", spool,
+                          "--heartbeat-ms", hb,         "--cert",  cert,
+                          "--instrument",   "piano",    "--fast",  NULL};
     double t0 = s_now(), secs = 0;
-    assert_int_equal(test_fixture_node_start(&s_fx, 0, "node-0", extra), 0);
+    assert_int_equal(test_start(&s_fx.node[0], "batcherbird-node", args, log), 0);
     char want[400];
-    snprintf(want, sizeof want, "no answer from %s for 5 s, still trying: ", s_fx.nodes);
+    snprintf(want, sizeof want, "W node-0: no answer from %s for 5 s, still trying: ", s_fx.nodes);
     char *text = s_log_wait(s_fx.node[0].log, want, t0, 30, &secs);
     assert_non_null(text);
     const char *line = strstr(text, want);
@@ -1216,6 +1225,71 @@ static void test_node_refused(void **state)
                       &secs);
     assert_non_null(text);
     free(text);
+    s_check_clean_stop();
+}
+
+/* A revoked node: once offline it is gone from `nodes`, plan check does not know it, and
+ * a submit naming it is refused with the reason. */
+static void test_node_revoked(void **state)
+{
+    (void)state;
+    assert_int_equal(s_start("revoked", 1, NULL), 0);
+    assert_int_equal(test_stop(&s_fx.node[0]), 0);
+    const char *revoke[] = {"keys",   "revoke",  "--role",   "node", "--name",
+                            "node-0", "--state", s_fx.state, NULL};
+    assert_int_equal(test_run("batcherbird", revoke, 30, NULL, NULL), 0);
+    const char *nodes[] = {"nodes", NULL};
+    char *out = NULL;
+    bool gone = false;
+    for (double t0 = s_now(); !gone && s_now() - t0 < 30; usleep(200 * 1000)) {
+        free(out);
+        out = NULL;
+        gone = test_fixture_cli(&s_fx, 10, &out, NULL, nodes) == 0 && !strstr(out, "node-0");
+    }
+    if (!gone)
+        fail_msg("a revoked node that went offline is still listed:\n%s", out ? out : "");
+    free(out);
+    /* plan check asks the coordinator which nodes there are */
+    char plan[400];
+    snprintf(plan, sizeof plan, "%s/revoked.yaml", s_fx.dir);
+    const char *yaml = "instruments:\n  - instrument: Keys\n    node: node-0\n    notes: C3\n"
+                       "    velocities: [100]\n";
+    assert_int_equal(bb_write_file_atomic(plan, yaml, strlen(yaml)), 0);
+    char *err = NULL;
+    const char *check[] = {"plan", "check", plan, NULL};
+    int rc = test_fixture_cli(&s_fx, 30, &out, &err, check);
+    printf("figure: plan check naming a revoked node: exit %d: %s", rc, err ? err : "");
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err, "node-0"));
+    free(out);
+    free(err);
+    /* the coordinator refuses it at submit, saying why */
+    bb_rpc_t *rpc = test_fixture_rpc(&s_fx, s_fx.ops, "operator", "tests");
+    assert_non_null(rpc);
+    uint32_t vels[] = {100};
+    Bb__InstrumentSpec inst = BB__INSTRUMENT_SPEC__INIT;
+    inst.name = "Keys";
+    inst.node = "node-0";
+    inst.note_lo = inst.note_hi = 60;
+    inst.velocities = vels;
+    inst.n_velocities = 1;
+    Bb__InstrumentSpec *insts[] = {&inst};
+    Bb__ExportSpec ex = BB__EXPORT_SPEC__INIT;
+    Bb__BatchSpec spec = BB__BATCH_SPEC__INIT;
+    spec.instruments = insts;
+    spec.n_instruments = 1;
+    spec.export = &ex;
+    ProtobufCMessage *reply = NULL;
+    char msg[BB_RPC_MESSAGE_MAX];
+    int st = bb_rpc_call(rpc, &bb__operator__descriptor, "SubmitBatch", &spec.base, 5000, &reply,
+                         msg, sizeof msg);
+    printf("figure: submit naming a revoked node: %s '%s'\n", bb_status_name(st), msg);
+    if (reply)
+        protobuf_c_message_free_unpacked(reply, NULL);
+    bb_rpc_destroy(&rpc);
+    assert_int_not_equal(st, BB_STATUS_OK);
+    assert_non_null(strstr(msg, "revoked"));
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM batches", NULL), 0);
     s_check_clean_stop();
 }
 
@@ -1244,6 +1318,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_midi_setup_values, s_teardown),
         cmocka_unit_test_teardown(test_node_no_answer, s_teardown),
         cmocka_unit_test_teardown(test_node_refused, s_teardown),
+        cmocka_unit_test_teardown(test_node_revoked, s_teardown),
     };
     return test_main_group(tests, argc, argv);
 }
