@@ -3,9 +3,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
-# Seconds each libFuzzer target runs in `make fuzz` (four targets: CI keeps them together
-# under four minutes; a longer run: make fuzz FUZZ_SECONDS=3600).
-FUZZ_SECONDS ?= 45
+# Seconds each libFuzzer target runs in `make fuzz` (four targets: about four minutes in
+# CI; a longer run: make fuzz FUZZ_SECONDS=3600).
+FUZZ_SECONDS ?= 60
 # The ThreadSanitizer run: the unit, realtime and fault tests labelled tsan
 # (tests/CMakeLists.txt says which and why).
 TSAN_LABELS ?= tsan
