@@ -67,7 +67,10 @@ static int s_check(coord_store_t *store, const char *take_id, char **json, char 
                             .note = job.note,
                             .velocity = job.velocity,
                             .xruns = (uint32_t)take.xruns,
-                            .release_capped = take.release_capped};
+                            .release_capped = take.release_capped,
+                            /* a measured floor is below 0 dBFS; 0 is an old node's "none" */
+                            .has_floor = take.noise_floor_db < 0,
+                            .floor_db = take.noise_floor_db};
     dsp_analysis_t a;
     if (dsp_analyze(audio, frames, ch, rate, &info, &pcfg, &a) != 0) {
         memset(&a, 0, sizeof a);

@@ -48,11 +48,22 @@ const char *dsp_verdict_name(int verdict)
 }
 
 #define S_FULL_SCALE_DB -0.05 /* flat tops above this are the converter's own limit */
+#define S_LOUD_PEAK_DB  -30.0 /* a take peaking over this is no silence, whatever its SNR */
 #define S_SURE_PITCH    0.85  /* a different note fails only when heard this clearly */
 
 static double s_note_hz(int note)
 {
     return 440.0 * pow(2.0, (note - 69) / 12.0);
+}
+
+/* The reason for a pre-roll that still holds the previous note (tail in dsp_analyze): a
+ * warning on a take that stands clear of it (a node that does not wait for quiet would
+ * record the retake the same way), a failure on one it drowns. */
+static void s_reason_tail(dsp_analysis_t *a, int level, const dsp_take_info_t *info)
+{
+    dsp_analysis_reason(a, level,
+                        "previous note still sounding in pre-roll: %.0f dBFS vs floor %.0f dBFS",
+                        a->noise_db, info->floor_db);
 }
 
 int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take_info_t *info,
@@ -74,6 +85,10 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     for (int c = 0; c < ch; c++)
         a->dc[c] = t.dc[c];
     qc_measure_noise(&t, pre_end, a);
+    /* A pre-roll well over the instrument's floor still holds a sound: the previous note's
+     * tail (released too early, a long reverb) is baked under this take's attack. */
+    bool tail = info->has_floor && pre_end > 0 && isfinite(info->floor_db) &&
+                a->noise_db > info->floor_db + cfg->preroll_over_floor_db;
 
     /* Onset. */
     a->note_on = note_on;
@@ -89,7 +104,10 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         a->duration_s = (double)(frames - note_on) / rate;
         double unused;
         qc_measure_levels(&t, a, &unused);
-        dsp_analysis_reason(a, DSP_FAIL, "silence: nothing rose above the noise floor");
+        if (tail)
+            s_reason_tail(a, DSP_FAIL, info);
+        else
+            dsp_analysis_reason(a, DSP_FAIL, "silence: nothing rose above the noise floor");
         return 0;
     }
     a->onset = onset;
@@ -128,10 +146,25 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     a->clip_runs = clip.runs;
     a->clip_db = clip.runs ? qc_db(clip.level) : -200.0;
     if (a->snr_db < cfg->silence_snr_db) {
-        dsp_analysis_reason(
-            a, DSP_FAIL, "silence: the take rises only %.1f dB above the noise floor", a->snr_db);
+        /* A loud take with a low SNR is not silent: its pre-roll was not quiet. */
+        if (tail)
+            s_reason_tail(a, DSP_FAIL, info);
+        else if (a->peak_db > S_LOUD_PEAK_DB)
+            dsp_analysis_reason(a, DSP_FAIL,
+                                "pre-roll not quiet: %.1f dBFS before the note-on, only %.1f dB "
+                                "under the note (peak %.1f dBFS): something still sounded "
+                                "(the previous note? a longer release or quiet-wait lets it "
+                                "fall silent)",
+                                a->noise_db, a->snr_db, a->peak_db);
+        else
+            dsp_analysis_reason(a, DSP_FAIL,
+                                "silence: the take rises only %.1f dB above the noise floor "
+                                "(peak %.1f dBFS, floor %.1f dBFS)",
+                                a->snr_db, a->peak_db, a->noise_db);
         return 0;
     }
+    if (tail)
+        s_reason_tail(a, DSP_WARN, info);
     if (a->clip_runs > 0)
         dsp_analysis_reason(a, DSP_FAIL, "clipping: %d flat top(s) at %.1f dBFS%s", a->clip_runs,
                             a->clip_db,
@@ -202,8 +235,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
             bb_note_name(n < 0 ? 0 : n > 127 ? 127 : n, cfg->notes, heard, sizeof heard);
             dsp_analysis_reason(a, DSP_FAIL,
                                 "wrong note: heard %s %+.0f cents (%.1f Hz) for %s (%.1f Hz)",
-                                heard, c - 100.0 * lround(c / 100.0), a->pitch_hz, name,
-                                expected);
+                                heard, c - 100.0 * lround(c / 100.0), a->pitch_hz, name, expected);
         }
     }
 
@@ -252,8 +284,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         a->loop_tone_db = lp.tone_db;
         double len_ms = (double)(lp.end + 1 - lp.start) * 1000.0 / rate;
         if (!found) {
-            dsp_analysis_reason(a, DSP_WARN, "no clean loop found (best seam match %.2f)",
-                                lp.seam);
+            dsp_analysis_reason(a, DSP_WARN, "no clean loop found (best seam match %.2f)", lp.seam);
         } else if (fabs(lp.change_db) > cfg->loop_max_change_db && !cfg->loop_force) {
             a->loop_refused = true;
             dsp_analysis_reason(a, DSP_WARN,

@@ -45,20 +45,22 @@ typedef struct {
     double pre_attack_ms;     /* kept before the onset (fade-in over exactly this) */
     double fade_out_ms;
     dsp_fade_curve_t fade_curve;
-    double silence_snr_db;    /* below this peak-over-noise the take is silent: fail */
-    double low_snr_db;        /* below this: warn */
-    double pitch_warn_cents;  /* the instrument's tuning off by more than this: warn, keep */
-    double pitch_fail_cents;  /* this far from the note played, and not an octave: a
-                               * different note, fail (100: a semitone) */
-    bool pitch_check;         /* false for unpitched instruments (drums) */
-    int clip_run;             /* consecutive samples on a flat top that count as clipping */
-    bool loop;                /* search a sustain loop */
-    double loop_min_ms;       /* shortest loop accepted */
-    double loop_crossfade_ms; /* 0: none */
-    double loop_min_seam;     /* seam correlation a loop needs (no click) */
-    double loop_max_change_db; /* a loop whose level changes more than this pumps: refused */
-    bool loop_force;          /* loop anyway (and warn) when it would pump */
-    bb_note_convention_t notes; /* note names in reasons */
+    double silence_snr_db;        /* below this peak-over-noise the take is silent: fail */
+    double low_snr_db;            /* below this: warn */
+    double preroll_over_floor_db; /* a pre-roll this far over the node's floor is not quiet:
+                                   * something still sounded before the note-on (fail) */
+    double pitch_warn_cents;      /* the instrument's tuning off by more than this: warn, keep */
+    double pitch_fail_cents;      /* this far from the note played, and not an octave: a
+                                   * different note, fail (100: a semitone) */
+    bool pitch_check;             /* false for unpitched instruments (drums) */
+    int clip_run;                 /* consecutive samples on a flat top that count as clipping */
+    bool loop;                    /* search a sustain loop */
+    double loop_min_ms;           /* shortest loop accepted */
+    double loop_crossfade_ms;     /* 0: none */
+    double loop_min_seam;         /* seam correlation a loop needs (no click) */
+    double loop_max_change_db;    /* a loop whose level changes more than this pumps: refused */
+    bool loop_force;              /* loop anyway (and warn) when it would pump */
+    bb_note_convention_t notes;   /* note names in reasons */
 } dsp_pipeline_config_t;
 
 #define DSP_PIPELINE_CONFIG_INIT                                                                   \
@@ -66,10 +68,10 @@ typedef struct {
         .onset_above_noise_db = 15.0, .end_above_noise_db = 6.0, .end_mode = DSP_END_NOISE,        \
         .end_below_peak_db = 60.0, .max_release_ms = 0.0, .pre_attack_ms = 0.0,                    \
         .fade_out_ms = 10.0, .fade_curve = DSP_FADE_EQUAL_POWER, .silence_snr_db = 20.0,           \
-        .low_snr_db = 40.0, .pitch_warn_cents = 15.0, .pitch_fail_cents = 100.0,                   \
-        .pitch_check = true, .clip_run = 3, .loop = false, .loop_min_ms = 100.0,                   \
-        .loop_crossfade_ms = 0.0, .loop_min_seam = 0.95, .loop_max_change_db = 0.5,                \
-        .loop_force = false, .notes = BB_NOTES_C3_IS_60                                            \
+        .low_snr_db = 40.0, .preroll_over_floor_db = 6.0, .pitch_warn_cents = 15.0,                \
+        .pitch_fail_cents = 100.0, .pitch_check = true, .clip_run = 3, .loop = false,              \
+        .loop_min_ms = 100.0, .loop_crossfade_ms = 0.0, .loop_min_seam = 0.95,                     \
+        .loop_max_change_db = 0.5, .loop_force = false, .notes = BB_NOTES_C3_IS_60                 \
     }
 
 /* ---- the instrument's latency (qc_instrument.c) ----
@@ -94,7 +96,7 @@ typedef struct {
     double ceiling_ms;
 } dsp_latency_prior_t;
 
-#define DSP_LATENCY_PRIOR_MIN_TAKES 3   /* clear attacks needed */
+#define DSP_LATENCY_PRIOR_MIN_TAKES  3   /* clear attacks needed */
 #define DSP_LATENCY_PRIOR_MAX_SPREAD 1.0 /* ms: a wider spread is not one latency */
 
 /* What the pipeline is told about a take besides its audio. */
@@ -105,6 +107,12 @@ typedef struct {
     int velocity;
     uint32_t xruns;      /* overflows the node reported during the take */
     bool release_capped; /* the node cut the release at the plan's maximum */
+    /* The instrument's noise floor as the node knew it before this take (TakeEnd
+     * noise_floor_db: the quietest pre-roll it recorded on these inputs), dBFS RMS of the
+     * loudest channel; a pre-roll louder than it by more than preroll_over_floor_db still
+     * holds a sound (the previous note's tail). has_floor false: not known (old takes). */
+    bool has_floor;
+    double floor_db;
     const dsp_latency_prior_t *prior; /* the instrument's latency so far; NULL: none */
 } dsp_take_info_t;
 
@@ -124,8 +132,8 @@ typedef struct {
                             * an onset may be) */
     bool attack_clear;     /* 10 dB over the floor within 0.5 ms: onset known to a few frames */
     int onset_source;      /* dsp_onset_source_t */
-    int64_t release_end; /* frame where the tail has decayed into the floor */
-    int64_t cut_start;   /* the sample is [cut_start, cut_end) of the raw take */
+    int64_t release_end;   /* frame where the tail has decayed into the floor */
+    int64_t cut_start;     /* the sample is [cut_start, cut_end) of the raw take */
     int64_t cut_end;
     int64_t fade_in; /* frames */
     int64_t fade_out;

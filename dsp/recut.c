@@ -243,7 +243,9 @@ void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg)
                                 .note = t->meta.note,
                                 .velocity = t->meta.velocity,
                                 .xruns = (uint32_t)t->meta.xruns,
-                                .release_capped = t->meta.release_capped};
+                                .release_capped = t->meta.release_capped,
+                                .has_floor = t->meta.noise_floor_db < 0,
+                                .floor_db = t->meta.noise_floor_db};
         const dsp_pipeline_config_t *own =
             self->ev.pipeline_for ? self->ev.pipeline_for(self->ev.arg, t) : NULL;
         if (dsp_analyze(audio, frames, ch, rate, &info, own ? own : cfg, &t->a) != 0) {

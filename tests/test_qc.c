@@ -10,8 +10,8 @@
  * (unless forced), a sustained organ looped with < 0.2 dB level change; the pitch policy
  * and its note names; process at the file's own rate; an instrument with nothing
  * exported writes nothing. On the simulated instrument: onset and pitch on its presets,
- * release end, its injected faults, DC, xruns, fades, loops, config and the JSON round
- * trip. Each case is its own CTest entry.
+ * release end, its injected faults, DC, xruns, a pre-roll holding the previous note, fades, loops,
+ * config and the JSON round trip. Each case is its own CTest entry.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -259,6 +259,71 @@ static void test_xruns_fail_the_take(void **state)
     assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), BB_EINVAL);
     info.note_on = 0;
     assert_int_equal(dsp_analyze(take.audio, take.frames, 9, 48000, &info, &cfg, &a), BB_EINVAL);
+    qc_corpus_free(&take);
+}
+
+/* Adds a 330 Hz tone to the take's pre-roll (both channels), at `db` dBFS RMS at frame 0
+ * and falling `decay` dB/s: the previous note's tail. */
+static void s_add_tail(qc_corpus_take_t *take, double db, double decay)
+{
+    double amp = sqrt(2.0) * pow(10.0, db / 20.0);
+    for (int64_t i = 0; i < take->note_on_frame; i++) {
+        double g = amp * pow(10.0, -decay * (double)i / 48000.0 / 20.0);
+        float v = (float)(g * sin(2.0 * M_PI * 330.0 * (double)i / 48000.0));
+        take->audio[2 * i] += v;
+        take->audio[2 * i + 1] += v;
+    }
+}
+
+/* A pre-roll that still holds the previous note is flagged on this take with the levels
+ * (warned when the note stands clear of it, failed when it drowns it); a loud take whose pre-roll
+ * is loud too is not called silent; a clean pre-roll at the node's floor gets neither reason. */
+static void test_preroll_tail_flagged(void **state)
+{
+    (void)state;
+    qc_corpus_spec_t sp = QC_CORPUS_SPEC_INIT; /* noise -80 dBFS */
+    qc_corpus_take_t take;
+    dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
+    dsp_analysis_t a;
+
+    /* clean: the node's floor is the take's own noise */
+    assert_int_equal(qc_corpus_render(&sp, &take), 0);
+    dsp_take_info_t info = {.note_on = take.note_on_frame,
+                            .note_off = take.note_off_frame,
+                            .note = sp.note,
+                            .velocity = sp.velocity,
+                            .has_floor = true,
+                            .floor_db = -80.0};
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), 0);
+    assert_null(strstr(a.reasons, "pre-roll"));
+    assert_int_not_equal(a.verdict, DSP_FAIL);
+
+    /* a tail at -54 dBFS falling to about -58 over the pre-roll: flagged, with its level
+     * (a warning: the note stands clear of it) */
+    s_add_tail(&take, -54.0, 40.0);
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), 0);
+    assert_int_equal(a.verdict, DSP_WARN);
+    if (!strstr(a.reasons, "previous note still sounding in pre-roll: -56 dBFS vs floor -80 dBFS"))
+        fail_msg("reasons: %s", a.reasons);
+    /* the same take, the floor unknown (an old node): no such claim */
+    info.has_floor = false;
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), 0);
+    assert_null(strstr(a.reasons, "previous note"));
+    qc_corpus_free(&take);
+
+    /* a loud pad over a pre-roll at -25 dBFS: not "silence" */
+    sp.preset = NODE_SIM_PAD;
+    sp.velocity = 127;
+    assert_int_equal(qc_corpus_render(&sp, &take), 0);
+    s_add_tail(&take, -25.0, 0.0);
+    info = (dsp_take_info_t){.note_on = take.note_on_frame,
+                             .note_off = take.note_off_frame,
+                             .note = sp.note,
+                             .velocity = sp.velocity};
+    assert_int_equal(dsp_analyze(take.audio, take.frames, 2, 48000, &info, &cfg, &a), 0);
+    assert_int_equal(a.verdict, DSP_FAIL);
+    if (strstr(a.reasons, "silence") || !strstr(a.reasons, "pre-roll not quiet"))
+        fail_msg("peak %.1f dBFS, SNR %.1f dB: reasons: %s", a.peak_db, a.snr_db, a.reasons);
     qc_corpus_free(&take);
 }
 
@@ -1082,6 +1147,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_every_fault_detected),
         cmocka_unit_test(test_dc_is_measured),
         cmocka_unit_test(test_xruns_fail_the_take),
+        cmocka_unit_test(test_preroll_tail_flagged),
         cmocka_unit_test(test_pre_attack_margin_and_fades),
         cmocka_unit_test(test_loop_found_in_sustain),
         cmocka_unit_test(test_config_from_spec),
