@@ -115,6 +115,10 @@ const node_audio_backend_t *node_audio_virtual_backend(void);
 /* Makes the simulated interface vanish `after_s` seconds (node clock) after its first
  * start and come back `for_s` seconds later (a fault to test device loss with). */
 void node_audio_virtual_simulate_loss(double after_s, double for_s);
+/* Makes the simulated interface deliver its first block `delay_s` seconds (node clock)
+ * after each start, as an interface or a JACK server slow to start under load does: the
+ * stream is running, no audio has arrived yet (a fault to test note placement with). */
+void node_audio_virtual_simulate_slow_start(double delay_s);
 #ifdef BB_HAVE_PORTAUDIO
 const node_audio_backend_t *node_audio_portaudio_backend(void);
 #endif

@@ -12,6 +12,9 @@
  *
  * backend_ctx must be the node_sim_t the virtual MIDI backend also plays.
  *
+ * A slow start (node_audio_virtual_simulate_slow_start, --sim-start-delay): the stream's
+ * first frame is captured that long after start() returned.
+ *
  * A simulated unplug (node_audio_virtual_simulate_loss, --sim-device-loss): some time
  * after the stream starts, the interface goes silent without a word, as a USB interface
  * pulled out or a JACK server gone: no more callbacks, healthy() still true, so only the
@@ -44,6 +47,12 @@ struct node_audio_stream_t {
 /* The one simulated interface's unplug schedule (node clock, ns; 0 = none). */
 static _Atomic double s_loss_after_s, s_loss_for_s;
 static _Atomic int64_t s_lost_at, s_back_at;
+static _Atomic double s_start_delay_s; /* first frame this long after start (node clock) */
+
+void node_audio_virtual_simulate_slow_start(double delay_s)
+{
+    atomic_store(&s_start_delay_s, delay_s);
+}
 
 void node_audio_virtual_simulate_loss(double after_s, double for_s)
 {
@@ -119,7 +128,8 @@ static int s_open(node_audio_stream_t **stream, const node_audio_config_t *cfg, 
 static void *s_hardware(void *arg)
 {
     node_audio_stream_t *s = arg;
-    const int64_t origin = bb_node_clock_ns();
+    const int64_t origin =
+        bb_node_clock_ns() + (int64_t)(atomic_load(&s_start_delay_s) * BB_NS_PER_S);
     uint64_t frame = 0;
     while (atomic_load(&s->running)) {
         int64_t first_ns = origin + (int64_t)((double)frame * BB_NS_PER_S / s->rate);

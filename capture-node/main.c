@@ -484,6 +484,13 @@ int main(int argc, char **argv)
         }
         node_audio_virtual_simulate_loss(o.loss_after_s, o.loss_for_s);
     }
+    if (o.start_delay_s > 0) {
+        if (strcmp(o.audio_backend, "virtual") != 0) {
+            fprintf(stderr, "batcherbird-node: --sim-start-delay needs --audio virtual\n");
+            goto cleanup;
+        }
+        node_audio_virtual_simulate_slow_start(o.start_delay_s);
+    }
     atomic_store(&cap->monitor, o.audio.monitor);
     node_meter_init(&meter, cap);
     meter_ready = true;

@@ -68,6 +68,7 @@ void node_options_usage(FILE *out)
             "  --sim-truth FILE        append the instrument's ground truth to FILE\n"
             "  --sim-device-loss A:B   the simulated interface vanishes A s after it starts\n"
             "                          and comes back B s later (tests device loss)\n"
+            "  --sim-start-delay S     its first audio arrives S s after the stream starts\n"
             "  --speed X               run the simulation X times faster than real time\n"
             "  --fast                  as fast as tests want (--speed %.0f)\n"
             "\n"
@@ -148,6 +149,7 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
         O_MON,
         O_MONDEV,
         O_SLOSS,
+        O_SSTART,
         O_WAITDEV,
         O_SF,
         O_CERT,
@@ -184,6 +186,7 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
                                              {"monitor", 0, 0, O_MON},
                                              {"monitor-device", 1, 0, O_MONDEV},
                                              {"sim-device-loss", 1, 0, O_SLOSS},
+                                             {"sim-start-delay", 1, 0, O_SSTART},
                                              {"wait-for-device", 0, 0, O_WAITDEV},
                                              {"cert", 1, 0, O_CERT},
                                              {"coordinator-key", 1, 0, O_CKEY},
@@ -388,6 +391,10 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
             }
             break;
         }
+        case O_SSTART:
+            if (s_number("--sim-start-delay", optarg, 0, 60, &o->start_delay_s))
+                return BB_EINVAL;
+            break;
         case 'h':
         case O_HELP:
             o->help = true;

@@ -44,6 +44,7 @@ typedef struct {
     int heartbeat_ms;
     bool list_devices;
     double loss_after_s, loss_for_s; /* --sim-device-loss */
+    double start_delay_s;            /* --sim-start-delay */
     bool wait_for_device;
     double spool_reserve_mb; /* --spool-reserve: free space a take must leave in the spool */
     bool log_level_set;      /* --log-level given: log_level holds it */
@@ -58,8 +59,8 @@ typedef struct {
         .midi_backend = "virtual", .audio_device = NULL, .midi_device = NULL,                      \
         .sim = NODE_SIM_CONFIG_INIT, .n_parts = 1, .audio = NODE_AUDIO_CONFIG_INIT,                \
         .latency_offset_ms = 0.0, .speed = 1.0, .truth_path = NULL, .heartbeat_ms = 1000,          \
-        .list_devices = false, .loss_after_s = 0.0, .loss_for_s = 0.0, .wait_for_device = false,   \
-        .log_level_set = false, .log_level = BB_LOG_INFO, .help = false,                           \
+        .list_devices = false, .loss_after_s = 0.0, .loss_for_s = 0.0, .start_delay_s = 0.0,       \
+        .wait_for_device = false, .log_level_set = false, .log_level = BB_LOG_INFO, .help = false, \
         .spool_reserve_mb = NODE_SPOOL_RESERVE_MB                                                  \
     }
 

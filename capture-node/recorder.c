@@ -4,12 +4,23 @@
  * Each wake-up (every 10 ms of real time, or at once when a job arrives) does, in order:
  * drain block records into the time map, drain audio into the history, apply MIDI
  * reports (they fix where the take starts and where its release begins), then advance the
- * current take through the three passes of recorder_pass.h over the history: noise
+ * current take: first the quiet pass (recorder_pass.h) until the instrument has fallen
+ * silent, which places the note-on; then the three passes over the history: noise
  * (pre-roll RMS), release (10 ms windows from the note-off, which decide the end frame)
  * and spool (writes frames up to the end). This file is the thread around them: the job
- * queue, MIDI, the time map, settling between takes, device loss, the spool commit.
+ * queue, MIDI, the time map, device loss, the spool commit.
  *
- * Lanes (recorder.h): each holds at most one take and its own settling, room floor, MIDI
+ * Waiting for quiet. A take's note-on is placed only once the instrument is at its noise
+ * floor: after a release cut at the plan's maximum, a long reverb, a note the node did
+ * not play (a restart), a patch change. The wait starts where the lane's previous take
+ * ended (or when the job arrived, or once the patch's settle time is over), looks back at
+ * most two spans into audio already there, and is bounded by the job's quiet_wait_ms; the
+ * pre-roll then starts no earlier than the point found quiet, and never before the
+ * stream's audio began (node start, or the device's return). A take whose wait ran out
+ * still runs, flagged. The waiting is done here and by the MIDI scheduler's deadlines,
+ * never in the audio callback.
+ *
+ * Lanes (recorder.h): each holds at most one take and its own room floor, MIDI
  * port and, when it records some of the channels, a history of just those, projected
  * from the stream's history as audio arrives. The queue is served in order: a job starts
  * when its lane is idle and no busy lane shares one of its inputs; a job that must wait
@@ -38,16 +49,22 @@
 #define NODE_REC_LEAD_NS         (20 * BB_NS_PER_MS)  /* real time from scheduling to note-on */
 #define NODE_REC_SETUP_SETTLE_NS (250 * BB_NS_PER_MS) /* after program/bank changes */
 #define NODE_REC_SCRATCH_FRAMES  4096
-#define NODE_REC_BACK_SETTLE_MS  3000 /* at most, after the audio device came back */
 
 enum { TAG_NOTE_ON = 1, TAG_NOTE_OFF = 2, TAG_SETUP = 3 };
 
-typedef enum { T_ARMED, T_RECORDING, T_RELEASING } s_take_state_t;
+/* T_QUIET: waiting for the instrument to fall silent, nothing sent but the MIDI setup;
+ * T_ARMED: note-on and note-off posted at their deadlines. */
+typedef enum { T_QUIET, T_ARMED, T_RECORDING, T_RELEASING } s_take_state_t;
 
 typedef struct {
     Bb__TakeJob *job;
     uint64_t seq;
     s_take_state_t state;
+    int64_t armed_ns;      /* node clock when the take was started */
+    int64_t setup_done_ns; /* its MIDI setup has settled (armed_ns when it has none) */
+    bool quiet_started;    /* the quiet pass is set up (needs the time map) */
+    int64_t quiet_base;    /* the frame the take could have started at without waiting */
+    node_quiet_pass_t q;
     int64_t on_deadline, on_sent, off_sent;
     node_take_pass_t p; /* frames, noise floor, release end, spool position */
     uint64_t xruns;
@@ -71,15 +88,8 @@ typedef struct {
     node_history_t *hist; /* &own, or the recorder's whole-stream history */
     uint32_t channels;    /* per frame of hist */
     s_take_t *take;
-    int64_t next_free_ns;
-    node_room_floor_t room; /* the floor each take's release end is judged by */
-    /* After a take whose release was cut at the plan's maximum the instrument is still
-     * sounding: the next note waits until it is quiet (or settle_limit), so no take's
-     * pre-roll holds the previous note's tail. */
-    bool settling;
-    int64_t settle_pos, settle_limit;
-    double settle_quiet_db;
-    uint32_t settle_quiet_frames;
+    int64_t free_frame;     /* where the lane's previous take ended (-1: none yet) */
+    node_room_floor_t room; /* the floor each take's release end and quiet are judged by */
 } s_lane_t;
 
 struct node_recorder_t {
@@ -107,6 +117,8 @@ struct node_recorder_t {
     bool lost_pending;     /* the thread still has to fail the take and the queue */
     bool back_pending;     /* the thread still has to note the device's return */
     char lost_reason[256]; /* "audio device lost: ..." */
+    int64_t audio_from;    /* the stream's audio begins here (0, or where the device came
+                            * back): no pre-roll or quiet span reaches before it */
 
     s_lane_t lanes[NODE_REC_LANES_MAX];
     int active; /* takes in the lanes (read by submit under the lock) */
@@ -281,9 +293,8 @@ static int s_lane_setup(node_recorder_t *self, s_lane_t *lane, const s_key_t *ke
     lane->channels = channels;
     lane->used = true;
     lane->take = NULL;
-    lane->settling = false;
     lane->room = (node_room_floor_t){0};
-    lane->next_free_ns = bb_node_clock_ns();
+    lane->free_frame = -1;
     if (whole) {
         lane->hist = &self->hist;
     } else {
@@ -299,7 +310,7 @@ static int s_lane_setup(node_recorder_t *self, s_lane_t *lane, const s_key_t *ke
 
 static bool s_lane_busy(const s_lane_t *lane)
 {
-    return lane->used && (lane->take || lane->settling);
+    return lane->used && lane->take;
 }
 
 /* The lane of `key`: its own, else a free (or idle) one set up for it, never one of
@@ -372,12 +383,14 @@ static void s_take_fail(node_recorder_t *self, s_lane_t *lane, const char *reaso
     bb_warn("take %s failed: %s", t->job->take_id, reason);
     node_midi_sched_cancel(lane->midi, ~(uint64_t)0xFF, t->seq << 8);
     s_note_off_now(lane, t->job); /* harmless if the note-on never went out */
-    lane->next_free_ns = bb_node_clock_ns();
+    /* the next take waits for quiet from here: the note may still sound */
+    lane->free_frame = lane->hist->end > lane->free_frame ? lane->hist->end : lane->free_frame;
     s_set_take(self, lane, NULL); /* over before it is reported, as in s_take_commit */
     s_notify(self, "FAILED", t->job->take_id, reason);
     s_take_free(&t);
 }
 
+/* Starts a take: its MIDI setup goes out now, its note waits for quiet (s_take_quiet). */
 static void s_take_start(node_recorder_t *self, s_lane_t *lane, Bb__TakeJob *job)
 {
     s_take_t *t = calloc(1, sizeof *t);
@@ -388,16 +401,15 @@ static void s_take_start(node_recorder_t *self, s_lane_t *lane, Bb__TakeJob *job
     }
     t->job = job;
     t->seq = ++self->take_seq;
+    t->state = T_QUIET;
     t->p = (node_take_pass_t)NODE_TAKE_PASS_INIT;
+    t->q = (node_quiet_pass_t)NODE_QUIET_PASS_INIT;
     s_set_take(self, lane, t);
     node_midi_sched_t *midi = lane->midi;
 
     const double speed = bb_node_clock_speed();
     int64_t now = bb_node_clock_ns();
-    int64_t preroll_ns = (int64_t)job->preroll_ms * BB_NS_PER_MS;
-    int64_t on = now + (int64_t)(NODE_REC_LEAD_NS * speed);
-    if (lane->next_free_ns + preroll_ns > on)
-        on = lane->next_free_ns + preroll_ns;
+    t->armed_ns = t->setup_done_ns = now;
     uint8_t ch = (uint8_t)((job->midi_channel - 1) & 0x0F);
 
     if (job->setup) { /* SysEx, bank, program and controllers before the instrument's first
@@ -440,10 +452,84 @@ static void s_take_start(node_recorder_t *self, s_lane_t *lane, Bb__TakeJob *job
         int64_t settle_ns = (int64_t)(NODE_REC_SETUP_SETTLE_NS * speed);
         if ((int64_t)s->settle_ms * BB_NS_PER_MS > settle_ns)
             settle_ns = (int64_t)s->settle_ms * BB_NS_PER_MS;
-        int64_t settled = now + settle_ns + preroll_ns;
-        if (settled > on)
-            on = settled;
+        t->setup_done_ns = now + settle_ns;
+        /* another patch may hiss or hum differently: its floor is learnt afresh */
+        lane->room = (node_room_floor_t){0};
     }
+}
+
+/* The longest wait for quiet the job allows, in frames. */
+static int64_t s_quiet_wait_frames(node_recorder_t *self, const Bb__TakeJob *job)
+{
+    return s_ms_to_frames(self, job->quiet_wait_ms ? job->quiet_wait_ms : NODE_REC_QUIET_WAIT_MS);
+}
+
+/* Sets up the quiet pass of a take (once the time map can place its times): it starts no
+ * earlier than the stream's audio, the setup's settle time, or two spans before where the
+ * take could have started without waiting (the lane's previous take's end, or the job's
+ * arrival), so audio already there counts. */
+static void s_quiet_begin(node_recorder_t *self, s_lane_t *lane, s_take_t *t)
+{
+    const node_history_t *h = lane->hist;
+    int64_t base = s_frame_at(self, t->armed_ns);
+    if (lane->free_frame > base)
+        base = lane->free_frame;
+    if (self->audio_from > base)
+        base = self->audio_from;
+    int64_t from = base - s_ms_to_frames(self, 2 * NODE_REC_QUIET_SPAN_MS);
+    if (t->setup_done_ns > t->armed_ns) {
+        int64_t settled = s_frame_at(self, t->setup_done_ns);
+        if (settled > from)
+            from = settled;
+        if (settled > base)
+            base = settled;
+    }
+    if (from < self->audio_from)
+        from = self->audio_from;
+    if (from < h->end - (int64_t)h->cap)
+        from = h->end - (int64_t)h->cap;
+    t->quiet_base = base;
+    t->q.pos = from;
+    t->q.limit = base + s_quiet_wait_frames(self, t->job);
+    t->q.floor_known = lane->room.known;
+    t->q.floor_db = lane->room.db;
+    t->quiet_started = true;
+}
+
+/* Advances a take waiting for quiet; once the instrument is silent (or the wait ran out)
+ * posts its note-on and note-off: the pre-roll starts at the quiet point at the earliest. */
+static void s_take_quiet(node_recorder_t *self, s_lane_t *lane)
+{
+    s_take_t *t = lane->take;
+    if (node_timemap_empty(&self->timemap))
+        return; /* no audio yet: nothing to judge, no frame to place a note at */
+    if (!t->quiet_started)
+        s_quiet_begin(self, lane, t);
+    node_pass_quiet(&t->q, lane->hist, self->rate);
+    if (t->q.quiet_at < 0)
+        return;
+    const Bb__TakeJob *job = t->job;
+    int64_t pre_from = t->q.quiet_at > t->quiet_base ? t->q.quiet_at : t->quiet_base;
+    double waited_ms = (double)(pre_from - t->quiet_base) * 1000.0 / self->rate;
+    if (t->q.timed_out)
+        bb_warn("take %s: the instrument was still %.1f dB over its noise floor (%.1f dBFS) "
+                "after %.1f s; the take runs anyway, its pre-roll not quiet (a longer "
+                "--release or --quiet-wait lets it fall silent)",
+                job->take_id, t->q.level_db - t->q.floor_db, t->q.floor_db, waited_ms / 1000.0);
+    else if (waited_ms >= 1.0)
+        bb_debug("take %s: waited %.0f ms for the instrument to fall silent (%.1f dBFS)",
+                 job->take_id, waited_ms, t->q.level_db);
+
+    const double speed = bb_node_clock_speed();
+    int64_t now = bb_node_clock_ns();
+    int64_t preroll_ns = (int64_t)job->preroll_ms * BB_NS_PER_MS;
+    int64_t on = now + (int64_t)(NODE_REC_LEAD_NS * speed);
+    int64_t quiet_ns = s_time_at(self, pre_from) + preroll_ns;
+    if (quiet_ns > on)
+        on = quiet_ns;
+    if (t->setup_done_ns + preroll_ns > on)
+        on = t->setup_done_ns + preroll_ns;
+    uint8_t ch = (uint8_t)((job->midi_channel - 1) & 0x0F);
     t->on_deadline = on;
     node_midi_event_t non = {
         .tag = (t->seq << 8) | TAG_NOTE_ON,
@@ -454,12 +540,13 @@ static void s_take_start(node_recorder_t *self, s_lane_t *lane, Bb__TakeJob *job
                               .deadline_ns = on + (int64_t)job->hold_ms * BB_NS_PER_MS,
                               .len = 3,
                               .msg = {(uint8_t)(0x80 | ch), (uint8_t)job->note, 64}};
-    if (node_midi_sched_post(midi, &non) || node_midi_sched_post(midi, &noff)) {
-        node_midi_sched_cancel(midi, ~(uint64_t)0xFF, t->seq << 8);
+    if (node_midi_sched_post(lane->midi, &non) || node_midi_sched_post(lane->midi, &noff)) {
+        node_midi_sched_cancel(lane->midi, ~(uint64_t)0xFF, t->seq << 8);
         s_notify(self, "FAILED", job->take_id, "MIDI queue full");
         s_drop_take(self, lane);
         return;
     }
+    t->state = T_ARMED;
     bb_debug("take %s: note %u vel %u, note-on in %.1f ms", job->take_id, job->note, job->velocity,
              (on - now) / 1e6);
 }
@@ -475,7 +562,7 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
     s_take_t *t = lane->take;
     unsigned kind = ev->tag & 0xFF;
     if (kind == TAG_SETUP) {
-        if (ev->status != 0 && t->state == T_ARMED)
+        if (ev->status != 0 && t->state <= T_ARMED)
             s_take_fail(self, lane,
                         "the MIDI output refused the instrument's setup (SysEx needs a "
                         "MIDI backend that can send it; device gone?)");
@@ -491,6 +578,8 @@ static void s_on_report(node_recorder_t *self, const node_midi_event_t *ev)
         t->p.on_frame = s_frame_at(self, ev->sent_ns) + latency;
         t->p.start_frame = t->p.on_frame - s_ms_to_frames(self, t->job->preroll_ms);
         int64_t oldest = lane->hist->end - (int64_t)lane->hist->cap;
+        if (oldest < self->audio_from)
+            oldest = self->audio_from;
         if (t->p.start_frame < oldest) {
             bb_warn("take %s: pre-roll reaches back past the history; shortened", t->job->take_id);
             t->p.start_frame = oldest;
@@ -558,22 +647,18 @@ static void s_take_commit(node_recorder_t *self, s_lane_t *lane)
         bb_unix_s() - (double)(node_now - s_time_at(self, t->p.start_frame)) / 1e9 / speed;
     end.has_keyup = t->p.keyup_done;
     end.keyup_level_db = (float)t->p.keyup_db;
+    end.has_quiet = true;
+    end.preroll_db = (float)t->p.preroll_db;
+    int64_t waited = t->p.start_frame - t->quiet_base;
+    end.quiet_wait_ms = waited > 0 ? (uint32_t)llround((double)waited * 1000.0 / self->rate) : 0;
+    end.quiet_timeout = t->q.timed_out;
     Bb__SpoolHeader hdr = BB__SPOOL_HEADER__INIT;
     hdr.job = t->job;
     hdr.format = &format;
     hdr.end = &end;
     hdr.node = self->node_name;
     int rc = node_spool_take_commit(&t->spool, &hdr, NODE_CHUNK_BYTES);
-    lane->next_free_ns = s_time_at(self, t->p.end_frame);
-    if (t->p.capped) {
-        lane->settling = true;
-        lane->settle_pos = t->p.end_frame;
-        lane->settle_limit =
-            t->p.end_frame +
-            s_ms_to_frames(self, t->job->release_ms < 10000 ? t->job->release_ms : 10000);
-        lane->settle_quiet_db = t->p.noise_db + s_release_floor_db(t->job);
-        lane->settle_quiet_frames = 0;
-    }
+    lane->free_frame = t->p.end_frame;
     /* the take is over before anyone hears of it: a job sent on its report finds the
      * lane free (node_recorder_submit counts the current takes as queued) */
     s_set_take(self, lane, NULL);
@@ -582,9 +667,11 @@ static void s_take_commit(node_recorder_t *self, s_lane_t *lane)
         snprintf(why, sizeof why, "cannot write the take to the spool: %s", bb_strerror(rc));
         s_notify(self, "FAILED", t->job->take_id, why);
     } else {
-        bb_debug("take %s spooled: %.3f s, %u channel(s), noise %.1f dBFS%s", t->job->take_id,
-                 (double)(t->p.end_frame - t->p.start_frame) / self->rate, lane->channels,
-                 t->p.noise_db, t->p.capped ? ", release capped" : "");
+        bb_debug("take %s spooled: %.3f s, %u channel(s), pre-roll %.1f dBFS, floor %.1f dBFS, "
+                 "waited %u ms for quiet%s%s",
+                 t->job->take_id, (double)(t->p.end_frame - t->p.start_frame) / self->rate,
+                 lane->channels, t->p.preroll_db, t->p.noise_db, end.quiet_wait_ms,
+                 t->q.timed_out ? " (gave up)" : "", t->p.capped ? ", release capped" : "");
         s_notify(self, "TAKE", t->job->take_id, NULL);
     }
     s_take_free(&t);
@@ -600,7 +687,7 @@ static void s_drain(node_recorder_t *self)
         if (b.flags & (NODE_AUDIO_INPUT_OVERFLOW | NODE_CAPTURE_RING_FULL)) {
             atomic_fetch_add(&self->xruns, 1);
             for (int i = 0; i < NODE_REC_LANES_MAX; i++)
-                if (self->lanes[i].take && self->lanes[i].take->state != T_ARMED)
+                if (self->lanes[i].take && self->lanes[i].take->state > T_ARMED)
                     self->lanes[i].take->xruns++;
         }
     }
@@ -627,26 +714,6 @@ static void s_drain(node_recorder_t *self)
     }
 }
 
-/* Same windows and rule as the release pass, between takes. */
-static void s_settle_pass(node_recorder_t *self, s_lane_t *lane)
-{
-    const node_history_t *h = lane->hist;
-    const int64_t win = s_ms_to_frames(self, NODE_REC_WINDOW_MS);
-    if (lane->settle_pos < h->end - (int64_t)h->cap)
-        lane->settle_pos = h->end - (int64_t)h->cap;
-    while (lane->settling && lane->settle_pos + win <= h->end) {
-        double db = node_history_window_db(h, lane->settle_pos, win);
-        lane->settle_pos += win;
-        lane->settle_quiet_frames =
-            db <= lane->settle_quiet_db ? lane->settle_quiet_frames + (uint32_t)win : 0;
-        if (lane->settle_quiet_frames >= s_ms_to_frames(self, NODE_REC_QUIET_MS) ||
-            lane->settle_pos >= lane->settle_limit) {
-            lane->settling = false;
-            lane->next_free_ns = s_time_at(self, lane->settle_pos);
-        }
-    }
-}
-
 /* Reports of every MIDI scheduler the lanes use (each once). */
 static void s_reports(node_recorder_t *self)
 {
@@ -669,16 +736,18 @@ static void s_reports(node_recorder_t *self)
 
 static void s_step_lane(node_recorder_t *self, s_lane_t *lane)
 {
-    if (!lane->take && lane->settling)
-        s_settle_pass(self, lane);
     s_take_t *t = lane->take;
-    if (!t || t->state == T_ARMED)
+    if (t && t->state == T_QUIET)
+        s_take_quiet(self, lane);
+    t = lane->take;
+    if (!t || t->state <= T_ARMED)
         return;
     const node_history_t *h = lane->hist;
     if (t->p.written_until < h->end - (int64_t)h->cap) {
         s_take_fail(self, lane, "the recorder fell behind and lost audio (overload?)");
         return;
     }
+    t->p.room_may_rise = t->q.timed_out;
     node_pass_noise(&t->p, h, &lane->room);
     if (t->state == T_RELEASING) {
         node_pass_keyup(&t->p, h, self->rate);
@@ -784,7 +853,6 @@ static void *s_run(void *arg)
             for (int i = 0; i < NODE_REC_LANES_MAX; i++) {
                 if (self->lanes[i].take)
                     s_take_fail(self, &self->lanes[i], reason);
-                self->lanes[i].settling = false;
             }
             for (int i = 0; i < n; i++) { /* handed back: the coordinator runs them again */
                 s_notify(self, "FAILED", queued[i]->take_id, reason);
@@ -794,21 +862,9 @@ static void *s_run(void *arg)
         }
         if (self->back_pending) {
             self->back_pending = false;
-            /* The next pre-roll must not reach back into audio from before the loss, nor
-             * hold the tail of the note the loss interrupted: settle first, as after a
-             * capped release. */
-            for (int i = 0; i < NODE_REC_LANES_MAX; i++) {
-                s_lane_t *l = &self->lanes[i];
-                if (!l->used)
-                    continue;
-                l->next_free_ns = bb_node_clock_ns();
-                l->settling = true;
-                l->settle_pos = l->hist->end;
-                l->settle_limit = l->hist->end + s_ms_to_frames(self, NODE_REC_BACK_SETTLE_MS);
-                l->settle_quiet_db = (l->room.known ? l->room.db : NODE_REC_MIN_FLOOR_DB) +
-                                     NODE_REC_RELEASE_FLOOR_DB;
-                l->settle_quiet_frames = 0;
-            }
+            /* The next pre-roll must not reach back into audio from before the loss; the
+             * tail of the note the loss interrupted is waited out like any other. */
+            self->audio_from = self->hist.end;
         }
         Bb__TakeJob *start[NODE_RECORDER_QUEUE_MAX], *bad[NODE_RECORDER_QUEUE_MAX];
         s_lane_t *lanes[NODE_RECORDER_QUEUE_MAX];
@@ -828,11 +884,8 @@ static void *s_run(void *arg)
 
         pthread_mutex_lock(&self->lock);
         atomic_store(&self->busy, (uint32_t)(self->n_queue + self->active));
-        bool settling = false;
-        for (int i = 0; i < NODE_REC_LANES_MAX; i++)
-            settling |= self->lanes[i].settling;
         if (self->running && !self->abort_requested &&
-            (self->active || settling || self->n_queue == 0 || n_start == 0)) {
+            (self->active || self->n_queue == 0 || n_start == 0)) {
             int64_t wake = bb_mono_ns() + NODE_REC_WAKE_NS;
             struct timespec ts = {.tv_sec = wake / BB_NS_PER_S, .tv_nsec = wake % BB_NS_PER_S};
             pthread_cond_timedwait(&self->wake, &self->lock, &ts);

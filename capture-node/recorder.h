@@ -5,7 +5,8 @@
  * real audio from before its note-on), runs the queued take jobs one after another, and
  * writes each take to the spool:
  *
- *   job queued -> note-on/off posted to the MIDI thread at absolute deadlines
+ *   job queued -> waits for quiet (below), then note-on/off posted to the MIDI thread at
+ *                 absolute deadlines
  *   note-on sent at t  -> note-on frame = frame_at(t) + latency offset; the take starts
  *                         pre-roll frames earlier, copied from the history
  *   note-off sent      -> note-off frame likewise; the release begins
@@ -15,10 +16,18 @@
  *                         maximum release; fixed: always the maximum
  *   end                -> spool commit, then a "TAKE <id>" message to the link actor
  *
+ *   before    -> the instrument must be silent first: the note-on waits until the input
+ *                has averaged within NODE_REC_QUIET_MARGIN_DB of the instrument's noise
+ *                floor for NODE_REC_QUIET_SPAN_MS (recorder_pass.h), at most the job's
+ *                quiet_wait_ms; the pre-roll starts there at the earliest, and the take
+ *                reports how long it waited and whether the wait ran out
+ *
  * frame_at(t) maps the node clock to the stream's frame count from the block records the
  * callback wrote (first frame, capture time): the newest block captured at or before t,
- * advanced by (t - its capture time) * rate. The next take's note-on is placed one pre-roll
- * after the previous take's end, so takes follow each other with no idle gap.
+ * advanced by (t - its capture time) * rate. When the instrument is already silent where
+ * the previous take ended, the next take's note-on is placed one pre-roll after that end,
+ * so takes follow each other with no idle gap. No take is placed before the stream has
+ * delivered audio, and no pre-roll reaches back before its first frame.
  *
  * Several instruments on one interface: a job may name the input channels it records
  * (TakeJob.inputs, mixed to mono with sum) and a MIDI output port. Jobs with the same

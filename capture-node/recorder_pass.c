@@ -58,12 +58,15 @@ void node_pass_noise(node_take_pass_t *t, const node_history_t *h, node_room_flo
         double db = worst > 0 ? 10.0 * log10(worst) : NODE_REC_MIN_FLOOR_DB;
         if (db < NODE_REC_MIN_FLOOR_DB)
             db = NODE_REC_MIN_FLOOR_DB;
-        /* Only a steady pre-roll (its halves within 0.5 dB) may raise the floor: one that
-         * still holds a decaying tail says nothing about the room. */
+        t->preroll_db = db;
+        /* Only a steady pre-roll (its halves within 0.5 dB) after a wait for quiet that ran
+         * out may raise the floor: one that still holds a decaying tail says nothing about
+         * the room, and one just over the floor after a wait that succeeded is the end of
+         * the instrument's own tail. */
         double h0 = t->noise_half_sq[0], h1 = t->noise_half_sq[1];
         bool steady = h0 > 0 && h1 > 0 && h0 < S_STEADY_RATIO * h1 && h1 < S_STEADY_RATIO * h0;
         if (room->known && db > room->db) {
-            if (steady)
+            if (steady && t->room_may_rise)
                 room->db = db - room->db > NODE_REC_FLOOR_CREEP_DB
                                ? room->db + NODE_REC_FLOOR_CREEP_DB
                                : db;
@@ -74,6 +77,57 @@ void node_pass_noise(node_take_pass_t *t, const node_history_t *h, node_room_flo
         }
         t->noise_db = db;
         t->noise_done = true;
+    }
+}
+
+static double s_db(double power)
+{
+    double db = power > 0 ? 10.0 * log10(power) : NODE_REC_MIN_FLOOR_DB;
+    return db < NODE_REC_MIN_FLOOR_DB ? NODE_REC_MIN_FLOOR_DB : db;
+}
+
+/* Mean power of the `k` windows ending `back` windows before the newest. */
+static double s_quiet_mean(const node_quiet_pass_t *q, uint32_t back, uint32_t k)
+{
+    double sum = 0;
+    for (uint32_t i = 0; i < k; i++)
+        sum +=
+            q->pow[(q->head + 2 * NODE_REC_QUIET_WINDOWS - 1 - back - i) % NODE_REC_QUIET_WINDOWS];
+    return sum / k;
+}
+
+void node_pass_quiet(node_quiet_pass_t *q, const node_history_t *h, uint32_t rate)
+{
+    const int64_t win = node_pass_ms_to_frames(rate, NODE_REC_WINDOW_MS);
+    const uint32_t span = NODE_REC_QUIET_WINDOWS / 2;
+    if (q->quiet_at >= 0)
+        return;
+    if (q->pos < h->end - (int64_t)h->cap) { /* fell out of the history: start again */
+        q->pos = h->end - (int64_t)h->cap;
+        q->n = 0;
+    }
+    while (q->quiet_at < 0 && q->pos + win <= h->end) {
+        double db = node_history_window_db(h, q->pos, win);
+        q->pos += win;
+        q->pow[q->head] = db > NODE_REC_MIN_FLOOR_DB ? pow(10.0, db / 10.0) : 0;
+        q->head = (q->head + 1) % NODE_REC_QUIET_WINDOWS;
+        if (q->n < NODE_REC_QUIET_WINDOWS)
+            q->n++;
+        bool quiet = false;
+        if (q->floor_known && q->n >= span) {
+            q->level_db = s_db(s_quiet_mean(q, 0, span));
+            quiet = q->level_db <= q->floor_db + NODE_REC_QUIET_MARGIN_DB;
+        } else if (!q->floor_known && q->n >= 2 * span) {
+            double last = s_quiet_mean(q, 0, span), before = s_quiet_mean(q, span, span);
+            q->level_db = s_db(last);
+            quiet = fabs(s_db(last) - s_db(before)) <= NODE_REC_STEADY_DB;
+        }
+        if (quiet) {
+            q->quiet_at = q->pos;
+        } else if (q->pos >= q->limit) {
+            q->quiet_at = q->pos;
+            q->timed_out = true;
+        }
     }
 }
 

@@ -14,6 +14,12 @@
  *   spool    frames [start, end) handed to a writer in runs contiguous in the ring
  *   key-up   the 10 ms window before the note-off: the held note's level at the key-up
  *
+ * Before a take, apart from these:
+ *
+ *   quiet    10 ms windows before the note-on is placed: the instrument has fallen silent
+ *            once the last NODE_REC_QUIET_SPAN_MS of them average within
+ *            NODE_REC_QUIET_MARGIN_DB of its noise floor (node_quiet_pass_t)
+ *
  * Each pass does what the history holds so far and returns; call again when more audio
  * has arrived. Nothing here locks, allocates, logs or reads a clock.
  */
@@ -30,6 +36,11 @@
 #define NODE_REC_MIN_FLOOR_DB     (-120.0) /* digital silence measures as this */
 #define NODE_REC_FLOOR_CREEP_DB   1.0      /* dB per take the room floor may rise */
 #define NODE_REC_RELEASE_FLOOR_DB 6.0      /* release_floor_db when the plan gives none */
+#define NODE_REC_QUIET_SPAN_MS    100      /* quiet: this long at the floor before a pre-roll */
+#define NODE_REC_QUIET_MARGIN_DB  2.0      /* within this of the floor (mean power of the span) */
+#define NODE_REC_STEADY_DB        0.5      /* no floor known yet: two spans this close are steady */
+#define NODE_REC_QUIET_WAIT_MS    5000     /* the longest wait for quiet when the job gives none */
+#define NODE_REC_QUIET_WINDOWS    (2 * NODE_REC_QUIET_SPAN_MS / NODE_REC_WINDOW_MS)
 
 /* The last `cap` frames of the stream, interleaved, at index (frame & mask). */
 typedef struct {
@@ -40,7 +51,10 @@ typedef struct {
 } node_history_t;
 
 /* The quietest pre-roll seen, allowed to creep up slowly so a room that really got louder
- * is followed. A pre-roll that still holds the previous take's tail must not raise it. */
+ * is followed. A pre-roll that still holds the previous take's tail must not raise it: it
+ * rises only on a steady pre-roll after a wait for quiet that ran out (the instrument had
+ * every chance to fall silent; what is left is the room). Raising it on any steady
+ * pre-roll would let a slowly fading tail ratchet it up a little with every take. */
 typedef struct {
     double db;
     bool known;
@@ -54,8 +68,10 @@ typedef struct {
     double noise_sq[NODE_MAX_CHANNELS];
     uint64_t noise_n;
     double noise_half_sq[2]; /* all channels, first and second half of the pre-roll */
-    double noise_db;
-    bool noise_done; /* noise_db is final (the room floor is updated once per take) */
+    double noise_db;         /* the floor the release is judged by: min(room floor, preroll_db) */
+    double preroll_db;       /* the pre-roll's own level (loudest channel), dBFS */
+    bool noise_done;         /* noise_db is final (the room floor is updated once per take) */
+    bool room_may_rise;      /* set by the caller: the wait for quiet before this take ran out */
     /* release pass */
     int64_t env_pos;   /* next release window starts here */
     int64_t end_limit; /* off + max release; INT64_MAX until known */
@@ -73,6 +89,35 @@ typedef struct {
     {                                                                                              \
         .end_limit = INT64_MAX, .end_frame = -1                                                    \
     }
+
+/* Waiting for the instrument to fall silent before a take's pre-roll. Windows of
+ * NODE_REC_WINDOW_MS from `pos`, their mean power (loudest channel) kept for the last two
+ * spans of NODE_REC_QUIET_SPAN_MS. The instrument is quiet at the end of a window when
+ *   - a floor is known: the last span averages within NODE_REC_QUIET_MARGIN_DB of it;
+ *   - none is known yet (an instrument's first take, a new patch): the last two spans are
+ *     within NODE_REC_STEADY_DB of each other, so not a decaying tail (a steady sound, a
+ *     held note, passes: the pre-roll's QC check is what catches that);
+ * and the wait gives up at `limit`. A span that starts before `pos` is never used. */
+typedef struct {
+    int64_t pos;     /* next window starts here (absolute frame) */
+    int64_t limit;   /* gives up once the scan reaches this frame */
+    double floor_db; /* the instrument's noise floor, when floor_known */
+    bool floor_known;
+    double pow[NODE_REC_QUIET_WINDOWS]; /* window mean powers, a ring */
+    uint32_t n, head;                   /* windows in the ring, next slot */
+    int64_t quiet_at;                   /* -1 until decided; then the frame it is quiet from */
+    bool timed_out;                     /* decided at `limit`, still not quiet */
+    double level_db;                    /* the last span's level when decided, dBFS */
+} node_quiet_pass_t;
+
+#define NODE_QUIET_PASS_INIT                                                                       \
+    {                                                                                              \
+        .quiet_at = -1, .level_db = NODE_REC_MIN_FLOOR_DB                                          \
+    }
+
+/* The quiet pass over what the history holds (windows that fell out of it are skipped,
+ * and the spans start again). Sets quiet_at (and timed_out) once decided. */
+void node_pass_quiet(node_quiet_pass_t *q, const node_history_t *h, uint32_t rate);
 
 /* Receives frames [.., +n) of the take, interleaved; 0 or a negative bb_err. */
 typedef int (*node_pass_write_fn)(void *arg, const float *frames, uint32_t n);

@@ -143,6 +143,7 @@ static int s_dispatch(coord_t *self, coord_node_t *node, const Bb__InstrumentSpe
     tj.release_ms = inst->release_ms;
     tj.release_policy = inst->release_policy;
     tj.release_floor_db = 6.0f;
+    tj.quiet_wait_ms = inst->quiet_wait_ms;
     tj.attempt = (uint32_t)job->attempts + 1;
     tj.release_trigger = job->release;
     tj.inputs = inst->inputs;

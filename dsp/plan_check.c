@@ -261,6 +261,14 @@ static int s_check_instrument(Bb__InstrumentSpec *in, size_t i, dsp_plan_node_fn
                  S_PREROLL_MS_MAX);
         return BB_EINVAL;
     }
+    if (in->quiet_wait_ms == 0)
+        in->quiet_wait_ms = DSP_PLAN_QUIET_WAIT_MS;
+    if (in->quiet_wait_ms < DSP_PLAN_QUIET_WAIT_MS_MIN ||
+        in->quiet_wait_ms > DSP_PLAN_QUIET_WAIT_MS_MAX) {
+        snprintf(msg, len, "instrument %s: quiet-wait of %u ms; from %d ms to %d s", in->name,
+                 in->quiet_wait_ms, DSP_PLAN_QUIET_WAIT_MS_MIN, DSP_PLAN_QUIET_WAIT_MS_MAX / 1000);
+        return BB_EINVAL;
+    }
     if (in->max_retakes > S_RETAKES_MAX) {
         snprintf(msg, len, "instrument %s: at most %d retakes per take", in->name, S_RETAKES_MAX);
         return BB_EINVAL;

@@ -32,6 +32,9 @@
 #define DSP_PLAN_RELEASE_MS_DEFAULT 1000
 #define DSP_PLAN_PREROLL_MS         100
 #define DSP_PLAN_PREROLL_MS_MAX     2000
+#define DSP_PLAN_QUIET_WAIT_MS      5000 /* the longest wait for silence before a note */
+#define DSP_PLAN_QUIET_WAIT_MS_MIN  100
+#define DSP_PLAN_QUIET_WAIT_MS_MAX  60000
 #define DSP_PLAN_RETAKES_DEFAULT    2
 #define DSP_PLAN_RETAKES_MAX        10
 #define DSP_PLAN_SETTLE_MS_MAX      10000 /* wait after a patch's program change and SysEx */

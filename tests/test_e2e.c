@@ -8,7 +8,8 @@
  *  - the SFZ maps every file, every key in its range and every velocity 1-127 to exactly
  *    one region per round-robin step;
  *  - every sample starts within 2 ms of where the simulated instrument's attack began;
- *  - the exported audio is the raw take from that point, scaled by one gain.
+ *  - the exported audio is the raw take from that point, scaled by one gain;
+ *  - a release longer than the plan's is waited out: no pre-roll holds the previous note.
  */
 #include <dirent.h>
 #include <math.h>
@@ -685,6 +686,94 @@ static void test_device_lost_and_back(void **state)
     assert_false(s_log_has(s_fx.node[S_NODE_E].log, "withdrew 0 queued", 0));
 }
 
+/* A pad whose release (tau 0.4 s: ~3 s to the floor) outlasts the plan's 0.3 s: each
+ * next note waits until the instrument is back at its noise floor, so no take's pre-roll
+ * holds the previous note (QC's pre-roll level within 3 dB of the node's floor, no take
+ * failed), and every take has its whole 100 ms pre-roll. */
+#define S_NODE_PAD 5
+static void test_long_release_waits_for_quiet(void **state)
+{
+    s_wait_nodes_online();
+    const char *nargs[] = {"--instrument", "pad", "--fast", NULL};
+    assert_int_equal(test_fixture_node_start(&s_fx, S_NODE_PAD, "node-pad", nargs), 0);
+    assert_true(test_fixture_wait_node(&s_fx, "node-pad", "online", 30));
+    char lib[400];
+    snprintf(lib, sizeof lib, "%s/lib-pad", s_fx.dir);
+    const char *args[] = {"--coordinator",
+                          s_fx.ops,
+                          "--events",
+                          s_fx.events,
+                          "submit",
+                          "--instrument",
+                          "Pad",
+                          "--node",
+                          "node-pad",
+                          "--notes",
+                          "C3:D#3",
+                          "--step",
+                          "1",
+                          "--hold",
+                          "0.3",
+                          "--release",
+                          "0.3",
+                          "--retakes",
+                          "0",
+                          "--out",
+                          lib,
+                          "--watch",
+                          NULL};
+    char *out = NULL, *err = NULL;
+    int rc = test_run("batcherbird", args, 180, &out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "submit exited %d\n%s\n%s\n", rc, out, err);
+        s_dump_logs();
+    }
+    assert_int_equal(rc, 0);
+    unsigned long long batch = 0;
+    assert_non_null(strstr(out, "\nbatch "));
+    assert_int_equal(sscanf(strstr(out, "\nbatch ") + 1, "batch %llu submitted", &batch), 1);
+    free(out);
+    free(err);
+
+    char db_path[400];
+    snprintf(db_path, sizeof db_path, "%s/state/batcherbird.db", s_fx.dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT id, noise_floor_db, json_extract(qc, '$.noise_db'),"
+                                        " verdict, note_on_frame, latency_offset_ms FROM takes"
+                                        " WHERE batch_id=? ORDER BY id",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)batch);
+    int takes = 0;
+    double worst = -200;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        double floor_db = sqlite3_column_double(st, 1), pre_db = sqlite3_column_double(st, 2);
+        long long on = sqlite3_column_int64(st, 4);
+        double lat = sqlite3_column_double(st, 5);
+        fprintf(stderr, "%s: pre-roll %.1f dBFS, floor %.1f dBFS, note-on frame %lld\n", id, pre_db,
+                floor_db, on);
+        if (pre_db - floor_db > worst)
+            worst = pre_db - floor_db;
+        if (pre_db > floor_db + 3.0)
+            fail_msg("take %s: pre-roll at %.1f dBFS over the floor %.1f dBFS: the previous "
+                     "note still sounds",
+                     id, pre_db, floor_db);
+        if (sqlite3_column_int(st, 3) >= 2)
+            fail_msg("take %s failed QC", id);
+        if (on < 100 * RATE / 1000 + (long long)llround(lat * RATE / 1000.0))
+            fail_msg("take %s: pre-roll of %lld frames, short of 100 ms", id, on);
+        takes++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(takes, 4);
+    fprintf(stderr, "pad: %d takes, worst pre-roll %.1f dB over the floor\n", takes, worst);
+}
+
 /* calibrate measures node-a's instrument (4 ms MIDI-to-audio, offset 0 so far), stores
  * the offset, and later takes start where the sound does. */
 static void test_calibrate(void **state)
@@ -910,6 +999,7 @@ int main(void)
         cmocka_unit_test(test_two_instruments_end_to_end),
         cmocka_unit_test(test_failed_takes_retaken_or_reported),
         cmocka_unit_test(test_device_lost_and_back),
+        cmocka_unit_test(test_long_release_waits_for_quiet),
         cmocka_unit_test(test_calibrate),
         cmocka_unit_test(test_meter),
         cmocka_unit_test(test_level_check),

@@ -99,6 +99,7 @@ static const struct {
     {0, "release", "0.75"},
     {0, "release-policy", "\"fixed\""},
     {0, "preroll", "0.05"},
+    {0, "quiet-wait", "8"},
     {0, "channel", "7"},
     {0, "program", "5"},
     {0, "bank", "\"2:3\""},

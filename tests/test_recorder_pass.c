@@ -5,7 +5,9 @@
  * the room floor's creep and its refusal to rise on a decaying pre-roll, the release end
  * of an exponential decay against where the decay meets the quiet threshold, the cap,
  * the spool pass handing over exactly the take's frames across the ring's wrap, and the
- * held note's level at the key-up.
+ * held note's level at the key-up; and the wait for quiet before a take: where a decaying
+ * tail reaches the floor (known floor), that it gives up at its limit, and that with no
+ * floor known a decaying tail is never taken for the floor.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -90,6 +92,8 @@ static int s_write(void *arg, const float *frames, uint32_t n)
 /* Feeds the signal block by block and runs the passes after each block, as the recorder
  * thread does, until the take ends or `frames` have been fed. Returns the pass state; the
  * sink (optional) receives the spooled frames. */
+static bool s_room_may_rise; /* the take's wait for quiet ran out (room_may_rise) */
+
 static node_take_pass_t s_run(const s_signal_t *sig, int64_t release_frames, int64_t frames,
                               node_room_floor_t *room, s_sink_t *sink, int *spool_rc)
 {
@@ -102,6 +106,7 @@ static node_take_pass_t s_run(const s_signal_t *sig, int64_t release_frames, int
     t.off_frame = sig->off;
     t.env_pos = sig->off;
     t.end_limit = sig->off + release_frames;
+    t.room_may_rise = s_room_may_rise;
     s_seed = 12345;
     while (h.end < frames && !(t.end_frame >= 0 && t.written_until >= t.end_frame)) {
         for (int i = 0; i < BLOCK; i++, h.end++) {
@@ -161,8 +166,20 @@ static void test_room_floor_creeps_and_ignores_tails(void **state)
     node_take_pass_t t = s_run(&sig, RATE, PREROLL + BLOCK, &room, NULL, NULL);
     double first = t.noise_db;
 
-    /* A steady room 10 dB louder: the floor rises by the creep only. */
+    /* A steady pre-roll 0.8 dB louder after a wait for quiet that succeeded: the end of the
+     * instrument's own tail, not the room; the floor stays (no ratchet, take after take). */
+    sig.noise_db[0] = -59.2;
+    for (int k = 0; k < 5; k++) {
+        t = s_run(&sig, RATE, PREROLL + BLOCK, &room, NULL, NULL);
+        assert_true(room.db == first);
+        assert_true(t.noise_db == first);
+        assert_true(fabs(t.preroll_db - -59.2) < 0.3); /* its own level is still reported */
+    }
+
+    /* A steady room 10 dB louder, after a wait for quiet that ran out: the floor rises by
+     * the creep only. */
     sig.noise_db[0] = -50.0;
+    s_room_may_rise = true;
     t = s_run(&sig, RATE, PREROLL + BLOCK, &room, NULL, NULL);
     assert_true(fabs(room.db - (first + NODE_REC_FLOOR_CREEP_DB)) < 1e-9);
     assert_true(t.noise_db == room.db);
@@ -181,6 +198,7 @@ static void test_room_floor_creeps_and_ignores_tails(void **state)
     sig.preroll_db[0] = 0;
     t = s_run(&sig, RATE, PREROLL + BLOCK, &room, NULL, NULL);
     assert_true(fabs(room.db - -75.0) < 0.3);
+    s_room_may_rise = false;
 }
 
 static void test_release_end_of_known_decay(void **state)
@@ -293,6 +311,100 @@ static void test_spool_pass_hands_over_the_take(void **state)
     free(sink.out);
 }
 
+/* ---- waiting for quiet ---- */
+
+/* Noise at noise_db plus a sine whose RMS is tail_db at frame 0, falling decay dB/s;
+ * fed in blocks to node_pass_quiet (scan from frame 0) until it decides or `frames`. */
+static node_quiet_pass_t s_quiet_run(double noise_db, double tail_db, double decay, bool known,
+                                     double floor_db, int64_t limit, int64_t frames)
+{
+    node_history_t h = {.cap = 1u << HIST_BITS, .mask = (1u << HIST_BITS) - 1, .channels = 1};
+    h.frames = calloc(h.cap, sizeof(float));
+    assert_non_null(h.frames);
+    node_quiet_pass_t q = NODE_QUIET_PASS_INIT;
+    q.pos = 0;
+    q.limit = limit;
+    q.floor_known = known;
+    q.floor_db = floor_db;
+    s_seed = 777;
+    double amp0 = sqrt(2.0) * pow(10.0, tail_db / 20.0);
+    while (h.end < frames && q.quiet_at < 0) {
+        for (int i = 0; i < BLOCK; i++, h.end++) {
+            double amp = amp0 * pow(10.0, -decay * (double)h.end / RATE / 20.0);
+            h.frames[(uint64_t)h.end & h.mask] =
+                s_noise(noise_db) + (float)(amp * sin(2.0 * M_PI * SINE_HZ * (double)h.end / RATE));
+        }
+        node_pass_quiet(&q, &h, RATE);
+    }
+    free(h.frames);
+    return q;
+}
+
+/* The tail's mean power (relative to the noise's) over [a, b) seconds. */
+static double s_tail_mean(double noise_db, double tail_db, double decay, double a, double b)
+{
+    double k = decay * log(10.0) / 10.0; /* power falls as exp(-k t) */
+    double p0 = pow(10.0, (tail_db - noise_db) / 10.0);
+    return p0 * (exp(-k * a) - exp(-k * b)) / (k * (b - a));
+}
+
+static void test_quiet_where_the_tail_meets_the_floor(void **state)
+{
+    /* A -30 dBFS RMS tail falling 40 dB/s over -80 dBFS noise, the floor known: quiet at the
+     * first window end where the last span averages within the margin of the floor,
+     * which is where the tail's mean power over that span is (10^(margin/10) - 1) of the
+     * noise's. Predicted on the same 10 ms grid, to within two windows. */
+    const double noise = -80.0, tail = -30.0, decay = 40.0;
+    const double span = NODE_REC_QUIET_SPAN_MS / 1000.0;
+    double allow = pow(10.0, NODE_REC_QUIET_MARGIN_DB / 10.0) - 1.0;
+    int64_t expect = -1;
+    for (int64_t w = WINDOW; expect < 0; w += WINDOW) {
+        double b = (double)w / RATE;
+        if (b >= span && s_tail_mean(noise, tail, decay, b - span, b) <= allow)
+            expect = w;
+    }
+    node_quiet_pass_t q = s_quiet_run(noise, tail, decay, true, noise, 10 * RATE, 10 * RATE);
+    assert_false(q.timed_out);
+    if (llabs(q.quiet_at - expect) > 2 * WINDOW)
+        fail_msg("quiet at frame %lld, expected %lld +- %d", (long long)q.quiet_at,
+                 (long long)expect, 2 * WINDOW);
+    assert_true(q.level_db <= noise + NODE_REC_QUIET_MARGIN_DB);
+    /* a second of waiting at least: the tail was 50 dB over the floor */
+    assert_true(q.quiet_at > RATE);
+
+    /* Already quiet: decided after one span. */
+    q = s_quiet_run(noise, -200.0, 0.0, true, noise, 10 * RATE, 10 * RATE);
+    assert_false(q.timed_out);
+    assert_int_equal(q.quiet_at, RATE * NODE_REC_QUIET_SPAN_MS / 1000);
+}
+
+static void test_quiet_gives_up_at_the_limit(void **state)
+{
+    /* A tail falling 2 dB/s from -30 dBFS would take 24 s; the wait allows 1 s. */
+    node_quiet_pass_t q = s_quiet_run(-80.0, -30.0, 2.0, true, -80.0, RATE, 3 * RATE);
+    assert_true(q.timed_out);
+    assert_true(q.quiet_at >= RATE && q.quiet_at < RATE + WINDOW);
+    assert_true(q.level_db > -35.0); /* what it was still sounding at */
+}
+
+static void test_quiet_unknown_floor_is_not_a_tail(void **state)
+{
+    /* No floor known yet (a first take): a steady stretch is the floor, a decaying tail is
+     * not. Not before the tail has fallen well under the noise: while it is as loud as the
+     * noise, two spans 100 ms apart differ by more than NODE_REC_STEADY_DB. */
+    const double noise = -80.0, tail = -40.0, decay = 20.0;
+    node_quiet_pass_t q = s_quiet_run(noise, tail, decay, false, 0, 10 * RATE, 10 * RATE);
+    assert_false(q.timed_out);
+    double tail_at = tail - decay * (double)q.quiet_at / RATE; /* dBFS when found quiet */
+    if (tail_at > noise - 3.0)
+        fail_msg("taken for steady at %.2f s with the tail at %.1f dBFS over -80 dBFS noise",
+                 (double)q.quiet_at / RATE, tail_at);
+    /* steady noise alone: decided after two spans */
+    q = s_quiet_run(noise, -200.0, 0.0, false, 0, 10 * RATE, 10 * RATE);
+    assert_int_equal(q.quiet_at, 2 * RATE * NODE_REC_QUIET_SPAN_MS / 1000);
+    assert_true(fabs(q.level_db - noise) < 0.5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +414,9 @@ int main(void)
         cmocka_unit_test(test_release_capped_at_the_maximum),
         cmocka_unit_test(test_keyup_level_is_the_held_note),
         cmocka_unit_test(test_spool_pass_hands_over_the_take),
+        cmocka_unit_test(test_quiet_where_the_tail_meets_the_floor),
+        cmocka_unit_test(test_quiet_gives_up_at_the_limit),
+        cmocka_unit_test(test_quiet_unknown_floor_is_not_a_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
