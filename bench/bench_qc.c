@@ -81,8 +81,8 @@ static double s_cpu_s(void)
 
 static int s_write_wav(const char *path, const qc_real_take_t *t)
 {
-    SF_INFO info = {.samplerate = t->rate, .channels = t->channels,
-                    .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SF_INFO info = {
+        .samplerate = t->rate, .channels = t->channels, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
     SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
     if (!sf)
         return -1;
@@ -126,13 +126,12 @@ static void s_row(const char *corpus, const char *part, s_stats_t *s)
     char aub[64] = "        -";
     if (s->n_aubio)
         snprintf(aub, sizeof aub, "%5.2f %6.2f %6.1f %4d", s_pct(s->aubio, s->n_aubio, 0.5),
-                 s_pct(s->aubio, s->n_aubio, 0.95), s_pct(s->aubio, s->n_aubio, 1.0),
-                 s->aubio_cut);
+                 s_pct(s->aubio, s->n_aubio, 0.95), s_pct(s->aubio, s->n_aubio, 1.0), s->aubio_cut);
     printf("%-11s %-8s %5d | %5.2f %6.2f %6.1f %4d | %-24s | %4d | %5.1f %5.1f %3d | %5.1f%% | "
            "%4.0fx\n",
            corpus, part, s->n, s_pct(s->onset, s->n, 0.5), s_pct(s->onset, s->n, 0.95),
-           s_pct(s->onset, s->n, 1.0), s->cut, aub, s->false_drop,
-           s_pct(s->cents, s->n_cents, 0.5), s_pct(s->cents, s->n_cents, 0.95), s->octaves,
+           s_pct(s->onset, s->n, 1.0), s->cut, aub, s->false_drop, s_pct(s->cents, s->n_cents, 0.5),
+           s_pct(s->cents, s->n_cents, 0.95), s->octaves,
            s->sounded ? 100.0 * s->exported / s->sounded : 0.0, sp);
 }
 
@@ -258,8 +257,7 @@ static void s_damage_bench(int every, bool held_out, int only)
     free(specs);
 }
 
-static void s_process_bench(const qc_real_spec_t *specs, size_t n, size_t count,
-                            const char *keep)
+static void s_process_bench(const qc_real_spec_t *specs, size_t n, size_t count, const char *keep)
 {
     const char *bin = getenv("BB_BIN_DIR");
     char prog[512];
@@ -363,9 +361,9 @@ int main(int argc, char **argv)
            "dropout or clipping reasons; pitch: |tuning error| in cents\n(median, p95) and "
            "takes heard an octave off; export: takes exported of those that sounded; speed: "
            "analysis x realtime per core\n");
-    printf("%-11s %-8s %5s | %-23s | %-24s | %4s | %-15s | %6s | %5s\n", "corpus", "part",
-           "takes", "onset med  p95   max cut", "aubio med  p95   max cut", "drop",
-           "pitch med p95 8v", "export", "speed");
+    printf("%-11s %-8s %5s | %-23s | %-24s | %4s | %-15s | %6s | %5s\n", "corpus", "part", "takes",
+           "onset med  p95   max cut", "aubio med  p95   max cut", "drop", "pitch med p95 8v",
+           "export", "speed");
     for (int src = 0; src < QC_SRC_COUNT && !process_only; src++) {
         if (only >= 0 && src != only)
             continue;
@@ -436,19 +434,24 @@ int main(int argc, char **argv)
                 const dsp_analysis_t *a = &tk[i].a;
                 const double ms = 1000.0 / a->rate;
                 s.onset[s.n++] = fabs((double)(a->onset - tk[i].true_start)) * ms;
-                if (getenv("BENCH_QC_VERBOSE") && fabs((double)(a->onset - tk[i].true_start)) * ms > 1.5)
-                    fprintf(stderr, "off: %s note %d vel %d: onset %+.2f ms from true start, present %+.2f, audible %+.2f (%s)\n",
+                if (getenv("BENCH_QC_VERBOSE") &&
+                    fabs((double)(a->onset - tk[i].true_start)) * ms > 1.5)
+                    fprintf(stderr,
+                            "off: %s note %d vel %d: onset %+.2f ms from true start, present "
+                            "%+.2f, audible %+.2f (%s)\n",
                             in->name, specs[i].note, specs[i].velocity,
                             (double)(a->onset - tk[i].true_start) * ms,
                             (double)(a->onset_present - tk[i].true_start) * ms,
                             (double)(tk[i].audible - tk[i].true_start) * ms,
-                            a->onset_source == DSP_ONSET_CLEAR ? "clear"
-                            : a->onset_source == DSP_ONSET_PRIOR ? "prior" : "extrapolated");
+                            a->onset_source == DSP_ONSET_CLEAR   ? "clear"
+                            : a->onset_source == DSP_ONSET_PRIOR ? "prior"
+                                                                 : "extrapolated");
                 if ((double)(a->onset - tk[i].audible) * ms > 1.0) {
                     s.cut++;
                     if (getenv("BENCH_QC_VERBOSE"))
-                        fprintf(stderr, "cut: %s note %d vel %d: onset %+.2f ms after audible, "
-                                        "%+.2f ms from true start\n",
+                        fprintf(stderr,
+                                "cut: %s note %d vel %d: onset %+.2f ms after audible, "
+                                "%+.2f ms from true start\n",
                                 in->name, specs[i].note, specs[i].velocity,
                                 (double)(a->onset - tk[i].audible) * ms,
                                 (double)(a->onset - tk[i].true_start) * ms);

@@ -127,9 +127,9 @@ json_t *cli_batch_json(const Bb__BatchStatus *st)
      * digits, which rounds a Unix time by days) */
     return json_pack("{s:I, s:s, s:s, s:I, s:f, s:s, s:s, s:i, s:i, s:o}", "id", (json_int_t)st->id,
                      "name", st->name, "state", s_batch_state(st->state), "created_unix",
-                     (json_int_t)llround(st->created_unix), "elapsed_s", st->elapsed_s, "library", st->out_dir,
-                     "message", st->message, "takes_done", (int)done, "takes_total", (int)total,
-                     "instruments", insts ? insts : json_array());
+                     (json_int_t)llround(st->created_unix), "elapsed_s", st->elapsed_s, "library",
+                     st->out_dir, "message", st->message, "takes_done", (int)done, "takes_total",
+                     (int)total, "instruments", insts ? insts : json_array());
 }
 
 int cli_cmd_status(cli_t *cli, int argc, char **argv)

@@ -142,10 +142,11 @@ static bool s_monitor_one(bb_rpc_t *self)
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
                  event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
             snprintf(self->handshake_error, sizeof self->handshake_error,
-                     self->curve ? "the handshake with %.200s failed: it does not use CURVE, or its "
-                                   "key is not the one given"
-                                 : "the handshake with %.200s failed: it requires CURVE (give a "
-                                   "certificate)",
+                     self->curve
+                         ? "the handshake with %.200s failed: it does not use CURVE, or its "
+                           "key is not the one given"
+                         : "the handshake with %.200s failed: it requires CURVE (give a "
+                           "certificate)",
                      self->endpoint);
     }
     zmsg_destroy(&msg);

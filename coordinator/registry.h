@@ -31,13 +31,13 @@ typedef struct {
     int64_t last_take_start, last_take_end; /* stream frames of the previous take */
     uint64_t last_take_batch;               /* and its instrument */
     int last_take_inst;
-    bool last_take_capped;                  /* its release was cut while it sounded */
-    uint32_t refusals;                      /* second sessions refused under this name */
-    int dispatch_backoff_ms;                /* after a refused StartTake: 0, 500, 1000 ... 10000 */
-    int64_t dispatch_hold_until;            /* monotonic ms: no take dispatched before */
-    uint32_t dispatch_refusals;             /* StartTake refused, in all */
-    char refusal[256]; /* why it refused the last take (shown while held back) */
-    int take_failures; /* takes in a row it could not record (TakeFailed) */
+    bool last_take_capped;       /* its release was cut while it sounded */
+    uint32_t refusals;           /* second sessions refused under this name */
+    int dispatch_backoff_ms;     /* after a refused StartTake: 0, 500, 1000 ... 10000 */
+    int64_t dispatch_hold_until; /* monotonic ms: no take dispatched before */
+    uint32_t dispatch_refusals;  /* StartTake refused, in all */
+    char refusal[256];           /* why it refused the last take (shown while held back) */
+    int take_failures;           /* takes in a row it could not record (TakeFailed) */
 } coord_node_t;
 
 typedef struct coord_registry_t coord_registry_t;

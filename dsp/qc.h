@@ -64,8 +64,8 @@ typedef struct {
     bool clear;        /* 10 dB over the floor within 0.5 ms of the change point */
     double rise_power; /* slow attacks: the q of the fitted power law (0 when clear) */
 } qc_onset_t;
-int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to,
-                  double above_noise_db, double expected_hz, qc_onset_t *out);
+int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to, double above_noise_db,
+                  double expected_hz, qc_onset_t *out);
 
 /* qc_release.c: where the tail ends (exclusive frame), searched back from limit. */
 int64_t qc_find_release_end(const qc_take_t *t, int64_t onset, int64_t limit,

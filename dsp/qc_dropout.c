@@ -46,27 +46,28 @@
 
 #include "qc.h"
 
-#define S_MIN_RUN_MS      0.33 /* zeros and held values: shortest run (16 frames at 48 kHz) */
-#define S_MIN_RUN_FRAMES  8
-#define S_REPEAT_MIN      16   /* repeated block: shortest run of equal frames */
-#define S_REPEAT_STRIDE   16   /* checked every this many frames (<= S_REPEAT_MIN) */
-#define S_LOCAL           4.0  /* a jump bends this much more than the last millisecond did */
-#define S_NOISE_STEPS     8.0  /* ... and this much larger than the noise's bend RMS */
-#define S_ATTACK_RATIO    4.0  /* RMS after / before (12 dB): a new attack, not a jump */
-#define S_MIN_SHARE       0.1  /* a jump bends at least this share of the sound's RMS */
-#define S_ATTACK_SKIP_MS  5.0
-#define S_PRESENT_RATIO   4.0  /* a run counts where the 5 ms before it is this far above the floor */
-#define S_RECUR_FRAC      0.06 /* an edge may move this much of a period per period */
-#define S_RECUR_SHARE     0.35 /* ... and come back this much of the height (voices merge) */
-#define S_EDGE_SHARE      0.7  /* a major edge recurs at least this large */
-#define S_EVENT_GAP_MS    10.0 /* one event, not every sample of it */
-#define S_SAME_FRAMES     8    /* a jump this close to a run is the run's edge */
-#define S_MAX_EVENTS      64   /* events kept per take (the count stops there) */
-#define S_CLICK_HALF      24   /* frames either side compared between two clicks ... */
-#define S_CLICK_ALIKE     0.9  /* ... and the correlation that makes them the same click */
+#define S_MIN_RUN_MS     0.33 /* zeros and held values: shortest run (16 frames at 48 kHz) */
+#define S_MIN_RUN_FRAMES 8
+#define S_REPEAT_MIN     16  /* repeated block: shortest run of equal frames */
+#define S_REPEAT_STRIDE  16  /* checked every this many frames (<= S_REPEAT_MIN) */
+#define S_LOCAL          4.0 /* a jump bends this much more than the last millisecond did */
+#define S_NOISE_STEPS    8.0 /* ... and this much larger than the noise's bend RMS */
+#define S_ATTACK_RATIO   4.0 /* RMS after / before (12 dB): a new attack, not a jump */
+#define S_MIN_SHARE      0.1 /* a jump bends at least this share of the sound's RMS */
+#define S_ATTACK_SKIP_MS 5.0
+#define S_PRESENT_RATIO  4.0 /* a run counts where the 5 ms before it is this far above the floor  \
+                              */
+#define S_RECUR_FRAC        0.06 /* an edge may move this much of a period per period */
+#define S_RECUR_SHARE       0.35 /* ... and come back this much of the height (voices merge) */
+#define S_EDGE_SHARE        0.7  /* a major edge recurs at least this large */
+#define S_EVENT_GAP_MS      10.0 /* one event, not every sample of it */
+#define S_SAME_FRAMES       8    /* a jump this close to a run is the run's edge */
+#define S_MAX_EVENTS        64   /* events kept per take (the count stops there) */
+#define S_CLICK_HALF        24   /* frames either side compared between two clicks ... */
+#define S_CLICK_ALIKE       0.9  /* ... and the correlation that makes them the same click */
 #define S_DEFAULT_PERIOD_MS 10.0
 
-static const int s_lags[] = {16,  24,  32,  48,  64,  96,   128,  160,  192,
+static const int s_lags[] = {16,  24,  32,  48,  64,  96,   128,  160, 192,
                              256, 384, 480, 512, 960, 1024, 2048, 4096};
 
 /* Events as found; a jump at the edge of a run of zeros, a held value or a repeated block
@@ -119,8 +120,7 @@ static double s_click_match(const qc_take_t *t, int c, int64_t a, int64_t b, int
     return best;
 }
 
-static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi,
-                    qc_dropouts_t *out)
+static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, qc_dropouts_t *out)
 {
     /* A click the instrument makes itself (a sample loop's seam) comes back the same: two
      * jumps whose surroundings bend alike on every channel are the sound's own. */
@@ -148,9 +148,9 @@ static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi,
         } else if (v->kind == S_JUMP) {
             bool edge = false;
             for (int k = 0; k < e->n && !edge; k++)
-                edge = e->ev[k].kind < S_JUMP && (llabs(v->at - e->ev[k].at) <= S_SAME_FRAMES ||
-                                            llabs(v->at - (e->ev[k].at + e->ev[k].len)) <=
-                                                S_SAME_FRAMES);
+                edge = e->ev[k].kind < S_JUMP &&
+                       (llabs(v->at - e->ev[k].at) <= S_SAME_FRAMES ||
+                        llabs(v->at - (e->ev[k].at + e->ev[k].len)) <= S_SAME_FRAMES);
             if (edge)
                 continue;
             out->jumps++;
@@ -209,10 +209,8 @@ static double s_max_bend(const qc_take_t *t, int c, int64_t a, int64_t b, int64_
     return m;
 }
 
-
 /* Whether the step at i on channel c is the waveform's, not damage (rules of check 4). */
-static bool s_explained(const qc_take_t *t, int c, int64_t i, double period, int64_t lo,
-                        int64_t hi)
+static bool s_explained(const qc_take_t *t, int c, int64_t i, double period, int64_t lo, int64_t hi)
 {
     const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
     /* a new attack: the level rises and stays */
@@ -241,7 +239,8 @@ static bool s_explained(const qc_take_t *t, int c, int64_t i, double period, int
      * least S_EDGE_SHARE as sharp) at least half a period away */
     const double b = s_signed_bend(t, c, i);
     int64_t span = (int64_t)ceil(2.2 * period);
-    double around = fmax(s_bend(t, c, i - span, i - 3, lo, hi), s_bend(t, c, i + 3, i + span, lo, hi));
+    double around =
+        fmax(s_bend(t, c, i - span, i - 3, lo, hi), s_bend(t, c, i + 3, i + span, lo, hi));
     if (fabs(b) >= 0.5 * around) {
         int64_t half = (int64_t)ceil(0.5 * period);
         int dir = b > 0 ? 1 : -1;
@@ -317,7 +316,8 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period
     double wmax[DSP_MAX_CHANNELS] = {0}; /* largest of bmax[c] */
     double guard[DSP_MAX_CHANNELS];
     for (int c = 0; c < ch; c++)
-        guard[c] = S_NOISE_STEPS * sqrt(6.0 * (t->noise_ch_sq[c] > 1e-14 ? t->noise_ch_sq[c] : 1e-14));
+        guard[c] =
+            S_NOISE_STEPS * sqrt(6.0 * (t->noise_ch_sq[c] > 1e-14 ? t->noise_ch_sq[c] : 1e-14));
     const int64_t start = from + (int64_t)(S_ATTACK_SKIP_MS * ms);
     int64_t next_ok = start;
     int bi = 0;
@@ -356,7 +356,8 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period
         if (z) {
             zero++;
         } else {
-            if (zero >= min_run && qc_rms(t, i - zero - 5 * ms, i - zero) > S_PRESENT_RATIO * floor) {
+            if (zero >= min_run &&
+                qc_rms(t, i - zero - 5 * ms, i - zero) > S_PRESENT_RATIO * floor) {
                 s_found(&ev, i - zero, zero, S_ZEROS);
             }
             zero = 0;

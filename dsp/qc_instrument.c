@@ -99,8 +99,7 @@ void dsp_tuning_spread(const dsp_analysis_t *const *takes, size_t n, dsp_tuning_
 bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *p)
 {
     if (!p || (!p->known && !p->has_ceiling) || a->rate <= 0 || a->attack_clear ||
-        a->onset_present < 0 || a->cut_end <= a->cut_start ||
-        a->onset_source == DSP_ONSET_CLEAR)
+        a->onset_present < 0 || a->cut_end <= a->cut_start || a->onset_source == DSP_ONSET_CLEAR)
         return false;
     int64_t at;
     if (p->known) {

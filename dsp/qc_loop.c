@@ -182,7 +182,9 @@ bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_fr
                 best_seam = r;
             if (r < min_seam)
                 continue;
-            int64_t w = lw <= len / 2 ? lw : (int64_t)llround(floor(len / 2 / period_frames) * period_frames);
+            int64_t w = lw <= len / 2
+                            ? lw
+                            : (int64_t)llround(floor(len / 2 / period_frames) * period_frames);
             if (w < 1)
                 w = len / 2;
             double e0, d0, e1, d1;

@@ -49,13 +49,13 @@
 
 #include "qc.h"
 
-#define S_CUSUM_K       2.0   /* power ratio (3 dB) an excursion must keep up */
+#define S_CUSUM_K       2.0 /* power ratio (3 dB) an excursion must keep up */
 #define S_CLEAR_MS      0.5
-#define S_CLEAR_Z       10.0  /* 10 dB over the floor within S_CLEAR_MS: a clear attack */
-#define S_WALK_MS       1.0   /* walk-back windows: a period of the note, at least this ... */
-#define S_WALK_MAX_MS   10.0  /* ... and at most this */
+#define S_CLEAR_Z       10.0 /* 10 dB over the floor within S_CLEAR_MS: a clear attack */
+#define S_WALK_MS       1.0  /* walk-back windows: a period of the note, at least this ... */
+#define S_WALK_MAX_MS   10.0 /* ... and at most this */
 #define S_WALK_EXCESS   0.35
-#define S_STEP_MS       1.0   /* a sound S_STEP_Z over the floor (7 dB) within this is a step */
+#define S_STEP_MS       1.0 /* a sound S_STEP_Z over the floor (7 dB) within this is a step */
 #define S_STEP_Z        5.0
 #define S_FOOT_DB       30.0  /* the foot ends 30 dB over the floor ... */
 #define S_FOOT_SHARE    0.01  /* ... or at this share of the first maximum's power */
@@ -65,9 +65,9 @@
 #define S_FIT_POINTS    160   /* ... and at most this many */
 #define S_Z_FLOOR       1e-14 /* noise power floor (digital silence) */
 #define S_HUM_HARM      3
-#define S_HUM_MIN_SHARE 0.1   /* hum is removed when it is at least this share of the floor */
-#define S_HUM_MIN_MS    40.0  /* pre-roll needed to fit it */
-#define S_HUM_STEP      4     /* the fit uses every 4th frame (hum is below 200 Hz) */
+#define S_HUM_MIN_SHARE 0.1  /* hum is removed when it is at least this share of the floor */
+#define S_HUM_MIN_MS    40.0 /* pre-roll needed to fit it */
+#define S_HUM_STEP      4    /* the fit uses every 4th frame (hum is below 200 Hz) */
 
 static const double S_POWERS[] = {1.0, 2.0, 3.0, 4.0, 6.0, 8.0}; /* q */
 
@@ -76,10 +76,10 @@ static const double S_POWERS[] = {1.0, 2.0, 3.0, 4.0, 6.0, 8.0}; /* q */
 typedef struct {
     int64_t from, n; /* frames of the take it covers */
     int ch;
-    double *y;                      /* n * ch, interleaved */
-    double inv[DSP_MAX_CHANNELS];   /* 1 / residual noise power per channel */
-    double noise_sq;                /* residual noise power summed over channels */
-    double hum_hz;                  /* 0: no hum removed */
+    double *y;                                     /* n * ch, interleaved */
+    double inv[DSP_MAX_CHANNELS];                  /* 1 / residual noise power per channel */
+    double noise_sq;                               /* residual noise power summed over channels */
+    double hum_hz;                                 /* 0: no hum removed */
     double coef[DSP_MAX_CHANNELS][2 * S_HUM_HARM]; /* sin, cos per harmonic and channel */
 } s_region_t;
 
@@ -314,8 +314,8 @@ static int64_t s_extrapolate(const qc_take_t *t, const s_region_t *r, int64_t pr
 
     /* accumulated excess energy from "present" to the foot's end, at most S_FIT_POINTS
      * points */
-    int64_t fit_hop = (foot_end - present) / S_FIT_POINTS > hop ? (foot_end - present) / S_FIT_POINTS
-                                                                 : hop;
+    int64_t fit_hop =
+        (foot_end - present) / S_FIT_POINTS > hop ? (foot_end - present) / S_FIT_POINTS : hop;
     int np = (int)((foot_end - present) / fit_hop) + 1;
     double *xs = malloc(sizeof(double) * (size_t)np), *es = malloc(sizeof(double) * (size_t)np);
     int64_t t0 = present;
@@ -375,8 +375,8 @@ done:
     return t0 < lowest ? lowest : t0 < present ? t0 : present;
 }
 
-int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to,
-                  double above_noise_db, double expected_hz, qc_onset_t *out)
+int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to, double above_noise_db,
+                  double expected_hz, qc_onset_t *out)
 {
     memset(out, 0, sizeof *out);
     out->onset = out->present = out->loud = -1;

@@ -5,9 +5,10 @@
  * The sidecar's required fields are instrument, note, velocity, round_robin,
  * note_on_frame and note_off_frame (frames in that file where the note-on and note-off
  * were sent, latency offset already applied). sample_rate, channels and frames, when
- * present, describe the audio file and are checked against it by whoever reads both. Live batches add what they know (take id,
- * batch, node, stream position, noise floor, ...); `batcherbird process` needs only the
- * required ones, so takes from any recorder can be re-cut with the same pipeline.
+ * present, describe the audio file and are checked against it by whoever reads both. Live batches
+ * add what they know (take id, batch, node, stream position, noise floor, ...); `batcherbird
+ * process` needs only the required ones, so takes from any recorder can be re-cut with the same
+ * pipeline.
  */
 #ifndef DSP_TAKE_RAW_H
 #define DSP_TAKE_RAW_H

@@ -16,8 +16,8 @@
 #define S_HP_HZ      900.0 /* noise hit: high-pass corner */
 #define S_END_LEVEL  3e-6  /* the release ends below this (about -110 dBFS) */
 
-static const char *const s_names[QC_WAVE_COUNT] = {
-    "saw", "square", "pulse", "supersaw", "pwm", "fm-bell", "noise-hit", "organ"};
+static const char *const s_names[QC_WAVE_COUNT] = {"saw", "square",  "pulse",     "supersaw",
+                                                   "pwm", "fm-bell", "noise-hit", "organ"};
 
 const char *qc_osc_wave_name(qc_wave_t wave)
 {

@@ -22,14 +22,14 @@
 #include <fluidsynth.h>
 #endif
 
-#define S_CHUNK        64     /* frames FluidSynth renders at a time */
-#define S_SILENT       1e-5   /* -100 dBFS: the clean render's start and end */
-#define S_PEAK_DB      -3.0   /* loudest note of an instrument */
-#define S_VEL_CURVE    1.6    /* oscillators: level = (velocity / 127)^curve */
-#define S_MAX_TAIL_S   5.0    /* render at most this long after the note-off */
-#define S_LEVEL_MS     1      /* "stands above the floor": RMS over this window */
-#define S_END_PAD_MS   250    /* the take goes on this long after the tail meets the floor */
-#define S_QUIET_FRAMES 9600   /* after the note-off: this long below S_SILENT ends a render */
+#define S_CHUNK        64   /* frames FluidSynth renders at a time */
+#define S_SILENT       1e-5 /* -100 dBFS: the clean render's start and end */
+#define S_PEAK_DB      -3.0 /* loudest note of an instrument */
+#define S_VEL_CURVE    1.6  /* oscillators: level = (velocity / 127)^curve */
+#define S_MAX_TAIL_S   5.0  /* render at most this long after the note-off */
+#define S_LEVEL_MS     1    /* "stands above the floor": RMS over this window */
+#define S_END_PAD_MS   250  /* the take goes on this long after the tail meets the floor */
+#define S_QUIET_FRAMES 9600 /* after the note-off: this long below S_SILENT ends a render */
 #define S_TWO_PI       6.283185307179586476925
 
 /* ---- instruments ---- */
@@ -43,10 +43,10 @@ static const qc_real_inst_t s_inst[] = {
      .hold_ms = 800},
     {"tim-vibraphone", SF(QC_SRC_TIMGM6MB, 11), .pitched = true, .lo = 53, .hi = 89, .n_notes = 4,
      .hold_ms = 800},
-    {"tim-church-organ", SF(QC_SRC_TIMGM6MB, 19), .pitched = true, .lo = 36, .hi = 84,
-     .n_notes = 5, .hold_ms = 1000},
-    {"tim-nylon-guitar", SF(QC_SRC_TIMGM6MB, 24), .pitched = true, .lo = 40, .hi = 76,
-     .n_notes = 4, .hold_ms = 800},
+    {"tim-church-organ", SF(QC_SRC_TIMGM6MB, 19), .pitched = true, .lo = 36, .hi = 84, .n_notes = 5,
+     .hold_ms = 1000},
+    {"tim-nylon-guitar", SF(QC_SRC_TIMGM6MB, 24), .pitched = true, .lo = 40, .hi = 76, .n_notes = 4,
+     .hold_ms = 800},
     {"tim-fingered-bass", SF(QC_SRC_TIMGM6MB, 33), .pitched = true, .lo = 28, .hi = 55,
      .n_notes = 4, .hold_ms = 800},
     {"tim-strings", SF(QC_SRC_TIMGM6MB, 48), .pitched = true, .lo = 43, .hi = 91, .n_notes = 5,
@@ -66,15 +66,15 @@ static const qc_real_inst_t s_inst[] = {
      .hi = 55, .n_notes = 4, .hold_ms = 800},
     {"tim-slow-strings", SF(QC_SRC_TIMGM6MB, 49), .pitched = true, .held_out = true, .lo = 43,
      .hi = 84, .n_notes = 4, .hold_ms = 1500},
-    {"tim-trumpet", SF(QC_SRC_TIMGM6MB, 56), .pitched = true, .held_out = true, .lo = 55,
-     .hi = 82, .n_notes = 4, .hold_ms = 900},
-    {"tim-saw-wave", SF(QC_SRC_TIMGM6MB, 81), .pitched = true, .held_out = true, .lo = 33,
-     .hi = 81, .n_notes = 5, .hold_ms = 900},
+    {"tim-trumpet", SF(QC_SRC_TIMGM6MB, 56), .pitched = true, .held_out = true, .lo = 55, .hi = 82,
+     .n_notes = 4, .hold_ms = 900},
+    {"tim-saw-wave", SF(QC_SRC_TIMGM6MB, 81), .pitched = true, .held_out = true, .lo = 33, .hi = 81,
+     .n_notes = 5, .hold_ms = 900},
     {"tim-choir", SF(QC_SRC_TIMGM6MB, 52), .pitched = true, .held_out = true, .lo = 48, .hi = 79,
      .n_notes = 4, .hold_ms = 1500},
     /* MuseScore General: tuning */
-    {"ms-grand-piano", SF(QC_SRC_MUSESCORE, 0), .pitched = true, .lo = 24, .hi = 96,
-     .n_notes = 5, .hold_ms = 800},
+    {"ms-grand-piano", SF(QC_SRC_MUSESCORE, 0), .pitched = true, .lo = 24, .hi = 96, .n_notes = 5,
+     .hold_ms = 800},
     {"ms-fm-epiano", SF(QC_SRC_MUSESCORE, 5), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
      .hold_ms = 800},
     {"ms-marimba", SF(QC_SRC_MUSESCORE, 12), .pitched = true, .lo = 48, .hi = 84, .n_notes = 4,
@@ -87,8 +87,8 @@ static const qc_real_inst_t s_inst[] = {
      .hold_ms = 1200},
     {"ms-alto-sax", SF(QC_SRC_MUSESCORE, 65), .pitched = true, .lo = 49, .hi = 80, .n_notes = 4,
      .hold_ms = 900},
-    {"ms-square-lead", SF(QC_SRC_MUSESCORE, 80), .pitched = true, .lo = 36, .hi = 84,
-     .n_notes = 4, .hold_ms = 900},
+    {"ms-square-lead", SF(QC_SRC_MUSESCORE, 80), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
+     .hold_ms = 900},
     /* MuseScore General: held out */
     {"ms-bright-piano", SF(QC_SRC_MUSESCORE, 1), .pitched = true, .held_out = true, .lo = 28,
      .hi = 96, .n_notes = 5, .hold_ms = 800},
@@ -100,12 +100,12 @@ static const qc_real_inst_t s_inst[] = {
      .n_notes = 4, .hold_ms = 1200},
     {"ms-choir", SF(QC_SRC_MUSESCORE, 52), .pitched = true, .held_out = true, .lo = 48, .hi = 79,
      .n_notes = 4, .hold_ms = 1500},
-    {"ms-clarinet", SF(QC_SRC_MUSESCORE, 71), .pitched = true, .held_out = true, .lo = 50,
-     .hi = 86, .n_notes = 4, .hold_ms = 900},
-    {"ms-saw-lead", SF(QC_SRC_MUSESCORE, 81), .pitched = true, .held_out = true, .lo = 36,
-     .hi = 84, .n_notes = 4, .hold_ms = 900},
-    {"ms-warm-pad", SF(QC_SRC_MUSESCORE, 89), .pitched = true, .held_out = true, .lo = 36,
-     .hi = 84, .n_notes = 4, .hold_ms = 1500},
+    {"ms-clarinet", SF(QC_SRC_MUSESCORE, 71), .pitched = true, .held_out = true, .lo = 50, .hi = 86,
+     .n_notes = 4, .hold_ms = 900},
+    {"ms-saw-lead", SF(QC_SRC_MUSESCORE, 81), .pitched = true, .held_out = true, .lo = 36, .hi = 84,
+     .n_notes = 4, .hold_ms = 900},
+    {"ms-warm-pad", SF(QC_SRC_MUSESCORE, 89), .pitched = true, .held_out = true, .lo = 36, .hi = 84,
+     .n_notes = 4, .hold_ms = 1500},
     /* OPL-3 FM bank: tuning */
     {"opl-piano", SF(QC_SRC_OPL3, 0), .pitched = true, .lo = 36, .hi = 84, .n_notes = 4,
      .hold_ms = 800},
@@ -122,8 +122,8 @@ static const qc_real_inst_t s_inst[] = {
     /* OPL-3 FM bank: held out */
     {"opl-epiano", SF(QC_SRC_OPL3, 4), .pitched = true, .held_out = true, .lo = 36, .hi = 84,
      .n_notes = 4, .hold_ms = 800},
-    {"opl-synth-bass", SF(QC_SRC_OPL3, 38), .pitched = true, .held_out = true, .lo = 28,
-     .hi = 55, .n_notes = 4, .hold_ms = 800},
+    {"opl-synth-bass", SF(QC_SRC_OPL3, 38), .pitched = true, .held_out = true, .lo = 28, .hi = 55,
+     .n_notes = 4, .hold_ms = 800},
     {"opl-brass", SF(QC_SRC_OPL3, 61), .pitched = true, .held_out = true, .lo = 48, .hi = 79,
      .n_notes = 4, .hold_ms = 900},
     {"opl-saw-lead", SF(QC_SRC_OPL3, 81), .pitched = true, .held_out = true, .lo = 36, .hi = 84,
@@ -138,15 +138,13 @@ static const qc_real_inst_t s_inst[] = {
     {"avl-red-zeppelin", SF(QC_SRC_AVLDRUMS, 0), .file = 1, .pitched = false, .held_out = true,
      .n_notes = 9, .hold_ms = 500},
     /* Oscillators: tuning */
-    {"osc-saw-lead",
-     OSC(.wave = QC_WAVE_SAW, .attack_ms = 2, .sustain = 1, .release_ms = 150), .pitched = true,
-     .lo = 33, .hi = 81, .n_notes = 5, .hold_ms = 900},
+    {"osc-saw-lead", OSC(.wave = QC_WAVE_SAW, .attack_ms = 2, .sustain = 1, .release_ms = 150),
+     .pitched = true, .lo = 33, .hi = 81, .n_notes = 5, .hold_ms = 900},
     {"osc-saw-bass",
      OSC(.wave = QC_WAVE_SAW, .attack_ms = 1, .decay_s = 0.8, .sustain = 0.6, .release_ms = 80),
      .pitched = true, .lo = 21, .hi = 45, .n_notes = 4, .hold_ms = 900},
-    {"osc-square-bass",
-     OSC(.wave = QC_WAVE_SQUARE, .attack_ms = 1, .sustain = 1, .release_ms = 60), .pitched = true,
-     .lo = 21, .hi = 45, .n_notes = 4, .hold_ms = 900},
+    {"osc-square-bass", OSC(.wave = QC_WAVE_SQUARE, .attack_ms = 1, .sustain = 1, .release_ms = 60),
+     .pitched = true, .lo = 21, .hi = 45, .n_notes = 4, .hold_ms = 900},
     {"osc-pulse25-lead",
      OSC(.wave = QC_WAVE_PULSE, .width = 0.25, .attack_ms = 3, .sustain = 1, .release_ms = 120),
      .pitched = true, .lo = 21, .hi = 84, .n_notes = 5, .hold_ms = 900},
@@ -159,8 +157,8 @@ static const qc_real_inst_t s_inst[] = {
          .attack_ms = 350, .sustain = 1, .release_ms = 500),
      .pitched = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1500},
     {"osc-pwm-pad",
-     OSC(.wave = QC_WAVE_PWM, .width = 0.3, .pwm_depth = 0.15, .pwm_hz = 0.8,
-         .rise = QC_RISE_POWER, .rise_k = 2, .attack_ms = 500, .sustain = 1, .release_ms = 500),
+     OSC(.wave = QC_WAVE_PWM, .width = 0.3, .pwm_depth = 0.15, .pwm_hz = 0.8, .rise = QC_RISE_POWER,
+         .rise_k = 2, .attack_ms = 500, .sustain = 1, .release_ms = 500),
      .pitched = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1500},
     {"osc-fm-bell",
      OSC(.wave = QC_WAVE_FM_BELL, .attack_ms = 1, .decay_s = 1.5, .sustain = 0, .release_ms = 400),
@@ -181,8 +179,8 @@ static const qc_real_inst_t s_inst[] = {
          .release_ms = 500),
      .pitched = true, .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1500},
     {"osc-square-lead",
-     OSC(.wave = QC_WAVE_SQUARE, .attack_ms = 3, .sustain = 1, .release_ms = 100),
-     .pitched = true, .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 900},
+     OSC(.wave = QC_WAVE_SQUARE, .attack_ms = 3, .sustain = 1, .release_ms = 100), .pitched = true,
+     .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 900},
     {"osc-pulse40-bass",
      OSC(.wave = QC_WAVE_PULSE, .width = 0.4, .attack_ms = 1, .decay_s = 0.5, .sustain = 0.5,
          .release_ms = 60),
@@ -297,8 +295,8 @@ static int s_note(const qc_real_inst_t *in, int k)
     return in->lo + (int)lround((double)k * (in->hi - in->lo) / (in->n_notes - 1));
 }
 
-size_t qc_real_takes(qc_real_spec_t *out, size_t cap, unsigned src_mask, bool tuning,
-                     bool held_out, int every)
+size_t qc_real_takes(qc_real_spec_t *out, size_t cap, unsigned src_mask, bool tuning, bool held_out,
+                     int every)
 {
     size_t n = 0;
     uint64_t k = 0;
@@ -464,7 +462,8 @@ static double s_gain(int idx, const qc_real_inst_t *in, int rate)
     if (slot >= 0 && cache[idx][slot] > 0)
         return cache[idx][slot];
     double peak = 0;
-    for (int k = 0; k < in->n_notes && k <= in->n_notes / 2; k += in->n_notes / 2 > 0 ? in->n_notes / 2 : 1) {
+    for (int k = 0; k < in->n_notes && k <= in->n_notes / 2;
+         k += in->n_notes / 2 > 0 ? in->n_notes / 2 : 1) {
         qc_real_spec_t sp = QC_REAL_SPEC_INIT;
         sp.rate = rate;
         sp.velocity = 127;

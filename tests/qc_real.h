@@ -73,9 +73,9 @@ typedef struct {
     int rate;            /* Hz */
     uint32_t seed;       /* noise */
     /* Damage, for the tests (defaults: none). */
-    double clip_db;       /* < 0: a stage after the noise flat-tops here (dBFS) */
-    double drive_db;      /* gain before that stage */
-    double zero_block_ms; /* >= 0: a block of exact zeros this long after the true start */
+    double clip_db;         /* < 0: a stage after the noise flat-tops here (dBFS) */
+    double drive_db;        /* gain before that stage */
+    double zero_block_ms;   /* >= 0: a block of exact zeros this long after the true start */
     double repeat_block_ms; /* >= 0: the block here repeats the block before it */
     double jump_ms;         /* >= 0: a block lost here and the audio spliced (a jump) */
     int block;              /* frames per block (64) */
@@ -113,8 +113,8 @@ bool qc_real_available(qc_src_t src);
  * set in src_mask and whose part is asked for (tuning, held_out). With `every` > 1 only
  * every n-th take (a representative subset for tests). Returns how many specs were written
  * (at most cap; call with cap 0 to count). */
-size_t qc_real_takes(qc_real_spec_t *out, size_t cap, unsigned src_mask, bool tuning,
-                     bool held_out, int every);
+size_t qc_real_takes(qc_real_spec_t *out, size_t cap, unsigned src_mask, bool tuning, bool held_out,
+                     int every);
 
 /* Renders one take. Returns 0, -1 when the SoundFont is missing or out of memory. */
 int qc_real_render(const qc_real_spec_t *spec, qc_real_take_t *out);

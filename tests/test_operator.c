@@ -81,10 +81,9 @@ static int s_setup(void **state)
     char state_dir[300], log[300];
     snprintf(state_dir, sizeof state_dir, "%s/state", s_dir);
     snprintf(log, sizeof log, "%s/coordinator.log", s_dir);
-    const char *cargs[] = {"--state",        state_dir, "--nodes",   s_nodes_ep,
-                           "--operators",    s_ops,     "--events",  s_events,
-                           "--heartbeat-ms", "200",     "--library", s_dir,
-                           NULL};
+    const char *cargs[] = {"--state",   state_dir,  "--nodes", s_nodes_ep,       "--operators",
+                           s_ops,       "--events", s_events,  "--heartbeat-ms", "200",
+                           "--library", s_dir,      NULL};
     if (test_start(&s_coord, "batcherbird-coordinator", cargs, log))
         return -1;
     for (int i = 0; i < S_NODES; i++) {
