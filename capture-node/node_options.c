@@ -196,6 +196,11 @@ int node_options_parse(node_options_t *o, int argc, char **argv)
     double v;
     bool every_given = false;
     optind = 0; /* glibc: start afresh, so a second parse (tests) sees every option */
+    /* Without --instrument the one part is the default instrument (NODE_SIM_CONFIG_INIT's
+     * preset, no General MIDI program): a zeroed part would be gm:0, which needs FluidSynth
+     * and a SoundFont (the arm64 sanity run found it). */
+    o->part_presets[0] = o->sim.preset;
+    o->part_programs[0] = o->sim.gm_program;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_COORD:

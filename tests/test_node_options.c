@@ -31,6 +31,10 @@ static void test_defaults(void **state)
     assert_int_equal(o.audio.channels, 2);
     assert_int_equal(o.audio.buffer_frames, 256);
     assert_int_equal(o.sim.gm_program, -1);
+    /* the one part the node plays is that default instrument, not General MIDI program 0 */
+    assert_int_equal(o.n_parts, 1);
+    assert_int_equal(o.part_programs[0], -1);
+    assert_int_equal(o.part_presets[0], o.sim.preset);
     assert_false(o.help || o.list_devices || o.log_level_set);
 }
 
