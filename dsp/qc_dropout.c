@@ -55,8 +55,8 @@
 #define S_ATTACK_RATIO   4.0 /* RMS after / before (12 dB): a new attack, not a jump */
 #define S_MIN_SHARE      0.1 /* a jump bends at least this share of the sound's RMS */
 #define S_ATTACK_SKIP_MS 5.0
-#define S_PRESENT_RATIO  4.0 /* a run counts where the 5 ms before it is this far above the floor  \
-                              */
+/* a run counts where the 5 ms before it is this far above the floor */
+#define S_PRESENT_RATIO     4.0
 #define S_RECUR_FRAC        0.06 /* an edge may move this much of a period per period */
 #define S_RECUR_SHARE       0.35 /* ... and come back this much of the height (voices merge) */
 #define S_EDGE_SHARE        0.7  /* a major edge recurs at least this large */
