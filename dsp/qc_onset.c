@@ -6,7 +6,7 @@
  * explains more of the pre-roll) is fitted to the pre-roll by least squares and
  * subtracted, continued, from the region. Hum is a steady sine that would otherwise hide
  * a quiet note's first milliseconds; what remains of the floor is broadband noise of
- * power sigma_c^2 per channel, and z = mean over channels of x^2 / sigma_c^2 (mean 1 in
+ * power sigma_c^2 per channel (measured on the same pre-roll after the hum's removal), and z = mean over channels of x^2 / sigma_c^2 (mean 1 in
  * the floor) measures the sound in units of it.
  *
  * 1. Loud: the first sample above_noise_db over the floor. Noise alone never gets there;
@@ -68,6 +68,7 @@
 #define S_HUM_MIN_SHARE 0.1  /* hum is removed when it is at least this share of the floor */
 #define S_HUM_MIN_MS    40.0 /* pre-roll needed to fit it */
 #define S_HUM_STEP      4    /* the fit uses every 4th frame (hum is below 200 Hz) */
+#define S_RESID_MIN_FRAMES 256 /* pre-roll frames the residual floor is measured on */
 
 static const double S_POWERS[] = {1.0, 2.0, 3.0, 4.0, 6.0, 8.0}; /* q */
 
@@ -156,6 +157,8 @@ static double s_hum_fit(const qc_take_t *t, int64_t pre, int c, double f, double
     return explained / (double)cnt;
 }
 
+static bool s_region_fill(const qc_take_t *t, s_region_t *r, int64_t to);
+
 /* The hum and the residual floor, fitted before `from`. */
 static void s_region_init(const qc_take_t *t, int64_t from, s_region_t *r)
 {
@@ -180,12 +183,27 @@ static void s_region_init(const qc_take_t *t, int64_t from, s_region_t *r)
             }
         }
     }
+    /* the residual floor, measured where the hum was fitted: the floor's power less the
+     * hum's would mix two windows, and with a hum many times the noise that difference
+     * is off by a large share of the residual */
+    double res[DSP_MAX_CHANNELS] = {0};
+    bool measured = false;
+    if (pre >= S_RESID_MIN_FRAMES && r->hum_hz > 0) {
+        const int64_t from = r->from;
+        r->from = 0;
+        if (s_region_fill(t, r, from)) {
+            for (int64_t i = 0; i < r->n; i++)
+                for (int c = 0; c < t->ch; c++)
+                    res[c] += r->y[i * t->ch + c] * r->y[i * t->ch + c];
+            for (int c = 0; c < t->ch; c++)
+                res[c] /= (double)r->n;
+            measured = true;
+        }
+        r->from = from;
+        r->n = 0;
+    }
     for (int c = 0; c < t->ch; c++) {
-        double hum_sq = 0;
-        for (int h = 0; h < S_HUM_HARM && r->hum_hz > 0; h++)
-            hum_sq += 0.5 * (r->coef[c][2 * h] * r->coef[c][2 * h] +
-                             r->coef[c][2 * h + 1] * r->coef[c][2 * h + 1]);
-        double nsq = t->noise_ch_sq[c] - hum_sq;
+        double nsq = measured ? res[c] : t->noise_ch_sq[c];
         if (nsq < 0.05 * t->noise_ch_sq[c])
             nsq = 0.05 * t->noise_ch_sq[c];
         if (nsq < S_Z_FLOOR)
