@@ -259,7 +259,10 @@ static void s_instrument(void *arg, const char *name, const dsp_latency_prior_t 
 {
     (void)arg;
     printf("%s: ", name);
-    if (prior->known && prior->takes > 0)
+    if (prior->known && prior->pooled)
+        printf("latency %.2f ms (no clear attack: pooled from %d slow attack(s), spread %.2f ms)",
+               prior->latency_ms, prior->takes, prior->spread_ms);
+    else if (prior->known && prior->takes > 0)
         printf("latency %.2f ms (from %d clear attack(s), spread %.2f ms)", prior->latency_ms,
                prior->takes, prior->spread_ms);
     else if (prior->known)

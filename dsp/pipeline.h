@@ -89,6 +89,8 @@ typedef struct {
     double latency_ms; /* onset - note_on of the instrument's clear attacks (median) */
     double spread_ms;  /* their median absolute deviation */
     int takes;         /* clear attacks it was learnt from; 0: from calibrate */
+    bool pooled;       /* no clear attacks: the median of the slow attacks' extrapolated
+                        * starts (takes of them), at most ceiling_ms */
     /* With no latency known: the instrument's notes have begun by note-on + this, since
      * its earliest takes already stood above the floor then (the second earliest, so one
      * stray take cannot pull it). A slow attack starts no later. */

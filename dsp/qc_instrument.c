@@ -6,7 +6,10 @@
  * and median absolute deviation (robust to the odd take whose sample has a lead-in).
  * At least DSP_LATENCY_PRIOR_MIN_TAKES of them and a spread of at most
  * DSP_LATENCY_PRIOR_MAX_SPREAD ms make a prior; otherwise a calibrated node's note-on
- * (delay 0) is one. Applying: a slow attack's onset becomes note-on + the delay, but never
+ * (delay 0) is one; otherwise, for an instrument whose attacks are all slow, the median of
+ * their extrapolated starts (each one's extrapolation is uncertain by milliseconds; the
+ * latency they share is one figure, so pooling them averages that out), no later than the
+ * ceiling below. Applying: a slow attack's onset becomes note-on + the delay, but never
  * later than the point where the take already stands above its floor, never before the
  * take's first frame; the cut keeps its pre-attack margin. Without a prior, the ceiling
  * (the second earliest point after their note-on where the instrument's takes stood above
@@ -72,6 +75,26 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
         qsort(d, m, sizeof *d, s_cmp);
         out->has_ceiling = true;
         out->ceiling_ms = d[1];
+    }
+    /* an instrument of slow attacks only: the median of their extrapolated starts, no
+     * later than the ceiling */
+    m = 0;
+    for (size_t i = 0; d && !out->known && i < n; i++) {
+        const dsp_analysis_t *a = takes[i];
+        if (!a || a->rate <= 0 || a->attack_clear || a->onset_source != DSP_ONSET_EXTRAPOLATED ||
+            a->onset_present < 0 || a->cut_end <= a->cut_start)
+            continue;
+        d[m++] = (double)(a->onset - a->note_on) * 1000.0 / a->rate;
+    }
+    if (!out->known && m >= DSP_LATENCY_PRIOR_MIN_TAKES) {
+        double med = s_median(d, m);
+        for (size_t i = 0; i < m; i++)
+            d[i] = fabs(d[i] - med);
+        out->known = true;
+        out->pooled = true;
+        out->latency_ms = out->has_ceiling && med > out->ceiling_ms ? out->ceiling_ms : med;
+        out->spread_ms = s_median(d, m);
+        out->takes = (int)m;
     }
     free(d);
 }

@@ -23,7 +23,8 @@
 #endif
 
 #define S_CHUNK        64   /* frames FluidSynth renders at a time */
-#define S_SILENT       1e-5 /* -100 dBFS: the clean render's start and end */
+#define S_SILENT       1e-5 /* -100 dBFS: the clean render's end */
+#define S_START_LEVEL  6e-8 /* -144 dBFS, one step of a 24-bit converter: its start */
 #define S_PEAK_DB      -3.0 /* loudest note of an instrument */
 #define S_VEL_CURVE    1.6  /* oscillators: level = (velocity / 127)^curve */
 #define S_MAX_TAIL_S   5.0  /* render at most this long after the note-off */
@@ -519,9 +520,12 @@ int qc_real_render(const qc_real_spec_t *sp, qc_real_take_t *t)
     if (n < 0)
         return -1;
 
-    /* The clean note's own lead-in below -100 dBFS is not sound. */
+    /* The clean render's first sample a 24-bit converter could record (S_START_LEVEL): a
+     * voice's leading digital silence is not the note, but the foot of a rise that starts
+     * from zero is, however far below any floor. */
     int64_t lead = 0;
-    while (lead < n && fabsf(clean[2 * lead]) < S_SILENT && fabsf(clean[2 * lead + 1]) < S_SILENT)
+    while (lead < n && fabsf(clean[2 * lead]) < S_START_LEVEL &&
+           fabsf(clean[2 * lead + 1]) < S_START_LEVEL)
         lead++;
     double peak = 0;
     for (int64_t i = 0; i < 2 * n; i++)

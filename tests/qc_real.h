@@ -15,7 +15,8 @@
  * instrument's hold time, released, and recorded until the tail is well into the floor.
  *
  * Ground truth comes from the clean render (the same note with no noise):
- *   true_start  the first frame of the clean render above -100 dBFS (below any floor);
+ *   true_start  the first frame of the clean render a 24-bit converter could record
+ *               (at or above -144 dBFS: a voice's leading digital silence is left out);
  *   audible     the first frame where the clean note stands above the noise floor: its
  *               RMS over the next millisecond (louder channel) exceeds the floor's RMS
  *               (noise and hum); an onset later than this cuts sound;
