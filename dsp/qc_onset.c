@@ -6,8 +6,9 @@
  * explains more of the pre-roll) is fitted to the pre-roll by least squares and
  * subtracted, continued, from the region. Hum is a steady sine that would otherwise hide
  * a quiet note's first milliseconds; what remains of the floor is broadband noise of
- * power sigma_c^2 per channel (measured on the same pre-roll after the hum's removal), and z = mean over channels of x^2 / sigma_c^2 (mean 1 in
- * the floor) measures the sound in units of it.
+ * power sigma_c^2 per channel (measured on the same pre-roll once the hum is removed), and
+ * z = mean over channels of x^2 / sigma_c^2 (mean 1 in the floor) measures the sound in
+ * units of it.
  *
  * 1. Loud: the first sample above_noise_db over the floor. Noise alone never gets there;
  *    it says a note is there, not where it began.
@@ -68,7 +69,7 @@
 #define S_HUM_MIN_SHARE 0.1  /* hum is removed when it is at least this share of the floor */
 #define S_HUM_MIN_MS    40.0 /* pre-roll needed to fit it */
 #define S_HUM_STEP      4    /* the fit uses every 4th frame (hum is below 200 Hz) */
-#define S_RESID_MIN_FRAMES 256 /* pre-roll frames the residual floor is measured on */
+#define S_RESID_MIN     256 /* pre-roll frames the residual floor is measured on */
 
 static const double S_POWERS[] = {1.0, 2.0, 3.0, 4.0, 6.0, 8.0}; /* q */
 
@@ -188,7 +189,7 @@ static void s_region_init(const qc_take_t *t, int64_t from, s_region_t *r)
      * is off by a large share of the residual */
     double res[DSP_MAX_CHANNELS] = {0};
     bool measured = false;
-    if (pre >= S_RESID_MIN_FRAMES && r->hum_hz > 0) {
+    if (pre >= S_RESID_MIN && r->hum_hz > 0) {
         const int64_t from = r->from;
         r->from = 0;
         if (s_region_fill(t, r, from)) {
