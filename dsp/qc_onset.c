@@ -69,7 +69,7 @@
 #define S_HUM_MIN_SHARE 0.1  /* hum is removed when it is at least this share of the floor */
 #define S_HUM_MIN_MS    40.0 /* pre-roll needed to fit it */
 #define S_HUM_STEP      4    /* the fit uses every 4th frame (hum is below 200 Hz) */
-#define S_RESID_MIN     256 /* pre-roll frames the residual floor is measured on */
+#define S_RESID_MIN     256  /* pre-roll frames the residual floor is measured on */
 
 static const double S_POWERS[] = {1.0, 2.0, 3.0, 4.0, 6.0, 8.0}; /* q */
 
