@@ -20,6 +20,9 @@
  * Unpitched instruments (export_map.h): each sample on its own key with pitchKeyTrack="0"
  * and ampEnvEnabled="false" (DecentSampler's one-shot: no envelope, so a key-up does not
  * stop the sample; it plays to its end), never looped.
+ *
+ * Loops: loopStart/loopEnd, no loopCrossfade: the plan's loop crossfade is already in the
+ * audio (export_audio.c, judged by qc_loop.c); DecentSampler's would blend it again.
  */
 #include <math.h>
 #include <stdio.h>

@@ -19,6 +19,10 @@
  * Velocity: amp_veltrack=100 with amp_velcurve_N points on every region (SFZ v1; the
  * points are the map's, amplitude = 10^(dB/20)), so each layer plays at its recorded
  * level at its own velocity and the player adds no attenuation on top.
+ * Loops: loop_start/loop_end only, no loop_crossfade. The plan's loop crossfade is already
+ * in the audio (export_audio.c blends the frames before loop_end into those before
+ * loop_start, and qc_loop.c judged the seam with that blend); a player that honoured
+ * loop_crossfade as well would blend the blended frames a second time.
  */
 #include <math.h>
 #include <stdio.h>

@@ -276,15 +276,24 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         int64_t to = info->note_off - 50 * ms;
         qc_loop_t lp = {0};
         int64_t min_len = (int64_t)llround(cfg->loop_min_ms * rate / 1000.0);
-        bool found = to > from && qc_find_loop(&t, from, to, rate / a->pitch_hz, min_len,
-                                               cfg->loop_min_seam, &lp);
+        int64_t xf = (int64_t)llround(cfg->loop_crossfade_ms * rate / 1000.0);
+        double min_seam = xf > 0 ? pow(10.0, -cfg->loop_max_xfade_db / 20.0) : cfg->loop_min_seam;
+        bool found =
+            to > from && qc_find_loop(&t, from, to, rate / a->pitch_hz, min_len, min_seam, xf, &lp);
         a->loop_score = lp.score;
         a->loop_seam = lp.seam;
         a->loop_change_db = lp.change_db;
         a->loop_tone_db = lp.tone_db;
         double len_ms = (double)(lp.end + 1 - lp.start) * 1000.0 / rate;
         if (!found) {
-            dsp_analysis_reason(a, DSP_WARN, "no clean loop found (best seam match %.2f)", lp.seam);
+            if (xf > 0)
+                dsp_analysis_reason(a, DSP_WARN,
+                                    "no clean loop found (best crossfaded seam %.2f: level or "
+                                    "tone %.1f dB off across the %.0f ms crossfade)",
+                                    lp.seam, lp.xfade_db, cfg->loop_crossfade_ms);
+            else
+                dsp_analysis_reason(a, DSP_WARN, "no clean loop found (best seam match %.2f)",
+                                    lp.seam);
         } else if (fabs(lp.change_db) > cfg->loop_max_change_db && !cfg->loop_force) {
             a->loop_refused = true;
             dsp_analysis_reason(a, DSP_WARN,
@@ -297,7 +306,6 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
             a->has_loop = true;
             a->loop_start = lp.start;
             a->loop_end = lp.end;
-            int64_t xf = (int64_t)llround(cfg->loop_crossfade_ms * rate / 1000.0);
             a->loop_crossfade = xf < (lp.end - lp.start) / 2 ? xf : (lp.end - lp.start) / 2;
             if (a->cut_end <= lp.end) /* the loop must be inside the sample */
                 a->cut_end = a->release_end = lp.end + 1;

@@ -57,10 +57,12 @@ typedef struct {
     bool loop;                    /* search a sustain loop */
     double loop_min_ms;           /* shortest loop accepted */
     double loop_crossfade_ms;     /* 0: none */
-    double loop_min_seam;         /* seam correlation a loop needs (no click) */
-    double loop_max_change_db;    /* a loop whose level changes more than this pumps: refused */
-    bool loop_force;              /* loop anyway (and warn) when it would pump */
-    bb_note_convention_t notes;   /* note names in reasons */
+    double loop_min_seam;       /* without a crossfade: seam correlation a loop needs (no click) */
+    double loop_max_xfade_db;   /* with a crossfade: the most its level or brightness may leave a
+                                 * smooth handover, dB (qc_loop.c; 1 dB: the level JND) */
+    double loop_max_change_db;  /* a loop whose level changes more than this pumps: refused */
+    bool loop_force;            /* loop anyway (and warn) when it would pump */
+    bb_note_convention_t notes; /* note names in reasons */
 } dsp_pipeline_config_t;
 
 #define DSP_PIPELINE_CONFIG_INIT                                                                   \
@@ -71,7 +73,8 @@ typedef struct {
         .low_snr_db = 40.0, .preroll_over_floor_db = 6.0, .pitch_warn_cents = 15.0,                \
         .pitch_fail_cents = 100.0, .pitch_check = true, .clip_run = 3, .loop = false,              \
         .loop_min_ms = 100.0, .loop_crossfade_ms = 0.0, .loop_min_seam = 0.95,                     \
-        .loop_max_change_db = 0.5, .loop_force = false, .notes = BB_NOTES_C3_IS_60                 \
+        .loop_max_xfade_db = 1.0, .loop_max_change_db = 0.5, .loop_force = false,                  \
+        .notes = BB_NOTES_C3_IS_60                                                                 \
     }
 
 /* ---- the instrument's latency (qc_instrument.c) ----
@@ -162,7 +165,8 @@ typedef struct {
     int64_t loop_start;     /* first frame of the loop */
     int64_t loop_end;       /* last frame of the loop (inclusive, as SFZ/smpl count) */
     double loop_score;      /* seam correlation x 10^(-(|level| + |tone| change) / 20), 0..1 */
-    double loop_seam;       /* correlation across the seam, 0..1 */
+    double loop_seam;       /* seam score, 0..1: correlation across the seam or, with a
+                             * crossfade, 10^(-worst deviation across it in dB / 20) */
     double loop_change_db;  /* level at the loop's end against its start (< 0: decays) */
     double loop_tone_db;    /* brightness at the loop's end against its start */
     bool loop_refused;      /* a loop was found but would pump (see reasons) */

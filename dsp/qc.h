@@ -91,18 +91,22 @@ typedef struct {
 int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period_frames,
                      const qc_clip_t *clip, qc_dropouts_t *out);
 
-/* qc_loop.c: the best loop in [from, to) whose length is a whole number of periods of
- * period_frames, both ends at rising zero crossings, at least min_len long and with a
- * seam correlation of at least min_seam (see the file's comment for the score). Returns
- * true with *out filled; false with out->seam the best seam seen. */
+/* qc_loop.c: the best loop in [from, to) whose length is about a whole number of periods
+ * of period_frames (the end within half a period of it), both ends at rising zero
+ * crossings, at least min_len frames long and with a seam score of at least min_seam
+ * (0..1). xfade: the crossfade (frames) the export will bake in before the loop's end, 0
+ * for none; the seam is then judged over the crossfade, not at the jump (see the file's
+ * comment for both scores). Returns true with *out filled; false with out->seam (and
+ * out->xfade_db) the best seen. */
 typedef struct {
     int64_t start, end; /* end inclusive */
-    double seam;        /* correlation across the seam */
+    double seam;        /* seam score 0..1: correlation, or 10^(-xfade_db / 20) */
+    double xfade_db;    /* with a crossfade: its worst level/spectrum deviation, dB */
     double change_db;   /* level at the end against the start */
     double tone_db;     /* brightness at the end against the start */
     double score;
 } qc_loop_t;
 bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_frames,
-                  int64_t min_len, double min_seam, qc_loop_t *out);
+                  int64_t min_len, double min_seam, int64_t xfade, qc_loop_t *out);
 
 #endif

@@ -208,6 +208,11 @@ static const qc_real_inst_t s_inst[] = {
      OSC(.wave = QC_WAVE_SAW, .rise = QC_RISE_RC, .rise_k = 4, .attack_ms = 900, .sustain = 1,
          .release_ms = 600),
      .pitched = true, .held_out = true, .lo = 36, .hi = 84, .n_notes = 4, .hold_ms = 1800},
+    /* MuseScore General: held out, added for the sustain loops (test_real_string_loops) */
+    {"ms-strings", SF(QC_SRC_MUSESCORE, 48), .pitched = true, .held_out = true, .lo = 43, .hi = 91,
+     .n_notes = 4, .hold_ms = 1500},
+    {"ms-slow-strings", SF(QC_SRC_MUSESCORE, 49), .pitched = true, .held_out = true, .lo = 43,
+     .hi = 84, .n_notes = 4, .hold_ms = 1500},
 };
 
 #define S_N_INST (sizeof s_inst / sizeof s_inst[0])
