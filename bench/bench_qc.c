@@ -479,6 +479,12 @@ int main(int argc, char **argv)
                     double oct = 1200.0 * round(c / 1200.0);
                     s.cents[s.n_cents++] = fabs(c - oct);
                     s.octaves += oct != 0;
+                    if (oct != 0 && getenv("BENCH_QC_VERBOSE"))
+                        fprintf(
+                            stderr,
+                            "octave: %s note %d vel %d: heard %+.0f cents (%.1f Hz for %.1f Hz)\n",
+                            in->name, specs[i].note, specs[i].velocity, c, a->pitch_hz,
+                            tk[i].nominal_hz);
                 }
                 s.sounded++;
                 if (a->verdict != DSP_FAIL)

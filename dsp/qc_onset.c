@@ -19,9 +19,12 @@
  * 3. The note may have stood above the floor a little earlier than the change point
  *    says (a slow rise; a pulse wave whose first edges were smaller): walk back from it
  *    in windows of a period of the note (1 to 10 ms) or of 1 ms (a lone first edge of a
- *    low note) while the mean z of one of them stays above
- *    1 + S_WALK_EXCESS (the note at -4.6 dB of the floor's power, three standard errors
- *    of a 1 ms window's mean); one window below that is bridged. That point, "present",
+ *    low note) while the mean z of one of them stays above 1 + S_WALK_EXCESS (the note
+ *    at -4.6 dB of the floor's power) and S_WALK_SE standard errors of the window's mean
+ *    over 1 (z is the mean of ch chi-square(1) values: variance 2 / ch per frame, so
+ *    2 / (ch w) for a w-frame mean; 0.43 for a 1 ms stereo window at 48 kHz, below which
+ *    noise alone walked back a millisecond or two in one take of twenty); one window
+ *    below that is bridged. That point, "present",
  *    is where the note first stands above the floor, and no onset is ever later.
  * 4. Clear attacks: nothing of the note before the change point, and the mean z over the
  *    S_CLEAR_MS after it at least S_CLEAR_Z (10 dB over the floor within half a
@@ -56,6 +59,7 @@
 #define S_WALK_MS       1.0  /* walk-back windows: a period of the note, at least this ... */
 #define S_WALK_MAX_MS   10.0 /* ... and at most this */
 #define S_WALK_EXCESS   0.35
+#define S_WALK_SE       3.0 /* ... and at least this many standard errors of its mean */
 #define S_STEP_MS       1.0 /* a sound S_STEP_Z over the floor (7 dB) within this is a step */
 #define S_STEP_Z        5.0
 #define S_FOOT_DB       30.0  /* the foot ends 30 dB over the floor ... */
@@ -454,11 +458,14 @@ int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to, do
         moved = false;
         for (int k = 0; k < 2 && !moved; k++) {
             int64_t w = wins[k];
-            if (present - w >= search_from &&
-                s_mean_z(&r, present - w, present) > 1 + S_WALK_EXCESS)
+            /* S_WALK_SE standard errors of a w-frame mean of z in the floor: z is a
+             * mean of ch chi-square(1) values (variance 2 / ch) */
+            double se = S_WALK_SE * sqrt(2.0 / (double)(r.ch * w));
+            double thr = 1 + (se > S_WALK_EXCESS ? se : S_WALK_EXCESS);
+            if (present - w >= search_from && s_mean_z(&r, present - w, present) > thr)
                 present -= w, moved = true;
             else if (present - 2 * w >= search_from &&
-                     s_mean_z(&r, present - 2 * w, present - w) > 1 + S_WALK_EXCESS)
+                     s_mean_z(&r, present - 2 * w, present - w) > thr)
                 present -= 2 * w, moved = true; /* one window in a trough or in the noise */
         }
     }
