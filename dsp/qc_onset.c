@@ -39,13 +39,15 @@
  *    then E(t) = k / (q + 1) (t - t0)^(q+1), so E^(1/(q+1)) is a straight line in t
  *    whatever the waveform, and accumulating averages out the noise and the waveform's
  *    ripple. The straightest of the fits (least residual relative to its rise) gives q and
- *    k; t0 follows from the level at "present" (S_WALK_EXCESS of the floor's power), not
- *    from the line's intercept, which noise moves a lot: t0 = present -
- *    (P_present / k)^(1/q). The start is never more than S_MAX_BACK foot lengths before
- *    "present". A rise that is exponential all the way (no start at all) fits the
- *    largest q, which puts the start where the exponential leaves the floor.
- * A per-instrument latency prior (qc_instrument.c) can replace the onset of a slow attack
- * later; "present" bounds it the same way.
+ *    k; t0 follows from the level where the walk stopped, not from the line's intercept,
+ *    which noise moves a lot: the walk's window of w frames, halfway between present - w
+ *    and present, holds a mean excess of the walk's threshold, which fixes its distance
+ *    from t0 under the fitted law (a window's mean, not the power at its start: with long
+ *    windows and steep rises the two differ by milliseconds). The start is never more than
+ * S_MAX_BACK foot lengths before "present". A rise that is exponential all the way (no start at
+ * all) fits the largest q, which puts the start where the exponential leaves the floor. A
+ * per-instrument latency prior (qc_instrument.c) can replace the onset of a slow attack later;
+ * "present" bounds it the same way.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -306,7 +308,7 @@ static double s_excess(const s_region_t *r, int64_t a, int64_t b)
 /* ---- slow attacks ---- */
 
 static int64_t s_extrapolate(const qc_take_t *t, const s_region_t *r, int64_t present,
-                             double half_s, double *power)
+                             double half_s, int64_t walk_w, double walk_excess, double *power)
 {
     const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
     const int64_t hop = ms / 4 > 0 ? ms / 4 : 1;
@@ -382,10 +384,24 @@ static int64_t s_extrapolate(const qc_take_t *t, const s_region_t *r, int64_t pr
         double rel = sqrt(rss / n) / (rise > 0 ? rise : 1e-300);
         if (rel < best_rel) {
             best_rel = rel;
-            /* E = b^(q+1) (t - t0)^(q+1): the power is (q+1) b^(q+1) (t - t0)^q, which at
-             * "present" is S_WALK_EXCESS of the floor's power */
-            double gap = pow(S_WALK_EXCESS * r->noise_sq / ((q + 1) * pow(b, q + 1)), 1.0 / q);
-            t0 = present - (int64_t)llround(gap);
+            /* E = b^(q+1) (t - t0)^(q+1), so a w-frame window starting g after t0 holds
+             * a mean excess power of b^(q+1) ((g + w)^(q+1) - g^(q+1)) / w (increasing
+             * in g: bisection). The walk stopped between present - w and present: the
+             * window starting halfway there holds the walk's threshold, walk_excess of
+             * the floor's power. */
+            const double w = (double)walk_w, want = walk_excess * r->noise_sq;
+            const double bq = pow(b, q + 1);
+            double lo = 0, hi = 1;
+            while (bq * (pow(hi + w, q + 1) - pow(hi, q + 1)) / w < want && hi < 1e7)
+                hi *= 2;
+            for (int it = 0; it < 50; it++) {
+                double mid = 0.5 * (lo + hi);
+                if (bq * (pow(mid + w, q + 1) - pow(mid, q + 1)) / w < want)
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            t0 = present - walk_w / 2 - (int64_t)llround(lo);
             *power = q;
         }
     }
@@ -491,7 +507,9 @@ int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to, do
             half_s = 0.5 / expected_hz;
         if (half_s > 7.5e-3)
             half_s = 7.5e-3;
-        out->onset = s_extrapolate(t, &r, present, half_s, &out->rise_power);
+        double se = S_WALK_SE * sqrt(2.0 / (double)(r.ch * win));
+        out->onset = s_extrapolate(t, &r, present, half_s, win,
+                                   se > S_WALK_EXCESS ? se : S_WALK_EXCESS, &out->rise_power);
     }
     free(r.y);
     return 0;
