@@ -47,13 +47,18 @@
  * says so (they play from the .sfz and .dspreset). A file over the format's 32-bit chunk
  * size is not written (BB_ETOOLONG).
  */
+#include <fcntl.h>
 #include <glib.h>
 #include <libinstpatch/libinstpatch.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -202,32 +207,178 @@ static void s_zones(IpatchSF2Inst *inst, const dsp_export_inst_t *x, const dsp_e
     }
 }
 
+/* Little-endian fields of a RIFF header. */
+static uint32_t s_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static unsigned s_le16(const unsigned char *p)
+{
+    return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+/* Where a plain WAV file (RIFF/WAVE, "fmt " then "data"; Microsoft's RIFF layout) keeps
+ * its frames, and their libinstpatch sample format: mono or stereo 16- or 24-bit PCM or
+ * 32-bit float, the formats export_audio.c writes. False for anything else (FLAC, RF64,
+ * more channels), which goes through libinstpatch's sound-file reader instead. */
+static bool s_wav_layout(const char *path, guint *data_at, guint *frames, int *format, int *rate)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    unsigned char h[40];
+    bool ok = fread(h, 1, 12, f) == 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WAVE", 4);
+    bool have_fmt = false;
+    unsigned tag = 0, channels = 0, align = 0, bits = 0;
+    long at = 12;
+    while (ok) {
+        ok = fseek(f, at, SEEK_SET) == 0 && fread(h, 1, 8, f) == 8;
+        if (!ok)
+            break;
+        uint32_t size = s_le32(h + 4);
+        if (!memcmp(h, "fmt ", 4)) {
+            ok = size >= 16 && fread(h, 1, size >= 40 ? 40 : 16, f) == (size >= 40 ? 40 : 16);
+            if (!ok)
+                break;
+            tag = s_le16(h);
+            channels = s_le16(h + 2);
+            *rate = (int)s_le32(h + 4);
+            align = s_le16(h + 12);
+            bits = s_le16(h + 14);
+            if (tag == 0xFFFE) /* WAVE_FORMAT_EXTENSIBLE: the sub-format's first two bytes */
+                tag = size >= 40 ? s_le16(h + 24) : 0;
+            have_fmt = true;
+        } else if (!memcmp(h, "data", 4)) {
+            ok = have_fmt && align > 0 && (uint64_t)at + 8 + size <= UINT32_MAX;
+            if (ok) {
+                *data_at = (guint)(at + 8);
+                *frames = size / align;
+            }
+            break;
+        }
+        at += 8 + (long)size + (size & 1); /* chunks are padded to even sizes */
+        ok = at < (long)UINT32_MAX;
+    }
+    fclose(f);
+    if (!ok || (channels != 1 && channels != 2) || align != channels * bits / 8)
+        return false;
+    int width;
+    if (tag == 1 && bits == 16)
+        width = IPATCH_SAMPLE_16BIT;
+    else if (tag == 1 && bits == 24)
+        width = IPATCH_SAMPLE_REAL24BIT;
+    else if (tag == 3 && bits == 32)
+        width = IPATCH_SAMPLE_FLOAT;
+    else
+        return false;
+    *format = width | (channels == 2 ? IPATCH_SAMPLE_STEREO : IPATCH_SAMPLE_MONO) |
+              IPATCH_SAMPLE_SIGNED | IPATCH_SAMPLE_LENDIAN;
+    return true;
+}
+
+/* A sample file mapped into memory while the SF2 is written (unmapped after). */
+typedef struct {
+    void *at;
+    size_t len;
+} s_map_t;
+
+/* The SF2 samples of a plain WAV file, read straight from its data chunk, mapped into
+ * memory: libinstpatch's sound-file store opens and parses the file through libsndfile
+ * again for every block the SF2 writer reads (about 150 system calls each, most of the
+ * SF2 export's time), and its file store reads a block in 1 KiB system calls; a RAM store
+ * over the mapping reads the page cache. Stereo is split as libinstpatch's own converter
+ * splits it: one mono virtual store per channel over the file's frames, the two samples
+ * linked. The frames reach the SF2 writer unchanged, so the .sf2 is the same byte for
+ * byte. Returns how many samples (1 or 2) and the mapping in *map (the caller unmaps it
+ * once the SF2 is written), 0 when the file is not a plain WAV. */
+static int s_wav_samples(const char *path, IpatchSF2Sample **out, s_map_t *map)
+{
+    guint data_at = 0, frames = 0;
+    int format = 0, rate = 0;
+    if (!s_wav_layout(path, &data_at, &frames, &format, &rate) || frames < 4)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return 0;
+    int n = IPATCH_SAMPLE_FORMAT_GET_CHANNELS(format) == IPATCH_SAMPLE_STEREO ? 2 : 1;
+    size_t bytes = (size_t)frames * (size_t)ipatch_sample_format_size(format);
+    void *at = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size >= (uint64_t)data_at + bytes)
+        at = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (at == MAP_FAILED)
+        return 0;
+    *map = (s_map_t){.at = at, .len = (size_t)st.st_size};
+    /* The store only reads; the mapping stays the caller's. Not through
+     * ipatch_sample_store_ram_new(): libinstpatch 1.1.6 takes any "free-data" given, FALSE
+     * too, as TRUE and would free the mapping. */
+    IpatchSample *store = IPATCH_SAMPLE(g_object_new(IPATCH_TYPE_SAMPLE_STORE_RAM, "location",
+                                                     (char *)at + data_at, NULL)); /* ++ ref */
+    g_object_set(store, "sample-format", format, "sample-size", frames, "sample-rate", rate, NULL);
+    for (int c = 0; c < n; c++) {
+        IpatchSampleData *data = ipatch_sample_data_new(); /* ++ ref */
+        if (n == 2) {
+            IpatchSampleList *list = ipatch_sample_list_new();
+            ipatch_sample_list_append(list, store, 0, frames,
+                                      c == 0 ? IPATCH_SAMPLE_LEFT : IPATCH_SAMPLE_RIGHT);
+            IpatchSample *virt = ipatch_sample_store_virtual_new(); /* ++ ref */
+            g_object_set(virt, "sample-format", format & ~IPATCH_SAMPLE_CHANNEL_MASK, "sample-rate",
+                         rate, NULL);
+            /* the virtual store takes the list over */
+            ipatch_sample_store_virtual_set_list(IPATCH_SAMPLE_STORE_VIRTUAL(virt), 0, list);
+            ipatch_sample_data_add(data, IPATCH_SAMPLE_STORE(virt));
+            g_object_unref(virt);
+        } else {
+            ipatch_sample_data_add(data, IPATCH_SAMPLE_STORE(store));
+        }
+        out[c] = ipatch_sf2_sample_new(); /* ++ ref, the caller's */
+        g_object_set(out[c], "sample-data", data, "sample-rate", rate, "channel",
+                     n == 1   ? IPATCH_SF2_SAMPLE_CHANNEL_MONO
+                     : c == 0 ? IPATCH_SF2_SAMPLE_CHANNEL_LEFT
+                              : IPATCH_SF2_SAMPLE_CHANNEL_RIGHT,
+                     NULL);
+        g_object_unref(data);
+    }
+    if (n == 2) {
+        g_object_set(out[0], "linked-sample", out[1], NULL);
+        g_object_set(out[1], "linked-sample", out[0], NULL);
+    }
+    g_object_unref(store);
+    return n;
+}
+
 /* The SF2 samples of one file: 1 (mono) or 2 (left, right), properties set from the map.
  * Returns how many, 0 with a message. */
 static int s_samples(IpatchSF2 *sf2, const char *dir, const dsp_export_sample_t *s,
-                     IpatchSF2Sample **out, char *err, size_t errlen)
+                     IpatchSF2Sample **out, s_map_t *map, char *err, size_t errlen)
 {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", dir, s->file);
-    GError *gerr = NULL;
-    IpatchFileHandle *fh = ipatch_file_identify_open(path, &gerr);
-    if (!fh) {
-        snprintf(err, errlen, "SoundFont: cannot read %s: %s", path,
-                 gerr ? gerr->message : "unknown format");
-        g_clear_error(&gerr);
-        return 0;
-    }
-    GList *list =
-        ipatch_convert_object_to_type_multi_list(G_OBJECT(fh->file), IPATCH_TYPE_SF2_SAMPLE, &gerr);
-    int n = 0;
-    for (GList *p = list; p && n < 2; p = p->next)
-        out[n++] = IPATCH_SF2_SAMPLE(p->data);
-    if (n == 0) {
-        snprintf(err, errlen, "SoundFont: cannot convert %s: %s", path,
-                 gerr ? gerr->message : "no sample");
-        g_clear_error(&gerr);
-        ipatch_file_close(fh);
-        return 0;
+    IpatchFileHandle *fh = NULL;
+    GList *list = NULL;
+    int n = s_wav_samples(path, out, map);
+    if (n == 0) { /* FLAC and the rest: libinstpatch's sound-file converter */
+        GError *gerr = NULL;
+        fh = ipatch_file_identify_open(path, &gerr);
+        if (!fh) {
+            snprintf(err, errlen, "SoundFont: cannot read %s: %s", path,
+                     gerr ? gerr->message : "unknown format");
+            g_clear_error(&gerr);
+            return 0;
+        }
+        list = ipatch_convert_object_to_type_multi_list(G_OBJECT(fh->file), IPATCH_TYPE_SF2_SAMPLE,
+                                                        &gerr);
+        for (GList *p = list; p && n < 2; p = p->next)
+            out[n++] = IPATCH_SF2_SAMPLE(p->data);
+        if (n == 0) {
+            snprintf(err, errlen, "SoundFont: cannot convert %s: %s", path,
+                     gerr ? gerr->message : "no sample");
+            g_clear_error(&gerr);
+            ipatch_file_close(fh);
+            return 0;
+        }
     }
     const char *base = strrchr(s->file, '/');
     base = base ? base + 1 : s->file;
@@ -249,7 +400,8 @@ static int s_samples(IpatchSF2 *sf2, const char *dir, const dsp_export_sample_t 
         ipatch_container_add_unique(IPATCH_CONTAINER(sf2), IPATCH_ITEM(out[c]));
     }
     g_list_free(list); /* the samples' references now belong to the caller */
-    ipatch_file_close(fh);
+    if (fh)
+        ipatch_file_close(fh);
     return n;
 }
 
@@ -308,14 +460,15 @@ int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_ins
     /* every sample file once: its SF2 sample(s), shared by the instruments using it */
     IpatchSF2Sample *(*smp)[2] = calloc(inst->n_samples + 1, sizeof *smp);
     int *n_smp = calloc(inst->n_samples + 1, sizeof *n_smp);
-    int rc = smp && n_smp ? 0 : BB_ENOMEM;
+    s_map_t *maps = calloc(inst->n_samples + 1, sizeof *maps);
+    int rc = smp && n_smp && maps ? 0 : BB_ENOMEM;
     if (rc)
         snprintf(err, errlen, "out of memory");
     for (size_t i = 0; i < inst->n_samples && !rc; i++) {
         const dsp_export_sample_t *s = &inst->samples[i];
         if (s->map.release)
             continue;
-        n_smp[i] = s_samples(sf2, dir, s, smp[i], err, errlen);
+        n_smp[i] = s_samples(sf2, dir, s, smp[i], &maps[i], err, errlen);
         if (n_smp[i] == 0)
             rc = BB_EIO;
     }
@@ -364,5 +517,9 @@ int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_ins
         g_object_unref(file);
     }
     g_object_unref(sf2);
+    for (size_t i = 0; maps && i < inst->n_samples; i++) /* nothing reads them any more */
+        if (maps[i].at)
+            munmap(maps[i].at, maps[i].len);
+    free(maps);
     return rc;
 }
