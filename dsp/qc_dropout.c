@@ -209,8 +209,10 @@ static double s_max_bend(const qc_take_t *t, int c, int64_t a, int64_t b, int64_
     return m;
 }
 
-/* Whether the step at i on channel c is the waveform's, not damage (rules of check 4). */
-static bool s_explained(const qc_take_t *t, int c, int64_t i, double period, int64_t lo, int64_t hi)
+/* Whether the step at i on channel c is the waveform's, not damage (rules of check 4).
+ * Rarely reached: kept out of the per-sample loop. */
+static __attribute__((noinline)) bool s_explained(const qc_take_t *t, int c, int64_t i,
+                                                  double period, int64_t lo, int64_t hi)
 {
     const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
     /* a new attack: the level rises and stays */
@@ -249,6 +251,97 @@ static bool s_explained(const qc_take_t *t, int c, int64_t i, double period, int
             return true;
     }
     return false;
+}
+
+/* 1, 2 and 4 in one pass: zeros, held values and jumps. The last millisecond's sharpest
+ * bend per channel comes from block maxima: S_BLOCKS blocks of ms / S_BLOCKS frames plus
+ * the block being filled. Inlined for each channel count (below), so that the per-channel
+ * state lives in registers: this loop touches every sample of every take. */
+#define S_BLOCKS 4
+static inline __attribute__((always_inline)) void
+s_one_pass(const qc_take_t *t, const int ch, int64_t from, int64_t to, double period,
+           const qc_clip_t *clip, int64_t min_run, double floor, s_events_t *ev)
+{
+    const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
+    const int64_t bs = ms / S_BLOCKS > 0 ? ms / S_BLOCKS : 1;
+    double bmax[DSP_MAX_CHANNELS][S_BLOCKS] = {{0}}, cur[DSP_MAX_CHANNELS] = {0};
+    double wmax[DSP_MAX_CHANNELS] = {0}; /* largest of bmax[c] */
+    double guard[DSP_MAX_CHANNELS];
+    float hi[DSP_MAX_CHANNELS], lo[DSP_MAX_CHANNELS];
+    for (int c = 0; c < ch; c++) {
+        guard[c] =
+            S_NOISE_STEPS * sqrt(6.0 * (t->noise_ch_sq[c] > 1e-14 ? t->noise_ch_sq[c] : 1e-14));
+        hi[c] = clip->hi[c];
+        lo[c] = clip->lo[c];
+    }
+    const int64_t start = from + (int64_t)(S_ATTACK_SKIP_MS * ms);
+    int64_t next_ok = start;
+    int bi = 0;
+    int64_t in_block = 0, zero = 0, held = 0;
+    for (int64_t i = from + 1; i <= to; i++) {
+        bool z = i < to, h = i < to;
+        if (i < to) {
+            const float *f = t->x + i * ch, *p = f - ch;
+#pragma GCC unroll 2
+            for (int c = 0; c < ch; c++) {
+                float v = f[c];
+                z = z && v == 0.0f;
+                h = h && v == p[c] && v < hi[c] && v > lo[c];
+                double ad = fabs((double)v - 2.0 * p[c] + (double)p[c - ch]); /* bend */
+                if (ad > guard[c] && ad > S_LOCAL * wmax[c] && ad > S_LOCAL * cur[c] &&
+                    i >= next_ok) {
+                    if (!s_explained(t, c, i, period, from, to)) {
+                        s_found(ev, i, 1, S_JUMP);
+                        next_ok = i + (int64_t)(S_EVENT_GAP_MS * ms);
+                    }
+                }
+                if (ad > cur[c])
+                    cur[c] = ad;
+            }
+            if (++in_block == bs) {
+                for (int c = 0; c < ch; c++) {
+                    bmax[c][bi] = cur[c];
+                    cur[c] = 0;
+                    wmax[c] = 0;
+                    for (int k = 0; k < S_BLOCKS; k++)
+                        wmax[c] = bmax[c][k] > wmax[c] ? bmax[c][k] : wmax[c];
+                }
+                bi = (bi + 1) % S_BLOCKS;
+                in_block = 0;
+            }
+        }
+        if (z) {
+            zero++;
+        } else {
+            if (zero >= min_run &&
+                qc_rms(t, i - zero - 5 * ms, i - zero) > S_PRESENT_RATIO * floor) {
+                s_found(ev, i - zero, zero, S_ZEROS);
+            }
+            zero = 0;
+        }
+        if (h && !z) {
+            held++;
+        } else {
+            /* a held run of n repeats is n + 1 equal frames */
+            if (held + 1 >= min_run &&
+                qc_rms(t, i - held - 5 * ms, i - held) > S_PRESENT_RATIO * floor) {
+                s_found(ev, i - held - 1, held + 1, S_HELD);
+            }
+            held = 0;
+        }
+    }
+}
+
+/* s_one_pass with the channel count a constant for mono and stereo. */
+static void s_one_pass_any(const qc_take_t *t, int ch, int64_t from, int64_t to, double period,
+                           const qc_clip_t *clip, int64_t min_run, double floor, s_events_t *ev)
+{
+    if (ch == 2)
+        s_one_pass(t, 2, from, to, period, clip, min_run, floor, ev);
+    else if (ch == 1)
+        s_one_pass(t, 1, from, to, period, clip, min_run, floor, ev);
+    else
+        s_one_pass(t, ch, from, to, period, clip, min_run, floor, ev);
 }
 
 int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period,
@@ -307,72 +400,7 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period
         }
     }
 
-    /* 1, 2 and 4 in one pass: zeros, held values and jumps. The last millisecond's
-     * sharpest bend per channel comes from block maxima: S_BLOCKS blocks of ms / S_BLOCKS
-     * frames plus the block being filled. */
-#define S_BLOCKS 4
-    const int64_t bs = ms / S_BLOCKS > 0 ? ms / S_BLOCKS : 1;
-    double bmax[DSP_MAX_CHANNELS][S_BLOCKS] = {{0}}, cur[DSP_MAX_CHANNELS] = {0};
-    double wmax[DSP_MAX_CHANNELS] = {0}; /* largest of bmax[c] */
-    double guard[DSP_MAX_CHANNELS];
-    for (int c = 0; c < ch; c++)
-        guard[c] =
-            S_NOISE_STEPS * sqrt(6.0 * (t->noise_ch_sq[c] > 1e-14 ? t->noise_ch_sq[c] : 1e-14));
-    const int64_t start = from + (int64_t)(S_ATTACK_SKIP_MS * ms);
-    int64_t next_ok = start;
-    int bi = 0;
-    int64_t in_block = 0, zero = 0, held = 0;
-    for (int64_t i = from + 1; i <= to; i++) {
-        bool z = i < to, h = i < to;
-        if (i < to) {
-            const float *f = t->x + i * ch, *p = f - ch;
-            for (int c = 0; c < ch; c++) {
-                float v = f[c];
-                z = z && v == 0.0f;
-                h = h && v == p[c] && v < clip->hi[c] && v > clip->lo[c];
-                double ad = fabs((double)v - 2.0 * p[c] + (double)p[c - ch]); /* bend */
-                if (ad > guard[c] && ad > S_LOCAL * wmax[c] && ad > S_LOCAL * cur[c] &&
-                    i >= next_ok) {
-                    if (!s_explained(t, c, i, period, from, to)) {
-                        s_found(&ev, i, 1, S_JUMP);
-                        next_ok = i + (int64_t)(S_EVENT_GAP_MS * ms);
-                    }
-                }
-                if (ad > cur[c])
-                    cur[c] = ad;
-            }
-            if (++in_block == bs) {
-                for (int c = 0; c < ch; c++) {
-                    bmax[c][bi] = cur[c];
-                    cur[c] = 0;
-                    wmax[c] = 0;
-                    for (int k = 0; k < S_BLOCKS; k++)
-                        wmax[c] = bmax[c][k] > wmax[c] ? bmax[c][k] : wmax[c];
-                }
-                bi = (bi + 1) % S_BLOCKS;
-                in_block = 0;
-            }
-        }
-        if (z) {
-            zero++;
-        } else {
-            if (zero >= min_run &&
-                qc_rms(t, i - zero - 5 * ms, i - zero) > S_PRESENT_RATIO * floor) {
-                s_found(&ev, i - zero, zero, S_ZEROS);
-            }
-            zero = 0;
-        }
-        if (h && !z) {
-            held++;
-        } else {
-            /* a held run of n repeats is n + 1 equal frames */
-            if (held + 1 >= min_run &&
-                qc_rms(t, i - held - 5 * ms, i - held) > S_PRESENT_RATIO * floor) {
-                s_found(&ev, i - held - 1, held + 1, S_HELD);
-            }
-            held = 0;
-        }
-    }
+    s_one_pass_any(t, ch, from, to, period, clip, min_run, floor, &ev);
     s_tally(t, &ev, from, to, out);
     return out->zero_runs + out->held_runs + out->repeats + out->jumps;
 }
