@@ -119,6 +119,21 @@ int dsp_export_process(float *x, int64_t frames, int channels, const dsp_analysi
     return 0;
 }
 
+/* floor(v + 0.5) clipped to [lo, hi] (NaN: 0), without a call to libm's floor() per
+ * sample: truncation, one down for negative non-integers. The same integers as floor(). */
+static inline int64_t s_round_clip(double v, int64_t lo, int64_t hi)
+{
+    double t = v + 0.5;
+    if (t >= (double)hi + 1.0) /* floor(t) > hi */
+        return hi;
+    if (t < (double)lo) /* floor(t) < lo */
+        return lo;
+    if (t != t)
+        return 0;
+    int64_t i = (int64_t)t;
+    return (double)i > t ? i - 1 : i;
+}
+
 /* splitmix64: small, fast, good enough for dither. */
 static uint64_t s_next(uint64_t *state)
 {
@@ -140,26 +155,15 @@ void dsp_export_dither16(const float *x, int64_t samples, bool dither, uint64_t 
         double v = (double)x[i] * S_PCM16_SCALE;
         if (dither)
             v += s_uniform(&st) - s_uniform(&st); /* triangular, -1..+1 LSB */
-        double q = floor(v + 0.5);
-        if (q > 32767.0)
-            q = 32767.0;
-        else if (q < -32768.0)
-            q = -32768.0;
-        out[i] = (int16_t)q;
+        out[i] = (int16_t)s_round_clip(v, -32768, 32767);
     }
 }
 
 /* 24-bit PCM in the top bits of an int, as libsndfile's int interface takes it. */
 static void s_quantise24(const float *x, int64_t samples, int *out)
 {
-    for (int64_t i = 0; i < samples; i++) {
-        double q = floor((double)x[i] * S_PCM24_SCALE + 0.5);
-        if (q > S_PCM24_SCALE - 1)
-            q = S_PCM24_SCALE - 1;
-        else if (q < -S_PCM24_SCALE)
-            q = -S_PCM24_SCALE;
-        out[i] = (int)q * 256;
-    }
+    for (int64_t i = 0; i < samples; i++)
+        out[i] = (int)s_round_clip((double)x[i] * S_PCM24_SCALE, -8388608, 8388607) * 256;
 }
 
 /* ---- a WAV file in memory, through libsndfile's virtual I/O ---- */
