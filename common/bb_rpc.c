@@ -52,6 +52,8 @@ struct bb_rpc_t {
     bool router;
     bool curve;
     char role[16];
+    bb_rpc_trust_fn *trust;
+    void *trust_arg;
     char endpoint[256];
     ProtobufCService *services[BB_RPC_MAX_SERVICES];
     size_t n_services;
@@ -557,7 +559,14 @@ static ProtobufCService *s_lookup(bb_rpc_t *self, const char *path,
 typedef struct {
     char name[BB_RPC_CALLER_MAX];
     char role[16];
+    char key[48]; /* public key, Z85 (40 characters) */
 } s_caller_t;
+
+void bb_rpc_set_trust(bb_rpc_t *self, bb_rpc_trust_fn *fn, void *arg)
+{
+    self->trust = fn;
+    self->trust_arg = arg;
+}
 
 static void s_serve_request(bb_rpc_t *self, zframe_t *peer, const Bb__RpcFrame *req,
                             const s_caller_t *caller)
@@ -576,6 +585,22 @@ static void s_serve_request(bb_rpc_t *self, zframe_t *peer, const Bb__RpcFrame *
             bb_warn("%s: refused %s from '%s' (role '%s'): %llu refusal(s) so far", self->endpoint,
                     req->method ? req->method : "a call", caller->name, caller->role,
                     (unsigned long long)self->stats.denied);
+        return;
+    }
+    if (self->curve && self->trust &&
+        !self->trust(self->trust_arg, caller->key, caller->name, caller->role)) {
+        char text[BB_RPC_MESSAGE_MAX];
+        snprintf(text, sizeof text,
+                 "the certificate '%s' is no longer trusted here (revoked); ask for a new one "
+                 "(batcherbird keys new)",
+                 caller->name);
+        s_reply(self, peer, req->call_id, BB_STATUS_UNAUTHENTICATED, text, NULL, 0);
+        self->stats.revoked++;
+        if (self->stats.revoked == 1 || self->stats.revoked % 100 == 0)
+            bb_warn("%s: refused %s from '%s' (role '%s'): its certificate was revoked; %llu "
+                    "refusal(s) so far",
+                    self->endpoint, req->method ? req->method : "a call", caller->name,
+                    caller->role, (unsigned long long)self->stats.revoked);
         return;
     }
     const ProtobufCMethodDescriptor *method = NULL;
@@ -669,8 +694,10 @@ static zframe_t *s_recv_frame(bb_rpc_t *self, bool *more, s_caller_t *caller)
     if (caller) {
         const char *name = zframe_meta(frame, "name");
         const char *role = zframe_meta(frame, "role");
+        const char *key = zframe_meta(frame, "User-Id");
         snprintf(caller->name, sizeof caller->name, "%s", name ? name : "");
         snprintf(caller->role, sizeof caller->role, "%s", role ? role : "");
+        snprintf(caller->key, sizeof caller->key, "%s", key ? key : "");
     }
     return frame;
 }
@@ -709,7 +736,7 @@ static int s_handle_one(bb_rpc_t *self)
     if (self->dropping)
         return s_drop_more(self);
     bool more = false;
-    s_caller_t caller = {.name = "", .role = ""};
+    s_caller_t caller = {.name = "", .role = "", .key = ""};
     zframe_t *peer = NULL, *body = NULL;
     if (self->router) {
         peer = s_recv_frame(self, &more, NULL);

@@ -140,8 +140,18 @@ typedef struct {
     uint64_t dropped;        /* messages dropped: wrong frame count */
     uint64_t dropped_frames; /* frames in those */
     uint64_t denied;         /* requests refused for their certificate's role */
+    uint64_t revoked;        /* requests refused: the certificate is no longer trusted */
 } bb_rpc_stats_t;
 void bb_rpc_stats(bb_rpc_t *self, bb_rpc_stats_t *out);
+
+/* ROUTER with CURVE: asked before every request is served whether the caller's certificate
+ * is still trusted. key: its public key, Z85 text (the connection's ZAP User-Id, which zauth
+ * sets to it); name, role: its metadata. A certificate revoked after its connection was
+ * made would otherwise go on being served until it reconnects (zauth judges a connection
+ * once, at its handshake). false: the request is refused with UNAUTHENTICATED. The
+ * function runs on the thread that pumps the endpoint; arg is the caller's. */
+typedef bool bb_rpc_trust_fn(void *arg, const char *key, const char *name, const char *role);
+void bb_rpc_set_trust(bb_rpc_t *self, bb_rpc_trust_fn *fn, void *arg);
 
 /* Serve `service` on this endpoint. The service must outlive the endpoint. */
 int bb_rpc_serve(bb_rpc_t *self, ProtobufCService *service);

@@ -196,8 +196,8 @@ static int s_setup_auth(coord_t *self, char *err, size_t errlen)
     return 0;
 }
 
-/* The names of the node certificates in the trusted folder, read when it has changed since
- * the last time (keys new and keys revoke add and remove files: the folder's mtime moves). */
+/* The certificates in the trusted folder, read when it has changed since the last time
+ * (keys new and keys revoke add and remove files: the folder's mtime moves). */
 static void s_trusted_reload(coord_t *self)
 {
     char dir[1100];
@@ -205,15 +205,15 @@ static void s_trusted_reload(coord_t *self)
     struct stat st;
     if (stat(dir, &st) != 0)
         return;
-    if (self->trusted_nodes && st.st_mtim.tv_sec == self->trusted_mtime.tv_sec &&
+    if (self->trusted && st.st_mtim.tv_sec == self->trusted_mtime.tv_sec &&
         st.st_mtim.tv_nsec == self->trusted_mtime.tv_nsec)
         return;
     DIR *d = opendir(dir);
     if (!d)
         return;
     size_t n = 0, cap = 16;
-    char(*names)[64] = calloc(cap, sizeof *names);
-    for (struct dirent *e; names && (e = readdir(d));) {
+    coord_trusted_t *list = calloc(cap, sizeof *list);
+    for (struct dirent *e; list && (e = readdir(d));) {
         size_t len = strlen(e->d_name);
         if (len < 6 || strcmp(e->d_name + len - 5, ".cert") != 0)
             continue;
@@ -222,26 +222,29 @@ static void s_trusted_reload(coord_t *self)
         zcert_t *c = zcert_load(path);
         if (!c)
             continue;
-        if (!strcmp(bb_cert_meta(c, BB_CERT_ROLE), "node")) {
-            if (n == cap) {
-                char(*more)[64] = realloc(names, 2 * cap * sizeof *names);
-                if (!more) {
-                    zcert_destroy(&c);
-                    break;
-                }
-                names = more;
-                cap *= 2;
+        if (n == cap) {
+            coord_trusted_t *more = realloc(list, 2 * cap * sizeof *list);
+            if (!more) {
+                zcert_destroy(&c);
+                free(list);
+                list = NULL;
+                break;
             }
-            snprintf(names[n++], sizeof names[0], "%s", bb_cert_meta(c, BB_CERT_NAME));
+            list = more;
+            cap *= 2;
         }
+        snprintf(list[n].name, sizeof list[n].name, "%s", bb_cert_meta(c, BB_CERT_NAME));
+        snprintf(list[n].role, sizeof list[n].role, "%s", bb_cert_meta(c, BB_CERT_ROLE));
+        snprintf(list[n].key, sizeof list[n].key, "%s", zcert_public_txt(c));
+        n++;
         zcert_destroy(&c);
     }
     closedir(d);
-    if (!names)
-        return;
-    free(self->trusted_nodes);
-    self->trusted_nodes = names;
-    self->n_trusted_nodes = n;
+    if (!list)
+        return; /* out of memory: the last list stands */
+    free(self->trusted);
+    self->trusted = list;
+    self->n_trusted = n;
     self->trusted_mtime = st.st_mtim;
 }
 
@@ -250,11 +253,27 @@ bool coord_node_trusted(coord_t *self, const char *name)
     if (!self->curve)
         return true;
     s_trusted_reload(self);
-    if (!self->trusted_nodes)
+    if (!self->trusted)
         return true; /* the folder cannot be read: zauth decides at the next connection */
-    for (size_t i = 0; i < self->n_trusted_nodes; i++)
-        if (!strcmp(self->trusted_nodes[i], name))
+    for (size_t i = 0; i < self->n_trusted; i++)
+        if (!strcmp(self->trusted[i].role, BB_ROLE_NODE) && !strcmp(self->trusted[i].name, name))
             return true;
+    return false;
+}
+
+/* bb_rpc_trust_fn: a request is served while its certificate's public key is still in the
+ * trusted folder (by name and role when the connection carries no key). */
+static bool s_still_trusted(void *arg, const char *key, const char *name, const char *role)
+{
+    coord_t *self = arg;
+    s_trusted_reload(self);
+    if (!self->trusted)
+        return true; /* the folder cannot be read: zauth decides at the next connection */
+    for (size_t i = 0; i < self->n_trusted; i++) {
+        const coord_trusted_t *t = &self->trusted[i];
+        if (*key ? !strcmp(t->key, key) : !strcmp(t->name, name) && !strcmp(t->role, role))
+            return true;
+    }
     return false;
 }
 
@@ -362,6 +381,10 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         goto fail;
     bb_rpc_serve(self->nodes_rpc, &self->nodelink.service.base);
     bb_rpc_serve(self->ops_rpc, &self->operator.service.base);
+    if (self->curve) {
+        bb_rpc_set_trust(self->nodes_rpc, s_still_trusted, self);
+        bb_rpc_set_trust(self->ops_rpc, s_still_trusted, self);
+    }
     self->pub = zsock_new(ZMQ_PUB);
     if (self->pub) {
         zsock_set_maxmsgsize(self->pub, 1024); /* subscribers only send subscriptions */
@@ -433,7 +456,7 @@ void coord_destroy(coord_t **self_p)
     bb_guard_destroy(&self->pub_guard);
     zsock_destroy(&self->pub);
     zactor_destroy(&self->auth);
-    free(self->trusted_nodes);
+    free(self->trusted);
     zcert_destroy(&self->cert);
     coord_ingest_destroy(&self->ingest);
     coord_registry_destroy(&self->registry);

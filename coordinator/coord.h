@@ -84,6 +84,12 @@ typedef struct coord_setup_sent_t {
     struct coord_setup_sent_t *next;
 } coord_setup_sent_t;
 
+/* A certificate the coordinator trusts (a file in the trusted folder). */
+typedef struct {
+    char name[64], role[16];
+    char key[48]; /* public key, Z85 */
+} coord_trusted_t;
+
 struct coord_t {
     coord_config_t cfg;
     char state_dir[1024];
@@ -114,11 +120,11 @@ struct coord_t {
     size_t n_plans;
     int64_t next_tick; /* monotonic ms of the next liveness check */
     bool disk_full;    /* the state folder's disk is below disk_reserve_mb */
-    /* node names with a trusted certificate, read again when the trusted folder changes
-     * (coord_node_trusted) */
+    /* the certificates in the trusted folder (name, role, public key), read again when the
+     * folder changes (coord_node_trusted, and every request: bb_rpc_set_trust) */
     struct timespec trusted_mtime;
-    char (*trusted_nodes)[64];
-    size_t n_trusted_nodes;
+    coord_trusted_t *trusted;
+    size_t n_trusted;
     char disk_message[1200];
 };
 

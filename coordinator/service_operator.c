@@ -62,8 +62,9 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
     size_t listed = 0;
     for (size_t i = 0; i < n; i++) {
         coord_node_t *node = coord_registry_at(self->registry, i);
-        /* a revoked node is gone from the list once it is offline (a connection made
-         * before the revocation lasts until it closes: until then it shows, and says so) */
+        /* a revoked node is gone from the list once it is offline (its calls are refused
+         * from the revocation on, so its heartbeats stop counting; until it is seen as
+         * offline it shows, and says so) */
         bool revoked = !coord_node_trusted(self, node->name);
         if (revoked && !node->online)
             continue;
@@ -94,7 +95,7 @@ static void s_list_nodes(Bb__Operator_Service *service, const Bb__ListNodesReque
             }
         }
         if (revoked)
-            info->message = "certificate revoked: refused when it next connects";
+            info->message = "certificate revoked: its calls are refused";
         ptrs[listed++] = info;
     }
     Bb__ListNodesReply reply = BB__LIST_NODES_REPLY__INIT;

@@ -47,6 +47,8 @@
  *                       certificate's name); the coordinator logs the refusal
  *  node_revoked         a revoked node that went offline leaves `nodes`; plan check does
  *                       not know it; a submit naming it is refused, saying why
+ *  revoked_while_connected  a certificate revoked while connected is refused at its next
+ *                       call (UNAUTHENTICATED, "revoked"); a connected node leaves `nodes`
  *
  * Figures (memory, time, descriptors) are printed on lines starting "figure:"; what is
  * asserted is a bound, never a speed.
@@ -1293,6 +1295,64 @@ static void test_node_revoked(void **state)
     s_check_clean_stop();
 }
 
+/* ListNodes on `rpc`: its status, the message in msg. */
+static int s_list_nodes(bb_rpc_t *rpc, char *msg, size_t len)
+{
+    Bb__ListNodesRequest req = BB__LIST_NODES_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    int st =
+        bb_rpc_call(rpc, &bb__operator__descriptor, "ListNodes", &req.base, 5000, &reply, msg, len);
+    if (reply)
+        protobuf_c_message_free_unpacked(reply, NULL);
+    return st;
+}
+
+/* A certificate revoked while its connection is open is refused at its next call, not
+ * when it next connects: an operator's next request on the same connection gets
+ * UNAUTHENTICATED saying so; a connected node's calls are refused, and it leaves `nodes`
+ * as it goes offline. */
+static void test_revoked_while_connected(void **state)
+{
+    (void)state;
+    assert_int_equal(s_start("revokelive", 1, NULL), 0);
+    bb_rpc_t *rpc = test_fixture_rpc(&s_fx, s_fx.ops, "operator", "leaver");
+    assert_non_null(rpc);
+    char msg[BB_RPC_MESSAGE_MAX];
+    assert_int_equal(s_list_nodes(rpc, msg, sizeof msg), BB_STATUS_OK);
+    const char *revoke_op[] = {"keys",   "revoke",  "--role",   "operator", "--name",
+                               "leaver", "--state", s_fx.state, NULL};
+    assert_int_equal(test_run("batcherbird", revoke_op, 30, NULL, NULL), 0);
+    int st = s_list_nodes(rpc, msg, sizeof msg);
+    printf("figure: revoked operator, same connection: %s '%s'\n", bb_status_name(st), msg);
+    assert_int_equal(st, BB_STATUS_UNAUTHENTICATED);
+    assert_non_null(strstr(msg, "revoked"));
+    bb_rpc_destroy(&rpc);
+
+    double t0 = s_now(), secs = 0;
+    const char *revoke_node[] = {"keys",   "revoke",  "--role",   "node", "--name",
+                                 "node-0", "--state", s_fx.state, NULL};
+    assert_int_equal(test_run("batcherbird", revoke_node, 30, NULL, NULL), 0);
+    char *text = s_log_wait(s_fx.coord.log, "its certificate was revoked", t0, 30, &secs);
+    assert_non_null(text);
+    free(text);
+    const char *nodes[] = {"nodes", NULL};
+    char *out = NULL;
+    bool gone = false;
+    while (!gone && s_now() - t0 < 60) {
+        free(out);
+        out = NULL;
+        gone = test_fixture_cli(&s_fx, 10, &out, NULL, nodes) == 0 && !strstr(out, "node-0");
+        if (!gone)
+            usleep(200 * 1000);
+    }
+    if (!gone)
+        fail_msg("a node revoked while connected is still listed after 60 s:\n%s", out ? out : "");
+    printf("figure: node revoked while connected: refused at once, gone from nodes after %.1f s\n",
+           s_now() - t0);
+    free(out);
+    s_check_clean_stop();
+}
+
 int main(int argc, char **argv)
 {
     zsys_init();
@@ -1319,6 +1379,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_node_no_answer, s_teardown),
         cmocka_unit_test_teardown(test_node_refused, s_teardown),
         cmocka_unit_test_teardown(test_node_revoked, s_teardown),
+        cmocka_unit_test_teardown(test_revoked_while_connected, s_teardown),
     };
     return test_main_group(tests, argc, argv);
 }
