@@ -46,6 +46,13 @@
  * SF2 has no release trigger: release samples are left out of the .sf2 and its comment
  * says so (they play from the .sfz and .dspreset). A file over the format's 32-bit chunk
  * size is not written (BB_ETOOLONG).
+ *
+ * Reading the samples: libinstpatch's sound-file converter reopens and re-parses a WAV
+ * through libsndfile for every block its SF2 writer reads (most of the SF2's time), so
+ * the plain PCM and float WAV files export_audio.c writes are mapped into memory instead:
+ * the RIFF header is walked here (s_wav_layout, the "fmt " and "data" chunks only) and a
+ * small sample store hands the writer each channel's frames in its own format. FLAC and
+ * any other file still go through libinstpatch's converter. Both give the same .sf2.
  */
 #include <fcntl.h>
 #include <glib.h>
@@ -283,6 +290,84 @@ typedef struct {
     size_t len;
 } s_map_t;
 
+/* One channel of a mapped 16- or 24-bit PCM WAV file, as a libinstpatch sample store in
+ * the SF2 writer's own format (mono, signed, little-endian; 24 bits in 32-bit ints, the
+ * low three bytes being the sample, as libinstpatch's IPATCH_SAMPLE_24BIT): the writer
+ * then reads it without a transform. Through libinstpatch's virtual store, each block was
+ * widened to 32 bits for both channels and then split (three passes over the block, a
+ * tenth of process's time); here one pass picks the channel and widens it. */
+typedef struct {
+    IpatchSampleStore parent_instance;
+    const unsigned char *frames;  /* the data chunk, in the mapping */
+    int channels, channel, bytes; /* bytes per sample: 2 or 3 */
+} SWavStore;
+
+typedef struct {
+    IpatchSampleStoreClass parent_class;
+} SWavStoreClass;
+
+static GType s_wav_store_get_type(void);
+static void s_wav_store_iface_init(IpatchSampleIface *iface);
+G_DEFINE_TYPE_WITH_CODE(SWavStore, s_wav_store, IPATCH_TYPE_SAMPLE_STORE,
+                        G_IMPLEMENT_INTERFACE(IPATCH_TYPE_SAMPLE, s_wav_store_iface_init))
+
+static gboolean s_wav_store_read(IpatchSampleHandle *handle, guint offset, guint frames,
+                                 gpointer buf, GError **err)
+{
+    (void)err;
+    const SWavStore *st = (const SWavStore *)handle->sample;
+    const size_t step = (size_t)st->channels * (size_t)st->bytes;
+    const unsigned char *p = st->frames + (size_t)offset * step + (size_t)st->channel * st->bytes;
+    if (st->bytes == 3) {
+        gint32 *out = buf;
+        for (guint i = 0; i < frames; i++, p += step) {
+            gint32 v = (gint32)((guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16);
+            out[i] = (v ^ 0x800000) - 0x800000; /* sign-extended */
+        }
+    } else {
+        gint16 *out = buf;
+        for (guint i = 0; i < frames; i++, p += step)
+            out[i] = (gint16)(guint16)((guint16)p[0] | (guint16)p[1] << 8);
+    }
+    return TRUE;
+}
+
+static void s_wav_store_iface_init(IpatchSampleIface *iface)
+{
+    iface->read = s_wav_store_read;
+}
+
+static void s_wav_store_class_init(SWavStoreClass *klass)
+{
+    (void)klass;
+}
+
+static void s_wav_store_init(SWavStore *self)
+{
+    (void)self;
+}
+
+/* A new SF2 sample (++ ref, the caller's) playing `data`, channel c of n. */
+static IpatchSF2Sample *s_sf2_sample(IpatchSampleData *data, int rate, int n, int c)
+{
+    IpatchSF2Sample *smp = ipatch_sf2_sample_new();
+    g_object_set(smp, "sample-data", data, "sample-rate", rate, "channel",
+                 n == 1   ? IPATCH_SF2_SAMPLE_CHANNEL_MONO
+                 : c == 0 ? IPATCH_SF2_SAMPLE_CHANNEL_LEFT
+                          : IPATCH_SF2_SAMPLE_CHANNEL_RIGHT,
+                 NULL);
+    return smp;
+}
+
+/* A stereo pair's two samples name each other. */
+static void s_link(IpatchSF2Sample **smp, int n)
+{
+    if (n == 2) {
+        g_object_set(smp[0], "linked-sample", smp[1], NULL);
+        g_object_set(smp[1], "linked-sample", smp[0], NULL);
+    }
+}
+
 /* The SF2 samples of a plain WAV file, read straight from its data chunk, mapped into
  * memory: libinstpatch's sound-file store opens and parses the file through libsndfile
  * again for every block the SF2 writer reads (about 150 system calls each, most of the
@@ -311,6 +396,28 @@ static int s_wav_samples(const char *path, IpatchSF2Sample **out, s_map_t *map)
     if (at == MAP_FAILED)
         return 0;
     *map = (s_map_t){.at = at, .len = (size_t)st.st_size};
+    int width = IPATCH_SAMPLE_FORMAT_GET_WIDTH(format);
+    if (width == IPATCH_SAMPLE_16BIT || width == IPATCH_SAMPLE_REAL24BIT) {
+        int mono = (width == IPATCH_SAMPLE_16BIT ? IPATCH_SAMPLE_16BIT : IPATCH_SAMPLE_24BIT) |
+                   IPATCH_SAMPLE_MONO | IPATCH_SAMPLE_SIGNED | IPATCH_SAMPLE_LENDIAN;
+        for (int c = 0; c < n; c++) {
+            SWavStore *wav = g_object_new(s_wav_store_get_type(), NULL); /* ++ ref */
+            wav->frames = (const unsigned char *)at + data_at;
+            wav->channels = n;
+            wav->channel = c;
+            wav->bytes = width == IPATCH_SAMPLE_16BIT ? 2 : 3;
+            g_object_set(wav, "sample-format", mono, "sample-size", frames, "sample-rate", rate,
+                         NULL);
+            IpatchSampleData *data = ipatch_sample_data_new(); /* ++ ref */
+            ipatch_sample_data_add(data, IPATCH_SAMPLE_STORE(wav));
+            g_object_unref(wav);
+            out[c] = s_sf2_sample(data, rate, n, c);
+            g_object_unref(data);
+        }
+        s_link(out, n);
+        return n;
+    }
+    /* 32-bit float: libinstpatch converts it to the SF2's 24 bits, as before */
     /* The store only reads; the mapping stays the caller's. Not through
      * ipatch_sample_store_ram_new(): libinstpatch 1.1.6 takes any "free-data" given, FALSE
      * too, as TRUE and would free the mapping. */
@@ -333,18 +440,10 @@ static int s_wav_samples(const char *path, IpatchSF2Sample **out, s_map_t *map)
         } else {
             ipatch_sample_data_add(data, IPATCH_SAMPLE_STORE(store));
         }
-        out[c] = ipatch_sf2_sample_new(); /* ++ ref, the caller's */
-        g_object_set(out[c], "sample-data", data, "sample-rate", rate, "channel",
-                     n == 1   ? IPATCH_SF2_SAMPLE_CHANNEL_MONO
-                     : c == 0 ? IPATCH_SF2_SAMPLE_CHANNEL_LEFT
-                              : IPATCH_SF2_SAMPLE_CHANNEL_RIGHT,
-                     NULL);
+        out[c] = s_sf2_sample(data, rate, n, c);
         g_object_unref(data);
     }
-    if (n == 2) {
-        g_object_set(out[0], "linked-sample", out[1], NULL);
-        g_object_set(out[1], "linked-sample", out[0], NULL);
-    }
+    s_link(out, n);
     g_object_unref(store);
     return n;
 }
