@@ -278,8 +278,8 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         int64_t min_len = (int64_t)llround(cfg->loop_min_ms * rate / 1000.0);
         int64_t xf = (int64_t)llround(cfg->loop_crossfade_ms * rate / 1000.0);
         double min_seam = xf > 0 ? pow(10.0, -cfg->loop_max_xfade_db / 20.0) : cfg->loop_min_seam;
-        bool found =
-            to > from && qc_find_loop(&t, from, to, rate / a->pitch_hz, min_len, min_seam, xf, &lp);
+        bool found = to > from && qc_find_loop(&t, from, to, rate / a->pitch_hz, min_len, min_seam,
+                                               cfg->loop_max_change_db, xf, &lp);
         a->loop_score = lp.score;
         a->loop_seam = lp.seam;
         a->loop_change_db = lp.change_db;

@@ -167,7 +167,8 @@ typedef struct {
     double loop_score;      /* seam correlation x 10^(-(|level| + |tone| change) / 20), 0..1 */
     double loop_seam;       /* seam score, 0..1: correlation across the seam or, with a
                              * crossfade, 10^(-worst deviation across it in dB / 20) */
-    double loop_change_db;  /* level at the loop's end against its start (< 0: decays) */
+    double loop_change_db;  /* level at the loop's end against its start (< 0: decays); a loop
+                             * under 500 ms: or 500 ms after its start, the larger (qc_loop.c) */
     double loop_tone_db;    /* brightness at the loop's end against its start */
     bool loop_refused;      /* a loop was found but would pump (see reasons) */
     int64_t loop_crossfade; /* frames, applied before loop_end at export */

@@ -94,10 +94,11 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period
 /* qc_loop.c: the best loop in [from, to) whose length is about a whole number of periods
  * of period_frames (the end within half a period of it), both ends at rising zero
  * crossings, at least min_len frames long and with a seam score of at least min_seam
- * (0..1). xfade: the crossfade (frames) the export will bake in before the loop's end, 0
- * for none; the seam is then judged over the crossfade, not at the jump (see the file's
- * comment for both scores). Returns true with *out filled; false with out->seam (and
- * out->xfade_db) the best seen. */
+ * (0..1); of those, the best whose level changes by max_change_db (dB) at most, else the
+ * best of all (it pumps: the caller refuses or forces it). xfade: the crossfade (frames) the export
+ * will bake in before the loop's end, 0 for none; the seam is then judged over the crossfade, not
+ * at the jump (see the file's comment for both scores). Returns true with *out filled; false with
+ * out->seam (and out->xfade_db) the best seen. */
 typedef struct {
     int64_t start, end; /* end inclusive */
     double seam;        /* seam score 0..1: correlation, or 10^(-xfade_db / 20) */
@@ -107,6 +108,7 @@ typedef struct {
     double score;
 } qc_loop_t;
 bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_frames,
-                  int64_t min_len, double min_seam, int64_t xfade, qc_loop_t *out);
+                  int64_t min_len, double min_seam, double max_change_db, int64_t xfade,
+                  qc_loop_t *out);
 
 #endif

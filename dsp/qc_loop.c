@@ -33,16 +33,21 @@
  *          dips 3 dB and nobody hears it.
  *   level  the RMS over a window after the start against the same window before the end,
  *          in dB: a loop over a decaying sound jumps back up by this much every time
- *          round, which is heard as pumping at the loop rate;
+ *          round, which is heard as pumping at the loop rate. A loop shorter than
+ *          LOOP_TREND_MS is also judged on the window that ends LOOP_TREND_MS after its
+ *          start (the larger change counts): a short loop on a slowly decaying pluck
+ *          changes little per round but is still a decaying sound held up;
  *   tone   the same for the brightness (energy of the first difference over the energy,
  *          which follows the high partials), in dB: a sound that darkens as it decays
  *          flips back to bright at every seam.
  * The score is seam x 10^(-(|level| + |tone|) / 20), so a perfect seam on a sound that
- * drops 2 dB over the loop scores 0.79, not 0.999; the best-scoring pair wins. Window
- * energies come from prefix sums, so a candidate costs its seam measure only. Levels are
- * energies summed over channels (a stereo ensemble's mono mix can hide a level change).
- * The difference weighting: a first difference has the gain 2 sin(w / 2) ~ w at angular
- * frequency w, the usual pre-emphasis view of brightness.
+ * drops 2 dB over the loop scores 0.79, not 0.999; the best-scoring pair whose level
+ * changes no more than max_change_db wins, else (for a caller that forces a loop) the
+ * best-scoring of all. Window energies come from prefix sums, so a candidate costs its
+ * seam measure only. Levels are energies summed over channels (a stereo ensemble's mono
+ * mix can hide a level change). The difference weighting: a first difference has the
+ * gain 2 sin(w / 2) ~ w at angular frequency w, the usual pre-emphasis view of
+ * brightness.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -51,8 +56,9 @@
 
 #define LOOP_MAX_LENGTHS 8
 #define LOOP_MAX_STARTS  64
-#define LOOP_LEVEL_MS    20.0 /* level windows: whole periods, at least this long */
-#define LOOP_XF_WIN_MS   8.0  /* crossfade judged in windows at least this long */
+#define LOOP_LEVEL_MS    20.0  /* level windows: whole periods, at least this long */
+#define LOOP_TREND_MS    500.0 /* a shorter loop's level is judged over this long too */
+#define LOOP_XF_WIN_MS   8.0   /* crossfade judged in windows at least this long (the ERD) */
 #define LOOP_XF_MAX_WIN  8
 #define LOOP_XF_NOISE_DB 20.0 /* a band is judged when this far above the noise floor */
 
@@ -191,7 +197,8 @@ static double s_db_ratio(double num, double den)
 }
 
 bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_frames,
-                  int64_t min_len, double min_seam, int64_t xfade, qc_loop_t *out)
+                  int64_t min_len, double min_seam, double max_change_db, int64_t xfade,
+                  qc_loop_t *out)
 {
     out->start = out->end = -1;
     out->seam = out->change_db = out->tone_db = out->score = out->xfade_db = 0;
@@ -216,10 +223,13 @@ bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_fr
     if (kper < 2)
         kper = 2;
     int64_t lw = (int64_t)llround(kper * period_frames);
+    int64_t trend = (int64_t)llround(LOOP_TREND_MS * t->rate / 1000.0);
 
-    /* Candidate lengths: whole periods closest to whole frames, at most the region's
-     * 3/4 so starts have room. */
-    s_len_t lens[LOOP_MAX_LENGTHS];
+    /* Candidate lengths: whole periods closest to whole frames (what a steady pitch
+     * needs), then as many spread geometrically over the range (a moving pitch or level
+     * finds its best loop at any length, often a short one where the sound holds still),
+     * at most the region's 3/4 so starts have room. */
+    s_len_t lens[2 * LOOP_MAX_LENGTHS];
     int nl = 0;
     int64_t kmin = (int64_t)ceil(min_len / period_frames);
     int64_t kmax = (int64_t)floor(usable * 0.75 / period_frames);
@@ -233,6 +243,15 @@ bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_fr
             lens[nl - 1] = cand;
             qsort(lens, (size_t)nl, sizeof lens[0], s_cmp_len);
         }
+    }
+    for (int i = 0; i < LOOP_MAX_LENGTHS && kmax > kmin; i++) {
+        int64_t k = (int64_t)llround(kmin * pow((double)kmax / kmin, (i + 0.5) / LOOP_MAX_LENGTHS));
+        int64_t len = (int64_t)llround(k * period_frames);
+        bool dup = false;
+        for (int j = 0; j < nl && !dup; j++)
+            dup = lens[j].len == len;
+        if (!dup)
+            lens[nl++] = (s_len_t){len, fabs(k * period_frames - len)};
     }
     if (nl == 0)
         return false;
@@ -298,8 +317,20 @@ bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_fr
             s_window(&sums, e - w, e, &e1, &d1);
             double level = s_db_ratio(e1, e0);
             double tone = e0 > 0 && e1 > 0 ? s_db_ratio(d1 / e1, d0 / e0) : 0;
+            /* a short loop: the level's trend over LOOP_TREND_MS from its start too */
+            int64_t span = trend < to - z ? trend : to - z;
+            if (span > e - z && span >= 2 * w) {
+                double e2, d2;
+                s_window(&sums, z + span - w, z + span, &e2, &d2);
+                double drift = s_db_ratio(e2, e0);
+                if (fabs(drift) > fabs(level))
+                    level = drift;
+            }
             double score = r * pow(10.0, -(fabs(level) + fabs(tone)) / 20.0);
-            if (!found || score > out->score) {
+            /* a loop within max_change_db beats any that pumps, whatever their scores */
+            bool ok = fabs(level) <= max_change_db;
+            bool out_ok = found && fabs(out->change_db) <= max_change_db;
+            if (!found || (ok && !out_ok) || (ok == out_ok && score > out->score)) {
                 found = true;
                 out->start = z;
                 out->end = e - 1;
