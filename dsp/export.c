@@ -581,10 +581,10 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
         return rc;
     }
     uint64_t seed = bb_crc32(0, name, strlen(name)) | (uint64_t)t->velocity << 32;
-    rc = dsp_export_write_audio(path, x, len, ch, rate, cfg->bit_depth, cfg->flac, cfg->dither,
-                                seed, &meta, err, errlen);
+    rc = dsp_export_write_audio(&s->crc32, &s->bytes, path, x, len, ch, rate, cfg->bit_depth,
+                                cfg->flac, cfg->dither, seed, &meta, err, errlen);
     free(audio);
-    if (!rc)
+    if (!rc && cfg->flac) /* a WAV's CRC came from memory as it was written */
         rc = dsp_file_crc32(path, &s->crc32, &s->bytes, err, errlen);
     return rc;
 }

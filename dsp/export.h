@@ -284,10 +284,13 @@ typedef struct {
 
 /* Writes interleaved float audio as WAV (16/24-bit PCM or 32-bit float) or FLAC (16/24),
  * with metadata when `meta` is given (WAV: bext, smpl and INFO strings; FLAC: Vorbis
- * comments). Written under a temporary name and renamed. */
-int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int channels, int rate,
-                           int bit_depth, bool flac, bool dither, uint64_t seed,
-                           const dsp_export_meta_t *meta, char *err, size_t errlen);
+ * comments). Written under a temporary name and renamed. A WAV file is built in memory
+ * and written in one go; *crc and *bytes are then its CRC-32 (bb_crc32) and size. For
+ * FLAC they are 0 and 0: the caller reads the file (dsp_file_crc32). */
+int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, const float *x,
+                           int64_t frames, int channels, int rate, int bit_depth, bool flac,
+                           bool dither, uint64_t seed, const dsp_export_meta_t *meta, char *err,
+                           size_t errlen);
 
 /* Reads an audio file (any format libsndfile reads) and writes it as a WAV file of
  * `bit_depth` (16, 24: PCM, no dither, the values as read; 32: float) into *data

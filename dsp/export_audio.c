@@ -13,11 +13,15 @@
  * near -144 dBFS: no dither); 16-bit adds TPDF dither of +-1 LSB (two uniform variables)
  * unless switched off. Both clip, never wrap.
  * Files are written under a temporary name and renamed: a crash never leaves a
- * half-written sample under its final name. A FLAC file with metadata also carries the
- * RIFF chunks of the WAV file it decodes to (export_flac.h): that WAV is written in
- * memory first, with the same quantised frames.
+ * half-written sample under its final name. A WAV file is built in memory through
+ * libsndfile's virtual I/O and written with one write() (libsndfile's own file I/O wrote
+ * 8 KiB at a time), its CRC-32 for the record taken from memory rather than by reading the
+ * file back. A FLAC file with metadata also carries the RIFF chunks of the WAV file it
+ * decodes to (export_flac.h): that WAV is built in memory the same way, with the same
+ * quantised frames.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
@@ -25,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bb_crc32.h"
 #include "bb_err.h"
 #include "export.h"
 #include "export_flac.h"
@@ -257,10 +262,42 @@ static int s_write_frames(SNDFILE *sf, const SF_INFO *info, const char *path, co
     return rc;
 }
 
-int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int channels, int rate,
-                           int bit_depth, bool flac, bool dither, uint64_t seed,
-                           const dsp_export_meta_t *meta, char *err, size_t errlen)
+/* Writes len bytes to a new file at path (created as libsndfile creates it, 0666 less the
+ * umask). 0, or BB_EIO with a message (a full disk: a short write). */
+static int s_write_file(const char *path, const unsigned char *data, size_t len, char *err,
+                        size_t errlen)
 {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return BB_EIO;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, data + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    int saved = done < len ? (errno ? errno : ENOSPC) : 0;
+    if (close(fd) != 0 && !saved)
+        saved = errno;
+    if (saved) {
+        snprintf(err, errlen, "writing %s failed (disk full?): %s", path, strerror(saved));
+        return BB_EIO;
+    }
+    return 0;
+}
+
+int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, const float *x,
+                           int64_t frames, int channels, int rate, int bit_depth, bool flac,
+                           bool dither, uint64_t seed, const dsp_export_meta_t *meta, char *err,
+                           size_t errlen)
+{
+    *crc = 0;
+    *bytes = 0;
     SF_INFO info = {.samplerate = rate, .channels = channels};
     int sub;
     switch (bit_depth) {
@@ -303,10 +340,10 @@ int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int
     if (pcm24)
         s_quantise24(x, frames * channels, pcm24);
 
-    /* FLAC with metadata: the WAV this FLAC decodes to, in memory, for its chunks */
+    /* WAV, and the WAV a FLAC with metadata decodes to (for its chunks): in memory */
     int rc = 0;
     s_mem_t wav = {0};
-    if (flac && meta) {
+    if (!flac || meta) {
         SF_VIRTUAL_IO vio = {s_mem_len, s_mem_seek, s_mem_read, s_mem_write, s_mem_tell};
         SF_INFO winfo = info;
         winfo.format = SF_FORMAT_WAV | sub;
@@ -326,6 +363,26 @@ int dsp_export_write_audio(const char *path, const float *x, int64_t frames, int
 
     char tmp[2048];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!flac) {
+        /* the file is the WAV in memory: written in one go, its CRC taken from memory */
+        if (!rc) {
+            rc = s_write_file(tmp, wav.data, (size_t)wav.len, err, errlen);
+            if (!rc && rename(tmp, path) != 0) {
+                snprintf(err, errlen, "cannot rename into %s: %s", path, strerror(errno));
+                rc = BB_EIO;
+            }
+            if (rc)
+                unlink(tmp);
+        }
+        if (!rc) {
+            *crc = bb_crc32(0, wav.data, (size_t)wav.len);
+            *bytes = (uint64_t)wav.len;
+        }
+        free(wav.data);
+        free(pcm);
+        free(pcm24);
+        return rc;
+    }
     SNDFILE *sf = rc ? NULL : sf_open(tmp, SFM_WRITE, &info);
     if (!rc && !sf) {
         snprintf(err, errlen, "cannot create %s: %s", path, sf_strerror(NULL));
