@@ -79,24 +79,31 @@ void qc_measure_noise(qc_take_t *t, int64_t pre_end, dsp_analysis_t *a)
     a->noise_db = pre_end > 0 ? qc_db(worst) : -200.0;
 }
 
-void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offset)
+/* The pass of qc_measure_levels over the cut, inlined for each channel count (below) so
+ * that the per-channel sums stay in registers: it reads every sample of every take. */
+static inline __attribute__((always_inline)) void s_levels_pass(const qc_take_t *t, const int ch,
+                                                                const dsp_analysis_t *a,
+                                                                double *peak_out, double *total,
+                                                                double *sum, double *loudest_out)
 {
-    /* One pass over the cut: peak, per-channel energy, and 25 ms block energies paired
-     * into 50 ms windows (hop 25 ms) for the loudest-window SNR. */
     const int64_t block = 25 * (int64_t)(t->rate / 1000);
-    const int ch = t->ch;
-    double peak = 0, total[DSP_MAX_CHANNELS] = {0}, blk[DSP_MAX_CHANNELS] = {0},
-           sum[DSP_MAX_CHANNELS] = {0}, prev[DSP_MAX_CHANNELS] = {0}, loudest = 0;
+    double peak = 0, blk[DSP_MAX_CHANNELS] = {0}, prev[DSP_MAX_CHANNELS] = {0}, loudest = 0;
+    double dc[DSP_MAX_CHANNELS], s[DSP_MAX_CHANNELS];
+    for (int c = 0; c < ch; c++) {
+        dc[c] = t->dc[c];
+        s[c] = 0;
+    }
     int64_t in_blk = 0, prev_n = 0;
     for (int64_t i = a->cut_start; i < a->cut_end; i++) {
         const float *f = t->x + i * ch;
+#pragma GCC unroll 2
         for (int c = 0; c < ch; c++) {
-            double v = (double)f[c] - t->dc[c];
+            double v = (double)f[c] - dc[c];
             double av = fabs(v);
             if (av > peak)
                 peak = av;
             blk[c] += v * v;
-            sum[c] += v;
+            s[c] += v;
         }
         if (++in_blk == block || i + 1 == a->cut_end) {
             for (int c = 0; c < ch; c++) {
@@ -111,6 +118,24 @@ void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offs
             in_blk = 0;
         }
     }
+    for (int c = 0; c < ch; c++)
+        sum[c] = s[c];
+    *peak_out = peak;
+    *loudest_out = loudest;
+}
+
+void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offset)
+{
+    /* One pass over the cut: peak, per-channel energy, and 25 ms block energies paired
+     * into 50 ms windows (hop 25 ms) for the loudest-window SNR. */
+    const int ch = t->ch;
+    double peak = 0, total[DSP_MAX_CHANNELS] = {0}, sum[DSP_MAX_CHANNELS] = {0}, loudest = 0;
+    if (ch == 2)
+        s_levels_pass(t, 2, a, &peak, total, sum, &loudest);
+    else if (ch == 1)
+        s_levels_pass(t, 1, a, &peak, total, sum, &loudest);
+    else
+        s_levels_pass(t, ch, a, &peak, total, sum, &loudest);
     double len = (double)(a->cut_end - a->cut_start), worst = 0;
     for (int c = 0; c < ch; c++)
         if (total[c] > worst)
