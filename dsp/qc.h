@@ -79,8 +79,10 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
 
 /* qc_dropout.c: lost or repeated audio in [from, to) (see the file's comment): runs of
  * zeros, held values (not on clip's flat tops), blocks repeated at a driver's period,
- * and jumps the waveform's own edges at period_frames (<= 0: unknown) do not explain.
- * Returns how many were found. */
+ * jumps the waveform's own edges at period_frames (<= 0: unknown) do not explain, and,
+ * for a pitched instrument (the caller's pitch check) with the period known (>= 8
+ * frames), jumps in the note's phase its recent periods do not explain. Returns how
+ * many were found. */
 typedef struct {
     int zero_runs, held_runs, repeats, jumps;
     int own_clicks;         /* jumps that recur alike: the instrument's own, not counted */
@@ -89,7 +91,7 @@ typedef struct {
     const char *first_what; /* "a run of zeros", "a held value", ... (static) */
 } qc_dropouts_t;
 int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period_frames,
-                     const qc_clip_t *clip, qc_dropouts_t *out);
+                     bool pitched, const qc_clip_t *clip, qc_dropouts_t *out);
 
 /* qc_loop.c: the best loop in [from, to) whose length is about a whole number of periods
  * of period_frames (the end within half a period of it), both ends at rising zero

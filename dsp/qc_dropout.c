@@ -1,12 +1,12 @@
 /*
  * qc_dropout.c — audio that went missing or came twice inside the sound, told from the
- * waveform's own edges.
+ * waveform's own edges and periods.
  *
  * A dropout is damage between the instrument and the file: a lost block replaced by
  * zeros, a frozen converter holding one value, a driver repeating its last buffer, or a
  * lost block spliced out so the waveform jumps. Music has edges too (a sawtooth falls
  * by its full height once a period, a pulse twice, a supersaw fourteen times), but they
- * recur with the note; damage happens once. Four checks, on the raw samples inside the
+ * recur with the note; damage happens once. Five checks, on the raw samples inside the
  * sound [from, to):
  *
  * 1. Zeros: a run of at least S_MIN_RUN_MS (and 8 frames) where every channel is exactly
@@ -38,7 +38,33 @@
  *    Two jumps whose surroundings bend alike (correlation of the second differences over
  *    +-24 frames at least 0.9 on every channel) are the instrument's own click, a sample
  *    loop's seam coming round again: counted apart, not a dropout.
- * The first S_ATTACK_SKIP_MS after the onset are not searched for jumps (attacks jump).
+ *    A new attack is a rise of 12 dB over 2 ms and of 3.5 dB over a period (2 ms of a low
+ *    note is part of one cycle, and a splice from its trough to its crest rises as much).
+ * 5. Jumps in phase, in a pitched instrument's note whose period P (frames) the caller
+ *    knows (a drum's ring may shift its phase itself): what the waveform's own
+ *    recent period predicts. e[j] = x[j] - x[j - P] on every channel (the long-term or
+ *    pitch predictor of speech coding, Atal & Schroeder, IEEE Trans. ASSP 27(3), 1979,
+ *    with gain 1; a fractional P by linear interpolation between the two frames nearest),
+ *    its energy against the note's per block of P / 4 frames (every other frame read). A
+ *    block lost from a periodic note shifts its phase: for one period from the splice e
+ *    compares the waveform after it with the one before it and stands high, then both
+ *    sides lie after the splice and e falls back. So: a period whose e / level is
+ *    S_SHIFT_RATIO times that of the two periods before it and of the two after it, at
+ *    least -17 dB under the note, in a note that repeats itself within -7 dB around it
+ *    (noise, drums and a slow pad's swell do not, and are not judged here; a decay or a
+ *    swell scales e and the level alike). A splice the bends above miss shows here: in a
+ *    square wave's flat top, just after a sawtooth's fall, in a high note whose every
+ *    millisecond has edges as sharp. It counts only where the period after it is the old
+ *    waveform at another phase (the best correlation, at least 0.6, over lags a period to
+ *    two back, lies 2 frames or more off whole periods): a sudden change of level or
+ *    timbre keeps its phase. A sample loop's seam does the same each time round: jumps in
+ *    phase whose e matches (correlation 0.9) or that come a whole number of such a pair's
+ *    spacing apart are the sound's own.
+ *    A lost block of nearly whole periods (64 frames at a period of 21.3 or 32 frames,
+ *    or 2 to 3 frames off whole periods with vibrato) leaves the phase where it was: a
+ *    splice a listener cannot place either, not found unless it bends (check 4).
+ * The first S_ATTACK_SKIP_MS after the onset are not searched for jumps (attacks jump);
+ * check 5 starts a period later still (it reads a period back).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -46,15 +72,16 @@
 
 #include "qc.h"
 
-#define S_MIN_RUN_MS     0.33 /* zeros and held values: shortest run (16 frames at 48 kHz) */
-#define S_MIN_RUN_FRAMES 8
-#define S_REPEAT_MIN     16  /* repeated block: shortest run of equal frames */
-#define S_REPEAT_STRIDE  16  /* checked every this many frames (<= S_REPEAT_MIN) */
-#define S_LOCAL          4.0 /* a jump bends this much more than the last millisecond did */
-#define S_NOISE_STEPS    8.0 /* ... and this much larger than the noise's bend RMS */
-#define S_ATTACK_RATIO   4.0 /* RMS after / before (12 dB): a new attack, not a jump */
-#define S_MIN_SHARE      0.1 /* a jump bends at least this share of the sound's RMS */
-#define S_ATTACK_SKIP_MS 5.0
+#define S_MIN_RUN_MS          0.33 /* zeros and held values: shortest run (16 frames at 48 kHz) */
+#define S_MIN_RUN_FRAMES      8
+#define S_REPEAT_MIN          16  /* repeated block: shortest run of equal frames */
+#define S_REPEAT_STRIDE       16  /* checked every this many frames (<= S_REPEAT_MIN) */
+#define S_LOCAL               4.0 /* a jump bends this much more than the last millisecond did */
+#define S_NOISE_STEPS         8.0 /* ... and this much larger than the noise's bend RMS */
+#define S_ATTACK_RATIO        4.0 /* RMS after / before (12 dB): a new attack, not a jump */
+#define S_ATTACK_PERIOD_RATIO 1.5 /* ... and over a period at least this (3.5 dB) */
+#define S_MIN_SHARE           0.1 /* a jump bends at least this share of the sound's RMS */
+#define S_ATTACK_SKIP_MS      5.0
 /* a run counts where the 5 ms before it is this far above the floor */
 #define S_PRESENT_RATIO     4.0
 #define S_RECUR_FRAC        0.06 /* an edge may move this much of a period per period */
@@ -66,15 +93,31 @@
 #define S_CLICK_HALF        24   /* frames either side compared between two clicks ... */
 #define S_CLICK_ALIKE       0.9  /* ... and the correlation that makes them the same click */
 #define S_DEFAULT_PERIOD_MS 10.0
+/* check 5, jumps in phase */
+#define S_MIN_PERIOD   8.0  /* frames: shorter periods (or none given) are not followed */
+#define S_SHIFT_BLOCKS 4    /* blocks per period */
+#define S_SHIFT_STRIDE 2    /* e and the level read every this many frames */
+#define S_SHIFT_RATIO  8.0  /* a period's e / level this many times that around it ... */
+#define S_SHIFT_SHARE  0.02 /* ... at least this (-17 dB under the note) ... */
+#define S_SHIFT_STEADY 0.2  /* ... in a note that repeats itself within -7 dB around it */
+#define S_SHIFT_ONSET  0.25 /* its start: e^2 first at this share of the burst's peak */
+#define S_PHASE_READS  128  /* the old waveform at another phase: frames read per period ... */
+#define S_PHASE_ALIKE  0.6  /* ... the correlation that makes it the same waveform ... */
+#define S_PHASE_OFF    2.0  /* ... at a lag this many frames off whole periods */
+#define S_SHIFT_TOL    1.5  /* periods (+ 8 frames): the same damage as a run or a jump */
+#define S_SEAM_SHIFT   8    /* frames of shift between two passes of a loop's seam ... */
+#define S_SEAM_ALIKE   0.9  /* ... and the correlation of e that makes them one seam */
+#define S_SEAM_PAIRS   4    /* a jump in phase is compared with this many either side */
+#define S_SEAM_DRIFT   0.01 /* a loop's length may vary this much from pass to pass */
 
 static const int s_lags[] = {16,  24,  32,  48,  64,  96,   128,  160, 192,
                              256, 384, 480, 512, 960, 1024, 2048, 4096};
 
 /* Events as found; a jump at the edge of a run of zeros, a held value or a repeated block
  * is that run's edge, not an event of its own. */
-typedef enum { S_ZEROS = 0, S_HELD, S_REPEAT, S_JUMP, S_OWN } s_kind_t;
+typedef enum { S_ZEROS = 0, S_HELD, S_REPEAT, S_JUMP, S_SHIFT, S_OWN } s_kind_t;
 static const char *const s_kind_names[] = {"a run of zeros", "a held value", "a repeated block",
-                                           "a jump"};
+                                           "a jump", "a jump in phase"};
 
 typedef struct {
     int64_t at, len;
@@ -120,8 +163,84 @@ static double s_click_match(const qc_take_t *t, int c, int64_t a, int64_t b, int
     return best;
 }
 
-static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, qc_dropouts_t *out)
+/* e[j] of check 5 on channel c: the frame against the one a period back (linear
+ * interpolation between the two frames nearest). */
+static inline double s_shift_e(const qc_take_t *t, int c, int64_t j, double period)
 {
+    const int64_t p0 = (int64_t)period;
+    const double fr = period - (double)p0;
+    const float *x = t->x + j * t->ch + c;
+    return x[0] - (1.0 - fr) * x[-p0 * t->ch] - fr * x[-(p0 + 1) * t->ch];
+}
+
+/* Normalised correlation (all channels) of e (check 5) over [a - n / 4, a + n) with the
+ * same span at b, the best over +-S_SEAM_SHIFT frames of shift. */
+static double s_seam_match(const qc_take_t *t, int64_t a, int64_t b, int64_t n, double period,
+                           int64_t lo, int64_t hi)
+{
+    double best = 0;
+    const int64_t p1 = (int64_t)period + 1;
+    int64_t u0 = -n / 4, u1 = n;
+    int64_t first = (a < b ? a : b) + u0 - S_SEAM_SHIFT, last = (a > b ? a : b) + u1 + S_SEAM_SHIFT;
+    if (first - p1 < lo)
+        u0 += lo + p1 - first;
+    if (last > hi)
+        u1 -= last - hi;
+    if (u1 - u0 < 8)
+        return 0;
+    for (int sh = -S_SEAM_SHIFT; sh <= S_SEAM_SHIFT; sh++) {
+        double sab = 0, saa = 0, sbb = 0;
+        for (int c = 0; c < t->ch; c++)
+            for (int64_t u = u0; u < u1; u++) {
+                double x = s_shift_e(t, c, a + u, period), y = s_shift_e(t, c, b + sh + u, period);
+                sab += x * y, saa += x * x, sbb += y * y;
+            }
+        double r = saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
+        best = r > best ? r : best;
+    }
+    return best;
+}
+
+static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, double period,
+                    qc_dropouts_t *out)
+{
+    /* how far a jump in phase may lie from the damage's other signs: the burst's period
+     * and a block either side */
+    const int64_t tol = (int64_t)ceil(S_SHIFT_TOL * period) + 8;
+    /* A sample loop's seam shifts the phase each time round, on the same samples: a jump
+     * in phase whose e (check 5) matches that of one of its S_SEAM_PAIRS nearest on
+     * either side is the sound's own, and so is one that comes a whole number (1 to 4)
+     * of such a pair's spacing from either of them (the seam's first pass may differ). */
+    bool seam[S_MAX_EVENTS] = {false};
+    int64_t spacing = 0;
+    for (int i = 0; i < e->n; i++) {
+        if (e->ev[i].kind != S_SHIFT)
+            continue;
+        for (int dir = -1; dir <= 1; dir += 2)
+            for (int k = i + dir, tried = 0; k >= 0 && k < e->n && tried < S_SEAM_PAIRS && !seam[i];
+                 k += dir) {
+                if (e->ev[k].kind != S_SHIFT)
+                    continue;
+                tried++;
+                double r = s_seam_match(t, e->ev[i].at, e->ev[k].at, tol, period, lo, hi);
+                if (r >= S_SEAM_ALIKE) {
+                    seam[i] = true;
+                    spacing = llabs(e->ev[k].at - e->ev[i].at);
+                }
+            }
+    }
+    for (int i = 0; i < e->n && spacing > 0; i++)
+        for (int k = 0; k < e->n && e->ev[i].kind == S_SHIFT && !seam[i]; k++)
+            for (int m = 1; m <= 4 && seam[k] && !seam[i]; m++) {
+                double d = fabs(fabs((double)(e->ev[i].at - e->ev[k].at)) - m * (double)spacing);
+                seam[i] = d <= S_SEAM_DRIFT * m * (double)spacing + 2 * period;
+            }
+    for (int i = 0; i < e->n; i++)
+        if (seam[i]) {
+            e->ev[i].kind = S_OWN;
+            out->own_clicks++;
+        }
+
     /* A click the instrument makes itself (a sample loop's seam) comes back the same: two
      * jumps whose surroundings bend alike on every channel are the sound's own. */
     bool own[S_MAX_EVENTS] = {false};
@@ -145,6 +264,15 @@ static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, q
         const s_event_t *v = &e->ev[i];
         if (v->kind == S_OWN) {
             continue;
+        } else if (v->kind == S_SHIFT) {
+            /* the same damage as a run or a jump found within a period and a block of it */
+            bool same = false;
+            for (int k = 0; k < e->n && !same; k++)
+                same = e->ev[k].kind < S_SHIFT && e->ev[k].at + e->ev[k].len >= v->at - tol &&
+                       e->ev[k].at <= v->at + tol;
+            if (same)
+                continue;
+            out->jumps++;
         } else if (v->kind == S_JUMP) {
             bool edge = false;
             for (int k = 0; k < e->n && !edge; k++)
@@ -217,8 +345,13 @@ static __attribute__((noinline)) bool s_explained(const qc_take_t *t, int c, int
     const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
     /* a new attack: the level rises and stays */
     double before = qc_rms(t, i - 2 * ms, i), after = qc_rms(t, i, i + 2 * ms);
-    if (after > S_ATTACK_RATIO * before)
-        return true;
+    if (after > S_ATTACK_RATIO * before) {
+        /* ... over a period too: 2 ms of a low note is part of one cycle, whose level a
+         * splice from its trough to its crest changes as much */
+        int64_t w = (int64_t)ceil(fmin(fmax(period, 2.0 * ms), 20.0 * ms));
+        if (qc_rms(t, i, i + w) > S_ATTACK_PERIOD_RATIO * qc_rms(t, i - w, i))
+            return true;
+    }
     /* too small against the sound to be a lost block (a kink in the instrument's own
      * sample, a little glitch 20 dB under the note) */
     double bend = fabs(s_step(t, i, c) - s_step(t, i - 1, c));
@@ -344,7 +477,135 @@ static void s_one_pass_any(const qc_take_t *t, int ch, int64_t from, int64_t to,
         s_one_pass(t, ch, from, to, period, clip, min_run, floor, ev);
 }
 
-int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period,
+/* Whether the period from a quarter period after `at` (where the burst is sure to have
+ * begun) is the waveform before `at` at another phase: the lag, over a period from the
+ * shortest that reads wholly before at, with the best
+ * normalised correlation (all channels, S_PHASE_READS frames read across the period)
+ * correlates at least S_PHASE_ALIKE and lies S_PHASE_OFF frames or more from a whole
+ * number of periods. An abrupt change of timbre keeps its phase or matches nothing; a
+ * lost or repeated block matches the old waveform shifted by its length. */
+static bool s_same_wave(const qc_take_t *t, int64_t at, double period, int64_t lo, int64_t hi)
+{
+    const int ch = t->ch;
+    const int64_t n = (int64_t)ceil(period), sk = (n + 3) / 4, a = at + sk, l0 = n + sk + 2,
+                  l1 = l0 + n;
+    const int64_t step = n / S_PHASE_READS > 1 ? n / S_PHASE_READS : 1;
+    if (a + n > hi || a - l1 < lo)
+        return true; /* cannot tell: keep it */
+    double saa = 0;
+    for (int64_t j = a; j < a + n; j += step)
+        for (int c = 0; c < ch; c++)
+            saa += (double)t->x[j * ch + c] * t->x[j * ch + c];
+    double best = -1;
+    int64_t best_lag = 0;
+    for (int64_t lag = l0; lag <= l1; lag++) {
+        double sab = 0, sbb = 0;
+        for (int64_t j = a; j < a + n; j += step)
+            for (int c = 0; c < ch; c++) {
+                double u = t->x[j * ch + c], v = t->x[(j - lag) * ch + c];
+                sab += u * v, sbb += v * v;
+            }
+        double r = saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
+        if (r > best)
+            best = r, best_lag = lag;
+    }
+    double off = fabs((double)best_lag - period * round((double)best_lag / period));
+    return best >= S_PHASE_ALIKE && off >= S_PHASE_OFF;
+}
+
+/* Check 5: a jump in phase. e[j] = sum over channels of (x[j] - x[j - period])^2, the
+ * linear interpolation between the two frames nearest a period back, summed per block of
+ * pb frames. A block lost from a periodic note shifts its phase: e rises for one period
+ * from the splice (the waveform after it against the one before it) and falls back
+ * once both sides lie after it; steady notes, vibrato and slow changes have no such
+ * one-period burst. */
+static void s_find_shifts(const qc_take_t *t, int64_t from, int64_t to, double period,
+                          s_events_t *ev)
+{
+    const int ch = t->ch;
+    const int64_t p0 = (int64_t)floor(period);
+    const double fr = period - (double)p0, g0 = 1.0 - fr;
+    const int64_t pb = p0 / S_SHIFT_BLOCKS > 4 ? p0 / S_SHIFT_BLOCKS : 4;
+    const int64_t nb = (int64_t)ceil(period / (double)pb); /* blocks per period */
+    const int64_t j0 = from + (int64_t)(S_ATTACK_SKIP_MS * t->rate / 1000.0) + p0 + 1;
+    const int64_t n = j0 < to ? (to - j0) / pb : 0;
+    if (n < 6 * nb + 2)
+        return;
+    double *pe = malloc(sizeof(double) * 2 * (size_t)(n + 1)), *px = pe + n + 1;
+    if (!pe)
+        return;
+    pe[0] = px[0] = 0; /* prefix sums per block */
+    double noise = 0;
+    for (int c = 0; c < ch; c++)
+        noise += t->noise_ch_sq[c] * (1.0 + g0 * g0 + fr * fr);
+    /* every S_SHIFT_STRIDE-th frame: the sums are energies over a period or more, and
+     * compared only with each other */
+    const float a0 = (float)g0, a1 = (float)fr;
+    const int64_t back0 = p0 * ch, back1 = (p0 + 1) * ch, step = S_SHIFT_STRIDE * ch;
+    for (int64_t k = 0; k < n; k++) {
+        float se = 0, sx = 0, se2 = 0, sx2 = 0;
+        const float *x = t->x + (j0 + k * pb) * ch, *end = x + pb * ch;
+        if (ch == 2) { /* the usual take: the channel loop unrolled */
+            for (; x < end; x += step) {
+                float v = x[0], d = v - a0 * x[-back0] - a1 * x[-back1];
+                float w = x[1], f = w - a0 * x[1 - back0] - a1 * x[1 - back1];
+                se += d * d, sx += v * v, se2 += f * f, sx2 += w * w;
+            }
+        } else {
+            for (; x < end; x += step)
+                for (int c = 0; c < ch; c++) {
+                    float v = x[c], d = v - a0 * x[c - back0] - a1 * x[c - back1];
+                    se += d * d, sx += v * v;
+                }
+        }
+        pe[k + 1] = pe[k] + (double)se + se2;
+        px[k + 1] = px[k] + (double)sx + sx2;
+    }
+    const double floor_e = noise * (double)(nb * pb) / S_SHIFT_STRIDE;
+    const double tiny = 1e-30;
+    for (int64_t k = 2 * nb; k + 3 * nb + 1 <= n; k++) {
+        /* e against the level, per window: a decay or a swell scales both */
+        double xb = px[k + nb] - px[k] + tiny;
+        double burst = (pe[k + nb] - pe[k]) / xb;
+        double before = (pe[k] - pe[k - 2 * nb]) / (px[k] - px[k - 2 * nb] + tiny);
+        double after =
+            (pe[k + 3 * nb + 1] - pe[k + nb + 1]) / (px[k + 3 * nb + 1] - px[k + nb + 1] + tiny);
+        double quiet = before > after ? before : after;
+        quiet = quiet > floor_e / xb ? quiet : floor_e / xb;
+        if (burst > S_SHIFT_RATIO * quiet && burst > S_SHIFT_SHARE && before < S_SHIFT_STEADY &&
+            after < S_SHIFT_STEADY) {
+            /* where it starts: the first frame from the block before where e reaches
+             * S_SHIFT_ONSET of its largest over the burst */
+            int64_t at = j0 + k * pb, a = at - pb, z = at + (nb + 1) * pb;
+            double top = 0;
+            for (int64_t j = a; j < z; j++) {
+                double se = 0;
+                for (int c = 0; c < ch; c++) {
+                    double d = s_shift_e(t, c, j, period);
+                    se += d * d;
+                }
+                top = se > top ? se : top;
+            }
+            for (int64_t j = a; j < z; j++) {
+                double se = 0;
+                for (int c = 0; c < ch; c++) {
+                    double d = s_shift_e(t, c, j, period);
+                    se += d * d;
+                }
+                if (se >= S_SHIFT_ONSET * top) {
+                    at = j;
+                    break;
+                }
+            }
+            if (s_same_wave(t, at, period, from, to))
+                s_found(ev, at, 1, S_SHIFT);
+            k += 3 * nb;
+        }
+    }
+    free(pe);
+}
+
+int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period, bool pitched,
                      const qc_clip_t *clip, qc_dropouts_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -361,6 +622,7 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period
         from = 1;
     if (to > t->frames)
         to = t->frames;
+    const bool phase_check = pitched && period >= S_MIN_PERIOD && period < (double)(to - from);
     if (period < 2)
         period = S_DEFAULT_PERIOD_MS * t->rate / 1000.0;
 
@@ -401,6 +663,8 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period
     }
 
     s_one_pass_any(t, ch, from, to, period, clip, min_run, floor, &ev);
-    s_tally(t, &ev, from, to, out);
+    if (phase_check)
+        s_find_shifts(t, from, to, period, &ev);
+    s_tally(t, &ev, from, to, period, out);
     return out->zero_runs + out->held_runs + out->repeats + out->jumps;
 }
