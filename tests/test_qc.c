@@ -1160,22 +1160,6 @@ static double s_heard_seam_db(const float *x, int ch, int rate, int64_t ls, int6
     return worst;
 }
 
-/* Level over whole periods (20 ms at least) before the loop's end against after its
- * start, on the take itself (dB). */
-static double s_loop_pump_db(const qc_real_take_t *t, const dsp_analysis_t *a)
-{
-    double period = t->rate / t->nominal_hz;
-    int64_t w = (int64_t)llround(ceil(t->rate / 50.0 / period) * period);
-    double e0 = 0, e1 = 0;
-    for (int64_t i = 0; i < w; i++)
-        for (int c = 0; c < t->channels; c++) {
-            double u = t->audio[(a->loop_start + i) * t->channels + c];
-            double v = t->audio[(a->loop_end + 1 - w + i) * t->channels + c];
-            e0 += u * u, e1 += v * v;
-        }
-    return 10 * log10(e1 / e0);
-}
-
 static s_loop_tally_t s_sustain_loops(const char *const *insts, size_t n_inst)
 {
     static const int notes[] = {48, 55, 60, 67, 72, 79, 84};
@@ -1200,7 +1184,7 @@ static s_loop_tally_t s_sustain_loops(const char *const *insts, size_t n_inst)
                 if (a.has_loop) {
                     found++;
                     tl.looped++;
-                    pump = s_loop_pump_db(&t, &a);
+                    pump = s_loop_level_change(&t, &a);
                     float *x = malloc(sizeof(float) * (size_t)(t.frames * t.channels));
                     assert_non_null(x);
                     memcpy(x, t.audio, sizeof(float) * (size_t)(t.frames * t.channels));
