@@ -14,7 +14,6 @@
  * folder by itself (zcertstore), so new and revoked certificates count without a restart.
  */
 #include <czmq.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -267,38 +266,37 @@ done:
     return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
+static void s_list_header(void)
+{
+    printf("%-9s %-24s %-41s %s\n", "ROLE", "NAME", "PUBLIC KEY", "FILE");
+}
+
+static void s_list_one(void *arg, zcert_t *c, const char *file)
+{
+    int *n = arg;
+    if (!(*n)++)
+        s_list_header();
+    printf("%-9s %-24s %-41s %s\n", bb_cert_meta(c, BB_CERT_ROLE), bb_cert_meta(c, BB_CERT_NAME),
+           zcert_public_txt(c), file);
+}
+
 static int s_list(const s_args_t *a)
 {
     if (!a->state) {
         cli_error("keys list: which state folder? (--state DIR)");
         return CLI_EXIT_USAGE;
     }
-    char dir[1100];
-    bb_auth_trusted_dir(a->state, dir, sizeof dir);
-    DIR *d = opendir(dir);
-    if (!d) {
+    int n = 0;
+    if (bb_auth_trusted_each(a->state, s_list_one, &n) < 0) {
+        char dir[1100];
+        bb_auth_trusted_dir(a->state, dir, sizeof dir);
         printf("No certificates are trusted in %s (make them with batcherbird keys new).\n", dir);
         return CLI_EXIT_OK;
     }
-    printf("%-9s %-24s %-41s %s\n", "ROLE", "NAME", "PUBLIC KEY", "FILE");
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1400];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        zcert_t *c = zcert_load(path);
-        if (!c)
-            continue;
-        printf("%-9s %-24s %-41s %s\n", bb_cert_meta(c, BB_CERT_ROLE),
-               bb_cert_meta(c, BB_CERT_NAME), zcert_public_txt(c), e->d_name);
-        zcert_destroy(&c);
-        n++;
-    }
-    closedir(d);
-    if (!n)
+    if (!n) {
+        s_list_header();
         printf("(none)\n");
+    }
     return CLI_EXIT_OK;
 }
 

@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,6 +81,32 @@ void bb_auth_server_cert_path(const char *state_dir, char *out, size_t len)
 void bb_auth_trusted_dir(const char *state_dir, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s", state_dir, BB_AUTH_CERTS_DIR);
+}
+
+int bb_auth_trusted_each(const char *state_dir, bb_auth_cert_fn *fn, void *arg)
+{
+    char dir[1100];
+    bb_auth_trusted_dir(state_dir, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        zcert_t *c = zcert_load(path);
+        if (!c)
+            continue;
+        fn(arg, c, e->d_name);
+        zcert_destroy(&c);
+        n++;
+    }
+    int err = errno;
+    closedir(d);
+    errno = err;
+    return n;
 }
 
 bool bb_auth_has_server_cert(const char *state_dir)

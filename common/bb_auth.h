@@ -56,6 +56,13 @@ bool bb_auth_name_ok(const char *name);
 void bb_auth_server_cert_path(const char *state_dir, char *out, size_t len);
 /* <state>/certs */
 void bb_auth_trusted_dir(const char *state_dir, char *out, size_t len);
+/* Calls fn once per certificate in the trusted folder (files whose names do not start
+ * with '.' and that zcert_load() reads; others are skipped), in directory order. The
+ * certificate is the callee's to read only: it is destroyed when fn returns. file: its
+ * name in the folder. Returns how many were visited, or -1 (errno set) when the folder
+ * cannot be opened. */
+typedef void bb_auth_cert_fn(void *arg, zcert_t *cert, const char *file);
+int bb_auth_trusted_each(const char *state_dir, bb_auth_cert_fn *fn, void *arg);
 /* True when the state folder holds the coordinator's key pair (batcherbird keys init). */
 bool bb_auth_has_server_cert(const char *state_dir);
 

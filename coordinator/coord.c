@@ -9,7 +9,6 @@
 #include "coord.h"
 
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -196,6 +195,35 @@ static int s_setup_auth(coord_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* A list being read (s_trusted_reload). */
+typedef struct {
+    coord_trusted_t *list;
+    size_t n, cap;
+    bool failed;
+} s_trusted_read_t;
+
+static void s_trusted_add(void *arg, zcert_t *c, const char *file)
+{
+    (void)file;
+    s_trusted_read_t *r = arg;
+    if (r->failed)
+        return;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        coord_trusted_t *more = realloc(r->list, cap * sizeof *more);
+        if (!more) {
+            r->failed = true;
+            return;
+        }
+        r->list = more;
+        r->cap = cap;
+    }
+    coord_trusted_t *t = &r->list[r->n++];
+    snprintf(t->name, sizeof t->name, "%s", bb_cert_meta(c, BB_CERT_NAME));
+    snprintf(t->role, sizeof t->role, "%s", bb_cert_meta(c, BB_CERT_ROLE));
+    snprintf(t->key, sizeof t->key, "%s", zcert_public_txt(c));
+}
+
 /* The certificates in the trusted folder, read when it has changed since the last time
  * (keys new and keys revoke add and remove files: the folder's mtime moves). */
 static void s_trusted_reload(coord_t *self)
@@ -208,43 +236,14 @@ static void s_trusted_reload(coord_t *self)
     if (self->trusted && st.st_mtim.tv_sec == self->trusted_mtime.tv_sec &&
         st.st_mtim.tv_nsec == self->trusted_mtime.tv_nsec)
         return;
-    DIR *d = opendir(dir);
-    if (!d)
+    s_trusted_read_t r = {0};
+    if (bb_auth_trusted_each(self->state_dir, s_trusted_add, &r) < 0 || r.failed) {
+        free(r.list); /* unreadable or out of memory: the last list stands */
         return;
-    size_t n = 0, cap = 16;
-    coord_trusted_t *list = calloc(cap, sizeof *list);
-    for (struct dirent *e; list && (e = readdir(d));) {
-        size_t len = strlen(e->d_name);
-        if (len < 6 || strcmp(e->d_name + len - 5, ".cert") != 0)
-            continue;
-        char path[1400];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        zcert_t *c = zcert_load(path);
-        if (!c)
-            continue;
-        if (n == cap) {
-            coord_trusted_t *more = realloc(list, 2 * cap * sizeof *list);
-            if (!more) {
-                zcert_destroy(&c);
-                free(list);
-                list = NULL;
-                break;
-            }
-            list = more;
-            cap *= 2;
-        }
-        snprintf(list[n].name, sizeof list[n].name, "%s", bb_cert_meta(c, BB_CERT_NAME));
-        snprintf(list[n].role, sizeof list[n].role, "%s", bb_cert_meta(c, BB_CERT_ROLE));
-        snprintf(list[n].key, sizeof list[n].key, "%s", zcert_public_txt(c));
-        n++;
-        zcert_destroy(&c);
     }
-    closedir(d);
-    if (!list)
-        return; /* out of memory: the last list stands */
     free(self->trusted);
-    self->trusted = list;
-    self->n_trusted = n;
+    self->trusted = r.list ? r.list : calloc(1, sizeof *self->trusted);
+    self->n_trusted = r.n;
     self->trusted_mtime = st.st_mtim;
 }
 
