@@ -5,6 +5,11 @@
  * the coordinator republishes them on its event socket under "meter.<node>". On a terminal
  * the bars are redrawn in place; otherwise (or with --count) one line per channel and
  * reading is printed.
+ *
+ * A monitor on the subscriber reports a handshake the coordinator refused: the certificate
+ * was revoked (the coordinator then cuts every subscriber, and a revoked one is refused as
+ * it reconnects) or is not trusted there; meter ends saying so instead of waiting for
+ * levels that cannot come.
  */
 #include <czmq.h>
 #include <math.h>
@@ -99,8 +104,16 @@ int cli_cmd_meter(cli_t *cli, int argc, char **argv)
         zsock_destroy(&sub);
         return CLI_EXIT_UNAVAILABLE;
     }
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://cli-meter-refusals-%ld", (long)getpid());
+    zsock_t *mon = NULL;
+    if (zmq_socket_monitor(zsock_resolve(sub), mon_ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+        mon = zsock_new_pair(NULL);
+        if (mon && zsock_connect(mon, "%s", mon_ep) != 0)
+            zsock_destroy(&mon);
+    }
     bool tty = count < 0 && isatty(STDOUT_FILENO);
-    zpoller_t *poller = zpoller_new(sub, NULL);
+    zpoller_t *poller = zpoller_new(sub, mon, NULL);
     int drawn = 0, rc = CLI_EXIT_OK;
     long shown = 0;
     uint64_t clipped[32] = {0};
@@ -114,6 +127,17 @@ int cli_cmd_meter(cli_t *cli, int argc, char **argv)
                       "batcherbird nodes)",
                       node, METER_WAIT_MS / 1000);
             rc = CLI_EXIT_UNAVAILABLE;
+            break;
+        }
+        if (which == mon) {
+            if (tty && drawn)
+                printf("\033[%dA\033[J", drawn);
+            fflush(stdout);
+            cli_error("UNAUTHENTICATED: the coordinator's event feed at %s refused this "
+                      "certificate (revoked, or not in its trusted folder): ask for a new one "
+                      "(batcherbird keys new)",
+                      cli->events);
+            rc = CLI_EXIT_FAILED;
             break;
         }
         zmsg_t *msg = zmsg_recv(sub);
@@ -148,6 +172,9 @@ int cli_cmd_meter(cli_t *cli, int argc, char **argv)
         bb__meters_request__free_unpacked(m, NULL);
     }
     zpoller_destroy(&poller);
+    if (mon)
+        zmq_socket_monitor(zsock_resolve(sub), NULL, 0);
+    zsock_destroy(&mon);
     zsock_destroy(&sub);
     return rc;
 }

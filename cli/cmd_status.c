@@ -6,7 +6,10 @@
  * above a block of progress bars redrawn in place. Without a terminal (a log, a pipe) it
  * prints one timestamped line per event (each take with its verdict, retakes, instrument
  * states and exports, nodes) and a progress line at most every CLI_WATCH_LOG_EVERY_S,
- * so a night's log reads from top to bottom.
+ * so a night's log reads from top to bottom. A poll refused for its certificate
+ * (UNAUTHENTICATED: revoked while watching; the coordinator then also cuts the event feed)
+ * ends watch with the coordinator's reason and exit 1; other failures are retried for
+ * CLI_WATCH_GIVE_UP_S.
  *
  * status --json prints the batch(es) as documented in docs/json.md.
  */
@@ -368,6 +371,16 @@ int cli_watch_batch_sub(cli_t *cli, uint64_t id, bool quiet_events, void *subscr
         char err[256];
         int status = bb_rpc_call(cli->rpc, &bb__operator__descriptor, "GetBatch", &req.base,
                                  cli->timeout_ms, (ProtobufCMessage **)&fresh, err, sizeof err);
+        if (status == BB_STATUS_UNAUTHENTICATED || status == BB_STATUS_PERMISSION_DENIED) {
+            /* e.g. the certificate was revoked: the coordinator has also cut this watch's
+             * event feed, and retrying cannot help */
+            if (tty && drawn)
+                printf("\033[%dA\033[J", drawn);
+            fflush(stdout);
+            cli_error("%s: %s; stopped watching (the batch goes on)", bb_status_name(status), err);
+            rc = CLI_EXIT_FAILED;
+            goto out;
+        }
         if (status != BB_STATUS_OK) {
             double now_s = bb_mono_ns() / 1e9;
             if (lost_since == 0) {

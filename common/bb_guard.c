@@ -281,6 +281,20 @@ void bb_guard_destroy(bb_guard_t **self_p)
     *self_p = NULL;
 }
 
+size_t bb_guard_close_all(bb_guard_t *self)
+{
+    if (!self)
+        return 0;
+    bb_guard_pump(self);
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_conns; i++) {
+        /* the entry stays until its DISCONNECTED event, as for any peer that leaves */
+        if (s_fd_is_ours(self, self->conns[i].fd) && shutdown(self->conns[i].fd, SHUT_RDWR) == 0)
+            n++;
+    }
+    return n;
+}
+
 zsock_t *bb_guard_sock(bb_guard_t *self)
 {
     return self ? self->mon : NULL;

@@ -11,6 +11,10 @@
  * has not sent a byte (the kernel's TCP counters say), else the oldest young one, else the
  * new one. ipc:// connections are local and never chosen to make room.
  *
+ * bb_guard_close_all() closes every connection the same way: the coordinator uses it on its
+ * event PUB when a certificate is revoked, so that each subscriber goes through the CURVE
+ * handshake (and ZAP) again.
+ *
  * The same monitor reports clients refused at the handshake (a certificate the server does
  * not trust, or no CURVE): the guard logs the first and then at most one line a minute with
  * the count, so a refused node shows on the server's side too.
@@ -37,6 +41,12 @@ void bb_guard_destroy(bb_guard_t **self_p);
 zsock_t *bb_guard_sock(bb_guard_t *self);
 /* Handles every waiting event without blocking. */
 void bb_guard_pump(bb_guard_t *self);
+
+/* Closes every connection accepted on the socket so far (shutdown(2) of its descriptor:
+ * libzmq sees the end of the stream and drops the peer, whose queued messages are lost; the
+ * listener stays bound, so a peer that reconnects finds it). Handles waiting events first,
+ * so every connection the socket has accepted is known. Returns how many were closed. */
+size_t bb_guard_close_all(bb_guard_t *self);
 
 /* Connections now, and how many were closed for being over the limit. */
 size_t bb_guard_peers(bb_guard_t *self);

@@ -241,6 +241,12 @@ static void s_trusted_reload(coord_t *self)
         free(r.list); /* unreadable or out of memory: the last list stands */
         return;
     }
+    for (size_t i = 0; self->trusted && i < self->n_trusted && !self->feed_recheck; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < r.n && !kept; j++)
+            kept = !strcmp(self->trusted[i].key, r.list[j].key);
+        self->feed_recheck = !kept; /* revoked: s_feed_reauthenticate at the next turn */
+    }
     free(self->trusted);
     self->trusted = r.list ? r.list : calloc(1, sizeof *self->trusted);
     self->n_trusted = r.n;
@@ -274,6 +280,33 @@ static bool s_still_trusted(void *arg, const char *key, const char *name, const 
             return true;
     }
     return false;
+}
+
+/* The event feed after a certificate left the trusted folder (keys revoke).
+ *
+ * The feed is a PUB socket: zauth judges a subscriber once, at its CURVE handshake, and
+ * PUB cannot tell its subscribers apart afterwards, so a subscriber whose certificate is
+ * revoked would go on receiving until it reconnects. So every connection on the feed is
+ * closed (bb_guard_close_all: the guard knows each accepted descriptor): each subscriber
+ * goes through the handshake and ZAP again; the revoked one is refused, a trusted one's
+ * SUB reconnects by itself (ZMQ_RECONNECT_IVL, 100 ms) and subscribes again. Events
+ * published between the cut and a subscriber's return are lost to it: the feed is for
+ * watching, the state is in the database (watch also polls GetBatch).
+ *
+ * Why not something else: closing the socket and binding it again would do the same but
+ * libzmq closes the old listener asynchronously, so the new bind can fail (EADDRINUSE)
+ * or leave a gap with no listener; here the listener never goes away. An XPUB sees each
+ * subscription with its sender's User-Id, but libzmq has no way to drop one peer of a
+ * socket, and a socket monitor names descriptors, not keys. ZMQ_ZAP_ENFORCE_DOMAIN only
+ * concerns the handshake. Revocations are rare: cutting every subscriber briefly is the
+ * price of a rule that cannot miss one. */
+static void s_feed_reauthenticate(coord_t *self)
+{
+    self->feed_recheck = false;
+    size_t n = bb_guard_close_all(self->pub_guard);
+    bb_info("a certificate was revoked: %zu event-feed connection(s) closed so that each "
+            "subscriber authenticates again (trusted ones reconnect by themselves)",
+            n);
 }
 
 /* The library root: made if missing, kept as its real path so that a batch's out_dir can
@@ -515,6 +548,10 @@ int coord_step(coord_t *self, int max_wait_ms)
     bb_guard_pump(self->pub_guard);
     now = bb_mono_ns() / BB_NS_PER_MS;
     if (now >= self->next_tick) {
+        if (self->curve)
+            s_trusted_reload(self); /* a stat() of the folder; read again when it changed */
+        if (self->feed_recheck)
+            s_feed_reauthenticate(self);
         coord_check_liveness(self);
         self->next_tick = now + COORD_TICK_MS;
         self->schedule_soon = true;

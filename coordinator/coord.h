@@ -125,6 +125,8 @@ struct coord_t {
     struct timespec trusted_mtime;
     coord_trusted_t *trusted;
     size_t n_trusted;
+    bool feed_recheck; /* a key left the trusted folder: the event feed's connections are
+                          closed at the next tick, so its subscribers authenticate again */
     char disk_message[1200];
 };
 

@@ -49,6 +49,11 @@
  *                       not know it; a submit naming it is refused, saying why
  *  revoked_while_connected  a certificate revoked while connected is refused at its next
  *                       call (UNAUTHENTICATED, "revoked"); a connected node leaves `nodes`
+ *  revoked_subscriber   an operator subscribed to the event feed when its certificate is
+ *                       revoked stops receiving events (cut off, then refused at its new
+ *                       handshake) while a trusted subscriber keeps receiving them; a
+ *                       revoked `batcherbird watch` ends saying it is no longer trusted
+ *                       (over ipc:// and, _tcp, loopback TCP)
  *
  * Figures (memory, time, descriptors) are printed on lines starting "figure:"; what is
  * asserted is a bound, never a speed.
@@ -65,6 +70,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -1353,6 +1359,185 @@ static void test_revoked_while_connected(void **state)
     s_check_clean_stop();
 }
 
+/* A SUB on the event endpoint as operator `name`, subscribed to `topic`; *mon reports its
+ * handshakes that the coordinator refused (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH). */
+static zsock_t *s_feed_sub(const char *name, const char *topic, zsock_t **mon)
+{
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    if (!sub)
+        return NULL;
+    zsock_set_subscribe(sub, topic);
+    zsock_set_linger(sub, 0);
+    char ep[128];
+    snprintf(ep, sizeof ep, "inproc://test-feed-%s", name);
+    if (test_fixture_secure(&s_fx, sub, "operator", name) ||
+        zmq_socket_monitor(zsock_resolve(sub), ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) ||
+        !(*mon = zsock_new_pair(NULL)) || zsock_connect(*mon, "%s", ep) ||
+        zsock_connect(sub, "%s", s_fx.events)) {
+        zsock_destroy(mon);
+        zsock_destroy(&sub);
+    }
+    return sub;
+}
+
+/* Messages waiting on sock, received and counted. */
+static int s_drain(zsock_t *sock)
+{
+    int n = 0;
+    for (zmsg_t *m; (m = zmsg_recv_nowait(sock)); n++)
+        zmsg_destroy(&m);
+    return n;
+}
+
+/* The event feed is a PUB socket: zauth judges a subscriber once, at its handshake. When a
+ * certificate is revoked, the coordinator closes every connection on it so each subscriber
+ * goes through the handshake again: the revoked one is refused and hears nothing more, a
+ * trusted one reconnects by itself and goes on receiving. A node's input levels (10 a
+ * second, "meter.node-0") are the events; the trusted subscriber's count is the clock, so a
+ * slow host waits longer instead of failing. A `batcherbird watch` with the revoked
+ * certificate ends, saying so. */
+static void s_revoked_subscriber(bool tcp)
+{
+    test_fixture_init(&s_fx, tcp ? "revokefeedtcp" : "revokefeed", HB_MS);
+    if (tcp)
+        s_tcp_endpoints();
+    assert_true(s_fx.curve);
+    assert_int_equal(test_fixture_coord_start(&s_fx, NULL), 0);
+    const char *node[] = {"--instrument", "piano", "--fast", NULL};
+    assert_int_equal(test_fixture_node_start(&s_fx, 0, "node-0", node), 0);
+    assert_true(test_fixture_wait_online(&s_fx, 1, 60));
+    /* a batch that stays (paused) for watch to follow */
+    const char *submit[] = {"submit",  "--instrument", "Keys",   "--node", "node-0",
+                            "--notes", "C1:C7",        "--hold", "1",      "--release",
+                            "0.3",     "--velocities", "100",    "--yes",  NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 60, NULL, NULL, submit), 0);
+    const char *pause[] = {"pause", "1", NULL};
+    assert_int_equal(test_fixture_cli(&s_fx, 30, NULL, NULL, pause), 0);
+    char leaver_cert[400], watch_log[400];
+    assert_int_equal(
+        test_fixture_cert(&s_fx, "operator", "leaver", leaver_cert, sizeof leaver_cert), 0);
+    snprintf(watch_log, sizeof watch_log, "%s/watch-leaver.log", s_fx.dir);
+    const char *watch[] = {"--coordinator", s_fx.ops, "--events", s_fx.events, "--cert",
+                           leaver_cert,     "watch",  "1",        NULL};
+    test_proc_t watcher = {0}, meter = {0};
+    assert_int_equal(test_start(&watcher, "batcherbird", watch, watch_log), 0);
+    char meter_log[400];
+    snprintf(meter_log, sizeof meter_log, "%s/meter-leaver.log", s_fx.dir);
+    const char *meter_args[] = {"--coordinator", s_fx.ops, "--events", s_fx.events, "--cert",
+                                leaver_cert,     "meter",  "node-0",   NULL};
+    assert_int_equal(test_start(&meter, "batcherbird", meter_args, meter_log), 0);
+
+    zsock_t *keep_mon = NULL, *leave_mon = NULL;
+    zsock_t *keeper = s_feed_sub("keeper", "meter.node-0", &keep_mon);
+    zsock_t *leaver = s_feed_sub("leaver", "meter.node-0", &leave_mon);
+    assert_non_null(keeper);
+    assert_non_null(leaver);
+    zpoller_t *poller = zpoller_new(keeper, leaver, leave_mon, NULL);
+    assert_non_null(poller);
+    /* both hear the feed */
+    int got_keep = 0, got_leave = 0;
+    for (double t0 = s_now(); (!got_keep || !got_leave) && s_now() - t0 < 30;) {
+        zpoller_wait(poller, 200);
+        got_keep += s_drain(keeper);
+        got_leave += s_drain(leaver);
+    }
+    if (!got_keep || !got_leave)
+        fail_msg("the subscribers got %d and %d events in 30 s", got_keep, got_leave);
+    assert_true(test_alive(&watcher));
+
+    const char *revoke[] = {"keys",   "revoke",  "--role",   "operator", "--name",
+                            "leaver", "--state", s_fx.state, NULL};
+    double t0 = s_now();
+    assert_int_equal(test_run("batcherbird", revoke, 30, NULL, NULL), 0);
+    /* done when the revoked subscriber was refused at a handshake and the trusted one has
+     * since heard KEEPER_QUIET_EVENTS events (3 s of levels) while the revoked one heard none */
+    enum { KEEPER_QUIET_EVENTS = 30 };
+    double last_leave = -1, refused_at = -1, watch_end = -1, meter_end = -1;
+    int watch_status = 0, meter_status = 0;
+    int keep_since = 0, keep_after = 0, leave_after = 0;
+    while ((refused_at < 0 || keep_since < KEEPER_QUIET_EVENTS) && s_now() - t0 < 60) {
+        zpoller_wait(poller, 200);
+        int k = s_drain(keeper), l = s_drain(leaver);
+        if (s_drain(leave_mon) && refused_at < 0)
+            refused_at = s_now() - t0;
+        if (watch_end < 0 && waitpid(watcher.pid, &watch_status, WNOHANG) == watcher.pid)
+            watch_end = s_now() - t0;
+        if (meter_end < 0 && waitpid(meter.pid, &meter_status, WNOHANG) == meter.pid)
+            meter_end = s_now() - t0;
+        keep_after += k;
+        leave_after += l;
+        keep_since += k;
+        if (l) {
+            last_leave = s_now() - t0;
+            keep_since = 0;
+        }
+    }
+    printf("figure: revoked subscriber (%s): last event %.2f s after keys revoke (-1: none "
+           "after it), refused at its handshake after %.2f s; then %d events to the trusted "
+           "subscriber, none to it (%d and %d events since the revoke)\n",
+           tcp ? "loopback TCP" : "ipc", last_leave, refused_at, keep_since, keep_after,
+           leave_after);
+    if (refused_at < 0 || keep_since < KEEPER_QUIET_EVENTS)
+        fail_msg("60 s after the revoke: the revoked subscriber %s refused, the trusted one "
+                 "heard %d events since the revoked one's last",
+                 refused_at < 0 ? "was never" : "was", keep_since);
+
+    /* watch and meter with the revoked certificate end, saying why */
+    for (double tw = s_now(); (watch_end < 0 || meter_end < 0) && s_now() - tw < 30;
+         usleep(100 * 1000)) {
+        if (watch_end < 0 && waitpid(watcher.pid, &watch_status, WNOHANG) == watcher.pid)
+            watch_end = s_now() - t0;
+        if (meter_end < 0 && waitpid(meter.pid, &meter_status, WNOHANG) == meter.pid)
+            meter_end = s_now() - t0;
+    }
+    int watch_rc = -1, meter_rc = -1;
+    if (watch_end < 0)
+        test_stop(&watcher); /* still running: fails below */
+    else
+        watch_rc = WIFEXITED(watch_status) ? WEXITSTATUS(watch_status) : -1;
+    if (meter_end < 0)
+        test_stop(&meter);
+    else
+        meter_rc = WIFEXITED(meter_status) ? WEXITSTATUS(meter_status) : -1;
+    watcher.pid = meter.pid = 0;
+    char *text = NULL, *mtext = NULL;
+    size_t len = 0;
+    assert_int_equal(bb_read_file(watch_log, &text, &len), 0);
+    assert_int_equal(bb_read_file(meter_log, &mtext, &len), 0);
+    const char *mlast = strstr(mtext, "batcherbird:");
+    printf("figure: revoked watch: exit %d, %.2f s after keys revoke:\n%s", watch_rc, watch_end,
+           text);
+    printf("figure: revoked meter: exit %d, %.2f s after keys revoke: %s", meter_rc, meter_end,
+           mlast ? mlast : "(no message)\n");
+    assert_true(watch_end >= 0);
+    assert_int_equal(watch_rc, 1);
+    assert_non_null(strstr(text, "no longer trusted"));
+    assert_true(meter_end >= 0);
+    assert_int_equal(meter_rc, 1);
+    assert_non_null(strstr(mtext, "refused this certificate"));
+    free(text);
+    free(mtext);
+    zpoller_destroy(&poller);
+    zsock_destroy(&keeper);
+    zsock_destroy(&leaver);
+    zsock_destroy(&keep_mon);
+    zsock_destroy(&leave_mon);
+    s_check_clean_stop();
+}
+
+static void test_revoked_subscriber(void **state)
+{
+    (void)state;
+    s_revoked_subscriber(false);
+}
+
+/* The same over loopback TCP, as subscribers on other machines connect. */
+static void test_revoked_subscriber_tcp(void **state)
+{
+    (void)state;
+    s_revoked_subscriber(true);
+}
+
 int main(int argc, char **argv)
 {
     zsys_init();
@@ -1380,6 +1565,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_node_refused, s_teardown),
         cmocka_unit_test_teardown(test_node_revoked, s_teardown),
         cmocka_unit_test_teardown(test_revoked_while_connected, s_teardown),
+        cmocka_unit_test_teardown(test_revoked_subscriber, s_teardown),
+        cmocka_unit_test_teardown(test_revoked_subscriber_tcp, s_teardown),
     };
     return test_main_group(tests, argc, argv);
 }
