@@ -26,7 +26,8 @@
  * minutes (rendering dominates); --every N takes every N-th take only.
  * Environment: BENCH_QC_VERBOSE=1 lists every take off by more than 1.5 ms, cut, failed or
  * given a false dropout (on stderr); BENCH_QC_TAKE=name:note:velocity analyses that one
- * take only (its instrument's prior is then learnt from it alone).
+ * take only (its instrument's prior is then learnt from it alone), and with
+ * BENCH_QC_DUMP=file.wav also writes that take (32-bit float WAV) for a look in an editor.
  */
 #include <errno.h>
 #include <math.h>
@@ -73,6 +74,25 @@ static double s_pct(double *v, int n, double p)
         return NAN;
     qsort(v, (size_t)n, sizeof *v, s_cmp);
     return v[(int)floor(p * (n - 1) + 0.5)];
+}
+
+/* Writes a take as a 32-bit float WAV (BENCH_QC_DUMP), with its truth on stderr. */
+static void s_dump(const qc_real_take_t *t, const char *path)
+{
+    SF_INFO fi = {
+        .samplerate = t->rate, .channels = t->channels, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SNDFILE *f = sf_open(path, SFM_WRITE, &fi);
+    if (!f || sf_writef_float(f, t->audio, t->frames) != t->frames) {
+        fprintf(stderr, "bench_qc: cannot write %s: %s\n", path, sf_strerror(f));
+    } else {
+        fprintf(stderr,
+                "bench_qc: wrote %s (note-on frame %lld, true start %lld, audible %lld, "
+                "true end %lld)\n",
+                path, (long long)t->note_on_frame, (long long)t->true_start, (long long)t->audible,
+                (long long)t->true_end);
+    }
+    if (f)
+        sf_close(f);
 }
 
 static double s_cpu_s(void)
@@ -399,6 +419,8 @@ int main(int argc, char **argv)
                             specs[i].note);
                     continue;
                 }
+                if (pick && getenv("BENCH_QC_DUMP"))
+                    s_dump(&t, getenv("BENCH_QC_DUMP"));
                 dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
                 cfg.pitch_check = in->pitched;
                 dsp_take_info_t info = {.note_on = t.note_on_frame,

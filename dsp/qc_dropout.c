@@ -59,7 +59,8 @@
  *    two back, lies 2 frames or more off whole periods): a sudden change of level or
  *    timbre keeps its phase. A sample loop's seam does the same each time round: jumps in
  *    phase whose e matches (correlation 0.9) or that come a whole number of such a pair's
- *    spacing apart are the sound's own.
+ *    spacing apart are the sound's own, and so is one whose e comes back (0.9) anywhere
+ *    else in the note, where the seam's other passes stand too low to be found.
  *    A lost block of nearly whole periods (64 frames at a period of 21.3 or 32 frames,
  *    or 2 to 3 frames off whole periods with vibrato) leaves the phase where it was: a
  *    splice a listener cannot place either, not found unless it bends (check 4).
@@ -109,6 +110,8 @@
 #define S_SEAM_ALIKE   0.9  /* ... and the correlation of e that makes them one seam */
 #define S_SEAM_PAIRS   4    /* a jump in phase is compared with this many either side */
 #define S_SEAM_DRIFT   0.01 /* a loop's length may vary this much from pass to pass */
+#define S_RECUR_READS  96   /* a seam's e searched for elsewhere: frames read per span ... */
+#define S_RECUR_KEEP   4    /* ... and the best matches then compared frame by frame */
 
 static const int s_lags[] = {16,  24,  32,  48,  64,  96,   128,  160, 192,
                              256, 384, 480, 512, 960, 1024, 2048, 4096};
@@ -201,6 +204,89 @@ static double s_seam_match(const qc_take_t *t, int64_t a, int64_t b, int64_t n, 
     return best;
 }
 
+/* Whether the e (check 5) of a jump in phase at a, over [a - n / 4, a + n), comes back
+ * elsewhere in the note: the best normalised correlation (all channels) with the same
+ * span at any b at least 2 n away, at or above S_SEAM_ALIKE. A sample loop's seam passes
+ * again every loop, the same samples joined the same way, even where its other passes
+ * stand too low to be found themselves (a filter sweep or a layer's seam at another
+ * time); a block lost in the recording is joined once. Searched coarsely first
+ * (S_RECUR_READS frames read across the span, every b), then at every frame of the span
+ * around the best S_RECUR_KEEP coarse matches (within S_SEAM_SHIFT frames). Runs only for
+ * jumps in phase not already paired, which a clean note rarely has. Needs memory for e
+ * over [lo, hi) (floats, frames x channels); returns false when it cannot have it. */
+static bool s_recurs(const qc_take_t *t, int64_t a, int64_t n, double period, int64_t lo,
+                     int64_t hi)
+{
+    const int ch = t->ch;
+    const int64_t p1 = (int64_t)period + 1, u0 = -n / 4, u1 = n, len = u1 - u0;
+    const int64_t first = lo + p1 - u0, last = hi - u1; /* b (and a) in [first, last] */
+    if (len < 8 || a < first || a > last || last - first < 4 * n)
+        return false;
+    float *e = malloc(sizeof(float) * (size_t)(hi - lo) * (size_t)ch);
+    if (!e)
+        return false;
+    for (int64_t j = lo + p1; j < hi; j++)
+        for (int c = 0; c < ch; c++)
+            e[(j - lo) * ch + c] = (float)s_shift_e(t, c, j, period);
+    const float *ea = e + (a - lo) * ch;
+    const int64_t step = len / S_RECUR_READS > 1 ? len / S_RECUR_READS : 1;
+    double saa = 0;
+    for (int64_t u = u0; u < u1; u += step)
+        for (int c = 0; c < ch; c++)
+            saa += (double)ea[u * ch + c] * ea[u * ch + c];
+    int64_t keep[S_RECUR_KEEP];
+    double keep_r[S_RECUR_KEEP];
+    for (int k = 0; k < S_RECUR_KEEP; k++)
+        keep[k] = -1, keep_r[k] = -2;
+    for (int64_t b = first; b <= last && saa > 0; b++) {
+        if (llabs(b - a) < 2 * n)
+            continue;
+        const float *eb = e + (b - lo) * ch;
+        double sab = 0, sbb = 0;
+        for (int64_t u = u0; u < u1; u += step)
+            for (int c = 0; c < ch; c++) {
+                double x = ea[u * ch + c], y = eb[u * ch + c];
+                sab += x * y, sbb += y * y;
+            }
+        double r = sbb > 0 ? sab / sqrt(saa * sbb) : 0;
+        int worst = 0;
+        for (int k = 1; k < S_RECUR_KEEP; k++)
+            worst = keep_r[k] < keep_r[worst] ? k : worst;
+        if (r > keep_r[worst]) {
+            /* one entry per neighbourhood: replace a kept b this close if it is weaker */
+            int near = -1;
+            for (int k = 0; k < S_RECUR_KEEP; k++)
+                if (keep[k] >= 0 && llabs(keep[k] - b) <= S_SEAM_SHIFT)
+                    near = k;
+            if (near >= 0) {
+                if (r > keep_r[near])
+                    keep[near] = b, keep_r[near] = r;
+            } else {
+                keep[worst] = b, keep_r[worst] = r;
+            }
+        }
+    }
+    bool back = false;
+    for (int k = 0; k < S_RECUR_KEEP && !back; k++) {
+        if (keep[k] < 0)
+            continue;
+        for (int64_t b = keep[k] - S_SEAM_SHIFT; b <= keep[k] + S_SEAM_SHIFT && !back; b++) {
+            if (b < first || b > last || llabs(b - a) < 2 * n)
+                continue;
+            const float *eb = e + (b - lo) * ch;
+            double sab = 0, sa = 0, sb = 0;
+            for (int64_t u = u0; u < u1; u++)
+                for (int c = 0; c < ch; c++) {
+                    double x = ea[u * ch + c], y = eb[u * ch + c];
+                    sab += x * y, sa += x * x, sb += y * y;
+                }
+            back = sa > 0 && sb > 0 && sab / sqrt(sa * sb) >= S_SEAM_ALIKE;
+        }
+    }
+    free(e);
+    return back;
+}
+
 static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, double period,
                     qc_dropouts_t *out)
 {
@@ -235,6 +321,10 @@ static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, d
                 double d = fabs(fabs((double)(e->ev[i].at - e->ev[k].at)) - m * (double)spacing);
                 seam[i] = d <= S_SEAM_DRIFT * m * (double)spacing + 2 * period;
             }
+    /* ... and one whose seam's other passes were not found: its e comes back elsewhere */
+    for (int i = 0; i < e->n; i++)
+        if (e->ev[i].kind == S_SHIFT && !seam[i])
+            seam[i] = s_recurs(t, e->ev[i].at, tol, period, lo, hi);
     for (int i = 0; i < e->n; i++)
         if (seam[i]) {
             e->ev[i].kind = S_OWN;

@@ -16,7 +16,8 @@ packages=(
     libfluidsynth-dev timgm6mb-soundfont
     libflac-dev flac libinstpatch-dev libzip-dev libxml2-dev
     fluidsynth polyphone
-    musescore-general-soundfont-small opl3-soundfont avldrums.lv2-soundfont aubio-tools
+    musescore-general-soundfont-small opl3-soundfont avldrums.lv2-soundfont csound-soundfont
+    aubio-tools
 )
 
 # `deps.sh fuzz`: the libFuzzer toolchain too (make fuzz).

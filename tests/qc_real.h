@@ -3,7 +3,8 @@
  * make, with ground truth, for test_qc and bench_qc.
  *
  * Sources: General MIDI programs of the SoundFonts Debian packages (TimGM6mb,
- * MuseScore_General.sf3, the OPL-3 FM bank, the AVL drum kits) rendered by FluidSynth, and
+ * MuseScore_General.sf3, the OPL-3 FM bank, the AVL drum kits, csound's GM bank) rendered by
+ * FluidSynth, and
  * the band-limited synthesiser waveforms of qc_osc.h. Never the FluidR3 SoundFonts: they
  * are kept for acceptance.
  *
@@ -24,7 +25,9 @@
  *
  * Every instrument is in the tuning part or the held-out part, fixed here by instrument
  * (SoundFont program, kit or oscillator patch); QC is tuned on the first and reported on
- * both. Everything is deterministic: the same spec renders the same take.
+ * both. The csound GM bank is a validation corpus, all held out: its instruments were
+ * picked by General MIDI family (one or two per family) before any figure on it was seen,
+ * and nothing is tuned on it. Everything is deterministic: the same spec renders the same take.
  */
 #ifndef BB_QC_REAL_H
 #define BB_QC_REAL_H
@@ -43,6 +46,7 @@ typedef enum {
     QC_SRC_OPL3,         /* opl3-soundfont */
     QC_SRC_AVLDRUMS,     /* avldrums.lv2-soundfont */
     QC_SRC_OSC,          /* qc_osc.h */
+    QC_SRC_CSOUND,       /* csound-soundfont (sf_GMbank.sf2): validation, never tuned on */
     QC_SRC_COUNT
 } qc_src_t;
 
@@ -50,7 +54,8 @@ typedef struct {
     const char *name; /* unique in the corpus */
     qc_src_t src;
     int file;    /* AVLDRUMS: 0 Black Pearl, 1 Red Zeppelin */
-    int program; /* SoundFont preset (bank 0) */
+    int bank;    /* SoundFont bank: 0, or 128 for a drum kit */
+    int program; /* SoundFont preset */
     qc_osc_patch_t osc;
     bool pitched;
     bool held_out;
