@@ -294,8 +294,9 @@ static bool s_still_trusted(void *arg, const char *key, const char *name, const 
  * watching, the state is in the database (watch also polls GetBatch).
  *
  * Why not something else: closing the socket and binding it again would do the same but
- * libzmq closes the old listener asynchronously, so the new bind can fail (EADDRINUSE)
- * or leave a gap with no listener; here the listener never goes away. An XPUB sees each
+ * libzmq closes the old listener asynchronously, so the new bind can fail (EADDRINUSE:
+ * about half of 200 binds right after zmq_close or zmq_unbind did, libzmq 4.3.4) and needs
+ * retries, with no listener meanwhile; here the listener never goes away. An XPUB sees each
  * subscription with its sender's User-Id, but libzmq has no way to drop one peer of a
  * socket, and a socket monitor names descriptors, not keys. ZMQ_ZAP_ENFORCE_DOMAIN only
  * concerns the handshake. Revocations are rare: cutting every subscriber briefly is the
