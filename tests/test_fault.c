@@ -1455,6 +1455,7 @@ static void s_revoked_subscriber(bool tcp)
     double last_leave = -1, refused_at = -1, watch_end = -1, meter_end = -1;
     int watch_status = 0, meter_status = 0;
     int keep_since = 0, keep_after = 0, leave_after = 0;
+    double keep_last = t0, keep_gap = 0; /* the trusted one's longest wait for an event */
     while ((refused_at < 0 || keep_since < KEEPER_QUIET_EVENTS) && s_now() - t0 < 60) {
         zpoller_wait(poller, 200);
         int k = s_drain(keeper), l = s_drain(leaver);
@@ -1464,6 +1465,10 @@ static void s_revoked_subscriber(bool tcp)
             watch_end = s_now() - t0;
         if (meter_end < 0 && waitpid(meter.pid, &meter_status, WNOHANG) == meter.pid)
             meter_end = s_now() - t0;
+        if (k) {
+            keep_gap = s_now() - keep_last > keep_gap ? s_now() - keep_last : keep_gap;
+            keep_last = s_now();
+        }
         keep_after += k;
         leave_after += l;
         keep_since += k;
@@ -1474,9 +1479,10 @@ static void s_revoked_subscriber(bool tcp)
     }
     printf("figure: revoked subscriber (%s): last event %.2f s after keys revoke (-1: none "
            "after it), refused at its handshake after %.2f s; then %d events to the trusted "
-           "subscriber, none to it (%d and %d events since the revoke)\n",
+           "subscriber, none to it (%d and %d events since the revoke); the trusted one's "
+           "longest wait for an event %.2f s (levels come every 0.1 s)\n",
            tcp ? "loopback TCP" : "ipc", last_leave, refused_at, keep_since, keep_after,
-           leave_after);
+           leave_after, keep_gap);
     if (refused_at < 0 || keep_since < KEEPER_QUIET_EVENTS)
         fail_msg("60 s after the revoke: the revoked subscriber %s refused, the trusted one "
                  "heard %d events since the revoked one's last",
