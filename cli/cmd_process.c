@@ -33,7 +33,14 @@
 #include "plan_fields.h"
 #include "recut.h"
 
-/* What the callbacks need to print like a terminal command. */
+/* An instrument's export as reported while the takes were still being analysed: printed
+ * after the QC table, as the export's result. */
+typedef struct {
+    char *instrument; /* NULL: the library files */
+    int rc;
+    dsp_export_result_t res;
+    char *err;
+} s_done_t;
 
 /* What the callbacks need to print like a terminal command. */
 typedef struct {
@@ -42,6 +49,8 @@ typedef struct {
     bool c4;
     int exit_code;
     struct s_settings *settings;
+    s_done_t *done; /* the exports reported so far, in order */
+    size_t n_done;
 } s_out_t;
 
 /* The plan fields process takes: the QC and export settings, and the two recording
@@ -234,10 +243,10 @@ static void s_progress(void *arg, size_t index, size_t total)
         fprintf(stderr, "\ranalysing %zu/%zu ", index + 1, total);
 }
 
-static void s_exported(void *arg, const char *instrument, int rc, const dsp_export_result_t *res,
-                       const char *err)
+/* Prints what an instrument's export reported. */
+static void s_print_exported(s_out_t *o, const char *instrument, int rc,
+                             const dsp_export_result_t *res, const char *err)
 {
-    s_out_t *o = arg;
     if (!instrument) {
         cli_error("process: the library's manifest and report: %s", err);
         o->exit_code = CLI_EXIT_FAILED;
@@ -254,10 +263,35 @@ static void s_exported(void *arg, const char *instrument, int rc, const dsp_expo
     }
 }
 
+/* Keeps an export's report for after the table (an instrument is exported as soon as it is
+ * analysed, before the table of every take can be printed); printed at once when it cannot
+ * be kept. */
+static void s_exported(void *arg, const char *instrument, int rc, const dsp_export_result_t *res,
+                       const char *err)
+{
+    s_out_t *o = arg;
+    s_done_t *grown = realloc(o->done, (o->n_done + 1) * sizeof *grown);
+    if (grown)
+        o->done = grown;
+    char *name = instrument ? strdup(instrument) : NULL, *why = strdup(err ? err : "");
+    if (!grown || (instrument && !name) || !why) {
+        free(name);
+        free(why);
+        s_print_exported(o, instrument, rc, res, err);
+        return;
+    }
+    s_done_t *d = &o->done[o->n_done++];
+    *d = (s_done_t){.instrument = name, .rc = rc, .err = why};
+    if (res)
+        d->res = *res;
+}
+
 static void s_instrument(void *arg, const char *name, const dsp_latency_prior_t *prior,
                          const dsp_tuning_spread_t *tuning)
 {
-    (void)arg;
+    s_out_t *o = arg;
+    if (o->analysing) /* the progress line makes way on a terminal */
+        fprintf(stderr, "\r%*s\r", 30, "");
     printf("%s: ", name);
     if (prior->known && prior->pooled)
         printf("latency %.2f ms (no clear attack: pooled from %d slow attack(s), spread %.2f ms)",
@@ -330,7 +364,8 @@ static const dsp_export_config_t *s_export_for(void *arg, const dsp_recut_take_t
     return set ? &set->ecfg : NULL;
 }
 
-/* Scans, analyses, prints and exports; the exit code. */
+/* Scans, analyses and exports (each instrument as soon as it is analysed), prints the
+ * table and what each export reported; the exit code. */
 static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
 {
     s_out_t o = {.tty = isatty(STDERR_FILENO),
@@ -358,9 +393,26 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
         dsp_recut_destroy(&recut);
         return CLI_EXIT_FAILED;
     }
+    /* every instrument's settings first: one that cannot be used stops the run before any
+     * instrument is exported */
+    for (size_t i = 0; i < dsp_recut_size(recut); i++)
+        s_setting(st, dsp_recut_at(recut, i));
+    char out_abs[PATH_MAX];
+    dsp_export_config_t ecfg;
+    int mkdir_rc = 0;
+    bool exporting = !dry && !st->exit_code;
+    if (exporting) {
+        if (out[0] == '/' || !getcwd(out_abs, sizeof out_abs))
+            snprintf(out_abs, sizeof out_abs, "%s", out);
+        else
+            snprintf(out_abs + strlen(out_abs), sizeof out_abs - strlen(out_abs), "/%s", out);
+        dsp_plan_export_config(st->over->export, &ecfg);
+        ecfg.out_dir = out_abs;
+        mkdir_rc = bb_mkdir_p(out_abs);
+    }
     dsp_pipeline_config_t pcfg = DSP_PIPELINE_CONFIG_INIT;
     o.analysing = o.tty;
-    dsp_recut_analyse(recut, &pcfg);
+    dsp_recut_process(recut, &pcfg, exporting && !mkdir_rc ? &ecfg : NULL);
     o.analysing = false;
     if (o.tty)
         fprintf(stderr, "\r%*s\r", 30, "");
@@ -377,25 +429,23 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
         printf("%d raw take(s) could not be used (see the messages above)\n",
                dsp_recut_left_out(recut));
 
-    if (!dry) {
-        char out_abs[PATH_MAX];
-        if (out[0] == '/' || !getcwd(out_abs, sizeof out_abs))
-            snprintf(out_abs, sizeof out_abs, "%s", out);
-        else
-            snprintf(out_abs + strlen(out_abs), sizeof out_abs - strlen(out_abs), "/%s", out);
-        dsp_export_config_t ecfg;
-        dsp_plan_export_config(st->over->export, &ecfg);
-        ecfg.out_dir = out_abs;
-        if ((rc = bb_mkdir_p(out_abs)) != 0) {
-            cli_error("process: cannot create %s: %s", out_abs, bb_strerror(rc));
+    if (exporting) {
+        if (mkdir_rc) {
+            cli_error("process: cannot create %s: %s", out_abs, bb_strerror(mkdir_rc));
             o.exit_code = CLI_EXIT_FAILED;
         }
         printf("\n");
-        if (o.exit_code == CLI_EXIT_OK)
-            dsp_recut_export(recut, &ecfg);
+        for (size_t i = 0; i < o.n_done; i++)
+            s_print_exported(&o, o.done[i].instrument, o.done[i].rc,
+                             o.done[i].rc ? NULL : &o.done[i].res, o.done[i].err);
         if (o.exit_code == CLI_EXIT_OK)
             printf("library: %s\n", out_abs);
     }
+    for (size_t i = 0; i < o.n_done; i++) {
+        free(o.done[i].instrument);
+        free(o.done[i].err);
+    }
+    free(o.done);
     dsp_recut_destroy(&recut);
     return o.exit_code;
 }

@@ -326,11 +326,12 @@ static void s_skip(dsp_export_inst_t *inst, const dsp_export_take_t *t, const ch
     k->attempt = t->attempt;
     k->retakes = t->retakes;
     k->n_retakes = t->n_retakes;
-    float *audio = NULL;
-    int64_t frames;
-    int ch, rate;
+    float *audio = t->audio;
+    int64_t frames = t->frames;
+    int ch = t->channels, rate;
     char err[256];
-    if (!t->path || dsp_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, sizeof err))
+    if (!audio &&
+        (!t->path || dsp_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, sizeof err)))
         return;
     int64_t from = t->analysis.cut_start, to = t->analysis.cut_end;
     if (from < 0 || to > frames || to <= from) {
@@ -341,7 +342,8 @@ static void s_skip(dsp_export_inst_t *inst, const dsp_export_take_t *t, const ch
         s_thumbnail(audio + from * ch, to - from, ch, k->thumb_min, k->thumb_max);
         k->has_thumb = true;
     }
-    free(audio);
+    if (audio != t->audio)
+        free(audio);
 }
 
 /* A path under the output folder into out[len]; BB_ETOOLONG with the message in err when
@@ -364,15 +366,19 @@ static int s_path(char *out, size_t len, char *err, size_t errlen, const char *f
     return BB_ETOOLONG;
 }
 
-/* The raw take's sidecar (same base name, .json), or zeros when it is missing or bad. When
- * it does not say when the take began (takes recorded before nodes reported it, or from
- * another recorder), the raw file's modification time minus its length stands in: the
- * coordinator writes the file as the take arrives, seconds after it was played. */
-static void s_read_side(const char *raw_path, int64_t raw_frames, int rate, dsp_raw_meta_t *meta)
+/* The raw take's sidecar: `known` when the caller read it, else the file of the same base
+ * name (.json), or zeros when it is missing or bad. When it does not say when the take
+ * began (takes recorded before nodes reported it, or from another recorder), the raw file's
+ * modification time minus its length stands in: the coordinator writes the file as the take
+ * arrives, seconds after it was played. */
+static void s_read_side(const char *raw_path, const dsp_raw_meta_t *known, int64_t raw_frames,
+                        int rate, dsp_raw_meta_t *meta)
 {
     memset(meta, 0, sizeof *meta);
-    char side[S_PATH_MAX];
-    if (bb_path_fmt(side, sizeof side, "%s", raw_path))
+    if (known)
+        *meta = *known;
+    char side[S_PATH_MAX] = "";
+    if (!known && bb_path_fmt(side, sizeof side, "%s", raw_path))
         side[0] = '\0'; /* no sidecar can be that long either */
     char *slash = strrchr(side, '/');
     char *dot = strrchr(side, '.');
@@ -487,30 +493,27 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
                          const char *staging, const dsp_export_take_t *t, double gain_db,
                          const char *name, dsp_export_sample_t *s, char *err, size_t errlen)
 {
-    float *audio = NULL;
-    int64_t frames;
-    int ch, rate;
-    int rc = dsp_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, errlen);
+    float *audio = t->audio; /* the caller's, else read here and freed at the end */
+    int64_t frames = t->frames;
+    int ch = t->channels, rate = t->rate;
+    int rc = audio ? 0 : dsp_raw_read_audio(t->path, &audio, &frames, &ch, &rate, err, errlen);
     if (rc)
         return rc;
     dsp_raw_meta_t side;
-    s_read_side(t->path, frames, rate, &side);
+    s_read_side(t->path, t->meta, frames, rate, &side);
     dsp_analysis_t cut = t->analysis;
     const dsp_analysis_t *a = &cut;
     if (t->release) {
         rc = s_release_cut(audio, frames, ch, rate, &side, &cut, s, err, errlen);
-        if (rc) {
-            free(audio);
-            return rc;
-        }
+        if (rc)
+            goto done;
     }
     int64_t start, len;
     rc = dsp_export_process(audio, frames, ch, a, gain_db, &start, &len);
     if (rc) {
         snprintf(err, errlen, "take %s (%s): the cut %lld..%lld is empty", t->take_id, t->path,
                  (long long)a->cut_start, (long long)a->cut_end);
-        free(audio);
-        return rc;
+        goto done;
     }
     const float *x = audio + start * ch;
 
@@ -576,16 +579,16 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
                               .loop_end = s->loop_end};
     char path[S_PATH_MAX];
     rc = s_path(path, sizeof path, err, errlen, "%s/%s", staging, s->file);
-    if (rc) {
-        free(audio);
-        return rc;
-    }
+    if (rc)
+        goto done;
     uint64_t seed = bb_crc32(0, name, strlen(name)) | (uint64_t)t->velocity << 32;
     rc = dsp_export_write_audio(&s->crc32, &s->bytes, path, x, len, ch, rate, cfg->bit_depth,
                                 cfg->flac, cfg->dither, seed, &meta, err, errlen);
-    free(audio);
     if (!rc && cfg->flac) /* a WAV's CRC came from memory as it was written */
         rc = dsp_file_crc32(path, &s->crc32, &s->bytes, err, errlen);
+done:
+    if (audio != t->audio)
+        free(audio);
     return rc;
 }
 

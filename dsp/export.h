@@ -38,6 +38,7 @@
 #include "export_library.h"
 #include "export_map.h"
 #include "pipeline.h"
+#include "take_raw.h"
 
 typedef enum {
     DSP_NORM_INSTRUMENT = 0, /* one gain for the whole instrument (default) */
@@ -125,6 +126,15 @@ typedef struct {
     int attempt;                        /* 1-based attempt of this take; 0 when unknown */
     const dsp_export_retake_t *retakes; /* the slot's other takes (may be NULL) */
     size_t n_retakes;
+    /* The raw take already in memory (dsp/recut.c keeps it from the analysis), or NULL: the
+     * export reads `path`. Interleaved float, `frames` x `channels` at `rate` Hz, as
+     * dsp_raw_read_audio gives it. Owned by the caller, who frees it after the export; the
+     * export processes it in place (DC removal, loop crossfade, fades, gain), so it holds
+     * the sample, not the raw take, afterwards. */
+    float *audio;
+    int64_t frames;
+    int channels, rate;
+    const dsp_raw_meta_t *meta; /* its sidecar already read, or NULL: read beside path */
 } dsp_export_take_t;
 
 typedef struct {

@@ -4,9 +4,13 @@
  * Scanning walks the folder depth-first (at most DSP_RECUT_DEPTH_MAX levels), takes every
  * NAME.json that has a NAME.<audio extension> beside it, reads the sidecar, and sorts the
  * takes so that the takes of one slot (instrument, note, velocity, round robin, release)
- * are neighbours in attempt order. Analysis reads each audio file, runs dsp_analyze and
- * frees the audio again, so memory holds one take at a time. Export hands each
- * instrument's used takes to dsp_export_instrument, which reads the audio once more.
+ * are neighbours in attempt order, and the takes of one instrument are neighbours too.
+ * Analysis reads each audio file and runs dsp_analyze. dsp_recut_process works instrument
+ * by instrument: it keeps the instrument's raw audio (up to DSP_RECUT_KEEP_BYTES, the rest
+ * is freed and read again at export) until dsp_export_instrument has written the
+ * instrument from it, then frees it, so each raw take is read once and memory holds at
+ * most one instrument's worth within that bound. dsp_recut_analyse alone keeps no audio;
+ * dsp_recut_export alone reads every used take again.
  */
 #include "recut.h"
 
@@ -22,7 +26,15 @@
 
 #include "bb_err.h"
 
-#define S_FIRST_CAP 64 /* takes allocated at the first push */
+#define S_FIRST_CAP  64 /* takes allocated at the first push */
+#define S_KEEP_ALIGN 64 /* bytes: each kept take starts on a cache line */
+
+/* A raw take kept in memory from its analysis to its instrument's export. */
+typedef struct {
+    float *audio; /* NULL: not kept (the export reads the file again) */
+    int64_t frames;
+    int channels, rate;
+} s_raw_t;
 
 struct dsp_recut_t {
     dsp_recut_take_t *v;
@@ -30,6 +42,11 @@ struct dsp_recut_t {
     int bad;        /* sidecars that could not be used */
     int unreadable; /* audio that could not be read or analysed */
     dsp_recut_events_t ev;
+    /* dsp_recut_process: keep_bytes of address space, reserved at the first
+     * export; an instrument's raw takes are read one after the other into it and the next
+     * instrument reuses it, so its pages are touched once (NULL: nothing is kept) */
+    float *keep;
+    size_t keep_bytes; /* its size, a multiple of S_KEEP_ALIGN */
 };
 
 static const char *const s_exts[] = {".wav", ".flac", ".aif",  ".aiff", ".w64", ".caf",
@@ -40,6 +57,8 @@ dsp_recut_t *dsp_recut_new(const dsp_recut_events_t *events)
     dsp_recut_t *self = calloc(1, sizeof *self);
     if (self && events)
         self->ev = *events;
+    if (self)
+        self->keep_bytes = DSP_RECUT_KEEP_BYTES;
     return self;
 }
 
@@ -52,9 +71,17 @@ void dsp_recut_destroy(dsp_recut_t **self_p)
         free(self->v[i].audio);
         free(self->v[i].sidecar);
     }
+    free(self->keep);
     free(self->v);
     free(self);
     *self_p = NULL;
+}
+
+void dsp_recut_set_keep(dsp_recut_t *self, size_t bytes)
+{
+    free(self->keep);
+    self->keep = NULL;
+    self->keep_bytes = bytes / S_KEEP_ALIGN * S_KEEP_ALIGN;
 }
 
 size_t dsp_recut_size(const dsp_recut_t *self)
@@ -180,34 +207,30 @@ int dsp_recut_scan(dsp_recut_t *self, const char *dir, char *err, size_t errlen)
 
 /* ---- analyse ---- */
 
-/* Per instrument: the latency prior from its clear attacks (or its calibrated node) placed
- * on its slow attacks, and its tuning across notes, reported. */
-static void s_instruments(dsp_recut_t *self)
+/* Per instrument [first, end): the latency prior from its clear attacks (or its calibrated
+ * node) placed on its slow attacks, and its tuning across notes, reported. */
+static void s_instrument(dsp_recut_t *self, size_t first, size_t end)
 {
-    const dsp_analysis_t **ptr = calloc(self->n ? self->n : 1, sizeof *ptr);
+    const dsp_analysis_t **ptr = calloc(end - first, sizeof *ptr);
     if (!ptr)
         return;
-    for (size_t i = 0; i < self->n;) {
-        size_t j = i, m = 0;
-        bool calibrated = true;
-        for (; j < self->n && !strcmp(self->v[j].meta.instrument, self->v[i].meta.instrument);
-             j++) {
-            if (!self->v[j].analysed)
-                continue;
-            ptr[m++] = &self->v[j].a;
-            calibrated = calibrated && self->v[j].meta.latency_calibrated;
-        }
-        dsp_latency_prior_t prior;
-        dsp_latency_prior_learn(ptr, m, m > 0 && calibrated, &prior);
-        for (size_t k = i; k < j; k++)
-            if (self->v[k].analysed)
-                dsp_latency_prior_apply(&self->v[k].a, &prior);
-        dsp_tuning_spread_t tuning;
-        dsp_tuning_spread(ptr, m, &tuning);
-        if (self->ev.instrument && m > 0)
-            self->ev.instrument(self->ev.arg, self->v[i].meta.instrument, &prior, &tuning);
-        i = j;
+    size_t m = 0;
+    bool calibrated = true;
+    for (size_t j = first; j < end; j++) {
+        if (!self->v[j].analysed)
+            continue;
+        ptr[m++] = &self->v[j].a;
+        calibrated = calibrated && self->v[j].meta.latency_calibrated;
     }
+    dsp_latency_prior_t prior;
+    dsp_latency_prior_learn(ptr, m, m > 0 && calibrated, &prior);
+    for (size_t k = first; k < end; k++)
+        if (self->v[k].analysed)
+            dsp_latency_prior_apply(&self->v[k].a, &prior);
+    dsp_tuning_spread_t tuning;
+    dsp_tuning_spread(ptr, m, &tuning);
+    if (self->ev.instrument && m > 0)
+        self->ev.instrument(self->ev.arg, self->v[first].meta.instrument, &prior, &tuning);
     free(ptr);
 }
 
@@ -218,59 +241,83 @@ static bool s_same_slot(const dsp_recut_take_t *a, const dsp_recut_take_t *b)
            a->meta.release_trigger == b->meta.release_trigger;
 }
 
-void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg)
+/* The end of the instrument that starts at take `first`. */
+static size_t s_instrument_end(const dsp_recut_t *self, size_t first)
 {
-    for (size_t i = 0; i < self->n; i++) {
-        dsp_recut_take_t *t = &self->v[i];
-        if (self->ev.progress)
-            self->ev.progress(self->ev.arg, i, self->n);
-        float *audio = NULL;
-        int64_t frames;
-        int ch, rate;
-        char err[256];
-        if (dsp_raw_read_audio(t->audio, &audio, &frames, &ch, &rate, err, sizeof err)) {
-            s_skipped(self, t->audio, err);
-            self->unreadable++;
-            continue;
-        }
-        /* The file says what its rate is; the sidecar's frames count in the file. */
-        bool rate_differs = t->meta.sample_rate > 0 && t->meta.sample_rate != rate;
-        int sidecar_rate = t->meta.sample_rate;
-        t->meta.sample_rate = rate;
-        t->meta.channels = ch;
-        dsp_take_info_t info = {.note_on = t->meta.note_on_frame,
-                                .note_off = t->meta.note_off_frame,
-                                .note = t->meta.note,
-                                .velocity = t->meta.velocity,
-                                .xruns = (uint32_t)t->meta.xruns,
-                                .release_capped = t->meta.release_capped,
-                                .has_floor = t->meta.noise_floor_db < 0,
-                                .floor_db = t->meta.noise_floor_db};
-        const dsp_pipeline_config_t *own =
-            self->ev.pipeline_for ? self->ev.pipeline_for(self->ev.arg, t) : NULL;
-        if (dsp_analyze(audio, frames, ch, rate, &info, own ? own : cfg, &t->a) != 0) {
-            snprintf(err, sizeof err,
-                     "note_on_frame %lld is outside its %lld frames (or more than %d channels)",
-                     (long long)t->meta.note_on_frame, (long long)frames, DSP_MAX_CHANNELS);
-            s_skipped(self, t->audio, err);
-            self->unreadable++;
-        } else {
-            t->analysed = true;
-            t->a.xruns = (uint32_t)t->meta.xruns;
-            if (rate_differs)
-                dsp_analysis_reason(&t->a, DSP_WARN,
-                                    "the sidecar says %d Hz, the audio file %d Hz; the file's "
-                                    "rate was used",
-                                    sidecar_rate, rate);
-        }
-        free(audio);
-    }
-    s_instruments(self);
+    size_t j = first;
+    while (j < self->n && !strcmp(self->v[j].meta.instrument, self->v[first].meta.instrument))
+        j++;
+    return j;
+}
 
-    /* One take per slot: the best verdict, then the latest attempt. */
-    for (size_t i = 0; i < self->n;) {
+/* Analyses take i. With room given, the audio is read into it when it fits in room_bytes
+ * and kept there (*raw says where); else it is freed after the analysis. Returns the bytes
+ * of room used (rounded up to S_KEEP_ALIGN), 0 when it was not kept. */
+static size_t s_analyse_take(dsp_recut_t *self, size_t i, const dsp_pipeline_config_t *cfg,
+                             float *room, size_t room_bytes, s_raw_t *raw)
+{
+    dsp_recut_take_t *t = &self->v[i];
+    if (self->ev.progress)
+        self->ev.progress(self->ev.arg, i, self->n);
+    float *audio = NULL;
+    int64_t frames;
+    int ch, rate;
+    char err[256];
+    if (dsp_raw_read_audio_to(room, room_bytes, &audio, &frames, &ch, &rate, t->audio, err,
+                              sizeof err)) {
+        s_skipped(self, t->audio, err);
+        self->unreadable++;
+        return 0;
+    }
+    bool kept = room && audio == room;
+    /* The file says what its rate is; the sidecar's frames count in the file. */
+    bool rate_differs = t->meta.sample_rate > 0 && t->meta.sample_rate != rate;
+    int sidecar_rate = t->meta.sample_rate;
+    t->meta.sample_rate = rate;
+    t->meta.channels = ch;
+    dsp_take_info_t info = {.note_on = t->meta.note_on_frame,
+                            .note_off = t->meta.note_off_frame,
+                            .note = t->meta.note,
+                            .velocity = t->meta.velocity,
+                            .xruns = (uint32_t)t->meta.xruns,
+                            .release_capped = t->meta.release_capped,
+                            .has_floor = t->meta.noise_floor_db < 0,
+                            .floor_db = t->meta.noise_floor_db};
+    const dsp_pipeline_config_t *own =
+        self->ev.pipeline_for ? self->ev.pipeline_for(self->ev.arg, t) : NULL;
+    if (dsp_analyze(audio, frames, ch, rate, &info, own ? own : cfg, &t->a) != 0) {
+        snprintf(err, sizeof err,
+                 "note_on_frame %lld is outside its %lld frames (or more than %d channels)",
+                 (long long)t->meta.note_on_frame, (long long)frames, DSP_MAX_CHANNELS);
+        s_skipped(self, t->audio, err);
+        self->unreadable++;
+        if (!kept)
+            free(audio);
+        return 0;
+    }
+    t->analysed = true;
+    t->a.xruns = (uint32_t)t->meta.xruns;
+    if (rate_differs)
+        dsp_analysis_reason(&t->a, DSP_WARN,
+                            "the sidecar says %d Hz, the audio file %d Hz; the file's rate was "
+                            "used",
+                            sidecar_rate, rate);
+    if (!kept) {
+        free(audio);
+        return 0;
+    }
+    *raw = (s_raw_t){.audio = audio, .frames = frames, .channels = ch, .rate = rate};
+    size_t bytes = (size_t)frames * (size_t)ch * sizeof *audio;
+    return (bytes + S_KEEP_ALIGN - 1) / S_KEEP_ALIGN * S_KEEP_ALIGN;
+}
+
+/* Marks the best take of each slot of [first, end) used: the best verdict, then the latest
+ * attempt. */
+static void s_pick(dsp_recut_t *self, size_t first, size_t end)
+{
+    for (size_t i = first; i < end;) {
         size_t j = i, best = SIZE_MAX;
-        for (; j < self->n && s_same_slot(&self->v[i], &self->v[j]); j++) {
+        for (; j < end && s_same_slot(&self->v[i], &self->v[j]); j++) {
             dsp_recut_take_t *t = &self->v[j];
             if (!t->analysed)
                 continue;
@@ -285,10 +332,17 @@ void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg)
     }
 }
 
+void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg)
+{
+    dsp_recut_process(self, cfg, NULL);
+}
+
 /* ---- export ---- */
 
-/* Exports the used takes of [first, end), one instrument. */
-static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_export_config_t *cfg)
+/* Exports the used takes of [first, end), one instrument; raw[k - first]: take k's audio
+ * when it is still in memory (raw may be NULL: none is). */
+static int s_export_one(dsp_recut_t *self, size_t first, size_t end, s_raw_t *raw,
+                        const dsp_export_config_t *cfg)
 {
     const char *instrument = self->v[first].meta.instrument;
     dsp_export_result_t res;
@@ -322,6 +376,13 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_e
         takes[m].rr = t->meta.round_robin;
         takes[m].release = t->meta.release_trigger;
         takes[m].analysis = t->a;
+        takes[m].meta = &t->meta;
+        if (raw && raw[k - first].audio) {
+            takes[m].audio = raw[k - first].audio;
+            takes[m].frames = raw[k - first].frames;
+            takes[m].channels = raw[k - first].channels;
+            takes[m].rate = raw[k - first].rate;
+        }
         usable += t->a.verdict != DSP_FAIL;
         m++;
     }
@@ -351,27 +412,59 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, const dsp_e
     return rc == BB_ENOTFOUND ? 0 : rc;
 }
 
+/* Each instrument is exported without the library's manifest.json and report.html, which
+ * read every instrument's record: they are rebuilt once at the end instead of after each
+ * instrument (that made a folder of many instruments quadratic: half of process's time at
+ * 14). */
+static int s_library(dsp_recut_t *self, const dsp_export_config_t *cfg)
+{
+    char err[512];
+    int rc =
+        dsp_export_library_rebuild(cfg->out_dir, cfg->member, cfg->member_arg, err, sizeof err);
+    if (rc && self->ev.exported)
+        self->ev.exported(self->ev.arg, NULL, rc, NULL, err);
+    return rc;
+}
+
 int dsp_recut_export(dsp_recut_t *self, const dsp_export_config_t *cfg)
 {
-    /* Each instrument without the library's manifest.json and report.html, which read every
-     * instrument's record: rebuilt once at the end instead of after each instrument (that
-     * made a folder of many instruments quadratic: half of process's time at 14). */
     dsp_export_config_t each = *cfg;
     each.library_files = false;
     int rc = 0;
     for (size_t i = 0; !rc && i < self->n;) {
-        size_t j = i;
-        while (j < self->n && !strcmp(self->v[j].meta.instrument, self->v[i].meta.instrument))
-            j++;
-        rc = s_export_one(self, i, j, &each);
+        size_t j = s_instrument_end(self, i);
+        rc = s_export_one(self, i, j, NULL, &each);
         i = j;
     }
-    if (!rc && cfg->library_files) {
-        char err[512];
-        rc =
-            dsp_export_library_rebuild(cfg->out_dir, cfg->member, cfg->member_arg, err, sizeof err);
-        if (rc && self->ev.exported)
-            self->ev.exported(self->ev.arg, NULL, rc, NULL, err);
+    if (!rc && cfg->library_files)
+        rc = s_library(self, cfg);
+    return rc;
+}
+
+int dsp_recut_process(dsp_recut_t *self, const dsp_pipeline_config_t *pcfg,
+                      const dsp_export_config_t *ecfg)
+{
+    dsp_export_config_t each = ecfg ? *ecfg : (dsp_export_config_t)DSP_EXPORT_CONFIG_INIT;
+    each.library_files = false;
+    int rc = 0;
+    if (ecfg && !self->keep && self->keep_bytes) /* address space: pages are touched as used */
+        self->keep = malloc(self->keep_bytes);
+    for (size_t i = 0; i < self->n;) {
+        size_t j = s_instrument_end(self, i);
+        bool exporting = ecfg && !rc;
+        s_raw_t *raw = exporting && self->keep ? calloc(j - i, sizeof *raw) : NULL;
+        size_t used = 0;
+        for (size_t k = i; k < j; k++)
+            used += s_analyse_take(self, k, pcfg, raw ? (float *)((char *)self->keep + used) : NULL,
+                                   self->keep_bytes - used, raw ? &raw[k - i] : NULL);
+        s_instrument(self, i, j);
+        s_pick(self, i, j);
+        if (exporting)
+            rc = s_export_one(self, i, j, raw, &each);
+        free(raw);
+        i = j;
     }
+    if (ecfg && !rc && ecfg->library_files)
+        rc = s_library(self, ecfg);
     return rc;
 }

@@ -9,8 +9,9 @@
  * the audio file's own rate, then per instrument the latency prior placed on its slow
  * attacks, then the best take of each slot marked used: a pass over a warning over a
  * failure, then the latest attempt), export (the used takes of each instrument; one
- * whose takes all failed writes no instrument files). What is left out on the
- * way, and each instrument's result, is told through callbacks; this file prints nothing.
+ * whose takes all failed writes no instrument files). dsp_recut_process does the last two
+ * instrument by instrument, exporting each from its raw takes still in memory. What is left out on
+ * the way, and each instrument's result, is told through callbacks; this file prints nothing.
  */
 #ifndef DSP_RECUT_H
 #define DSP_RECUT_H
@@ -23,6 +24,11 @@
 #include "take_raw.h"
 
 #define DSP_RECUT_DEPTH_MAX 16 /* folder levels searched below the given one */
+/* dsp_recut_process keeps an instrument's raw takes in memory from their analysis to its
+ * export, up to this many bytes of audio (256 MiB: 35 minutes of stereo float at 48 kHz);
+ * the takes beyond are read again at export. Memory stays within it however long the
+ * session, whatever the number of instruments or takes. */
+#define DSP_RECUT_KEEP_BYTES ((size_t)256 << 20)
 
 typedef struct {
     char *audio;   /* path of the audio file */
@@ -84,10 +90,25 @@ int dsp_recut_scan(dsp_recut_t *self, const char *dir, char *err, size_t errlen)
  * audio cannot be read or analysed are reported, counted and left out. */
 void dsp_recut_analyse(dsp_recut_t *self, const dsp_pipeline_config_t *cfg);
 
+/* Analyses as dsp_recut_analyse and, when ecfg is given, exports as dsp_recut_export, one
+ * instrument after the other: an instrument's takes are analysed, its latency prior placed
+ * and its best takes picked, then it is exported from the raw audio still in memory (at
+ * most DSP_RECUT_KEEP_BYTES of it), so each raw take is read once. After an export fails
+ * the remaining instruments are analysed, not exported, and the library files are not
+ * rebuilt. ecfg NULL: analyse only. Returns 0, or the first failure's code. The audio
+ * kept is freed after each instrument's export. */
+int dsp_recut_process(dsp_recut_t *self, const dsp_pipeline_config_t *pcfg,
+                      const dsp_export_config_t *ecfg);
+
 /* Exports the used takes of each instrument with cfg (cfg->out_dir must exist), in
  * instrument order, reporting each; then, when cfg->library_files, rebuilds the library's
  * manifest.json and report.html once. Returns 0, or the first failure's code. */
 int dsp_recut_export(dsp_recut_t *self, const dsp_export_config_t *cfg);
+
+/* How many bytes of raw audio dsp_recut_process keeps from an instrument's analysis to its
+ * export (default DSP_RECUT_KEEP_BYTES; rounded down to 64 bytes; 0: none, every used take
+ * is read again at export). */
+void dsp_recut_set_keep(dsp_recut_t *self, size_t bytes);
 
 /* The takes found, in sorted order. */
 size_t dsp_recut_size(const dsp_recut_t *self);

@@ -159,8 +159,8 @@ done:
     return rc;
 }
 
-int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
-                       char *err, size_t errlen)
+int dsp_raw_read_audio_to(float *room, size_t room_bytes, float **audio, int64_t *frames,
+                          int *channels, int *rate, const char *path, char *err, size_t errlen)
 {
     *audio = NULL;
     SF_INFO info = {0};
@@ -175,8 +175,8 @@ int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *ch
         sf_close(sf);
         return BB_EINVAL;
     }
-    float *buf =
-        malloc((size_t)(info.frames ? info.frames : 1) * (size_t)info.channels * sizeof(float));
+    size_t bytes = (size_t)(info.frames ? info.frames : 1) * (size_t)info.channels * sizeof(float);
+    float *buf = room && bytes <= room_bytes ? room : malloc(bytes);
     if (!buf) {
         sf_close(sf);
         snprintf(err, errlen, "out of memory reading %s", path);
@@ -185,7 +185,8 @@ int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *ch
     sf_count_t got = sf_readf_float(sf, buf, info.frames);
     sf_close(sf);
     if (got != info.frames) {
-        free(buf);
+        if (buf != room)
+            free(buf);
         snprintf(err, errlen, "%s: short read (%lld of %lld frames)", path, (long long)got,
                  (long long)info.frames);
         return BB_EIO;
@@ -195,4 +196,10 @@ int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *ch
     *channels = info.channels;
     *rate = info.samplerate;
     return 0;
+}
+
+int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
+                       char *err, size_t errlen)
+{
+    return dsp_raw_read_audio_to(NULL, 0, audio, frames, channels, rate, path, err, errlen);
 }

@@ -51,5 +51,10 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *meta, char *err, size
 /* Reads a whole audio file as interleaved float: *audio is malloc'd. */
 int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
                        char *err, size_t errlen);
+/* The same into the caller's memory: *audio is `room` when the audio fits in its
+ * room_bytes (frames x channels x sizeof(float)), else malloc'd (the caller frees it when
+ * *audio != room). room NULL: always malloc'd. */
+int dsp_raw_read_audio_to(float *room, size_t room_bytes, float **audio, int64_t *frames,
+                          int *channels, int *rate, const char *path, char *err, size_t errlen);
 
 #endif

@@ -1499,6 +1499,142 @@ static void test_real_process_rate_and_empty(void **state)
     bb_rm_rf(dir);
 }
 
+/* Whether two files hold the same bytes. */
+static bool s_same_file(const char *a, const char *b)
+{
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    bool same = bb_read_file(a, &x, &nx) == 0 && bb_read_file(b, &y, &ny) == 0 && nx == ny &&
+                memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* Every sample file, the .sfz, .dspreset and .sf2 of instrument `inst` in library `b` are
+ * the bytes of those in `a`, and the record lists the same samples and skipped takes. */
+static void s_same_instrument(const char *a, const char *b, const char *inst)
+{
+    char pa[700], pb[700];
+    snprintf(pa, sizeof pa, "%s/%s/samples", a, inst);
+    DIR *d = opendir(pa);
+    assert_non_null(d);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(pa, sizeof pa, "%s/%s/samples/%s", a, inst, e->d_name);
+        snprintf(pb, sizeof pb, "%s/%s/samples/%s", b, inst, e->d_name);
+        if (!s_same_file(pa, pb))
+            fail_msg("%s differs from %s", pb, pa);
+        files++;
+    }
+    closedir(d);
+    assert_true(files > 0);
+    const char *exts[] = {"sfz", "dspreset", "sf2"};
+    for (size_t k = 0; k < sizeof exts / sizeof exts[0]; k++) {
+        snprintf(pa, sizeof pa, "%s/%s/%s.%s", a, inst, inst, exts[k]);
+        snprintf(pb, sizeof pb, "%s/%s/%s.%s", b, inst, inst, exts[k]);
+        if (!s_same_file(pa, pb))
+            fail_msg("%s differs from %s", pb, pa);
+    }
+    snprintf(pa, sizeof pa, "%s/%s/%s", a, inst, DSP_EXPORT_INST_RECORD);
+    snprintf(pb, sizeof pb, "%s/%s/%s", b, inst, DSP_EXPORT_INST_RECORD);
+    json_t *ra = json_load_file(pa, 0, NULL), *rb = json_load_file(pb, 0, NULL);
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_true(json_equal(json_object_get(ra, "samples"), json_object_get(rb, "samples")));
+    assert_true(json_equal(json_object_get(ra, "skipped"), json_object_get(rb, "skipped")));
+    json_decref(ra);
+    json_decref(rb);
+}
+
+/* process exports each instrument from the raw takes its analysis kept in memory, all of
+ * them, some (the budget full) or none: the library is the one dsp_recut_export writes
+ * after reading every take again, sample for sample (a release sample, a loop and a
+ * failed take's thumbnail included). */
+static void test_real_process_in_memory(void **state)
+{
+    (void)state;
+    char dir[256], raw[300];
+    test_tmpdir(dir, sizeof dir, "qc-keep");
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    const int notes[] = {48, 60, 72};
+    size_t take_bytes = 0;
+    for (int k = 0; k < 3; k++) {
+        qc_real_spec_t sp = s_spec("osc-organ", notes[k], 100);
+        qc_real_take_t t;
+        assert_int_equal(qc_real_render(&sp, &t), 0);
+        char id[32];
+        snprintf(id, sizeof id, "organ%d", k);
+        s_write_raw(raw, id, "Organ", &sp, &t, t.rate);
+        if (k == 1) { /* the same note again as a release take */
+            s_write_raw(raw, "organ-rel", "Organ", &sp, &t, t.rate);
+            char side[400];
+            snprintf(side, sizeof side, "%s/organ-rel.json", raw);
+            dsp_raw_meta_t m;
+            char err[256];
+            assert_int_equal(dsp_raw_read_sidecar(side, &m, err, sizeof err), 0);
+            m.release_trigger = true;
+            assert_int_equal(dsp_raw_write_sidecar(side, &m), 0);
+        }
+        if (k == 2) { /* a take that never sounded: failed, listed with its thumbnail */
+            for (int64_t i = t.note_on_frame; i < t.frames; i++)
+                for (int c = 0; c < t.channels; c++)
+                    t.audio[i * t.channels + c] = t.audio[(i % t.note_on_frame) * t.channels + c];
+            sp.note = 84;
+            s_write_raw(raw, "organ-mute", "Organ", &sp, &t, t.rate);
+        }
+        take_bytes = (size_t)t.frames * (size_t)t.channels * sizeof(float);
+        qc_real_free(&t);
+        qc_real_spec_t bs = s_spec("osc-saw-bass", notes[k] - 12, 90);
+        assert_int_equal(qc_real_render(&bs, &t), 0);
+        snprintf(id, sizeof id, "bass%d", k);
+        s_write_raw(raw, id, "Bass", &bs, &t, t.rate);
+        qc_real_free(&t);
+    }
+    /* 0: from disk after the whole analysis; then kept: all, one take's worth, none */
+    const size_t keep[] = {0, DSP_RECUT_KEEP_BYTES, take_bytes + 64, 0};
+    char lib[4][300];
+    for (int run = 0; run < 4; run++) {
+        snprintf(lib[run], sizeof lib[run], "%s/lib%d", dir, run);
+        assert_int_equal(bb_mkdir_p(lib[run]), 0);
+        s_result_t res = {.name = "Organ", .rc = -1};
+        dsp_recut_events_t ev = {.exported = s_exported, .arg = &res};
+        dsp_recut_t *rc = dsp_recut_new(&ev);
+        char err[512];
+        assert_int_equal(dsp_recut_scan(rc, raw, err, sizeof err), 0);
+        assert_int_equal(dsp_recut_size(rc), 8);
+        dsp_pipeline_config_t pcfg = DSP_PIPELINE_CONFIG_INIT;
+        pcfg.loop = true;
+        dsp_export_config_t ecfg = DSP_EXPORT_CONFIG_INIT;
+        ecfg.out_dir = lib[run];
+        if (run == 0) {
+            dsp_recut_analyse(rc, &pcfg);
+            assert_int_equal(dsp_recut_export(rc, &ecfg), 0);
+        } else {
+            dsp_recut_set_keep(rc, keep[run]);
+            assert_int_equal(dsp_recut_process(rc, &pcfg, &ecfg), 0);
+        }
+        assert_int_equal(res.rc, 0);
+        assert_int_equal(res.files, 4); /* three notes and the release sample */
+        dsp_recut_destroy(&rc);
+    }
+    char rec[400];
+    snprintf(rec, sizeof rec, "%s/Organ/%s", lib[0], DSP_EXPORT_INST_RECORD);
+    json_t *r = json_load_file(rec, 0, NULL);
+    assert_non_null(r);
+    assert_int_equal(json_array_size(json_object_get(r, "skipped")), 1);
+    json_decref(r);
+    for (int run = 1; run < 4; run++) {
+        s_same_instrument(lib[0], lib[run], "Organ");
+        s_same_instrument(lib[0], lib[run], "Bass");
+    }
+    bb_rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1524,6 +1660,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_string_loops),
         cmocka_unit_test(test_real_pitch_policy),
         cmocka_unit_test(test_real_process_rate_and_empty),
+        cmocka_unit_test(test_real_process_in_memory),
         cmocka_unit_test(test_real_hum_not_sound),
     };
     int rc = test_main_group(tests, argc, argv);
