@@ -10,3 +10,8 @@ uint32_t bb_crc32(uint32_t crc, const void *data, size_t len)
 {
     return (uint32_t)crc32_z(crc, data, len);
 }
+
+uint32_t bb_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint32_t len_b)
+{
+    return (uint32_t)crc32_combine(crc_a, crc_b, (z_off_t)len_b);
+}

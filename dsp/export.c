@@ -791,7 +791,8 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
                                      : "");
             break;
         default:
-            rc = dsp_export_write_multisample(path, staging, inst, err, errlen);
+            rc = dsp_export_write_multisample(&inst->files[k].crc32, &inst->files[k].bytes, path,
+                                              staging, inst, err, errlen);
             if (!rc)
                 snprintf(inst->files[k].note, sizeof inst->files[k].note,
                          ".multisample holds the mapping only: the player's own velocity "
@@ -809,7 +810,7 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
             rc = 0;
             continue;
         }
-        if (!rc)
+        if (!rc && k != DSP_FILE_MULTISAMPLE) /* the .multisample's came with it */
             rc = dsp_file_crc32(path, &inst->files[k].crc32, &inst->files[k].bytes, err, errlen);
         inst->files[k].written = rc == 0;
     }

@@ -320,9 +320,10 @@ int dsp_export_write_dspreset(const char *path, const dsp_export_inst_t *inst, c
 int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_inst_t *inst,
                          char *err, size_t errlen);
 /* Bitwig/PreSonus .multisample (zip of multisample.xml and WAV samples) through libzip, from
- * the sample files in `dir`. */
-int dsp_export_write_multisample(const char *path, const char *dir, const dsp_export_inst_t *inst,
-                                 char *err, size_t errlen);
+ * the sample files in `dir`; *crc and *bytes: the CRC-32 (bb_crc32) and size of the file
+ * written. */
+int dsp_export_write_multisample(uint32_t *crc, uint64_t *bytes, const char *path, const char *dir,
+                                 const dsp_export_inst_t *inst, char *err, size_t errlen);
 
 /* Parses a list of instrument files, "sfz,dspreset,sf2,multisample" (any of them, comma
  * separated; "all"), into a dsp_export_config_t.formats mask. 0 or BB_EINVAL with a

@@ -25,16 +25,31 @@
  * The format maps samples and nothing else: no release trigger (release samples are left
  * out, and the record says so) and no velocity curve (the player's own velocity response
  * applies, as with any .multisample).
+ *
+ * Speed: the WAV samples are handed to libzip mapped into memory (its file source reads
+ * them 8 KiB at a time), with their files' modification times and Unix modes on the
+ * entries, as the file source gives them. The archive's CRC-32 for the record is not read back:
+ * every entry is stored, so the CRC in its header is that of its bytes in the archive, and the
+ * file's CRC is the CRC of each local header combined (zlib's crc32_combine) with its entry's CRC
+ * over its size, then of the central directory and the end record; only those headers are read
+ * back. s_zip_crc walks them by hand (PKWARE APPNOTE 4.3.7, 4.3.12, 4.3.16) because libzip does not
+ * say where it put its local headers; an archive of any other layout (zip64, a data descriptor, a
+ * gap, a compressed entry) is read whole.
  */
+#include <fcntl.h>
 #include <libxml/xmlwriter.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 
+#include "bb_crc32.h"
 #include "bb_err.h"
 #include "export.h"
 
@@ -207,8 +222,11 @@ static int s_xml(const dsp_export_inst_t *inst, const dsp_export_sample_t **orde
     return rc;
 }
 
-/* Adds one file (path on disk, or bytes) to the archive, uncompressed. */
-static int s_add(zip_t *za, const char *name, zip_source_t *src, char *err, size_t errlen)
+/* Adds one file (path on disk, or bytes) to the archive, uncompressed. `file`: the stat of
+ * the file a buffer holds, whose modification time and Unix mode the entry gets, as
+ * libzip's file source gives them (NULL: the source's own). */
+static int s_add(zip_t *za, const char *name, zip_source_t *src, const struct stat *file, char *err,
+                 size_t errlen)
 {
     if (!src) {
         snprintf(err, errlen, "multisample: cannot read %s: %s", name,
@@ -223,11 +241,132 @@ static int s_add(zip_t *za, const char *name, zip_source_t *src, char *err, size
         return BB_EIO;
     }
     zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
+    if (file) {
+        zip_file_set_mtime(za, (zip_uint64_t)idx, file->st_mtime, 0);
+        zip_file_set_external_attributes(za, (zip_uint64_t)idx, 0, ZIP_OPSYS_UNIX,
+                                         (zip_uint32_t)file->st_mode << 16);
+    }
     return 0;
 }
 
-int dsp_export_write_multisample(const char *path, const char *dir, const dsp_export_inst_t *inst,
-                                 char *err, size_t errlen)
+/* A sample file mapped read-only, to hand to libzip as a buffer. */
+typedef struct {
+    void *at; /* NULL: not mapped */
+    size_t len;
+    struct stat st;
+} s_map_t;
+
+static void s_map(const char *path, s_map_t *m)
+{
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &m->st) == 0 && S_ISREG(m->st.st_mode) && m->st.st_size > 0) {
+        void *at = mmap(NULL, (size_t)m->st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (at != MAP_FAILED) {
+            m->at = at;
+            m->len = (size_t)m->st.st_size;
+        }
+    }
+    close(fd);
+}
+
+/* ---- the archive's CRC-32 from its headers (see the top of the file) ---- */
+
+#define S_ZIP_LOCAL     0x04034b50u /* local file header signature */
+#define S_ZIP_CENTRAL   0x02014b50u /* central directory file header signature */
+#define S_ZIP_END       0x06054b50u /* end of central directory record signature */
+#define S_ZIP_LOCAL_LEN 30          /* fixed part of a local header */
+#define S_ZIP_CDIR_LEN  46          /* fixed part of a central directory header */
+#define S_ZIP_END_LEN   22          /* end record without a comment */
+#define S_ZIP_CDIR_MAX  (64u << 20) /* a larger central directory is read with the rest */
+
+static uint32_t s_le16(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+static uint32_t s_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static bool s_pread_all(int fd, void *buf, size_t len, uint64_t at)
+{
+    for (size_t got = 0; got < len;) {
+        ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(at + got));
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    return true;
+}
+
+/* The CRC-32 of the archive at fd (size bytes) from its headers; false when its layout is
+ * not the plain one of stored entries back to back (the caller reads it whole). */
+static bool s_zip_crc(int fd, uint64_t size, uint32_t *crc)
+{
+    unsigned char end[S_ZIP_END_LEN];
+    if (size < S_ZIP_END_LEN || !s_pread_all(fd, end, sizeof end, size - S_ZIP_END_LEN) ||
+        s_le32(end) != S_ZIP_END || s_le16(end + 20) != 0 /* comment */ || s_le16(end + 4) != 0 ||
+        s_le16(end + 6) != 0 /* disks */)
+        return false;
+    uint32_t entries = s_le16(end + 10), cdir_len = s_le32(end + 12), cdir_at = s_le32(end + 16);
+    if (entries == 0xFFFF || cdir_at == 0xFFFFFFFFu || cdir_len > S_ZIP_CDIR_MAX ||
+        (uint64_t)cdir_at + cdir_len + S_ZIP_END_LEN != size)
+        return false; /* zip64, or something after the directory */
+    unsigned char *cdir = malloc(cdir_len ? cdir_len : 1);
+    unsigned char *local = malloc(S_ZIP_LOCAL_LEN + 2 * 0xFFFF);
+    bool ok = cdir && local && s_pread_all(fd, cdir, cdir_len, cdir_at);
+    uint32_t c = 0;
+    uint64_t at = 0; /* where the next local header must start */
+    size_t p = 0;
+    for (uint32_t e = 0; ok && e < entries; e++) {
+        const unsigned char *h = cdir + p;
+        ok = p + S_ZIP_CDIR_LEN <= cdir_len && s_le32(h) == S_ZIP_CENTRAL;
+        if (!ok)
+            break;
+        uint32_t flags = s_le16(h + 8), method = s_le16(h + 10), entry_crc = s_le32(h + 16);
+        uint32_t packed = s_le32(h + 20), plain = s_le32(h + 24), header_at = s_le32(h + 42);
+        p += S_ZIP_CDIR_LEN + s_le16(h + 28) + s_le16(h + 30) + s_le16(h + 32);
+        /* stored, no data descriptor (bit 3) or encryption (bit 0), in order, no gap */
+        ok = method == 0 && !(flags & 0x9) && packed == plain && packed <= INT32_MAX &&
+             header_at == at && s_pread_all(fd, local, S_ZIP_LOCAL_LEN, at) &&
+             s_le32(local) == S_ZIP_LOCAL;
+        if (!ok)
+            break;
+        size_t hlen = S_ZIP_LOCAL_LEN + s_le16(local + 26) + s_le16(local + 28);
+        ok = s_pread_all(fd, local + S_ZIP_LOCAL_LEN, hlen - S_ZIP_LOCAL_LEN, at + S_ZIP_LOCAL_LEN);
+        c = bb_crc32(c, local, hlen);
+        c = bb_crc32_combine(c, entry_crc, packed);
+        at += hlen + packed;
+    }
+    ok = ok && p == cdir_len && at == cdir_at;
+    if (ok)
+        *crc = bb_crc32(bb_crc32(c, cdir, cdir_len), end, sizeof end);
+    free(cdir);
+    free(local);
+    return ok;
+}
+
+/* CRC-32 and size of the archive just written at path. */
+static int s_archive_crc(uint32_t *crc, uint64_t *bytes, const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && s_zip_crc(fd, (uint64_t)st.st_size, crc)) {
+        *bytes = (uint64_t)st.st_size;
+        close(fd);
+        return 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    return dsp_file_crc32(path, crc, bytes, err, errlen);
+}
+
+int dsp_export_write_multisample(uint32_t *crc, uint64_t *bytes, const char *path, const char *dir,
+                                 const dsp_export_inst_t *inst, char *err, size_t errlen)
 {
     const dsp_export_sample_t **order = calloc(inst->n_samples + 1, sizeof *order);
     if (!order) {
@@ -264,22 +403,26 @@ int dsp_export_write_multisample(const char *path, const char *dir, const dsp_ex
     }
     /* libzip reads the sources when the archive is closed: the buffers live until then */
     void **owned = calloc(n + 1, sizeof *owned);
-    rc = owned ? 0 : BB_ENOMEM;
+    s_map_t *maps = calloc(n + 1, sizeof *maps);
+    rc = owned && maps ? 0 : BB_ENOMEM;
     if (!rc)
-        rc = s_add(za, S_XML_NAME, zip_source_buffer(za, xml, xml_len, 0), err, errlen);
+        rc = s_add(za, S_XML_NAME, zip_source_buffer(za, xml, xml_len, 0), NULL, err, errlen);
     for (size_t i = 0; i < n && !rc; i++) {
         const dsp_export_sample_t *s = order[i];
         char file[2400], entry[400];
         snprintf(file, sizeof file, "%s/%s", dir, s->file);
         s_entry_name(s, entry, sizeof entry);
         if (!inst->flac) {
-            rc = s_add(za, entry, zip_source_file(za, file, 0, -1), err, errlen);
+            s_map(file, &maps[i]); /* not mapped: libzip reads the file */
+            zip_source_t *src = maps[i].at ? zip_source_buffer(za, maps[i].at, maps[i].len, 0)
+                                           : zip_source_file(za, file, 0, -1);
+            rc = s_add(za, entry, src, maps[i].at ? &maps[i].st : NULL, err, errlen);
             continue;
         }
         size_t len = 0;
         rc = dsp_export_audio_as_wav(file, inst->bit_depth, &owned[i], &len, err, errlen);
         if (!rc)
-            rc = s_add(za, entry, zip_source_buffer(za, owned[i], len, 0), err, errlen);
+            rc = s_add(za, entry, zip_source_buffer(za, owned[i], len, 0), NULL, err, errlen);
     }
     if (!rc && zip_close(za) != 0) {
         snprintf(err, errlen, "cannot write %s: %s (disk full?)", path,
@@ -294,8 +437,14 @@ int dsp_export_write_multisample(const char *path, const char *dir, const dsp_ex
         unlink(tmp);
         rc = BB_EIO;
     }
+    if (!rc)
+        rc = s_archive_crc(crc, bytes, path, err, errlen);
     for (size_t i = 0; owned && i < n; i++)
         free(owned[i]);
+    for (size_t i = 0; maps && i < n; i++)
+        if (maps[i].at)
+            munmap(maps[i].at, maps[i].len);
+    free(maps);
     free(owned);
     free(xml);
     free(order);
