@@ -242,8 +242,13 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     /* Dropouts inside the sound, and what the node reported. */
     qc_dropouts_t drop;
     double period = a->pitch_hz > 0 ? rate / a->pitch_hz : cfg->pitch_check ? rate / expected : 0;
-    a->dropouts =
-        qc_find_dropouts(&t, onset, a->release_end, period, cfg->pitch_check, &clip, &drop);
+    a->dropouts = qc_find_dropouts(&t, onset, a->release_end, info->note_off, period,
+                                   cfg->pitch_check, &clip, &drop);
+    if (drop.end_step >= 0)
+        dsp_analysis_reason(a, DSP_WARN,
+                            "release: the sound stops with a step to the floor at %.1f ms, from "
+                            "%.0f dB over it (a click at the sample's end)",
+                            (double)(drop.end_step - onset) * 1000.0 / rate, drop.end_step_db);
     if (a->dropouts > 0)
         dsp_analysis_reason(a, DSP_FAIL, "dropout: %s (%lld frame(s)) at %.1f ms%s",
                             drop.first_what, (long long)drop.first_len,

@@ -81,17 +81,21 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
  * zeros, held values (not on clip's flat tops), blocks repeated at a driver's period,
  * jumps the waveform's own edges at period_frames (<= 0: unknown) do not explain, and,
  * for a pitched instrument (the caller's pitch check) with the period known (>= 8
- * frames), jumps in the note's phase its recent periods do not explain. Returns how
- * many were found. */
+ * frames), jumps in the note's phase its recent periods do not explain. A jump at or
+ * after note_off (frame; <= 0: unknown) down to the noise floor that stays there until
+ * `to` is where the instrument stopped its voice, not lost audio: it is reported in
+ * end_step and not counted. Returns how many were found. */
 typedef struct {
     int zero_runs, held_runs, repeats, jumps;
     int own_clicks;         /* jumps that recur alike: the instrument's own, not counted */
+    int64_t end_step;       /* frame where the sound stops with a step to the floor, or -1 */
+    double end_step_db;     /* how far the sound stood over the floor just before it (dB) */
     int64_t first;          /* frame of the earliest, -1 when none */
     int64_t first_len;      /* its frames (1 for a jump) */
     const char *first_what; /* "a run of zeros", "a held value", ... (static) */
 } qc_dropouts_t;
-int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period_frames,
-                     bool pitched, const qc_clip_t *clip, qc_dropouts_t *out);
+int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t note_off,
+                     double period_frames, bool pitched, const qc_clip_t *clip, qc_dropouts_t *out);
 
 /* qc_loop.c: the best loop in [from, to) whose length is about a whole number of periods
  * of period_frames (the end within half a period of it), both ends at rising zero

@@ -95,23 +95,27 @@
 #define S_CLICK_ALIKE       0.9  /* ... and the correlation that makes them the same click */
 #define S_DEFAULT_PERIOD_MS 10.0
 /* check 5, jumps in phase */
-#define S_MIN_PERIOD   8.0  /* frames: shorter periods (or none given) are not followed */
-#define S_SHIFT_BLOCKS 4    /* blocks per period */
-#define S_SHIFT_STRIDE 2    /* e and the level read every this many frames */
-#define S_SHIFT_RATIO  8.0  /* a period's e / level this many times that around it ... */
-#define S_SHIFT_SHARE  0.02 /* ... at least this (-17 dB under the note) ... */
-#define S_SHIFT_STEADY 0.2  /* ... in a note that repeats itself within -7 dB around it */
-#define S_SHIFT_ONSET  0.25 /* its start: e^2 first at this share of the burst's peak */
-#define S_PHASE_READS  128  /* the old waveform at another phase: frames read per period ... */
-#define S_PHASE_ALIKE  0.6  /* ... the correlation that makes it the same waveform ... */
-#define S_PHASE_OFF    2.0  /* ... at a lag this many frames off whole periods */
-#define S_SHIFT_TOL    1.5  /* periods (+ 8 frames): the same damage as a run or a jump */
-#define S_SEAM_SHIFT   8    /* frames of shift between two passes of a loop's seam ... */
-#define S_SEAM_ALIKE   0.9  /* ... and the correlation of e that makes them one seam */
-#define S_SEAM_PAIRS   4    /* a jump in phase is compared with this many either side */
-#define S_SEAM_DRIFT   0.01 /* a loop's length may vary this much from pass to pass */
-#define S_RECUR_READS  96   /* a seam's e searched for elsewhere: frames read per span ... */
-#define S_RECUR_KEEP   4    /* ... and the best matches then compared frame by frame */
+#define S_MIN_PERIOD    8.0  /* frames: shorter periods (or none given) are not followed */
+#define S_SHIFT_BLOCKS  4    /* blocks per period */
+#define S_SHIFT_STRIDE  2    /* e and the level read every this many frames */
+#define S_SHIFT_RATIO   8.0  /* a period's e / level this many times that around it ... */
+#define S_SHIFT_SHARE   0.02 /* ... at least this (-17 dB under the note) ... */
+#define S_SHIFT_STEADY  0.2  /* ... in a note that repeats itself within -7 dB around it */
+#define S_SHIFT_ONSET   0.25 /* its start: e^2 first at this share of the burst's peak */
+#define S_PHASE_READS   128  /* the old waveform at another phase: frames read per period ... */
+#define S_PHASE_ALIKE   0.6  /* ... the correlation that makes it the same waveform ... */
+#define S_PHASE_OFF     2.0  /* ... at a lag this many frames off whole periods */
+#define S_SHIFT_TOL     1.5  /* periods (+ 8 frames): the same damage as a run or a jump */
+#define S_SEAM_SHIFT    8    /* frames of shift between two passes of a loop's seam ... */
+#define S_SEAM_ALIKE    0.9  /* ... and the correlation of e that makes them one seam */
+#define S_SEAM_PAIRS    4    /* a jump in phase is compared with this many either side */
+#define S_SEAM_DRIFT    0.01 /* a loop's length may vary this much from pass to pass */
+#define S_END_FLOOR     2.0  /* the sound's end: after a step, within 6 dB of the floor ... */
+#define S_END_OVER      4.0  /* ... from 12 dB or more over it ... */
+#define S_END_BEFORE_MS 5.0  /* ... over the 5 ms before the step */
+#define S_RECUR_READS   96   /* a seam's e searched for elsewhere: frames read per span ... */
+#define S_RECUR_KEEP    6    /* ... and the best places then compared frame by frame */
+#define S_RECUR_LOOP    0.7  /* two passes this alike, evenly spaced with it: a loop */
 
 static const int s_lags[] = {16,  24,  32,  48,  64,  96,   128,  160, 192,
                              256, 384, 480, 512, 960, 1024, 2048, 4096};
@@ -205,15 +209,17 @@ static double s_seam_match(const qc_take_t *t, int64_t a, int64_t b, int64_t n, 
 }
 
 /* Whether the e (check 5) of a jump in phase at a, over [a - n / 4, a + n), comes back
- * elsewhere in the note: the best normalised correlation (all channels) with the same
- * span at any b at least 2 n away, at or above S_SEAM_ALIKE. A sample loop's seam passes
- * again every loop, the same samples joined the same way, even where its other passes
- * stand too low to be found themselves (a filter sweep or a layer's seam at another
- * time); a block lost in the recording is joined once. Searched coarsely first
- * (S_RECUR_READS frames read across the span, every b), then at every frame of the span
- * around the best S_RECUR_KEEP coarse matches (within S_SEAM_SHIFT frames). Runs only for
- * jumps in phase not already paired, which a clean note rarely has. Needs memory for e
- * over [lo, hi) (floats, frames x channels); returns false when it cannot have it. */
+ * elsewhere in the note, at any b at least 2 n away (normalised correlation, all channels):
+ * once at S_SEAM_ALIKE or more, or at S_RECUR_LOOP or more at two places that stand with a
+ * evenly spaced (a loop's length apart, within S_SEAM_DRIFT of it or 4 frames). A sample
+ * loop's seam passes again every loop, the same samples joined the same way, even where
+ * its other passes stand too low to be found themselves (a filter sweep, a decay, a
+ * layer's seam at another time); a block lost in the recording is joined once.
+ * Searched coarsely first (S_RECUR_READS frames read across the span, every b), keeping
+ * the S_RECUR_KEEP best places at least n / 2 apart, then frame by frame within
+ * S_SEAM_SHIFT of each. Runs only for jumps in phase not already paired, which a clean
+ * note rarely has. Needs memory for e over [lo, hi) (floats, frames x channels); returns
+ * false when it cannot have it. */
 static bool s_recurs(const qc_take_t *t, int64_t a, int64_t n, double period, int64_t lo,
                      int64_t hi)
 {
@@ -249,28 +255,26 @@ static bool s_recurs(const qc_take_t *t, int64_t a, int64_t n, double period, in
                 sab += x * y, sbb += y * y;
             }
         double r = sbb > 0 ? sab / sqrt(saa * sbb) : 0;
-        int worst = 0;
-        for (int k = 1; k < S_RECUR_KEEP; k++)
-            worst = keep_r[k] < keep_r[worst] ? k : worst;
-        if (r > keep_r[worst]) {
-            /* one entry per neighbourhood: replace a kept b this close if it is weaker */
-            int near = -1;
-            for (int k = 0; k < S_RECUR_KEEP; k++)
-                if (keep[k] >= 0 && llabs(keep[k] - b) <= S_SEAM_SHIFT)
-                    near = k;
-            if (near >= 0) {
-                if (r > keep_r[near])
-                    keep[near] = b, keep_r[near] = r;
-            } else {
-                keep[worst] = b, keep_r[worst] = r;
-            }
+        /* one place per neighbourhood: a kept b this close is replaced if weaker */
+        int slot = -1;
+        for (int k = 0; k < S_RECUR_KEEP; k++)
+            if (keep[k] >= 0 && llabs(keep[k] - b) < n / 2)
+                slot = k;
+        if (slot < 0) {
+            slot = 0;
+            for (int k = 1; k < S_RECUR_KEEP; k++)
+                slot = keep_r[k] < keep_r[slot] ? k : slot;
         }
+        if (r > keep_r[slot])
+            keep[slot] = b, keep_r[slot] = r;
     }
+    /* frame by frame around each */
+    int64_t at[S_RECUR_KEEP];
+    double rr[S_RECUR_KEEP];
     bool back = false;
-    for (int k = 0; k < S_RECUR_KEEP && !back; k++) {
-        if (keep[k] < 0)
-            continue;
-        for (int64_t b = keep[k] - S_SEAM_SHIFT; b <= keep[k] + S_SEAM_SHIFT && !back; b++) {
+    for (int k = 0; k < S_RECUR_KEEP; k++) {
+        at[k] = -1, rr[k] = -2;
+        for (int64_t b = keep[k] - S_SEAM_SHIFT; keep[k] >= 0 && b <= keep[k] + S_SEAM_SHIFT; b++) {
             if (b < first || b > last || llabs(b - a) < 2 * n)
                 continue;
             const float *eb = e + (b - lo) * ch;
@@ -280,15 +284,52 @@ static bool s_recurs(const qc_take_t *t, int64_t a, int64_t n, double period, in
                     double x = ea[u * ch + c], y = eb[u * ch + c];
                     sab += x * y, sa += x * x, sb += y * y;
                 }
-            back = sa > 0 && sb > 0 && sab / sqrt(sa * sb) >= S_SEAM_ALIKE;
+            double r = sa > 0 && sb > 0 ? sab / sqrt(sa * sb) : 0;
+            if (r > rr[k])
+                rr[k] = r, at[k] = b;
         }
+        back = back || rr[k] >= S_SEAM_ALIKE;
     }
+    /* two weaker passes evenly spaced with a: a, b, c in any order */
+    for (int i = 0; i < S_RECUR_KEEP && !back; i++)
+        for (int j = i + 1; j < S_RECUR_KEEP && !back; j++) {
+            if (rr[i] < S_RECUR_LOOP || rr[j] < S_RECUR_LOOP)
+                continue;
+            int64_t p[3] = {a, at[i], at[j]};
+            for (int x = 0; x < 2; x++) /* sort three */
+                for (int y = 0; y < 2 - x; y++)
+                    if (p[y] > p[y + 1]) {
+                        int64_t tmp = p[y];
+                        p[y] = p[y + 1], p[y + 1] = tmp;
+                    }
+            double d1 = (double)(p[1] - p[0]), d2 = (double)(p[2] - p[1]);
+            back = fabs(d1 - d2) <= fmax(4.0, S_SEAM_DRIFT * fmax(d1, d2));
+        }
     free(e);
     return back;
 }
 
-static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, double period,
-                    qc_dropouts_t *out)
+/* Whether a jump at `at` is where the sound stops: from S_SAME_FRAMES after it to hi the
+ * loudest channel's RMS is within S_END_FLOOR of the noise floor (or too few frames are
+ * left to hold anything), and the S_END_BEFORE_MS before it stood S_END_OVER over that.
+ * *over_db: how far the sound stood over the floor before it. */
+static bool s_ends_sound(const qc_take_t *t, int64_t at, int64_t lo, int64_t hi, double *over_db)
+{
+    const double floor = t->noise_rms > 1e-7 ? t->noise_rms : 1e-7;
+    int64_t b0 = at - (int64_t)(S_END_BEFORE_MS * t->rate / 1000.0);
+    b0 = b0 > lo ? b0 : lo;
+    if (b0 >= at)
+        return false;
+    double before = qc_rms(t, b0, at);
+    *over_db = 20.0 * log10(before / floor);
+    if (before < S_END_OVER * floor)
+        return false;
+    const int64_t a0 = at + S_SAME_FRAMES;
+    return a0 >= hi || qc_rms(t, a0, hi) <= S_END_FLOOR * floor;
+}
+
+static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, int64_t note_off,
+                    double period, qc_dropouts_t *out)
 {
     /* how far a jump in phase may lie from the damage's other signs: the burst's period
      * and a block either side */
@@ -349,6 +390,17 @@ static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, d
             out->own_clicks++;
             e->ev[i].kind = S_OWN;
         }
+
+    /* the instrument stopping its voice with a step to the floor, after the key-up */
+    for (int i = 0; i < e->n && note_off > 0; i++) {
+        double over_db = 0;
+        if ((e->ev[i].kind == S_JUMP || e->ev[i].kind == S_SHIFT) && e->ev[i].at >= note_off &&
+            s_ends_sound(t, e->ev[i].at, lo, hi, &over_db)) {
+            e->ev[i].kind = S_OWN;
+            if (out->end_step < 0)
+                out->end_step = e->ev[i].at, out->end_step_db = over_db;
+        }
+    }
 
     for (int i = 0; i < e->n; i++) {
         const s_event_t *v = &e->ev[i];
@@ -695,11 +747,12 @@ static void s_find_shifts(const qc_take_t *t, int64_t from, int64_t to, double p
     free(pe);
 }
 
-int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period, bool pitched,
-                     const qc_clip_t *clip, qc_dropouts_t *out)
+int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t note_off, double period,
+                     bool pitched, const qc_clip_t *clip, qc_dropouts_t *out)
 {
     memset(out, 0, sizeof *out);
     out->first = -1;
+    out->end_step = -1;
     s_events_t ev;
     ev.n = 0;
     const int ch = t->ch;
@@ -755,6 +808,6 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, double period
     s_one_pass_any(t, ch, from, to, period, clip, min_run, floor, &ev);
     if (phase_check)
         s_find_shifts(t, from, to, period, &ev);
-    s_tally(t, &ev, from, to, period, out);
+    s_tally(t, &ev, from, to, note_off, period, out);
     return out->zero_runs + out->held_runs + out->repeats + out->jumps;
 }

@@ -17,7 +17,7 @@ packages=(
     libflac-dev flac libinstpatch-dev libzip-dev libxml2-dev
     fluidsynth polyphone
     musescore-general-soundfont-small opl3-soundfont avldrums.lv2-soundfont csound-soundfont
-    aubio-tools
+    timidity freepats aubio-tools
 )
 
 # `deps.sh fuzz`: the libFuzzer toolchain too (make fuzz).

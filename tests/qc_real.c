@@ -11,9 +11,13 @@
 #include "qc_real.h"
 
 #include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "smf_write.h"
 
 /* libfluidsynth is linked here (tests and benches); BB_NO_SOUNDFONTS when it is not
  * installed: then only the oscillators render */
@@ -32,11 +36,18 @@
 #define S_END_PAD_MS   250  /* the take goes on this long after the tail meets the floor */
 #define S_QUIET_FRAMES 9600 /* after the note-off: this long below S_SILENT ends a render */
 #define S_TWO_PI       6.283185307179586476925
+#define S_FREEPATS_CFG "/etc/timidity/freepats.cfg"
+#define S_TIMIDITY     "/usr/bin/timidity"
 
 /* ---- instruments ---- */
 
 #define OSC(...) .src = QC_SRC_OSC, .osc = {__VA_ARGS__}
 #define SF(s, p) .src = (s), .program = (p)
+#define FP(name, p, low, high, n, hold)                                                            \
+    {                                                                                              \
+        (name), SF(QC_SRC_FREEPATS, p), .pitched = true, .held_out = true, .lo = (low),            \
+                                        .hi = (high), .n_notes = (n), .hold_ms = (hold)            \
+    }
 #define CS(name, p, low, high, n, hold)                                                            \
     {                                                                                              \
         (name), SF(QC_SRC_CSOUND, p), .pitched = true, .held_out = true, .lo = (low),              \
@@ -244,6 +255,30 @@ static const qc_real_inst_t s_inst[] = {
     CS("cs-steel-drum", 114, 52, 76, 4, 800),
     {"cs-standard-kit", SF(QC_SRC_CSOUND, 0), .bank = 128, .pitched = false, .held_out = true,
      .n_notes = 9, .hold_ms = 500},
+    /* freepats through TiMidity++: validation, all held out (picked by General MIDI family
+     * among the programs the set has, before any figure on it was seen) */
+    FP("fp-grand-piano", 0, 28, 96, 5, 800),
+    FP("fp-clavinet", 7, 36, 84, 4, 800),
+    FP("fp-tubular-bells", 14, 60, 77, 4, 1000),
+    FP("fp-hammond-organ", 16, 36, 84, 4, 1000),
+    FP("fp-tango-accordion", 23, 53, 81, 4, 1000),
+    FP("fp-steel-guitar", 25, 40, 76, 4, 800),
+    FP("fp-finger-bass", 33, 28, 55, 4, 800),
+    FP("fp-violin", 40, 55, 91, 4, 1200),
+    FP("fp-tremolo-strings", 44, 43, 84, 4, 1200),
+    FP("fp-string-ensemble", 48, 43, 91, 4, 1500),
+    FP("fp-voice-oohs", 53, 48, 79, 4, 1500),
+    FP("fp-trumpet", 56, 55, 82, 4, 900),
+    FP("fp-brass-section", 61, 41, 77, 4, 900),
+    FP("fp-baritone-sax", 67, 36, 69, 4, 900),
+    FP("fp-bassoon", 70, 34, 70, 4, 900),
+    FP("fp-flute", 73, 60, 96, 4, 1000),
+    FP("fp-square-wave", 80, 36, 84, 4, 900),
+    FP("fp-new-age-pad", 88, 36, 84, 4, 1500),
+    FP("fp-halo-pad", 94, 36, 84, 4, 1500),
+    FP("fp-steel-drums", 114, 52, 76, 4, 800),
+    {"fp-drum-kit", SF(QC_SRC_FREEPATS, 0), .bank = 128, .pitched = false, .held_out = true,
+     .n_notes = 9, .hold_ms = 500},
 };
 
 #define S_N_INST (sizeof s_inst / sizeof s_inst[0])
@@ -284,8 +319,9 @@ qc_real_setup_t qc_real_setup(int inst)
     return s;
 }
 
-static const char *const s_src_names[QC_SRC_COUNT] = {"timgm6mb", "musescore",   "opl3",
-                                                      "avldrums", "oscillators", "csound"};
+static const char *const s_src_names[] = {"timgm6mb",    "musescore", "opl3",    "avldrums",
+                                          "oscillators", "csound",    "freepats"};
+_Static_assert(sizeof s_src_names / sizeof s_src_names[0] == QC_SRC_COUNT, "a name per source");
 
 const char *qc_real_src_name(qc_src_t src)
 {
@@ -308,6 +344,8 @@ const char *qc_real_soundfont(qc_src_t src, int file)
                     : "/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2";
     case QC_SRC_CSOUND:
         return "/usr/share/sounds/sf2/sf_GMbank.sf2";
+    case QC_SRC_FREEPATS:
+        return S_FREEPATS_CFG;
     default:
         return NULL;
     }
@@ -317,6 +355,8 @@ bool qc_real_available(qc_src_t src)
 {
     if (src == QC_SRC_OSC)
         return true;
+    if (src == QC_SRC_FREEPATS)
+        return access(S_FREEPATS_CFG, R_OK) == 0 && access(S_TIMIDITY, X_OK) == 0;
 #ifdef S_FLUID
     const char *a = qc_real_soundfont(src, 0), *b = qc_real_soundfont(src, 1);
     return access(a, R_OK) == 0 && access(b, R_OK) == 0;
@@ -428,6 +468,61 @@ void qc_real_shutdown(void)
 #endif
 }
 
+/* The clean note played by TiMidity++ from a one-note MIDI file (into x, max frames,
+ * stereo): dry (no reverb, chorus or delay), 24-bit, no noise shaping, amplification 50 %
+ * (a single note stays under full scale), channel 10 for a kit. TiMidity starts the note a
+ * constant few frames in; like any instrument's latency, that is part of the take. Returns
+ * the frames up to where the tail stays below S_SILENT, or -1. */
+static int64_t s_render_timidity(const qc_real_inst_t *in, const qc_real_spec_t *sp, int64_t hold,
+                                 int64_t max, float *x)
+{
+    const int rate = sp->rate;
+    const bool kit = in->bank == 128;
+    const uint8_t chan = kit ? 9 : 0;
+    int bend = 8192 + (int)lround(sp->detune_cents / 200.0 * 8192.0);
+    bend = bend < 0 ? 0 : bend > 16383 ? 16383 : bend;
+    const int32_t off_ms = (int32_t)(hold * 1000 / rate);
+    smf_event_t ev[] = {
+        {0, {(uint8_t)(0xB0 | chan), 7, 127}},
+        {0, {(uint8_t)(0xB0 | chan), 11, 127}},
+        {0, {(uint8_t)(0xC0 | chan), (uint8_t)(kit ? 0 : in->program), 0}},
+        {0, {(uint8_t)(0xE0 | chan), (uint8_t)(bend & 0x7F), (uint8_t)(bend >> 7)}},
+        {0, {(uint8_t)(0x90 | chan), (uint8_t)sp->note, (uint8_t)sp->velocity}},
+        {off_ms, {(uint8_t)(0x80 | chan), (uint8_t)sp->note, 0}},
+    };
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], mid[600], wav[600], cmd[2048];
+    snprintf(dir, sizeof dir, "%s/bb_qc_timidity_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(mid, sizeof mid, "%s/note.mid", dir);
+    snprintf(wav, sizeof wav, "%s/note.wav", dir);
+    int64_t n = -1;
+    if (smf_write(mid, ev, sizeof ev / sizeof ev[0], (int32_t)(S_MAX_TAIL_S * 1000)) == 0) {
+        snprintf(cmd, sizeof cmd,
+                 S_TIMIDITY " -c " S_FREEPATS_CFG " -s %d -Ow --output-24bit --output-stereo "
+                            "-A50 -EFreverb=0 -EFchorus=0 -EFdelay=0 -EFns=0 -o '%s' '%s' "
+                            ">/dev/null 2>&1",
+                 rate, wav, mid);
+        SF_INFO fi = {0};
+        SNDFILE *f = system(cmd) == 0 ? sf_open(wav, SFM_READ, &fi) : NULL;
+        if (f && fi.channels == 2 && fi.samplerate == rate) {
+            n = sf_readf_float(f, x, max);
+            int64_t last = 0;
+            for (int64_t i = 0; i < 2 * n; i++)
+                last = fabsf(x[i]) >= S_SILENT ? i / 2 : last;
+            if (n > hold && n > last + S_QUIET_FRAMES)
+                n = last + S_QUIET_FRAMES > hold ? last + S_QUIET_FRAMES : hold;
+        }
+        if (f)
+            sf_close(f);
+    }
+    unlink(wav);
+    unlink(mid);
+    rmdir(dir);
+    return n;
+}
+
 /* The clean note (stereo, malloc'd in *out): note-on at frame 0, note-off at hold, until
  * the tail stays below S_SILENT or S_MAX_TAIL_S after the note-off. */
 static int64_t s_render_clean(const qc_real_inst_t *in, const qc_real_spec_t *sp, int hold_ms,
@@ -446,6 +541,8 @@ static int64_t s_render_clean(const qc_real_inst_t *in, const qc_real_spec_t *sp
         double hz = 440.0 * pow(2.0, (sp->note - 69) / 12.0) * pow(2.0, sp->detune_cents / 1200.0);
         double amp = gain * pow(sp->velocity / 127.0, S_VEL_CURVE);
         n = qc_osc_render(&in->osc, hz, amp, rate, hold, max, sp->seed, x);
+    } else if (in->src == QC_SRC_FREEPATS) {
+        n = s_render_timidity(in, sp, hold, max, x);
     } else {
 #ifdef S_FLUID
         /* One synth per SoundFont, reset between notes. FluidSynth keeps a little state

@@ -4,8 +4,9 @@
  *
  * Sources: General MIDI programs of the SoundFonts Debian packages (TimGM6mb,
  * MuseScore_General.sf3, the OPL-3 FM bank, the AVL drum kits, csound's GM bank) rendered by
- * FluidSynth, and
- * the band-limited synthesiser waveforms of qc_osc.h. Never the FluidR3 SoundFonts: they
+ * FluidSynth, the freepats patch set played by TiMidity++ (the `timidity` program, another
+ * synthesis engine than FluidSynth's), and the band-limited synthesiser waveforms of
+ * qc_osc.h. Never the FluidR3 SoundFonts: they
  * are kept for acceptance.
  *
  * The take model is what a node records: QC_REAL_PREROLL_MS of the setup's noise before
@@ -25,9 +26,9 @@
  *
  * Every instrument is in the tuning part or the held-out part, fixed here by instrument
  * (SoundFont program, kit or oscillator patch); QC is tuned on the first and reported on
- * both. The csound GM bank is a validation corpus, all held out: its instruments were
- * picked by General MIDI family (one or two per family) before any figure on it was seen,
- * and nothing is tuned on it. Everything is deterministic: the same spec renders the same take.
+ * both. The csound GM bank and freepats are validation corpora, all held out: their
+ * instruments were picked by General MIDI family before any figure on them was seen, and
+ * nothing is tuned on them. Everything is deterministic: the same spec renders the same take.
  */
 #ifndef BB_QC_REAL_H
 #define BB_QC_REAL_H
@@ -47,6 +48,7 @@ typedef enum {
     QC_SRC_AVLDRUMS,     /* avldrums.lv2-soundfont */
     QC_SRC_OSC,          /* qc_osc.h */
     QC_SRC_CSOUND,       /* csound-soundfont (sf_GMbank.sf2): validation, never tuned on */
+    QC_SRC_FREEPATS,     /* freepats (GUS patches) played by TiMidity++: validation too */
     QC_SRC_COUNT
 } qc_src_t;
 
@@ -111,7 +113,8 @@ const qc_real_inst_t *qc_real_instruments(size_t *count);
 /* The recording setup of instrument i (deterministic from its index). */
 qc_real_setup_t qc_real_setup(int inst);
 const char *qc_real_src_name(qc_src_t src);
-/* The SoundFont file a source renders from (NULL for oscillators); whether it exists. */
+/* The SoundFont (freepats: TiMidity's configuration) a source renders from (NULL for
+ * oscillators); whether it and its player exist. */
 const char *qc_real_soundfont(qc_src_t src, int file);
 bool qc_real_available(qc_src_t src);
 

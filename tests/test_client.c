@@ -39,6 +39,7 @@
  * and FLAC samples (decoded with flac -d --keep-foreign-metadata, the smpl root key read
  * with libsndfile).
  */
+#include <errno.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <math.h>
@@ -59,6 +60,7 @@
 #include "qc_corpus.h"
 #include "take_raw.h"
 #include "test_export_util.h"
+#include "smf_write.h"
 #include "test_util.h"
 
 #define S_RATE        48000
@@ -74,7 +76,6 @@
 #define S_SOUNDING_DB (-70.0)
 #define S_LEVEL_WIN_S 0.3 /* level: peak over the first 300 ms of a note */
 #define S_SLOT_S      2.5 /* time between probes: every tail has ended */
-#define S_MS          500 /* MIDI ticks per quarter at 500000 us: 1 tick = 1 ms */
 
 /* snprintf into an array that fails the test rather than cut a path or command short */
 #define S_FMT(buf, ...)                                                                            \
@@ -355,83 +356,6 @@ static double s_note_hz(double note)
 
 /* ---- MIDI ---- */
 
-typedef struct {
-    int32_t t_ms;
-    uint8_t msg[3];
-} s_ev_t;
-
-/* At one time: note-offs, then controllers and program changes, then note-ons. */
-static int s_ev_rank(const s_ev_t *e)
-{
-    switch (e->msg[0] & 0xF0) {
-    case 0x80:
-        return 0;
-    case 0xB0:
-        return 1;
-    case 0xC0:
-        return 2;
-    default:
-        return 3;
-    }
-}
-
-static int s_cmp_ev(const void *pa, const void *pb)
-{
-    const s_ev_t *a = pa, *b = pb;
-    if (a->t_ms != b->t_ms)
-        return a->t_ms - b->t_ms;
-    return s_ev_rank(a) - s_ev_rank(b);
-}
-
-static void s_vlq(FILE *f, uint32_t v)
-{
-    uint8_t b[5];
-    int n = 0;
-    b[n++] = v & 0x7F;
-    while (v >>= 7)
-        b[n++] = (uint8_t)(0x80 | (v & 0x7F));
-    while (n--)
-        fputc(b[n], f);
-}
-
-/* A format-0 standard MIDI file, 1 tick = 1 ms. */
-static void s_write_midi(const char *path, s_ev_t *ev, size_t n)
-{
-    qsort(ev, n, sizeof *ev, s_cmp_ev);
-    char tmp[700];
-    S_FMT(tmp, "%s.track", path);
-    FILE *t = fopen(tmp, "w+b");
-    assert_non_null(t);
-    const uint8_t tempo[] = {0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20}; /* 500000 us */
-    fwrite(tempo, 1, sizeof tempo, t);
-    int32_t last = 0;
-    for (size_t i = 0; i < n; i++) {
-        s_vlq(t, (uint32_t)(ev[i].t_ms - last));
-        fwrite(ev[i].msg, 1, (ev[i].msg[0] & 0xF0) == 0xC0 ? 2 : 3, t);
-        last = ev[i].t_ms;
-    }
-    /* a second of silence, then the end: the renderer stops at the end of the track */
-    s_vlq(t, 1000);
-    const uint8_t end[] = {0xFF, 0x2F, 0x00};
-    fwrite(end, 1, sizeof end, t);
-    long len = ftell(t);
-    rewind(t);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    const uint8_t hdr[] = {'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 0, 0, 1, S_MS >> 8, S_MS & 0xFF};
-    fwrite(hdr, 1, sizeof hdr, f);
-    const uint8_t trk[] = {
-        'M',         'T', 'r', 'k', (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-        (uint8_t)len};
-    fwrite(trk, 1, sizeof trk, f);
-    int c;
-    while ((c = fgetc(t)) != EOF)
-        fputc(c, f);
-    fclose(f);
-    fclose(t);
-    unlink(tmp);
-}
-
 typedef enum { P_LEVEL, P_PITCH, P_END, P_STACCATO, P_HOLD } s_kind_t;
 
 typedef struct {
@@ -461,22 +385,24 @@ static void s_probe(s_score_t *sc, s_kind_t kind, int note, int vel, double hold
  * before each probe of another preset. */
 static void s_score_midi(const s_score_t *sc, const char *path)
 {
-    s_ev_t ev[3 * S_MAX_PROBES + 2];
+    smf_event_t ev[3 * S_MAX_PROBES + 2];
     size_t n = 0;
-    ev[n++] = (s_ev_t){0, {0xB0, 7, 127}};
-    ev[n++] = (s_ev_t){0, {0xB0, 11, 127}};
+    ev[n++] = (smf_event_t){0, {0xB0, 7, 127}};
+    ev[n++] = (smf_event_t){0, {0xB0, 11, 127}};
     int program = 0;
     for (size_t i = 0; i < sc->n; i++) {
         const s_probe_t *p = &sc->p[i];
         if (p->program != program) {
             program = p->program;
-            ev[n++] = (s_ev_t){(int32_t)lround(p->on_s * 1000), {0xC0, (uint8_t)program, 0}};
+            ev[n++] = (smf_event_t){(int32_t)lround(p->on_s * 1000), {0xC0, (uint8_t)program, 0}};
         }
-        ev[n++] =
-            (s_ev_t){(int32_t)lround(p->on_s * 1000), {0x90, (uint8_t)p->note, (uint8_t)p->vel}};
-        ev[n++] = (s_ev_t){(int32_t)lround(p->off_s * 1000), {0x80, (uint8_t)p->note, 0}};
+        ev[n++] = (smf_event_t){(int32_t)lround(p->on_s * 1000),
+                                {0x90, (uint8_t)p->note, (uint8_t)p->vel}};
+        ev[n++] = (smf_event_t){(int32_t)lround(p->off_s * 1000), {0x80, (uint8_t)p->note, 0}};
     }
-    s_write_midi(path, ev, n);
+    /* a second of silence, then the end: the renderer stops at the end of the track */
+    if (smf_write(path, ev, n, 1000) != 0)
+        fail_msg("cannot write %s: %s", path, strerror(errno));
 }
 
 /* ---- players ---- */
