@@ -59,11 +59,17 @@
  *    two back, lies 2 frames or more off whole periods): a sudden change of level or
  *    timbre keeps its phase. A sample loop's seam does the same each time round: jumps in
  *    phase whose e matches (correlation 0.9) or that come a whole number of such a pair's
- *    spacing apart are the sound's own, and so is one whose e comes back (0.9) anywhere
- *    else in the note, where the seam's other passes stand too low to be found.
+ *    spacing apart are the sound's own, and so is one whose e comes back anywhere else in
+ *    the note (0.9), or at two places evenly spaced with it (0.7: a loop's passes that
+ *    differ as the note decays or its filter moves), where the seam's other passes stand
+ *    too low to be found.
  *    A lost block of nearly whole periods (64 frames at a period of 21.3 or 32 frames,
  *    or 2 to 3 frames off whole periods with vibrato) leaves the phase where it was: a
  *    splice a listener cannot place either, not found unless it bends (check 4).
+ * A jump (4 or 5) after the note-off down to the floor, which stays within 6 dB of the
+ * floor to the end of the sound, is the instrument ending its voice (a synth or sampler
+ * cutting a released voice some 45 dB down): nothing after it was lost. It is reported
+ * apart (end_step), not counted. During the held note the same step is lost signal.
  * The first S_ATTACK_SKIP_MS after the onset are not searched for jumps (attacks jump);
  * check 5 starts a period later still (it reads a period back).
  */
