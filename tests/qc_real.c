@@ -43,16 +43,14 @@
 
 #define OSC(...) .src = QC_SRC_OSC, .osc = {__VA_ARGS__}
 #define SF(s, p) .src = (s), .program = (p)
-#define FP(name, p, low, high, n, hold)                                                            \
+/* a pitched instrument of a validation corpus: held out */
+#define HELD(s, name, p, low, high, n, hold)                                                       \
     {                                                                                              \
-        (name), SF(QC_SRC_FREEPATS, p), .pitched = true, .held_out = true, .lo = (low),            \
-                                        .hi = (high), .n_notes = (n), .hold_ms = (hold)            \
+        (name), SF(s, p), .pitched = true, .held_out = true, .lo = (low), .hi = (high),            \
+                          .n_notes = (n), .hold_ms = (hold)                                        \
     }
-#define CS(name, p, low, high, n, hold)                                                            \
-    {                                                                                              \
-        (name), SF(QC_SRC_CSOUND, p), .pitched = true, .held_out = true, .lo = (low),              \
-                                      .hi = (high), .n_notes = (n), .hold_ms = (hold)              \
-    }
+#define CS(...) HELD(QC_SRC_CSOUND, __VA_ARGS__)
+#define FP(...) HELD(QC_SRC_FREEPATS, __VA_ARGS__)
 
 static const qc_real_inst_t s_inst[] = {
     /* TimGM6mb: tuning */
