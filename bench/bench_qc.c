@@ -220,7 +220,7 @@ static double s_write_raw(const char *dir, const qc_real_spec_t *specs, size_t n
         m.frames = t.frames;
         m.sample_rate = t.rate;
         m.channels = t.channels;
-        m.noise_floor_db = -200;
+        m.noise_floor_db = 0; /* not known, as in a user's own sidecar */
         if (s_write_wav(wav, &t) == 0 && dsp_raw_write_sidecar(side, &m) == 0)
             seconds += (double)t.frames / t.rate;
         qc_real_free(&t);

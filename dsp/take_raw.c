@@ -150,7 +150,9 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *m, char *err, size_t 
     }
     if (bb_json_get_number(doc, "latency_offset_ms", &d) == 0)
         m->latency_offset_ms = d;
-    m->noise_floor_db = -200;
+    /* absent: not known (0, as a writer that does not know it writes), never a floor of
+     * -200 dBFS that every pre-roll would stand over */
+    m->noise_floor_db = 0;
     if (bb_json_get_number(doc, "noise_floor_db", &d) == 0)
         m->noise_floor_db = d;
     rc = 0;

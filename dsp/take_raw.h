@@ -36,7 +36,7 @@ typedef struct {
     double keyup_level_db; /* the held note in the 10 ms before the note-off, dBFS */
     double latency_offset_ms;
     bool latency_calibrated; /* latency_offset_ms was measured by batcherbird calibrate */
-    double noise_floor_db;
+    double noise_floor_db;   /* the node's floor (TakeEnd), dBFS; >= 0 (0 when absent): not known */
     int64_t xruns;
     bool release_capped;
     int attempt;
