@@ -287,8 +287,11 @@ static double s_release_gain(const dsp_export_config_t *cfg, const dsp_export_ta
 
 /* ---- one sample ---- */
 
-static void s_thumbnail(const float *x, int64_t len, int ch, int8_t *thumb_min, int8_t *thumb_max)
+/* The waveform's thumbnail columns; returns the largest magnitude of x (0 for none), which
+ * the columns' extremes give, as every frame lies in a column. */
+static float s_thumbnail(const float *x, int64_t len, int ch, int8_t *thumb_min, int8_t *thumb_max)
 {
+    float peak = 0;
     for (int j = 0; j < DSP_THUMB_COLS; j++) {
         int64_t i0 = len * j / DSP_THUMB_COLS;
         int64_t i1 = len * (j + 1) / DSP_THUMB_COLS;
@@ -306,7 +309,10 @@ static void s_thumbnail(const float *x, int64_t len, int ch, int8_t *thumb_min, 
         double l = floor(lo * DSP_THUMB_SCALE), h = ceil(hi * DSP_THUMB_SCALE);
         thumb_min[j] = (int8_t)(l < -DSP_THUMB_SCALE ? -DSP_THUMB_SCALE : l);
         thumb_max[j] = (int8_t)(h > DSP_THUMB_SCALE ? DSP_THUMB_SCALE : h);
+        peak = hi > peak ? hi : peak;
+        peak = -lo > peak ? -lo : peak;
     }
+    return peak;
 }
 
 /* A take that is listed, not exported: its analysis, reasons, retakes and, when the raw
@@ -549,11 +555,8 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
     dsp_export_smpl_pitch(t->note, cents, &s->smpl_unity, &fraction);
     double recorded = side.start_unix > 0 ? side.start_unix + (double)start / rate : 0;
 
-    float peak = 0;
-    for (int64_t i = 0; i < len * ch; i++)
-        peak = fabsf(x[i]) > peak ? fabsf(x[i]) : peak;
+    float peak = s_thumbnail(x, len, ch, s->thumb_min, s->thumb_max);
     s->peak_db = peak > 0 ? 20 * log10(peak) : -INFINITY;
-    s_thumbnail(x, len, ch, s->thumb_min, s->thumb_max);
     s->stream_frame = side.stream_start_frame + start;
     s->time_reference = dsp_export_time_reference(recorded, rate);
 
