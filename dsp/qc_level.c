@@ -158,25 +158,68 @@ void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offs
 #define S_FLAT_REL 1e-5 /* -100 dB of the extreme */
 #define S_FLAT_ABS 1e-7
 
-void qc_find_clipping(const qc_take_t *t, int64_t from, int64_t to, int min_run, qc_clip_t *out)
+#define S_CLIP_BLOCK 64 /* frames checked at once for a sample at either mark */
+
+/* One channel and both polarities: the extreme so far, the flat runs found at it
+ * (forgotten when a higher extreme comes) and the run being counted. */
+typedef struct {
+    float hi, lo, hi_at, lo_at;
+    int runs_hi, runs_lo;
+} s_clip_pass_t;
+
+typedef float s_v4f __attribute__((vector_size(16))); /* GCC/Clang vector extension */
+typedef int32_t s_v4i __attribute__((vector_size(16)));
+
+/* True when a frame of channel c of the take (x0: its first sample, ch channels
+ * interleaved) in frames [i, i + n) lies at or beyond either mark: only there can a run or
+ * an extreme change. Mono and stereo blocks of S_CLIP_BLOCK frames are compared four
+ * samples at a time, the other channel's lanes against marks only an infinity reaches (a
+ * block it flags is walked frame by frame, which gives the same result). NaN compares
+ * false, as in the frame-by-frame pass. */
+static inline __attribute__((always_inline)) bool
+s_any_at_mark(const float *x0, const int ch, int c, int64_t i, int64_t n, float hi_at, float lo_at)
 {
-    const int ch = t->ch;
-    memset(out, 0, sizeof *out);
-    if (from < 0)
-        from = 0;
-    if (to > t->frames)
-        to = t->frames;
-    if (min_run < 2)
-        min_run = 2;
-    /* One pass per channel and polarity: the extreme so far, the flat runs found at it
-     * (forgotten when a higher extreme comes) and the run being counted. */
-    const float least = (float)(10.0 * (t->noise_rms > 1e-7 ? t->noise_rms : 1e-7));
-    for (int c = 0; c < ch; c++) {
-        float hi = least, lo = -least;
-        int runs_hi = 0, runs_lo = 0, run_hi = 0, run_lo = 0;
-        float hi_at = hi, lo_at = lo;
-        const float *x = t->x + c;
-        for (int64_t i = from; i < to; i++) {
+    if ((ch == 1 || ch == 2) && n == S_CLIP_BLOCK) {
+        s_v4f hi = {hi_at, hi_at, hi_at, hi_at}, lo = {lo_at, lo_at, lo_at, lo_at};
+        if (ch == 2) {
+            hi[1 - c] = hi[3 - c] = INFINITY;
+            lo[1 - c] = lo[3 - c] = -INFINITY;
+        }
+        const float *p = x0 + i * ch;
+        s_v4i any = {0, 0, 0, 0};
+        for (int k = 0; k < S_CLIP_BLOCK * ch; k += 4) {
+            s_v4f v;
+            memcpy(&v, p + k, sizeof v);
+            any |= (v >= hi) | (v <= lo);
+        }
+        return (any[0] | any[1] | any[2] | any[3]) != 0;
+    }
+    int any = 0;
+    for (int64_t k = 0; k < n; k++) {
+        float v = x0[(i + k) * ch + c];
+        any |= (v >= hi_at) | (v <= lo_at);
+    }
+    return any != 0;
+}
+
+/* The pass over channel c, x (stride ch, a constant where it is inlined), of [from, to).
+ * A block of S_CLIP_BLOCK frames none of which reaches a mark only ends the runs, as the
+ * frame-by-frame pass would, so only blocks that do are walked frame by frame. */
+static inline __attribute__((always_inline)) void s_clip_channel(const float *x, const int ch,
+                                                                 int c, int64_t from, int64_t to,
+                                                                 int min_run, float least,
+                                                                 s_clip_pass_t *p)
+{
+    float hi = least, lo = -least;
+    int runs_hi = 0, runs_lo = 0, run_hi = 0, run_lo = 0;
+    float hi_at = hi, lo_at = lo;
+    for (int64_t b = from; b < to; b += S_CLIP_BLOCK) {
+        int64_t n = to - b < S_CLIP_BLOCK ? to - b : S_CLIP_BLOCK;
+        if (!s_any_at_mark(x - c, ch, c, b, n, hi_at, lo_at)) {
+            run_hi = run_lo = 0;
+            continue;
+        }
+        for (int64_t i = b; i < b + n; i++) {
             float v = x[i * ch];
             if (v >= hi_at) {
                 if (v > hi) {
@@ -205,12 +248,54 @@ void qc_find_clipping(const qc_take_t *t, int64_t from, int64_t to, int min_run,
                 run_lo = 0;
             }
         }
-        out->hi[c] = runs_hi ? hi_at : INFINITY;
-        out->lo[c] = runs_lo ? lo_at : -INFINITY;
-        out->runs += runs_hi + runs_lo;
-        if (runs_hi)
-            out->level = fmax(out->level, hi);
-        if (runs_lo)
-            out->level = fmax(out->level, -lo);
+    }
+    *p = (s_clip_pass_t){
+        .hi = hi, .lo = lo, .hi_at = hi_at, .lo_at = lo_at, .runs_hi = runs_hi, .runs_lo = runs_lo};
+}
+
+static void s_clip_channel_1(const float *x, int64_t from, int64_t to, int min_run, float least,
+                             s_clip_pass_t *p)
+{
+    s_clip_channel(x, 1, 0, from, to, min_run, least, p);
+}
+
+static void s_clip_channel_2(const float *x, int c, int64_t from, int64_t to, int min_run,
+                             float least, s_clip_pass_t *p)
+{
+    s_clip_channel(x, 2, c, from, to, min_run, least, p);
+}
+
+static void s_clip_channel_n(const float *x, int ch, int c, int64_t from, int64_t to, int min_run,
+                             float least, s_clip_pass_t *p)
+{
+    s_clip_channel(x, ch, c, from, to, min_run, least, p);
+}
+
+void qc_find_clipping(const qc_take_t *t, int64_t from, int64_t to, int min_run, qc_clip_t *out)
+{
+    const int ch = t->ch;
+    memset(out, 0, sizeof *out);
+    if (from < 0)
+        from = 0;
+    if (to > t->frames)
+        to = t->frames;
+    if (min_run < 2)
+        min_run = 2;
+    const float least = (float)(10.0 * (t->noise_rms > 1e-7 ? t->noise_rms : 1e-7));
+    for (int c = 0; c < ch; c++) {
+        s_clip_pass_t p;
+        if (ch == 1)
+            s_clip_channel_1(t->x + c, from, to, min_run, least, &p);
+        else if (ch == 2)
+            s_clip_channel_2(t->x + c, c, from, to, min_run, least, &p);
+        else
+            s_clip_channel_n(t->x + c, ch, c, from, to, min_run, least, &p);
+        out->hi[c] = p.runs_hi ? p.hi_at : INFINITY;
+        out->lo[c] = p.runs_lo ? p.lo_at : -INFINITY;
+        out->runs += p.runs_hi + p.runs_lo;
+        if (p.runs_hi)
+            out->level = fmax(out->level, p.hi);
+        if (p.runs_lo)
+            out->level = fmax(out->level, -p.lo);
     }
 }

@@ -36,6 +36,7 @@
 #include "bb_fs.h"
 #include "export.h"
 #include "pipeline.h"
+#include "qc.h"
 #include "qc_config.h"
 #include "qc_corpus.h"
 #include "qc_real.h"
@@ -1573,6 +1574,110 @@ static void test_real_process_rate_and_empty(void **state)
     bb_rm_rf(dir);
 }
 
+/* The flat-top pass frame by frame, as qc_find_clipping did before it skipped blocks that
+ * reach neither mark: the oracle for test_clipping_blocks_match_frames. */
+static void s_clip_reference(const qc_take_t *t, int64_t from, int64_t to, int min_run,
+                             qc_clip_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const float least = (float)(10.0 * (t->noise_rms > 1e-7 ? t->noise_rms : 1e-7));
+    for (int c = 0; c < t->ch; c++) {
+        float hi = least, lo = -least, hi_at = hi, lo_at = lo;
+        int runs_hi = 0, runs_lo = 0, run_hi = 0, run_lo = 0;
+        for (int64_t i = from; i < to; i++) {
+            float v = t->x[i * t->ch + c];
+            if (v >= hi_at) {
+                if (v > hi) {
+                    float at = v - (float)fmax(1e-7, 1e-5 * v);
+                    if (at > hi)
+                        runs_hi = 0, run_hi = 0;
+                    hi = v;
+                    hi_at = at;
+                }
+                if (++run_hi == min_run)
+                    runs_hi++;
+            } else {
+                run_hi = 0;
+            }
+            if (v <= lo_at) {
+                if (v < lo) {
+                    float at = v + (float)fmax(1e-7, -1e-5 * v);
+                    if (at < lo)
+                        runs_lo = 0, run_lo = 0;
+                    lo = v;
+                    lo_at = at;
+                }
+                if (++run_lo == min_run)
+                    runs_lo++;
+            } else {
+                run_lo = 0;
+            }
+        }
+        out->hi[c] = runs_hi ? hi_at : INFINITY;
+        out->lo[c] = runs_lo ? lo_at : -INFINITY;
+        out->runs += runs_hi + runs_lo;
+        if (runs_hi)
+            out->level = fmax(out->level, hi);
+        if (runs_lo)
+            out->level = fmax(out->level, -lo);
+    }
+}
+
+static bool s_same_float(float a, float b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
+
+/* qc_find_clipping walks frame by frame only the blocks where a sample reaches a mark: on
+ * mono, stereo and 3-channel noise with flat tops of 2 to 6 frames anywhere (across block
+ * edges too), extremes that grow through the take, a NaN and infinities in one channel,
+ * and ranges starting anywhere, it finds exactly what the frame-by-frame pass finds. */
+static void test_clipping_blocks_match_frames(void **state)
+{
+    (void)state;
+    uint32_t seed = 12345;
+    int with_runs = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        int ch = 1 + trial % 3;
+        int64_t frames = 500 + (int64_t)(trial * 37 % 3000);
+        float *x = malloc((size_t)(frames * ch) * sizeof *x);
+        assert_non_null(x);
+        for (int64_t i = 0; i < frames * ch; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            float growth = 0.2f + 0.6f * (float)(i / ch) / (float)frames;
+            x[i] = growth * ((float)(seed >> 8) / 16777216.0f * 2.0f - 1.0f);
+        }
+        for (int k = 0; k < 1 + trial % 7; k++) { /* flat tops, at +-the extreme so far */
+            seed = seed * 1664525u + 1013904223u;
+            int64_t at = (int64_t)(seed >> 8) % (frames - 8);
+            int len = 2 + (int)((seed >> 4) % 5), c = (int)((seed >> 2) % (uint32_t)ch);
+            float top = (seed & 1 ? 1.0f : -1.0f) * (0.85f + 0.02f * (float)k);
+            for (int j = 0; j < len; j++)
+                x[(at + j) * ch + c] = top;
+        }
+        if (trial % 10 == 0) { /* another channel's infinity, and a NaN */
+            x[(frames / 2) * ch + ch - 1] = trial % 20 ? INFINITY : -INFINITY;
+            x[(frames / 3) * ch] = NAN;
+        }
+        qc_take_t t = {.x = x, .frames = frames, .ch = ch, .rate = 48000, .noise_rms = 0.01};
+        int64_t from = trial % 5 == 0 ? 0 : trial % 97, to = frames - trial % 61;
+        qc_clip_t want, got;
+        s_clip_reference(&t, from, to, 2 + trial % 3, &want);
+        qc_find_clipping(&t, from, to, 2 + trial % 3, &got);
+        assert_int_equal(got.runs, want.runs);
+        assert_true(got.level == want.level);
+        for (int c = 0; c < ch; c++) { /* NaN when an infinity set the extreme: both */
+            if (!s_same_float(got.hi[c], want.hi[c]) || !s_same_float(got.lo[c], want.lo[c]))
+                fail_msg("trial %d, %d channel(s), channel %d: marks %g %g, frame by frame %g %g",
+                         trial, ch, c, got.hi[c], got.lo[c], want.hi[c], want.lo[c]);
+        }
+        with_runs += want.runs > 0;
+        free(x);
+    }
+    printf("%d of 300 takes with flat tops found\n", with_runs);
+    assert_true(with_runs > 100); /* the flat tops were found, not only the noise */
+}
+
 /* Whether two files hold the same bytes. */
 static bool s_same_file(const char *a, const char *b)
 {
@@ -1736,6 +1841,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_pitch_policy),
         cmocka_unit_test(test_real_process_rate_and_empty),
         cmocka_unit_test(test_real_process_in_memory),
+        cmocka_unit_test(test_clipping_blocks_match_frames),
         cmocka_unit_test(test_real_hum_not_sound),
     };
     int rc = test_main_group(tests, argc, argv);
