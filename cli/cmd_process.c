@@ -303,10 +303,16 @@ static void s_instrument(void *arg, const char *name, const dsp_latency_prior_t 
         printf("latency from calibrate");
     else
         printf("latency not known (too few clear attacks)");
-    if (tuning->notes > 0)
+    bool unpitched = tuning->checked >= 3 && 2 * tuning->unclear > tuning->checked;
+    if (tuning->notes > 0 && !unpitched)
         printf("; tuning %+.0f to %+.0f cents over %d take(s) (spread %.0f, median %+.0f)",
                tuning->min_cents, tuning->max_cents, tuning->notes,
                tuning->max_cents - tuning->min_cents, tuning->median_cents);
+    if (unpitched)
+        printf("; %d of %d take(s) have no clear pitch of their note: if this is a drum kit or "
+               "another unpitched instrument, run again with --unpitched (each sample on its "
+               "own key, played as recorded)",
+               tuning->unclear, tuning->checked);
     printf("\n");
 }
 

@@ -49,7 +49,6 @@ const char *dsp_verdict_name(int verdict)
 
 #define S_FULL_SCALE_DB -0.05 /* flat tops above this are the converter's own limit */
 #define S_LOUD_PEAK_DB  -30.0 /* a take peaking over this is no silence, whatever its SNR */
-#define S_SURE_PITCH    0.85  /* a different note fails only when heard this clearly */
 
 static double s_note_hz(int note)
 {
@@ -203,12 +202,13 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
      * drifting analog synth, a stretched piano): kept, warned with its cents, corrected
      * on export with --tune. An octave off is a 16' stop, a sub-oscillator or a strong
      * subharmonic: warned, the user's call. Anything else heard clearly (NSDF peak at
-     * least S_SURE_PITCH) is a different note: fail; heard vaguely, a warning. */
+     * least DSP_SURE_PITCH) is a different note: fail; heard vaguely, a warning. */
     if (a->pitch_hz > 0) {
         double off = a->pitch_cents - 1200.0 * round(a->pitch_cents / 1200.0);
         if (fabs(off) < cfg->pitch_fail_cents)
             a->tuning_cents = off;
     }
+    a->pitch_checked = cfg->pitch_check;
     if (cfg->pitch_check) {
         char name[BB_NOTE_NAME_MAX], heard[BB_NOTE_NAME_MAX];
         bb_note_name(info->note, cfg->notes, name, sizeof name);
@@ -225,7 +225,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         } else if (fabs(fabs(c) - 1200.0) < cfg->pitch_fail_cents) {
             dsp_analysis_reason(a, DSP_WARN, "pitch: heard an octave %s %s (%.1f Hz, %+.0f cents)",
                                 c < 0 ? "below" : "above", name, a->pitch_hz, a->tuning_cents);
-        } else if (a->pitch_confidence < S_SURE_PITCH) {
+        } else if (a->pitch_confidence < DSP_SURE_PITCH) {
             dsp_analysis_reason(a, DSP_WARN,
                                 "pitch: unclear near %s (heard %.1f Hz, %+.0f cents, with "
                                 "confidence %.2f only)",

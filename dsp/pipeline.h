@@ -159,6 +159,8 @@ typedef struct {
                               * whole octaves, within a semitone; 0 when none. What --tune
                               * corrects (smpl pitch fraction, SFZ tune, DecentSampler tuning) */
     double pitch_confidence; /* 0..1 */
+    bool pitch_checked;      /* checked against the note (config pitch_check; not kept in
+                              * the analysis's JSON: false when read back) */
     int dropouts;            /* gaps or discontinuities found */
     uint32_t xruns;          /* node-reported overflows */
     bool has_loop;
@@ -187,11 +189,19 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
  * Returns true when the onset moved. Clear attacks and unknown priors are left alone. */
 bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *prior);
 
+/* A pitch heard at least this clearly (the NSDF peak, qc_pitch.c) is that note: another
+ * note fails, and a vaguer one only warns. */
+#define DSP_SURE_PITCH 0.85
+
 /* An instrument's tuning across its pitched, usable takes: a drifting synth shows a wide
- * spread (max - min). */
+ * spread (max - min). `checked` counts the takes whose pitch was checked against their
+ * note, `unclear` those of them with no clear pitch of that note (none found, heard
+ * vaguely, or clearly another note): most of them unclear is a drum kit or another
+ * unpitched instrument analysed as pitched, which wants --unpitched. */
 typedef struct {
     int notes; /* takes with a pitch */
     double median_cents, min_cents, max_cents;
+    int checked, unclear;
 } dsp_tuning_spread_t;
 void dsp_tuning_spread(const dsp_analysis_t *const *takes, size_t n, dsp_tuning_spread_t *out);
 

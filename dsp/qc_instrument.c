@@ -106,6 +106,14 @@ void dsp_tuning_spread(const dsp_analysis_t *const *takes, size_t n, dsp_tuning_
     size_t m = 0;
     for (size_t i = 0; v && i < n; i++) {
         const dsp_analysis_t *a = takes[i];
+        if (a && a->pitch_checked) {
+            out->checked++;
+            /* heard clearly within a semitone of the note or of an octave of it */
+            double off = a->pitch_cents - 1200.0 * round(a->pitch_cents / 1200.0);
+            bool clear =
+                a->pitch_hz > 0 && a->pitch_confidence >= DSP_SURE_PITCH && fabs(off) < 100.0;
+            out->unclear += !clear;
+        }
         if (!a || a->pitch_hz <= 0 || a->verdict == DSP_FAIL)
             continue;
         v[m++] = a->tuning_cents;

@@ -739,6 +739,30 @@ static void test_real_phase_jump_not_level_step(void **state)
     }
 }
 
+/* An instrument's takes whose pitch was checked and not heard clearly as their note (none,
+ * vague, or another note) are counted: most of them so is what batcherbird process takes
+ * for a drum kit analysed as pitched (and says so). Takes not checked (--unpitched) count
+ * in neither. */
+static void test_tuning_spread_counts_unclear(void **state)
+{
+    (void)state;
+    dsp_analysis_t a[5];
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < 5; i++)
+        a[i].pitch_checked = true, a[i].verdict = DSP_WARN;
+    a[0].pitch_hz = 0;                                                           /* none */
+    a[1].pitch_hz = 98, a[1].pitch_confidence = 0.5, a[1].pitch_cents = 30;      /* vague */
+    a[2].pitch_hz = 98, a[2].pitch_confidence = 0.98, a[2].pitch_cents = 199;    /* G1 for F1 */
+    a[3].pitch_hz = 440, a[3].pitch_confidence = 0.95, a[3].pitch_cents = -1190; /* octave */
+    a[3].tuning_cents = 10;
+    a[4].pitch_checked = false; /* --unpitched */
+    const dsp_analysis_t *p[5] = {&a[0], &a[1], &a[2], &a[3], &a[4]};
+    dsp_tuning_spread_t ts;
+    dsp_tuning_spread(p, 5, &ts);
+    assert_int_equal(ts.checked, 4);
+    assert_int_equal(ts.unclear, 3);
+}
+
 /* A band-limited sawtooth (every harmonic under Nyquist) at phase ph (cycles). */
 static double s_saw(double ph, double hz, int rate)
 {
@@ -1833,6 +1857,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_phase_jump_not_level_step),
         cmocka_unit_test(test_real_loop_seam_one_pass_seen),
         cmocka_unit_test(test_real_validation_kept),
+        cmocka_unit_test(test_tuning_spread_counts_unclear),
         cmocka_unit_test(test_real_voice_cut_at_release_end),
         cmocka_unit_test(test_real_onsets_never_late),
         cmocka_unit_test(test_real_detuned_instrument),
