@@ -548,11 +548,13 @@ static void s_on_meters(void *arg, int status, const char *message, const Protob
     self->meters_inflight = false; /* a lost reading is replaced by the next one */
 }
 
-/* Input levels for `batcherbird meter`, every LINK_METERS_MS while registered. */
+/* Input levels for `batcherbird meter`, every LINK_METERS_MS while registered and audio
+ * arrives (meter.h). */
 static void s_meters(s_link_t *self)
 {
     Bb__HeartbeatRequest levels = BB__HEARTBEAT_REQUEST__INIT;
-    node_meter_report(self->cfg.meter, &levels);
+    if (!node_meter_report(self->cfg.meter, &levels, bb_mono_ns()))
+        return; /* no audio since the last reading: no new reading */
     Bb__MetersRequest req = BB__METERS_REQUEST__INIT;
     req.name = (char *)self->cfg.name;
     req.session = (char *)self->cfg.session;

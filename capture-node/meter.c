@@ -30,13 +30,13 @@ void node_meter_destroy(node_meter_t *m)
     pthread_mutex_destroy(&m->lock);
 }
 
-void node_meter_update(node_meter_t *m, int64_t now_ns)
+/* Takes the callback's unread peaks and its latest RMS into `m`; the caller holds m->lock. */
+static void s_fold(node_meter_t *m, int64_t now_ns)
 {
     float peaks[NODE_MAX_CHANNELS];
     node_meters_t latest;
     node_capture_take_peaks(m->cap, peaks);
     node_capture_meters(m->cap, &latest);
-    pthread_mutex_lock(&m->lock);
     for (uint32_t c = 0; c < m->channels; c++) {
         if (peaks[c] > m->peak[c])
             m->peak[c] = peaks[c];
@@ -46,31 +46,49 @@ void node_meter_update(node_meter_t *m, int64_t now_ns)
             m->hold_at[c] = now_ns;
         }
     }
+}
+
+void node_meter_update(node_meter_t *m, int64_t now_ns)
+{
+    pthread_mutex_lock(&m->lock);
+    s_fold(m, now_ns);
     pthread_mutex_unlock(&m->lock);
 }
 
-static void s_report(node_meter_t *m, Bb__HeartbeatRequest *req, bool reset)
+/* Fills m->out from the levels folded so far; the caller holds m->lock. */
+static void s_fill(node_meter_t *m, Bb__HeartbeatRequest *req)
 {
-    pthread_mutex_lock(&m->lock);
     for (uint32_t c = 0; c < m->channels; c++) {
         m->out[c].peak_db = s_db(m->peak[c]);
         m->out[c].rms_db = s_db(m->rms[c]);
         m->out[c].peak_hold_db = s_db(m->hold[c]);
         m->out[c].clipped_samples = atomic_load(&m->cap->clipped[c]);
-        if (reset)
-            m->peak[c] = 0.0f;
     }
-    pthread_mutex_unlock(&m->lock);
     req->meters = m->out_p;
     req->n_meters = m->channels;
 }
 
-void node_meter_report(node_meter_t *m, Bb__HeartbeatRequest *req)
+bool node_meter_report(node_meter_t *m, Bb__HeartbeatRequest *req, int64_t now_ns)
 {
-    s_report(m, req, true);
+    pthread_mutex_lock(&m->lock);
+    s_fold(m, now_ns); /* the peak since the last report, however late the 50 Hz update is */
+    uint64_t frames = atomic_load_explicit(&m->cap->frames_total, memory_order_relaxed);
+    bool fresh = frames != m->report_frames ||
+                 now_ns - m->report_at >= (int64_t)NODE_METER_STALE_MS * BB_NS_PER_MS;
+    if (fresh) {
+        s_fill(m, req);
+        for (uint32_t c = 0; c < m->channels; c++)
+            m->peak[c] = 0.0f;
+        m->report_frames = frames;
+        m->report_at = now_ns;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return fresh;
 }
 
 void node_meter_snapshot(node_meter_t *m, Bb__HeartbeatRequest *req)
 {
-    s_report(m, req, false);
+    pthread_mutex_lock(&m->lock);
+    s_fill(m, req);
+    pthread_mutex_unlock(&m->lock);
 }

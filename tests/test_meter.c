@@ -52,7 +52,7 @@ static void test_levels_hold_and_clips(void **state)
     s_feed(40, 0.5, 1.0); /* ~100 ms: a -6 dBFS sine, a clipping square */
     node_meter_update(&m, t);
     Bb__HeartbeatRequest hb = BB__HEARTBEAT_REQUEST__INIT;
-    node_meter_report(&m, &hb);
+    assert_true(node_meter_report(&m, &hb, t));
     assert_int_equal(hb.n_meters, 2);
     assert_float_equal(hb.meters[0]->peak_db, -6.02, 0.05);
     assert_float_equal(hb.meters[0]->rms_db, -9.03, 0.1);
@@ -64,7 +64,7 @@ static void test_levels_hold_and_clips(void **state)
     /* quiet now: the report's peak follows, the hold stays for 2 s */
     s_feed(40, 0.01, 0.0);
     node_meter_update(&m, t + 500 * BB_NS_PER_MS);
-    node_meter_report(&m, &hb);
+    assert_true(node_meter_report(&m, &hb, t + 500 * BB_NS_PER_MS));
     assert_float_equal(hb.meters[0]->peak_db, -40.0, 0.05);
     assert_float_equal(hb.meters[0]->peak_hold_db, -6.02, 0.05);
     assert_float_equal(hb.meters[1]->rms_db, NODE_METER_FLOOR_DB, 0.01);
@@ -73,14 +73,52 @@ static void test_levels_hold_and_clips(void **state)
     s_feed(1, 0.9, 0.0);
     s_feed(40, 0.01, 0.0);
     node_meter_update(&m, t + 1000 * BB_NS_PER_MS);
-    node_meter_report(&m, &hb);
+    assert_true(node_meter_report(&m, &hb, t + 1000 * BB_NS_PER_MS));
     assert_true(hb.meters[0]->peak_db > -1.0);
 
     /* 2 s later the hold has let go */
     s_feed(40, 0.01, 0.0);
     node_meter_update(&m, t + 3100 * BB_NS_PER_MS);
-    node_meter_report(&m, &hb);
+    assert_true(node_meter_report(&m, &hb, t + 3100 * BB_NS_PER_MS));
     assert_float_equal(hb.meters[0]->peak_hold_db, -40.0, 0.05);
+    node_meter_destroy(&m);
+}
+
+/* The node's main loop (the 50 Hz update) runs late on a busy host: a report between two
+ * updates still carries the audio that arrived since the previous report, never -150 dBFS
+ * of "silence". No audio at all since the previous report is no reading, until the audio
+ * has been away for NODE_METER_STALE_MS (a stopped device), when the floor goes out. */
+static void test_report_without_update(void **state)
+{
+    assert_int_equal(node_capture_init(&s_cap, 2, RATE, s_ring, 1 << 14, s_blocks, 1024), 0);
+    node_meter_t m;
+    node_meter_init(&m, &s_cap);
+    int64_t t = 1000 * BB_NS_PER_S;
+    Bb__HeartbeatRequest hb = BB__HEARTBEAT_REQUEST__INIT;
+
+    s_feed(40, 0.5, 0.0);
+    node_meter_update(&m, t);
+    assert_true(node_meter_report(&m, &hb, t));
+    assert_float_equal(hb.meters[0]->peak_db, -6.02, 0.05);
+
+    /* 100 ms of -40 dBFS, no update: the next report reads it */
+    s_feed(40, 0.01, 0.0);
+    assert_true(node_meter_report(&m, &hb, t + 100 * BB_NS_PER_MS));
+    assert_float_equal(hb.meters[0]->peak_db, -40.0, 0.05);
+    assert_float_equal(hb.meters[0]->rms_db, -43.0, 0.1);
+    assert_float_equal(hb.meters[0]->peak_hold_db, -6.02, 0.05);
+
+    /* no audio since: no reading, and the peak waits for the next one */
+    node_meter_update(&m, t + 150 * BB_NS_PER_MS);
+    assert_false(node_meter_report(&m, &hb, t + 200 * BB_NS_PER_MS));
+    s_feed(4, 0.1, 0.0);
+    assert_true(node_meter_report(&m, &hb, t + 300 * BB_NS_PER_MS));
+    assert_float_equal(hb.meters[0]->peak_db, -20.0, 0.05);
+
+    /* the audio stops for good: after NODE_METER_STALE_MS the floor is reported */
+    assert_false(node_meter_report(&m, &hb, t + 900 * BB_NS_PER_MS));
+    assert_true(node_meter_report(&m, &hb, t + (300 + NODE_METER_STALE_MS) * BB_NS_PER_MS));
+    assert_float_equal(hb.meters[0]->peak_db, NODE_METER_FLOOR_DB, 0.01);
     node_meter_destroy(&m);
 }
 
@@ -143,6 +181,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_levels_hold_and_clips),
+        cmocka_unit_test(test_report_without_update),
         cmocka_unit_test(test_lost_block_record_counted),
         cmocka_unit_test(test_prefault_maps_the_rings),
     };
