@@ -59,12 +59,12 @@ static int s_start_all(void **state)
     test_fixture_init(&s_fx, "e2e", 200);
     if (test_fixture_coord_start(&s_fx, NULL))
         return -1;
-    /* node-c clips every 4th note it plays, node-d every 3rd: QC must catch them. */
+    /* node-c clips every 5th note it plays, node-d every 3rd: QC must catch them. */
     struct {
         const char *name, *preset, *truth, *every;
     } nodes[4] = {{"node-a", "piano", "truth-a.txt", NULL},
                   {"node-b", "organ", "truth-b.txt", NULL},
-                  {"node-c", "organ", "truth-c.txt", "4"},
+                  {"node-c", "organ", "truth-c.txt", "5"},
                   {"node-d", "organ", "truth-d.txt", "3"}};
     for (int i = 0; i < 4; i++) {
         char truth[300];
@@ -606,7 +606,10 @@ static void test_failed_takes_retaken_or_reported(void **state)
     char lib[400], dir[500];
     snprintf(lib, sizeof lib, "%s/lib-faults", s_fx.dir);
 
-    /* node-c clips its 4th note-on: that take fails and is retaken (7 notes, 1 retake) */
+    /* node-c clips its 5th note-on: that take fails and is retaken (7 notes, 1 retake).
+     * The retake is the 6th, 7th or 8th note-on, by when QC's verdict reaches the
+     * scheduler; with a clip every 4th it was the 8th on a busy host, clipped again and
+     * left out. With every 5th the 10th note-on, never played, is the next clip. */
     char *out = s_submit_faulty("node-c", "Clippy", "C3:C4", "1", lib);
     assert_non_null(strstr(out, "failed QC (clipping"));
     assert_non_null(strstr(out, "retaking"));
