@@ -276,6 +276,12 @@ static void test_deadline_passed_before_running(void **state)
     bb__rpc_frame__free_unpacked(r, NULL);
 }
 
+/* A call whose handler takes 400 ms ends DEADLINE_EXCEEDED at its 100 ms deadline. The
+ * client can only see that deadline pass if its thread runs between 100 and 400 ms; on a
+ * busy host (TSan, 2 cores) it once woke after the reply was in and took it (OK): the
+ * layer hands over a reply it holds before expiring the call. Such a run is disturbed, not
+ * a verdict: it is repeated, and skipped if every attempt was disturbed. */
+#define SLOW_ATTEMPTS 4
 static void test_client_deadline_and_late_reply(void **state)
 {
     s_fixture_t *f = *state;
@@ -283,8 +289,26 @@ static void test_client_deadline_and_late_reply(void **state)
     b.batch_id = SLOW_BATCH;
     ProtobufCMessage *reply = NULL;
     char msg[256];
-    int st = bb_rpc_call(f->client, &bb__operator__descriptor, "GetBatch", &b.base, 100, &reply,
+    int st = BB_STATUS_OK;
+    double late_ms = 0;
+    for (int attempt = 0; attempt < SLOW_ATTEMPTS; attempt++) {
+        int64_t t0 = bb_mono_ns();
+        st = bb_rpc_call(f->client, &bb__operator__descriptor, "GetBatch", &b.base, 100, &reply,
                          msg, sizeof msg);
+        late_ms = (double)(bb_mono_ns() - t0) / BB_NS_PER_MS;
+        if (st != BB_STATUS_OK)
+            break;
+        /* the slow handler's own reply, taken after it slept: the client was late */
+        assert_int_equal(((Bb__BatchStatus *)reply)->id, SLOW_BATCH);
+        assert_true(late_ms >= 400.0);
+        protobuf_c_message_free_unpacked(reply, NULL);
+        reply = NULL;
+        fprintf(stderr, "host: the client looked after %.0f ms, past the 400 ms reply\n", late_ms);
+    }
+    if (st == BB_STATUS_OK)
+        test_skip("host too busy: in %d attempts the client never ran between its 100 ms "
+                  "deadline and the 400 ms reply",
+                  SLOW_ATTEMPTS);
     assert_int_equal(st, BB_STATUS_DEADLINE_EXCEEDED);
     assert_null(reply);
     assert_int_equal(bb_rpc_pending(f->client), 0);
