@@ -43,7 +43,6 @@
 
 #include "pipeline.h"
 #include "qc_real.h"
-#include "take_raw.h"
 
 #define S_SEARCH_BEFORE_MS 20.0 /* the pipeline searches from 20 ms before the note-on */
 
@@ -102,18 +101,6 @@ static double s_cpu_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int s_write_wav(const char *path, const qc_real_take_t *t)
-{
-    SF_INFO info = {
-        .samplerate = t->rate, .channels = t->channels, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
-    if (!sf)
-        return -1;
-    sf_count_t w = sf_writef_float(sf, t->audio, t->frames);
-    sf_close(sf);
-    return w == t->frames ? 0 : -1;
-}
-
 /* aubioonset's first onset at or after from (frames); -1 when none, -2 when it cannot run. */
 static int64_t s_aubio(const qc_real_take_t *t, int64_t from)
 {
@@ -122,7 +109,7 @@ static int64_t s_aubio(const qc_real_take_t *t, int64_t from)
     if (fd < 0)
         return -2;
     close(fd);
-    if (s_write_wav(path, t)) {
+    if (qc_real_write_wav(path, t)) {
         unlink(path);
         return -2;
     }
@@ -194,40 +181,6 @@ static void s_free(s_stats_t *s)
 
 /* Writes `count` takes of the corpus as raw takes under dir (WAV + sidecar); returns the
  * audio seconds written. */
-static double s_write_raw(const char *dir, const qc_real_spec_t *specs, size_t n, size_t count)
-{
-    size_t inst_n;
-    const qc_real_inst_t *insts = qc_real_instruments(&inst_n);
-    double seconds = 0;
-    size_t step = n / (count ? count : 1);
-    if (step < 1)
-        step = 1;
-    for (size_t i = 0, w = 0; i < n && w < count; i += step, w++) {
-        qc_real_take_t t;
-        if (qc_real_render(&specs[i], &t))
-            continue;
-        char wav[512], side[512];
-        snprintf(wav, sizeof wav, "%s/take%04zu.wav", dir, w);
-        snprintf(side, sizeof side, "%s/take%04zu.json", dir, w);
-        dsp_raw_meta_t m = {0};
-        snprintf(m.take_id, sizeof m.take_id, "take%04zu", w);
-        snprintf(m.instrument, sizeof m.instrument, "%s", insts[specs[i].inst].name);
-        m.note = specs[i].note;
-        m.velocity = specs[i].velocity;
-        m.round_robin = 1;
-        m.note_on_frame = t.note_on_frame;
-        m.note_off_frame = t.note_off_frame;
-        m.frames = t.frames;
-        m.sample_rate = t.rate;
-        m.channels = t.channels;
-        m.noise_floor_db = 0; /* not known, as in a user's own sidecar */
-        if (s_write_wav(wav, &t) == 0 && dsp_raw_write_sidecar(side, &m) == 0)
-            seconds += (double)t.frames / t.rate;
-        qc_real_free(&t);
-    }
-    return seconds;
-}
-
 /* Dropouts found: every `every`-th take of a part with a 64-frame block of zeros, a
  * repeated 64-frame block and a 64-frame block spliced out (a jump), one at a time, 60 to
  * 360 ms after the true start while the note still sounds. */
@@ -297,7 +250,7 @@ static void s_process_bench(const qc_real_spec_t *specs, size_t n, size_t count,
         return;
     }
     snprintf(out, sizeof out, "%s/library", in);
-    double seconds = s_write_raw(in, specs, n, count);
+    double seconds = qc_real_write_raw(NULL, in, specs, n, count);
     fflush(stdout); /* the child must not print what is still buffered here */
     pid_t pid = fork();
     if (pid == 0) {

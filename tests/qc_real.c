@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "smf_write.h"
+#include "take_raw.h"
 
 /* libfluidsynth is linked here (tests and benches); BB_NO_SOUNDFONTS when it is not
  * installed: then only the oscillators render */
@@ -776,4 +777,56 @@ void qc_real_free(qc_real_take_t *take)
 {
     free(take->audio);
     take->audio = NULL;
+}
+
+int qc_real_write_wav(const char *path, const qc_real_take_t *t)
+{
+    SF_INFO info = {
+        .samplerate = t->rate, .channels = t->channels, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    if (!sf)
+        return -1;
+    sf_count_t w = sf_writef_float(sf, t->audio, t->frames);
+    sf_close(sf);
+    return w == t->frames ? 0 : -1;
+}
+
+double qc_real_write_raw(size_t *written, const char *dir, const qc_real_spec_t *specs, size_t n,
+                         size_t count)
+{
+    size_t ok = 0;
+    size_t inst_n;
+    const qc_real_inst_t *insts = qc_real_instruments(&inst_n);
+    double seconds = 0;
+    size_t step = n / (count ? count : 1);
+    if (step < 1)
+        step = 1;
+    for (size_t i = 0, w = 0; i < n && w < count; i += step, w++) {
+        qc_real_take_t t;
+        if (qc_real_render(&specs[i], &t))
+            continue;
+        char wav[512], side[512];
+        snprintf(wav, sizeof wav, "%s/take%04zu.wav", dir, w);
+        snprintf(side, sizeof side, "%s/take%04zu.json", dir, w);
+        dsp_raw_meta_t m = {0};
+        snprintf(m.take_id, sizeof m.take_id, "take%04zu", w);
+        snprintf(m.instrument, sizeof m.instrument, "%s", insts[specs[i].inst].name);
+        m.note = specs[i].note;
+        m.velocity = specs[i].velocity;
+        m.round_robin = 1;
+        m.note_on_frame = t.note_on_frame;
+        m.note_off_frame = t.note_off_frame;
+        m.frames = t.frames;
+        m.sample_rate = t.rate;
+        m.channels = t.channels;
+        m.noise_floor_db = 0; /* not known, as in a user's own sidecar */
+        if (qc_real_write_wav(wav, &t) == 0 && dsp_raw_write_sidecar(side, &m) == 0) {
+            seconds += (double)t.frames / t.rate;
+            ok++;
+        }
+        qc_real_free(&t);
+    }
+    if (written)
+        *written = ok;
+    return seconds;
 }

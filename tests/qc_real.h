@@ -128,6 +128,15 @@ size_t qc_real_takes(qc_real_spec_t *out, size_t cap, unsigned src_mask, bool tu
 /* Renders one take. Returns 0, -1 when the SoundFont is missing or out of memory. */
 int qc_real_render(const qc_real_spec_t *spec, qc_real_take_t *out);
 void qc_real_free(qc_real_take_t *take);
+/* Renders `count` takes spread evenly over specs[0..n) and writes each into dir as a raw
+ * take (take_raw.h): takeNNNN.wav (32-bit float) and its sidecar takeNNNN.json, as a node
+ * records it (noise floor not known, as in a user's own sidecar). Returns the seconds of
+ * audio written and their count in *written (may be NULL); takes that fail to render or
+ * write are skipped. */
+double qc_real_write_raw(size_t *written, const char *dir, const qc_real_spec_t *specs, size_t n,
+                         size_t count);
+/* Writes a take as a 32-bit float WAV. Returns 0, -1 on any error. */
+int qc_real_write_wav(const char *path, const qc_real_take_t *take);
 /* Frees the FluidSynth instances kept between renders. */
 void qc_real_shutdown(void);
 
