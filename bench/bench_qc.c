@@ -184,8 +184,41 @@ static void s_free(s_stats_t *s)
 /* Dropouts found: every `every`-th take of a part with a 64-frame block of zeros, a
  * repeated 64-frame block and a 64-frame block spliced out (a jump), one at a time, 60 to
  * 360 ms after the true start while the note still sounds. */
+/* Every clean take's analysis, so a damaged take is judged beside its note's other takes
+ * (dsp_jumps_recur) as process judges it. */
+typedef struct {
+    int inst, note, velocity;
+    dsp_analysis_t a;
+} s_clean_t;
+static s_clean_t *s_clean;
+static size_t s_n_clean, s_cap_clean;
+
+static void s_keep_clean(int inst, int note, int velocity, const dsp_analysis_t *a)
+{
+    if (s_n_clean == s_cap_clean) {
+        size_t cap = s_cap_clean ? 2 * s_cap_clean : 256;
+        s_clean_t *v = realloc(s_clean, cap * sizeof *v);
+        if (!v)
+            return;
+        s_clean = v;
+        s_cap_clean = cap;
+    }
+    s_clean[s_n_clean++] = (s_clean_t){.inst = inst, .note = note, .velocity = velocity, .a = *a};
+}
+
+/* The clean takes of inst's note at other velocities, into out[] (room for s_n_clean). */
+static size_t s_note_others(int inst, int note, int velocity, const dsp_analysis_t **out)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < s_n_clean; i++)
+        if (s_clean[i].inst == inst && s_clean[i].note == note && s_clean[i].velocity != velocity)
+            out[m++] = &s_clean[i].a;
+    return m;
+}
+
 static void s_damage_bench(int every, bool held_out, int only)
 {
+    const dsp_analysis_t **others = calloc(s_n_clean + 1, sizeof *others);
     size_t n = qc_real_takes(NULL, 0, only >= 0 ? 1u << only : ~0u, !held_out, held_out, every);
     qc_real_spec_t *specs = calloc(n + 1, sizeof *specs);
     qc_real_takes(specs, n, only >= 0 ? 1u << only : ~0u, !held_out, held_out, every);
@@ -218,6 +251,7 @@ static void s_damage_bench(int every, bool held_out, int only)
                                     .velocity = sp.velocity};
             dsp_analysis_t a;
             dsp_analyze(t.audio, t.frames, t.channels, t.rate, &info, &cfg, &a);
+            dsp_jumps_recur(&a, others, s_note_others(sp.inst, sp.note, sp.velocity, others));
             tried[k]++;
             if (strstr(a.reasons, "dropout"))
                 found[k]++;
@@ -230,6 +264,7 @@ static void s_damage_bench(int every, bool held_out, int only)
            "jump %d/%d\n",
            held_out ? "held-out" : "tuning", every, found[0], tried[0], found[1], tried[1],
            found[2], tried[2]);
+    free(others);
     free(specs);
 }
 
@@ -412,7 +447,22 @@ int main(int argc, char **argv)
                 free(ptr);
                 i = j;
             }
+            /* jumps that another take of the note shares, as process clears them */
+            const dsp_analysis_t **note = calloc(n + 1, sizeof *note);
+            for (size_t i = 0; note && i < n; i++) {
+                if (tk[i].inst < 0 || tk[i].a.dropouts < 1)
+                    continue;
+                size_t m = 0;
+                for (size_t k = 0; k < n; k++)
+                    if (k != i && tk[k].inst == tk[i].inst && specs[k].note == specs[i].note)
+                        note[m++] = &tk[k].a;
+                dsp_jumps_recur(&tk[i].a, note, m);
+            }
+            free(note);
             s.cpu_s += s_cpu_s() - c0;
+            for (size_t i = 0; i < n; i++)
+                if (tk[i].inst >= 0)
+                    s_keep_clean(tk[i].inst, specs[i].note, specs[i].velocity, &tk[i].a);
             for (size_t i = 0; i < n; i++) {
                 if (tk[i].inst < 0)
                     continue;

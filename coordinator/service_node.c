@@ -636,6 +636,35 @@ static void s_take_end(Bb__NodeLink_Service *service, const Bb__TakeEndRequest *
     coord_qc_queue(self->qc, req->take_id);
 }
 
+/* A take failed for jumps only: its copy in *own is cleared when another checked take of
+ * the note jumps at the same place (dsp_jumps_recur). Returns true when it was. */
+static bool s_jumps_recur(coord_t *self, const coord_job_row_t *job, const char *take_id,
+                          const dsp_analysis_t *a, dsp_analysis_t *own)
+{
+    char **json = NULL;
+    size_t n = 0;
+    if (coord_store_note_analyses(self->store, job->batch_id, job->inst_idx, job->note,
+                                  job->release, take_id, &json, &n) != 0 ||
+        n == 0) {
+        coord_store_strings_free(json, n);
+        return false;
+    }
+    dsp_analysis_t *others = malloc(n * sizeof *others);
+    const dsp_analysis_t **ptr = malloc(n * sizeof *ptr);
+    size_t m = 0;
+    for (size_t i = 0; others && ptr && i < n; i++)
+        if (dsp_analysis_from_json(json[i], &others[m]) == 0) {
+            ptr[m] = &others[m];
+            m++;
+        }
+    *own = *a;
+    bool cleared = others && ptr && dsp_jumps_recur(own, ptr, m);
+    free(ptr);
+    free(others);
+    coord_store_strings_free(json, n);
+    return cleared;
+}
+
 void coord_take_checked(coord_t *self, const char *take_id, const dsp_analysis_t *a,
                         const char *json)
 {
@@ -645,6 +674,14 @@ void coord_take_checked(coord_t *self, const char *take_id, const dsp_analysis_t
         return;
     bool have_job = coord_store_job_get(self->store, take.job_id, &job) == 0;
     coord_take_row_free(&take);
+    /* a jump that another take of the note shares is the instrument's own */
+    dsp_analysis_t own;
+    char *own_json = NULL;
+    if (have_job && a->verdict == DSP_FAIL && a->dropouts > 0 &&
+        s_jumps_recur(self, &job, take_id, a, &own) && (own_json = dsp_analysis_json(&own))) {
+        a = &own;
+        json = own_json;
+    }
     /* a job cancelled (or moved) while its take was being checked keeps its new state */
     bool job_open = have_job && job.state == JOB_STORED && strcmp(job.take_id, take_id) == 0;
     bool retake = false, failed = false;
@@ -673,10 +710,11 @@ void coord_take_checked(coord_t *self, const char *take_id, const dsp_analysis_t
         coord_store_rollback(self->store);
         bb_error("take %s: its verdict could not be recorded: %s", take_id,
                  coord_store_errmsg(self->store));
+        free(own_json);
         return;
     }
     if (!have_job)
-        return;
+        return; /* own_json is only set with a job */
     const Bb__BatchSpec *spec = coord_spec(self, job.batch_id);
     const char *inst = spec && job.inst_idx >= 0 && (size_t)job.inst_idx < spec->n_instruments
                            ? spec->instruments[job.inst_idx]->name
@@ -698,6 +736,7 @@ void coord_take_checked(coord_t *self, const char *take_id, const dsp_analysis_t
     if (level && job_open)
         s_level_report(self, job.batch_id, job.inst_idx, inst, job.node);
     self->schedule_soon = true;
+    free(own_json);
 }
 
 static void s_take_failed(Bb__NodeLink_Service *service, const Bb__TakeFailedRequest *req,

@@ -678,6 +678,61 @@ int coord_store_retakes(coord_store_t *self, uint64_t batch, int idx, int *n)
     return 0;
 }
 
+int coord_store_note_analyses(coord_store_t *self, uint64_t batch, int idx, int note, bool release,
+                              const char *except, char ***json_out, size_t *n_out)
+{
+    *json_out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *st;
+    if (s_prepare(self,
+                  "SELECT t.qc FROM takes t JOIN jobs j ON t.job_id = j.id WHERE j.batch_id=? AND"
+                  " j.inst_idx=? AND j.note=? AND j.release=? AND t.id != ? AND t.qc IS NOT NULL",
+                  &st))
+        return BB_EDB;
+    sqlite3_bind_int64(st, 1, (int64_t)batch);
+    sqlite3_bind_int64(st, 2, idx);
+    sqlite3_bind_int64(st, 3, note);
+    sqlite3_bind_int64(st, 4, release ? 1 : 0);
+    sqlite3_bind_text(st, 5, except, -1, SQLITE_TRANSIENT);
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        if (!text)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **nv = realloc(v, cap * sizeof *nv);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        if (!(v[n] = strdup(text)))
+            break;
+        n++;
+    }
+    s_done(self, st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        coord_store_strings_free(v, n);
+        return s_fail(self, "step");
+    }
+    if (rc == SQLITE_ROW) { /* stopped early: out of memory */
+        coord_store_strings_free(v, n);
+        return BB_ENOMEM;
+    }
+    *json_out = v;
+    *n_out = n;
+    return 0;
+}
+
+void coord_store_strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 /* ---- takes ---- */
 
 int coord_store_take_exists(coord_store_t *self, const char *id, bool *exists)

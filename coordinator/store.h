@@ -157,6 +157,13 @@ int coord_store_job_count(coord_store_t *self, uint64_t batch, int idx, int stat
 int coord_store_job_count_node(coord_store_t *self, const char *node, int state, int *n);
 int coord_store_jobs_cancel(coord_store_t *self, uint64_t batch);
 int coord_store_retakes(coord_store_t *self, uint64_t batch, int idx, int *n);
+/* The QC analyses (dsp_analysis_json text) of the checked takes of one note of an
+ * instrument, release takes or not, every attempt, except take `except`: *json_out is a
+ * malloc'd array of *n_out malloc'd strings (free with coord_store_strings_free). Returns 0
+ * or BB_EDB / BB_ENOMEM (nothing to free then). */
+int coord_store_note_analyses(coord_store_t *self, uint64_t batch, int idx, int note, bool release,
+                              const char *except, char ***json_out, size_t *n_out);
+void coord_store_strings_free(char **v, size_t n);
 
 /* ---- takes ---- */
 int coord_store_take_exists(coord_store_t *self, const char *id, bool *exists);

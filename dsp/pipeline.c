@@ -33,6 +33,8 @@ void dsp_analysis_reason(dsp_analysis_t *a, int level, const char *fmt, ...)
     va_end(ap);
     if (level > a->verdict)
         a->verdict = level;
+    if (level == DSP_FAIL)
+        a->fails++;
 }
 
 const char *dsp_verdict_name(int verdict)
@@ -244,6 +246,9 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     double period = a->pitch_hz > 0 ? rate / a->pitch_hz : cfg->pitch_check ? rate / expected : 0;
     a->dropouts = qc_find_dropouts(&t, onset, a->release_end, info->note_off, period,
                                    cfg->pitch_check, &clip, &drop);
+    _Static_assert(DSP_JUMPS_KEPT == QC_JUMPS_KEPT, "one count of kept jumps");
+    for (int k = 0; k < drop.n_jump_at; k++)
+        a->jump_ms[a->n_jump_ms++] = (double)(drop.jump_at[k] - note_on) * 1000.0 / rate;
     if (drop.end_step >= 0)
         dsp_analysis_reason(a, DSP_WARN,
                             "release: the sound stops with a step to the floor at %.1f ms, from "
@@ -353,8 +358,13 @@ char *dsp_analysis_json(const dsp_analysis_t *a)
         a->reasons);
     if (!doc)
         return NULL;
-    /* what issue 10 added: the onset's evidence, tuning, clipping level, loop judgement */
-    if (json_object_set_new(doc, "note_on", json_integer(a->note_on)) ||
+    json_t *jumps = json_array();
+    for (int k = 0; jumps && k < a->n_jump_ms && k < DSP_JUMPS_KEPT; k++)
+        json_array_append_new(jumps, bb_json_real(a->jump_ms[k]));
+    /* what issue 10 added: the onset's evidence, tuning, clipping level, loop judgement;
+     * jump_ms first: json_object_set_new takes it also when it fails */
+    if (json_object_set_new(doc, "jump_ms", jumps) ||
+        json_object_set_new(doc, "note_on", json_integer(a->note_on)) ||
         json_object_set_new(doc, "rate", json_integer(a->rate)) ||
         json_object_set_new(doc, "onset_present", json_integer(a->onset_present)) ||
         json_object_set_new(doc, "attack_clear", json_boolean(a->attack_clear)) ||
@@ -364,7 +374,8 @@ char *dsp_analysis_json(const dsp_analysis_t *a)
         json_object_set_new(doc, "loop_seam", bb_json_real(a->loop_seam)) ||
         json_object_set_new(doc, "loop_change_db", bb_json_real(a->loop_change_db)) ||
         json_object_set_new(doc, "loop_tone_db", bb_json_real(a->loop_tone_db)) ||
-        json_object_set_new(doc, "loop_refused", json_boolean(a->loop_refused))) {
+        json_object_set_new(doc, "loop_refused", json_boolean(a->loop_refused)) ||
+        json_object_set_new(doc, "fails", json_integer(a->fails))) {
         json_decref(doc);
         return NULL;
     }
@@ -422,6 +433,7 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
     GETD(loop_tone_db);
     GETI(loop_crossfade);
     GETI(verdict);
+    GETI(fails);
 #undef GETI
 #undef GETD
     if (a->channels < 0 || a->channels > DSP_MAX_CHANNELS)
@@ -429,6 +441,9 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
     const json_t *arr = json_object_get(doc, "dc");
     for (size_t i = 0; i < json_array_size(arr) && i < (size_t)a->channels; i++)
         a->dc[i] = json_number_value(json_array_get(arr, i));
+    arr = json_object_get(doc, "jump_ms");
+    for (size_t i = 0; i < json_array_size(arr) && i < DSP_JUMPS_KEPT; i++)
+        a->jump_ms[a->n_jump_ms++] = json_number_value(json_array_get(arr, i));
     arr = json_object_get(doc, "noise_ch_db");
     for (size_t i = 0; i < json_array_size(arr) && i < (size_t)a->channels; i++)
         a->noise_ch_db[i] = json_number_value(json_array_get(arr, i));

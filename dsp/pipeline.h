@@ -101,6 +101,7 @@ typedef struct {
     double ceiling_ms;
 } dsp_latency_prior_t;
 
+#define DSP_JUMPS_KEPT               4 /* jumps kept per take for dsp_jumps_recur (= QC_JUMPS_KEPT) */
 #define DSP_LATENCY_PRIOR_MIN_TAKES  3   /* clear attacks needed */
 #define DSP_LATENCY_PRIOR_MAX_SPREAD 1.0 /* ms: a wider spread is not one latency */
 
@@ -162,7 +163,10 @@ typedef struct {
     bool pitch_checked;      /* checked against the note (config pitch_check; not kept in
                               * the analysis's JSON: false when read back) */
     int dropouts;            /* gaps or discontinuities found */
-    uint32_t xruns;          /* node-reported overflows */
+    int n_jump_ms;           /* how many of jump_ms are set */
+    double jump_ms[DSP_JUMPS_KEPT]; /* the first counted jumps among the dropouts, ms after
+                                     * the note-on (dsp_jumps_recur compares them) */
+    uint32_t xruns;                 /* node-reported overflows */
     bool has_loop;
     int64_t loop_start;     /* first frame of the loop */
     int64_t loop_end;       /* last frame of the loop (inclusive, as SFZ/smpl count) */
@@ -175,6 +179,7 @@ typedef struct {
     bool loop_refused;      /* a loop was found but would pump (see reasons) */
     int64_t loop_crossfade; /* frames, applied before loop_end at export */
     int verdict;            /* DSP_PASS / WARN / FAIL */
+    int fails;              /* how many of the reasons are failures */
     char reasons[512];      /* "; "-separated, empty when clean */
 } dsp_analysis_t;
 
@@ -188,6 +193,22 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
  * above the floor (and by the take's start); keeps the pre-attack margin and fades.
  * Returns true when the onset moved. Clear attacks and unknown priors are left alone. */
 bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *prior);
+
+/* A jump in a take whose note another take also jumps at, within this many ms of the same
+ * time after the note-on, is the instrument's own (a sample's seam, a reset oscillator):
+ * hardware latency varies by about a millisecond from note to note, and lost audio falls at
+ * random times, so two takes of a note damaged at one place within 2 ms of a few seconds
+ * is about one chance in a thousand. */
+#define DSP_JUMP_RECUR_MS 2.0
+
+/* Clears a take's failure when every dropout in it is a jump (jump_ms) that at least one of
+ * `others` (other takes of the same note and instrument: velocities, round robins, earlier
+ * attempts; failed ones too) shows within DSP_JUMP_RECUR_MS after its own note-on: the
+ * dropout reason becomes a warning naming the place, dropouts becomes 0, and the verdict
+ * stays a failure only when another reason failed it. Returns true when it did so; leaves
+ * every other take, and a take with runs, repeats, node overruns or more than
+ * DSP_JUMPS_KEPT jumps, alone. */
+bool dsp_jumps_recur(dsp_analysis_t *a, const dsp_analysis_t *const *others, size_t n);
 
 /* A pitch heard at least this clearly (the NSDF peak, qc_pitch.c) is that note: another
  * note fails, and a vaguer one only warns. */

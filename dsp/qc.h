@@ -84,7 +84,10 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
  * frames), jumps in the note's phase its recent periods do not explain. A jump at or
  * after note_off (frame; <= 0: unknown) down to the noise floor that stays there until
  * `to` is where the instrument stopped its voice, not lost audio: it is reported in
- * end_step and not counted. Returns how many were found. */
+ * end_step and not counted. Returns how many were found. The frames of the first
+ * QC_JUMPS_KEPT counted jumps are kept in jump_at (in frame order of the search), so a
+ * caller can see whether another take of the note jumps at the same place. */
+#define QC_JUMPS_KEPT 4
 typedef struct {
     int zero_runs, held_runs, repeats, jumps;
     int own_clicks;         /* jumps that recur alike: the instrument's own, not counted */
@@ -93,6 +96,8 @@ typedef struct {
     int64_t first;          /* frame of the earliest, -1 when none */
     int64_t first_len;      /* its frames (1 for a jump) */
     const char *first_what; /* "a run of zeros", "a held value", ... (static) */
+    int64_t jump_at[QC_JUMPS_KEPT]; /* frames of counted jumps (both kinds) */
+    int n_jump_at;                  /* how many of jump_at are set (<= jumps) */
 } qc_dropouts_t;
 int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t note_off,
                      double period_frames, bool pitched, const qc_clip_t *clip, qc_dropouts_t *out);

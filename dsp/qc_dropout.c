@@ -421,6 +421,8 @@ static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, i
             if (same)
                 continue;
             out->jumps++;
+            if (out->n_jump_at < QC_JUMPS_KEPT)
+                out->jump_at[out->n_jump_at++] = v->at;
         } else if (v->kind == S_JUMP) {
             bool edge = false;
             for (int k = 0; k < e->n && !edge; k++)
@@ -430,6 +432,8 @@ static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, i
             if (edge)
                 continue;
             out->jumps++;
+            if (out->n_jump_at < QC_JUMPS_KEPT)
+                out->jump_at[out->n_jump_at++] = v->at;
         } else if (v->kind == S_ZEROS) {
             out->zero_runs++;
         } else if (v->kind == S_HELD) {

@@ -1,6 +1,8 @@
 /*
  * qc_instrument.c — what an instrument's takes tell together (pipeline.h): its latency,
- * a prior for its slow attacks, and the spread of its tuning across notes.
+ * a prior for its slow attacks, the spread of its tuning across notes, and jumps that the
+ * instrument makes itself (dsp_jumps_recur: the same jump, at the same time after the
+ * note-on, in another take of the note is in the sound, not lost audio).
  *
  * Learning: the onset - note-on delays of the instrument's clear attacks, their median
  * and median absolute deviation (robust to the odd take whose sample has a lead-in).
@@ -154,4 +156,57 @@ bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *p)
     a->duration_s = (double)(a->cut_end - a->cut_start) / a->rate;
     a->onset_source = DSP_ONSET_PRIOR;
     return moved;
+}
+
+/* Whether another take jumps within DSP_JUMP_RECUR_MS of `ms` after its note-on. */
+static bool s_jump_elsewhere(double ms, const dsp_analysis_t *a,
+                             const dsp_analysis_t *const *others, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dsp_analysis_t *b = others[i];
+        for (int k = 0; b && b != a && k < b->n_jump_ms && k < DSP_JUMPS_KEPT; k++)
+            if (fabs(b->jump_ms[k] - ms) <= DSP_JUMP_RECUR_MS)
+                return true;
+    }
+    return false;
+}
+
+bool dsp_jumps_recur(dsp_analysis_t *a, const dsp_analysis_t *const *others, size_t n)
+{
+    if (a->verdict != DSP_FAIL || a->fails < 1 || a->dropouts < 1 || a->dropouts != a->n_jump_ms ||
+        a->n_jump_ms > DSP_JUMPS_KEPT || a->xruns > 0)
+        return false;
+    for (int k = 0; k < a->n_jump_ms; k++)
+        if (!s_jump_elsewhere(a->jump_ms[k], a, others, n))
+            return false;
+    /* drop the dropout reason ("dropout: <what> ... at <ms>"; the node's overruns, also
+     * "dropout: ...", are excluded above), keep the others in their order */
+    char kept[sizeof a->reasons] = "";
+    size_t len = 0;
+    bool dropped = false;
+    for (const char *r = a->reasons; *r;) {
+        const char *end = strstr(r, "; ");
+        size_t n_r = end ? (size_t)(end - r) : strlen(r);
+        if (!dropped && strncmp(r, "dropout: ", 9) == 0) {
+            dropped = true;
+        } else if (len + n_r + 3 < sizeof kept) {
+            if (len)
+                memcpy(kept + len, "; ", 2), len += 2;
+            memcpy(kept + len, r, n_r);
+            len += n_r;
+            kept[len] = '\0';
+        }
+        r += n_r + (end ? 2 : 0);
+    }
+    if (!dropped)
+        return false;
+    memcpy(a->reasons, kept, len + 1);
+    a->fails--;
+    a->verdict = a->fails > 0 ? DSP_FAIL : DSP_PASS;
+    a->dropouts = 0;
+    dsp_analysis_reason(a, DSP_WARN,
+                        "a jump at %.1f ms after the note-on%s, also in another take of this "
+                        "note: the instrument's own (a sample's seam?), not lost audio",
+                        a->jump_ms[0], a->n_jump_ms > 1 ? " and more" : "");
+    return true;
 }

@@ -208,7 +208,8 @@ int dsp_recut_scan(dsp_recut_t *self, const char *dir, char *err, size_t errlen)
 /* ---- analyse ---- */
 
 /* Per instrument [first, end): the latency prior from its clear attacks (or its calibrated
- * node) placed on its slow attacks, and its tuning across notes, reported. */
+ * node) placed on its slow attacks, jumps that other takes of the note share cleared
+ * (dsp_jumps_recur), and its tuning across notes, reported. */
 static void s_instrument(dsp_recut_t *self, size_t first, size_t end)
 {
     const dsp_analysis_t **ptr = calloc(end - first, sizeof *ptr);
@@ -227,6 +228,20 @@ static void s_instrument(dsp_recut_t *self, size_t first, size_t end)
     for (size_t k = first; k < end; k++)
         if (self->v[k].analysed)
             dsp_latency_prior_apply(&self->v[k].a, &prior);
+    /* the same note's other takes (velocities, round robins, attempts; release takes apart) */
+    const dsp_analysis_t **note = calloc(end - first, sizeof *note);
+    for (size_t k = first; note && k < end; k++) {
+        const dsp_recut_take_t *t = &self->v[k];
+        if (!t->analysed || t->a.dropouts < 1 || t->a.verdict != DSP_FAIL)
+            continue;
+        size_t q = 0;
+        for (size_t j = first; j < end; j++)
+            if (j != k && self->v[j].analysed && self->v[j].meta.note == t->meta.note &&
+                self->v[j].meta.release_trigger == t->meta.release_trigger)
+                note[q++] = &self->v[j].a;
+        dsp_jumps_recur(&self->v[k].a, note, q);
+    }
+    free(note);
     dsp_tuning_spread_t tuning;
     dsp_tuning_spread(ptr, m, &tuning);
     if (self->ev.instrument && m > 0)

@@ -697,6 +697,69 @@ static void test_real_dropouts_found(void **state)
     assert_int_equal(tested, 9 * avail);
 }
 
+/* Analysis -> JSON -> analysis, as the coordinator keeps a take's QC between takes. */
+static dsp_analysis_t s_json_copy(const dsp_analysis_t *a)
+{
+    char *json = dsp_analysis_json(a);
+    assert_non_null(json);
+    dsp_analysis_t b;
+    assert_int_equal(dsp_analysis_from_json(json, &b), 0);
+    free(json);
+    return b;
+}
+
+/* A jump the instrument makes itself (a sample's seam, an oscillator reset) falls at the
+ * same time after the note-on in every take of the note; lost audio falls anywhere. Two
+ * velocities of a real piano note with 64 frames spliced out at the same place each fail
+ * alone; beside each other (read back from their JSON, as the coordinator has them) they
+ * are kept with a warning. The same damage 12 ms later, a run of zeros besides the jump,
+ * or another failure in the take still fail. */
+static void test_real_shared_jump_is_instruments_own(void **state)
+{
+    (void)state;
+    if (!qc_real_available(QC_SRC_TIMGM6MB))
+        test_skip("the TimGM6mb SoundFont is not installed (scripts/deps.sh)");
+    const int vel[] = {60, 100, 80, 90, 110};
+    const double jump[] = {260, 260, 272, 260, 260};
+    qc_real_take_t t[5];
+    dsp_analysis_t a[5];
+    for (int k = 0; k < 5; k++) {
+        qc_real_spec_t sp = s_spec("tim-piano", 52, vel[k]);
+        sp.jump_ms = jump[k];
+        if (k == 3)
+            sp.zero_block_ms = 150;
+        s_real(&sp, NULL, &t[k], &a[k]);
+        if (a[k].verdict != DSP_FAIL ||
+            !strstr(a[k].reasons, k == 3 ? "dropout: " : "dropout: a jump") || a[k].n_jump_ms < 1)
+            fail_msg("velocity %d alone: %s (%s)", vel[k], dsp_verdict_name(a[k].verdict),
+                     a[k].reasons);
+        qc_real_free(&t[k]);
+    }
+    dsp_analysis_reason(&a[4], DSP_FAIL, "clipping: a made-up second failure");
+
+    dsp_analysis_t x = s_json_copy(&a[0]), y = s_json_copy(&a[1]);
+    const dsp_analysis_t *other[] = {&y};
+    assert_true(dsp_jumps_recur(&x, other, 1));
+    assert_int_equal(x.verdict, DSP_WARN);
+    assert_int_equal(x.dropouts, 0);
+    assert_null(strstr(x.reasons, "dropout"));
+    assert_non_null(strstr(x.reasons, "the instrument's own"));
+    other[0] = &x; /* the evidence goes both ways */
+    assert_true(dsp_jumps_recur(&y, other, 1));
+    assert_int_equal(y.verdict, DSP_WARN);
+
+    const dsp_analysis_t *both[] = {&a[0], &a[1]};
+    dsp_analysis_t later = a[2], zeros = a[3], second = a[4];
+    assert_false(dsp_jumps_recur(&later, both, 2)); /* 12 ms away: not the same place */
+    assert_int_equal(later.verdict, DSP_FAIL);
+    assert_false(dsp_jumps_recur(&zeros, both, 2)); /* a run of zeros is lost audio */
+    assert_int_equal(zeros.verdict, DSP_FAIL);
+    assert_true(dsp_jumps_recur(&second, both, 2)); /* its jump is cleared... */
+    assert_int_equal(second.verdict, DSP_FAIL);     /* ...its other failure stays */
+    assert_null(strstr(second.reasons, "dropout"));
+    assert_non_null(strstr(second.reasons, "a made-up second failure"));
+}
+
 /* A lost block shifts a steady note's phase; a sudden change of level does not and is no
  * dropout. A sawtooth at A3 (band-limited, edges to Nyquist) turned down by 4 dB within a
  * millisecond (a gain ramp: no click) is kept; the same note with 64 frames spliced out where its
@@ -1854,6 +1917,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_oscillators_exported),
         cmocka_unit_test(test_real_clipping_any_level),
         cmocka_unit_test(test_real_dropouts_found),
+        cmocka_unit_test(test_real_shared_jump_is_instruments_own),
         cmocka_unit_test(test_real_phase_jump_not_level_step),
         cmocka_unit_test(test_real_loop_seam_one_pass_seen),
         cmocka_unit_test(test_real_validation_kept),

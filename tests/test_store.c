@@ -176,6 +176,64 @@ static void test_takes_and_export_rows(void **state)
     coord_export_rows_free(rows, n);
 }
 
+/* The analyses of one note's other takes (dsp_jumps_recur's evidence): every attempt and
+ * velocity of that note, not another note, not its release takes, not the take itself. */
+static void test_note_analyses(void **state)
+{
+    s_fx_t *f = *state;
+    uint64_t id = 0;
+    const char spec[] = "\x0a\x03"
+                        "abc";
+    assert_int_equal(
+        coord_store_batch_insert(f->store, "night", spec, sizeof spec - 1, "/lib", &id), 0);
+    assert_int_equal(coord_store_inst_insert(f->store, id, 0, "Juno", "Juno", "pi-1"), 0);
+    /* seq, note, velocity, release */
+    const int jobs[][4] = {{0, 48, 127, 0}, {1, 48, 64, 0}, {2, 49, 127, 0}, {3, 48, 127, 1}};
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(coord_store_job_insert(f->store, id, 0, jobs[k][0], jobs[k][1], jobs[k][2],
+                                                1, jobs[k][3] != 0),
+                         0);
+    /* takes t0..t3 for the jobs in seq order, and t4, an earlier attempt of job 1 */
+    coord_job_row_t j = {0};
+    int64_t job1 = 0;
+    for (int k = 0; k < 5; k++) {
+        if (k < 4) {
+            assert_int_equal(coord_store_job_next_pending(f->store, id, 0, &j), 0);
+            assert_int_equal(j.seq, k);
+        }
+        if (k == 1)
+            job1 = j.id;
+        coord_take_row_t t = {0};
+        snprintf(t.id, sizeof t.id, "t%d", k);
+        t.job_id = k < 4 ? j.id : job1;
+        t.batch_id = id;
+        char json[32];
+        snprintf(json, sizeof json, "{\"take\":%d}", k);
+        t.qc_json = json;
+        assert_int_equal(coord_store_take_insert(f->store, &t), 0);
+        if (k < 4)
+            assert_int_equal(coord_store_job_dispatch(f->store, j.id, t.id, "pi-1"), 0);
+    }
+    char **v;
+    size_t n;
+    assert_int_equal(coord_store_note_analyses(f->store, id, 0, 48, false, "t0", &v, &n), 0);
+    assert_int_equal(n, 2);
+    bool seen1 = false, seen4 = false;
+    for (size_t i = 0; i < n; i++) {
+        seen1 = seen1 || strcmp(v[i], "{\"take\":1}") == 0;
+        seen4 = seen4 || strcmp(v[i], "{\"take\":4}") == 0;
+    }
+    assert_true(seen1 && seen4);
+    coord_store_strings_free(v, n);
+    assert_int_equal(coord_store_note_analyses(f->store, id, 0, 48, true, "t0", &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0], "{\"take\":3}");
+    coord_store_strings_free(v, n);
+    assert_int_equal(coord_store_note_analyses(f->store, id, 0, 50, false, "t0", &v, &n), 0);
+    assert_int_equal(n, 0);
+    coord_store_strings_free(v, n);
+}
+
 static void test_survives_reopen(void **state)
 {
     s_fx_t *f = *state;
@@ -223,6 +281,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_job_lifecycle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_takes_and_export_rows, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_note_analyses, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_survives_reopen, s_setup, s_teardown),
         cmocka_unit_test(test_bad_path_is_an_error),
     };
