@@ -7,6 +7,7 @@
  *    whose TakeEnd does not match what arrived (CRC, frame count, chunk count, a partial
  *    frame) gets an error and leaves nothing behind; a take whose chunks split frames is
  *    stored bit-exact (a fake node speaking bb.NodeLink directly);
+ *  - a jump at the same place in every take of a note is kept (the checker, live);
  *  - a real node restarted with a take in its spool that the coordinator already stored
  *    (the ack was lost) sends it again; it is recognised, stored once, and leaves the spool;
  *  - a node killed mid-batch is reported offline, its instrument pauses waiting for it
@@ -888,6 +889,10 @@ static int s_fake_teardown(void **state)
     return s_env_teardown(state);
 }
 
+/* Frames after the note-on where the fake instrument's tone jumps half a period ahead, as
+ * a sample with a seam does at the same place in every take; < 0: no jump. */
+static int s_fake_jump_at = -1;
+
 /* A take as a node would record it: quiet pre-roll, then a decaying tone at the note. */
 static float *s_fake_audio(int note)
 {
@@ -903,7 +908,8 @@ static float *s_fake_audio(int note)
             double env = (t < 0.005 ? t / 0.005 : 1.0) * exp(-t * 3.0);
             if (i >= FAKE_PREROLL + FAKE_HOLD)
                 env *= exp(-(double)(i - FAKE_PREROLL - FAKE_HOLD) / RATE * 25.0);
-            s = 0.5 * env * sin(2 * M_PI * f * t);
+            double jump = s_fake_jump_at >= 0 && i - FAKE_PREROLL >= s_fake_jump_at ? 0.5 : 0;
+            s = 0.5 * env * sin(2 * M_PI * (f * t + jump));
         }
         for (int c = 0; c < CHANNELS; c++)
             a[i * CHANNELS + c] = (float)(s + noise);
@@ -1019,6 +1025,64 @@ static void s_fake_submit(void)
         test_dump_log(&s_fx.coord);
         fail_msg("the coordinator sent %d job(s) to the fake node, expected 2", s_fake.n_jobs);
     }
+}
+
+/* Waits until take `id` is checked (its verdict no longer -1, pending); returns the
+ * verdict: 0 pass, 1 warn, 2 fail (dsp/pipeline.h). */
+static long long s_wait_checked(const char *id)
+{
+    for (double t0 = s_now();
+         s_db_int("SELECT verdict FROM takes WHERE id=?", id, NULL) == -1 && s_now() - t0 < 30;)
+        s_sleep_ms(50);
+    return s_db_int("SELECT verdict FROM takes WHERE id=?", id, NULL);
+}
+
+/* ---- 2a. a jump in every take of a note is the instrument's own, live ---- */
+
+/* Two velocities of C3 whose tone jumps at the same place after the note-on. The first
+ * take has nothing to compare with: it fails as a dropout and is retaken; the retake jumps
+ * at the same place again and is kept with a warning, and so is the other velocity's
+ * take (that a jump elsewhere still fails is test_qc's). */
+static void test_shared_jump_kept_live(void **state)
+{
+    (void)state;
+    const char *args[] = {"submit",  "--instrument", "Fake Keys", "--node",    FAKE_NAME,
+                          "--notes", "C3",           "--hold",    "0.2",       "--release",
+                          "0.3",     "--velocities", "60,100",    "--retakes", "1",
+                          "--out",   s_lib,          NULL};
+    assert_int_equal(s_cli(NULL, args), 0);
+    s_fake_pump(60000, 2);
+    if (s_fake.n_jobs < 2) {
+        test_dump_log(&s_fx.coord);
+        fail_msg("the coordinator sent %d job(s) to the fake node, expected 2", s_fake.n_jobs);
+    }
+    s_fake_jump_at = 7200; /* 150 ms after the note-on */
+    const Bb__TakeJob *first = s_fake.jobs[0];
+    s_stream_result_t r = s_fake_stream(first, NULL);
+    assert_int_equal(r.end, BB_STATUS_OK);
+    assert_int_equal(s_wait_checked(first->take_id), 2); /* failed, with nothing to compare */
+    assert_int_equal(
+        s_db_int("SELECT COUNT(*) FROM takes WHERE id=? AND qc LIKE '%dropout: a jump%'",
+                 first->take_id, NULL),
+        1);
+    s_fake_pump(60000, 3);
+    assert_int_equal(s_fake.n_jobs, 3);
+    const Bb__TakeJob *again = s_fake.jobs[2];
+    assert_int_equal(again->velocity, first->velocity);
+    r = s_fake_stream(again, NULL);
+    assert_int_equal(r.end, BB_STATUS_OK);
+    assert_int_equal(s_wait_checked(again->take_id), 1); /* warned */
+    assert_int_equal(s_db_int("SELECT COUNT(*) FROM takes WHERE id=? AND qc LIKE "
+                              "'%the instrument''s own%'",
+                              again->take_id, NULL),
+                     1);
+    assert_int_equal(s_db_int("SELECT state FROM jobs WHERE take_id=?", again->take_id, NULL),
+                     2); /* done */
+    const Bb__TakeJob *other = s_fake.jobs[1];
+    r = s_fake_stream(other, NULL);
+    assert_int_equal(r.end, BB_STATUS_OK);
+    assert_int_equal(s_wait_checked(other->take_id), 1);
+    s_fake_jump_at = -1;
 }
 
 /* ---- 2. a take received twice is stored once ---- */
@@ -1487,6 +1551,7 @@ int main(void)
     if (getenv("BB_TEST_FILTER")) /* e.g. BB_TEST_FILTER='*restart*' */
         cmocka_set_test_filter(getenv("BB_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_shared_jump_kept_live, s_fake_setup, s_fake_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_take_stored_once, s_fake_setup,
                                         s_fake_teardown),
         cmocka_unit_test_setup_teardown(test_damaged_take_refused, s_fake_setup, s_fake_teardown),
