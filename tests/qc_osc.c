@@ -170,6 +170,7 @@ int64_t qc_osc_render(const qc_osc_patch_t *p, double freq, double amp, int rate
     double hold_part = 1.0; /* the decaying part above the sustain, after the attack */
     double env = 0, rel = 1, hp_prev_in = 0, hp_out = 0, fm_ph = 0, mod_ph = 0;
     double pwm_ph = s_uniform(&rs);
+    double trem_ph = p->trem_db != 0 ? s_uniform(&rs) : 0;
     double peak = 0;
     for (n = 0; n < max_frames; n++) {
         /* envelope */
@@ -230,6 +231,10 @@ int64_t qc_osc_render(const qc_osc_patch_t *p, double freq, double amp, int rate
         if (p->wave != QC_WAVE_SUPERSAW)
             ph[0] = s_wrap(ph[0] + inc[0]);
         double v = y * env;
+        if (p->trem_db != 0) {
+            v *= pow(10.0, p->trem_db / 20.0 * sin(S_TWO_PI * trem_ph));
+            trem_ph = s_wrap(trem_ph + p->trem_hz / rate);
+        }
         out[2 * n] = out[2 * n + 1] = (float)v;
         if (fabs(v) > peak)
             peak = fabs(v);

@@ -53,6 +53,8 @@ typedef struct {
     double decay_s;    /* time constant towards sustain after the attack; 0: none */
     double sustain;    /* level held (0..1) while the key is down */
     double release_ms; /* time constant after the note-off */
+    double trem_db;    /* tremolo: the level swings +- this many dB (0: none)... */
+    double trem_hz;    /* ...at this rate, from a random phase */
 } qc_osc_patch_t;
 
 const char *qc_osc_wave_name(qc_wave_t wave);

@@ -37,6 +37,7 @@
 #include "export.h"
 #include "pipeline.h"
 #include "qc.h"
+#include "qc_osc.h"
 #include "qc_config.h"
 #include "qc_corpus.h"
 #include "qc_real.h"
@@ -1318,6 +1319,79 @@ static void test_real_loops(void **state)
     }
 }
 
+/* Level (dB) of frames [a, b) of a stereo take, summed over its channels. */
+static double s_level_db(const float *x, int64_t a, int64_t b)
+{
+    double e = 0;
+    for (int64_t i = a; i < b; i++)
+        e += (double)x[2 * i] * x[2 * i] + (double)x[2 * i + 1] * x[2 * i + 1];
+    return 10 * log10(e / (double)(b - a) + 1e-30);
+}
+
+/* A tremolo (an organ's, a string machine's, a synth's LFO on the amplifier) is part of the
+ * sustain: a loop must hold whole cycles of it, or the level steps at every seam. Band-
+ * limited organs at C3, C4 and C5 with a +-2 dB tremolo at 5.5 Hz and 4.3 Hz, held 3 s in a
+ * take with pre-roll and noise; with a 20 ms crossfade the loop must continue the tremolo
+ * across its seam: the level just before its end within 1 dB of the level just before its
+ * start, and the level just after its start within 1 dB of the level just after its end
+ * (20 ms windows, measured on the take). */
+static void test_real_loop_keeps_tremolo_phase(void **state)
+{
+    (void)state;
+    const int rate = 48000, pre = rate / 5, hold = 3 * rate, max = 4 * rate;
+    const int notes[] = {48, 60, 72};
+    const double rates_hz[] = {5.5, 4.3};
+    float *note = malloc(sizeof(float) * 2 * (size_t)max);
+    float *x = malloc(sizeof(float) * 2 * (size_t)(pre + max));
+    assert_non_null(note);
+    assert_non_null(x);
+    for (int r = 0; r < 2; r++)
+        for (int k = 0; k < 3; k++) {
+            qc_osc_patch_t patch = {.wave = QC_WAVE_ORGAN,
+                                    .attack_ms = 5,
+                                    .sustain = 1,
+                                    .release_ms = 60,
+                                    .trem_db = 2,
+                                    .trem_hz = rates_hz[r]};
+            double hz = 440.0 * pow(2.0, (notes[k] - 69) / 12.0);
+            int64_t n =
+                qc_osc_render(&patch, hz, 0.5, rate, hold, max, (uint32_t)(7 + k + r), note);
+            assert_true(n > hold);
+            uint32_t seed = 99u + (uint32_t)k;
+            for (int64_t i = 0; i < pre + n; i++)
+                for (int c = 0; c < 2; c++) {
+                    seed = seed * 1664525u + 1013904223u;
+                    double noise = ((seed >> 8) / 16777216.0 - 0.5) * 2e-4; /* -80 dBFS */
+                    x[2 * i + c] = (float)((i >= pre ? note[2 * (i - pre) + c] : 0) + noise);
+                }
+            dsp_pipeline_config_t cfg = DSP_PIPELINE_CONFIG_INIT;
+            cfg.pitch_check = true;
+            cfg.loop = true;
+            cfg.loop_crossfade_ms = 20;
+            dsp_take_info_t info = {
+                .note_on = pre, .note_off = pre + hold, .note = notes[k], .velocity = 100};
+            dsp_analysis_t a;
+            assert_int_equal(dsp_analyze(x, pre + n, 2, rate, &info, &cfg, &a), 0);
+            if (!a.has_loop)
+                fail_msg("C%d at %.1f Hz tremolo: no loop (%s)", notes[k] / 12 - 1, rates_hz[r],
+                         a.reasons);
+            const int64_t w = rate / 50, ls = a.loop_start, le = a.loop_end + 1;
+            double before = s_level_db(x, le - w, le) - s_level_db(x, ls - w, ls);
+            double after = s_level_db(x, ls, ls + w) - s_level_db(x, le, le + w);
+            double cycles = (double)(le - ls) * rates_hz[r] / rate;
+            printf("C%d tremolo %.1f Hz: loop %.0f ms = %.2f tremolo cycles, level step before "
+                   "the seam %+.2f dB, after %+.2f dB\n",
+                   notes[k] / 12 - 1, rates_hz[r], (double)(le - ls) * 1000.0 / rate, cycles,
+                   before, after);
+            if (fabs(before) > 1.0 || fabs(after) > 1.0)
+                fail_msg("C%d at %.1f Hz tremolo: the loop breaks the tremolo (%.2f cycles; "
+                         "%+.2f / %+.2f dB)",
+                         notes[k] / 12 - 1, rates_hz[r], cycles, before, after);
+        }
+    free(note);
+    free(x);
+}
+
 /* Sustained loops on strings, choir and pads, with examples/sysex.yaml's plan: hold 3 s,
  * loop crossfade 20 ms, notes C2-C5 (48-84), velocities 50 and 100. Each take is analysed
  * and exported (dsp_export_process bakes the crossfade in); on the exported audio this
@@ -1926,6 +2000,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_onsets_never_late),
         cmocka_unit_test(test_real_detuned_instrument),
         cmocka_unit_test(test_real_loops),
+        cmocka_unit_test(test_real_loop_keeps_tremolo_phase),
         cmocka_unit_test(test_real_string_loops),
         cmocka_unit_test(test_real_pitch_policy),
         cmocka_unit_test(test_real_process_rate_and_empty),
