@@ -220,7 +220,8 @@ static s_setting_t *s_setting(s_settings_t *st, const dsp_recut_take_t *take)
         bb__batch_spec__free_unpacked(s->spec, NULL);
         return NULL;
     }
-    s->pcfg.notes = conv; /* reasons name notes as the library does */
+    /* reasons name notes as the library does: the plan's naming, or --c4 on top of it */
+    s->pcfg.notes = s->spec->export && s->spec->export->c4_is_60 ? BB_NOTES_C4_IS_60 : conv;
     dsp_plan_export_config(s->spec->export, &s->ecfg);
     s->ecfg.map.unpitched = in->qc && in->qc->unpitched; /* drums: own key, one-shot */
     st->n++;

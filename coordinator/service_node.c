@@ -720,7 +720,11 @@ void coord_take_checked(coord_t *self, const char *take_id, const dsp_analysis_t
                            ? spec->instruments[job.inst_idx]->name
                            : "";
     char slot[64];
-    bb_note_name(job.note, BB_NOTES_C3_IS_60, slot, sizeof slot);
+    /* the note named as the batch names it, like the QC reasons in the same event */
+    bb_note_name(job.note,
+                 spec && spec->export && spec->export->c4_is_60 ? BB_NOTES_C4_IS_60
+                                                                : BB_NOTES_C3_IS_60,
+                 slot, sizeof slot);
     snprintf(slot + strlen(slot), sizeof slot - strlen(slot), " v%d rr%d%s", job.velocity, job.rr,
              job.release ? " release" : "");
     if (retake || failed)

@@ -90,6 +90,12 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
      * tail (released too early, a long reverb) is baked under this take's attack. */
     bool tail = info->has_floor && pre_end > 0 && isfinite(info->floor_db) &&
                 a->noise_db > info->floor_db + cfg->preroll_over_floor_db;
+    /* A recording runs past its note-off into the release; a file that ends before it is a
+     * truncated copy: the note stops mid-sustain, with no release, however clean the rest. */
+    const int64_t note_off = info->note_off < frames ? info->note_off : frames; /* in the file */
+    if (info->note_off > frames)
+        dsp_analysis_reason(a, DSP_FAIL, "the file ends %.2f s before its note-off: truncated?",
+                            (double)(info->note_off - frames) / rate);
 
     /* Onset. */
     a->note_on = note_on;
@@ -118,8 +124,8 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
 
     /* Release end, capped by the plan. */
     int64_t limit = frames;
-    if (cfg->max_release_ms > 0 && info->note_off >= 0) {
-        int64_t cap = info->note_off + (int64_t)llround(cfg->max_release_ms * rate / 1000.0);
+    if (cfg->max_release_ms > 0 && note_off >= 0) {
+        int64_t cap = note_off + (int64_t)llround(cfg->max_release_ms * rate / 1000.0);
         if (cap < limit)
             limit = cap;
     }
@@ -177,7 +183,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     /* Pitch: after the attack transient, before the note-off where possible. */
     double expected = s_note_hz(info->note);
     int64_t p_from = onset + 60 * ms;
-    int64_t p_to = info->note_off > p_from + 40 * ms ? info->note_off : a->release_end;
+    int64_t p_to = note_off > p_from + 40 * ms ? note_off : a->release_end;
     if (p_to - p_from < 40 * ms) { /* very short sounds: whatever there is */
         p_from = onset + 5 * ms;
         p_to = a->release_end;
@@ -244,8 +250,8 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     /* Dropouts inside the sound, and what the node reported. */
     qc_dropouts_t drop;
     double period = a->pitch_hz > 0 ? rate / a->pitch_hz : cfg->pitch_check ? rate / expected : 0;
-    a->dropouts = qc_find_dropouts(&t, onset, a->release_end, info->note_off, period,
-                                   cfg->pitch_check, &clip, &drop);
+    a->dropouts = qc_find_dropouts(&t, onset, a->release_end, note_off, period, cfg->pitch_check,
+                                   &clip, &drop);
     _Static_assert(DSP_JUMPS_KEPT == QC_JUMPS_KEPT, "one count of kept jumps");
     for (int k = 0; k < drop.n_jump_at; k++)
         a->jump_ms[a->n_jump_ms++] = (double)(drop.jump_at[k] - note_on) * 1000.0 / rate;
@@ -282,9 +288,9 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         dsp_analysis_reason(a, DSP_WARN, "release cut at the plan's maximum while still sounding");
 
     /* Loop in the sustain: from 100 ms after the onset to 50 ms before the note-off. */
-    if (cfg->loop && a->pitch_hz > 0 && info->note_off > onset) {
+    if (cfg->loop && a->pitch_hz > 0 && note_off > onset) {
         int64_t from = onset + 100 * ms;
-        int64_t to = info->note_off - 50 * ms;
+        int64_t to = note_off - 50 * ms;
         qc_loop_t lp = {0};
         int64_t min_len = (int64_t)llround(cfg->loop_min_ms * rate / 1000.0);
         int64_t xf = (int64_t)llround(cfg->loop_crossfade_ms * rate / 1000.0);

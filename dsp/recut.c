@@ -301,9 +301,22 @@ static size_t s_analyse_take(dsp_recut_t *self, size_t i, const dsp_pipeline_con
     const dsp_pipeline_config_t *own =
         self->ev.pipeline_for ? self->ev.pipeline_for(self->ev.arg, t) : NULL;
     if (dsp_analyze(audio, frames, ch, rate, &info, own ? own : cfg, &t->a) != 0) {
-        snprintf(err, sizeof err,
-                 "note_on_frame %lld is outside its %lld frames (or more than %d channels)",
-                 (long long)t->meta.note_on_frame, (long long)frames, DSP_MAX_CHANNELS);
+        if (ch > DSP_MAX_CHANNELS) {
+            snprintf(err, sizeof err, "%d channels: at most %d are read", ch, DSP_MAX_CHANNELS);
+        } else {
+            /* the sidecar's note-on is past the end: the file is shorter than the sidecar
+             * (and maybe its own header) expects */
+            int64_t said = dsp_raw_header_frames(t->audio);
+            char header[96] = "";
+            if (said > frames)
+                snprintf(header, sizeof header, " and than its header says (%.2f s)",
+                         (double)said / rate);
+            snprintf(err, sizeof err,
+                     "note_on_frame %lld is after the end of the file (%lld frames, %.2f s): the "
+                     "file is shorter than its sidecar expects%s: truncated?",
+                     (long long)t->meta.note_on_frame, (long long)frames, (double)frames / rate,
+                     header);
+        }
         s_skipped(self, t->audio, err);
         self->unreadable++;
         if (!kept)

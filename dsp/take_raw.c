@@ -4,6 +4,7 @@
 #include "take_raw.h"
 
 #include <sndfile.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,4 +205,26 @@ int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *ch
                        char *err, size_t errlen)
 {
     return dsp_raw_read_audio_to(NULL, 0, audio, frames, channels, rate, path, err, errlen);
+}
+
+int64_t dsp_raw_header_frames(const char *path)
+{
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    if (!sf)
+        return -1;
+    char log[4096] = "";
+    sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
+    sf_close(sf);
+    /* libsndfile logs the audio chunk as "data : <header bytes> (should be <bytes there>)"
+     * (WAV, W64) or "SSND : ..." (AIFF) when the file holds less than its header says */
+    for (const char *line = log; line && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        long long said, there;
+        if ((sscanf(line, "data : %lld (should be %lld)", &said, &there) == 2 ||
+             sscanf(line, "SSND : %lld (should be %lld)", &said, &there) == 2) &&
+            there > 0 && said > there && info.frames > 0)
+            return (int64_t)llround((double)said * (double)info.frames / (double)there);
+    }
+    return -1;
 }

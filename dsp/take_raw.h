@@ -51,6 +51,10 @@ int dsp_raw_read_sidecar(const char *path, dsp_raw_meta_t *meta, char *err, size
 /* Reads a whole audio file as interleaved float: *audio is malloc'd. */
 int dsp_raw_read_audio(const char *path, float **audio, int64_t *frames, int *channels, int *rate,
                        char *err, size_t errlen);
+/* How many frames the audio file's header announces when its data is shorter (a truncated
+ * copy: libsndfile reads what is there and logs the header's data size "(should be ...)"
+ * for WAV, AIFF and W64); -1 when the data is all there or it cannot tell. */
+int64_t dsp_raw_header_frames(const char *path);
 /* The same into the caller's memory: *audio is `room` when the audio fits in its
  * room_bytes (frames x channels x sizeof(float)), else malloc'd (the caller frees it when
  * *audio != room). room NULL: always malloc'd. */

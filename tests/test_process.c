@@ -1,0 +1,274 @@
+/*
+ * test_process.c — `batcherbird process` as a new user runs it on takes recorded with
+ * another tool: 24-bit WAVs (written with libsndfile) beside sidecars holding only the
+ * fields the README asks for, run through the real binary; what it prints, the
+ * manifest.json and the report.html it writes are read back.
+ *
+ * The takes are a band-limited sawtooth (8 partials) over Gaussian noise at -80 dBFS RMS,
+ * a 2 ms attack at the note-on, held to the note-off, then an exponential release: a
+ * plain synth note, clear in pitch and attack, so each case changes only what it tests.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sndfile.h>
+
+#include "bb_fs.h"
+#include "test_util.h"
+
+#define S_RATE     48000
+#define S_PREROLL  12000 /* frames before the note-on: 0.25 s */
+#define S_HOLD     48000 /* note-on to note-off: 1 s */
+#define S_TAIL     19200 /* after the note-off: 0.4 s */
+#define S_NOISE_DB -80.0
+
+/* One take as another recorder would leave it. */
+typedef struct {
+    const char *instrument;
+    int note, velocity, rr;
+    double cents;     /* the instrument's tuning: played this far off the note */
+    double peak_db;   /* the note's level, dBFS (about its peak) */
+    int64_t note_on;  /* frame of the note-on in the file */
+    int64_t note_off; /* frame of the note-off */
+    int64_t frames;   /* frames written */
+    int64_t keep;     /* > 0: the file is cut after this many frames' data (a truncated copy:
+                       * its header still says `frames`) */
+    bool silent;      /* noise only */
+} s_take_t;
+
+static s_take_t s_take(const char *instrument, int note, int velocity)
+{
+    return (s_take_t){.instrument = instrument,
+                      .note = note,
+                      .velocity = velocity,
+                      .rr = 1,
+                      .peak_db = -8.0,
+                      .note_on = S_PREROLL,
+                      .note_off = S_PREROLL + S_HOLD,
+                      .frames = S_PREROLL + S_HOLD + S_TAIL};
+}
+
+/* Gaussian noise: xorshift32 through Box-Muller. */
+static double s_gauss(uint32_t *seed)
+{
+    double u[2];
+    for (int k = 0; k < 2; k++) {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 17;
+        *seed ^= *seed << 5;
+        u[k] = ((double)*seed + 1.0) / 4294967297.0;
+    }
+    return sqrt(-2.0 * log(u[0])) * cos(2.0 * M_PI * u[1]);
+}
+
+/* Writes dir/id.wav (24-bit) and dir/id.json with the README's fields only. */
+static void s_write(const char *dir, const char *id, const s_take_t *tk)
+{
+    char wav[600], side[600];
+    snprintf(wav, sizeof wav, "%s/%s.wav", dir, id);
+    snprintf(side, sizeof side, "%s/%s.json", dir, id);
+    float *x = calloc((size_t)tk->frames, sizeof *x);
+    assert_non_null(x);
+    uint32_t seed = 0x9e3779b9u ^ (uint32_t)(tk->note * 131 + tk->velocity);
+    double noise = pow(10.0, S_NOISE_DB / 20.0);
+    double hz = 440.0 * pow(2.0, (tk->note - 69 + tk->cents / 100.0) / 12.0);
+    double amp = pow(10.0, tk->peak_db / 20.0) / 1.6; /* 8 partials of 1/k peak near 1.6 */
+    int64_t attack = S_RATE / 500;
+    for (int64_t i = 0; i < tk->frames; i++) {
+        double v = noise * s_gauss(&seed);
+        if (!tk->silent && i >= tk->note_on) {
+            double env = i - tk->note_on < attack ? (double)(i - tk->note_on) / attack : 1.0;
+            if (i > tk->note_off)
+                env *= exp(-(double)(i - tk->note_off) / (0.06 * S_RATE));
+            double ph = 2.0 * M_PI * hz * (double)(i - tk->note_on) / S_RATE, s = 0;
+            for (int k = 1; k <= 8 && k * hz < S_RATE / 2; k++)
+                s += sin(k * ph) / k;
+            v += amp * env * s;
+        }
+        x[i] = (float)v;
+    }
+    SF_INFO info = {
+        .samplerate = S_RATE, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_24};
+    SNDFILE *sf = sf_open(wav, SFM_WRITE, &info);
+    assert_non_null(sf);
+    assert_int_equal(sf_writef_float(sf, x, tk->frames), tk->frames);
+    sf_close(sf);
+    free(x);
+    if (tk->keep > 0) { /* the copy that stopped short: the header's sizes stay */
+        struct stat st;
+        assert_int_equal(stat(wav, &st), 0);
+        off_t data = (off_t)tk->frames * 3, header = st.st_size - data;
+        assert_int_equal(truncate(wav, header + (off_t)tk->keep * 3), 0);
+    }
+    json_t *doc =
+        json_pack("{s:s, s:i, s:i, s:i, s:I, s:I}", "instrument", tk->instrument, "note", tk->note,
+                  "velocity", tk->velocity, "round_robin", tk->rr, "note_on_frame",
+                  (json_int_t)tk->note_on, "note_off_frame", (json_int_t)tk->note_off);
+    assert_non_null(doc);
+    assert_int_equal(json_dump_file(doc, side, JSON_INDENT(2)), 0);
+    json_decref(doc);
+}
+
+/* Runs batcherbird process with args (NULL-terminated); stdout and stderr in *out, *err. */
+static int s_process(char **out, char **err, const char *const *args)
+{
+    *out = *err = NULL;
+    return test_run("batcherbird", args, 120, out, err);
+}
+
+/* The manifest's record (exported or skipped) of (instrument, note, velocity), or NULL. */
+static json_t *s_manifest_take(json_t *manifest, const char *instrument, int note, int velocity)
+{
+    json_t *insts = json_object_get(manifest, "instruments");
+    for (size_t i = 0; i < json_array_size(insts); i++) {
+        json_t *in = json_array_get(insts, i);
+        if (strcmp(json_string_value(json_object_get(in, "name")), instrument))
+            continue;
+        const char *lists[] = {"samples", "skipped"};
+        for (size_t l = 0; l < 2; l++) {
+            json_t *arr = json_object_get(in, lists[l]);
+            for (size_t k = 0; k < json_array_size(arr); k++) {
+                json_t *s = json_array_get(arr, k);
+                if (json_integer_value(json_object_get(s, "note")) == note &&
+                    json_integer_value(json_object_get(s, "velocity")) == velocity)
+                    return s;
+            }
+        }
+    }
+    return NULL;
+}
+
+static char *s_read(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* With --c4 the reasons name notes the C4 = 60 way, as the note column, the file names and
+ * the manifest's note_name do (issue 10 item 4): on the console, in manifest.json and in
+ * report.html. A +45-cent instrument at MIDI 48 and 60 is "C3" and "C4" there. */
+static void test_c4_reasons(void **state)
+{
+    (void)state;
+    char dir[256], raw[300], lib[300];
+    test_tmpdir(dir, sizeof dir, "proc-c4");
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    snprintf(lib, sizeof lib, "%s/lib", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    const int notes[] = {48, 60};
+    for (int k = 0; k < 2; k++) {
+        s_take_t tk = s_take("Drifty", notes[k], 100);
+        tk.cents = 45;
+        char id[32];
+        snprintf(id, sizeof id, "drifty_%d", notes[k]);
+        s_write(raw, id, &tk);
+    }
+    char *out, *err;
+    const char *args[] = {"process", "--in", raw, "--out", lib, "--c4", NULL};
+    int rc = s_process(&out, &err, args);
+    if (rc != 0 || !strstr(out, "tuning: C3 plays +45 cents") ||
+        !strstr(out, "tuning: C4 plays +45 cents") || strstr(out, "tuning: C2"))
+        fail_msg("process --c4: exit %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    char path[400];
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    json_t *manifest = json_load_file(path, 0, NULL);
+    assert_non_null(manifest);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(manifest, "instruments"), 0), "note_names")),
+        "C4=60");
+    json_t *s48 = s_manifest_take(manifest, "Drifty", 48, 100);
+    assert_non_null(s48);
+    const char *why = json_string_value(json_object_get(json_object_get(s48, "qc"), "reasons"));
+    if (!why || !strstr(why, "tuning: C3 plays +45 cents"))
+        fail_msg("manifest reasons of MIDI 48 with --c4: %s", why ? why : "(none)");
+    json_decref(manifest);
+    snprintf(path, sizeof path, "%s/report.html", lib);
+    char *html = s_read(path);
+    assert_non_null(html);
+    if (!strstr(html, "C3 plays +45 cents") || strstr(html, "C2 plays"))
+        fail_msg("report.html does not name MIDI 48 as C3");
+    free(html);
+    bb_rm_rf(dir);
+}
+
+/* A copy that stops short is named, not exported: a take whose file ends before its
+ * note-off fails with how much is missing (the note would stop mid-sustain, with no
+ * release), and one whose file ends before its note-on is left out with a message saying
+ * the file is shorter than its sidecar and its header expect. */
+static void test_truncated_takes(void **state)
+{
+    (void)state;
+    char dir[256], raw[300], lib[300];
+    test_tmpdir(dir, sizeof dir, "proc-trunc");
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    snprintf(lib, sizeof lib, "%s/lib", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_take_t whole = s_take("Saw", 45, 100);
+    s_write(raw, "saw_45", &whole);
+    s_take_t cut = s_take("Saw", 47, 100);
+    cut.keep = cut.note_off - S_RATE / 5; /* ends 0.20 s before the note-off */
+    s_write(raw, "saw_47", &cut);
+    s_take_t gone = s_take("Saw", 48, 100);
+    gone.keep = 9985; /* ends before the note-on at 12000 */
+    s_write(raw, "saw_48", &gone);
+    char *out, *err;
+    const char *args[] = {"process", "--in", raw, "--out", lib, NULL};
+    int rc = s_process(&out, &err, args);
+    const char *line = out ? strstr(out, "  B1") : NULL;
+    if (rc != 0 || !line || !strstr(line, "fail") ||
+        !strstr(line, "the file ends 0.20 s before its note-off: truncated?") ||
+        !strstr(err, "saw_48.wav: note_on_frame 12000 is after the end of the file (9985 "
+                     "frames, 0.21 s): the file is shorter than its sidecar expects and than "
+                     "its header says (1.65 s): truncated?"))
+        fail_msg("process: exit %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    char path[400];
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    json_t *manifest = json_load_file(path, 0, NULL);
+    assert_non_null(manifest);
+    json_t *in = json_array_get(json_object_get(manifest, "instruments"), 0);
+    assert_int_equal(json_array_size(json_object_get(in, "samples")), 1); /* A1 only */
+    json_t *b1 = s_manifest_take(manifest, "Saw", 47, 100);
+    assert_non_null(b1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b1, "qc"), "verdict")),
+                        "fail");
+    json_decref(manifest);
+    bb_rm_rf(dir);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_c4_reasons),
+        cmocka_unit_test(test_truncated_takes),
+    };
+    return test_main_group(tests, argc, argv);
+}
