@@ -117,10 +117,11 @@ static void s_help(void)
            "\n"
            "Samples two simulated instruments (a piano and a pad) on two capture nodes in\n"
            "parallel, with a coordinator, all started here as child processes, and writes\n"
-           "a sampler library (24-bit WAV, SFZ, DecentSampler, manifest, report.html) to DIR\n"
-           "(default ./batcherbird-demo). The piano is the General MIDI grand of the\n"
-           "TimGM6mb SoundFont played by FluidSynth when that is installed. Runs in real\n"
-           "time by default and takes well under a minute.\n"
+           "a sampler library to DIR (default ./batcherbird-demo): per instrument 24-bit WAV\n"
+           "samples, an SFZ, a DecentSampler .dspreset, a SoundFont .sf2 and a Bitwig/PreSonus\n"
+           ".multisample; manifest.json and report.html for the library. The piano is the\n"
+           "General MIDI grand of the TimGM6mb SoundFont played by FluidSynth when that is\n"
+           "installed. Runs in real time by default and takes well under a minute.\n"
            "\n"
            "  --out DIR        where the library goes\n"
            "  --speed X        run the simulated instruments X times faster\n"
@@ -345,8 +346,9 @@ int cli_cmd_demo(cli_t *cli, int argc, char **argv)
     if (wrc == CLI_EXIT_OK) {
         double wall = bb_mono_ns() / 1e9 - t0;
         printf("\nThe library is in %s\n", out_abs);
-        printf("Open Demo-Piano/Demo-Piano.sfz (or .dspreset in DecentSampler) there in any "
-               "SFZ player;\n%s/report.html shows every take's verdict and waveform.\n",
+        printf("Open Demo-Piano/Demo-Piano.sfz there in any SFZ player (or .dspreset in "
+               "DecentSampler, .sf2 in a SoundFont player, .multisample in Bitwig Studio);\n"
+               "%s/report.html shows every take's verdict and waveform.\n",
                out_abs);
         printf("Demo finished in %.1f s; sampling took %.1f s (estimated %.1f s before it "
                "started).\n",

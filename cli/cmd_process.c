@@ -22,12 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "cli.h"
 #include "export.h"
+#include "export_library.h"
 #include "pipeline.h"
 #include "qc_config.h"
 #include "plan_fields.h"
@@ -68,15 +70,20 @@ static void s_usage(FILE *out)
             "Runs the QC pipeline and the export on raw takes: every JSON sidecar under RAWDIR\n"
             "(searched recursively) with an audio file of the same base name (.wav, .flac,\n"
             ".aif, ...). A sidecar holds instrument, note, velocity, round_robin, note_on_frame\n"
-            "and note_off_frame (frames in that file, latency offset already applied). Prints a\n"
-            "line per take, then writes the library to LIBDIR.\n\n"
+            "and note_off_frame (frames in that file, latency offset already applied); optional:\n"
+            "sample_rate (checked against the file) and noise_floor_db (the recorder's floor,\n"
+            "dBFS RMS). A take needs %.0f ms of audio before its note-on to measure the noise\n"
+            "floor (with less, the floor and SNR are unknown) and audio up to its note-off (a\n"
+            "file that ends before it is failed as truncated). Prints a line per take, then\n"
+            "writes the library to LIBDIR.\n\n"
             "A batch's raw takes (STATE/takes/b<batch>) come with the plan they were recorded\n"
             "with (plan.json): each instrument is cut again with its own settings from there,\n"
             "and the options below go on top, for every instrument. The options have the names\n"
             "they have in submit and in plan files.\n\n"
             "  --in RAWDIR             the raw takes\n"
             "  --out LIBDIR            where the library goes\n"
-            "  --dry-run               analyse and print the table, write nothing\n");
+            "  --dry-run               analyse and print the table, write nothing\n",
+            DSP_PREROLL_MIN_MS);
     for (size_t i = 0; i < dsp_plan_n_fields; i++) {
         const dsp_plan_field_t *f = &dsp_plan_fields[i];
         if (!s_process_field(f))
@@ -252,7 +259,9 @@ static void s_print_exported(s_out_t *o, const char *instrument, int rc,
         cli_error("process: the library's manifest and report: %s", err);
         o->exit_code = CLI_EXIT_FAILED;
     } else if (rc == BB_ENOTFOUND) {
-        printf("%s: no sample exported (%s); no instrument files written\n", instrument, err);
+        printf("%s: no sample exported (%s); no instrument files written (its takes and why "
+               "are in report.html)\n",
+               instrument, err);
     } else if (rc) {
         cli_error("process: exporting %s: %s", instrument, err);
         o->exit_code = CLI_EXIT_FAILED;
@@ -260,7 +269,11 @@ static void s_print_exported(s_out_t *o, const char *instrument, int rc,
         printf("%s: %d sample(s) in %s", instrument, res->files, res->dir);
         if (res->skipped)
             printf(" (%d failed take(s) left out)", res->skipped);
-        printf(", gain %+.1f dB\n", res->gain_db);
+        printf(", gain %+.1f dB", res->gain_db);
+        if (res->replaced >= 0) /* a second run into the same folder re-cuts the instrument */
+            printf("; replaces the earlier export of %s (%d sample(s) -> %d)", instrument,
+                   res->replaced, res->files);
+        printf("\n");
     }
 }
 
@@ -303,7 +316,8 @@ static void s_instrument(void *arg, const char *name, const dsp_latency_prior_t 
     else if (prior->known)
         printf("latency from calibrate");
     else
-        printf("latency not known (too few clear attacks)");
+        printf("latency not known (it takes %d clear attacks within %.1f ms of one another)",
+               DSP_LATENCY_PRIOR_MIN_TAKES, DSP_LATENCY_PRIOR_MAX_SPREAD);
     bool unpitched = tuning->checked >= 3 && 2 * tuning->unclear > tuning->checked;
     if (tuning->notes > 0 && !unpitched)
         printf("; tuning %+.0f to %+.0f cents over %d take(s) (spread %.0f, median %+.0f)",
@@ -371,6 +385,38 @@ static const dsp_export_config_t *s_export_for(void *arg, const dsp_recut_take_t
     return set ? &set->ecfg : NULL;
 }
 
+/* The output folder, checked (and made) before any take is analysed, as submit does: a
+ * path through a file, a folder that cannot be made, or a manifest.json or report.html
+ * that is not ours stops the run at once, not after minutes of analysis. 0, or an error
+ * with its message in err. */
+static int s_check_out(const char *out, char *err, size_t errlen)
+{
+    /* the deepest part of the path that exists must be a folder */
+    char part[PATH_MAX];
+    snprintf(part, sizeof part, "%s", out);
+    struct stat st;
+    while (stat(part, &st) != 0) {
+        char *slash = strrchr(part, '/');
+        if (!slash || slash == part)
+            break;
+        *slash = '\0';
+    }
+    if (stat(part, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is not a folder, so %s cannot be made: choose another --out",
+                 part, out);
+        return BB_EEXIST;
+    }
+    if (strcmp(part, out) != 0) { /* to be made */
+        int rc = bb_mkdir_p(out);
+        if (rc) {
+            snprintf(err, errlen, "cannot create %s: %s (%s does not take a new folder there)", out,
+                     bb_strerror(rc), part);
+            return rc;
+        }
+    }
+    return dsp_library_check_out(out, NULL, 0, true, err, errlen);
+}
+
 /* Scans, analyses and exports (each instrument as soon as it is analysed), prints the
  * table and what each export reported; the exit code. */
 static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
@@ -387,7 +433,7 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
                              .instrument = s_instrument,
                              .arg = &o};
     dsp_recut_t *recut = dsp_recut_new(&ev);
-    char err[PATH_MAX + 64];
+    char err[2 * PATH_MAX + 128];
     int rc = recut ? dsp_recut_scan(recut, in, err, sizeof err) : BB_ENOMEM;
     if (rc) {
         cli_error("process: %s", recut ? err : "out of memory");
@@ -406,7 +452,6 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
         s_setting(st, dsp_recut_at(recut, i));
     char out_abs[PATH_MAX];
     dsp_export_config_t ecfg;
-    int mkdir_rc = 0;
     bool exporting = !dry && !st->exit_code;
     if (exporting) {
         if (out[0] == '/' || !getcwd(out_abs, sizeof out_abs))
@@ -415,11 +460,15 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
             snprintf(out_abs + strlen(out_abs), sizeof out_abs - strlen(out_abs), "/%s", out);
         dsp_plan_export_config(st->over->export, &ecfg);
         ecfg.out_dir = out_abs;
-        mkdir_rc = bb_mkdir_p(out_abs);
+        if (s_check_out(out_abs, err, sizeof err)) {
+            cli_error("process: %s", err);
+            dsp_recut_destroy(&recut);
+            return CLI_EXIT_FAILED;
+        }
     }
     dsp_pipeline_config_t pcfg = DSP_PIPELINE_CONFIG_INIT;
     o.analysing = o.tty;
-    dsp_recut_process(recut, &pcfg, exporting && !mkdir_rc ? &ecfg : NULL);
+    dsp_recut_process(recut, &pcfg, exporting ? &ecfg : NULL);
     o.analysing = false;
     if (o.tty)
         fprintf(stderr, "\r%*s\r", 30, "");
@@ -429,7 +478,8 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
     }
     for (size_t i = 0; i < st->n; i++)
         printf("%s: %s%s\n", st->v[i].instrument,
-               st->v[i].from_plan ? "settings of its batch, from " : "no stored settings: defaults",
+               st->v[i].from_plan ? "settings of its batch, from "
+                                  : "no plan.json beside the takes: default settings",
                st->v[i].from_plan ? st->v[i].plan_path : "");
     s_print_table(recut, o.c4);
     if (dsp_recut_left_out(recut))
@@ -437,10 +487,6 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
                dsp_recut_left_out(recut));
 
     if (exporting) {
-        if (mkdir_rc) {
-            cli_error("process: cannot create %s: %s", out_abs, bb_strerror(mkdir_rc));
-            o.exit_code = CLI_EXIT_FAILED;
-        }
         printf("\n");
         for (size_t i = 0; i < o.n_done; i++)
             s_print_exported(&o, o.done[i].instrument, o.done[i].rc,

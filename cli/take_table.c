@@ -36,9 +36,12 @@ void cli_print_take_table(FILE *out, Bb__TakeRow *const *rows, size_t n, bool c4
         snprintf(rr, sizeof rr, "%u%s", r->round_robin, r->release_trigger ? "R" : "");
         char verdict[16];
         snprintf(verdict, sizeof verdict, "%s%s", r->verdict, r->superseded ? "*" : "");
-        fprintf(out, "  %-5s %4u %3u %3s  %-7s %6.1fdB %5.1fdB %8s %6.1fms %8.3fs  %s\n", name,
-                r->note, r->velocity, rr, verdict, r->peak_db, r->snr_db, pitch, r->onset_ms,
-                r->trimmed_s, r->reasons);
+        char snr[16] = "-"; /* not known: no pre-roll to measure the floor */
+        if (isfinite(r->snr_db))
+            snprintf(snr, sizeof snr, "%.1fdB", r->snr_db);
+        fprintf(out, "  %-5s %4u %3u %3s  %-7s %6.1fdB %7s %8s %6.1fms %8.3fs  %s\n", name, r->note,
+                r->velocity, rr, verdict, r->peak_db, snr, pitch, r->onset_ms, r->trimmed_s,
+                r->reasons);
         if (r->superseded)
             superseded++;
         else if (!strcmp(r->verdict, "pass"))

@@ -841,6 +841,63 @@ static int s_check_config(const dsp_export_config_t *cfg, char *err, size_t errl
     return dsp_export_template_check(cfg->name_template, err, errlen);
 }
 
+/* <out_dir>/DSP_EXPORT_FAILED_DIR/<safe>.json into out; BB_ETOOLONG when it does not fit. */
+static int s_failed_path(char *out, size_t len, const char *out_dir, const char *safe)
+{
+    int w = snprintf(out, len, "%s/%s/%s.json", out_dir, DSP_EXPORT_FAILED_DIR, safe);
+    return w < 0 || (size_t)w >= len ? BB_ETOOLONG : 0;
+}
+
+/* An instrument whose takes all failed QC: no folder, no instrument files; its record (the
+ * takes, their reasons and waveforms) in DSP_EXPORT_FAILED_DIR so that the manifest and
+ * the report list it. Returns BB_ENOTFOUND with the reason, or the error that kept the
+ * record from being written. */
+static int s_export_failed(const dsp_export_config_t *cfg, const char *instrument,
+                           dsp_export_take_t *takes, size_t n, char *err, size_t errlen)
+{
+    char why[160];
+    snprintf(why, sizeof why, "all %zu take(s) failed QC; no instrument files written", n);
+    dsp_export_inst_t inst = {.name = instrument ? instrument : "",
+                              .bit_depth = cfg->bit_depth,
+                              .flac = cfg->flac,
+                              .tune = cfg->tune,
+                              .loop_sustain = cfg->loop_sustain,
+                              .amp_release_s = cfg->amp_release_s,
+                              .map = cfg->map,
+                              .notes = cfg->notes,
+                              .failed = why};
+    bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
+    char dir[S_PATH_MAX], path[S_PATH_MAX];
+    int rc = s_path(dir, sizeof dir, err, errlen, "%s/%s", cfg->out_dir, DSP_EXPORT_FAILED_DIR);
+    if (!rc && s_failed_path(path, sizeof path, cfg->out_dir, inst.safe)) {
+        snprintf(err, errlen, "the path of %s's record is too long under %s", inst.name,
+                 cfg->out_dir);
+        rc = BB_ETOOLONG;
+    }
+    if (!rc)
+        rc = dsp_library_check_out(cfg->out_dir, NULL, 0, true, err, errlen);
+    if (!rc && (rc = bb_mkdir_p(dir)) != 0)
+        snprintf(err, errlen, "cannot create %s: %s", dir, bb_strerror(rc));
+    inst.skipped = calloc(n ? n : 1, sizeof *inst.skipped);
+    if (!rc && !inst.skipped) {
+        snprintf(err, errlen, "out of memory");
+        rc = BB_ENOMEM;
+    }
+    for (size_t i = 0; !rc && i < n; i++)
+        s_skip(&inst, &takes[i], NULL);
+    if (!rc)
+        rc = dsp_export_write_record(path, &inst, err, errlen);
+    free(inst.skipped);
+    if (!rc && cfg->library_files)
+        rc = dsp_export_library_rebuild(cfg->out_dir, cfg->member, cfg->member_arg, err, errlen);
+    if (rc)
+        return rc;
+    snprintf(err, errlen,
+             "%s: no sample to export (%zu take(s), all failed QC); no instrument files written",
+             inst.name, n);
+    return BB_ENOTFOUND;
+}
+
 int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument,
                           dsp_export_take_t *takes, size_t n, dsp_export_result_t *res, char *err,
                           size_t errlen)
@@ -852,13 +909,8 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     size_t usable = 0;
     for (size_t i = 0; i < n; i++)
         usable += takes[i].analysis.verdict != DSP_FAIL;
-    if (usable == 0) { /* an instrument with no sample gets no instrument files */
-        snprintf(err, errlen,
-                 "%s: no sample to export (%zu take(s), all failed QC); no instrument files "
-                 "written",
-                 instrument ? instrument : "", n);
-        return BB_ENOTFOUND;
-    }
+    if (usable == 0) /* an instrument with no sample gets no instrument files */
+        return s_export_failed(cfg, instrument, takes, n, err, errlen);
     dsp_export_inst_t inst = {.name = instrument ? instrument : "",
                               .bit_depth = cfg->bit_depth,
                               .flac = cfg->flac,
@@ -981,12 +1033,24 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     if (!rc)
         unlink(mark); /* the folder is about to become the instrument's */
     const char *was = "";
+    res->replaced = -1; /* what the earlier export held, for "3 samples -> 1" */
+    char earlier[S_PATH_MAX];
+    json_t *rec = NULL;
+    if (!rc &&
+        s_path(earlier, sizeof earlier, NULL, 0, "%s/%s", res->dir, DSP_EXPORT_INST_RECORD) == 0 &&
+        (rec = json_load_file(earlier, 0, NULL)) != NULL) {
+        res->replaced = (int)json_array_size(json_object_get(rec, "samples"));
+        json_decref(rec);
+    }
     if (!rc)
         rc = s_swap_in(staging, res->dir, old, &was, err, errlen);
     if (!rc && *was) /* the user's files of the earlier export move into the new one */
         rc = dsp_library_carry(was, res->dir, inst.safe, owned, n_owned, err, errlen);
     if (!rc)
         bb_fsync_dir(cfg->out_dir);
+    char failed[S_PATH_MAX]; /* exported now: no longer an instrument whose takes all failed */
+    if (!rc && s_failed_path(failed, sizeof failed, cfg->out_dir, inst.safe) == 0)
+        unlink(failed);
     if (rc && *was) {
         free(own_read);
         free(inst.samples);

@@ -52,9 +52,13 @@ typedef enum {
  * else empty). A template without {release} gets "_rel" appended on release samples. */
 #define DSP_EXPORT_NAME_DEFAULT "{instrument}_{note}{octave}_{midi}_v{velocity}_rr{rr}{release}"
 
-#define DSP_EXPORT_INST_RECORD     ".batcherbird-instrument.json" /* in each instrument folder */
-#define DSP_EXPORT_LIBRARY_RECORD  ".batcherbird-library.json" /* at the root: manifest, report */
-#define DSP_EXPORT_STAGING_MARK    ".batcherbird-staging" /* in a staging folder while it is one */
+#define DSP_EXPORT_INST_RECORD    ".batcherbird-instrument.json" /* in each instrument folder */
+#define DSP_EXPORT_LIBRARY_RECORD ".batcherbird-library.json"    /* at the root: manifest, report */
+#define DSP_EXPORT_STAGING_MARK   ".batcherbird-staging" /* in a staging folder while it is one */
+/* At the root: the records of instruments whose takes all failed QC (<safe name>.json), so
+ * that the manifest and the report still list them with their takes' reasons; an
+ * instrument's record there goes when it is exported. */
+#define DSP_EXPORT_FAILED_DIR      ".batcherbird-failed"
 #define DSP_EXPORT_MANIFEST        "manifest.json"
 #define DSP_EXPORT_MANIFEST_FORMAT "batcherbird-library" /* manifest.json's "format" */
 #define DSP_EXPORT_REPORT_TITLE    "<title>Batcherbird library report</title>" /* report.html's */
@@ -146,6 +150,7 @@ typedef struct {
     int files;              /* samples written */
     int skipped;            /* failed takes not exported */
     double gain_db;         /* instrument gain (DSP_NORM_INSTRUMENT) */
+    int replaced;           /* samples of the earlier export of it this one replaced; -1: none */
 } dsp_export_result_t;
 
 /* ---- the instrument as exported: what the instrument files, record and report show ---- */
@@ -203,6 +208,7 @@ typedef struct {
     dsp_map_config_t map;
     double gain_db;
     bb_note_convention_t notes;
+    const char *failed; /* no sample exported: why (the record's "failed"); NULL: exported */
     dsp_export_sample_t *samples;
     size_t n_samples;
     dsp_export_skip_t *skipped;
@@ -218,8 +224,10 @@ typedef struct {
 
 /* ---- export.c ---- */
 
-/* Exports one instrument. Returns 0; BB_ENOTFOUND with a message when no take passed QC
- * (nothing is written); or an error with a message naming the file. */
+/* Exports one instrument. Returns 0; BB_ENOTFOUND with a message when no take passed QC (no
+ * instrument folder or files are written; its record, with the failed takes and their
+ * reasons, goes to DSP_EXPORT_FAILED_DIR for the manifest and the report, when the output
+ * folder can take it); or an error with a message naming the file. */
 int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument,
                           dsp_export_take_t *takes, size_t n, dsp_export_result_t *res, char *err,
                           size_t errlen);

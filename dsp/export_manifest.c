@@ -230,6 +230,10 @@ int dsp_export_write_record(const char *path, const dsp_export_inst_t *inst, cha
     /* "sfz", "dspreset", "sf2", "multisample" at the top level, as before for the first two */
     if (doc && json_object_update(doc, kinds) == 0 && json_object_size(notes) > 0)
         json_object_set(doc, "format_notes", notes);
+    if (doc && inst->failed && json_object_set_new(doc, "failed", json_string(inst->failed))) {
+        json_decref(doc);
+        doc = NULL;
+    }
     json_decref(kinds);
     json_decref(notes);
     json_decref(samples);
@@ -319,6 +323,47 @@ static int s_load_records(const char *root, bool (*member)(void *, const char *)
         free(text);
     }
     closedir(d);
+    /* instruments whose takes all failed: their records in DSP_EXPORT_FAILED_DIR */
+    char failed_dir[S_PATH_MAX];
+    snprintf(failed_dir, sizeof failed_dir, "%s/%s", root, DSP_EXPORT_FAILED_DIR);
+    d = rc ? NULL : opendir(failed_dir);
+    while (d && !rc && (ent = readdir(d))) {
+        size_t len = strlen(ent->d_name);
+        if (ent->d_name[0] == '.' || len <= 5 || strcmp(ent->d_name + len - 5, ".json") != 0)
+            continue;
+        char folder_of[256];
+        snprintf(folder_of, sizeof folder_of, "%.*s", (int)(len - 5), ent->d_name);
+        if (member && !member(member_arg, folder_of))
+            continue;
+        char path[S_PATH_MAX + 264]; /* the folder's path and a file name */
+        snprintf(path, sizeof path, "%s/%s", failed_dir, ent->d_name);
+        char *text = NULL;
+        size_t tlen = 0;
+        if (bb_read_file(path, &text, &tlen))
+            continue;
+        json_t *doc = NULL;
+        char perr[128];
+        const char *folder = NULL;
+        if (bb_json_load(&doc, text, tlen, perr, sizeof perr) ||
+            bb_json_get_string(doc, "folder", &folder) || strcmp(folder, folder_of) != 0) {
+            json_decref(doc); /* not a record of ours: the next failed export replaces it */
+        } else if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            json_t **nd = realloc(docs, nc * sizeof *nd);
+            if (!nd) {
+                rc = BB_ENOMEM;
+                json_decref(doc);
+            } else {
+                docs = nd;
+                cap = nc;
+            }
+        }
+        if (!rc && doc && folder && strcmp(folder, folder_of) == 0)
+            docs[n++] = doc;
+        free(text);
+    }
+    if (d)
+        closedir(d);
     if (rc) {
         for (size_t i = 0; i < n; i++)
             json_decref(docs[i]);

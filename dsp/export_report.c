@@ -580,6 +580,17 @@ static void s_instrument(dsp_buf_t *b, const json_t *rec, size_t idx, const s_ta
         count[t[i].verdict]++;
     dsp_buf_printf(b, "<h2 id=\"i%zu\">", idx);
     dsp_buf_xml(b, s_str(rec, "name"));
+    const char *failed = s_str(rec, "failed");
+    if (*failed) { /* its takes all failed QC: no folder, only why */
+        dsp_buf_puts(b, "</h2>\n<p>No sample exported: ");
+        dsp_buf_xml(b, failed);
+        dsp_buf_puts(b, ".</p>\n");
+        dsp_buf_puts(b, "<h3>Takes by note and velocity</h3>\n");
+        s_grid(b, t, n);
+        s_failed_table(b, t, n);
+        s_retakes_table(b, t, n);
+        return;
+    }
     dsp_buf_puts(b, "</h2>\n<p>Folder <code>");
     dsp_buf_xml(b, s_str(rec, "folder"));
     dsp_buf_printf(b,

@@ -51,6 +51,9 @@ const char *dsp_verdict_name(int verdict)
 
 #define S_FULL_SCALE_DB -0.05 /* flat tops above this are the converter's own limit */
 #define S_LOUD_PEAK_DB  -30.0 /* a take peaking over this is no silence, whatever its SNR */
+/* A take whose loudest 50 ms stand less than this over the floor: nothing plainly sounds
+ * (silence); more, but under silence_snr_db: a note that is there, too quiet to keep. */
+#define S_SILENT_SNR_DB 6.0
 
 static double s_note_hz(int note)
 {
@@ -86,6 +89,15 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     for (int c = 0; c < ch; c++)
         a->dc[c] = t.dc[c];
     qc_measure_noise(&t, pre_end, a);
+    /* Too short a pre-roll (takes cut by another tool) does not show the floor: the stages
+     * below run on what there is, and the figures say "not known" rather than a floor of
+     * digital silence and an SNR of 190 dB. */
+    const bool floor_known = (double)note_on >= DSP_PREROLL_MIN_MS * rate / 1000.0;
+    if (!floor_known) {
+        a->noise_db = NAN;
+        for (int c = 0; c < ch; c++)
+            a->noise_ch_db[c] = NAN;
+    }
     /* A pre-roll well over the instrument's floor still holds a sound: the previous note's
      * tail (released too early, a long reverb) is baked under this take's attack. */
     bool tail = info->has_floor && pre_end > 0 && isfinite(info->floor_db) &&
@@ -96,6 +108,11 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     if (info->note_off > frames)
         dsp_analysis_reason(a, DSP_FAIL, "the file ends %.2f s before its note-off: truncated?",
                             (double)(info->note_off - frames) / rate);
+    if (!floor_known)
+        dsp_analysis_reason(a, DSP_WARN,
+                            "noise floor unknown: no pre-roll to measure it (%.1f ms before "
+                            "the note-on, %.0f ms needed); SNR not measured",
+                            (double)note_on * 1000.0 / rate, DSP_PREROLL_MIN_MS);
 
     /* Onset. */
     a->note_on = note_on;
@@ -163,11 +180,15 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
                                 "(the previous note? a longer release or quiet-wait lets it "
                                 "fall silent)",
                                 a->noise_db, a->snr_db, a->peak_db);
-        else
+        else /* one measure throughout: the loudest 50 ms RMS against the floor's RMS */
             dsp_analysis_reason(a, DSP_FAIL,
-                                "silence: the take rises only %.1f dB above the noise floor "
-                                "(peak %.1f dBFS, floor %.1f dBFS)",
-                                a->snr_db, a->peak_db, a->noise_db);
+                                "%s: its loudest 50 ms stand only %.1f dB over the noise floor "
+                                "(%.1f dBFS RMS against %.1f dBFS RMS, %.0f dB needed)%s",
+                                a->snr_db < S_SILENT_SNR_DB ? "silence" : "too quiet", a->snr_db,
+                                a->noise_db + a->snr_db, a->noise_db, cfg->silence_snr_db,
+                                a->snr_db < S_SILENT_SNR_DB
+                                    ? ""
+                                    : ": record it louder (more gain or a higher velocity)");
         return 0;
     }
     if (tail)
@@ -422,6 +443,8 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
     GETD(peak_db);
     GETD(rms_db);
     GETD(snr_db);
+    if (json_is_null(json_object_get(doc, "noise_db"))) /* written when the floor was unknown */
+        a->noise_db = a->snr_db = NAN;
     GETD(duration_s);
     GETI(clip_runs);
     GETD(clip_db);

@@ -101,7 +101,12 @@ typedef struct {
     double ceiling_ms;
 } dsp_latency_prior_t;
 
-#define DSP_JUMPS_KEPT               4 /* jumps kept per take for dsp_jumps_recur (= QC_JUMPS_KEPT) */
+#define DSP_JUMPS_KEPT 4 /* jumps kept per take for dsp_jumps_recur (= QC_JUMPS_KEPT) */
+/* The pre-roll (audio before the note-on) a take needs for its noise floor to be measured
+ * (from its start to 1 ms before the note-on); with less the floor is unknown: noise_db
+ * and snr_db are NaN (null in JSON) and a reason says so. 9 ms of noise at 48 kHz is 432
+ * frames: an RMS within about half a dB on steady noise. */
+#define DSP_PREROLL_MIN_MS           10.0
 #define DSP_LATENCY_PRIOR_MIN_TAKES  3   /* clear attacks needed */
 #define DSP_LATENCY_PRIOR_MAX_SPREAD 1.0 /* ms: a wider spread is not one latency */
 
@@ -146,11 +151,12 @@ typedef struct {
     int fade_curve; /* dsp_fade_curve_t */
     int channels;
     double dc[DSP_MAX_CHANNELS]; /* per-channel DC offset, removed at export */
-    double noise_db;             /* dBFS RMS, loudest channel, from the pre-roll */
+    double noise_db;             /* dBFS RMS, loudest channel, from the pre-roll; NaN: not
+                                  * known (less than DSP_PREROLL_MIN_MS of pre-roll) */
     double noise_ch_db[DSP_MAX_CHANNELS];
     double peak_db; /* dBFS, inside the cut, after DC removal */
     double rms_db;
-    double snr_db;           /* loudest 50 ms RMS against the noise floor */
+    double snr_db;           /* loudest 50 ms RMS against the noise floor; NaN: floor unknown */
     double duration_s;       /* of the cut */
     int clip_runs;           /* flat tops: runs of >= clip_run samples at the take's extreme */
     double clip_db;          /* the level they sit at, dBFS (-200 when none) */

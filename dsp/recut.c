@@ -420,9 +420,6 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, s_raw_t *ra
     } else if (m == 0) {
         snprintf(err, sizeof err, "no take could be read");
         rc = BB_ENOTFOUND;
-    } else if (usable == 0) {
-        snprintf(err, sizeof err, "all %zu take(s) failed QC", m);
-        rc = BB_ENOTFOUND;
     } else {
         const dsp_export_config_t *own =
             self->ev.export_for ? self->ev.export_for(self->ev.arg, &self->v[first]) : NULL;
@@ -432,6 +429,8 @@ static int s_export_one(dsp_recut_t *self, size_t first, size_t end, s_raw_t *ra
         use.member = cfg->member;
         use.member_arg = cfg->member_arg;
         rc = dsp_export_instrument(&use, instrument, takes, m, &res, err, sizeof err);
+        if (rc == BB_ENOTFOUND && usable == 0) /* listed in the manifest and report only */
+            snprintf(err, sizeof err, "all %zu take(s) failed QC", m);
     }
     free(takes);
     free(retakes);

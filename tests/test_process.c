@@ -264,11 +264,222 @@ static void test_truncated_takes(void **state)
     bb_rm_rf(dir);
 }
 
+/* An instrument whose takes all failed QC writes no folder and no instrument files, but the
+ * manifest and the report still list it, with its failed takes and their reasons, so the
+ * user sees the next morning why it is missing. Once it exports, it is listed once, as
+ * exported; the instrument exported before is replaced, and the run says so with the count
+ * of samples before and after. */
+static void test_failed_instrument_listed(void **state)
+{
+    (void)state;
+    char dir[256], raw[300], lib[300];
+    test_tmpdir(dir, sizeof dir, "proc-failed");
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    snprintf(lib, sizeof lib, "%s/lib", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_take_t saw = s_take("Saw", 45, 100);
+    s_write(raw, "saw_45", &saw);
+    for (int k = 0; k < 2; k++) {
+        s_take_t mute = s_take("Mute Bass", 40 + k, 100);
+        mute.silent = true;
+        char id[32];
+        snprintf(id, sizeof id, "mute_%d", k);
+        s_write(raw, id, &mute);
+    }
+    char *out, *err;
+    const char *args[] = {"process", "--in", raw, "--out", lib, NULL};
+    int rc = s_process(&out, &err, args);
+    if (rc != 0 || !strstr(out, "Mute Bass: no sample exported (all 2 take(s) failed QC); no "
+                                "instrument files written"))
+        fail_msg("process: exit %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    char path[400];
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    json_t *manifest = json_load_file(path, 0, NULL);
+    assert_non_null(manifest);
+    json_t *insts = json_object_get(manifest, "instruments");
+    assert_int_equal(json_array_size(insts), 2);
+    json_t *mute = NULL;
+    for (size_t i = 0; i < json_array_size(insts); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(insts, i), "name")),
+                    "Mute Bass"))
+            mute = json_array_get(insts, i);
+    assert_non_null(mute);
+    const char *failed = json_string_value(json_object_get(mute, "failed"));
+    if (!failed || !strstr(failed, "all 2 take(s) failed QC"))
+        fail_msg("the manifest's Mute Bass has no \"failed\": %s", failed ? failed : "(none)");
+    assert_int_equal(json_array_size(json_object_get(mute, "samples")), 0);
+    assert_int_equal(json_array_size(json_object_get(mute, "files")), 0);
+    assert_true(json_is_null(json_object_get(mute, "sfz")));
+    json_t *skipped = json_object_get(mute, "skipped");
+    assert_int_equal(json_array_size(skipped), 2);
+    const char *why = json_string_value(
+        json_object_get(json_object_get(json_array_get(skipped, 0), "qc"), "reasons"));
+    assert_non_null(why);
+    assert_true(*why != '\0');
+    char folder[600];
+    snprintf(folder, sizeof folder, "%s/%s", lib,
+             json_string_value(json_object_get(mute, "folder")));
+    assert_false(bb_exists(folder)); /* no folder, no .sfz, .dspreset, .sf2, ... */
+    json_decref(manifest);
+    snprintf(path, sizeof path, "%s/report.html", lib);
+    char *html = s_read(path);
+    assert_non_null(html);
+    if (!strstr(html, "Mute Bass") || !strstr(html, "No sample exported: all 2 take(s) failed QC"))
+        fail_msg("report.html does not list Mute Bass and why it has no sample");
+    free(html);
+
+    /* recorded again, it sounds: exported, listed once */
+    s_take_t loud = s_take("Mute Bass", 40, 100);
+    s_write(raw, "mute_0", &loud);
+    rc = s_process(&out, &err, args);
+    /* a second run into the folder re-cuts what it had, and says so */
+    const char *mute_line = out ? strstr(out, "Mute Bass: 1 sample(s) in ") : NULL;
+    if (rc != 0 || !strstr(out, "replaces the earlier export of Saw (1 sample(s) -> 1)") ||
+        !mute_line || strstr(mute_line, "replaces the earlier export of Mute"))
+        fail_msg("process again: exit %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    manifest = json_load_file(path, 0, NULL);
+    assert_non_null(manifest);
+    insts = json_object_get(manifest, "instruments");
+    assert_int_equal(json_array_size(insts), 2);
+    for (size_t i = 0; i < json_array_size(insts); i++)
+        assert_null(json_object_get(json_array_get(insts, i), "failed"));
+    json_decref(manifest);
+    bb_rm_rf(dir);
+}
+
+/* The reason of a take too quiet to keep uses one measure in its sentence and its figures
+ * (the loudest 50 ms RMS against the floor's RMS: the figures subtract to the dB it
+ * states), and a note that plainly sounds is "too quiet", not "silence"; noise alone is
+ * silence. */
+static void test_quiet_take_reason(void **state)
+{
+    (void)state;
+    char dir[256], raw[300];
+    test_tmpdir(dir, sizeof dir, "proc-quiet");
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_take_t quiet = s_take("Soft", 57, 30);
+    quiet.peak_db = -62.0; /* about 12 dB over the -80 dBFS floor */
+    s_write(raw, "soft_57", &quiet);
+    s_take_t none = s_take("Soft", 59, 30);
+    none.silent = true;
+    s_write(raw, "soft_59", &none);
+    char *out, *err;
+    const char *args[] = {"process", "--in", raw, "--dry-run", NULL};
+    int rc = s_process(&out, &err, args);
+    const char *a3 = out ? strstr(out, "too quiet: its loudest 50 ms stand only ") : NULL;
+    double said = 0, level = 0, floor = 0, need = 0;
+    if (rc != 0 || !a3 ||
+        sscanf(a3,
+               "too quiet: its loudest 50 ms stand only %lf dB over the noise floor (%lf dBFS "
+               "RMS against %lf dBFS RMS, %lf dB needed)",
+               &said, &level, &floor, &need) != 4)
+        fail_msg("process: exit %d\n%s\n%s", rc, out, err);
+    if (fabs(level - floor - said) > 0.11 || said >= need || fabs(floor - S_NOISE_DB) > 1.0)
+        fail_msg("the figures do not add up: %.1f dB stated, %.1f - %.1f dBFS RMS", said, level,
+                 floor);
+    const char *b3 = strstr(out, "  B2");
+    if (!b3 || !strstr(b3, "silence"))
+        fail_msg("noise alone is not called silence:\n%s", out);
+    free(out);
+    free(err);
+    bb_rm_rf(dir);
+}
+
+/* --out is checked before any take is analysed: a path through a file names the file that
+ * is not a folder; a folder that cannot be made says so at once; nothing is analysed. */
+static void test_out_checked_first(void **state)
+{
+    (void)state;
+    char dir[256], raw[300], file[300], lib[400];
+    test_tmpdir(dir, sizeof dir, "proc-out");
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_take_t saw = s_take("Saw", 45, 100);
+    s_write(raw, "saw_45", &saw);
+    snprintf(file, sizeof file, "%s/notes.txt", dir);
+    assert_int_equal(bb_write_file_atomic(file, "mine\n", 5), 0);
+    snprintf(lib, sizeof lib, "%s/lib", file);
+    char *out, *err;
+    const char *args[] = {"process", "--in", raw, "--out", lib, NULL};
+    int rc = s_process(&out, &err, args);
+    char want[400];
+    snprintf(want, sizeof want, "process: %s is not a folder", file);
+    if (rc != 1 || !strstr(err, want) || strstr(out, "Saw"))
+        fail_msg("--out through a file: exit %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    struct stat st;
+    if (stat("/proc/self", &st) != 0)
+        test_skip("no /proc here");
+    const char *proc[] = {"process", "--in", raw, "--out", "/proc/bb-test-lib", NULL};
+    rc = s_process(&out, &err, proc);
+    if (rc != 1 || !strstr(err, "process: cannot create /proc/bb-test-lib: ") || strstr(out, "Saw"))
+        fail_msg("--out in /proc: exit %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    bb_rm_rf(dir);
+}
+
+/* Takes with no pre-roll (cut by another tool): the floor is not known, and the reasons,
+ * the table and the manifest say so (null), instead of a floor of -200 dBFS and an SNR of
+ * 190 dB. */
+static void test_no_preroll(void **state)
+{
+    (void)state;
+    char dir[256], raw[300], lib[300];
+    test_tmpdir(dir, sizeof dir, "proc-nopre");
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    snprintf(lib, sizeof lib, "%s/lib", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_take_t cut = s_take("Cut", 45, 100);
+    cut.note_on = S_RATE / 1000; /* 1 ms */
+    cut.note_off = cut.note_on + S_HOLD;
+    cut.frames = cut.note_off + S_TAIL;
+    s_write(raw, "cut_45", &cut);
+    s_take_t whole = s_take("Cut", 47, 100); /* 250 ms: measured */
+    s_write(raw, "cut_47", &whole);
+    char *out, *err;
+    const char *args[] = {"process", "--in", raw, "--out", lib, NULL};
+    int rc = s_process(&out, &err, args);
+    const char *a1 = out ? strstr(out, "  A1") : NULL;
+    const char *b1 = out ? strstr(out, "  B1") : NULL;
+    if (rc != 0 || !a1 || !b1 ||
+        !strstr(a1, "noise floor unknown: no pre-roll to measure it (1.0 ms before the "
+                    "note-on, 10 ms needed); SNR not measured") ||
+        strstr(b1, "noise floor unknown") || strstr(out, "nan") || strstr(out, "187."))
+        fail_msg("process: exit %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    char path[400];
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    json_t *manifest = json_load_file(path, 0, NULL);
+    assert_non_null(manifest);
+    json_t *qc = json_object_get(s_manifest_take(manifest, "Cut", 45, 100), "qc");
+    assert_non_null(qc);
+    assert_true(json_is_null(json_object_get(qc, "noise_db")));
+    assert_true(json_is_null(json_object_get(qc, "snr_db")));
+    qc = json_object_get(s_manifest_take(manifest, "Cut", 47, 100), "qc");
+    assert_true(json_is_number(json_object_get(qc, "noise_db")));
+    assert_true(json_number_value(json_object_get(qc, "noise_db")) < -70);
+    json_decref(manifest);
+    bb_rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_c4_reasons),
         cmocka_unit_test(test_truncated_takes),
+        cmocka_unit_test(test_failed_instrument_listed),
+        cmocka_unit_test(test_quiet_take_reason),
+        cmocka_unit_test(test_out_checked_first),
+        cmocka_unit_test(test_no_preroll),
     };
     return test_main_group(tests, argc, argv);
 }

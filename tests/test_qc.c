@@ -1727,8 +1727,11 @@ static void test_real_process_rate_and_empty(void **state)
     json_t *manifest = json_load_file(path, 0, NULL);
     assert_non_null(manifest);
     json_t *insts = json_object_get(manifest, "instruments");
-    assert_int_equal(json_array_size(insts), 1);
+    assert_int_equal(json_array_size(insts), 2); /* Mute listed, with why it has no files */
     assert_string_equal(json_string_value(json_object_get(json_array_get(insts, 0), "name")),
+                        "Mute");
+    assert_non_null(json_object_get(json_array_get(insts, 0), "failed"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(insts, 1), "name")),
                         "Organ96");
     json_decref(manifest);
     dsp_recut_destroy(&rc);
