@@ -26,8 +26,9 @@
  * latency prior is applied as batcherbird process does. The whole run takes a few
  * minutes (rendering dominates); --every N takes every N-th take only.
  * Environment: BENCH_QC_VERBOSE=1 lists every take off by more than 1.5 ms, cut, failed or
- * given a false dropout (on stderr); BENCH_QC_TAKE=name:note:velocity analyses that one
- * take only (its instrument's prior is then learnt from it alone), and with
+ * given a false dropout, and each instrument's latency prior (on stderr);
+ * BENCH_QC_TAKE=name:note:velocity analyses that one take only (its instrument's prior is
+ * then learnt from it alone), and with
  * BENCH_QC_DUMP=file.wav also writes that take (32-bit float WAV) for a look in an editor.
  */
 #include <errno.h>
@@ -446,6 +447,14 @@ int main(int argc, char **argv)
                     ptr[k - i] = tk[k].inst >= 0 ? &tk[k].a : NULL;
                 dsp_latency_prior_t prior;
                 dsp_latency_prior_learn(ptr, j - i, false, &prior);
+                if (getenv("BENCH_QC_VERBOSE"))
+                    fprintf(stderr,
+                            "prior: %s: %s latency %.2f ms (spread %.2f, %d takes%s%s), "
+                            "ceiling %s%.2f ms\n",
+                            insts[specs[i].inst].name, prior.known ? "known" : "unknown",
+                            prior.latency_ms, prior.spread_ms, prior.takes,
+                            prior.pooled ? ", pooled" : "", prior.at_ceiling ? ", at ceiling" : "",
+                            prior.has_ceiling ? "" : "none ", prior.ceiling_ms);
                 for (size_t k = i; k < j; k++)
                     if (tk[k].inst >= 0)
                         dsp_latency_prior_apply(&tk[k].a, &prior);

@@ -99,6 +99,12 @@ typedef struct {
      * stray take cannot pull it). A slow attack starts no later. */
     bool has_ceiling;
     double ceiling_ms;
+    /* latency_ms is ceiling_ms: the clear attacks began more than
+     * DSP_LATENCY_PRIOR_MAX_SPREAD after it (each behind a lead-in under the floor; they
+     * start at the latency too), or, pooled, the slow attacks' median start was later than
+     * it or too uncertain (standard error over DSP_LATENCY_PRIOR_MAX_SPREAD) to tell from
+     * it (qc_instrument.c) */
+    bool at_ceiling;
 } dsp_latency_prior_t;
 
 #define DSP_JUMPS_KEPT 4 /* jumps kept per take for dsp_jumps_recur (= QC_JUMPS_KEPT) */
@@ -197,7 +203,9 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
                              dsp_latency_prior_t *out);
 /* Places a slow attack at note-on + the prior's latency, bounded by where the note stands
  * above the floor (and by the take's start); keeps the pre-attack margin and fades.
- * Returns true when the onset moved. Clear attacks and unknown priors are left alone. */
+ * Returns true when the onset moved. Clear attacks are left alone, unless the prior was
+ * learnt from clear attacks behind lead-ins (at_ceiling, not pooled): then one starting
+ * after note-on + the latency moves there. Unknown priors leave every take alone. */
 bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *prior);
 
 /* A jump in a take whose note another take also jumps at, within this many ms of the same

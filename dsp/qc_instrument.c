@@ -4,24 +4,44 @@
  * instrument makes itself (dsp_jumps_recur: the same jump, at the same time after the
  * note-on, in another take of the note is in the sound, not lost audio).
  *
- * Learning: the onset - note-on delays of the instrument's clear attacks, their median
- * and median absolute deviation (robust to the odd take whose sample has a lead-in).
- * At least DSP_LATENCY_PRIOR_MIN_TAKES of them and a spread of at most
- * DSP_LATENCY_PRIOR_MAX_SPREAD ms make a prior; otherwise a calibrated node's note-on
- * (delay 0) is one; otherwise, for an instrument whose attacks are all slow, the median of
- * their extrapolated starts (each one's extrapolation is uncertain by milliseconds; the
- * latency they share is one figure, so pooling them averages that out), no later than the
- * ceiling below. Applying: a slow attack's onset becomes note-on + the delay, but never
- * later than the point where the take already stands above its floor, never before the
- * take's first frame; the cut keeps its pre-attack margin. Without a prior, the ceiling
- * (the second earliest point after their note-on where the instrument's takes stood above
- * the floor) only ever moves a slow attack earlier.
+ * Assumption: the instrument answers every note-on after the same delay, within about a
+ * millisecond (DSP_LATENCY_PRIOR_MAX_SPREAD), and no take's note began after the point
+ * where it stands above its floor ("present", qc_onset.c). Every start a take shows is
+ * then an upper bound of that delay (plus jitter): a clear attack or a slow attack's
+ * "present" can be late behind a lead-in under the floor (a recorded sample's preamble,
+ * the foot of a swell), never early but for noise. So:
+ *
+ * The ceiling: the second earliest point after their note-on where the instrument's takes
+ * stood above the floor (the second, so one take's noise cannot pull it). The notes have
+ * begun by then.
+ * Clear attacks: the median of their onset - note-on delays and its median absolute
+ * deviation (robust to the odd take with a lead-in). At least DSP_LATENCY_PRIOR_MIN_TAKES
+ * of them within DSP_LATENCY_PRIOR_MAX_SPREAD ms make a prior. When the ceiling is more
+ * than DSP_LATENCY_PRIOR_MAX_SPREAD before that median, more than jitter explains, the
+ * clear attacks all sit behind lead-ins under the floor: the latency is the ceiling, and
+ * clear attacks start there too (never later than their own start); a few milliseconds of
+ * floor before a note cost nothing, a cut attack is heard.
+ * Otherwise a calibrated node's note-on (delay 0) is the prior.
+ * An instrument of slow attacks only: the median of their extrapolated starts (each
+ * uncertain by milliseconds; the latency they share is one figure, so pooling averages
+ * that out), no later than the ceiling. When that median is not known to
+ * DSP_LATENCY_PRIOR_MAX_SPREAD (its standard error, from the deviation as for a normal
+ * spread) and lies within S_AGREE_SE standard errors of the ceiling, the two agree and the
+ * ceiling, measured rather than extrapolated, is the latency; a median far earlier than
+ * the ceiling is a swell that began well under the floor, and stands.
+ * Applying: a slow attack's onset becomes note-on + the delay, but never later than the
+ * point where the take already stands above its floor, never before the take's first
+ * frame; the cut keeps its pre-attack margin. Without a prior, the ceiling only ever moves
+ * a slow attack earlier.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline.h"
+
+#define S_AGREE_SE 2.0 /* standard errors within which the pooled median agrees with the ceiling   \
+                        */
 
 static int s_cmp(const void *a, const void *b)
 {
@@ -35,13 +55,36 @@ static double s_median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The standard error of the median of m values whose median absolute deviation is mad,
+ * taken as normal: sigma = 1.4826 mad, and the median's error sqrt(pi / 2) sigma / sqrt(m). */
+static double s_median_se(double mad, size_t m)
+{
+    return 1.2533 * 1.4826 * mad / sqrt((double)m);
+}
+
 void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool calibrated,
                              dsp_latency_prior_t *out)
 {
     memset(out, 0, sizeof *out);
     double *d = malloc(sizeof(double) * (n ? n : 1));
+    if (!d)
+        return;
+    /* the ceiling: the second earliest point where a take stood above its floor */
     size_t m = 0;
-    for (size_t i = 0; d && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
+        const dsp_analysis_t *a = takes[i];
+        if (!a || a->rate <= 0 || a->onset_present < 0 || a->cut_end <= a->cut_start)
+            continue;
+        d[m++] = (double)(a->onset_present - a->note_on) * 1000.0 / a->rate;
+    }
+    if (m >= DSP_LATENCY_PRIOR_MIN_TAKES) {
+        qsort(d, m, sizeof *d, s_cmp);
+        out->has_ceiling = true;
+        out->ceiling_ms = d[1];
+    }
+    /* the clear attacks */
+    m = 0;
+    for (size_t i = 0; i < n; i++) {
         const dsp_analysis_t *a = takes[i];
         if (!a || a->rate <= 0 || !a->attack_clear || a->onset_source != DSP_ONSET_CLEAR)
             continue;
@@ -57,6 +100,12 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
             out->latency_ms = med;
             out->spread_ms = mad;
             out->takes = (int)m;
+            /* clear attacks that start well after the instrument's notes already stood
+             * above the floor sit behind a lead-in under it: the notes began by then */
+            if (out->has_ceiling && out->ceiling_ms < med - DSP_LATENCY_PRIOR_MAX_SPREAD) {
+                out->latency_ms = out->ceiling_ms;
+                out->at_ceiling = true;
+            }
         }
     }
     if (!out->known && calibrated) {
@@ -65,23 +114,11 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
         out->spread_ms = 0;
         out->takes = 0;
     }
-    /* the ceiling: the second earliest point where a take stood above its floor */
-    m = 0;
-    for (size_t i = 0; d && i < n; i++) {
-        const dsp_analysis_t *a = takes[i];
-        if (!a || a->rate <= 0 || a->onset_present < 0 || a->cut_end <= a->cut_start)
-            continue;
-        d[m++] = (double)(a->onset_present - a->note_on) * 1000.0 / a->rate;
-    }
-    if (m >= DSP_LATENCY_PRIOR_MIN_TAKES) {
-        qsort(d, m, sizeof *d, s_cmp);
-        out->has_ceiling = true;
-        out->ceiling_ms = d[1];
-    }
     /* an instrument of slow attacks only: the median of their extrapolated starts, no
-     * later than the ceiling */
+     * later than the ceiling; the ceiling when that median is too uncertain to tell from
+     * it */
     m = 0;
-    for (size_t i = 0; d && !out->known && i < n; i++) {
+    for (size_t i = 0; !out->known && i < n; i++) {
         const dsp_analysis_t *a = takes[i];
         if (!a || a->rate <= 0 || a->attack_clear || a->onset_source != DSP_ONSET_EXTRAPOLATED ||
             a->onset_present < 0 || a->cut_end <= a->cut_start)
@@ -94,9 +131,16 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
             d[i] = fabs(d[i] - med);
         out->known = true;
         out->pooled = true;
-        out->latency_ms = out->has_ceiling && med > out->ceiling_ms ? out->ceiling_ms : med;
         out->spread_ms = s_median(d, m);
         out->takes = (int)m;
+        out->latency_ms = med;
+        double se = s_median_se(out->spread_ms, m);
+        if (out->has_ceiling &&
+            (med > out->ceiling_ms ||
+             (se > DSP_LATENCY_PRIOR_MAX_SPREAD && out->ceiling_ms - med <= S_AGREE_SE * se))) {
+            out->latency_ms = out->ceiling_ms;
+            out->at_ceiling = true;
+        }
     }
     free(d);
 }
@@ -131,11 +175,22 @@ void dsp_tuning_spread(const dsp_analysis_t *const *takes, size_t n, dsp_tuning_
 
 bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *p)
 {
-    if (!p || (!p->known && !p->has_ceiling) || a->rate <= 0 || a->attack_clear ||
-        a->onset_present < 0 || a->cut_end <= a->cut_start || a->onset_source == DSP_ONSET_CLEAR)
+    if (!p || (!p->known && !p->has_ceiling) || a->rate <= 0 || a->onset_present < 0 ||
+        a->cut_end <= a->cut_start)
+        return false;
+    /* a clear attack keeps its start, unless the instrument's clear attacks all sit behind
+     * a lead-in under the floor: then it starts at the latency, never later than its own
+     * detected start */
+    bool clear = a->attack_clear || a->onset_source == DSP_ONSET_CLEAR;
+    bool lead_in = p->known && p->at_ceiling && !p->pooled && p->takes > 0;
+    if (clear && !lead_in)
         return false;
     int64_t at;
-    if (p->known) {
+    if (clear) {
+        at = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
+        if (at >= a->onset)
+            return false;
+    } else if (p->known) {
         at = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
         if (at > a->onset_present)
             at = a->onset_present;
