@@ -40,8 +40,8 @@
 
 #include "pipeline.h"
 
-#define S_AGREE_SE 2.0 /* standard errors within which the pooled median agrees with the ceiling   \
-                        */
+/* standard errors within which the pooled median agrees with the ceiling */
+#define S_AGREE_SE 2.0
 
 static int s_cmp(const void *a, const void *b)
 {
