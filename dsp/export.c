@@ -781,7 +781,8 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
             rc = dsp_export_write_dspreset(path, inst, err, errlen);
             break;
         case DSP_FILE_SF2:
-            rc = dsp_export_write_sf2(path, staging, inst, err, errlen);
+            rc = dsp_export_write_sf2(&inst->files[k].crc32, &inst->files[k].bytes, path, staging,
+                                      inst, err, errlen);
             if (!rc && (any_release || n_rr > 1))
                 snprintf(inst->files[k].note, sizeof inst->files[k].note, "%s%s%s",
                          n_rr > 1 ? "SoundFont 2 has no round-robin selection: program 0 "
@@ -813,7 +814,7 @@ static int s_write_instrument_files(const dsp_export_config_t *cfg, const char *
             rc = 0;
             continue;
         }
-        if (!rc && k != DSP_FILE_MULTISAMPLE) /* the .multisample's came with it */
+        if (!rc && k != DSP_FILE_MULTISAMPLE && k != DSP_FILE_SF2) /* theirs came with them */
             rc = dsp_file_crc32(path, &inst->files[k].crc32, &inst->files[k].bytes, err, errlen);
         inst->files[k].written = rc == 0;
     }

@@ -310,6 +310,10 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
                            bool dither, uint64_t seed, const dsp_export_meta_t *meta, char *err,
                            size_t errlen);
 
+/* Creates (or truncates) `path` and writes `len` bytes of `data` into it in one go, with
+ * no fsync (as the samples). 0, or BB_EIO with a message. */
+int dsp_export_write_data(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
 /* Reads an audio file (any format libsndfile reads) and writes it as a WAV file of
  * `bit_depth` (16, 24: PCM, no dither, the values as read; 32: float) into *data
  * (malloc'd, *len bytes), without metadata chunks. 0, or an error with a message. */
@@ -323,10 +327,11 @@ int dsp_export_write_sfz(const char *path, const dsp_export_inst_t *inst, char *
 /* DecentSampler .dspreset (XML), same mapping, a small UI (volume, attack, release). */
 int dsp_export_write_dspreset(const char *path, const dsp_export_inst_t *inst, char *err,
                               size_t errlen);
-/* SoundFont 2 through libinstpatch, from the sample files in `dir` (the instrument folder).
- * BB_ETOOLONG when the samples exceed the format's size limit. */
-int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_inst_t *inst,
-                         char *err, size_t errlen);
+/* SoundFont 2 through libinstpatch, from the sample files in `dir` (the instrument folder);
+ * *crc and *size: the CRC-32 (bb_crc32) and size of the file written. BB_ETOOLONG when the
+ * samples exceed the format's size limit. */
+int dsp_export_write_sf2(uint32_t *crc, uint64_t *size, const char *path, const char *dir,
+                         const dsp_export_inst_t *inst, char *err, size_t errlen);
 /* Bitwig/PreSonus .multisample (zip of multisample.xml and WAV samples) through libzip, from
  * the sample files in `dir`; *crc and *bytes: the CRC-32 (bb_crc32) and size of the file
  * written. */

@@ -264,9 +264,9 @@ static int s_write_frames(SNDFILE *sf, const SF_INFO *info, const char *path, co
 
 /* Writes len bytes to a new file at path (created as libsndfile creates it, 0666 less the
  * umask). 0, or BB_EIO with a message (a full disk: a short write). */
-static int s_write_file(const char *path, const unsigned char *data, size_t len, char *err,
-                        size_t errlen)
+int dsp_export_write_data(const char *path, const void *bytes, size_t len, char *err, size_t errlen)
 {
+    const unsigned char *data = bytes;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
@@ -366,7 +366,7 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
     if (!flac) {
         /* the file is the WAV in memory: written in one go, its CRC taken from memory */
         if (!rc) {
-            rc = s_write_file(tmp, wav.data, (size_t)wav.len, err, errlen);
+            rc = dsp_export_write_data(tmp, wav.data, (size_t)wav.len, err, errlen);
             if (!rc && rename(tmp, path) != 0) {
                 snprintf(err, errlen, "cannot rename into %s: %s", path, strerror(errno));
                 rc = BB_EIO;

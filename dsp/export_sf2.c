@@ -69,6 +69,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bb_crc32.h"
 #include "bb_err.h"
 #include "export.h"
 
@@ -507,7 +508,7 @@ static int s_samples(IpatchSF2 *sf2, const char *dir, const dsp_export_sample_t 
 /* libinstpatch's default file open, with a larger write buffer: its GIOChannel wrote the
  * .sf2 2 KiB at a time (56,000 write() calls for 300 takes). The writer seeks between the
  * smpl and sm24 chunks after every block, which flushes the buffer; the bytes written are
- * the same. */
+ * the same. Used for a file too large to be kept in memory (below). */
 #define S_IO_BUFFER (1 << 20)
 static gboolean s_open_buffered(IpatchFileHandle *handle, const char *mode, GError **err)
 {
@@ -518,9 +519,106 @@ static gboolean s_open_buffered(IpatchFileHandle *handle, const char *mode, GErr
     return TRUE;
 }
 
-int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_inst_t *inst,
-                         char *err, size_t errlen)
+/* ---- the .sf2 kept in memory ----
+ * Even with that buffer, the seeks between smpl and sm24 after every block cost a write()
+ * and an lseek() each (17,000 of both for 300 takes), and the CRC-32 for the record read
+ * the file back. So a file whose samples fit in S_MEM_MAX is written by these I/O
+ * functions into memory (libinstpatch's IpatchFileIOFuncs: the SF2 writer seeks only
+ * from the start or the current position, and keeps the handle's position itself), then
+ * to disk in one write, its CRC taken from memory. The bytes are the same. The memory is
+ * the IpatchFile's object data under S_MEM_KEY. */
+#define S_MEM_MAX ((uint64_t)256 << 20) /* bytes of 16-bit sample data (the file: ~1.5x) */
+#define S_MEM_KEY "bb-sf2-memory"
+
+typedef struct {
+    unsigned char *data;
+    size_t len, cap, pos; /* bytes written, allocated; the write position */
+} s_mem_t;
+
+static gboolean s_mem_open(IpatchFileHandle *handle, const char *mode, GError **err)
 {
+    s_mem_t *m = g_object_get_data(G_OBJECT(handle->file), S_MEM_KEY);
+    if (!m) {
+        g_set_error(err, IPATCH_ERROR, IPATCH_ERROR_PROGRAM, "no memory file");
+        return FALSE;
+    }
+    handle->data = m;
+    m->pos = 0;
+    if (mode && mode[0] == 'w')
+        m->len = 0;
+    return TRUE;
+}
+
+static void s_mem_close(IpatchFileHandle *handle)
+{
+    handle->data = NULL; /* the memory stays with the file's object data */
+}
+
+static GIOStatus s_mem_read(IpatchFileHandle *handle, gpointer buf, guint size, guint *bytes_read,
+                            GError **err)
+{
+    (void)err;
+    s_mem_t *m = handle->data;
+    size_t n = m->pos < m->len ? m->len - m->pos : 0;
+    n = n < size ? n : size;
+    memcpy(buf, m->data + m->pos, n);
+    m->pos += n;
+    *bytes_read = (guint)n;
+    return n == 0 && size > 0 ? G_IO_STATUS_EOF : G_IO_STATUS_NORMAL;
+}
+
+static GIOStatus s_mem_write(IpatchFileHandle *handle, gconstpointer buf, guint size, GError **err)
+{
+    s_mem_t *m = handle->data;
+    size_t end = m->pos + size;
+    if (end > m->cap) {
+        size_t cap = m->cap * 2 > end ? m->cap * 2 : end;
+        unsigned char *d = realloc(m->data, cap);
+        if (!d) {
+            g_set_error(err, IPATCH_ERROR, IPATCH_ERROR_IO, "out of memory");
+            return G_IO_STATUS_ERROR;
+        }
+        m->data = d;
+        m->cap = cap;
+    }
+    if (m->pos > m->len) /* a seek past the end: a file reads zeros there */
+        memset(m->data + m->len, 0, m->pos - m->len);
+    memcpy(m->data + m->pos, buf, size);
+    m->pos = end;
+    m->len = end > m->len ? end : m->len;
+    return G_IO_STATUS_NORMAL;
+}
+
+static GIOStatus s_mem_seek(IpatchFileHandle *handle, int offset, GSeekType type, GError **err)
+{
+    s_mem_t *m = handle->data;
+    int64_t to = (type == G_SEEK_CUR ? (int64_t)m->pos : 0) + offset;
+    if (type == G_SEEK_END || to < 0) {
+        g_set_error(err, IPATCH_ERROR, IPATCH_ERROR_IO, "invalid seek");
+        return G_IO_STATUS_ERROR;
+    }
+    m->pos = (size_t)to;
+    return G_IO_STATUS_NORMAL;
+}
+
+static int s_mem_getfd(IpatchFileHandle *handle)
+{
+    (void)handle;
+    return -1;
+}
+
+static int s_mem_get_size(IpatchFile *file, GError **err)
+{
+    (void)err;
+    s_mem_t *m = g_object_get_data(G_OBJECT(file), S_MEM_KEY);
+    return m ? (int)m->len : -1;
+}
+
+int dsp_export_write_sf2(uint32_t *crc, uint64_t *size, const char *path, const char *dir,
+                         const dsp_export_inst_t *inst, char *err, size_t errlen)
+{
+    *crc = 0;
+    *size = 0;
     pthread_once(&s_init_once, s_init);
     uint64_t bytes = 0;
     size_t released = 0;
@@ -617,20 +715,43 @@ int dsp_export_write_sf2(const char *path, const char *dir, const dsp_export_ins
         ipatch_file_set_name(IPATCH_FILE(file), tmp);
         IpatchFileIOFuncs io;
         ipatch_file_get_iofuncs(IPATCH_FILE(file), &io);
-        io.open = s_open_buffered;
+        s_mem_t mem = {0};
+        const bool in_memory = bytes <= S_MEM_MAX;
+        if (in_memory) {
+            io = (IpatchFileIOFuncs){.open = s_mem_open,
+                                     .close = s_mem_close,
+                                     .read = s_mem_read,
+                                     .write = s_mem_write,
+                                     .seek = s_mem_seek,
+                                     .getfd = s_mem_getfd,
+                                     .get_size = s_mem_get_size};
+            g_object_set_data(G_OBJECT(file), S_MEM_KEY, &mem);
+        } else {
+            io.open = s_open_buffered;
+        }
         ipatch_file_set_iofuncs(IPATCH_FILE(file), &io); /* copied */
         GError *gerr = NULL;
         if (!ipatch_convert_objects(G_OBJECT(sf2), G_OBJECT(file), &gerr)) {
             snprintf(err, errlen, "cannot write %s: %s", path,
                      gerr ? gerr->message : "libinstpatch failed");
             g_clear_error(&gerr);
-            unlink(tmp);
             rc = BB_EIO;
-        } else if (rename(tmp, path) != 0) {
+        } else if (in_memory) {
+            rc = dsp_export_write_data(tmp, mem.data, mem.len, err, errlen);
+        }
+        if (!rc && rename(tmp, path) != 0) {
             snprintf(err, errlen, "cannot rename into %s", path);
-            unlink(tmp);
             rc = BB_EIO;
         }
+        if (rc)
+            unlink(tmp);
+        else if (in_memory) {
+            *crc = bb_crc32(0, mem.data, mem.len);
+            *size = mem.len;
+        } else {
+            rc = dsp_file_crc32(path, crc, size, err, errlen);
+        }
+        free(mem.data);
         g_object_unref(file);
     }
     g_object_unref(sf2);
