@@ -28,7 +28,10 @@
  *
  * Speed: the WAV samples are handed to libzip mapped into memory (its file source reads
  * them 8 KiB at a time), with their files' modification times and Unix modes on the
- * entries, as the file source gives them. The archive's CRC-32 for the record is not read back:
+ * entries, as the file source gives them. libzip writes an archive file 4 KiB at a time
+ * (35,000 write() calls for 300 takes), so an archive of up to S_MEM_MAX bytes of audio is
+ * built in a libzip buffer source and written from it in blocks of S_WRITE_BLOCK; the bytes
+ * are the same. The archive's CRC-32 for the record is not read back:
  * every entry is stored, so the CRC in its header is that of its bytes in the archive, and the
  * file's CRC is the CRC of each local header combined (zlib's crc32_combine) with its entry's CRC
  * over its size, then of the central directory and the end record; only those headers are read
@@ -36,6 +39,7 @@
  * say where it put its local headers; an archive of any other layout (zip64, a data descriptor, a
  * gap, a compressed entry) is read whole.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <libxml/xmlwriter.h>
 #include <math.h>
@@ -53,7 +57,9 @@
 #include "bb_err.h"
 #include "export.h"
 
-#define S_XML_NAME "multisample.xml"
+#define S_XML_NAME    "multisample.xml"
+#define S_MEM_MAX     ((uint64_t)256 << 20)   /* audio bytes of an archive built in memory */
+#define S_WRITE_BLOCK ((zip_uint64_t)1 << 20) /* bytes per write() of an archive in memory */
 
 typedef struct {
     xmlTextWriterPtr w;
@@ -350,6 +356,52 @@ static bool s_zip_crc(int fd, uint64_t size, uint32_t *crc)
     return ok;
 }
 
+/* The archive libzip wrote into the buffer source `mem`, written to `tmp` in blocks of
+ * S_WRITE_BLOCK. 0, or BB_EIO / BB_ENOMEM with a message naming `path`. */
+static int s_write_source(zip_source_t *mem, const char *tmp, const char *path, char *err,
+                          size_t errlen)
+{
+    unsigned char *buf = malloc(S_WRITE_BLOCK);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return BB_ENOMEM;
+    }
+    int fd = -1, saved = 0;
+    if (zip_source_open(mem) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path,
+                 zip_error_strerror(zip_source_error(mem)));
+        free(buf);
+        return BB_EIO;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        saved = errno;
+    for (zip_int64_t r; fd >= 0 && !saved && (r = zip_source_read(mem, buf, S_WRITE_BLOCK)) != 0;) {
+        if (r < 0) {
+            saved = EIO;
+            break;
+        }
+        for (zip_int64_t done = 0; done < r && !saved;) {
+            ssize_t w = write(fd, buf + done, (size_t)(r - done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                saved = w < 0 ? errno : ENOSPC;
+            else
+                done += w;
+        }
+    }
+    zip_source_close(mem);
+    if (fd >= 0 && close(fd) != 0 && !saved)
+        saved = errno;
+    free(buf);
+    if (saved) {
+        snprintf(err, errlen, "cannot write %s: %s (disk full?)", path, strerror(saved));
+        return BB_EIO;
+    }
+    return 0;
+}
+
 /* CRC-32 and size of the archive just written at path. */
 static int s_archive_crc(uint32_t *crc, uint64_t *bytes, const char *path, char *err, size_t errlen)
 {
@@ -390,17 +442,35 @@ int dsp_export_write_multisample(uint32_t *crc, uint64_t *bytes, const char *pat
     char tmp[2100];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     unlink(tmp);
-    int zerr = 0;
-    zip_t *za = zip_open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
+    /* the archive in memory when it is small enough (see the top comment) */
+    uint64_t audio = 0;
+    for (size_t i = 0; i < n; i++)
+        audio += (uint64_t)order[i]->frames * (uint64_t)order[i]->channels *
+                 (uint64_t)(inst->bit_depth / 8);
+    zip_source_t *mem = NULL;
+    zip_t *za = NULL;
+    zip_error_t ze;
+    zip_error_init(&ze);
+    if (audio <= S_MEM_MAX && (mem = zip_source_buffer_create(NULL, 0, 0, &ze))) {
+        zip_source_keep(mem); /* ++ ref: read after zip_close */
+        za = zip_open_from_source(mem, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+    } else {
+        int zerr = 0;
+        za = zip_open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
+        zip_error_set(&ze, zerr, 0);
+    }
     if (!za) {
-        zip_error_t ze;
-        zip_error_init_with_code(&ze, zerr);
         snprintf(err, errlen, "cannot create %s: %s", path, zip_error_strerror(&ze));
         zip_error_fini(&ze);
+        if (mem) {
+            zip_source_free(mem); /* -- the open's reference, if it failed after taking one */
+            zip_source_free(mem);
+        }
         free(xml);
         free(order);
         return BB_EIO;
     }
+    zip_error_fini(&ze);
     /* libzip reads the sources when the archive is closed: the buffers live until then */
     void **owned = calloc(n + 1, sizeof *owned);
     s_map_t *maps = calloc(n + 1, sizeof *maps);
@@ -429,8 +499,13 @@ int dsp_export_write_multisample(uint32_t *crc, uint64_t *bytes, const char *pat
                  zip_error_strerror(zip_get_error(za)));
         rc = BB_EIO;
     }
-    if (rc) {
+    if (rc)
         zip_discard(za);
+    else if (mem)
+        rc = s_write_source(mem, tmp, path, err, errlen);
+    if (mem)
+        zip_source_free(mem); /* -- ref */
+    if (rc) {
         unlink(tmp);
     } else if (rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot rename into %s", path);
