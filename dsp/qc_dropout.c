@@ -74,6 +74,7 @@
  * check 5 starts a period later still (it reads a period back).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -538,11 +539,40 @@ static __attribute__((noinline)) bool s_explained(const qc_take_t *t, int c, int
     return false;
 }
 
+/* The end of a run of zeros (s_end_zeros) or of held values (s_end_held) at frame i, the
+ * first frame not in it; *run is then 0. */
+static inline __attribute__((always_inline)) void s_end_zeros(const qc_take_t *t, int64_t i,
+                                                              int64_t *run, int64_t min_run,
+                                                              int64_t ms, double floor,
+                                                              s_events_t *ev)
+{
+    if (*run >= min_run && qc_rms(t, i - *run - 5 * ms, i - *run) > S_PRESENT_RATIO * floor)
+        s_found(ev, i - *run, *run, S_ZEROS);
+    *run = 0;
+}
+
+static inline __attribute__((always_inline)) void s_end_held(const qc_take_t *t, int64_t i,
+                                                             int64_t *run, int64_t min_run,
+                                                             int64_t ms, double floor,
+                                                             s_events_t *ev)
+{
+    /* a held run of n repeats is n + 1 equal frames */
+    if (*run + 1 >= min_run && qc_rms(t, i - *run - 5 * ms, i - *run) > S_PRESENT_RATIO * floor)
+        s_found(ev, i - *run - 1, *run + 1, S_HELD);
+    *run = 0;
+}
+
 /* 1, 2 and 4 in one pass: zeros, held values and jumps. The last millisecond's sharpest
  * bend per channel comes from block maxima: S_BLOCKS blocks of ms / S_BLOCKS frames plus
  * the block being filled. Inlined for each channel count (below), so that the per-channel
- * state lives in registers: this loop touches every sample of every take. */
-#define S_BLOCKS 4
+ * state lives in registers: this loop touches every sample of every take. A whole block
+ * is first scanned without branches (its sharpest bend per channel, whether any frame is
+ * zeros or held); when none of its bends can be a jump (none above the noise's guard and
+ * S_LOCAL times the last blocks' sharpest) and no frame is zeros or held, as in nearly
+ * every block, it is done with: only a frame that could be one of them is taken one by
+ * one. Both ways find the same events. */
+#define S_BLOCKS   4
+#define S_ABS_BITS 0x7FFFFFFFu /* a float's bits but its sign */
 static inline __attribute__((always_inline)) void
 s_one_pass(const qc_take_t *t, const int ch, int64_t from, int64_t to, double period,
            const qc_clip_t *clip, int64_t min_run, double floor, s_events_t *ev)
@@ -563,7 +593,42 @@ s_one_pass(const qc_take_t *t, const int ch, int64_t from, int64_t to, double pe
     int64_t next_ok = start;
     int bi = 0;
     int64_t in_block = 0, zero = 0, held = 0;
-    for (int64_t i = from + 1; i <= to; i++) {
+    for (int64_t i = from + 1; i <= to;) {
+        if (in_block == 0 && i + bs <= to) { /* a whole block ahead: the quick look */
+            double m[DSP_MAX_CHANNELS] = {0};
+            uint32_t zh = 0; /* a frame that may be zeros or held */
+            for (int64_t j = i; j < i + bs; j++) {
+                const float *f = t->x + j * ch, *p = f - ch;
+                /* zeros and held values need channel 0 to be +-0 or equal to the frame
+                 * before (float ==: the same bits, or +0 and -0): its bits tell, without
+                 * a float comparison; such a frame is then taken one by one */
+                uint32_t b, q;
+                memcpy(&b, f, sizeof b);
+                memcpy(&q, p, sizeof q);
+                zh |= ((b & S_ABS_BITS) == 0) | (((b ^ q) & S_ABS_BITS) == 0);
+#pragma GCC unroll 2
+                for (int c = 0; c < ch; c++) {
+                    double ad = fabs((double)f[c] - 2.0 * p[c] + (double)p[c - ch]); /* bend */
+                    m[c] = ad > m[c] ? ad : m[c];
+                }
+            }
+            bool may_jump = false;
+            for (int c = 0; c < ch; c++)
+                may_jump = may_jump || (m[c] > guard[c] && m[c] > S_LOCAL * wmax[c]);
+            if (!zh && !may_jump) {
+                s_end_zeros(t, i, &zero, min_run, ms, floor, ev);
+                s_end_held(t, i, &held, min_run, ms, floor, ev);
+                for (int c = 0; c < ch; c++) {
+                    bmax[c][bi] = m[c]; /* cur[c] is 0 at a block's start */
+                    wmax[c] = 0;
+                    for (int k = 0; k < S_BLOCKS; k++)
+                        wmax[c] = bmax[c][k] > wmax[c] ? bmax[c][k] : wmax[c];
+                }
+                bi = (bi + 1) % S_BLOCKS;
+                i += bs;
+                continue;
+            }
+        }
         bool z = i < to, h = i < to;
         if (i < to) {
             const float *f = t->x + i * ch, *p = f - ch;
@@ -595,25 +660,15 @@ s_one_pass(const qc_take_t *t, const int ch, int64_t from, int64_t to, double pe
                 in_block = 0;
             }
         }
-        if (z) {
+        if (z)
             zero++;
-        } else {
-            if (zero >= min_run &&
-                qc_rms(t, i - zero - 5 * ms, i - zero) > S_PRESENT_RATIO * floor) {
-                s_found(ev, i - zero, zero, S_ZEROS);
-            }
-            zero = 0;
-        }
-        if (h && !z) {
+        else
+            s_end_zeros(t, i, &zero, min_run, ms, floor, ev);
+        if (h && !z)
             held++;
-        } else {
-            /* a held run of n repeats is n + 1 equal frames */
-            if (held + 1 >= min_run &&
-                qc_rms(t, i - held - 5 * ms, i - held) > S_PRESENT_RATIO * floor) {
-                s_found(ev, i - held - 1, held + 1, S_HELD);
-            }
-            held = 0;
-        }
+        else
+            s_end_held(t, i, &held, min_run, ms, floor, ev);
+        i++;
     }
 }
 
