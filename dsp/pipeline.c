@@ -89,6 +89,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     for (int c = 0; c < ch; c++)
         a->dc[c] = t.dc[c];
     qc_measure_noise(&t, pre_end, a);
+    qc_measure_quantum(&t);
     /* Too short a pre-roll (takes cut by another tool) does not show the floor: the stages
      * below run on what there is, and the figures say "not known" rather than a floor of
      * digital silence and an SNR of 190 dB. */

@@ -22,6 +22,8 @@ typedef struct {
     double dc[DSP_MAX_CHANNELS];
     double noise_rms;                     /* loudest channel, DC removed, from the pre-roll */
     double noise_ch_sq[DSP_MAX_CHANNELS]; /* per-channel mean square of the pre-roll */
+    double quantum; /* the step of the integer grid every sample lies on (2^-15 for 16-bit
+                     * audio, 2^-23 for 24-bit), 0 for float audio (qc_measure_quantum) */
 } qc_take_t;
 
 /* Sample c of frame i with its channel's DC removed. */
@@ -41,6 +43,24 @@ double qc_db(double lin); /* 20 log10, floored at -200 */
  * the cut after DC removal (largest channel, signed) in *sound_offset. */
 void qc_measure_dc(qc_take_t *t, int64_t pre_end);
 void qc_measure_noise(qc_take_t *t, int64_t pre_end, dsp_analysis_t *a);
+/* t->quantum: 2^-15 when every sample of the take is a whole number of 2^-15 (16-bit
+ * audio however it was read), else 2^-23 when every one is of 2^-23 (24-bit), else 0.
+ * A file's or a converter's integer samples repeat wherever the signal moves less than
+ * a step: the dropout and clipping checks tell that from damage with it. */
+void qc_measure_quantum(qc_take_t *t);
+/* The floor (mean square) the dropout checks judge channel c against, whatever its pre-roll
+ * says (a digital recording's is silent): at least the noise that rounding to a grid adds,
+ * quantum^2 / 12 (W. R. Bennett, "Spectra of quantized signals", Bell System Technical
+ * Journal 27, 1948), for t->quantum's grid and for 16-bit audio's (-101 dBFS RMS) at
+ * least: lost audio quieter than a 16-bit file holds is not heard, and a digital tail
+ * fading into it breaks up into steps and gaps of its own. */
+#define QC_QUANTUM_16 (1.0 / 32768.0)
+static inline double qc_noise_sq_at_least(const qc_take_t *t, int c)
+{
+    double q = t->quantum > QC_QUANTUM_16 ? t->quantum : QC_QUANTUM_16;
+    double q2 = q * q / 12.0;
+    return t->noise_ch_sq[c] > q2 ? t->noise_ch_sq[c] : q2;
+}
 void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offset);
 
 /* Flat tops: runs of at least min_run samples at the take's own extreme (per channel and

@@ -14,10 +14,18 @@
  *    analog noise floor, no sound is exactly zero for that long.
  * 2. Held values: a run as long where every channel repeats its previous value exactly,
  *    away from the take's flat tops (those are clipping, qc_level.c).
+ *    A digital recording (integer samples, t->quantum; no analog noise to dither it) holds
+ *    one value wherever the signal moves less than a step: a quiet tail, a slow crest. So
+ *    there a run of zeros or held values counts only when the waveform steps onto it or
+ *    off it by more than S_RUN_STEPS steps (s_run_steps), and "present" is judged against
+ *    at least the rounding noise of the take's grid and of a 16-bit file
+ *    (qc_noise_sq_at_least).
  * 3. Repeated blocks: a run of at least 16 frames equal, on every channel and to the bit,
  *    to the frames one audio period earlier, for the period sizes audio drivers use
  *    (S_LAGS). Checked every 16th frame, then extended. Skipped when the pre-roll is
- *    digital silence: without noise, a digital oscillator can repeat itself exactly.
+ *    digital silence: without noise, a digital oscillator can repeat itself exactly. On a
+ *    grid, a block spanning S_REPEAT_STEPS steps or fewer repeats by chance and is not
+ *    counted.
  * 4. Jumps: a bend (second difference x[i] - 2 x[i-1] + x[i-2], what a step adds to a
  *    smooth curve) S_LOCAL times sharper than any of the previous millisecond and far
  *    above the noise's own bends, that
@@ -35,6 +43,7 @@
  *      as sharp at least half a period away (a PWM edge at a low note moves too far
  *      between periods for the first test, but comes back as sharp).
  *    A splice inside a ramp or a curve fails all three; an edge of the waveform passes one.
+ *    The noise's bends are those of at least the rounding noise (qc_noise_sq_at_least).
  *    Two jumps whose surroundings bend alike (correlation of the second differences over
  *    +-24 frames at least 0.9 on every channel) are the instrument's own click, a sample
  *    loop's seam coming round again: counted apart, not a dropout.
@@ -82,6 +91,8 @@
 
 #define S_MIN_RUN_MS          0.33 /* zeros and held values: shortest run (16 frames at 48 kHz) */
 #define S_MIN_RUN_FRAMES      8
+#define S_RUN_STEPS           2.0 /* a quantised run: entered or left by more steps than this */
+#define S_REPEAT_STEPS        8.0 /* a quantised repeated block spans more steps than this */
 #define S_REPEAT_MIN          16  /* repeated block: shortest run of equal frames */
 #define S_REPEAT_STRIDE       16  /* checked every this many frames (<= S_REPEAT_MIN) */
 #define S_LOCAL               4.0 /* a jump bends this much more than the last millisecond did */
@@ -322,7 +333,9 @@ static bool s_recurs(const qc_take_t *t, int64_t a, int64_t n, double period, in
  * *over_db: how far the sound stood over the floor before it. */
 static bool s_ends_sound(const qc_take_t *t, int64_t at, int64_t lo, int64_t hi, double *over_db)
 {
-    const double floor = t->noise_rms > 1e-7 ? t->noise_rms : 1e-7;
+    double floor = t->noise_rms > 1e-7 ? t->noise_rms : 1e-7;
+    for (int c = 0; c < t->ch; c++) /* a digital take's silence (qc_noise_sq_at_least) */
+        floor = fmax(floor, sqrt(qc_noise_sq_at_least(t, c)));
     int64_t b0 = at - (int64_t)(S_END_BEFORE_MS * t->rate / 1000.0);
     b0 = b0 > lo ? b0 : lo;
     if (b0 >= at)
@@ -539,25 +552,47 @@ static __attribute__((noinline)) bool s_explained(const qc_take_t *t, int c, int
     return false;
 }
 
+/* Whether the run of equal frames [a, b) could be lost audio rather than the grid of a
+ * quantised take: on float audio always; on t->quantum's grid only when the waveform steps
+ * onto it or off it by more than S_RUN_STEPS steps on some channel. A signal that moves
+ * less than a step per frame (a quiet tail, the crest of a slow wave) stays on one value
+ * for tens of frames and enters and leaves it a step at a time; a converter that froze or
+ * a block of zeros leaves where the waveform had moved on to. */
+static bool s_run_steps(const qc_take_t *t, int64_t a, int64_t b, int64_t to)
+{
+    if (t->quantum <= 0)
+        return true;
+    const double most = S_RUN_STEPS * t->quantum;
+    for (int c = 0; c < t->ch; c++) {
+        if (a >= 1 && fabs((double)t->x[a * t->ch + c] - t->x[(a - 1) * t->ch + c]) > most)
+            return true;
+        if (b < to && fabs((double)t->x[b * t->ch + c] - t->x[(b - 1) * t->ch + c]) > most)
+            return true;
+    }
+    return false;
+}
+
 /* The end of a run of zeros (s_end_zeros) or of held values (s_end_held) at frame i, the
  * first frame not in it; *run is then 0. */
 static inline __attribute__((always_inline)) void s_end_zeros(const qc_take_t *t, int64_t i,
                                                               int64_t *run, int64_t min_run,
-                                                              int64_t ms, double floor,
+                                                              int64_t ms, double floor, int64_t to,
                                                               s_events_t *ev)
 {
-    if (*run >= min_run && qc_rms(t, i - *run - 5 * ms, i - *run) > S_PRESENT_RATIO * floor)
+    if (*run >= min_run && qc_rms(t, i - *run - 5 * ms, i - *run) > S_PRESENT_RATIO * floor &&
+        s_run_steps(t, i - *run, i, to))
         s_found(ev, i - *run, *run, S_ZEROS);
     *run = 0;
 }
 
 static inline __attribute__((always_inline)) void s_end_held(const qc_take_t *t, int64_t i,
                                                              int64_t *run, int64_t min_run,
-                                                             int64_t ms, double floor,
+                                                             int64_t ms, double floor, int64_t to,
                                                              s_events_t *ev)
 {
     /* a held run of n repeats is n + 1 equal frames */
-    if (*run + 1 >= min_run && qc_rms(t, i - *run - 5 * ms, i - *run) > S_PRESENT_RATIO * floor)
+    if (*run + 1 >= min_run && qc_rms(t, i - *run - 5 * ms, i - *run) > S_PRESENT_RATIO * floor &&
+        s_run_steps(t, i - *run - 1, i, to))
         s_found(ev, i - *run - 1, *run + 1, S_HELD);
     *run = 0;
 }
@@ -584,8 +619,8 @@ s_one_pass(const qc_take_t *t, const int ch, int64_t from, int64_t to, double pe
     double guard[DSP_MAX_CHANNELS];
     float hi[DSP_MAX_CHANNELS], lo[DSP_MAX_CHANNELS];
     for (int c = 0; c < ch; c++) {
-        guard[c] =
-            S_NOISE_STEPS * sqrt(6.0 * (t->noise_ch_sq[c] > 1e-14 ? t->noise_ch_sq[c] : 1e-14));
+        double nsq = qc_noise_sq_at_least(t, c);
+        guard[c] = S_NOISE_STEPS * sqrt(6.0 * (nsq > 1e-14 ? nsq : 1e-14));
         hi[c] = clip->hi[c];
         lo[c] = clip->lo[c];
     }
@@ -616,8 +651,8 @@ s_one_pass(const qc_take_t *t, const int ch, int64_t from, int64_t to, double pe
             for (int c = 0; c < ch; c++)
                 may_jump = may_jump || (m[c] > guard[c] && m[c] > S_LOCAL * wmax[c]);
             if (!zh && !may_jump) {
-                s_end_zeros(t, i, &zero, min_run, ms, floor, ev);
-                s_end_held(t, i, &held, min_run, ms, floor, ev);
+                s_end_zeros(t, i, &zero, min_run, ms, floor, to, ev);
+                s_end_held(t, i, &held, min_run, ms, floor, to, ev);
                 for (int c = 0; c < ch; c++) {
                     bmax[c][bi] = m[c]; /* cur[c] is 0 at a block's start */
                     wmax[c] = 0;
@@ -663,11 +698,11 @@ s_one_pass(const qc_take_t *t, const int ch, int64_t from, int64_t to, double pe
         if (z)
             zero++;
         else
-            s_end_zeros(t, i, &zero, min_run, ms, floor, ev);
+            s_end_zeros(t, i, &zero, min_run, ms, floor, to, ev);
         if (h && !z)
             held++;
         else
-            s_end_held(t, i, &held, min_run, ms, floor, ev);
+            s_end_held(t, i, &held, min_run, ms, floor, to, ev);
         i++;
     }
 }
@@ -744,7 +779,7 @@ static void s_find_shifts(const qc_take_t *t, int64_t from, int64_t to, double p
     pe[0] = px[0] = 0; /* prefix sums per block */
     double noise = 0;
     for (int c = 0; c < ch; c++)
-        noise += t->noise_ch_sq[c] * (1.0 + g0 * g0 + fr * fr);
+        noise += qc_noise_sq_at_least(t, c) * (1.0 + g0 * g0 + fr * fr);
     /* every S_SHIFT_STRIDE-th frame: the sums are energies over a period or more, and
      * compared only with each other */
     const float a0 = (float)g0, a1 = (float)fr;
@@ -822,7 +857,9 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t note_
     ev.n = 0;
     const int ch = t->ch;
     const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
-    const double floor = t->noise_rms > 1e-7 ? t->noise_rms : 1e-7;
+    double floor = t->noise_rms > 1e-7 ? t->noise_rms : 1e-7;
+    for (int c = 0; c < ch; c++) /* a digital take's silence (qc_noise_sq_at_least) */
+        floor = fmax(floor, sqrt(qc_noise_sq_at_least(t, c)));
     int64_t min_run = (int64_t)llround(S_MIN_RUN_MS * t->rate / 1000.0);
     if (min_run < S_MIN_RUN_FRAMES)
         min_run = S_MIN_RUN_FRAMES;
@@ -859,9 +896,15 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t note_
                         break;
                     b++;
                 }
-                for (int64_t j = a + 1; j < b && flat; j++)
-                    flat = t->x[j * ch] == t->x[a * ch];
-                if (b - a >= S_REPEAT_MIN && !flat) { /* flat runs are zeros or held */
+                /* flat runs are zeros or held; on a quantised take, a block spanning a
+                 * few steps (a quiet tail) repeats by chance */
+                float lo_v = t->x[a * ch], hi_v = lo_v;
+                for (int64_t j = a + 1; j < b; j++) {
+                    lo_v = t->x[j * ch] < lo_v ? t->x[j * ch] : lo_v;
+                    hi_v = t->x[j * ch] > hi_v ? t->x[j * ch] : hi_v;
+                }
+                flat = (double)hi_v - lo_v <= S_REPEAT_STEPS * t->quantum;
+                if (b - a >= S_REPEAT_MIN && !flat) {
                     s_found(&ev, a, b - a, S_REPEAT);
                     i = b + (int64_t)(S_EVENT_GAP_MS * ms); /* past it */
                     break;

@@ -79,6 +79,19 @@ void qc_measure_noise(qc_take_t *t, int64_t pre_end, dsp_analysis_t *a)
     a->noise_db = pre_end > 0 ? qc_db(worst) : -200.0;
 }
 
+void qc_measure_quantum(qc_take_t *t)
+{
+    /* stops at the first sample off both grids: float audio costs a few samples */
+    bool on16 = true, on24 = true;
+    const int64_t n = t->frames * t->ch;
+    for (int64_t i = 0; i < n && (on16 || on24); i++) {
+        float v16 = t->x[i] * 32768.0f, v24 = t->x[i] * 8388608.0f;
+        on16 = on16 && v16 == rintf(v16);
+        on24 = on24 && v24 == rintf(v24);
+    }
+    t->quantum = on16 ? 1.0 / 32768.0 : on24 ? 1.0 / 8388608.0 : 0.0;
+}
+
 /* The pass of qc_measure_levels over the cut, inlined for each channel count (below) so
  * that the per-channel sums stay in registers: it reads every sample of every take. */
 static inline __attribute__((always_inline)) void s_levels_pass(const qc_take_t *t, const int ch,
@@ -154,7 +167,10 @@ void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offs
  * top is flat to the last bit. A waveform's own peak is a curve with the noise on it, and
  * no two neighbouring samples of it agree to 1e-5. So a run of clip_run or more samples
  * within S_FLAT_REL of the take's own extreme (per channel and polarity, raw samples: a
- * converter clips before any DC is removed) is clipping, whatever the level. */
+ * converter clips before any DC is removed) is clipping, whatever the level. Except on a
+ * take of integer samples (t->quantum, a 16- or 24-bit file): there a slow or quiet
+ * crest rounds to one value too, and only a top that the waveform enters or leaves by a
+ * step of several grid steps is clipping (s_steep_runs). */
 #define S_FLAT_REL 1e-5 /* -100 dB of the extreme */
 #define S_FLAT_ABS 1e-7
 
@@ -271,6 +287,37 @@ static void s_clip_channel_n(const float *x, int ch, int c, int64_t from, int64_
     s_clip_channel(x, ch, c, from, to, min_run, least, p);
 }
 
+/* On a quantised take (t->quantum > 0): the runs of channel c at or beyond `mark` (sign +1,
+ * or at or below it, sign -1) of min_run frames or more that a step of more than
+ * S_CLIP_STEPS grid steps enters or leaves. A clipped stage cuts the waveform while it
+ * still moves fast; the crest of a slow or quiet wave on a grid lingers on its top value
+ * for tens of frames and comes and goes a step at a time. */
+#define S_CLIP_STEPS 2.0
+static int s_steep_runs(const qc_take_t *t, int c, int64_t from, int64_t to, int min_run,
+                        float mark, int sign)
+{
+    const int ch = t->ch;
+    const double most = S_CLIP_STEPS * t->quantum;
+    int runs = 0;
+    int64_t start = -1;
+    for (int64_t i = from; i <= to; i++) {
+        bool at = i < to && sign * t->x[i * ch + c] >= sign * mark;
+        if (at && start < 0)
+            start = i;
+        if (at || start < 0)
+            continue;
+        if (i - start >= min_run) {
+            bool steep =
+                (start >= 1 &&
+                 fabs((double)t->x[start * ch + c] - t->x[(start - 1) * ch + c]) > most) ||
+                (i < t->frames && fabs((double)t->x[i * ch + c] - t->x[(i - 1) * ch + c]) > most);
+            runs += steep;
+        }
+        start = -1;
+    }
+    return runs;
+}
+
 void qc_find_clipping(const qc_take_t *t, int64_t from, int64_t to, int min_run, qc_clip_t *out)
 {
     const int ch = t->ch;
@@ -290,6 +337,10 @@ void qc_find_clipping(const qc_take_t *t, int64_t from, int64_t to, int min_run,
             s_clip_channel_2(t->x + c, c, from, to, min_run, least, &p);
         else
             s_clip_channel_n(t->x + c, ch, c, from, to, min_run, least, &p);
+        if (t->quantum > 0 && p.runs_hi)
+            p.runs_hi = s_steep_runs(t, c, from, to, min_run, p.hi_at, +1);
+        if (t->quantum > 0 && p.runs_lo)
+            p.runs_lo = s_steep_runs(t, c, from, to, min_run, p.lo_at, -1);
         out->hi[c] = p.runs_hi ? p.hi_at : INFINITY;
         out->lo[c] = p.runs_lo ? p.lo_at : -INFINITY;
         out->runs += p.runs_hi + p.runs_lo;

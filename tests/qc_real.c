@@ -666,12 +666,13 @@ int qc_real_render(const qc_real_spec_t *sp, qc_real_take_t *t)
     double peak = 0;
     for (int64_t i = 0; i < 2 * n; i++)
         peak = fabs(clean[i]) > peak ? fabs(clean[i]) : peak;
-    double drive = 1.0;
+    double drive = pow(10.0, sp->gain_db / 20.0);
     if (sp->clip_db < 0 && peak > 0)
         drive = pow(10.0, (sp->clip_db + sp->drive_db) / 20.0) / peak;
 
-    const double noise = pow(10.0, setup.noise_db / 20.0);
-    const double hum = setup.hum_db > -200 ? pow(10.0, setup.hum_db / 20.0) : 0.0;
+    const bool digital = sp->digital_bits > 0;
+    const double noise = digital ? 0.0 : pow(10.0, setup.noise_db / 20.0);
+    const double hum = !digital && setup.hum_db > -200 ? pow(10.0, setup.hum_db / 20.0) : 0.0;
     /* hum: fundamental, 2nd and 3rd harmonic at -6 and -10 dB; the RMS of the sum is hum */
     const double h1 = hum / sqrt(0.5 * (1 + 0.25 + 0.1)), h2 = h1 * 0.5, h3 = h1 * 0.316;
     const double floor_rms = sqrt(noise * noise + hum * hum);
@@ -733,6 +734,11 @@ int qc_real_render(const qc_real_spec_t *sp, qc_real_take_t *t)
             double s = k >= 0 && k < n ? clean[2 * k + c] * drive : 0.0;
             double v = s + noise * s_gauss(&rs) + hm;
             v = v > clip ? clip : v < -clip ? -clip : v;
+            if (digital) { /* a converter's or a file's integer samples, rounded */
+                double full = ldexp(1.0, sp->digital_bits - 1);
+                v = round(v * full);
+                v = (v > full - 1 ? full - 1 : v < -full ? -full : v) / full;
+            }
             x[2 * i + c] = (float)v;
         }
     }

@@ -88,13 +88,17 @@ typedef struct {
     double jump_ms;         /* >= 0: a block lost here and the audio spliced (a jump) */
     int block;              /* frames per block (64) */
     int hold_ms;            /* > 0: instead of the instrument's */
+    double gain_db;         /* the recording's level against the corpus's (0) */
+    int digital_bits;       /* 16 or 24: a digital recording (a soft synth's render, a digital
+                             * output): no noise or hum, digital silence before the note, the
+                             * samples rounded to that many bits without dither; 0: analog */
 } qc_real_spec_t;
 
 #define QC_REAL_SPEC_INIT                                                                          \
     {                                                                                              \
         .inst = 0, .note = 60, .velocity = 100, .detune_cents = 0, .jitter_ms = 0, .rate = 48000,  \
         .seed = 1, .clip_db = 0, .drive_db = 0, .zero_block_ms = -1, .repeat_block_ms = -1,        \
-        .jump_ms = -1, .block = 64, .hold_ms = 0                                                   \
+        .jump_ms = -1, .block = 64, .hold_ms = 0, .gain_db = 0, .digital_bits = 0                  \
     }
 
 typedef struct {

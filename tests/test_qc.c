@@ -698,6 +698,89 @@ static void test_real_dropouts_found(void **state)
     assert_int_equal(tested, 9 * avail);
 }
 
+/* A digital recording (a soft synth rendered to a 16- or 24-bit file, a synth's digital
+ * output) has no noise: digital silence before the note, and quiet tails and slow crests
+ * whose samples repeat for tens of frames because the signal moves less than one step of
+ * the file's resolution. That is the recording's quantisation, not lost audio and not a
+ * clipped stage. Tuning-part instruments (piano, strings, organ, bass; FluidSynth) at low
+ * and high notes, soft and loud, rounded to 16 and to 24 bits, are kept with no dropout or
+ * clipping reason; the same 16-bit takes with a block zeroed, repeated or spliced out are
+ * still failed as dropouts. */
+static void test_real_digital_takes_kept(void **state)
+{
+    (void)state;
+    if (!qc_real_available(QC_SRC_TIMGM6MB))
+        test_skip("the TimGM6mb SoundFont is not installed (scripts/deps.sh)");
+    const char *insts[] = {"tim-piano", "tim-strings", "tim-church-organ", "tim-fingered-bass"};
+    const int notes[][2] = {{36, 72}, {48, 84}, {36, 72}, {28, 48}};
+    const int vels[] = {12, 40, 110};
+    const int bits[] = {16, 24};
+    int kept = 0, tried = 0;
+    for (int k = 0; k < 4; k++)
+        for (int n = 0; n < 2; n++)
+            for (int v = 0; v < 3; v++)
+                for (int b = 0; b < 2; b++) {
+                    qc_real_spec_t sp = s_spec(insts[k], notes[k][n], vels[v]);
+                    sp.digital_bits = bits[b];
+                    qc_real_take_t t;
+                    dsp_analysis_t a;
+                    s_real(&sp, NULL, &t, &a);
+                    tried++;
+                    if (strstr(a.reasons, "dropout") || strstr(a.reasons, "clipping"))
+                        printf("%s note %d v%d, %d-bit: %s (%s)\n", insts[k], notes[k][n], vels[v],
+                               bits[b], dsp_verdict_name(a.verdict), a.reasons);
+                    else
+                        kept++;
+                    qc_real_free(&t);
+                }
+    printf("%d of %d digital takes with no dropout or clipping reason\n", kept, tried);
+    assert_int_equal(kept, tried);
+
+    /* a quiet low note (peak about -50 dBFS): its slow crests sit on one 16-bit value for
+     * tens of frames, which is no clipped stage; a stage that clips at -1 dBFS is */
+    for (int k = 0; k < 2; k++) {
+        qc_real_spec_t sp = s_spec(k ? "tim-fingered-bass" : "tim-piano", 28 + 8 * k, 100);
+        sp.digital_bits = 16;
+        sp.gain_db = -44;
+        qc_real_take_t t;
+        dsp_analysis_t a;
+        s_real(&sp, NULL, &t, &a);
+        if (strstr(a.reasons, "clipping") || strstr(a.reasons, "dropout"))
+            fail_msg("%s note %d at %.1f dBFS, 16-bit: %s", k ? "bass" : "piano", sp.note,
+                     a.peak_db, a.reasons);
+        qc_real_free(&t);
+        sp.gain_db = 0;
+        sp.clip_db = -1;
+        sp.drive_db = 6;
+        s_real(&sp, NULL, &t, &a);
+        if (a.verdict != DSP_FAIL || !strstr(a.reasons, "clipping: "))
+            fail_msg("%s note %d clipped at -1 dBFS, 16-bit: %s (%s)", k ? "bass" : "piano",
+                     sp.note, dsp_verdict_name(a.verdict), a.reasons);
+        qc_real_free(&t);
+    }
+
+    /* real damage in a 16-bit take is still damage */
+    const char *what[] = {"a run of zeros", "a repeated block", "a jump"};
+    for (int d = 0; d < 3; d++)
+        for (int k = 0; k < 2; k++) {
+            qc_real_spec_t sp = s_spec(insts[k], notes[k][0] + 12, 100);
+            sp.digital_bits = 16;
+            if (d == 0)
+                sp.zero_block_ms = 300;
+            else if (d == 1)
+                sp.repeat_block_ms = 300;
+            else
+                sp.jump_ms = 300;
+            qc_real_take_t t;
+            dsp_analysis_t a;
+            s_real(&sp, NULL, &t, &a);
+            if (a.verdict != DSP_FAIL || !strstr(a.reasons, "dropout: "))
+                fail_msg("%s note %d, 16-bit, %s at 300 ms: %s (%s)", insts[k], sp.note, what[d],
+                         dsp_verdict_name(a.verdict), a.reasons);
+            qc_real_free(&t);
+        }
+}
+
 /* Analysis -> JSON -> analysis, as the coordinator keeps a take's QC between takes. */
 static dsp_analysis_t s_json_copy(const dsp_analysis_t *a)
 {
@@ -2048,6 +2131,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_clipping_any_level),
         cmocka_unit_test(test_real_dropouts_found),
         cmocka_unit_test(test_real_shared_jump_is_instruments_own),
+        cmocka_unit_test(test_real_digital_takes_kept),
         cmocka_unit_test(test_real_phase_jump_not_level_step),
         cmocka_unit_test(test_real_loop_seam_one_pass_seen),
         cmocka_unit_test(test_real_validation_kept),
