@@ -54,6 +54,11 @@ const char *dsp_verdict_name(int verdict)
 /* A take whose loudest 50 ms stand less than this over the floor: nothing plainly sounds
  * (silence); more, but under silence_snr_db: a note that is there, too quiet to keep. */
 #define S_SILENT_SNR_DB 6.0
+/* The steady part's pitch windows disagree by more than this (cents, octaves folded): the
+ * tuning is unsure, --tune writes no correction for it. A few cents: beyond what a steady
+ * note's windows differ by (hundredths of a cent on oscillators), under what a musician
+ * hears as out of tune. */
+#define S_TUNE_SPREAD_CENTS 5.0
 
 static double s_note_hz(int note)
 {
@@ -202,7 +207,8 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
                                 : ", below full scale: a stage before the converter clips; "
                                   "lower the instrument's output or the preamp gain");
 
-    /* Pitch: after the attack transient, before the note-off where possible. */
+    /* Pitch: after the attack transient, before the note-off where possible, where the
+     * note is steady (qc_steady_pitch: a slow swell is measured once it has risen). */
     double expected = s_note_hz(info->note);
     int64_t p_from = onset + 60 * ms;
     int64_t p_to = note_off > p_from + 40 * ms ? note_off : a->release_end;
@@ -210,8 +216,15 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         p_from = onset + 5 * ms;
         p_to = a->release_end;
     }
+    bool tuning_unsure = false;
+    double spread = 0, track_hz = 0;
     if (p_to > p_from) {
-        a->pitch_hz = qc_find_pitch(&t, p_from, p_to, expected, &a->pitch_confidence);
+        qc_pitch_t sp;
+        a->pitch_hz = qc_steady_pitch(&t, p_from, p_to, expected, &sp);
+        a->pitch_confidence = sp.confidence;
+        spread = sp.spread_cents;
+        tuning_unsure = sp.windows >= 2 && sp.spread_cents > S_TUNE_SPREAD_CENTS;
+        track_hz = sp.attack_hz > 0 ? sp.attack_hz : a->pitch_hz;
         if (a->pitch_hz > 0)
             a->pitch_cents = 1200.0 * log2(a->pitch_hz / expected);
         /* A take that would fail as another note is heard again later in its sustain (a
@@ -222,6 +235,8 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
             double conf2 = 0;
             double hz2 = qc_find_pitch(&t, p_from + (p_to - p_from) / 2, p_to, expected, &conf2);
             if (hz2 > 0 && conf2 > a->pitch_confidence) {
+                tuning_unsure = false;
+                track_hz = hz2;
                 a->pitch_hz = hz2;
                 a->pitch_confidence = conf2;
                 a->pitch_cents = 1200.0 * log2(hz2 / expected);
@@ -236,7 +251,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     if (a->pitch_hz > 0) {
         double off = a->pitch_cents - 1200.0 * round(a->pitch_cents / 1200.0);
         if (fabs(off) < cfg->pitch_fail_cents)
-            a->tuning_cents = off;
+            a->tuning_cents = tuning_unsure ? NAN : off;
     }
     a->pitch_checked = cfg->pitch_check;
     if (cfg->pitch_check) {
@@ -247,14 +262,21 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
             dsp_analysis_reason(a, DSP_WARN, "pitch: no clear pitch found near %s (%.1f Hz)", name,
                                 expected);
         } else if (fabs(c) < cfg->pitch_fail_cents) {
-            if (fabs(c) > cfg->pitch_warn_cents)
+            if (!isfinite(a->tuning_cents))
+                dsp_analysis_reason(a, DSP_WARN,
+                                    "tuning: unsure, %s plays about %+.0f cents (%.1f Hz) but the "
+                                    "steady part's windows read %.1f cents apart; no tune "
+                                    "correction written for it",
+                                    name, c, a->pitch_hz, spread);
+            else if (fabs(c) > cfg->pitch_warn_cents)
                 dsp_analysis_reason(a, DSP_WARN,
                                     "tuning: %s plays %+.0f cents (%.1f Hz); kept as the "
                                     "instrument's tuning",
                                     name, c, a->pitch_hz);
         } else if (fabs(fabs(c) - 1200.0) < cfg->pitch_fail_cents) {
             dsp_analysis_reason(a, DSP_WARN, "pitch: heard an octave %s %s (%.1f Hz, %+.0f cents)",
-                                c < 0 ? "below" : "above", name, a->pitch_hz, a->tuning_cents);
+                                c < 0 ? "below" : "above", name, a->pitch_hz,
+                                c - 1200.0 * round(c / 1200.0));
         } else if (a->pitch_confidence < DSP_SURE_PITCH) {
             dsp_analysis_reason(a, DSP_WARN,
                                 "pitch: unclear near %s (heard %.1f Hz, %+.0f cents, with "
@@ -269,9 +291,19 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
         }
     }
 
+    /* (an octave off; an unpitched instrument's take is not warned for its tuning) */
+    if (cfg->pitch_check && a->pitch_hz > 0 && !isfinite(a->tuning_cents) &&
+        fabs(a->pitch_cents) >= cfg->pitch_fail_cents)
+        dsp_analysis_reason(a, DSP_WARN,
+                            "tuning: unsure, the steady part's windows read %.1f cents apart; "
+                            "no tune correction written for it",
+                            spread);
+
     /* Dropouts inside the sound, and what the node reported. */
     qc_dropouts_t drop;
-    double period = a->pitch_hz > 0 ? rate / a->pitch_hz : cfg->pitch_check ? rate / expected : 0;
+    /* It follows the note from its attack: the period read right after the attack (a
+     * plucked string sounds sharper while loud than in its sustain), else the note's. */
+    double period = track_hz > 0 ? rate / track_hz : cfg->pitch_check ? rate / expected : 0;
     a->dropouts = qc_find_dropouts(&t, onset, a->release_end, note_off, period, cfg->pitch_check,
                                    &clip, &drop);
     _Static_assert(DSP_JUMPS_KEPT == QC_JUMPS_KEPT, "one count of kept jumps");
@@ -452,6 +484,8 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
     GETD(pitch_hz);
     GETD(pitch_cents);
     GETD(tuning_cents);
+    if (json_is_null(json_object_get(doc, "tuning_cents")))
+        a->tuning_cents = NAN; /* unsure: written as null */
     GETD(pitch_confidence);
     GETI(dropouts);
     GETI(xruns);

@@ -169,7 +169,8 @@ typedef struct {
     double pitch_hz;         /* measured fundamental; 0 when none found */
     double pitch_cents;      /* measured vs the expected note */
     double tuning_cents;     /* the instrument's own tuning on this note: pitch_cents less
-                              * whole octaves, within a semitone; 0 when none. What --tune
+                              * whole octaves, within a semitone; 0 when none, NAN when the
+                              * steady part's windows disagree (unsure). What --tune
                               * corrects (smpl pitch fraction, SFZ tune, DecentSampler tuning) */
     double pitch_confidence; /* 0..1 */
     bool pitch_checked;      /* checked against the note (config pitch_check; not kept in

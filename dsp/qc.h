@@ -97,6 +97,30 @@ int64_t qc_find_release_end(const qc_take_t *t, int64_t onset, int64_t limit,
 double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
                      double *confidence);
 
+/* qc_pitch.c: the pitch of a note where it is steady, from several windows of [from, to).
+ * The level (mono mix, blocks of 10 ms or two expected periods) sets where: windows start
+ * once the level is within QC_PITCH_SETTLED_DB of its loudest block (a slow swell is
+ * skipped until it has risen out of the noise), are spread evenly up to to (at most
+ * QC_PITCH_WINDOWS of qc_find_pitch's length), and a window more than QC_PITCH_FLOOR_DB
+ * under the loudest block (a decay: no longer the note's steady level) is not used. The pitch is
+ * the median window's, averaged with the windows within QC_PITCH_AGREE_CENTS of it (weighted by
+ * their power); spread_cents is how far apart the windows read, whole octaves left out (0 with one
+ * window). Returns Hz, or 0 when no window has a pitch. */
+#define QC_PITCH_WINDOWS     5
+#define QC_PITCH_SETTLED_DB  6.0
+#define QC_PITCH_FLOOR_DB    10.0
+#define QC_PITCH_AGREE_CENTS 3.0
+typedef struct {
+    double hz;           /* 0 when none */
+    double confidence;   /* the median window's normalised correlation (0..1) */
+    double spread_cents; /* largest minus smallest window reading, octaves folded */
+    int windows;         /* windows that found a pitch */
+    int64_t from;        /* first frame of the first window used */
+    double attack_hz;    /* one window from `from` (right after the attack): 0 when none */
+} qc_pitch_t;
+double qc_steady_pitch(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
+                       qc_pitch_t *out);
+
 /* qc_dropout.c: lost or repeated audio in [from, to) (see the file's comment): runs of
  * zeros, held values (not on clip's flat tops), blocks repeated at a driver's period,
  * jumps the waveform's own edges at period_frames (<= 0: unknown) do not explain, and,

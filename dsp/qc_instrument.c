@@ -160,8 +160,8 @@ void dsp_tuning_spread(const dsp_analysis_t *const *takes, size_t n, dsp_tuning_
                 a->pitch_hz > 0 && a->pitch_confidence >= DSP_SURE_PITCH && fabs(off) < 100.0;
             out->unclear += !clear;
         }
-        if (!a || a->pitch_hz <= 0 || a->verdict == DSP_FAIL)
-            continue;
+        if (!a || a->pitch_hz <= 0 || a->verdict == DSP_FAIL || !isfinite(a->tuning_cents))
+            continue; /* no pitch, or its tuning unsure */
         v[m++] = a->tuning_cents;
     }
     if (m > 0) {

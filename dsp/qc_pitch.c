@@ -9,6 +9,12 @@
  * and then by the peak nearest the largest whole multiple of the period in the window, which
  * divides the interpolation error by that multiple.
  *
+ * A note's pitch (qc_steady_pitch) is read where the note is steady: a slow swell out of
+ * the noise is still noise, or noise and a rising note, 60 ms after its onset, and one
+ * window there read a pad 13 cents sharp or found no pitch at all. Several windows from
+ * where the level has settled to the note-off, windows decayed towards the floor left out,
+ * the median reading, and how far the windows disagree (the caller's measure of doubt).
+ *
  * KISS FFT plans (their twiddle tables) are made once per size and thread and kept for the
  * thread's life (a plan holds scratch space, so threads cannot share one): making them on
  * every call was a tenth of `batcherbird process`'s time.
@@ -91,6 +97,18 @@ static int s_fft_size(int n)
     return k;
 }
 
+/* About 40 periods of the expected note: enough for the multiple-period refinement, no
+ * more FFT than that needs. */
+static int64_t s_window(int rate, double expected_hz)
+{
+    int64_t w = (int64_t)llround(40.0 * rate / expected_hz);
+    if (w < PITCH_MIN_WINDOW)
+        w = PITCH_MIN_WINDOW;
+    if (w > PITCH_MAX_WINDOW)
+        w = PITCH_MAX_WINDOW;
+    return w;
+}
+
 /* Parabolic interpolation of the peak at i of y. */
 static double s_interp(const double *y, int64_t i, int64_t n)
 {
@@ -107,13 +125,7 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
     *confidence = 0;
     if (expected_hz <= 0 || from < 0 || to > t->frames)
         return 0;
-    /* About 40 periods of the expected note: enough for the multiple-period refinement,
-     * no more FFT than that needs. */
-    int64_t w = (int64_t)llround(40.0 * t->rate / expected_hz);
-    if (w < PITCH_MIN_WINDOW)
-        w = PITCH_MIN_WINDOW;
-    if (w > PITCH_MAX_WINDOW)
-        w = PITCH_MAX_WINDOW;
+    int64_t w = s_window(t->rate, expected_hz);
     if (w > to - from)
         w = to - from;
     /* an octave either side, and a little beyond so an octave's peak is a whole peak */
@@ -212,4 +224,130 @@ done:
     free(spec);
     free(nsdf);
     return hz;
+}
+
+/* ---- the pitch where the note is steady ---- */
+
+/* Mean square of the mono mix over [a, b). */
+static double s_power(const qc_take_t *t, int64_t a, int64_t b)
+{
+    double e = 0;
+    for (int64_t i = a; i < b; i++) {
+        double m = 0;
+        for (int c = 0; c < t->ch; c++)
+            m += qc_at(t, i, c);
+        m /= t->ch;
+        e += m * m;
+    }
+    return b > a ? e / (double)(b - a) : 0;
+}
+
+typedef struct {
+    double hz, confidence, cents, power;
+    int64_t from;
+} s_reading_t;
+
+static int s_by_cents(const void *pa, const void *pb)
+{
+    const s_reading_t *a = pa, *b = pb;
+    return (a->cents > b->cents) - (a->cents < b->cents);
+}
+
+/* Where the level first comes within QC_PITCH_SETTLED_DB of its loudest block in
+ * [from, to); *ref gets that block's power (0 when too short to say: from is returned). */
+static int64_t s_settled(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
+                         double *ref)
+{
+    int64_t blk = t->rate / 100, two = (int64_t)llround(2.0 * t->rate / expected_hz);
+    if (blk < two)
+        blk = two;
+    int64_t nb = blk > 0 ? (to - from) / blk : 0;
+    *ref = 0;
+    if (nb < 2)
+        return from;
+    double *pw = malloc(sizeof(double) * (size_t)nb);
+    if (!pw)
+        return from;
+    for (int64_t b = 0; b < nb; b++) {
+        pw[b] = s_power(t, from + b * blk, from + (b + 1) * blk);
+        *ref = pw[b] > *ref ? pw[b] : *ref;
+    }
+    int64_t at = from;
+    double settled = *ref * pow(10.0, -QC_PITCH_SETTLED_DB / 10.0);
+    for (int64_t b = 0; b < nb; b++)
+        if (pw[b] >= settled) {
+            at = from + b * blk;
+            break;
+        }
+    free(pw);
+    return at;
+}
+
+double qc_steady_pitch(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
+                       qc_pitch_t *out)
+{
+    *out = (qc_pitch_t){0};
+    if (expected_hz <= 0 || from < 0 || to > t->frames || to <= from)
+        return 0;
+    int64_t w = s_window(t->rate, expected_hz);
+    double ref = 0;
+    int64_t start = s_settled(t, from, to, expected_hz, &ref);
+    if (to - start < w) /* settled late (a swell to the note-off): the last window */
+        start = to - w > from ? to - w : from;
+    int64_t span = to - start - w; /* room to spread the windows in */
+    int n = 1;
+    if (span > 0 && w >= 2) {
+        int64_t more = span / (w / 2);
+        n += (int)(more < QC_PITCH_WINDOWS - 1 ? more : QC_PITCH_WINDOWS - 1);
+    }
+    s_reading_t r[QC_PITCH_WINDOWS];
+    int m = 0;
+    double floor_pw = ref * pow(10.0, -QC_PITCH_FLOOR_DB / 10.0);
+    for (int k = 0; k < n; k++) {
+        int64_t a = start + (n > 1 ? span * k / (n - 1) : 0);
+        int64_t b = a + w < to ? a + w : to;
+        double pw = s_power(t, a, b);
+        if (ref > 0 && pw < floor_pw)
+            continue; /* decayed towards the floor */
+        double conf = 0, hz = qc_find_pitch(t, a, b, expected_hz, &conf);
+        if (hz > 0)
+            r[m++] = (s_reading_t){hz, conf, 1200.0 * log2(hz / expected_hz), pw, a};
+    }
+    /* the first window after the attack, as one window read it before: what sounds there */
+    double attack_conf = 0, attack_hz = 0;
+    if (m == 0 || start > from || r[0].from > from)
+        attack_hz = qc_find_pitch(t, from, to, expected_hz, &attack_conf);
+    else
+        attack_hz = r[0].hz;
+    out->attack_hz = attack_hz;
+    if (m == 0) { /* nothing where the note is steady: that window's reading */
+        if (attack_hz <= 0)
+            return 0;
+        r[m++] =
+            (s_reading_t){attack_hz, attack_conf, 1200.0 * log2(attack_hz / expected_hz), 1, from};
+    }
+    qsort(r, (size_t)m, sizeof r[0], s_by_cents);
+    int med = m / 2; /* of an even count, the middle reading heard more clearly */
+    if (m % 2 == 0 && r[med - 1].confidence > r[med].confidence)
+        med--;
+    double sw = 0, sc = 0, lo = 0, hi = 0;
+    for (int k = 0; k < m; k++) {
+        double d = r[k].cents - r[med].cents;
+        if (fabs(d) <= QC_PITCH_AGREE_CENTS) {
+            sw += r[k].power;
+            sc += r[k].power * d;
+        }
+        d -= 1200.0 * round(d / 1200.0);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    double cents = r[med].cents + (sw > 0 ? sc / sw : 0);
+    out->hz = expected_hz * pow(2.0, cents / 1200.0);
+    out->confidence = r[med].confidence;
+    out->spread_cents = hi - lo;
+    out->windows = m;
+    out->from = r[0].from;
+    for (int k = 1; k < m; k++)
+        out->from = r[k].from < out->from ? r[k].from : out->from;
+    return out->hz;
 }
