@@ -2,6 +2,7 @@
  * cmd_report.c — `batcherbird report BATCH`: every take of a batch with its QC figures.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +26,14 @@ static json_t *s_take_json(const Bb__TakeRow *r, bool c4)
 {
     char name[BB_NOTE_NAME_MAX];
     bb_note_name((int)r->note, c4 ? BB_NOTES_C4_IS_60 : BB_NOTES_C3_IS_60, name, sizeof name);
-    return json_pack("{s:s, s:s, s:i, s:s, s:i, s:i, s:i, s:s, s:f, s:f, s:o?, s:f, s:f, s:s, "
+    /* an SNR is not known without a pre-roll to measure the floor: null */
+    json_t *snr = isfinite(r->snr_db) ? json_real(r->snr_db) : NULL;
+    return json_pack("{s:s, s:s, s:i, s:s, s:i, s:i, s:i, s:s, s:f, s:o?, s:o?, s:f, s:f, s:s, "
                      "s:b, s:b}",
                      "take_id", r->take_id, "instrument", r->instrument, "note", (int)r->note,
                      "note_name", name, "velocity", (int)r->velocity, "round_robin",
                      (int)r->round_robin, "attempt", (int)r->attempt, "verdict", r->verdict,
-                     "peak_db", (double)r->peak_db, "snr_db", (double)r->snr_db, "pitch_cents",
+                     "peak_db", (double)r->peak_db, "snr_db", snr, "pitch_cents",
                      r->has_pitch ? json_real(r->pitch_cents) : NULL, "length_s",
                      (double)r->trimmed_s, "onset_ms", (double)r->onset_ms, "reasons", r->reasons,
                      "release", r->release_trigger, "superseded", r->superseded);

@@ -849,6 +849,18 @@ static int s_failed_path(char *out, size_t len, const char *out_dir, const char 
     return w < 0 || (size_t)w >= len ? BB_ETOOLONG : 0;
 }
 
+/* True when path is a failed instrument's record of ours for the folder `safe` (what the
+ * export may replace or remove there); false for anything else, a missing file too. */
+static bool s_failed_ours(const char *path, const char *safe)
+{
+    json_t *doc = json_load_file(path, 0, NULL);
+    const char *folder = NULL;
+    bool ours = doc && json_is_string(json_object_get(doc, "failed")) &&
+                bb_json_get_string(doc, "folder", &folder) == 0 && strcmp(folder, safe) == 0;
+    json_decref(doc);
+    return ours;
+}
+
 /* An instrument whose takes all failed QC: no folder, no instrument files; its record (the
  * takes, their reasons and waveforms) in DSP_EXPORT_FAILED_DIR so that the manifest and
  * the report list it. Returns BB_ENOTFOUND with the reason, or the error that kept the
@@ -879,6 +891,11 @@ static int s_export_failed(const dsp_export_config_t *cfg, const char *instrumen
         rc = dsp_library_check_out(cfg->out_dir, NULL, 0, true, err, errlen);
     if (!rc && (rc = bb_mkdir_p(dir)) != 0)
         snprintf(err, errlen, "cannot create %s: %s", dir, bb_strerror(rc));
+    if (!rc && bb_exists(path) && !s_failed_ours(path, inst.safe)) {
+        snprintf(err, errlen, "%s was not written by Batcherbird: it is left alone (move it away)",
+                 path);
+        rc = BB_EEXIST;
+    }
     inst.skipped = calloc(n ? n : 1, sizeof *inst.skipped);
     if (!rc && !inst.skipped) {
         snprintf(err, errlen, "out of memory");
@@ -1050,7 +1067,8 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     if (!rc)
         bb_fsync_dir(cfg->out_dir);
     char failed[S_PATH_MAX]; /* exported now: no longer an instrument whose takes all failed */
-    if (!rc && s_failed_path(failed, sizeof failed, cfg->out_dir, inst.safe) == 0)
+    if (!rc && s_failed_path(failed, sizeof failed, cfg->out_dir, inst.safe) == 0 &&
+        s_failed_ours(failed, inst.safe))
         unlink(failed);
     if (rc && *was) {
         free(own_read);

@@ -330,6 +330,13 @@ static size_t s_analyse_take(dsp_recut_t *self, size_t i, const dsp_pipeline_con
                             "the sidecar says %d Hz, the audio file %d Hz; the file's rate was "
                             "used",
                             sidecar_rate, rate);
+    /* shorter than the recorder wrote, but past the note-off (the pipeline fails one that
+     * ends before it): the release is cut short */
+    else if (t->meta.frames > frames && t->meta.note_off_frame <= frames)
+        dsp_analysis_reason(&t->a, DSP_WARN,
+                            "the file holds %.2f s, its sidecar says %.2f s: truncated? (the "
+                            "release is cut short)",
+                            (double)frames / rate, (double)t->meta.frames / rate);
     if (!kept) {
         free(audio);
         return 0;

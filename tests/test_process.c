@@ -37,14 +37,15 @@
 typedef struct {
     const char *instrument;
     int note, velocity, rr;
-    double cents;     /* the instrument's tuning: played this far off the note */
-    double peak_db;   /* the note's level, dBFS (about its peak) */
-    int64_t note_on;  /* frame of the note-on in the file */
-    int64_t note_off; /* frame of the note-off */
-    int64_t frames;   /* frames written */
-    int64_t keep;     /* > 0: the file is cut after this many frames' data (a truncated copy:
-                       * its header still says `frames`) */
-    bool silent;      /* noise only */
+    double cents;      /* the instrument's tuning: played this far off the note */
+    double peak_db;    /* the note's level, dBFS (about its peak) */
+    int64_t note_on;   /* frame of the note-on in the file */
+    int64_t note_off;  /* frame of the note-off */
+    int64_t frames;    /* frames written */
+    int64_t keep;      /* > 0: the file is cut after this many frames' data (a truncated copy:
+                        * its header still says `frames`) */
+    bool silent;       /* noise only */
+    bool frames_field; /* the sidecar says how many frames the recorder wrote */
 } s_take_t;
 
 static s_take_t s_take(const char *instrument, int note, int velocity)
@@ -116,6 +117,8 @@ static void s_write(const char *dir, const char *id, const s_take_t *tk)
                   "velocity", tk->velocity, "round_robin", tk->rr, "note_on_frame",
                   (json_int_t)tk->note_on, "note_off_frame", (json_int_t)tk->note_off);
     assert_non_null(doc);
+    if (tk->frames_field)
+        assert_int_equal(json_object_set_new(doc, "frames", json_integer(tk->frames)), 0);
     assert_int_equal(json_dump_file(doc, side, JSON_INDENT(2)), 0);
     json_decref(doc);
 }
@@ -221,7 +224,8 @@ static void test_c4_reasons(void **state)
 /* A copy that stops short is named, not exported: a take whose file ends before its
  * note-off fails with how much is missing (the note would stop mid-sustain, with no
  * release), and one whose file ends before its note-on is left out with a message saying
- * the file is shorter than its sidecar and its header expect. */
+ * the file is shorter than its sidecar and its header expect; one cut in its release
+ * whose sidecar says how many frames were recorded is warned. */
 static void test_truncated_takes(void **state)
 {
     (void)state;
@@ -235,6 +239,10 @@ static void test_truncated_takes(void **state)
     s_take_t cut = s_take("Saw", 47, 100);
     cut.keep = cut.note_off - S_RATE / 5; /* ends 0.20 s before the note-off */
     s_write(raw, "saw_47", &cut);
+    s_take_t tail = s_take("Saw", 50, 100);
+    tail.keep = tail.note_off + S_RATE / 10; /* 0.1 s of its 0.4 s release left */
+    tail.frames_field = true;
+    s_write(raw, "saw_50", &tail);
     s_take_t gone = s_take("Saw", 48, 100);
     gone.keep = 9985; /* ends before the note-on at 12000 */
     s_write(raw, "saw_48", &gone);
@@ -248,6 +256,12 @@ static void test_truncated_takes(void **state)
                      "frames, 0.21 s): the file is shorter than its sidecar expects and than "
                      "its header says (1.65 s): truncated?"))
         fail_msg("process: exit %d\n%s\n%s", rc, out, err);
+    /* cut in its release, with a sidecar that says how long it was: warned */
+    const char *d2 = strstr(out, "  D2");
+    if (!d2 || !strstr(d2, "warn") ||
+        !strstr(d2, "the file holds 1.35 s, its sidecar says 1.65 s: truncated? (the release "
+                    "is cut short)"))
+        fail_msg("a file cut in its release:\n%s", out);
     free(out);
     free(err);
     char path[400];
@@ -255,7 +269,7 @@ static void test_truncated_takes(void **state)
     json_t *manifest = json_load_file(path, 0, NULL);
     assert_non_null(manifest);
     json_t *in = json_array_get(json_object_get(manifest, "instruments"), 0);
-    assert_int_equal(json_array_size(json_object_get(in, "samples")), 1); /* A1 only */
+    assert_int_equal(json_array_size(json_object_get(in, "samples")), 2); /* A1, D2 */
     json_t *b1 = s_manifest_take(manifest, "Saw", 47, 100);
     assert_non_null(b1);
     assert_string_equal(json_string_value(json_object_get(json_object_get(b1, "qc"), "verdict")),
