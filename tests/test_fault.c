@@ -246,6 +246,28 @@ static void s_check_clean_stop(void)
 
 /* ---- no one in ---- */
 
+/* Runs the CLI as test_run does, again (up to 3 times) while it exits 3 with "no answer":
+ * a refused handshake is only known when the coordinator's side of it has run, and on a
+ * starved host that can come after the CLI's deadline. Every attempt starved: the test
+ * reports skipped, neither passed nor failed. */
+static int s_run_refused(const char *const *args, char **err)
+{
+    int rc = -1;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        free(*err);
+        *err = NULL;
+        rc = test_run("batcherbird", args, 30, NULL, err);
+        if (rc != 3 || !*err || !strstr(*err, "no answer from the coordinator"))
+            return rc;
+        fprintf(stderr, "a disturbed run (attempt %d): %s", attempt + 1, *err);
+    }
+    free(*err);
+    *err = NULL;
+    test_skip("the coordinator's answer to a refused handshake came after the CLI's deadline "
+              "three times (a starved host)");
+    return rc;
+}
+
 static void test_unauthenticated(void **state)
 {
     (void)state;
@@ -254,7 +276,7 @@ static void test_unauthenticated(void **state)
     /* plaintext: told that the coordinator requires CURVE */
     const char *plain[] = {"--coordinator", s_fx.ops, "--cert", "", "nodes", NULL};
     unsetenv("BATCHERBIRD_CERT");
-    assert_int_equal(test_run("batcherbird", plain, 30, NULL, &err), 1);
+    assert_int_equal(s_run_refused(plain, &err), 1);
     assert_non_null(strstr(err, "requires CURVE"));
     free(err);
     /* a certificate the coordinator does not trust (made without its --state) */
@@ -278,7 +300,7 @@ static void test_unauthenticated(void **state)
                          "--yes",
                          NULL};
     err = NULL;
-    assert_int_equal(test_run("batcherbird", sub, 30, NULL, &err), 1);
+    assert_int_equal(s_run_refused(sub, &err), 1);
     assert_non_null(strstr(err, "UNAUTHENTICATED"));
     assert_non_null(strstr(err, "refused this certificate"));
     free(err);
