@@ -314,11 +314,23 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
                             "release: the sound stops with a step to the floor at %.1f ms, from "
                             "%.0f dB over it (a click at the sample's end)",
                             (double)(drop.end_step - onset) * 1000.0 / rate, drop.end_step_db);
-    if (a->dropouts > 0)
-        dsp_analysis_reason(a, DSP_FAIL, "dropout: %s (%lld frame(s)) at %.1f ms%s",
-                            drop.first_what, (long long)drop.first_len,
-                            (double)(drop.first - onset) * 1000.0 / rate,
-                            a->dropouts > 1 ? " and more" : "");
+    if (a->dropouts > 0) {
+        /* a run or a block has a length; a splice, the frames its waveform skips (modulo
+         * the period: a whole period more or less looks the same), when measured */
+        char what[160];
+        const char *more = a->dropouts > 1 ? " and more" : "";
+        double at_ms = (double)(drop.first - onset) * 1000.0 / rate;
+        if (drop.first_period > 0)
+            snprintf(what, sizeof what,
+                     "%s (the waveform skips %lld frames, or that and whole periods of %lld)",
+                     drop.first_what, (long long)drop.first_len, (long long)drop.first_period);
+        else if (drop.first_len > 1)
+            snprintf(what, sizeof what, "%s (%lld frames, %.1f ms)", drop.first_what,
+                     (long long)drop.first_len, (double)drop.first_len * 1000.0 / rate);
+        else
+            snprintf(what, sizeof what, "%s (audio lost or spliced)", drop.first_what);
+        dsp_analysis_reason(a, DSP_FAIL, "dropout: %s at %.1f ms%s", what, at_ms, more);
+    }
     if (info->xruns > 0)
         dsp_analysis_reason(a, DSP_FAIL, "dropout: the node lost %u block(s) (overload)",
                             info->xruns);

@@ -138,8 +138,12 @@ typedef struct {
     int64_t end_step;       /* frame where the sound stops with a step to the floor, or -1 */
     double end_step_db;     /* how far the sound stood over the floor just before it (dB) */
     int64_t first;          /* frame of the earliest, -1 when none */
-    int64_t first_len;      /* its frames (1 for a jump) */
-    const char *first_what; /* "a run of zeros", "a held value", ... (static) */
+    int64_t first_len;      /* its frames; for a jump, the frames the waveform skips modulo
+                             * first_period, 0 when not measured */
+    int64_t first_period;   /* a jump's: the note's period (frames) its skip is measured in;
+                             * 0 for a run or a block, or when not measured */
+    const char *first_what; /* "a run of zeros", "a silent gap", "a held value", "a repeated
+                             * block", "a jump", "a jump in phase" (static) */
     int64_t jump_at[QC_JUMPS_KEPT]; /* frames of counted jumps (both kinds) */
     int n_jump_at;                  /* how many of jump_at are set (<= jumps) */
 } qc_dropouts_t;

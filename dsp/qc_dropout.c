@@ -81,6 +81,12 @@
  * apart (end_step), not counted. During the held note the same step is lost signal.
  * The first S_ATTACK_SKIP_MS after the onset are not searched for jumps (attacks jump);
  * check 5 starts a period later still (it reads a period back).
+ * The earliest event is then told as what it is (s_describe): damage done before the
+ * analog noise (a synth's glitch recorded through its output) leaves no exact zeros or
+ * repeats, and a digital take is not searched for repeats, so a jump may be all that found
+ * a block at the noise floor ("a silent gap") or a block repeated within the noise; those
+ * are placed and measured as the block. A splice is placed where the note's phase changes
+ * and measured by how far its waveform skips, modulo the period. This changes no count.
  */
 #include <math.h>
 #include <stdint.h>
@@ -134,15 +140,19 @@
 #define S_RECUR_READS   96   /* a seam's e searched for elsewhere: frames read per span ... */
 #define S_RECUR_KEEP    6    /* ... and the best places then compared frame by frame */
 #define S_RECUR_LOOP    0.7  /* two passes this alike, evenly spaced with it: a loop */
+/* describing a jump (s_describe) */
+#define S_DESCRIBE_NEAR 3   /* frames: a gap or a repeated block starts or ends this near it */
+#define S_GAP_SIGMAS    4.5 /* a silent gap's frames lie within this many of the floor's RMS */
 
 static const int s_lags[] = {16,  24,  32,  48,  64,  96,   128,  160, 192,
                              256, 384, 480, 512, 960, 1024, 2048, 4096};
 
 /* Events as found; a jump at the edge of a run of zeros, a held value or a repeated block
  * is that run's edge, not an event of its own. */
-typedef enum { S_ZEROS = 0, S_HELD, S_REPEAT, S_JUMP, S_SHIFT, S_OWN } s_kind_t;
-static const char *const s_kind_names[] = {"a run of zeros", "a held value", "a repeated block",
-                                           "a jump", "a jump in phase"};
+typedef enum { S_ZEROS = 0, S_HELD, S_REPEAT, S_JUMP, S_SHIFT, S_OWN, S_GAP } s_kind_t;
+static const char *const s_kind_names[] = {"a run of zeros", "a held value",    "a repeated block",
+                                           "a jump",         "a jump in phase", "",
+                                           "a silent gap"};
 
 typedef struct {
     int64_t at, len;
@@ -348,8 +358,130 @@ static bool s_ends_sound(const qc_take_t *t, int64_t at, int64_t lo, int64_t hi,
     return a0 >= hi || qc_rms(t, a0, hi) <= S_END_FLOOR * floor;
 }
 
+static bool s_same_wave(const qc_take_t *t, int64_t at, double period, int64_t lo, int64_t hi,
+                        int64_t *lag_out);
+
+/* Whether every channel of frame j lies within lim of 0 (lim 0: is +-0). */
+static bool s_quiet_frame(const qc_take_t *t, int64_t j, double lim)
+{
+    for (int c = 0; c < t->ch; c++)
+        if (fabs((double)t->x[j * t->ch + c]) > lim)
+            return false;
+    return true;
+}
+
+/* Whether every channel of frame j lies within lim of the frame lag earlier. */
+static bool s_repeats_frame(const qc_take_t *t, int64_t j, int64_t lag, double lim)
+{
+    for (int c = 0; c < t->ch; c++)
+        if (fabs((double)t->x[j * t->ch + c] - (double)t->x[(j - lag) * t->ch + c]) > lim)
+            return false;
+    return true;
+}
+
+/* What a jump (check 4 or 5) at v->at is, for its reason; the counts and the places the
+ * other checks compare do not change. Damage done before the analog noise (a synth's own
+ * glitch recorded through its output) leaves no exact zeros or repeats for checks 1 and 3,
+ * and a digital take is not searched for repeats, so a jump is often all they see of it:
+ * - a silent gap: a run of at least min_run frames from within S_DESCRIBE_NEAR of the jump
+ *   where every channel stays within S_GAP_SIGMAS of the floor's RMS (floor), with the
+ *   sound present before it (as for zeros): kind S_GAP (S_ZEROS when all are +-0), placed
+ *   and measured as that run;
+ * - a repeated block: a run of at least S_REPEAT_MIN frames from as near, equal within
+ *   the noise (S_GAP_SIGMAS of the floor, times sqrt 2) to the frames one of s_lags
+ *   earlier, and no longer than that lag and S_SAME_FRAMES (a note whose period is the
+ *   lag repeats itself far longer): kind S_REPEAT, placed and measured as that run;
+ * - otherwise, in a note whose period the caller knows (phase_check), a splice: where the
+ *   note's phase jumps (the change point of e of check 5 within a period of the jump: the
+ *   one-period sum of e^2 after it less the one before it, at its largest) and by how
+ *   many frames the waveform skips, modulo the period (s_same_wave's lag); *skip_period
+ *   is then the period (frames). v->len is 0 when the skip is not measured. */
+static void s_describe(const qc_take_t *t, int64_t lo, int64_t hi, double floor, int64_t min_run,
+                       double period, bool phase_check, s_event_t *v, int64_t *skip_period)
+{
+    *skip_period = 0;
+    if (v->kind != S_JUMP && v->kind != S_SHIFT)
+        return;
+    const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
+    const double lim = S_GAP_SIGMAS * floor;
+    for (int64_t d = -S_DESCRIBE_NEAR; d <= S_DESCRIBE_NEAR; d++) {
+        int64_t j = v->at + d, a = j, b = j;
+        if (j < lo || j >= hi || !s_quiet_frame(t, j, lim))
+            continue;
+        while (a > lo && s_quiet_frame(t, a - 1, lim))
+            a--;
+        while (b < hi && s_quiet_frame(t, b, lim))
+            b++;
+        if (b - a >= min_run && qc_rms(t, a - 5 * ms, a) > S_PRESENT_RATIO * floor) {
+            bool zeros = true;
+            for (int64_t i = a; i < b && zeros; i++)
+                zeros = s_quiet_frame(t, i, 0.0);
+            *v = (s_event_t){.at = a, .len = b - a, .kind = zeros ? S_ZEROS : S_GAP};
+            return;
+        }
+    }
+    const double elim = lim * M_SQRT2;
+    for (size_t k = 0; k < sizeof s_lags / sizeof s_lags[0]; k++) {
+        const int64_t lag = s_lags[k];
+        for (int64_t d = -S_DESCRIBE_NEAR; d <= S_DESCRIBE_NEAR; d++) {
+            int64_t j = v->at + d, a = j, b = j;
+            if (j - lag < lo || j >= hi || !s_repeats_frame(t, j, lag, elim))
+                continue;
+            while (a - 1 - lag >= lo && s_repeats_frame(t, a - 1, lag, elim))
+                a--;
+            while (b < hi && s_repeats_frame(t, b, lag, elim))
+                b++;
+            if (b - a >= S_REPEAT_MIN && b - a <= lag + S_SAME_FRAMES &&
+                qc_rms(t, a, b) > S_PRESENT_RATIO * floor) {
+                *v = (s_event_t){.at = a, .len = b - a, .kind = S_REPEAT};
+                return;
+            }
+        }
+    }
+    v->len = 0;
+    if (!phase_check)
+        return;
+    /* the change point of e: D(j) = sum of e^2 over [j, j + p) - over [j - p, j) */
+    const int64_t p = (int64_t)llround(period), p1 = (int64_t)period + 1;
+    int64_t j0 = v->at - p, j1 = v->at + p;
+    if (j0 - p - p1 < lo)
+        j0 = lo + p + p1;
+    if (j1 + p > hi)
+        j1 = hi - p;
+    if (j0 <= j1) {
+        const int64_t n = j1 - j0 + 2 * p;
+        double *cum = malloc(sizeof(double) * (size_t)(n + 1));
+        if (cum) {
+            cum[0] = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double se = 0;
+                for (int c = 0; c < t->ch; c++) {
+                    double e = s_shift_e(t, c, j0 - p + i, period);
+                    se += e * e;
+                }
+                cum[i + 1] = cum[i] + se;
+            }
+            double best = -1;
+            for (int64_t j = j0; j <= j1; j++) {
+                const int64_t i = j - (j0 - p);
+                double dj = (cum[i + p] - cum[i]) - (cum[i] - cum[i - p]);
+                if (dj > best)
+                    best = dj, v->at = j;
+            }
+            free(cum);
+        }
+    }
+    int64_t lag = 0;
+    if (s_same_wave(t, v->at, period, lo, hi, &lag) && lag > 0) {
+        double skip = period * ceil((double)lag / period) - (double)lag;
+        v->len = (int64_t)llround(skip);
+        *skip_period = p;
+    }
+}
+
 static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, int64_t note_off,
-                    double period, qc_dropouts_t *out)
+                    double period, bool phase_check, double floor, int64_t min_run,
+                    qc_dropouts_t *out)
 {
     /* how far a jump in phase may lie from the damage's other signs: the burst's period
      * and a block either side */
@@ -422,6 +554,7 @@ static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, i
         }
     }
 
+    s_event_t first = {.at = -1};
     for (int i = 0; i < e->n; i++) {
         const s_event_t *v = &e->ev[i];
         if (v->kind == S_OWN) {
@@ -457,9 +590,15 @@ static void s_tally(const qc_take_t *t, s_events_t *e, int64_t lo, int64_t hi, i
         }
         if (out->first < 0 || v->at < out->first) {
             out->first = v->at;
-            out->first_len = v->len;
-            out->first_what = s_kind_names[v->kind];
+            first = *v;
         }
+    }
+    /* the earliest, as its reason tells it */
+    if (out->first >= 0) {
+        s_describe(t, lo, hi, floor, min_run, period, phase_check, &first, &out->first_period);
+        out->first = first.at;
+        out->first_len = first.len;
+        out->first_what = s_kind_names[first.kind];
     }
 }
 
@@ -726,12 +865,15 @@ static void s_one_pass_any(const qc_take_t *t, int ch, int64_t from, int64_t to,
  * correlates at least S_PHASE_ALIKE and lies S_PHASE_OFF frames or more from a whole
  * number of periods. An abrupt change of timbre keeps its phase or matches nothing; a
  * lost or repeated block matches the old waveform shifted by its length. */
-static bool s_same_wave(const qc_take_t *t, int64_t at, double period, int64_t lo, int64_t hi)
+static bool s_same_wave(const qc_take_t *t, int64_t at, double period, int64_t lo, int64_t hi,
+                        int64_t *lag_out)
 {
     const int ch = t->ch;
     const int64_t n = (int64_t)ceil(period), sk = (n + 3) / 4, a = at + sk, l0 = n + sk + 2,
                   l1 = l0 + n;
     const int64_t step = n / S_PHASE_READS > 1 ? n / S_PHASE_READS : 1;
+    if (lag_out)
+        *lag_out = 0;
     if (a + n > hi || a - l1 < lo)
         return true; /* cannot tell: keep it */
     double saa = 0;
@@ -752,6 +894,8 @@ static bool s_same_wave(const qc_take_t *t, int64_t at, double period, int64_t l
             best = r, best_lag = lag;
     }
     double off = fabs((double)best_lag - period * round((double)best_lag / period));
+    if (lag_out)
+        *lag_out = best_lag;
     return best >= S_PHASE_ALIKE && off >= S_PHASE_OFF;
 }
 
@@ -839,7 +983,7 @@ static void s_find_shifts(const qc_take_t *t, int64_t from, int64_t to, double p
                     break;
                 }
             }
-            if (s_same_wave(t, at, period, from, to))
+            if (s_same_wave(t, at, period, from, to, NULL))
                 s_found(ev, at, 1, S_SHIFT);
             k += 3 * nb;
         }
@@ -916,6 +1060,6 @@ int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t note_
     s_one_pass_any(t, ch, from, to, period, clip, min_run, floor, &ev);
     if (phase_check)
         s_find_shifts(t, from, to, period, &ev);
-    s_tally(t, &ev, from, to, note_off, period, out);
+    s_tally(t, &ev, from, to, note_off, period, phase_check, floor, min_run, out);
     return out->zero_runs + out->held_runs + out->repeats + out->jumps;
 }

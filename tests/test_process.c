@@ -32,6 +32,7 @@
 #define S_HOLD     48000 /* note-on to note-off: 1 s */
 #define S_TAIL     19200 /* after the note-off: 0.4 s */
 #define S_NOISE_DB -80.0
+#define S_BLOCK    64 /* frames of a damaged block: an audio driver's period */
 
 /* One take as another recorder would leave it. */
 typedef struct {
@@ -46,6 +47,13 @@ typedef struct {
                         * its header still says `frames`) */
     bool silent;       /* noise only */
     bool frames_field; /* the sidecar says how many frames the recorder wrote */
+    bool digital;      /* no noise: a synth's output written straight to the file */
+    int partials;      /* the sawtooth's partials (0: 8); 1: a sine */
+    /* damage a node or a cable could do, S_BLOCK frames from this frame (0: none) */
+    int64_t zero_at;   /* set to zero */
+    int64_t repeat_at; /* the block before it again, in its place */
+    int64_t skip_at; /* lost from here: what follows moves up, the file ends `skip` frames early */
+    int64_t skip;    /* frames lost at skip_at */
 } s_take_t;
 
 static s_take_t s_take(const char *instrument, int note, int velocity)
@@ -84,26 +92,38 @@ static void s_write(const char *dir, const char *id, const s_take_t *tk)
     uint32_t seed = 0x9e3779b9u ^ (uint32_t)(tk->note * 131 + tk->velocity);
     double noise = pow(10.0, S_NOISE_DB / 20.0);
     double hz = 440.0 * pow(2.0, (tk->note - 69 + tk->cents / 100.0) / 12.0);
-    double amp = pow(10.0, tk->peak_db / 20.0) / 1.6; /* 8 partials of 1/k peak near 1.6 */
+    const int partials = tk->partials > 0 ? tk->partials : 8;
+    double amp = pow(10.0, tk->peak_db / 20.0) / (partials > 1 ? 1.6 : 1.0); /* 1/k: near 1.6 */
     int64_t attack = S_RATE / 500;
-    for (int64_t i = 0; i < tk->frames; i++) {
-        double v = noise * s_gauss(&seed);
-        if (!tk->silent && i >= tk->note_on) {
-            double env = i - tk->note_on < attack ? (double)(i - tk->note_on) / attack : 1.0;
-            if (i > tk->note_off)
-                env *= exp(-(double)(i - tk->note_off) / (0.06 * S_RATE));
-            double ph = 2.0 * M_PI * hz * (double)(i - tk->note_on) / S_RATE, s = 0;
-            for (int k = 1; k <= 8 && k * hz < S_RATE / 2; k++)
-                s += sin(k * ph) / k;
-            v += amp * env * s;
-        }
-        x[i] = (float)v;
+    for (int64_t i = 0; i < tk->frames && !tk->silent; i++) {
+        if (i < tk->note_on)
+            continue;
+        double env = i - tk->note_on < attack ? (double)(i - tk->note_on) / attack : 1.0;
+        if (i > tk->note_off)
+            env *= exp(-(double)(i - tk->note_off) / (0.06 * S_RATE));
+        double ph = 2.0 * M_PI * hz * (double)(i - tk->note_on) / S_RATE, s = 0;
+        for (int k = 1; k <= partials && k * hz < S_RATE / 2; k++)
+            s += sin(k * ph) / k;
+        x[i] = (float)(amp * env * s);
     }
+    /* the damage is done to the instrument's signal, before the analog noise */
+    if (tk->zero_at > 0)
+        memset(x + tk->zero_at, 0, sizeof *x * S_BLOCK);
+    if (tk->repeat_at > 0)
+        memcpy(x + tk->repeat_at, x + tk->repeat_at - S_BLOCK, sizeof *x * S_BLOCK);
+    int64_t frames = tk->frames;
+    if (tk->skip_at > 0) {
+        memmove(x + tk->skip_at, x + tk->skip_at + tk->skip,
+                sizeof *x * (size_t)(frames - tk->skip_at - tk->skip));
+        frames -= tk->skip;
+    }
+    for (int64_t i = 0; i < frames && !tk->digital; i++)
+        x[i] = (float)(x[i] + noise * s_gauss(&seed));
     SF_INFO info = {
         .samplerate = S_RATE, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_24};
     SNDFILE *sf = sf_open(wav, SFM_WRITE, &info);
     assert_non_null(sf);
-    assert_int_equal(sf_writef_float(sf, x, tk->frames), tk->frames);
+    assert_int_equal(sf_writef_float(sf, x, frames), frames);
     sf_close(sf);
     free(x);
     if (tk->keep > 0) { /* the copy that stopped short: the header's sizes stay */
@@ -485,6 +505,97 @@ static void test_no_preroll(void **state)
     bb_rm_rf(dir);
 }
 
+/* Damage a node, a cable or a synth's own output does, 416.7 ms into the note (finding 9 of
+ * the second tester): 64 frames set to zero, a 64-frame block that repeats the one before
+ * it, 37 frames lost. Each is failed with a reason that names its kind and length as it was
+ * done, and its place within 1 ms: on a digital take (no noise), and where the damage came
+ * before the analog noise (a synth's glitch recorded through its analog output), on a bright
+ * sawtooth and on a sine. Each damage has its own instrument (the same damage in two takes
+ * of one note would be the instrument's own). */
+static void test_dropout_reasons(void **state)
+{
+    (void)state;
+    char dir[256], raw[300];
+    test_tmpdir(dir, sizeof dir, "proc-dropout");
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+    const int notes[] = {45, 48, 57};
+    const char *kinds[] = {"Zeros", "Repeat", "Skip"};
+    const char *variants[] = {"Digital", "Noisy", "Sine"};
+    const int64_t at = S_PREROLL + 20000; /* 416.7 ms after the note-on */
+    char inst[3][3][32];
+    for (int v = 0; v < 3; v++)
+        for (int k = 0; k < 3; k++) {
+            snprintf(inst[v][k], sizeof inst[v][k], "%s %s", variants[v], kinds[k]);
+            for (int n = 0; n < 3; n++) {
+                s_take_t tk = s_take(inst[v][k], notes[n], 100);
+                tk.digital = v == 0;
+                tk.partials = v == 2 ? 1 : 8;
+                if (k == 0)
+                    tk.zero_at = at;
+                else if (k == 1)
+                    tk.repeat_at = at;
+                else
+                    tk.skip_at = at, tk.skip = 37;
+                char id[64];
+                snprintf(id, sizeof id, "%s_%s_%d", variants[v], kinds[k], notes[n]);
+                s_write(raw, id, &tk);
+            }
+        }
+    char *out, *err;
+    char path[400];
+    snprintf(path, sizeof path, "%s/lib", dir);
+    const char *args[] = {"process", "--in", raw, "--out", path, NULL};
+    int rc = s_process(&out, &err, args);
+    if (rc != 0)
+        fail_msg("process: exit %d\n%s\n%s", rc, out, err);
+    free(out);
+    free(err);
+    snprintf(path, sizeof path, "%s/lib/manifest.json", dir);
+    json_t *manifest = json_load_file(path, 0, NULL);
+    assert_non_null(manifest);
+    int wrong = 0;
+    for (int v = 0; v < 3; v++)
+        for (int k = 0; k < 3; k++)
+            for (int n = 0; n < 3; n++) {
+                json_t *qc =
+                    json_object_get(s_manifest_take(manifest, inst[v][k], notes[n], 100), "qc");
+                const char *why = json_string_value(json_object_get(qc, "reasons"));
+                /* exact zeros on a digital take, the noise over them on the others (where
+                 * the waveform crosses zero beside them, the noise hides a few frames more);
+                 * a splice, the frames it skips in the note's period */
+                const char *w =
+                    k == 0   ? v == 0 ? "dropout: a run of zeros (" : "dropout: a silent gap ("
+                    : k == 1 ? "dropout: a repeated block ("
+                             : "dropout: a jump";
+                const char *r = why ? strstr(why, w) : NULL;
+                long long len = -1, period = -1;
+                double ms = -1, len_ms = -1;
+                if (r && k < 2)
+                    sscanf(r + strlen(w), "%lld frames, %lf ms) at %lf ms", &len, &len_ms, &ms);
+                else if (r && (r = strstr(r, "(the waveform skips ")))
+                    sscanf(r,
+                           "(the waveform skips %lld frames, or that and whole periods of %lld) at "
+                           "%lf ms",
+                           &len, &period, &ms);
+                /* the reason's place counts from the onset (a frame in the file) */
+                json_int_t onset = json_integer_value(json_object_get(qc, "onset"));
+                double place = (double)(at - onset) * 1000.0 / S_RATE;
+                double hz = 440.0 * pow(2.0, (notes[n] - 69) / 12.0);
+                bool len_ok = k < 2 ? len >= 64 && len <= (v == 0 ? 64 : 72) &&
+                                          fabs(len_ms - len * 1000.0 / S_RATE) < 0.06
+                                    : len == 37 && llabs(period - llround(S_RATE / hz)) <= 1;
+                if (!len_ok || fabs(ms - place) > 1.0) {
+                    printf("%s note %d: want \"%s\" at %.1f ms, got %s\n", inst[v][k], notes[n], w,
+                           place, why ? why : "(no reason)");
+                    wrong++;
+                }
+            }
+    json_decref(manifest);
+    assert_int_equal(wrong, 0);
+    bb_rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +605,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_quiet_take_reason),
         cmocka_unit_test(test_out_checked_first),
         cmocka_unit_test(test_no_preroll),
+        cmocka_unit_test(test_dropout_reasons),
     };
     return test_main_group(tests, argc, argv);
 }

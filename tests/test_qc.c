@@ -648,8 +648,7 @@ static void test_real_dropouts_found(void **state)
     const int notes[] = {60, 52, 60, 48, 33};
     const qc_src_t srcs[] = {QC_SRC_OSC, QC_SRC_TIMGM6MB, QC_SRC_TIMGM6MB, QC_SRC_MUSESCORE,
                              QC_SRC_OSC};
-    const char *kinds[] = {"a run of zeros (64 frame(s))", "a repeated block (64 frame(s))",
-                           "a jump"};
+    const char *kinds[] = {"a run of zeros (64 frames", "a repeated block (64 frames", "a jump"};
     const double at[] = {150, 260, 370};
     int tested = 0, hidden = 0, avail = 0;
     for (int k = 0; k < 5; k++) {
