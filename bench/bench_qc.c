@@ -3,7 +3,7 @@
  * SoundFont instruments rendered by FluidSynth and band-limited oscillators, in the take
  * model a node records, ground truth kept). Prints figures; asserts nothing.
  *
- *   bench_qc [--every N] [--no-aubio] [--src NAME] [--damage N]
+ *   bench_qc [--every N] [--no-aubio] [--src NAME] [--part tuning|held-out] [--damage N]
  *            [--process N [--raw-dir DIR] [--process-only]]
  *
  * One row per corpus (SoundFont or the oscillators) and part (tuning, held-out), then the
@@ -24,9 +24,11 @@
  * takes to run it again by hand). --damage N: how many injected dropouts (zeros, a
  * repeated block, a spliced-out block) are found, on every N-th take. The instrument's
  * latency prior is applied as batcherbird process does. The whole run takes a few
- * minutes (rendering dominates); --every N takes every N-th take only.
+ * minutes (rendering dominates); --every N takes every N-th take only; --part tuning (or
+ * held-out) measures one part only, so that the held-out figures stay unseen while tuning.
  * Environment: BENCH_QC_VERBOSE=1 lists every take off by more than 1.5 ms, cut, failed or
- * given a false dropout, and each instrument's latency prior (on stderr);
+ * given a false dropout, and each instrument's latency prior (on stderr); =2 also every take
+ * as analysed, before the prior;
  * BENCH_QC_TAKE=name:note:velocity analyses that one take only (its instrument's prior is
  * then learnt from it alone), and with
  * BENCH_QC_DUMP=file.wav also writes that take (32-bit float WAV) for a look in an editor.
@@ -330,7 +332,7 @@ int main(int argc, char **argv)
     bool process_only = false;
     int damage = 0;
     bool aubio = true;
-    int only = -1;
+    int only = -1, only_part = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--every") && i + 1 < argc)
             every = atoi(argv[++i]);
@@ -344,7 +346,14 @@ int main(int argc, char **argv)
             process_only = true;
         else if (!strcmp(argv[i], "--damage") && i + 1 < argc)
             damage = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--src") && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--part") && i + 1 < argc) {
+            const char *name = argv[++i];
+            only_part = !strcmp(name, "tuning") ? 0 : !strcmp(name, "held-out") ? 1 : -2;
+            if (only_part < 0) {
+                fprintf(stderr, "bench_qc: --part is tuning or held-out, not %s\n", name);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--src") && i + 1 < argc) {
             const char *name = argv[++i];
             for (int s = 0; s < QC_SRC_COUNT; s++)
                 if (!strcmp(name, qc_real_src_name((qc_src_t)s)))
@@ -354,8 +363,9 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: bench_qc [--every N] [--no-aubio] [--src NAME] [--damage N] "
-                            "[--process N [--raw-dir DIR] [--process-only]]\n");
+            fprintf(stderr,
+                    "usage: bench_qc [--every N] [--no-aubio] [--src NAME] [--part P] [--damage N] "
+                    "[--process N [--raw-dir DIR] [--process-only]]\n");
             return 2;
         }
     }
@@ -390,6 +400,8 @@ int main(int argc, char **argv)
             continue;
         }
         for (int part = 0; part < 2; part++) {
+            if (only_part >= 0 && part != only_part)
+                continue;
             size_t n = qc_real_takes(NULL, 0, 1u << src, part == 0, part == 1, every);
             qc_real_spec_t *specs = calloc(n + 1, sizeof *specs);
             qc_real_takes(specs, n, 1u << src, part == 0, part == 1, every);
@@ -435,6 +447,24 @@ int main(int argc, char **argv)
                     tk[i].aubio = s_aubio(&t, from);
                 }
                 qc_real_free(&t);
+            }
+            /* BENCH_QC_VERBOSE=2: every take as analysed, before the prior (ms after note-on) */
+            for (size_t i = 0;
+                 i < n && getenv("BENCH_QC_VERBOSE") && atoi(getenv("BENCH_QC_VERBOSE")) >= 2;
+                 i++) {
+                const dsp_analysis_t *a = &tk[i].a;
+                if (tk[i].inst < 0)
+                    continue;
+                const double ms = 1000.0 / a->rate;
+                fprintf(stderr,
+                        "take: %s note %d vel %d: true start %.2f audible %.2f foot %.2f present "
+                        "%.2f onset %.2f %s\n",
+                        insts[tk[i].inst].name, specs[i].note, specs[i].velocity,
+                        (double)(tk[i].true_start - a->note_on) * ms,
+                        (double)(tk[i].audible - a->note_on) * ms,
+                        a->onset_foot >= 0 ? (double)(a->onset_foot - a->note_on) * ms : NAN,
+                        (double)(a->onset_present - a->note_on) * ms,
+                        (double)(a->onset - a->note_on) * ms, a->attack_clear ? "clear" : "slow");
             }
             /* the instrument's latency prior, as process and the export apply it */
             double c0 = s_cpu_s();

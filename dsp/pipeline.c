@@ -79,6 +79,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
                 const dsp_pipeline_config_t *cfg, dsp_analysis_t *a)
 {
     memset(a, 0, sizeof *a);
+    a->onset_foot = -1;
     if (!x || !info || frames <= 0 || ch < 1 || ch > DSP_MAX_CHANNELS || rate <= 0 ||
         info->note_on < 0 || info->note_on > frames)
         return BB_EINVAL;
@@ -142,6 +143,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
     }
     a->onset = onset;
     a->onset_present = on.present;
+    a->onset_foot = on.foot;
     a->attack_clear = on.clear;
     a->onset_source = on.clear ? DSP_ONSET_CLEAR : DSP_ONSET_EXTRAPOLATED;
 
@@ -439,6 +441,7 @@ char *dsp_analysis_json(const dsp_analysis_t *a)
         json_object_set_new(doc, "note_on", json_integer(a->note_on)) ||
         json_object_set_new(doc, "rate", json_integer(a->rate)) ||
         json_object_set_new(doc, "onset_present", json_integer(a->onset_present)) ||
+        json_object_set_new(doc, "onset_foot", json_integer(a->onset_foot)) ||
         json_object_set_new(doc, "attack_clear", json_boolean(a->attack_clear)) ||
         json_object_set_new(doc, "onset_source", json_integer(a->onset_source)) ||
         json_object_set_new(doc, "clip_db", bb_json_real(a->clip_db)) ||
@@ -476,6 +479,8 @@ int dsp_analysis_from_json(const char *json, dsp_analysis_t *a)
     GETI(rate);
     GETI(onset);
     GETI(onset_present);
+    a->onset_foot = -1; /* not in the JSON of older versions */
+    GETI(onset_foot);
     GETI(onset_source);
     GETI(release_end);
     GETI(cut_start);

@@ -147,6 +147,8 @@ typedef struct {
     int64_t onset;         /* frame where the attack begins */
     int64_t onset_present; /* from here the note stands above the noise floor (the latest
                             * an onset may be) */
+    int64_t onset_foot;    /* a fainter foot may stand above the floor from here (before
+                            * onset_present); -1: none seen */
     bool attack_clear;     /* 10 dB over the floor within 0.5 ms: onset known to a few frames */
     int onset_source;      /* dsp_onset_source_t */
     int64_t release_end;   /* frame where the tail has decayed into the floor */
@@ -206,7 +208,9 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
  * above the floor (and by the take's start); keeps the pre-attack margin and fades.
  * Returns true when the onset moved. Clear attacks are left alone, unless the prior was
  * learnt from clear attacks behind lead-ins (at_ceiling, not pooled): then one starting
- * after note-on + the latency moves there. Unknown priors leave every take alone. */
+ * after note-on + the latency moves there; or unless the take shows a faint foot before it
+ * (onset_foot): then it moves to the later of the foot and note-on + the latency. Unknown
+ * priors leave every take alone. */
 bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *prior);
 
 /* A jump in a take whose note another take also jumps at, within this many ms of the same

@@ -81,6 +81,7 @@ typedef struct {
     int64_t onset;     /* the start */
     int64_t present;   /* the change point: from here the note stands above the floor */
     int64_t loud;      /* the first sample above_noise_db over the floor */
+    int64_t foot;      /* a fainter foot may stand above the floor from here; -1: none seen */
     bool clear;        /* 10 dB over the floor within 0.5 ms of the change point */
     double rise_power; /* slow attacks: the q of the fitted power law (0 when clear) */
 } qc_onset_t;

@@ -31,7 +31,10 @@
  * the ceiling is a swell that began well under the floor, and stands.
  * Applying: a slow attack's onset becomes note-on + the delay, but never later than the
  * point where the take already stands above its floor, never before the take's first
- * frame; the cut keeps its pre-attack margin. Without a prior, the ceiling only ever moves
+ * frame; the cut keeps its pre-attack margin. A clear attack whose take shows a faint foot
+ * before it (onset_foot, qc_onset.c) began by then: it starts at the later of the foot and
+ * note-on + the delay (the foot alone may be noise; the instrument's notes do not begin
+ * before its latency), never later than its own start. Without a prior, the ceiling only ever moves
  * a slow attack earlier.
  */
 #include <math.h>
@@ -183,10 +186,19 @@ bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *p)
      * detected start */
     bool clear = a->attack_clear || a->onset_source == DSP_ONSET_CLEAR;
     bool lead_in = p->known && p->at_ceiling && !p->pooled && p->takes > 0;
-    if (clear && !lead_in)
+    /* a clear attack after a faint foot: the note may stand above the floor from the foot,
+     * and the instrument's notes begin at its latency; it starts at the later of the two */
+    bool foot = clear && !lead_in && p->known && a->onset_foot >= 0 && a->onset_foot < a->onset;
+    if (clear && !lead_in && !foot)
         return false;
     int64_t at;
-    if (clear) {
+    if (foot) {
+        at = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
+        if (at < a->onset_foot)
+            at = a->onset_foot;
+        if (at >= a->onset)
+            return false;
+    } else if (clear) {
         at = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
         if (at >= a->onset)
             return false;

@@ -7,8 +7,14 @@
  * subtracted, continued, from the region. Hum is a steady sine that would otherwise hide
  * a quiet note's first milliseconds; what remains of the floor is broadband noise of
  * power sigma_c^2 per channel (measured on the same pre-roll once the hum is removed), and
- * z = mean over channels of x^2 / sigma_c^2 (mean 1 in the floor) measures the sound in
- * units of it.
+ * z = sum over channels of w_c x_c^2 / sigma_c^2 (mean 1 in the floor) measures the sound in
+ * units of it. The weights w_c (summing to 1) are each channel's share of the note's excess
+ * over its floor where the note is loud (from the loud sample to 2.5 ms after it): the
+ * matched weighting for a weak sound in independent channel noise, so a note panned to one
+ * channel is not diluted by the other channel's noise (equal weights halve its excess).
+ * Assumption: the note's balance between the channels at its foot is the balance of its
+ * first loud milliseconds (a pan or a fixed stereo image). Noise alone gives z a variance of
+ * 2 sum w_c^2 per frame (chi-square(1) per channel), which the standard errors below use.
  *
  * 1. Loud: the first sample above_noise_db over the floor. Noise alone never gets there;
  *    it says a note is there, not where it began.
@@ -21,11 +27,18 @@
  *    in windows of a period of the note (1 to 10 ms) or of 1 ms (a lone first edge of a
  *    low note) while the mean z of one of them stays above 1 + S_WALK_EXCESS (the note
  *    at -4.6 dB of the floor's power) and S_WALK_SE standard errors of the window's mean
- *    over 1 (z is the mean of ch chi-square(1) values: variance 2 / ch per frame, so
- *    2 / (ch w) for a w-frame mean; 0.43 for a 1 ms stereo window at 48 kHz, below which
- *    noise alone walked back a millisecond or two in one take of twenty); one window
- *    below that is bridged. That point, "present",
+ *    over 1 (variance 2 sum w_c^2 / w for a w-frame mean; 0.43 for a 1 ms stereo window at
+ *    48 kHz with equal weights, below which noise alone walked back a millisecond or two in
+ *    one take of twenty); one window below that is bridged. That point, "present",
  *    is where the note first stands above the floor, and no onset is ever later.
+ * 3b. A foot too faint for any one window (a string's first bow noise, 1-2 ms at half the
+ *    floor's power before its step): the span [p, present) whose mean z stands the most
+ *    standard errors over the floor's 1 (for a flat foot, the span that starts where the
+ *    foot does), when at least S_WALK_SE, searched S_FOOT_BACK_MS back. Many spans are
+ *    tried, so noise alone finds such a foot now and then: it is kept as "foot", weaker
+ *    evidence than "present", and only the instrument's latency acts on it
+ *    (qc_instrument.c: a clear attack after a foot starts at the later of the foot and the
+ *    latency).
  * 4. Clear attacks: nothing of the note before the change point, and the mean z over the
  *    S_CLEAR_MS after it at least S_CLEAR_Z (10 dB over the floor within half a
  *    millisecond): the change point is the onset, to a few frames.
@@ -61,8 +74,9 @@
 #define S_WALK_MS       1.0  /* walk-back windows: a period of the note, at least this ... */
 #define S_WALK_MAX_MS   10.0 /* ... and at most this */
 #define S_WALK_EXCESS   0.35
-#define S_WALK_SE       3.0 /* ... and at least this many standard errors of its mean */
-#define S_STEP_MS       1.0 /* a sound S_STEP_Z over the floor (7 dB) within this is a step */
+#define S_WALK_SE       3.0  /* ... and at least this many standard errors of its mean */
+#define S_FOOT_BACK_MS  10.0 /* a faint foot is looked for this far before "present" */
+#define S_STEP_MS       1.0  /* a sound S_STEP_Z over the floor (7 dB) within this is a step */
 #define S_STEP_Z        5.0
 #define S_FOOT_DB       30.0  /* the foot ends 30 dB over the floor ... */
 #define S_FOOT_SHARE    0.01  /* ... or at this share of the first maximum's power */
@@ -86,6 +100,8 @@ typedef struct {
     int ch;
     double *y;                                     /* n * ch, interleaved */
     double inv[DSP_MAX_CHANNELS];                  /* 1 / residual noise power per channel */
+    double wt[DSP_MAX_CHANNELS];                   /* z's weight per channel over its power */
+    double w2;                                     /* sum of the squared channel weights */
     double noise_sq;                               /* residual noise power summed over channels */
     double hum_hz;                                 /* 0: no hum removed */
     double coef[DSP_MAX_CHANNELS][2 * S_HUM_HARM]; /* sin, cos per harmonic and channel */
@@ -166,6 +182,21 @@ static double s_hum_fit(const qc_take_t *t, int64_t pre, int c, double f, double
 
 static bool s_region_fill(const qc_take_t *t, s_region_t *r, int64_t to);
 
+/* z's channel weights: each channel's share of the note's excess over its floor (in units of
+ * that floor) over [a, b), or equal weights (excess NULL, or no excess anywhere). */
+static void s_region_weigh(s_region_t *r, const double *excess)
+{
+    double sum = 0;
+    for (int c = 0; excess && c < r->ch; c++)
+        sum += excess[c] > 0 ? excess[c] : 0;
+    r->w2 = 0;
+    for (int c = 0; c < r->ch; c++) {
+        double w = sum > 0 ? (excess[c] > 0 ? excess[c] : 0) / sum : 1.0 / r->ch;
+        r->wt[c] = w * r->inv[c];
+        r->w2 += w * w;
+    }
+}
+
 /* The hum and the residual floor, fitted before `from`. */
 static void s_region_init(const qc_take_t *t, int64_t from, s_region_t *r)
 {
@@ -218,6 +249,7 @@ static void s_region_init(const qc_take_t *t, int64_t from, s_region_t *r)
         r->inv[c] = 1.0 / nsq;
         r->noise_sq += nsq;
     }
+    s_region_weigh(r, NULL);
 }
 
 /* Fills the region's samples from r->from up to `to` (DC and hum removed). */
@@ -269,8 +301,8 @@ static inline double s_z(const s_region_t *r, int64_t i)
     const double *y = r->y + (i - r->from) * r->ch;
     double z = 0;
     for (int c = 0; c < r->ch; c++)
-        z += y[c] * y[c] * r->inv[c];
-    return z / r->ch;
+        z += y[c] * y[c] * r->wt[c];
+    return z;
 }
 
 static double s_mean_z(const s_region_t *r, int64_t a, int64_t b)
@@ -418,7 +450,7 @@ int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to, do
                   double expected_hz, qc_onset_t *out)
 {
     memset(out, 0, sizeof *out);
-    out->onset = out->present = out->loud = -1;
+    out->onset = out->present = out->loud = out->foot = -1;
     const int64_t ms = t->rate / 1000 > 0 ? t->rate / 1000 : 1;
     const double floor = t->noise_rms > 1e-7 ? t->noise_rms : 1e-7;
     const double rise = floor * pow(10.0, above_noise_db / 20.0);
@@ -446,6 +478,18 @@ int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to, do
         free(r.y);
         out->onset = out->present = loud;
         return 0;
+    }
+
+    /* the note's balance between the channels, where it is loud */
+    {
+        double ex[DSP_MAX_CHANNELS] = {0};
+        const int64_t a = loud, b = r.from + r.n;
+        for (int64_t i = a; i < b; i++)
+            for (int c = 0; c < r.ch; c++)
+                ex[c] += r.y[(i - r.from) * r.ch + c] * r.y[(i - r.from) * r.ch + c];
+        for (int c = 0; c < r.ch && b > a; c++)
+            ex[c] = ex[c] / (double)(b - a) * r.inv[c] - 1.0;
+        s_region_weigh(&r, b > a ? ex : NULL);
     }
 
     /* 2. the change point */
@@ -476,13 +520,27 @@ int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to, do
             int64_t w = wins[k];
             /* S_WALK_SE standard errors of a w-frame mean of z in the floor: z is a
              * mean of ch chi-square(1) values (variance 2 / ch) */
-            double se = S_WALK_SE * sqrt(2.0 / (double)(r.ch * w));
+            double se = S_WALK_SE * sqrt(2.0 * r.w2 / (double)w);
             double thr = 1 + (se > S_WALK_EXCESS ? se : S_WALK_EXCESS);
             if (present - w >= search_from && s_mean_z(&r, present - w, present) > thr)
                 present -= w, moved = true;
             else if (present - 2 * w >= search_from &&
                      s_mean_z(&r, present - 2 * w, present - w) > thr)
                 present -= 2 * w, moved = true; /* one window in a trough or in the noise */
+        }
+    }
+    /* 3b. a foot too faint for the walk's windows: the span [p, present) whose mean z
+     * stands most standard errors over the floor's (1; a flat foot's start maximises it),
+     * when that is at least S_WALK_SE */
+    out->foot = -1;
+    {
+        double sum = 0, best = S_WALK_SE;
+        const int64_t lo = present - (int64_t)(S_FOOT_BACK_MS * ms);
+        for (int64_t i = present - 1, n = 1; i >= search_from && i >= r.from && i >= lo; i--, n++) {
+            sum += s_z(&r, i) - 1.0;
+            double score = sum / sqrt(2.0 * r.w2 * (double)n);
+            if (n >= ms / 4 && score > best)
+                best = score, out->foot = i;
         }
     }
     out->present = present;
@@ -507,9 +565,14 @@ int qc_find_onset(const qc_take_t *t, int64_t search_from, int64_t search_to, do
             half_s = 0.5 / expected_hz;
         if (half_s > 7.5e-3)
             half_s = 7.5e-3;
-        double se = S_WALK_SE * sqrt(2.0 / (double)(r.ch * win));
-        out->onset = s_extrapolate(t, &r, present, half_s, win,
-                                   se > S_WALK_EXCESS ? se : S_WALK_EXCESS, &out->rise_power);
+        /* the excess z where "present" was placed, in units of the floor's total power
+         * (z weighs the channels: a note in one of two channels has twice the excess
+         * there) */
+        double se = S_WALK_SE * sqrt(2.0 * r.w2 / (double)win);
+        double unit = 1.0 / ((double)r.ch * r.w2);
+        out->onset =
+            s_extrapolate(t, &r, present, half_s, win,
+                          (se > S_WALK_EXCESS ? se : S_WALK_EXCESS) * unit, &out->rise_power);
     }
     free(r.y);
     return 0;
