@@ -458,8 +458,11 @@ static s_fluid_t *s_fluid(qc_src_t src, int file, int rate)
 }
 #endif
 
+static void s_pre_clear(void);
+
 void qc_real_shutdown(void)
 {
+    s_pre_clear();
 #ifdef S_FLUID
     for (int s = 0; s < QC_SRC_COUNT; s++)
         for (int k = 0; k < 2; k++)
@@ -467,54 +470,146 @@ void qc_real_shutdown(void)
 #endif
 }
 
-/* The clean note played by TiMidity++ from a one-note MIDI file (into x, max frames,
- * stereo): dry (no reverb, chorus or delay), 24-bit, no noise shaping, amplification 50 %
- * (a single note stays under full scale), channel 10 for a kit. TiMidity starts the note a
- * constant few frames in; like any instrument's latency, that is part of the take. Returns
- * the frames up to where the tail stays below S_SILENT, or -1. */
-static int64_t s_render_timidity(const qc_real_inst_t *in, const qc_real_spec_t *sp, int64_t hold,
-                                 int64_t max, float *x)
+/* ---- TiMidity++ ---- */
+
+/* One note as TiMidity++ plays it: what its MIDI file and its run depend on. */
+typedef struct {
+    int inst, note, velocity, bend, rate;
+    int32_t off_ms; /* the note-off */
+} s_tim_key_t;
+
+static s_tim_key_t s_tim_key(const qc_real_inst_t *in, const qc_real_spec_t *sp, int64_t hold)
 {
-    const int rate = sp->rate;
+    int bend = 8192 + (int)lround(sp->detune_cents / 200.0 * 8192.0);
+    return (s_tim_key_t){.inst = (int)(in - s_inst),
+                         .note = sp->note,
+                         .velocity = sp->velocity,
+                         .bend = bend < 0       ? 0
+                                 : bend > 16383 ? 16383
+                                                : bend,
+                         .rate = sp->rate,
+                         .off_ms = (int32_t)(hold * 1000 / sp->rate)};
+}
+
+/* Writes the one-note MIDI file of k. Returns 0, -1 on error. */
+static int s_tim_midi(const char *path, const s_tim_key_t *k)
+{
+    const qc_real_inst_t *in = &s_inst[k->inst];
     const bool kit = in->bank == 128;
     const uint8_t chan = kit ? 9 : 0;
-    int bend = 8192 + (int)lround(sp->detune_cents / 200.0 * 8192.0);
-    bend = bend < 0 ? 0 : bend > 16383 ? 16383 : bend;
-    const int32_t off_ms = (int32_t)(hold * 1000 / rate);
     smf_event_t ev[] = {
         {0, {(uint8_t)(0xB0 | chan), 7, 127}},
         {0, {(uint8_t)(0xB0 | chan), 11, 127}},
         {0, {(uint8_t)(0xC0 | chan), (uint8_t)(kit ? 0 : in->program), 0}},
-        {0, {(uint8_t)(0xE0 | chan), (uint8_t)(bend & 0x7F), (uint8_t)(bend >> 7)}},
-        {0, {(uint8_t)(0x90 | chan), (uint8_t)sp->note, (uint8_t)sp->velocity}},
-        {off_ms, {(uint8_t)(0x80 | chan), (uint8_t)sp->note, 0}},
+        {0, {(uint8_t)(0xE0 | chan), (uint8_t)(k->bend & 0x7F), (uint8_t)(k->bend >> 7)}},
+        {0, {(uint8_t)(0x90 | chan), (uint8_t)k->note, (uint8_t)k->velocity}},
+        {k->off_ms, {(uint8_t)(0x80 | chan), (uint8_t)k->note, 0}},
     };
+    return smf_write(path, ev, sizeof ev / sizeof ev[0], (int32_t)(S_MAX_TAIL_S * 1000));
+}
+
+/* Reads TiMidity's WAV (into x, max frames, stereo), up to where the tail stays below
+ * S_SILENT. Returns the frames, -1 when it cannot be read. */
+static int64_t s_tim_read(const char *wav, int rate, int64_t hold, int64_t max, float *x)
+{
+    SF_INFO fi = {0};
+    SNDFILE *f = sf_open(wav, SFM_READ, &fi);
+    int64_t n = -1;
+    if (f && fi.channels == 2 && fi.samplerate == rate) {
+        n = sf_readf_float(f, x, max);
+        int64_t last = 0;
+        for (int64_t i = 0; i < 2 * n; i++)
+            last = fabsf(x[i]) >= S_SILENT ? i / 2 : last;
+        if (n > hold && n > last + S_QUIET_FRAMES)
+            n = last + S_QUIET_FRAMES > hold ? last + S_QUIET_FRAMES : hold;
+    }
+    if (f)
+        sf_close(f);
+    return n;
+}
+
+/* The command that plays `files` (MIDI paths, each written beside it as NAME.wav) at rate:
+ * dry (no reverb, chorus or delay), 24-bit, no noise shaping, amplification 50 % (a single
+ * note stays under full scale). Malloc'd. */
+static char *s_tim_command(int rate, const char *out, char *const *files, size_t n)
+{
+    size_t len = 512 + (out ? strlen(out) + 8 : 0);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(files[i]) + 3;
+    char *cmd = malloc(len);
+    if (!cmd)
+        return NULL;
+    int at = snprintf(cmd, len,
+                      S_TIMIDITY " -c " S_FREEPATS_CFG " -s %d -Ow --output-24bit --output-stereo "
+                                 "-A50 -EFreverb=0 -EFchorus=0 -EFdelay=0 -EFns=0",
+                      rate);
+    if (out)
+        at += snprintf(cmd + at, len - (size_t)at, " -o '%s'", out);
+    for (size_t i = 0; i < n; i++)
+        at += snprintf(cmd + at, len - (size_t)at, " '%s'", files[i]);
+    snprintf(cmd + at, len - (size_t)at, " >/dev/null 2>&1");
+    return cmd;
+}
+
+/* Notes qc_real_prefetch had TiMidity play, in s_pre_dir as nN.wav (N: the index). */
+static struct {
+    s_tim_key_t *key;
+    size_t n, cap;
+    char dir[512];
+} s_pre;
+
+static void s_pre_clear(void)
+{
+    char path[600];
+    for (size_t i = 0; i < s_pre.n; i++) {
+        snprintf(path, sizeof path, "%s/n%zu.wav", s_pre.dir, i);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/n%zu.mid", s_pre.dir, i);
+        unlink(path);
+    }
+    if (s_pre.dir[0])
+        rmdir(s_pre.dir);
+    free(s_pre.key);
+    memset(&s_pre, 0, sizeof s_pre);
+}
+
+static bool s_tim_same(const s_tim_key_t *a, const s_tim_key_t *b)
+{
+    return a->inst == b->inst && a->note == b->note && a->velocity == b->velocity &&
+           a->bend == b->bend && a->rate == b->rate && a->off_ms == b->off_ms;
+}
+
+/* The clean note played by TiMidity++ from a one-note MIDI file (into x, max frames,
+ * stereo); channel 10 for a kit. TiMidity starts the note a constant few frames in; like
+ * any instrument's latency, that is part of the take. Read from qc_real_prefetch's
+ * renders when it made this one, else played alone. Returns the frames up to where the
+ * tail stays below S_SILENT, or -1. */
+static int64_t s_render_timidity(const qc_real_inst_t *in, const qc_real_spec_t *sp, int64_t hold,
+                                 int64_t max, float *x)
+{
+    const s_tim_key_t key = s_tim_key(in, sp, hold);
+    char mid[600], wav[600];
+    for (size_t i = 0; i < s_pre.n; i++)
+        if (s_tim_same(&s_pre.key[i], &key)) {
+            snprintf(wav, sizeof wav, "%s/n%zu.wav", s_pre.dir, i);
+            int64_t n = s_tim_read(wav, sp->rate, hold, max, x);
+            if (n >= 0)
+                return n;
+        }
     const char *tmp = getenv("TMPDIR");
-    char dir[512], mid[600], wav[600], cmd[2048];
+    char dir[512];
     snprintf(dir, sizeof dir, "%s/bb_qc_timidity_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         return -1;
     snprintf(mid, sizeof mid, "%s/note.mid", dir);
     snprintf(wav, sizeof wav, "%s/note.wav", dir);
     int64_t n = -1;
-    if (smf_write(mid, ev, sizeof ev / sizeof ev[0], (int32_t)(S_MAX_TAIL_S * 1000)) == 0) {
-        snprintf(cmd, sizeof cmd,
-                 S_TIMIDITY " -c " S_FREEPATS_CFG " -s %d -Ow --output-24bit --output-stereo "
-                            "-A50 -EFreverb=0 -EFchorus=0 -EFdelay=0 -EFns=0 -o '%s' '%s' "
-                            ">/dev/null 2>&1",
-                 rate, wav, mid);
-        SF_INFO fi = {0};
-        SNDFILE *f = system(cmd) == 0 ? sf_open(wav, SFM_READ, &fi) : NULL;
-        if (f && fi.channels == 2 && fi.samplerate == rate) {
-            n = sf_readf_float(f, x, max);
-            int64_t last = 0;
-            for (int64_t i = 0; i < 2 * n; i++)
-                last = fabsf(x[i]) >= S_SILENT ? i / 2 : last;
-            if (n > hold && n > last + S_QUIET_FRAMES)
-                n = last + S_QUIET_FRAMES > hold ? last + S_QUIET_FRAMES : hold;
-        }
-        if (f)
-            sf_close(f);
+    if (s_tim_midi(mid, &key) == 0) {
+        char *files[] = {mid};
+        char *cmd = s_tim_command(sp->rate, wav, files, 1);
+        if (cmd && system(cmd) == 0)
+            n = s_tim_read(wav, sp->rate, hold, max, x);
+        free(cmd);
     }
     unlink(wav);
     unlink(mid);
@@ -554,6 +649,10 @@ static int64_t s_render_clean(const qc_real_inst_t *in, const qc_real_spec_t *sp
         float l[S_CHUNK], r[S_CHUNK];
         if (f) {
             fluid_synth_program_select(f->synth, 0, f->sfont, in->bank, in->program);
+            /* kept loaded: with dynamic sample loading, the reset above unselects the
+             * preset and frees its samples, and the next note of it decoded a MuseScore
+             * preset's Ogg Vorbis samples again (a third of a loop test's time) */
+            fluid_synth_pin_preset(f->synth, f->sfont, in->bank, in->program);
             int bend = 8192 + (int)lround(sp->detune_cents / 200.0 * 8192.0);
             fluid_synth_pitch_bend(f->synth, 0, bend < 0 ? 0 : bend > 16383 ? 16383 : bend);
             fluid_synth_noteon(f->synth, 0, sp->note, sp->velocity);
@@ -587,24 +686,38 @@ static int64_t s_render_clean(const qc_real_inst_t *in, const qc_real_spec_t *sp
     return n;
 }
 
+/* The notes s_gain plays at velocity 127: the lowest and the middle note, every drum of
+ * a kit. Returns how many (at most in->n_notes) written to notes. */
+static int s_gain_notes(const qc_real_inst_t *in, int *notes)
+{
+    const bool kit = in->src == QC_SRC_AVLDRUMS || in->bank == 128;
+    const int step = kit ? 1 : in->n_notes / 2 > 0 ? in->n_notes / 2 : 1;
+    int m = 0;
+    for (int k = 0; k < in->n_notes && (kit || k <= in->n_notes / 2); k += step)
+        notes[m++] = s_note(in, k);
+    return m;
+}
+
+/* The gain of each instrument at 48 and 96 kHz, once known (0: not yet). */
+static double s_gain_cache[S_N_INST][2];
+
 /* The level of an instrument: the gain that puts the louder of its lowest and middle
  * notes at velocity 127 at S_PEAK_DB (low notes are an instrument's loudest, and the
  * peak leaves 3 dB to full scale); a drum kit's loudest drum, whichever it is. Kept per
  * instrument and rate (48 and 96 kHz). */
 static double s_gain(int idx, const qc_real_inst_t *in, int rate)
 {
-    static double cache[S_N_INST][2];
     int slot = rate == 48000 ? 0 : rate == 96000 ? 1 : -1;
-    if (slot >= 0 && cache[idx][slot] > 0)
-        return cache[idx][slot];
+    if (slot >= 0 && s_gain_cache[idx][slot] > 0)
+        return s_gain_cache[idx][slot];
     double peak = 0;
-    const bool kit = in->src == QC_SRC_AVLDRUMS || in->bank == 128;
-    const int step = kit ? 1 : in->n_notes / 2 > 0 ? in->n_notes / 2 : 1;
-    for (int k = 0; k < in->n_notes && (kit || k <= in->n_notes / 2); k += step) {
+    int notes[128];
+    const int m = s_gain_notes(in, notes);
+    for (int k = 0; k < m; k++) {
         qc_real_spec_t sp = QC_REAL_SPEC_INIT;
         sp.rate = rate;
         sp.velocity = 127;
-        sp.note = s_note(in, k);
+        sp.note = notes[k];
         float *x = NULL;
         int64_t upto = (int64_t)in->hold_ms * rate / 1000 + rate / 10; /* the tail is quieter */
         int64_t n = s_render_clean(in, &sp, in->hold_ms, 1.0, upto, &x);
@@ -614,8 +727,95 @@ static double s_gain(int idx, const qc_real_inst_t *in, int rate)
     }
     double g = peak > 0 ? pow(10.0, S_PEAK_DB / 20.0) / peak : 1.0;
     if (slot >= 0)
-        cache[idx][slot] = g;
+        s_gain_cache[idx][slot] = g;
     return g;
+}
+
+/* Adds k to the notes to prefetch unless there already. */
+static bool s_pre_add(const s_tim_key_t *k)
+{
+    for (size_t i = 0; i < s_pre.n; i++)
+        if (s_tim_same(&s_pre.key[i], k))
+            return true;
+    if (s_pre.n == s_pre.cap) {
+        size_t cap = s_pre.cap ? 2 * s_pre.cap : 64;
+        s_tim_key_t *key = realloc(s_pre.key, cap * sizeof *key);
+        if (!key)
+            return false;
+        s_pre.key = key, s_pre.cap = cap;
+    }
+    s_pre.key[s_pre.n++] = *k;
+    return true;
+}
+
+void qc_real_prefetch(const qc_real_spec_t *specs, size_t n)
+{
+    if (!qc_real_available(QC_SRC_FREEPATS))
+        return;
+    if (!s_pre.dir[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(s_pre.dir, sizeof s_pre.dir, "%s/bb_qc_timidity_XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(s_pre.dir)) {
+            s_pre.dir[0] = '\0';
+            return;
+        }
+        atexit(s_pre_clear);
+    }
+    const size_t first = s_pre.n;
+    for (size_t i = 0; i < n; i++) {
+        if (specs[i].inst < 0 || (size_t)specs[i].inst >= S_N_INST)
+            continue;
+        const qc_real_inst_t *in = &s_inst[specs[i].inst];
+        const int rate = specs[i].rate;
+        if (in->src != QC_SRC_FREEPATS || rate < 8000)
+            continue;
+        const int hold_ms = specs[i].hold_ms > 0 ? specs[i].hold_ms : in->hold_ms;
+        s_tim_key_t k = s_tim_key(in, &specs[i], (int64_t)hold_ms * rate / 1000);
+        int slot = rate == 48000 ? 0 : rate == 96000 ? 1 : -1;
+        int notes[128];
+        const int m =
+            slot >= 0 && s_gain_cache[specs[i].inst][slot] > 0 ? 0 : s_gain_notes(in, notes);
+        for (int g = 0; g < m; g++) { /* the level's notes, as s_gain plays them */
+            qc_real_spec_t sp = QC_REAL_SPEC_INIT;
+            sp.rate = rate;
+            sp.velocity = 127;
+            sp.note = notes[g];
+            s_tim_key_t kg = s_tim_key(in, &sp, (int64_t)in->hold_ms * rate / 1000);
+            if (!s_pre_add(&kg))
+                return;
+        }
+        if (!s_pre_add(&k))
+            return;
+    }
+    /* one run per rate: TiMidity writes each nN.mid's note beside it as nN.wav (one that
+     * fails is played alone when asked for) */
+    const size_t count = s_pre.n - first;
+    char **files = calloc(count + 1, sizeof *files);
+    bool *done = calloc(count + 1, sizeof *done);
+    for (size_t i = 0; files && done && i < count; i++) {
+        if (done[i])
+            continue;
+        const int rate = s_pre.key[first + i].rate;
+        size_t m = 0;
+        for (size_t j = i; j < count; j++) {
+            char path[600];
+            snprintf(path, sizeof path, "%s/n%zu.mid", s_pre.dir, first + j);
+            if (done[j] || s_pre.key[first + j].rate != rate)
+                continue;
+            done[j] = true;
+            if (s_tim_midi(path, &s_pre.key[first + j]) == 0 && (files[m] = strdup(path)))
+                m++;
+        }
+        char *cmd = s_tim_command(rate, NULL, files, m);
+        if (cmd && system(cmd) != 0)
+            fprintf(stderr, "qc_real: TiMidity++ failed on %zu notes; each is played alone\n", m);
+        free(cmd);
+        for (size_t j = 0; j < m; j++)
+            free(files[j]), files[j] = NULL;
+    }
+    free(files);
+    free(done);
 }
 
 /* ---- the take ---- */

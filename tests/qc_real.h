@@ -141,7 +141,15 @@ double qc_real_write_raw(size_t *written, const char *dir, const qc_real_spec_t 
                          size_t count);
 /* Writes a take as a 32-bit float WAV. Returns 0, -1 on any error. */
 int qc_real_write_wav(const char *path, const qc_real_take_t *take);
-/* Frees the FluidSynth instances kept between renders. */
+/* Has TiMidity++ play, in one run per rate, every freepats note that rendering specs
+ * will need (their notes and their instruments' level notes), into a temporary folder
+ * qc_real_render then reads them from (a render not prefetched is played alone). TiMidity
+ * sleeps a second before it plays whenever its configuration reported an error, as
+ * Debian's /etc/timidity/timidity.cfg does without fluid-soundfont-gm (reserved, never
+ * installed here): one run per note cost a second each. The renders are the same bytes
+ * as played alone. qc_real_shutdown (or the process's exit) removes the folder. */
+void qc_real_prefetch(const qc_real_spec_t *specs, size_t n);
+/* Frees the FluidSynth instances kept between renders and qc_real_prefetch's renders. */
 void qc_real_shutdown(void);
 
 #endif
