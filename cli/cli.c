@@ -19,6 +19,7 @@ void cli_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    fflush(stdout); /* what was printed before it comes before it in a log of both */
     fprintf(stderr, "batcherbird: %s\n", text);
 }
 

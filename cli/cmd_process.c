@@ -516,6 +516,9 @@ enum { S_OPT_IN = 'i', S_OPT_OUT = 'o', S_OPT_DRY = 'n', S_OPT_HELP = 'h', S_OPT
 int cli_cmd_process(cli_t *cli, int argc, char **argv)
 {
     (void)cli;
+    /* one line at a time: redirected to one file with stderr, the table and the messages
+     * about its takes stay in the order they were written */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     const char *in = NULL, *out = NULL;
     bool dry = false;
     struct option *longs = calloc(dsp_plan_n_fields * 2 + 8, sizeof *longs);

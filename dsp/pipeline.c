@@ -343,10 +343,15 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
             dc_max = fabs(a->dc[c]);
     if (dc_max > 0.01)
         dsp_analysis_reason(a, DSP_WARN, "DC offset of %.1f dBFS (removed)", qc_db(dc_max));
-    /* An offset that comes and goes with the note cannot be subtracted; say so. Clipped
-     * takes are off-centre anyway and already failed. */
+    /* An offset that comes and goes with the note cannot be subtracted; say so, and what
+     * it may be: an asymmetric waveform has its own (a 25 % pulse wave's mean is half its
+     * height), an analog stage that shifts with the note is a fault. Clipped takes are
+     * off-centre anyway and already failed. */
     if (fabs(sound_dc) > 0.02 && a->clip_runs == 0)
-        dsp_analysis_reason(a, DSP_WARN, "DC offset of %.1f dBFS while the note sounds",
+        dsp_analysis_reason(a, DSP_WARN,
+                            "DC offset of %.1f dBFS while the note sounds, kept as recorded: "
+                            "the waveform's own if it is asymmetric (a narrow pulse wave), "
+                            "else check the output stage for an offset that follows the note",
                             qc_db(fabs(sound_dc)));
     if (a->snr_db < cfg->low_snr_db)
         dsp_analysis_reason(a, DSP_WARN, "low signal-to-noise ratio: %.1f dB", a->snr_db);

@@ -143,6 +143,26 @@ static void s_write(const char *dir, const char *id, const s_take_t *tk)
     json_decref(doc);
 }
 
+/* A fresh folder for a test (removed when it passes), with raw/ made in it: its path in
+ * dir, raw/'s in raw and lib/'s (for --out, not made) in lib. */
+static void s_folders(const char *tag, char dir[256], char raw[300], char lib[300])
+{
+    test_tmpdir(dir, 256, tag);
+    snprintf(raw, 300, "%s/raw", dir);
+    snprintf(lib, 300, "%s/lib", dir);
+    assert_int_equal(bb_mkdir_p(raw), 0);
+}
+
+/* lib/manifest.json, read (the caller releases it). */
+static json_t *s_load_manifest(const char *lib)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/manifest.json", lib);
+    json_t *manifest = json_load_file(path, 0, NULL);
+    assert_non_null(manifest);
+    return manifest;
+}
+
 /* Runs batcherbird process with args (NULL-terminated); stdout and stderr in *out, *err. */
 static int s_process(char **out, char **err, const char *const *args)
 {
@@ -198,10 +218,7 @@ static void test_c4_reasons(void **state)
 {
     (void)state;
     char dir[256], raw[300], lib[300];
-    test_tmpdir(dir, sizeof dir, "proc-c4");
-    snprintf(raw, sizeof raw, "%s/raw", dir);
-    snprintf(lib, sizeof lib, "%s/lib", dir);
-    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_folders("proc-c4", dir, raw, lib);
     const int notes[] = {48, 60};
     for (int k = 0; k < 2; k++) {
         s_take_t tk = s_take("Drifty", notes[k], 100);
@@ -219,9 +236,7 @@ static void test_c4_reasons(void **state)
     free(out);
     free(err);
     char path[400];
-    snprintf(path, sizeof path, "%s/manifest.json", lib);
-    json_t *manifest = json_load_file(path, 0, NULL);
-    assert_non_null(manifest);
+    json_t *manifest = s_load_manifest(lib);
     assert_string_equal(
         json_string_value(json_object_get(
             json_array_get(json_object_get(manifest, "instruments"), 0), "note_names")),
@@ -250,10 +265,7 @@ static void test_truncated_takes(void **state)
 {
     (void)state;
     char dir[256], raw[300], lib[300];
-    test_tmpdir(dir, sizeof dir, "proc-trunc");
-    snprintf(raw, sizeof raw, "%s/raw", dir);
-    snprintf(lib, sizeof lib, "%s/lib", dir);
-    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_folders("proc-trunc", dir, raw, lib);
     s_take_t whole = s_take("Saw", 45, 100);
     s_write(raw, "saw_45", &whole);
     s_take_t cut = s_take("Saw", 47, 100);
@@ -284,10 +296,7 @@ static void test_truncated_takes(void **state)
         fail_msg("a file cut in its release:\n%s", out);
     free(out);
     free(err);
-    char path[400];
-    snprintf(path, sizeof path, "%s/manifest.json", lib);
-    json_t *manifest = json_load_file(path, 0, NULL);
-    assert_non_null(manifest);
+    json_t *manifest = s_load_manifest(lib);
     json_t *in = json_array_get(json_object_get(manifest, "instruments"), 0);
     assert_int_equal(json_array_size(json_object_get(in, "samples")), 2); /* A1, D2 */
     json_t *b1 = s_manifest_take(manifest, "Saw", 47, 100);
@@ -307,10 +316,7 @@ static void test_failed_instrument_listed(void **state)
 {
     (void)state;
     char dir[256], raw[300], lib[300];
-    test_tmpdir(dir, sizeof dir, "proc-failed");
-    snprintf(raw, sizeof raw, "%s/raw", dir);
-    snprintf(lib, sizeof lib, "%s/lib", dir);
-    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_folders("proc-failed", dir, raw, lib);
     s_take_t saw = s_take("Saw", 45, 100);
     s_write(raw, "saw_45", &saw);
     for (int k = 0; k < 2; k++) {
@@ -329,9 +335,7 @@ static void test_failed_instrument_listed(void **state)
     free(out);
     free(err);
     char path[400];
-    snprintf(path, sizeof path, "%s/manifest.json", lib);
-    json_t *manifest = json_load_file(path, 0, NULL);
-    assert_non_null(manifest);
+    json_t *manifest = s_load_manifest(lib);
     json_t *insts = json_object_get(manifest, "instruments");
     assert_int_equal(json_array_size(insts), 2);
     json_t *mute = NULL;
@@ -375,9 +379,7 @@ static void test_failed_instrument_listed(void **state)
         fail_msg("process again: exit %d\n%s\n%s", rc, out, err);
     free(out);
     free(err);
-    snprintf(path, sizeof path, "%s/manifest.json", lib);
-    manifest = json_load_file(path, 0, NULL);
-    assert_non_null(manifest);
+    manifest = s_load_manifest(lib);
     insts = json_object_get(manifest, "instruments");
     assert_int_equal(json_array_size(insts), 2);
     for (size_t i = 0; i < json_array_size(insts); i++)
@@ -467,10 +469,7 @@ static void test_no_preroll(void **state)
 {
     (void)state;
     char dir[256], raw[300], lib[300];
-    test_tmpdir(dir, sizeof dir, "proc-nopre");
-    snprintf(raw, sizeof raw, "%s/raw", dir);
-    snprintf(lib, sizeof lib, "%s/lib", dir);
-    assert_int_equal(bb_mkdir_p(raw), 0);
+    s_folders("proc-nopre", dir, raw, lib);
     s_take_t cut = s_take("Cut", 45, 100);
     cut.note_on = S_RATE / 1000; /* 1 ms */
     cut.note_off = cut.note_on + S_HOLD;
@@ -490,10 +489,7 @@ static void test_no_preroll(void **state)
         fail_msg("process: exit %d\n%s\n%s", rc, out, err);
     free(out);
     free(err);
-    char path[400];
-    snprintf(path, sizeof path, "%s/manifest.json", lib);
-    json_t *manifest = json_load_file(path, 0, NULL);
-    assert_non_null(manifest);
+    json_t *manifest = s_load_manifest(lib);
     json_t *qc = json_object_get(s_manifest_take(manifest, "Cut", 45, 100), "qc");
     assert_non_null(qc);
     assert_true(json_is_null(json_object_get(qc, "noise_db")));
@@ -596,6 +592,38 @@ static void test_dropout_reasons(void **state)
     bb_rm_rf(dir);
 }
 
+/* Redirected to one file with stderr, as a user logs a run, what was printed comes in the
+ * order it was printed (finding 12 of the second tester: stdout was buffered, so the errors
+ * came first): the table and the first instrument's export come before the error about
+ * the second's folder, which Batcherbird did not write. */
+static void test_log_in_order(void **state)
+{
+    (void)state;
+    char dir[256], raw[300], lib[300], log[300], bin[512], cmd[2048], mine[400];
+    s_folders("proc-order", dir, raw, lib);
+    snprintf(log, sizeof log, "%s/run.log", dir);
+    s_take_t alpha = s_take("Alpha", 45, 100);
+    s_write(raw, "alpha_45", &alpha);
+    s_take_t saw = s_take("Saw", 45, 100);
+    s_write(raw, "saw_45", &saw);
+    snprintf(mine, sizeof mine, "%s/Saw", lib);
+    assert_int_equal(bb_mkdir_p(mine), 0);
+    snprintf(mine, sizeof mine, "%s/Saw/readme.txt", lib);
+    assert_int_equal(bb_write_file_atomic(mine, "mine\n", 5), 0);
+    test_bin(bin, sizeof bin, "batcherbird");
+    snprintf(cmd, sizeof cmd, "'%s' process --in '%s' --out '%s' >'%s' 2>&1", bin, raw, lib, log);
+    int rc = system(cmd);
+    char *text = s_read(log);
+    assert_non_null(text);
+    const char *row = strstr(text, "  A1");
+    const char *done = strstr(text, "Alpha: 1 sample(s) in ");
+    const char *error = strstr(text, "exporting Saw: ");
+    if (rc == 0 || !row || !done || !error || error < row || error < done)
+        fail_msg("the log of a run (status %d) is not in the order it was written:\n%s", rc, text);
+    free(text);
+    bb_rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -606,6 +634,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_out_checked_first),
         cmocka_unit_test(test_no_preroll),
         cmocka_unit_test(test_dropout_reasons),
+        cmocka_unit_test(test_log_in_order),
     };
     return test_main_group(tests, argc, argv);
 }
