@@ -41,6 +41,20 @@ struct coord_store_t {
     int n_stmts;
 };
 
+/* A growing array's room for one more element: arr (n used of *cap, elements of `size`
+ * bytes) as it is while there is room, else reallocated to twice *cap (first when empty).
+ * Returns NULL when out of memory (arr and *cap are then unchanged). */
+static void *s_grow(void *arr, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return arr;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *na = realloc(arr, nc * size);
+    if (na)
+        *cap = nc;
+    return na;
+}
+
 static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, session TEXT, caps BLOB,"
@@ -395,15 +409,12 @@ int coord_store_batch_ids(coord_store_t *self, bool only_active, uint64_t **ids,
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint64_t *ni = realloc(*ids, cap * sizeof *ni);
-            if (!ni) {
-                s_done(self, st);
-                return BB_ENOMEM;
-            }
-            *ids = ni;
+        uint64_t *ni = s_grow(*ids, *n, &cap, sizeof **ids, 16);
+        if (!ni) {
+            s_done(self, st);
+            return BB_ENOMEM;
         }
+        *ids = ni;
         (*ids)[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
     }
     s_done(self, st);
@@ -701,13 +712,10 @@ int coord_store_note_analyses(coord_store_t *self, uint64_t batch, int idx, int 
         const char *text = (const char *)sqlite3_column_text(st, 0);
         if (!text)
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            char **nv = realloc(v, cap * sizeof *nv);
-            if (!nv)
-                break;
-            v = nv;
-        }
+        char **nv = s_grow(v, n, &cap, sizeof *v, 8);
+        if (!nv)
+            break;
+        v = nv;
         if (!(v[n] = strdup(text)))
             break;
         n++;
@@ -878,16 +886,13 @@ int coord_store_export_rows(coord_store_t *self, uint64_t batch, int idx,
     size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            coord_export_row_t *nr = realloc(rows, cap * sizeof *nr);
-            if (!nr) {
-                s_done(self, st);
-                coord_export_rows_free(rows, n);
-                return BB_ENOMEM;
-            }
-            rows = nr;
+        coord_export_row_t *nr = s_grow(rows, n, &cap, sizeof *rows, 32);
+        if (!nr) {
+            s_done(self, st);
+            coord_export_rows_free(rows, n);
+            return BB_ENOMEM;
         }
+        rows = nr;
         s_job_row(st, &rows[n].job);
         memset(&rows[n].take, 0, sizeof rows[n].take);
         n++;
@@ -926,13 +931,10 @@ int coord_store_node_names(coord_store_t *self, char ***names_out, size_t *n_out
     char **names = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn)
-                break;
-            names = nn;
-        }
+        char **nn = s_grow(names, n, &cap, sizeof *names, 8);
+        if (!nn)
+            break;
+        names = nn;
         const unsigned char *t = sqlite3_column_text(st, 0);
         names[n] = strdup(t ? (const char *)t : "");
         if (names[n])
@@ -959,15 +961,12 @@ static int s_text_list(coord_store_t *self, const char *sql, bool bind, int64_t 
     size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **ni = realloc(ids, cap * sizeof *ni);
-            if (!ni) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            ids = ni;
+        char **ni = s_grow(ids, n, &cap, sizeof *ids, 64);
+        if (!ni) {
+            rc = SQLITE_NOMEM;
+            break;
         }
+        ids = ni;
         const unsigned char *t = sqlite3_column_text(st, 0);
         if (!(ids[n] = strdup(t ? (const char *)t : ""))) {
             rc = SQLITE_NOMEM;
@@ -1034,15 +1033,12 @@ int coord_store_take_paths(coord_store_t *self, uint64_t batch, char ***paths, s
         return rc;
     size_t cap = 0;
     while (step == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **grown = realloc(*paths, cap * sizeof *grown);
-            if (!grown) {
-                rc = BB_ENOMEM;
-                break;
-            }
-            *paths = grown;
+        char **grown = s_grow(*paths, *n, &cap, sizeof **paths, 32);
+        if (!grown) {
+            rc = BB_ENOMEM;
+            break;
         }
+        *paths = grown;
         const unsigned char *t = sqlite3_column_text(st, 0);
         (*paths)[*n] = strdup(t ? (const char *)t : "");
         if (!(*paths)[*n]) {
@@ -1113,15 +1109,12 @@ int coord_store_library_files(coord_store_t *self, const char *root, coord_lib_f
     size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            coord_lib_file_t *nf = realloc(files, cap * sizeof *nf);
-            if (!nf) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            files = nf;
+        coord_lib_file_t *nf = s_grow(files, n, &cap, sizeof *files, 64);
+        if (!nf) {
+            rc = SQLITE_NOMEM;
+            break;
         }
+        files = nf;
         s_text(st, 0, files[n].path, sizeof files[n].path);
         files[n].size = (uint64_t)sqlite3_column_int64(st, 1);
         files[n].crc32 = (uint32_t)sqlite3_column_int64(st, 2);
@@ -1299,15 +1292,12 @@ int coord_store_plan_all(coord_store_t *self, coord_plan_row_t **rows_out, size_
     size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            coord_plan_row_t *nr = realloc(rows, cap * sizeof *nr);
-            if (!nr) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            rows = nr;
+        coord_plan_row_t *nr = s_grow(rows, n, &cap, sizeof *rows, 8);
+        if (!nr) {
+            rc = SQLITE_NOMEM;
+            break;
         }
+        rows = nr;
         rows[n].batch_id = (uint64_t)sqlite3_column_int64(st, 0);
         rows[n].inst_idx = sqlite3_column_int(st, 1);
         rows[n].next_seq = sqlite3_column_int(st, 2);

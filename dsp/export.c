@@ -861,6 +861,22 @@ static bool s_failed_ours(const char *path, const char *safe)
     return ours;
 }
 
+/* The instrument `instrument` (NULL: unnamed) as cfg exports it, its safe folder name set;
+ * no sample or skipped take yet. */
+static dsp_export_inst_t s_inst_init(const dsp_export_config_t *cfg, const char *instrument)
+{
+    dsp_export_inst_t inst = {.name = instrument ? instrument : "",
+                              .bit_depth = cfg->bit_depth,
+                              .flac = cfg->flac,
+                              .tune = cfg->tune,
+                              .loop_sustain = cfg->loop_sustain,
+                              .amp_release_s = cfg->amp_release_s,
+                              .map = cfg->map,
+                              .notes = cfg->notes};
+    bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
+    return inst;
+}
+
 /* An instrument whose takes all failed QC: no folder, no instrument files; its record (the
  * takes, their reasons and waveforms) in DSP_EXPORT_FAILED_DIR so that the manifest and
  * the report list it. Returns BB_ENOTFOUND with the reason, or the error that kept the
@@ -870,16 +886,8 @@ static int s_export_failed(const dsp_export_config_t *cfg, const char *instrumen
 {
     char why[160];
     snprintf(why, sizeof why, "all %zu take(s) failed QC; no instrument files written", n);
-    dsp_export_inst_t inst = {.name = instrument ? instrument : "",
-                              .bit_depth = cfg->bit_depth,
-                              .flac = cfg->flac,
-                              .tune = cfg->tune,
-                              .loop_sustain = cfg->loop_sustain,
-                              .amp_release_s = cfg->amp_release_s,
-                              .map = cfg->map,
-                              .notes = cfg->notes,
-                              .failed = why};
-    bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
+    dsp_export_inst_t inst = s_inst_init(cfg, instrument);
+    inst.failed = why;
     char dir[S_PATH_MAX], path[S_PATH_MAX];
     int rc = s_path(dir, sizeof dir, err, errlen, "%s/%s", cfg->out_dir, DSP_EXPORT_FAILED_DIR);
     if (!rc && s_failed_path(path, sizeof path, cfg->out_dir, inst.safe)) {
@@ -929,15 +937,7 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
         usable += takes[i].analysis.verdict != DSP_FAIL;
     if (usable == 0) /* an instrument with no sample gets no instrument files */
         return s_export_failed(cfg, instrument, takes, n, err, errlen);
-    dsp_export_inst_t inst = {.name = instrument ? instrument : "",
-                              .bit_depth = cfg->bit_depth,
-                              .flac = cfg->flac,
-                              .tune = cfg->tune,
-                              .loop_sustain = cfg->loop_sustain,
-                              .amp_release_s = cfg->amp_release_s,
-                              .map = cfg->map,
-                              .notes = cfg->notes};
-    bb_safe_name(inst.name, inst.safe, sizeof inst.safe);
+    dsp_export_inst_t inst = s_inst_init(cfg, instrument);
     dsp_library_file_t *owned = NULL, *own_read = NULL;
     size_t n_owned = 0;
     char staging[S_PATH_MAX], old[S_PATH_MAX], samples_dir[S_PATH_MAX];

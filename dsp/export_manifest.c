@@ -272,6 +272,24 @@ static int s_cmp_folder(const void *a, const void *b)
     return strcmp(fa, fb);
 }
 
+/* Appends doc (stolen) to the growing array *docs (*n used of *cap). Returns 0, or
+ * BB_ENOMEM with doc released. */
+static int s_push_doc(json_t ***docs, size_t *n, size_t *cap, json_t *doc)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        json_t **nd = realloc(*docs, nc * sizeof *nd);
+        if (!nd) {
+            json_decref(doc);
+            return BB_ENOMEM;
+        }
+        *docs = nd;
+        *cap = nc;
+    }
+    (*docs)[(*n)++] = doc;
+    return 0;
+}
+
 /* Parses the instrument records under root (of the folders `member` accepts). *docs is
  * malloc'd. */
 static int s_load_records(const char *root, bool (*member)(void *, const char *), void *member_arg,
@@ -307,19 +325,9 @@ static int s_load_records(const char *root, bool (*member)(void *, const char *)
             snprintf(err, errlen, "%s is damaged or misplaced: export that instrument again", path);
             rc = BB_EINVAL;
             json_decref(doc);
-        } else if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            json_t **nd = realloc(docs, nc * sizeof *nd);
-            if (!nd) {
-                rc = BB_ENOMEM;
-                json_decref(doc);
-            } else {
-                docs = nd;
-                cap = nc;
-            }
+        } else {
+            rc = s_push_doc(&docs, &n, &cap, doc);
         }
-        if (!rc)
-            docs[n++] = doc;
         free(text);
     }
     closedir(d);
@@ -347,19 +355,9 @@ static int s_load_records(const char *root, bool (*member)(void *, const char *)
         if (bb_json_load(&doc, text, tlen, perr, sizeof perr) ||
             bb_json_get_string(doc, "folder", &folder) || strcmp(folder, folder_of) != 0) {
             json_decref(doc); /* not a record of ours: the next failed export replaces it */
-        } else if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            json_t **nd = realloc(docs, nc * sizeof *nd);
-            if (!nd) {
-                rc = BB_ENOMEM;
-                json_decref(doc);
-            } else {
-                docs = nd;
-                cap = nc;
-            }
+        } else {
+            rc = s_push_doc(&docs, &n, &cap, doc);
         }
-        if (!rc && doc && folder && strcmp(folder, folder_of) == 0)
-            docs[n++] = doc;
         free(text);
     }
     if (d)

@@ -425,6 +425,26 @@ static void s_check_spools_empty(void)
             fail_msg("%s's spool still holds %d file(s)", names[i], s_spool_files(names[i]));
 }
 
+/* The batch finishes (`after`: what happened before, for the message). */
+static void s_expect_done(const char *after)
+{
+    int final = s_wait_batch_final(240);
+    if (final != BB__BATCH_STATE__BATCH_DONE) {
+        s_dump_logs();
+        fail_msg("after %s the batch ended in state %d (-1: still running)", after, final);
+    }
+}
+
+/* The piano's and the organ's takes are each in the library and the database exactly
+ * once, and the nodes' spools are empty. */
+static void s_check_whole(void)
+{
+    s_check_library(&s_piano);
+    s_check_library(&s_organ);
+    s_check_db(s_planned(&s_piano) + s_planned(&s_organ));
+    s_check_spools_empty();
+}
+
 /* ---- 1. coordinator killed mid-batch, started again on the same state ---- */
 
 static int s_restart_setup(void **state)
@@ -453,15 +473,8 @@ static void test_coordinator_restart(void **state)
         /* nodes keep recording what they had queued while it is away; then it comes back */
         assert_int_equal(s_coord_start(), 0);
     }
-    int final = s_wait_batch_final(240);
-    if (final != BB__BATCH_STATE__BATCH_DONE) {
-        s_dump_logs();
-        fail_msg("after the restart the batch ended in state %d (-1: still running)", final);
-    }
-    s_check_library(&s_piano);
-    s_check_library(&s_organ);
-    s_check_db(planned);
-    s_check_spools_empty();
+    s_expect_done("the restart");
+    s_check_whole();
     /* the restarted coordinator reports the finished batch like any other */
     char *out = NULL;
     const char *args[] = {"status", "1", NULL};
@@ -601,17 +614,10 @@ static void test_node_vanishes(void **state)
                           "2",
                           NULL};
     assert_int_equal(test_fixture_node_start(&s_fx, 0, s_piano.node, slow), 0);
-    int final = s_wait_batch_final(240);
-    if (final != BB__BATCH_STATE__BATCH_DONE) {
-        s_dump_logs();
-        fail_msg("after node-a came back the batch ended in state %d (-1: still running)", final);
-    }
+    s_expect_done("node-a came back");
     assert_true(s_wait_node(s_piano.node, "online", 30));
     s_check_prerolls(restarted);
-    s_check_library(&s_piano);
-    s_check_library(&s_organ);
-    s_check_db(s_planned(&s_piano) + s_planned(&s_organ));
-    s_check_spools_empty();
+    s_check_whole();
     s_stop_all_checked();
 }
 
@@ -643,15 +649,8 @@ static void test_node_frozen_and_back(void **state)
         s_dump_logs();
         fail_msg("node-a did not come back online after it thawed");
     }
-    int final = s_wait_batch_final(240);
-    if (final != BB__BATCH_STATE__BATCH_DONE) {
-        s_dump_logs();
-        fail_msg("after node-a thawed the batch ended in state %d (-1: still running)", final);
-    }
-    s_check_library(&s_piano);
-    s_check_library(&s_organ);
-    s_check_db(s_planned(&s_piano) + s_planned(&s_organ));
-    s_check_spools_empty();
+    s_expect_done("node-a thawed");
+    s_check_whole();
     s_stop_all_checked();
 }
 
@@ -1011,12 +1010,13 @@ static int s_take_files(const char *id, const char *ext)
     return bb_exists(path) ? 1 : 0;
 }
 
-static void s_fake_submit(void)
+/* Submits `notes` x `velocities` of Fake Keys to the fake node with `retakes` retakes, and
+ * waits for the first two jobs (the node's window). */
+static void s_fake_submit_notes(const char *notes, const char *velocities, const char *retakes)
 {
-    /* three notes: two jobs come at once (the node's window), the third after one is done */
     const char *args[] = {"submit",  "--instrument", "Fake Keys", "--node",    FAKE_NAME,
-                          "--notes", "C3:D3",        "--hold",    "0.2",       "--release",
-                          "0.3",     "--velocities", "100",       "--retakes", "0",
+                          "--notes", notes,          "--hold",    "0.2",       "--release",
+                          "0.3",     "--velocities", velocities,  "--retakes", retakes,
                           "--out",   s_lib,          NULL};
     /* the StartTake calls wait in our socket until we serve them */
     assert_int_equal(s_cli(NULL, args), 0);
@@ -1025,6 +1025,12 @@ static void s_fake_submit(void)
         test_dump_log(&s_fx.coord);
         fail_msg("the coordinator sent %d job(s) to the fake node, expected 2", s_fake.n_jobs);
     }
+}
+
+/* Three notes: two jobs come at once (the node's window), the third after one is done. */
+static void s_fake_submit(void)
+{
+    s_fake_submit_notes("C3:D3", "100", "0");
 }
 
 /* Waits until take `id` is checked (its verdict no longer -1, pending); returns the
@@ -1046,16 +1052,7 @@ static long long s_wait_checked(const char *id)
 static void test_shared_jump_kept_live(void **state)
 {
     (void)state;
-    const char *args[] = {"submit",  "--instrument", "Fake Keys", "--node",    FAKE_NAME,
-                          "--notes", "C3",           "--hold",    "0.2",       "--release",
-                          "0.3",     "--velocities", "60,100",    "--retakes", "1",
-                          "--out",   s_lib,          NULL};
-    assert_int_equal(s_cli(NULL, args), 0);
-    s_fake_pump(60000, 2);
-    if (s_fake.n_jobs < 2) {
-        test_dump_log(&s_fx.coord);
-        fail_msg("the coordinator sent %d job(s) to the fake node, expected 2", s_fake.n_jobs);
-    }
+    s_fake_submit_notes("C3", "60,100", "1");
     s_fake_jump_at = 7200; /* 150 ms after the note-on */
     const Bb__TakeJob *first = s_fake.jobs[0];
     s_stream_result_t r = s_fake_stream(first, NULL);
