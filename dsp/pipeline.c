@@ -75,6 +75,36 @@ static void s_reason_tail(dsp_analysis_t *a, int level, const dsp_take_info_t *i
                         a->noise_db, info->floor_db);
 }
 
+/* The noise floor (RMS of the loudest channel) at the end of [from, limit), for a take with
+ * no pre-roll: the mean of the last S_TAIL_WINDOWS windows of 10 ms when they stand within
+ * S_TAIL_FLAT_DB of one another (noise; a release still sounding falls from window to
+ * window) and S_TAIL_UNDER_DB or more under the loudest window after `from`; else 0 (not
+ * known: the release runs to the end). */
+#define S_TAIL_WINDOWS  5
+#define S_TAIL_FLAT_DB  1.0
+#define S_TAIL_UNDER_DB 40.0
+static double s_tail_floor(const qc_take_t *t, int64_t from, int64_t limit)
+{
+    const int64_t win = t->rate / 100 > 0 ? t->rate / 100 : 1;
+    if (limit > t->frames)
+        limit = t->frames;
+    if (limit - from < (S_TAIL_WINDOWS + 1) * win)
+        return 0;
+    double lo = INFINITY, hi = 0, sum = 0, loud = 0;
+    for (int k = 0; k < S_TAIL_WINDOWS; k++) {
+        double r = qc_rms(t, limit - (k + 1) * win, limit - k * win);
+        lo = r < lo ? r : lo, hi = r > hi ? r : hi, sum += r;
+    }
+    for (int64_t w = from; w + win <= limit; w += win) {
+        double r = qc_rms(t, w, w + win);
+        loud = r > loud ? r : loud;
+    }
+    if (lo <= 0 || 20.0 * log10(hi / lo) > S_TAIL_FLAT_DB ||
+        20.0 * log10(loud / hi) < S_TAIL_UNDER_DB)
+        return 0;
+    return sum / S_TAIL_WINDOWS;
+}
+
 int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take_info_t *info,
                 const dsp_pipeline_config_t *cfg, dsp_analysis_t *a)
 {
@@ -155,7 +185,12 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
             limit = cap;
     }
     double peak_lin = cfg->end_mode == DSP_END_BELOW_PEAK ? qc_peak(&t, onset, limit) : 0;
-    a->release_end = qc_find_release_end(&t, onset, limit, cfg, peak_lin);
+    /* With no pre-roll, the noise after the sound, where the file holds some, is the floor
+     * the release ends at: else the whole file to its end would be the release. */
+    qc_take_t after = t;
+    if (!floor_known)
+        after.noise_rms = s_tail_floor(&t, note_off > onset ? note_off : onset, limit);
+    a->release_end = qc_find_release_end(&after, onset, limit, cfg, peak_lin);
 
     /* Cut and fades: every sample of an instrument starts the same way, a fixed margin
      * before its onset, faded in over exactly that margin. */
