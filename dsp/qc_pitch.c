@@ -17,12 +17,15 @@
  *
  * KISS FFT plans (their twiddle tables) are made once per size and thread and kept for the
  * thread's life (a plan holds scratch space, so threads cannot share one): making them on
- * every call was a tenth of `batcherbird process`'s time.
+ * every call was a tenth of `batcherbird process`'s time. The FFT's buffers are kept with
+ * them (allocating 128-256 KiB per window cost an mmap, page faults and an munmap each), and
+ * the mono mix of a note is made once for its level blocks and all its windows.
  */
 #include <kiss_fftr.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "qc.h"
 
@@ -37,6 +40,12 @@
 typedef struct {
     int nfft[S_PLANS];
     kiss_fftr_cfg fwd[S_PLANS], inv[S_PLANS];
+    /* scratch of the last call, grown as needed: the FFT's input and output, its spectrum,
+     * the NSDF */
+    float *buf;
+    kiss_fft_cpx *spec;
+    double *nsdf, *mono;
+    size_t buf_n, spec_n, nsdf_n, mono_n;
 } s_plans_t;
 
 static pthread_key_t s_key;
@@ -49,6 +58,10 @@ static void s_plans_free(void *arg)
         kiss_fftr_free(p->fwd[i]);
         kiss_fftr_free(p->inv[i]);
     }
+    free(p->buf);
+    free(p->spec);
+    free(p->nsdf);
+    free(p->mono);
     free(p);
 }
 
@@ -57,16 +70,34 @@ static void s_key_make(void)
     pthread_key_create(&s_key, s_plans_free);
 }
 
-/* The forward and inverse plans of size nfft for this thread; false when out of memory. */
-static bool s_plans(int nfft, kiss_fftr_cfg *fwd, kiss_fftr_cfg *inv)
+/* buf (of *cap elements of size bytes), or a new one in its place when it holds fewer than
+ * n (the old contents are lost); NULL when out of memory (buf is freed, *cap is 0). */
+static void *s_grow(void *buf, size_t *cap, size_t n, size_t size)
+{
+    if (*cap >= n)
+        return buf;
+    free(buf);
+    buf = malloc(n * size);
+    *cap = buf ? n : 0;
+    return buf;
+}
+
+/* This thread's plans and scratch, made on its first call; NULL when out of memory. */
+static s_plans_t *s_thread(void)
 {
     pthread_once(&s_key_once, s_key_make);
     s_plans_t *p = pthread_getspecific(s_key);
     if (!p) {
         if (!(p = calloc(1, sizeof *p)))
-            return false;
+            return NULL;
         pthread_setspecific(s_key, p);
     }
+    return p;
+}
+
+/* The forward and inverse plans of size nfft in p; false when out of memory. */
+static bool s_plans(s_plans_t *p, int nfft, kiss_fftr_cfg *fwd, kiss_fftr_cfg *inv)
+{
     int slot = -1;
     for (int i = 0; i < S_PLANS; i++) {
         if (p->nfft[i] == nfft) {
@@ -119,18 +150,28 @@ static double s_interp(const double *y, int64_t i, int64_t n)
     return den != 0 ? (double)i + 0.5 * (a - c) / den : (double)i;
 }
 
-double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
-                     double *confidence)
+/* The mono mix of frames [from, from + n), DC removed, into mono. */
+static void s_mono(const qc_take_t *t, int64_t from, int64_t n, double *mono)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double m = 0;
+        for (int c = 0; c < t->ch; c++)
+            m += qc_at(t, from + i, c);
+        mono[i] = m / t->ch;
+    }
+}
+
+/* qc_find_pitch on a mono mix: its first min(s_window, avail) frames. p: this thread's. */
+static double s_pitch(s_plans_t *p, const double *mono, int64_t avail, int rate, double expected_hz,
+                      double *confidence)
 {
     *confidence = 0;
-    if (expected_hz <= 0 || from < 0 || to > t->frames)
-        return 0;
-    int64_t w = s_window(t->rate, expected_hz);
-    if (w > to - from)
-        w = to - from;
+    int64_t w = s_window(rate, expected_hz);
+    if (w > avail)
+        w = avail;
     /* an octave either side, and a little beyond so an octave's peak is a whole peak */
-    int64_t min_lag = (int64_t)floor(t->rate / (expected_hz * S_RANGE));
-    int64_t max_lag = (int64_t)ceil(t->rate / (expected_hz / S_RANGE));
+    int64_t min_lag = (int64_t)floor(rate / (expected_hz * S_RANGE));
+    int64_t max_lag = (int64_t)ceil(rate / (expected_hz / S_RANGE));
     if (min_lag < 2)
         min_lag = 2;
     if (max_lag > w / 2)
@@ -140,22 +181,19 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
 
     int nfft = s_fft_size((int)(2 * w));
     kiss_fftr_cfg fwd = NULL, inv = NULL;
-    bool planned = s_plans(nfft, &fwd, &inv);
-    float *buf = calloc((size_t)nfft, sizeof(float));
-    double *mono = malloc(sizeof(double) * (size_t)w);
-    kiss_fft_cpx *spec = malloc(sizeof(kiss_fft_cpx) * (size_t)(nfft / 2 + 1));
-    double *nsdf = calloc((size_t)max_lag + 2, sizeof(double));
-    double hz = 0;
-    if (!planned || !buf || !mono || !spec || !nsdf)
-        goto done;
+    /* nsdf: lags up to max_lag + 1, then (the refinement) up to w / 2 + 4 */
+    if (!s_plans(p, nfft, &fwd, &inv) ||
+        !(p->buf = s_grow(p->buf, &p->buf_n, (size_t)nfft, sizeof(float))) ||
+        !(p->spec = s_grow(p->spec, &p->spec_n, (size_t)nfft / 2 + 1, sizeof(kiss_fft_cpx))) ||
+        !(p->nsdf = s_grow(p->nsdf, &p->nsdf_n, (size_t)(w / 2 + 6), sizeof(double))))
+        return 0;
+    float *buf = p->buf;
+    kiss_fft_cpx *spec = p->spec;
+    double *nsdf = p->nsdf;
 
-    for (int64_t i = 0; i < w; i++) {
-        double m = 0;
-        for (int c = 0; c < t->ch; c++)
-            m += qc_at(t, from + i, c);
-        mono[i] = m / t->ch;
+    for (int64_t i = 0; i < w; i++)
         buf[i] = (float)mono[i];
-    }
+    memset(buf + w, 0, sizeof(float) * (size_t)(nfft - w));
     kiss_fftr(fwd, buf, spec);
     for (int k = 0; k <= nfft / 2; k++) {
         spec[k].r = spec[k].r * spec[k].r + spec[k].i * spec[k].i;
@@ -164,9 +202,10 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
     kiss_fftri(inv, spec, buf); /* buf[tau] = nfft * r(tau) */
 
     /* m(tau) = sum_{j < w - tau} x_j^2 + x_{j+tau}^2, updated as tau grows. */
-    double m = 0;
+    double m0 = 0;
     for (int64_t i = 0; i < w; i++)
-        m += 2 * mono[i] * mono[i];
+        m0 += 2 * mono[i] * mono[i];
+    double m = m0;
     for (int64_t tau = 0; tau <= max_lag + 1; tau++) {
         if (tau > 0) {
             m -= mono[w - tau] * mono[w - tau] + mono[tau - 1] * mono[tau - 1];
@@ -180,7 +219,7 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
         if (nsdf[tau] > nsdf[tau - 1] && nsdf[tau] >= nsdf[tau + 1] && nsdf[tau] > best)
             best = nsdf[tau];
     if (best < 0.3)
-        goto done;
+        return 0;
     int64_t pick = -1;
     for (int64_t tau = min_lag; tau <= max_lag; tau++) {
         if (nsdf[tau] > nsdf[tau - 1] && nsdf[tau] >= nsdf[tau + 1] && nsdf[tau] >= 0.9 * best) {
@@ -189,56 +228,58 @@ double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expect
         }
     }
     if (pick < 0)
-        goto done;
+        return 0;
     double period = s_interp(nsdf, pick, max_lag + 2);
     *confidence = nsdf[pick];
 
-    /* Refine over a whole multiple of the period, inside the window. */
+    /* Refine over a whole multiple of the period, inside the window: only the lags within
+     * four of mult periods are read (m(tau) still runs over every lag up to there). */
     int64_t mult = (int64_t)((w / 2) / period);
     if (mult >= 2) {
         int64_t max2 = (int64_t)(mult * period) + 3;
-        double *nsdf2 = malloc(sizeof(double) * (size_t)(max2 + 2));
-        if (nsdf2) {
-            double m2 = 0;
-            for (int64_t i = 0; i < w; i++)
-                m2 += 2 * mono[i] * mono[i];
-            for (int64_t tau = 0; tau <= max2 + 1 && tau < w; tau++) {
-                if (tau > 0)
-                    m2 -= mono[w - tau] * mono[w - tau] + mono[tau - 1] * mono[tau - 1];
+        int64_t centre = (int64_t)llround(mult * period);
+        double *nsdf2 = nsdf; /* the search's NSDF is done with */
+        double m2 = m0;
+        for (int64_t tau = 0; tau <= max2 + 1 && tau < w; tau++) {
+            if (tau > 0)
+                m2 -= mono[w - tau] * mono[w - tau] + mono[tau - 1] * mono[tau - 1];
+            if (tau >= centre - 4)
                 nsdf2[tau] = m2 > 1e-20 ? 2.0 * ((double)buf[tau] / nfft) / m2 : 0;
-            }
-            int64_t centre = (int64_t)llround(mult * period);
-            int64_t at = centre;
-            for (int64_t tau = centre - 3; tau <= centre + 3; tau++)
-                if (tau > 0 && tau <= max2 && nsdf2[tau] > nsdf2[at])
-                    at = tau;
-            if (at > 0 && at < max2 && nsdf2[at] > 0.5)
-                period = s_interp(nsdf2, at, max2 + 1) / (double)mult;
-            free(nsdf2);
         }
+        int64_t at = centre;
+        for (int64_t tau = centre - 3; tau <= centre + 3; tau++)
+            if (tau > 0 && tau <= max2 && nsdf2[tau] > nsdf2[at])
+                at = tau;
+        if (at > 0 && at < max2 && nsdf2[at] > 0.5)
+            period = s_interp(nsdf2, at, max2 + 1) / (double)mult;
     }
-    hz = period > 0 ? t->rate / period : 0;
-done:
-    free(buf);
-    free(mono);
-    free(spec);
-    free(nsdf);
-    return hz;
+    return period > 0 ? rate / period : 0;
+}
+
+double qc_find_pitch(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
+                     double *confidence)
+{
+    *confidence = 0;
+    if (expected_hz <= 0 || from < 0 || to > t->frames || to <= from)
+        return 0;
+    int64_t w = s_window(t->rate, expected_hz);
+    if (w > to - from)
+        w = to - from;
+    s_plans_t *p = s_thread();
+    if (!p || !(p->mono = s_grow(p->mono, &p->mono_n, (size_t)w, sizeof(double))))
+        return 0;
+    s_mono(t, from, w, p->mono);
+    return s_pitch(p, p->mono, w, t->rate, expected_hz, confidence);
 }
 
 /* ---- the pitch where the note is steady ---- */
 
-/* Mean square of the mono mix over [a, b). */
-static double s_power(const qc_take_t *t, int64_t a, int64_t b)
+/* Mean square of mono[a, b). */
+static double s_power(const double *mono, int64_t a, int64_t b)
 {
     double e = 0;
-    for (int64_t i = a; i < b; i++) {
-        double m = 0;
-        for (int c = 0; c < t->ch; c++)
-            m += qc_at(t, i, c);
-        m /= t->ch;
-        e += m * m;
-    }
+    for (int64_t i = a; i < b; i++)
+        e += mono[i] * mono[i];
     return b > a ? e / (double)(b - a) : 0;
 }
 
@@ -253,15 +294,16 @@ static int s_by_cents(const void *pa, const void *pb)
     return (a->cents > b->cents) - (a->cents < b->cents);
 }
 
-/* Where the level first comes within QC_PITCH_SETTLED_DB of its loudest block in
- * [from, to); *ref gets that block's power (0 when too short to say: from is returned). */
-static int64_t s_settled(const qc_take_t *t, int64_t from, int64_t to, double expected_hz,
-                         double *ref)
+/* Where the level of mono[0, n) first comes within QC_PITCH_SETTLED_DB of its loudest
+ * block (an index into mono); *ref gets that block's power (0 when too short to say: 0 is
+ * returned). */
+static int64_t s_settled(const double *mono, int64_t n, int rate, double expected_hz, double *ref)
 {
-    int64_t blk = t->rate / 100, two = (int64_t)llround(2.0 * t->rate / expected_hz);
+    const int64_t from = 0;
+    int64_t blk = rate / 100, two = (int64_t)llround(2.0 * rate / expected_hz);
     if (blk < two)
         blk = two;
-    int64_t nb = blk > 0 ? (to - from) / blk : 0;
+    int64_t nb = blk > 0 ? n / blk : 0;
     *ref = 0;
     if (nb < 2)
         return from;
@@ -269,7 +311,7 @@ static int64_t s_settled(const qc_take_t *t, int64_t from, int64_t to, double ex
     if (!pw)
         return from;
     for (int64_t b = 0; b < nb; b++) {
-        pw[b] = s_power(t, from + b * blk, from + (b + 1) * blk);
+        pw[b] = s_power(mono, from + b * blk, from + (b + 1) * blk);
         *ref = pw[b] > *ref ? pw[b] : *ref;
     }
     int64_t at = from;
@@ -290,8 +332,13 @@ double qc_steady_pitch(const qc_take_t *t, int64_t from, int64_t to, double expe
     if (expected_hz <= 0 || from < 0 || to > t->frames || to <= from)
         return 0;
     int64_t w = s_window(t->rate, expected_hz);
+    s_plans_t *p = s_thread(); /* p->mono[i]: the mono mix of frame from + i */
+    if (!p || !(p->mono = s_grow(p->mono, &p->mono_n, (size_t)(to - from), sizeof(double))))
+        return 0;
+    const double *mono = p->mono;
+    s_mono(t, from, to - from, p->mono);
     double ref = 0;
-    int64_t start = s_settled(t, from, to, expected_hz, &ref);
+    int64_t start = from + s_settled(mono, to - from, t->rate, expected_hz, &ref);
     if (to - start < w) /* settled late (a swell to the note-off): the last window */
         start = to - w > from ? to - w : from;
     int64_t span = to - start - w; /* room to spread the windows in */
@@ -306,17 +353,17 @@ double qc_steady_pitch(const qc_take_t *t, int64_t from, int64_t to, double expe
     for (int k = 0; k < n; k++) {
         int64_t a = start + (n > 1 ? span * k / (n - 1) : 0);
         int64_t b = a + w < to ? a + w : to;
-        double pw = s_power(t, a, b);
+        double pw = s_power(mono, a - from, b - from);
         if (ref > 0 && pw < floor_pw)
             continue; /* decayed towards the floor */
-        double conf = 0, hz = qc_find_pitch(t, a, b, expected_hz, &conf);
+        double conf = 0, hz = s_pitch(p, mono + (a - from), b - a, t->rate, expected_hz, &conf);
         if (hz > 0)
             r[m++] = (s_reading_t){hz, conf, 1200.0 * log2(hz / expected_hz), pw, a};
     }
     /* the first window after the attack, as one window read it before: what sounds there */
     double attack_conf = 0, attack_hz = 0;
     if (m == 0 || start > from || r[0].from > from)
-        attack_hz = qc_find_pitch(t, from, to, expected_hz, &attack_conf);
+        attack_hz = s_pitch(p, mono, to - from, t->rate, expected_hz, &attack_conf);
     else
         attack_hz = r[0].hz;
     out->attack_hz = attack_hz;
