@@ -11,6 +11,7 @@ packages=(
     libprotobuf-c-dev protobuf-c-compiler
     portaudio19-dev libportmidi-dev
     libsndfile1-dev libkissfft-dev libsqlite3-dev libcmocka-dev libjansson-dev zlib1g-dev
+    libdeflate-dev
     libfyaml-dev
     jackd2 libjack-jackd2-dev libasound2-dev libasound2-plugins
     libfluidsynth-dev timgm6mb-soundfont

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "bb_crc32.h"
 #include "bb_err.h"
@@ -136,6 +137,26 @@ static void test_crc32_known_value(void **state)
     assert_int_equal(bb_crc32(0, "123456789", 9), 0xCBF43926u);
     uint32_t c = bb_crc32(0, "1234", 4);
     assert_int_equal(bb_crc32(c, "56789", 5), 0xCBF43926u);
+    /* a buffer as long as a sample file, at an odd address and length (the folded blocks,
+     * an unaligned head and a tail): zlib's CRC of it, whole and in odd pieces */
+    size_t n = (1u << 20) + 7;
+    unsigned char *buf = malloc(n + 1);
+    assert_non_null(buf);
+    uint32_t seed = 12345;
+    for (size_t i = 0; i < n + 1; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        buf[i] = (unsigned char)(seed >> 24);
+    }
+    uint32_t want = (uint32_t)crc32_z(0, buf + 1, n);
+    assert_int_equal(bb_crc32(0, buf + 1, n), want);
+    c = bb_crc32(0, buf + 1, 3);
+    c = bb_crc32(c, buf + 4, 65541);
+    c = bb_crc32(c, buf + 4 + 65541, n - 3 - 65541);
+    assert_int_equal(c, want);
+    assert_int_equal(bb_crc32_combine(bb_crc32(0, buf + 1, 1000), bb_crc32(0, buf + 1001, n - 1000),
+                                      (uint32_t)(n - 1000)),
+                     want);
+    free(buf);
 }
 
 static void test_take_ids(void **state)
