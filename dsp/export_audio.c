@@ -4,8 +4,10 @@
  * dsp_export_process() works in place on the raw take, in this order: subtract each
  * channel's DC offset (measured by the pipeline), crossfade the loop (the frames before
  * loop_end blend into the frames before loop_start, so the jump from loop_end back to
- * loop_start continues the waveform), then fade in, fade out and gain in one pass. Every
- * step is float; nothing is quantised before the writer.
+ * loop_start continues the waveform), then fade in, fade out and gain in one pass, which
+ * also subtracts the DC when no crossfade came between (one pass over the take instead of
+ * two, the same float operations). Every step is float; nothing is quantised before the
+ * writer.
  *
  * The writer: 32-bit float goes to libsndfile as float. PCM is quantised here, so WAV
  * and FLAC of the same depth hold exactly the same values and the scaling matches
@@ -83,32 +85,41 @@ int dsp_export_process(float *x, int64_t frames, int channels, const dsp_analysi
     if (end <= start || channels < 1)
         return BB_EINVAL;
     int64_t len = end - start;
-
-    /* 1. DC: the pipeline measured it per channel (its dc[] covers DSP_MAX_CHANNELS). */
-    for (int c = 0; c < channels && c < DSP_MAX_CHANNELS; c++) {
-        float dc = (float)a->dc[c];
-        if (dc == 0.0f)
-            continue;
-        for (int64_t i = start; i < end; i++)
-            x[i * channels + c] -= dc;
-    }
-
-    /* 2. Loop crossfade, in raw-take frames. */
+    /* the DC the pipeline measured per channel (its dc[] covers DSP_MAX_CHANNELS) */
+    float dc[DSP_MAX_CHANNELS] = {0};
+    for (int c = 0; c < channels && c < DSP_MAX_CHANNELS; c++)
+        dc[c] = (float)a->dc[c];
+    int64_t xf = 0; /* the loop crossfade, when there is one */
     if (a->has_loop && a->loop_crossfade > 0 && a->loop_start > start && a->loop_end < end &&
         a->loop_end > a->loop_start) {
-        int64_t xf = a->loop_crossfade;
+        xf = a->loop_crossfade;
         if (xf > a->loop_start - start)
             xf = a->loop_start - start;
         if (xf > a->loop_end - a->loop_start + 1)
             xf = a->loop_end - a->loop_start + 1;
-        if (xf > 0)
-            s_loop_crossfade(x, channels, a->loop_start, a->loop_end, xf,
-                             a->loop_score >= S_LOOP_LINEAR_MIN);
     }
 
-    /* 3. Fades and gain. */
+    /* 1. DC, on its own only when a crossfade reads frames the gain pass has not reached. */
+    if (xf > 0) {
+        for (int c = 0; c < channels && c < DSP_MAX_CHANNELS; c++) {
+            if (dc[c] == 0.0f)
+                continue;
+            for (int64_t i = start; i < end; i++)
+                x[i * channels + c] -= dc[c];
+            dc[c] = 0.0f;
+        }
+    }
+
+    /* 2. Loop crossfade, in raw-take frames. */
+    if (xf > 0)
+        s_loop_crossfade(x, channels, a->loop_start, a->loop_end, xf,
+                         a->loop_score >= S_LOOP_LINEAR_MIN);
+
+    /* 3. Fades and gain (and DC when not done above: the same float subtraction first, in
+     * the same pass). */
     double gain = pow(10.0, gain_db / 20.0);
     float *s = x + start * channels;
+    int dc_ch = channels < DSP_MAX_CHANNELS ? channels : DSP_MAX_CHANNELS;
     for (int64_t i = 0; i < len; i++) {
         double g = gain;
         if (i < a->fade_in)
@@ -116,8 +127,11 @@ int dsp_export_process(float *x, int64_t frames, int channels, const dsp_analysi
         int64_t from_end = len - 1 - i;
         if (from_end < a->fade_out)
             g *= dsp_fade_gain(a->fade_curve, (double)from_end / (double)a->fade_out);
-        for (int c = 0; c < channels; c++)
-            s[i * channels + c] = (float)(s[i * channels + c] * g);
+        float *f = s + i * channels;
+        for (int c = 0; c < dc_ch; c++)
+            f[c] = (float)((f[c] - dc[c]) * g);
+        for (int c = dc_ch; c < channels; c++)
+            f[c] = (float)(f[c] * g);
     }
     *start_out = start;
     *len_out = len;
@@ -164,11 +178,35 @@ void dsp_export_dither16(const float *x, int64_t samples, bool dither, uint64_t 
     }
 }
 
-/* 24-bit PCM in the top bits of an int, as libsndfile's int interface takes it. */
+/* floor(x * 2^23 + 0.5) clipped to 24 bits (NaN: 0): s_round_clip's integers, without
+ * branches (so the compiler can take several samples at once). */
+static inline int32_t s_round24(float x)
+{
+    double t = (double)x * S_PCM24_SCALE + 0.5;
+    t = t == t ? t : 0.5;                /* NaN: floor(0.5) = 0 */
+    t = t < -8388608.0 ? -8388608.0 : t; /* floor(t) < lo */
+    t = t > 8388607.0 ? 8388607.0 : t;   /* floor(t) > hi, or t in (hi, hi + 1) */
+    int32_t i = (int32_t)t;              /* towards zero ... */
+    return i - (int32_t)((double)i > t); /* ... and one down for negative non-integers */
+}
+
+/* 24-bit PCM in the top bits of an int, as libsndfile's int interface takes it (FLAC). */
 static void s_quantise24(const float *x, int64_t samples, int *out)
 {
     for (int64_t i = 0; i < samples; i++)
-        out[i] = (int)s_round_clip((double)x[i] * S_PCM24_SCALE, -8388608, 8388607) * 256;
+        out[i] = s_round24(x[i]) * 256;
+}
+
+/* 24-bit PCM as a WAV file holds it (three bytes, little-endian), for sf_write_raw: what
+ * libsndfile makes of s_quantise24's ints, without an int array and its conversion. */
+static void s_pack24(const float *x, int64_t samples, unsigned char *out)
+{
+    for (int64_t i = 0; i < samples; i++) {
+        uint32_t v = (uint32_t)s_round24(x[i]);
+        out[3 * i] = (unsigned char)v;
+        out[3 * i + 1] = (unsigned char)(v >> 8);
+        out[3 * i + 2] = (unsigned char)(v >> 16);
+    }
 }
 
 /* ---- a WAV file in memory, through libsndfile's virtual I/O ---- */
@@ -235,10 +273,13 @@ static sf_count_t s_mem_tell(void *user)
     return ((s_mem_t *)user)->pos;
 }
 
-/* Sets the metadata, writes the frames and closes sf. 0, or BB_EIO with a message. */
+/* Sets the metadata, writes the frames and closes sf. The frames: pcm (16-bit), pcm24
+ * (24-bit ints), packed24 (24-bit bytes of a WAV file) or else x (float), the first given.
+ * 0, or BB_EIO with a message. */
 static int s_write_frames(SNDFILE *sf, const SF_INFO *info, const char *path, const float *x,
-                          const int16_t *pcm, const int *pcm24, int64_t frames, int bit_depth,
-                          bool dither, const dsp_export_meta_t *meta, char *err, size_t errlen)
+                          const int16_t *pcm, const int *pcm24, const unsigned char *packed24,
+                          int64_t frames, int bit_depth, bool dither, const dsp_export_meta_t *meta,
+                          char *err, size_t errlen)
 {
     int rc = 0;
     if (meta) {
@@ -253,7 +294,9 @@ static int s_write_frames(SNDFILE *sf, const SF_INFO *info, const char *path, co
     if (!rc)
         wrote = pcm     ? sf_writef_short(sf, pcm, frames)
                 : pcm24 ? sf_writef_int(sf, pcm24, frames)
-                        : sf_writef_float(sf, x, frames);
+                : packed24
+                    ? sf_write_raw(sf, packed24, frames * info->channels * 3) / (info->channels * 3)
+                    : sf_writef_float(sf, x, frames);
     int close_rc = sf_close(sf);
     if (!rc && (wrote != frames || close_rc != 0)) {
         snprintf(err, errlen, "writing %s failed (disk full?)", path);
@@ -331,7 +374,9 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
         snprintf(err, errlen, "%s: out of memory", path);
         return BB_ENOMEM;
     }
-    if (bit_depth == 24 && !(pcm24 = malloc(samples * sizeof *pcm24))) {
+    unsigned char *packed24 = NULL; /* a WAV file's 24-bit data: bytes, written raw */
+    if (bit_depth == 24 &&
+        (flac ? !(pcm24 = malloc(samples * sizeof *pcm24)) : !(packed24 = malloc(samples * 3)))) {
         snprintf(err, errlen, "%s: out of memory", path);
         return BB_ENOMEM;
     }
@@ -339,6 +384,8 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
         dsp_export_dither16(x, frames * channels, dither, seed, pcm);
     if (pcm24)
         s_quantise24(x, frames * channels, pcm24);
+    if (packed24)
+        s_pack24(x, frames * channels, packed24);
 
     /* WAV, and the WAV a FLAC with metadata decodes to (for its chunks): in memory */
     int rc = 0;
@@ -352,8 +399,8 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
             snprintf(err, errlen, "%s: cannot build its RIFF chunks: %s", path, sf_strerror(NULL));
             rc = BB_EIO;
         } else {
-            rc = s_write_frames(wsf, &winfo, path, x, pcm, pcm24, frames, bit_depth, dither, meta,
-                                err, errlen);
+            rc = s_write_frames(wsf, &winfo, path, x, pcm, pcm24, packed24, frames, bit_depth,
+                                dither, meta, err, errlen);
             if (!rc && wav.oom) {
                 snprintf(err, errlen, "%s: out of memory", path);
                 rc = BB_ENOMEM;
@@ -381,6 +428,7 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
         free(wav.data);
         free(pcm);
         free(pcm24);
+        free(packed24);
         return rc;
     }
     SNDFILE *sf = rc ? NULL : sf_open(tmp, SFM_WRITE, &info);
@@ -389,8 +437,8 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
         rc = BB_EIO;
     }
     if (sf) {
-        rc = s_write_frames(sf, &info, path, x, pcm, pcm24, frames, bit_depth, dither, meta, err,
-                            errlen);
+        rc = s_write_frames(sf, &info, path, x, pcm, pcm24, NULL, frames, bit_depth, dither, meta,
+                            err, errlen);
         if (!rc && flac && meta)
             rc = dsp_flac_add_riff(tmp, wav.data, (size_t)wav.len, err, errlen);
         if (!rc && rename(tmp, path) != 0) {
@@ -403,6 +451,7 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
     free(wav.data);
     free(pcm);
     free(pcm24);
+    free(packed24);
     return rc;
 }
 
