@@ -395,10 +395,8 @@ static void test_failed_instrument_listed(void **state)
 static void test_quiet_take_reason(void **state)
 {
     (void)state;
-    char dir[256], raw[300];
-    test_tmpdir(dir, sizeof dir, "proc-quiet");
-    snprintf(raw, sizeof raw, "%s/raw", dir);
-    assert_int_equal(bb_mkdir_p(raw), 0);
+    char dir[256], raw[300], lib[300]; /* (a dry run writes no library) */
+    s_folders("proc-quiet", dir, raw, lib);
     s_take_t quiet = s_take("Soft", 57, 30);
     quiet.peak_db = -62.0; /* about 12 dB over the -80 dBFS floor */
     s_write(raw, "soft_57", &quiet);
@@ -531,10 +529,8 @@ static void test_no_preroll(void **state)
 static void test_dropout_reasons(void **state)
 {
     (void)state;
-    char dir[256], raw[300];
-    test_tmpdir(dir, sizeof dir, "proc-dropout");
-    snprintf(raw, sizeof raw, "%s/raw", dir);
-    assert_int_equal(bb_mkdir_p(raw), 0);
+    char dir[256], raw[300], lib[300];
+    s_folders("proc-dropout", dir, raw, lib);
     const int notes[] = {45, 48, 57};
     const char *kinds[] = {"Zeros", "Repeat", "Skip"};
     const char *variants[] = {"Digital", "Noisy", "Sine"};
@@ -559,17 +555,13 @@ static void test_dropout_reasons(void **state)
             }
         }
     char *out, *err;
-    char path[400];
-    snprintf(path, sizeof path, "%s/lib", dir);
-    const char *args[] = {"process", "--in", raw, "--out", path, NULL};
+    const char *args[] = {"process", "--in", raw, "--out", lib, NULL};
     int rc = s_process(&out, &err, args);
     if (rc != 0)
         fail_msg("process: exit %d\n%s\n%s", rc, out, err);
     free(out);
     free(err);
-    snprintf(path, sizeof path, "%s/lib/manifest.json", dir);
-    json_t *manifest = json_load_file(path, 0, NULL);
-    assert_non_null(manifest);
+    json_t *manifest = s_load_manifest(lib);
     int wrong = 0;
     for (int v = 0; v < 3; v++)
         for (int k = 0; k < 3; k++)
