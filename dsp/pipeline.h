@@ -208,7 +208,8 @@ void dsp_latency_prior_learn(const dsp_analysis_t *const *takes, size_t n, bool 
  * above the floor (and by the take's start); keeps the pre-attack margin and fades.
  * Returns true when the onset moved. Clear attacks are left alone, unless the prior was
  * learnt from clear attacks behind lead-ins (at_ceiling, not pooled): then one starting
- * after note-on + the latency moves there; or unless the take shows a faint foot before it
+ * after note-on + the latency moves there (pooled at the ceiling: one starting more than
+ * DSP_LATENCY_PRIOR_MAX_SPREAD after it); or unless the take shows a faint foot before it
  * (onset_foot): then it moves to the later of the foot and note-on + the latency. Unknown
  * priors leave every take alone. */
 bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *prior);

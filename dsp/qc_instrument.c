@@ -20,7 +20,10 @@
  * than DSP_LATENCY_PRIOR_MAX_SPREAD before that median, more than jitter explains, the
  * clear attacks all sit behind lead-ins under the floor: the latency is the ceiling, and
  * clear attacks start there too (never later than their own start); a few milliseconds of
- * floor before a note cost nothing, a cut attack is heard.
+ * floor before a note cost nothing, a cut attack is heard. The same holds for a clear attack
+ * more than DSP_LATENCY_PRIOR_MAX_SPREAD after the latency of an instrument whose slow
+ * attacks put it at the ceiling (OPL-3 piano: its soft notes step in 5-8 ms after their
+ * louder ones already stood above the floor; a sample's preamble is under the floor there).
  * Otherwise a calibrated node's note-on (delay 0) is the prior.
  * An instrument of slow attacks only: the median of their extrapolated starts (each
  * uncertain by milliseconds; the latency they share is one figure, so pooling averages
@@ -181,11 +184,17 @@ bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *p)
     if (!p || (!p->known && !p->has_ceiling) || a->rate <= 0 || a->onset_present < 0 ||
         a->cut_end <= a->cut_start)
         return false;
-    /* a clear attack keeps its start, unless the instrument's clear attacks all sit behind
-     * a lead-in under the floor: then it starts at the latency, never later than its own
+    /* a clear attack keeps its start, unless it sits behind a lead-in under the floor or
+     * after a faint foot (below): then it starts at the latency, never later than its own
      * detected start */
     bool clear = a->attack_clear || a->onset_source == DSP_ONSET_CLEAR;
-    bool lead_in = p->known && p->at_ceiling && !p->pooled && p->takes > 0;
+    int64_t latency = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
+    /* clear attacks behind lead-ins: the instrument's clear attacks all sit behind the ceiling,
+     * or its latency is the ceiling of slow attacks and this one starts more than a latency's
+     * spread after it (two other takes already stood above the floor by then) */
+    bool lead_in = p->known && p->at_ceiling && p->takes > 0 &&
+                   (!p->pooled || a->onset - latency >
+                                      (int64_t)(DSP_LATENCY_PRIOR_MAX_SPREAD * a->rate / 1000.0));
     /* a clear attack after a faint foot: the note may stand above the floor from the foot,
      * and the instrument's notes begin at its latency; it starts at the later of the two */
     bool foot = clear && !lead_in && p->known && a->onset_foot >= 0 && a->onset_foot < a->onset;
@@ -193,17 +202,17 @@ bool dsp_latency_prior_apply(dsp_analysis_t *a, const dsp_latency_prior_t *p)
         return false;
     int64_t at;
     if (foot) {
-        at = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
+        at = latency;
         if (at < a->onset_foot)
             at = a->onset_foot;
         if (at >= a->onset)
             return false;
     } else if (clear) {
-        at = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
+        at = latency;
         if (at >= a->onset)
             return false;
     } else if (p->known) {
-        at = a->note_on + (int64_t)llround(p->latency_ms * a->rate / 1000.0);
+        at = latency;
         if (at > a->onset_present)
             at = a->onset_present;
     } else {
