@@ -14,12 +14,20 @@
 
 static char s_path[256], s_again[280];
 
+/* libFuzzer ends a timed run with exit(): the two scratch files go with it. */
+static void s_remove_files(void)
+{
+    unlink(s_path);
+    unlink(s_again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!*s_path) {
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(s_path, sizeof s_path, "%s/bbfuzz-sidecar-%d.json", dir, (int)getpid());
         snprintf(s_again, sizeof s_again, "%s.again", s_path);
+        atexit(s_remove_files);
     }
     FILE *f = fopen(s_path, "wb");
     if (!f)

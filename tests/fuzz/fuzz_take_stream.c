@@ -8,8 +8,8 @@
  *   1  TakeChunk  take id, seq, a length and that many data bytes
  *   2  TakeEnd    take id, frames, note-on, note-off, crc (or the true one), chunks
  *   3  drop, 4 expire
- * The takes folder is in /dev/shm and emptied between inputs. Ingest must refuse what is
- * wrong with a status, never crash, leak a descriptor or write outside its folder.
+ * The takes folder is in /dev/shm, emptied between inputs and removed at exit. Ingest must refuse
+ * what is wrong with a status, never crash, leak a descriptor or write outside its folder.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -45,12 +45,19 @@ static const char *const s_ids[] = {"b1-i0-s0-a1", "b1-i0-s1-a1", "b2-i1-s0-a2",
 
 static char s_dir[256];
 
+/* libFuzzer ends a timed run with exit(): the takes folder goes with it. */
+static void s_remove_dir(void)
+{
+    bb_rm_rf(s_dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!*s_dir) {
         bb_log_set_level(BB_LOG_ERROR);
         snprintf(s_dir, sizeof s_dir, "%s/bbfuzz-takes-%d",
                  access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
+        atexit(s_remove_dir);
     }
     bb_rm_rf(s_dir);
     bb_mkdir_p(s_dir);
