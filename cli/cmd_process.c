@@ -308,16 +308,18 @@ static void s_instrument(void *arg, const char *name, const dsp_latency_prior_t 
     if (o->analysing) /* the progress line makes way on a terminal */
         fprintf(stderr, "\r%*s\r", 30, "");
     printf("%s: ", name);
+    /* at the ceiling the latency is an upper bound (qc_instrument.c): the notes had begun
+     * by then, how much earlier the takes cannot tell */
     if (prior->known && prior->pooled && prior->at_ceiling)
-        printf("latency %.2f ms (no clear attack: where its takes first stand above the floor; "
-               "%d slow attack(s) pooled, spread %.2f ms)",
+        printf("latency at most %.2f ms (no clear attack; its notes stand above the floor by "
+               "then; %d slow attack(s) pooled, spread %.2f ms)",
                prior->latency_ms, prior->takes, prior->spread_ms);
     else if (prior->known && prior->pooled)
         printf("latency %.2f ms (no clear attack: pooled from %d slow attack(s), spread %.2f ms)",
                prior->latency_ms, prior->takes, prior->spread_ms);
     else if (prior->known && prior->takes > 0 && prior->at_ceiling)
-        printf("latency %.2f ms (%d clear attack(s) start later, behind lead-ins under the "
-               "floor)",
+        printf("latency at most %.2f ms (its notes stand above the floor by then; %d clear "
+               "attack(s) start later, behind lead-ins under the floor)",
                prior->latency_ms, prior->takes);
     else if (prior->known && prior->takes > 0)
         printf("latency %.2f ms (from %d clear attack(s), spread %.2f ms)", prior->latency_ms,
