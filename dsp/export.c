@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "bb_crc32.h"
 #include "bb_err.h"
@@ -287,6 +290,40 @@ static double s_release_gain(const dsp_export_config_t *cfg, const dsp_export_ta
 
 /* ---- one sample ---- */
 
+/* The smallest and largest of *lo, *hi and x[0..n), NaNs passed over: the same values as
+ * `lo = v < lo ? v : lo; hi = v > hi ? v : hi` over x in order. With SSE2 four at a time:
+ * minps/maxps (Intel SDM) return their second operand when either is NaN or both are
+ * equal, which is that comparison's, and as *lo starts at +0 and only a smaller value
+ * replaces it, no -0 or NaN reaches a lane, so the lanes' order does not change the result. */
+static void s_min_max(const float *x, int64_t n, float *lo_io, float *hi_io)
+{
+    float lo = *lo_io, hi = *hi_io;
+    int64_t i = 0;
+#ifdef __SSE2__
+    if (n >= 8) {
+        __m128 vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi);
+        for (; i + 4 <= n; i += 4) {
+            __m128 v = _mm_loadu_ps(x + i);
+            vlo = _mm_min_ps(v, vlo);
+            vhi = _mm_max_ps(v, vhi);
+        }
+        float l[4], h[4];
+        _mm_storeu_ps(l, vlo);
+        _mm_storeu_ps(h, vhi);
+        for (int k = 0; k < 4; k++) {
+            lo = l[k] < lo ? l[k] : lo;
+            hi = h[k] > hi ? h[k] : hi;
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    *lo_io = lo;
+    *hi_io = hi;
+}
+
 /* The waveform's thumbnail columns; returns the largest magnitude of x (0 for none), which
  * the columns' extremes give, as every frame lies in a column. */
 static float s_thumbnail(const float *x, int64_t len, int ch, int8_t *thumb_min, int8_t *thumb_max)
@@ -300,12 +337,7 @@ static float s_thumbnail(const float *x, int64_t len, int ch, int8_t *thumb_min,
         if (i1 > len)
             i1 = len;
         float lo = 0, hi = 0;
-        for (int64_t i = i0; i < i1; i++)
-            for (int c = 0; c < ch; c++) {
-                float v = x[i * ch + c];
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
-            }
+        s_min_max(x + i0 * ch, i1 > i0 ? (i1 - i0) * ch : 0, &lo, &hi);
         double l = floor(lo * DSP_THUMB_SCALE), h = ceil(hi * DSP_THUMB_SCALE);
         thumb_min[j] = (int8_t)(l < -DSP_THUMB_SCALE ? -DSP_THUMB_SCALE : l);
         thumb_max[j] = (int8_t)(h > DSP_THUMB_SCALE ? DSP_THUMB_SCALE : h);

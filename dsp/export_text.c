@@ -39,17 +39,30 @@ void dsp_buf_puts(dsp_buf_t *b, const char *s)
     b->len += n;
 }
 
+/* Formats straight into the room the buffer has, and formats again only when the text did
+ * not fit (the report prints tens of thousands of numbers: formatting each twice, once to
+ * measure it, was a tenth of the report's time). */
 void dsp_buf_printf(dsp_buf_t *b, const char *fmt, ...)
 {
+    if (!s_reserve(b, 64))
+        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
-    if (n < 0 || !s_reserve(b, (size_t)n))
+    if (n < 0) {
+        b->data[b->len] = '\0';
         return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        if (!s_reserve(b, (size_t)n)) {
+            b->data[b->len] = '\0';
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 
