@@ -151,18 +151,19 @@ typedef struct {
 int qc_find_dropouts(const qc_take_t *t, int64_t from, int64_t to, int64_t note_off,
                      double period_frames, bool pitched, const qc_clip_t *clip, qc_dropouts_t *out);
 
-/* qc_loop.c: the best loop in [from, to) whose length is about a whole number of periods
- * of period_frames (the end within half a period of it), both ends at rising zero
- * crossings, at least min_len frames long and with a seam score of at least min_seam
- * (0..1); of those, the best whose level changes by max_change_db (dB) at most, else the
- * best of all (it pumps: the caller refuses or forces it). xfade: the crossfade (frames) the export
- * will bake in before the loop's end, 0 for none; the seam is then judged over the crossfade, not
- * at the jump (see the file's comment for both scores). Returns true with *out filled; false with
- * out->seam (and out->xfade_db) the best seen. */
+/* qc_loop.c: the best loop in [from, to), both ends at rising zero crossings, at least
+ * min_len frames long, its end chosen by the seam itself among the crossings within half a
+ * period (period_frames, which only sizes the search) of start + one of a fixed set of target
+ * lengths, with a seam score of at least min_seam (0..1); of those, the best whose level
+ * changes by max_change_db (dB) at most, else the best of all (it pumps: the caller refuses
+ * or forces it). xfade: the crossfade (frames) the export will bake in before the loop's end,
+ * 0 for none; the seam is then judged over the crossfade as played, against its sources and
+ * against the played stream either side, not at the jump (see the file's comment). Returns
+ * true with *out filled; false with out->seam (and out->xfade_db) the best seen. */
 typedef struct {
     int64_t start, end; /* end inclusive */
     double seam;        /* seam score 0..1: correlation, or 10^(-xfade_db / 20) */
-    double xfade_db;    /* with a crossfade: its worst level/spectrum deviation, dB */
+    double xfade_db;    /* with a crossfade: its worst level/brightness deviation, dB */
     double change_db;   /* level at the end against the start */
     double tone_db;     /* brightness at the end against the start */
     double score;

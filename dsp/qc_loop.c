@@ -10,27 +10,42 @@
  * export blends linearly when loop_score >= 0.5, as a loop that passes has unless its
  * brightness moves by several dB; below, with equal power, which this does not judge).
  *
- * Candidates. Lengths: whole periods closest to whole frames, at least min_len long.
- * Starts: rising zero crossings of the mono mix spread over the region. Ends: every
- * rising crossing within half a period of start + length (a moving pitch puts the best
- * end off the exact multiple; a steady one finds it there). Each pair is judged:
+ * Candidates. Lengths: LOOP_LENGTHS targets in frames spread geometrically from min_len
+ * (at least a period) to 3/4 of the region. Starts: rising zero crossings of the mono
+ * mix spread over the region. Ends: every rising crossing within half a period of start +
+ * target, a whole period of them, the best by its seam (below). The length is thus chosen
+ * by the audio, not by the period's arithmetic: a steady pitch finds the crossing where
+ * the waveform repeats (within a frame of a whole number of periods), a moving one (vibrato,
+ * an ensemble, a SoundFont's own loop replayed at another pitch) the one where it matches
+ * best. The period only sizes the search: a change of it far below the pitch's accuracy
+ * (a reading's last digits) moves the search's edges by a fraction of a frame and leaves
+ * the choice alone. (Choosing lengths of whole periods closest to whole frames, as this
+ * did before, made the loop of a sound held for thousands of periods turn on the period's
+ * seventh digit.) Each pair is judged:
  *   seam   without a crossfade, the normalised correlation of the signal around the
  *          start with the signal around the end (1.0: the jump back is no click). With a
  *          crossfade, what the listener hears across it: the played stream (the end
  *          region blended into the region before the start, then the start) is cut into
  *          windows of a period, at least 8 ms (about the equivalent rectangular duration
  *          of the ear's temporal window, Moore et al. 1988, "The shape of the ear's
- *          temporal window", JASA 83), and in each, per channel, the energy of the signal
- *          and of its first difference (level, and brightness: a first difference weights
- *          the spectrum by about w^2) is compared with what a smooth handover gives,
- *          (1 - g) E(end side) + g E(start side) at the blend's gain g. Partials whose
- *          phases disagree cancel and dip; a mismatched waveform bumps. The worst window
- *          and band, in dB, is the crossfade's deviation; the seam score is
+ *          temporal window", JASA 83), and in each the energy of the signal and of its
+ *          first difference (level, and brightness: a first difference weights the
+ *          spectrum by about w^2) is judged twice. (1) Blend: per channel, against what a
+ *          smooth handover of its sources gives, (1 - g) E(end side) + g E(start side) at
+ *          the blend's gain g: partials whose phases disagree cancel and dip, a mismatched
+ *          waveform bumps. (2) Context: summed over channels, against the range of
+ *          LOOP_XF_SIDES windows of the same length of the played stream either side, the
+ *          end side as played before the blend and the start side after it: a start or
+ *          an end placed where the sound dips or swells by itself blends smoothly from its
+ *          sources and is still heard as a dip or a bump between what comes before and
+ *          after (one such loop read 0.7 dB by the blend alone and 2.8 dB by an
+ *          independent listening measure). The worst window, band and judgement, in dB,
+ *          is the crossfade's deviation; the seam score is
  *          10^(-dB / 20), and the pipeline asks for 1 dB at most (loop_max_xfade_db: about
  *          the just-noticeable level difference of a steady sound). A band where the
  *          noise floor (white: 1 and 2 times its power through 1 and d) is within 20 dB
- *          of the expected energy is not judged: a crossfade of two noise floors always
- *          dips 3 dB and nobody hears it.
+ *          of the expected energy (of a context window, for the context) is not judged: a
+ *          crossfade of two noise floors always dips 3 dB and nobody hears it.
  *   level  the RMS over a window after the start against the same window before the end,
  *          in dB: a loop over a decaying sound jumps back up by this much every time
  *          round, which is heard as pumping at the loop rate. A loop shorter than
@@ -44,23 +59,24 @@
  * drops 2 dB over the loop scores 0.79, not 0.999; the best-scoring pair whose level
  * changes no more than max_change_db wins, else (for a caller that forces a loop) the
  * best-scoring of all. Window energies come from prefix sums, so a candidate costs its
- * seam measure only. Levels are energies summed over channels (a stereo ensemble's mono
- * mix can hide a level change). The difference weighting: a first difference has the
- * gain 2 sin(w / 2) ~ w at angular frequency w, the usual pre-emphasis view of
- * brightness.
+ * blend measure only (about a crossfade's frames per channel). Levels are energies summed over
+ * channels (a stereo ensemble's mono mix can hide a level change). The difference weighting: a
+ * first difference has the gain 2 sin(w / 2) ~ w at angular frequency w, the usual pre-emphasis
+ * view of brightness.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "qc.h"
 
-#define LOOP_MAX_LENGTHS 8
+#define LOOP_LENGTHS     24 /* target lengths, spread geometrically */
 #define LOOP_MAX_STARTS  64
 #define LOOP_LEVEL_MS    20.0  /* level windows: whole periods, at least this long */
 #define LOOP_TREND_MS    500.0 /* a shorter loop's level is judged over this long too */
 #define LOOP_XF_WIN_MS   8.0   /* crossfade judged in windows at least this long (the ERD) */
 #define LOOP_XF_MAX_WIN  8
 #define LOOP_XF_NOISE_DB 20.0 /* a band is judged when this far above the noise floor */
+#define LOOP_XF_SIDES    3    /* played windows either side a crossfade window is held to */
 
 static double s_mono(const qc_take_t *t, int64_t i)
 {
@@ -85,69 +101,6 @@ static double s_corr(const qc_take_t *t, int64_t a, int64_t b, int64_t half)
         }
     }
     return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
-}
-
-/* The worst deviation (dB, >= 0) of the played stream across a crossfade of xf frames
- * from the loop end e (exclusive) into the start z from a smooth handover (see the file's
- * comment). Reads frames [e - xf - 1, e + 2) and [z - xf - 1, z + 2). */
-static double s_xfade_db(const qc_take_t *t, int64_t z, int64_t e, int64_t xf, double period)
-{
-    static const double noise_gain[2] = {1, 2}; /* white noise through 1 and d */
-    double min_win = LOOP_XF_WIN_MS * t->rate / 1000.0;
-    double win = period > min_win ? period : min_win;
-    int64_t span = xf + 2; /* the blend and the start's first two frames */
-    int64_t n_win = (int64_t)floor((double)span / win);
-    n_win = n_win < 1 ? 1 : n_win > LOOP_XF_MAX_WIN ? LOOP_XF_MAX_WIN : n_win;
-    double above = pow(10.0, LOOP_XF_NOISE_DB / 10.0);
-    double worst = 0;
-    for (int c = 0; c < t->ch; c++) {
-        /* gain g = (k + 1) / xf clamped to [0, 1]: k < 0 is the end region unblended
-         * (difference state only), k >= xf - 1 the frames before and at the start */
-        double a1 = 0, b1 = 0, p1 = 0;
-        double mix[2] = {0}, exp[2] = {0};
-        int64_t j = 0, w_from = 0, w_to = span / n_win;
-        for (int64_t k = -1; k < span; k++) {
-            double g = (double)(k + 1) / (double)xf;
-            g = g < 0 ? 0 : g > 1 ? 1 : g;
-            double a = qc_at(t, e - xf + k, c), b = qc_at(t, z - xf + k, c);
-            double p = (1 - g) * a + g * b;
-            double da = a - a1, db = b - b1, dp = p - p1;
-            a1 = a, b1 = b, p1 = p;
-            if (k < 0)
-                continue;
-            mix[0] += p * p, exp[0] += (1 - g) * a * a + g * b * b;
-            mix[1] += dp * dp, exp[1] += (1 - g) * da * da + g * db * db;
-            if (k + 1 < w_to)
-                continue;
-            /* the window ends: judge its bands, start the next */
-            double n = (double)(w_to - w_from);
-            for (int bnd = 0; bnd < 2; bnd++) {
-                if (exp[bnd] <= above * noise_gain[bnd] * t->noise_ch_sq[c] * n)
-                    continue;
-                double dev = mix[bnd] > 0 ? fabs(10.0 * log10(mix[bnd] / exp[bnd])) : 200.0;
-                if (dev > worst)
-                    worst = dev;
-            }
-            mix[0] = mix[1] = exp[0] = exp[1] = 0;
-            j++;
-            w_from = w_to;
-            w_to = span * (j + 1) / n_win;
-        }
-    }
-    return worst;
-}
-
-typedef struct {
-    int64_t len;
-    double dev;
-} s_len_t;
-
-static int s_cmp_len(const void *pa, const void *pb)
-{
-    const s_len_t *a = pa, *b = pb;
-    if (a->dev != b->dev)
-        return a->dev < b->dev ? -1 : 1;
-    return a->len > b->len ? -1 : a->len < b->len;
 }
 
 /* Prefix sums over [from, to) of the energy summed over channels (what a listener gets
@@ -191,6 +144,106 @@ static void s_window(const s_sums_t *s, int64_t a, int64_t b, double *e, double 
     *d = s->d[b] - s->d[a];
 }
 
+/* The worst deviation (dB, >= 0) of the played stream across a crossfade of xf frames
+ * from the loop end e (exclusive) into the start z, the larger of two (see the file's
+ * comment): from a smooth handover of its two sources (blend), and from the range of the
+ * played windows either side of the crossfade (context). Reads frames [e - xf - 1, e + 2)
+ * and [z - xf - 1, z + 2) of the take, the rest from the sums. Stops as soon as the
+ * deviation reaches give_up_db (then returns at least that): a candidate that cannot beat
+ * the best so far costs what it takes to see so. */
+static double s_xfade_db(const qc_take_t *t, const s_sums_t *sums, int64_t z, int64_t e, int64_t xf,
+                         double period, double give_up_db)
+{
+    static const double noise_gain[2] = {1, 2}; /* white noise through 1 and d */
+    double min_win = LOOP_XF_WIN_MS * t->rate / 1000.0;
+    double win = period > min_win ? period : min_win;
+    int64_t span = xf + 2; /* the blend and the start's first two frames */
+    int64_t n_win = (int64_t)floor((double)span / win);
+    n_win = n_win < 1 ? 1 : n_win > LOOP_XF_MAX_WIN ? LOOP_XF_MAX_WIN : n_win;
+    double above = pow(10.0, LOOP_XF_NOISE_DB / 10.0);
+    double noise_sum = 0;
+    for (int c = 0; c < t->ch; c++)
+        noise_sum += t->noise_ch_sq[c];
+    double worst = 0;
+    double played[LOOP_XF_MAX_WIN][2] = {{0}}; /* per window and band, over channels */
+    for (int c = 0; c < t->ch; c++) {
+        /* gain g = (k + 1) / xf clamped to [0, 1]: k < 0 is the end region unblended
+         * (difference state only), k >= xf - 1 the frames before and at the start */
+        double a1 = 0, b1 = 0, p1 = 0;
+        double mix[2] = {0}, exp[2] = {0};
+        int64_t j = 0, w_from = 0, w_to = span / n_win;
+        for (int64_t k = -1; k < span; k++) {
+            double g = (double)(k + 1) / (double)xf;
+            g = g < 0 ? 0 : g > 1 ? 1 : g;
+            double a = qc_at(t, e - xf + k, c), b = qc_at(t, z - xf + k, c);
+            double p = (1 - g) * a + g * b;
+            double da = a - a1, db = b - b1, dp = p - p1;
+            a1 = a, b1 = b, p1 = p;
+            if (k < 0)
+                continue;
+            mix[0] += p * p, exp[0] += (1 - g) * a * a + g * b * b;
+            mix[1] += dp * dp, exp[1] += (1 - g) * da * da + g * db * db;
+            if (k + 1 < w_to)
+                continue;
+            /* the window ends: judge its bands, start the next */
+            double n = (double)(w_to - w_from);
+            for (int bnd = 0; bnd < 2; bnd++) {
+                played[j][bnd] += mix[bnd];
+                if (exp[bnd] <= above * noise_gain[bnd] * t->noise_ch_sq[c] * n)
+                    continue;
+                double dev = mix[bnd] > 0 ? fabs(10.0 * log10(mix[bnd] / exp[bnd])) : 200.0;
+                if (dev > worst)
+                    worst = dev;
+            }
+            if (worst >= give_up_db)
+                return worst;
+            mix[0] = mix[1] = exp[0] = exp[1] = 0;
+            j++;
+            w_from = w_to;
+            w_to = span * (j + 1) / n_win;
+        }
+    }
+    /* The played stream's own neighbourhood: LOOP_XF_SIDES windows of the crossfade's
+     * window length ending where the blend begins (the end side as played) and as many
+     * from just after the crossfade's span (the start side). A crossfade window whose
+     * level or brightness leaves the range they span is a dip or a bump the listener
+     * hears against what comes before and after, even where the blend of its two sources
+     * is smooth (a start placed where the sound dips by itself). */
+    int64_t wl = span / n_win;
+    double ctx = 0;
+    for (int bnd = 0; bnd < 2; bnd++) {
+        double lo = HUGE_VAL, hi = -HUGE_VAL, floor_e = above * noise_gain[bnd] * noise_sum;
+        bool quiet = false;
+        for (int side = 0; side < 2 && !quiet; side++)
+            for (int64_t j = 0; j < LOOP_XF_SIDES; j++) {
+                int64_t w0 = side ? z + 2 + j * wl : e - xf - (j + 1) * wl;
+                double en, dn;
+                s_window(sums, w0, w0 + wl, &en, &dn);
+                double v = bnd ? dn : en;
+                if (v <= floor_e * (double)wl) {
+                    quiet = true; /* near the floor: not judged, as above */
+                    break;
+                }
+                double db = 10.0 * log10(v / (double)wl);
+                lo = db < lo ? db : lo, hi = db > hi ? db : hi;
+            }
+        if (quiet)
+            continue;
+        for (int64_t j = 0; j < n_win; j++) {
+            int64_t n = span * (j + 1) / n_win - span * j / n_win;
+            double v = played[j][bnd];
+            if (v <= floor_e * (double)n)
+                continue;
+            double db = 10.0 * log10(v / (double)n);
+            double off = db < lo ? lo - db : db > hi ? db - hi : 0;
+            ctx = off > ctx ? off : ctx;
+        }
+        if (ctx >= give_up_db)
+            return ctx;
+    }
+    return worst > ctx ? worst : ctx;
+}
+
 static double s_db_ratio(double num, double den)
 {
     return num > 0 && den > 0 ? 10.0 * log10(num / den) : 0.0;
@@ -225,36 +278,22 @@ bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_fr
     int64_t lw = (int64_t)llround(kper * period_frames);
     int64_t trend = (int64_t)llround(LOOP_TREND_MS * t->rate / 1000.0);
 
-    /* Candidate lengths: whole periods closest to whole frames (what a steady pitch
-     * needs), then as many spread geometrically over the range (a moving pitch or level
-     * finds its best loop at any length, often a short one where the sound holds still),
-     * at most the region's 3/4 so starts have room. */
-    s_len_t lens[2 * LOOP_MAX_LENGTHS];
+    /* Candidate lengths: LOOP_LENGTHS targets spread geometrically from the shortest
+     * allowed to the region's 3/4 (so starts have room), in frames: none depends on the
+     * period's digits. Each end is then chosen by the seam itself within half a period of
+     * start + target, which holds a whole period's rising crossings: a steady pitch finds
+     * its near-exact multiple there, a moving one its best match. */
+    int64_t lens[LOOP_LENGTHS];
     int nl = 0;
-    int64_t kmin = (int64_t)ceil(min_len / period_frames);
-    int64_t kmax = (int64_t)floor(usable * 0.75 / period_frames);
-    for (int64_t k = kmin; k <= kmax; k++) {
-        double exact = k * period_frames;
-        s_len_t cand = {(int64_t)llround(exact), fabs(exact - llround(exact))};
-        if (nl < LOOP_MAX_LENGTHS) {
-            lens[nl++] = cand;
-            qsort(lens, (size_t)nl, sizeof lens[0], s_cmp_len);
-        } else if (s_cmp_len(&cand, &lens[nl - 1]) < 0) {
-            lens[nl - 1] = cand;
-            qsort(lens, (size_t)nl, sizeof lens[0], s_cmp_len);
-        }
+    int64_t lmax = (int64_t)floor(usable * 0.75);
+    if (lmax < min_len)
+        lmax = min_len;
+    for (int i = 0; i < LOOP_LENGTHS; i++) {
+        double f = LOOP_LENGTHS > 1 ? (double)i / (LOOP_LENGTHS - 1) : 0;
+        int64_t len = (int64_t)llround(min_len * pow((double)lmax / (double)min_len, f));
+        if (nl == 0 || len != lens[nl - 1])
+            lens[nl++] = len;
     }
-    for (int i = 0; i < LOOP_MAX_LENGTHS && kmax > kmin; i++) {
-        int64_t k = (int64_t)llround(kmin * pow((double)kmax / kmin, (i + 0.5) / LOOP_MAX_LENGTHS));
-        int64_t len = (int64_t)llround(k * period_frames);
-        bool dup = false;
-        for (int j = 0; j < nl && !dup; j++)
-            dup = lens[j].len == len;
-        if (!dup)
-            lens[nl++] = (s_len_t){len, fabs(k * period_frames - len)};
-    }
-    if (nl == 0)
-        return false;
     s_sums_t sums = {0};
     if (!s_sums(t, from, to, &sums)) {
         free(sums.e);
@@ -264,8 +303,10 @@ bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_fr
 
     bool found = false;
     double best_seam = 0, best_xf_db = 0;
+    /* min_seam as a crossfade's deviation (dB), a hair over against rounding */
+    const double thr_db = (min_seam > 0 ? -20.0 * log10(min_seam) : HUGE_VAL) + 1e-9;
     for (int li = 0; li < nl; li++) {
-        int64_t len = lens[li].len;
+        int64_t len = lens[li];
         int64_t xf = xfade < len / 2 ? xfade : len / 2; /* as the pipeline clamps it */
         int64_t s_lo = from + before, s_hi = to - after - len;
         if (s_hi <= s_lo)
@@ -288,12 +329,21 @@ bool qc_find_loop(const qc_take_t *t, int64_t from, int64_t to, double period_fr
              * off the exact multiple) */
             int64_t e = -1;
             double r = -1, xf_db = 0;
-            for (int64_t c = z + len - reach; c <= z + len + reach; c++) {
+            int64_t c_lo = z + len - reach > z + min_len ? z + len - reach : z + min_len;
+            for (int64_t c = c_lo; c <= z + len + reach; c++) {
                 if (!s_rising(t, c))
                     continue;
                 double rc, dc = 0;
                 if (xf > 0) {
-                    dc = s_xfade_db(t, z, c, xf, period_frames);
+                    /* What needs an exact figure: an end better than this pair's best so
+                     * far that passes min_seam, or one better than the best seen in any
+                     * pair (reported when none passes). The rest gives up early: the same
+                     * choice for less work. */
+                    double seen = best_seam > 0 ? best_xf_db : HUGE_VAL;
+                    double give_up = seen > thr_db ? seen : thr_db;
+                    if (e >= 0 && xf_db < give_up)
+                        give_up = xf_db;
+                    dc = s_xfade_db(t, &sums, z, c, xf, period_frames, give_up);
                     rc = pow(10.0, -dc / 20.0);
                 } else {
                     rc = s_corr(t, z, c, half);
