@@ -17,6 +17,9 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -342,6 +345,21 @@ static void s_instrument(void *arg, const char *name, const dsp_latency_prior_t 
     printf("\n");
 }
 
+/* Keeps freed memory in the heap for the rest of the run. Every sample's file is built in
+ * buffers of a few MiB that are freed when its instrument is written; glibc's defaults give
+ * blocks that large back to the kernel (munmap, or trimming the heap's top) and the next
+ * sample's buffers come back as fresh pages, each a page fault (with the sample files kept
+ * in memory for the .sf2 and .multisample, three times process's faults). A threshold of
+ * 32 MiB (glibc's own upper bound for its adaptive one) and no trimming below 1 GiB reuse
+ * those pages; the heap then holds what the largest instrument needed until process exits. */
+static void s_keep_heap(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 /* The QC table of every analysed take, superseded retakes marked. */
 static void s_print_table(const dsp_recut_t *rc, bool c4)
 {
@@ -479,6 +497,7 @@ static int s_run(s_settings_t *st, const char *in, const char *out, bool dry)
     }
     dsp_pipeline_config_t pcfg = DSP_PIPELINE_CONFIG_INIT;
     o.analysing = o.tty;
+    s_keep_heap();
     dsp_recut_process(recut, &pcfg, exporting ? &ecfg : NULL);
     o.analysing = false;
     if (o.tty)

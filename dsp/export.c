@@ -527,9 +527,13 @@ static int s_release_cut(const float *x, int64_t frames, int ch, int rate,
     return 0;
 }
 
+/* Exports take t as sample s. *kept: bytes of WAV files the instrument keeps in memory so
+ * far (dsp_export_sample_t.wav); this sample's are kept too while they stay within
+ * DSP_EXPORT_KEEP_WAV_BYTES. */
 static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t *inst,
                          const char *staging, const dsp_export_take_t *t, double gain_db,
-                         const char *name, dsp_export_sample_t *s, char *err, size_t errlen)
+                         const char *name, dsp_export_sample_t *s, uint64_t *kept, char *err,
+                         size_t errlen)
 {
     float *audio = t->audio; /* the caller's, else read here and freed at the end */
     int64_t frames = t->frames;
@@ -617,14 +621,28 @@ static int s_export_take(const dsp_export_config_t *cfg, const dsp_export_inst_t
     if (rc)
         goto done;
     uint64_t seed = bb_crc32(0, name, strlen(name)) | (uint64_t)t->velocity << 32;
-    rc = dsp_export_write_audio(&s->crc32, &s->bytes, path, x, len, ch, rate, cfg->bit_depth,
+    void *wav = NULL;
+    rc = dsp_export_write_audio(&s->crc32, &s->bytes, &wav, path, x, len, ch, rate, cfg->bit_depth,
                                 cfg->flac, cfg->dither, seed, &meta, err, errlen);
+    if (wav && *kept + s->bytes <= DSP_EXPORT_KEEP_WAV_BYTES) {
+        s->wav = wav;
+        *kept += s->bytes;
+    } else {
+        free(wav);
+    }
     if (!rc && cfg->flac) /* a WAV's CRC came from memory as it was written */
         rc = dsp_file_crc32(path, &s->crc32, &s->bytes, err, errlen);
 done:
     if (audio != t->audio)
         free(audio);
     return rc;
+}
+
+/* Frees the WAV file's bytes sample s kept (dsp_export_sample_t.wav). */
+static void s_forget_wav(dsp_export_sample_t *s)
+{
+    free((void *)s->wav);
+    s->wav = NULL;
 }
 
 /* ---- the folder ---- */
@@ -1013,6 +1031,7 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
         return rc;
     }
 
+    uint64_t kept = 0; /* bytes of WAV files kept in memory (dsp_export_sample_t.wav) */
     inst.samples = calloc(n ? n : 1, sizeof *inst.samples);
     inst.skipped = calloc(n ? n : 1, sizeof *inst.skipped);
     if (!inst.samples || !inst.skipped) {
@@ -1046,16 +1065,18 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
         memset(s, 0, sizeof *s);
         double gain = t->release ? s_release_gain(cfg, takes, n, i) : s_gain_db(cfg, takes, n, i);
         char why[512];
-        rc = s_export_take(cfg, &inst, staging, t, gain, name, s, why, sizeof why);
+        rc = s_export_take(cfg, &inst, staging, t, gain, name, s, &kept, why, sizeof why);
         if (rc == BB_ENOTFOUND && t->release) {
             /* a release take with nothing to cut: listed, not exported */
             s_skip(&inst, t, why);
+            s_forget_wav(s);
             memset(s, 0, sizeof *s);
             rc = 0;
             continue;
         }
         if (rc) {
             snprintf(err, errlen, "%s", why);
+            s_forget_wav(s);
         } else {
             s->attempt = t->attempt;
             s->retakes = t->retakes;
@@ -1068,6 +1089,8 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     if (cfg->normalise == DSP_NORM_INSTRUMENT && n > 0)
         inst.gain_db = s_gain_db(cfg, takes, n, 0);
     rc = s_write_instrument_files(cfg, staging, &inst, err, errlen);
+    for (size_t i = 0; i < inst.n_samples; i++) /* the files are written: read no more */
+        s_forget_wav(&inst.samples[i]);
     /* what Batcherbird wrote into the folder before (to replace) and, from the staging folder,
      * what it writes now: none of it may land on a file of the user's */
     if (!rc && cfg->owned) {
@@ -1120,6 +1143,8 @@ int dsp_export_instrument(const dsp_export_config_t *cfg, const char *instrument
     if (cfg->library_files)
         rc = dsp_export_library_rebuild(cfg->out_dir, cfg->member, cfg->member_arg, err, errlen);
 cleanup:
+    for (size_t i = 0; inst.samples && i < inst.n_samples; i++)
+        s_forget_wav(&inst.samples[i]);
     if (rc)
         bb_rm_rf(staging);
     free(own_read);

@@ -63,6 +63,7 @@ typedef enum {
 #define DSP_EXPORT_MANIFEST_FORMAT "batcherbird-library" /* manifest.json's "format" */
 #define DSP_EXPORT_REPORT_TITLE    "<title>Batcherbird library report</title>" /* report.html's */
 #define DSP_EXPORT_REPORT          "report.html"
+#define DSP_EXPORT_KEEP_WAV_BYTES  ((uint64_t)256 << 20) /* see dsp_export_sample_t.wav */
 #define DSP_THUMB_COLS             160 /* waveform thumbnail columns in the report */
 #define DSP_THUMB_SCALE            100 /* thumbnail values are -100..100 of full scale */
 
@@ -184,6 +185,11 @@ typedef struct {
     int attempt;
     const dsp_export_retake_t *retakes; /* the caller's, valid while exporting */
     size_t n_retakes;
+    /* The WAV file's `bytes` bytes as written, kept by dsp_export_instrument until its
+     * instrument files are written (up to DSP_EXPORT_KEEP_WAV_BYTES an instrument), so that
+     * the .sf2 and the .multisample take them from memory instead of reading the file
+     * back; NULL: read the file. */
+    const void *wav;
 } dsp_export_sample_t;
 
 typedef struct {
@@ -304,11 +310,13 @@ typedef struct {
  * with metadata when `meta` is given (WAV: bext, smpl and INFO strings; FLAC: Vorbis
  * comments). Written under a temporary name and renamed. A WAV file is built in memory
  * and written in one go; *crc and *bytes are then its CRC-32 (bb_crc32) and size. For
- * FLAC they are 0 and 0: the caller reads the file (dsp_file_crc32). */
-int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, const float *x,
-                           int64_t frames, int channels, int rate, int bit_depth, bool flac,
-                           bool dither, uint64_t seed, const dsp_export_meta_t *meta, char *err,
-                           size_t errlen);
+ * FLAC they are 0 and 0: the caller reads the file (dsp_file_crc32). keep (NULL: not
+ * wanted): *keep is set to the WAV file's bytes as written (*bytes of them, malloc'd, the
+ * caller frees them), NULL for FLAC or on error. */
+int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, void **keep, const char *path,
+                           const float *x, int64_t frames, int channels, int rate, int bit_depth,
+                           bool flac, bool dither, uint64_t seed, const dsp_export_meta_t *meta,
+                           char *err, size_t errlen);
 
 /* Creates (or truncates) `path` and writes `len` bytes of `data` into it in one go, with
  * no fsync (as the samples). 0, or BB_EIO with a message. */

@@ -404,13 +404,15 @@ int dsp_export_write_data(const char *path, const void *bytes, size_t len, char 
     return 0;
 }
 
-int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, const float *x,
-                           int64_t frames, int channels, int rate, int bit_depth, bool flac,
-                           bool dither, uint64_t seed, const dsp_export_meta_t *meta, char *err,
-                           size_t errlen)
+int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, void **keep, const char *path,
+                           const float *x, int64_t frames, int channels, int rate, int bit_depth,
+                           bool flac, bool dither, uint64_t seed, const dsp_export_meta_t *meta,
+                           char *err, size_t errlen)
 {
     *crc = 0;
     *bytes = 0;
+    if (keep)
+        *keep = NULL;
     SF_INFO info = {.samplerate = rate, .channels = channels};
     int sub;
     switch (bit_depth) {
@@ -494,6 +496,10 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, const char *path, con
         if (!rc) {
             *crc = bb_crc32(0, wav.data, (size_t)wav.len);
             *bytes = (uint64_t)wav.len;
+            if (keep) {
+                *keep = wav.data;
+                wav.data = NULL;
+            }
         }
         free(wav.data);
         free(pcm);

@@ -26,8 +26,9 @@
  * out, and the record says so) and no velocity curve (the player's own velocity response
  * applies, as with any .multisample).
  *
- * Speed: the WAV samples are handed to libzip mapped into memory (its file source reads
- * them 8 KiB at a time), with their files' modification times and Unix modes on the
+ * Speed: the WAV samples are handed to libzip from memory (its file source reads them
+ * 8 KiB at a time): the bytes export.c kept as it wrote them (dsp_export_sample_t.wav),
+ * else the file mapped, with their files' modification times and Unix modes on the
  * entries, as the file source gives them. libzip writes an archive file 4 KiB at a time
  * (35,000 write() calls for 300 takes), so an archive of up to S_MEM_MAX bytes of audio is
  * built in a libzip buffer source and written from it in blocks of S_WRITE_BLOCK; the bytes
@@ -482,6 +483,13 @@ int dsp_export_write_multisample(uint32_t *crc, uint64_t *bytes, const char *pat
         char file[2400], entry[400];
         snprintf(file, sizeof file, "%s/%s", dir, s->file);
         s_entry_name(s, entry, sizeof entry);
+        struct stat st;
+        if (!inst->flac && s->wav && stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+            (uint64_t)st.st_size == s->bytes) { /* the file's bytes, kept as written */
+            rc = s_add(za, entry, zip_source_buffer(za, s->wav, (zip_uint64_t)s->bytes, 0), &st,
+                       err, errlen);
+            continue;
+        }
         if (!inst->flac) {
             s_map(file, &maps[i]); /* not mapped: libzip reads the file */
             zip_source_t *src = maps[i].at ? zip_source_buffer(za, maps[i].at, maps[i].len, 0)

@@ -49,8 +49,9 @@
  *
  * Reading the samples: libinstpatch's sound-file converter reopens and re-parses a WAV
  * through libsndfile for every block its SF2 writer reads (most of the SF2's time), so
- * the plain PCM and float WAV files export_audio.c writes are mapped into memory instead:
- * the RIFF header is walked here (s_wav_layout, the "fmt " and "data" chunks only) and a
+ * the plain PCM and float WAV files export_audio.c writes are taken from memory instead
+ * (the bytes export.c kept as it wrote them, dsp_export_sample_t.wav, else the file
+ * mapped): the RIFF header is walked here (s_wav_layout, the "fmt " and "data" chunks only) and a
  * small sample store hands the writer each channel's frames in its own format. FLAC and
  * any other file still go through libinstpatch's converter. Both give the same .sf2.
  */
@@ -226,29 +227,29 @@ static unsigned s_le16(const unsigned char *p)
     return (unsigned)p[0] | (unsigned)p[1] << 8;
 }
 
-/* Where a plain WAV file (RIFF/WAVE, "fmt " then "data"; Microsoft's RIFF layout) keeps
- * its frames, and their libinstpatch sample format: mono or stereo 16- or 24-bit PCM or
- * 32-bit float, the formats export_audio.c writes. False for anything else (FLAC, RF64,
- * more channels), which goes through libinstpatch's sound-file reader instead. */
-static bool s_wav_layout(const char *path, guint *data_at, guint *frames, int *format, int *rate)
+/* Where a plain WAV file's bytes wav[0, len) (RIFF/WAVE, "fmt " then "data"; Microsoft's
+ * RIFF layout) keep its frames, and their libinstpatch sample format: mono or stereo 16- or 24-bit
+ * PCM or 32-bit float, the formats export_audio.c writes. False for anything else (FLAC, RF64, more
+ * channels), which goes through libinstpatch's sound-file reader instead. */
+static bool s_wav_layout(const unsigned char *wav, size_t len, guint *data_at, guint *frames,
+                         int *format, int *rate)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    unsigned char h[40];
-    bool ok = fread(h, 1, 12, f) == 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WAVE", 4);
+    bool ok = len >= 12 && !memcmp(wav, "RIFF", 4) && !memcmp(wav + 8, "WAVE", 4);
     bool have_fmt = false;
     unsigned tag = 0, channels = 0, align = 0, bits = 0;
-    long at = 12;
+    uint64_t at = 12;
     while (ok) {
-        ok = fseek(f, at, SEEK_SET) == 0 && fread(h, 1, 8, f) == 8;
+        ok = at + 8 <= len;
         if (!ok)
             break;
+        const unsigned char *h = wav + at;
         uint32_t size = s_le32(h + 4);
         if (!memcmp(h, "fmt ", 4)) {
-            ok = size >= 16 && fread(h, 1, size >= 40 ? 40 : 16, f) == (size >= 40 ? 40 : 16);
+            size_t want = size >= 40 ? 40 : 16;
+            ok = size >= 16 && at + 8 + want <= len;
             if (!ok)
                 break;
+            h += 8;
             tag = s_le16(h);
             channels = s_le16(h + 2);
             *rate = (int)s_le32(h + 4);
@@ -258,17 +259,16 @@ static bool s_wav_layout(const char *path, guint *data_at, guint *frames, int *f
                 tag = size >= 40 ? s_le16(h + 24) : 0;
             have_fmt = true;
         } else if (!memcmp(h, "data", 4)) {
-            ok = have_fmt && align > 0 && (uint64_t)at + 8 + size <= UINT32_MAX;
+            ok = have_fmt && align > 0 && at + 8 + size <= UINT32_MAX;
             if (ok) {
                 *data_at = (guint)(at + 8);
                 *frames = size / align;
             }
             break;
         }
-        at += 8 + (long)size + (size & 1); /* chunks are padded to even sizes */
-        ok = at < (long)UINT32_MAX;
+        at += 8 + (uint64_t)size + (size & 1); /* chunks are padded to even sizes */
+        ok = at < UINT32_MAX;
     }
-    fclose(f);
     if (!ok || (channels != 1 && channels != 2) || align != channels * bits / 8)
         return false;
     int width;
@@ -383,41 +383,53 @@ static void s_link(IpatchSF2Sample **smp, int n)
     }
 }
 
-/* The SF2 samples of a plain WAV file, read straight from its data chunk, mapped into
- * memory: libinstpatch's sound-file store opens and parses the file through libsndfile
- * again for every block the SF2 writer reads (about 150 system calls each, most of the
- * SF2 export's time), and its file store reads a block in 1 KiB system calls; a RAM store
- * over the mapping reads the page cache. Stereo is split as libinstpatch's own converter
+/* The SF2 samples of a plain WAV file, read straight from its data chunk: from `bytes`
+ * (`len` of them, the file as export.c wrote it and kept it) or, when bytes is NULL, from
+ * the file at path mapped into memory. libinstpatch's sound-file store opens and parses the file
+ * through libsndfile again for every block the SF2 writer reads (about 150 system calls each, most
+ * of the SF2 export's time), and its file store reads a block in 1 KiB system calls; a RAM store
+ * over the mapping reads the page cache, and the bytes kept in memory are not read back at
+ * all. Stereo is split as libinstpatch's own converter
  * splits it: one mono virtual store per channel over the file's frames, the two samples
  * linked. The frames reach the SF2 writer unchanged, so the .sf2 is the same byte for
- * byte. Returns how many samples (1 or 2) and the mapping in *map (the caller unmaps it
- * once the SF2 is written), 0 when the file is not a plain WAV. */
-static int s_wav_samples(const char *path, IpatchSF2Sample **out, s_map_t *map)
+ * byte. Returns how many samples (1 or 2) and the mapping, if any, in *map (the caller
+ * unmaps it once the SF2 is written), 0 when the file is not a plain WAV. */
+static int s_wav_samples(const char *path, const void *bytes, size_t len, IpatchSF2Sample **out,
+                         s_map_t *map)
 {
+    if (!bytes) { /* the file, mapped */
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0)
+            return 0;
+        void *m = MAP_FAILED;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+            m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (m == MAP_FAILED)
+            return 0;
+        *map = (s_map_t){.at = m, .len = (size_t)st.st_size};
+        bytes = m;
+        len = (size_t)st.st_size;
+    }
+    const unsigned char *at = bytes;
     guint data_at = 0, frames = 0;
     int format = 0, rate = 0;
-    if (!s_wav_layout(path, &data_at, &frames, &format, &rate) || frames < 4)
+    if (!s_wav_layout(at, len, &data_at, &frames, &format, &rate) || frames < 4 ||
+        (uint64_t)len < (uint64_t)data_at + (uint64_t)frames * ipatch_sample_format_size(format)) {
+        if (map->at) /* not a plain WAV: libinstpatch reads the file */
+            munmap(map->at, map->len);
+        *map = (s_map_t){0};
         return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return 0;
+    }
     int n = IPATCH_SAMPLE_FORMAT_GET_CHANNELS(format) == IPATCH_SAMPLE_STEREO ? 2 : 1;
-    size_t bytes = (size_t)frames * (size_t)ipatch_sample_format_size(format);
-    void *at = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size >= (uint64_t)data_at + bytes)
-        at = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (at == MAP_FAILED)
-        return 0;
-    *map = (s_map_t){.at = at, .len = (size_t)st.st_size};
     int width = IPATCH_SAMPLE_FORMAT_GET_WIDTH(format);
     if (width == IPATCH_SAMPLE_16BIT || width == IPATCH_SAMPLE_REAL24BIT) {
         int mono = (width == IPATCH_SAMPLE_16BIT ? IPATCH_SAMPLE_16BIT : IPATCH_SAMPLE_24BIT) |
                    IPATCH_SAMPLE_MONO | IPATCH_SAMPLE_SIGNED | IPATCH_SAMPLE_LENDIAN;
         for (int c = 0; c < n; c++) {
             SWavStore *wav = g_object_new(s_wav_store_get_type(), NULL); /* ++ ref */
-            wav->frames = (const unsigned char *)at + data_at;
+            wav->frames = at + data_at;
             wav->frames_total = frames;
             wav->channels = n;
             wav->channel = c;
@@ -473,7 +485,7 @@ static int s_samples(IpatchSF2 *sf2, const char *dir, const dsp_export_sample_t 
     snprintf(path, sizeof path, "%s/%s", dir, s->file);
     IpatchFileHandle *fh = NULL;
     GList *list = NULL;
-    int n = s_wav_samples(path, out, map);
+    int n = s_wav_samples(path, s->wav, (size_t)s->bytes, out, map);
     if (n == 0) { /* FLAC and the rest: libinstpatch's sound-file converter */
         GError *gerr = NULL;
         fh = ipatch_file_identify_open(path, &gerr);
