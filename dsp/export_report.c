@@ -315,9 +315,14 @@ static void s_plot(dsp_buf_t *b, const s_take_t *t, size_t n)
  * formatted (printing them was a fifth of the report's time). */
 static char s_y_text[2 * DSP_THUMB_SCALE + 1][16], s_y_half_text[2 * DSP_THUMB_SCALE + 1][16];
 static pthread_once_t s_y_once = PTHREAD_ONCE_INIT;
+/* The same for the per-note plots' x coordinates, one per velocity (s_note_x). */
+static char s_x_text[128][16];
+static double s_note_x(double vel);
 
 static void s_y_init(void)
 {
+    for (int v = 0; v < 128; v++)
+        snprintf(s_x_text[v], sizeof s_x_text[0], "%.1f", s_note_x(v));
     for (int v = -DSP_THUMB_SCALE; v <= DSP_THUMB_SCALE; v++) {
         double half = S_THUMB_H / 2.0, y = half - (double)v / DSP_THUMB_SCALE * half;
         snprintf(s_y_text[v + DSP_THUMB_SCALE], sizeof s_y_text[0], "%.1f", y);
@@ -556,6 +561,7 @@ static double s_note_y(double db, double top)
  * the map picks, at its recorded level plus its curve's gain; first round robin). */
 static void s_note_plots(dsp_buf_t *b, const s_take_t *t, size_t n)
 {
+    pthread_once(&s_y_once, s_y_init);
     dsp_buf_puts(b, "<div class=\"notes\">\n");
     for (size_t i = 0; i < n;) {
         size_t j = i;
@@ -589,7 +595,8 @@ static void s_note_plots(dsp_buf_t *b, const s_take_t *t, size_t n)
                 if (!t[k].exported || t[k].release || s_int(o, "seq_position") > 1 ||
                     v < s_int(o, "vel_lo") || v > s_int(o, "vel_hi"))
                     continue;
-                dsp_buf_printf(b, "%.1f,%.1f ", s_note_x(v),
+                dsp_buf_puts(b, s_x_text[v]); /* "%.1f" of s_note_x(v) */
+                dsp_buf_printf(b, ",%.1f ",
                                s_note_y(s_num(o, "peak_db") + s_curve_gain(o, v), top));
                 break;
             }

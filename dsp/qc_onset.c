@@ -137,12 +137,20 @@ static bool s_solve(double m[2 * S_HUM_HARM][2 * S_HUM_HARM + 1])
     return true;
 }
 
-/* Hum fit over [0, pre) on channel c at fundamental f: coefficients (sin, cos per
- * harmonic) in coef, the power it explains returned. Every S_HUM_STEP-th frame is enough. */
-static double s_hum_fit(const qc_take_t *t, int64_t pre, int c, double f, double *coef)
+/* Hum fit over [0, pre) on every channel at fundamental f: each channel's coefficients
+ * (sin, cos per harmonic) in coef[c], the power it explains in explained[c]. Every
+ * S_HUM_STEP-th frame is enough. The normal equations' matrix (the harmonics' products)
+ * is the same for every channel and is summed once; each channel's right-hand side is its
+ * own, and each channel is solved on a copy: the same sums in the same order as fitting
+ * one channel at a time. */
+static void s_hum_fit(const qc_take_t *t, int64_t pre, double f,
+                      double coef[DSP_MAX_CHANNELS][2 * S_HUM_HARM], double *explained)
 {
-    double m[2 * S_HUM_HARM][2 * S_HUM_HARM + 1];
-    memset(m, 0, sizeof m);
+    double gram[2 * S_HUM_HARM][2 * S_HUM_HARM + 1];
+    double rhs[DSP_MAX_CHANNELS][2 * S_HUM_HARM];
+    memset(gram, 0, sizeof gram);
+    memset(rhs, 0, sizeof rhs);
+    const int ch = t->ch < DSP_MAX_CHANNELS ? t->ch : DSP_MAX_CHANNELS;
     const double w = 2.0 * M_PI * f / t->rate * S_HUM_STEP;
     double bas[2 * S_HUM_HARM], rs[S_HUM_HARM], rc[S_HUM_HARM];
     for (int h = 0; h < S_HUM_HARM; h++) {
@@ -157,27 +165,33 @@ static double s_hum_fit(const qc_take_t *t, int64_t pre, int c, double f, double
                 double c2 = bas[2 * h + 1] * rc[h] - bas[2 * h] * rs[h];
                 bas[2 * h] = s, bas[2 * h + 1] = c2;
             }
-        double v = qc_at(t, i, c);
-        for (int r = 0; r < 2 * S_HUM_HARM; r++) {
+        for (int r = 0; r < 2 * S_HUM_HARM; r++)
             for (int k = r; k < 2 * S_HUM_HARM; k++)
-                m[r][k] += bas[r] * bas[k];
-            m[r][2 * S_HUM_HARM] += bas[r] * v;
+                gram[r][k] += bas[r] * bas[k];
+        for (int c = 0; c < ch; c++) {
+            double v = qc_at(t, i, c);
+            for (int r = 0; r < 2 * S_HUM_HARM; r++)
+                rhs[c][r] += bas[r] * v;
         }
     }
     for (int r = 0; r < 2 * S_HUM_HARM; r++)
         for (int k = 0; k < r; k++)
-            m[r][k] = m[k][r];
-    double rhs[2 * S_HUM_HARM];
-    for (int r = 0; r < 2 * S_HUM_HARM; r++)
-        rhs[r] = m[r][2 * S_HUM_HARM];
-    if (cnt == 0 || !s_solve(m))
-        return 0;
-    double explained = 0;
-    for (int r = 0; r < 2 * S_HUM_HARM; r++) {
-        coef[r] = m[r][2 * S_HUM_HARM];
-        explained += coef[r] * rhs[r];
+            gram[r][k] = gram[k][r];
+    for (int c = 0; c < ch; c++) {
+        explained[c] = 0;
+        double m[2 * S_HUM_HARM][2 * S_HUM_HARM + 1];
+        memcpy(m, gram, sizeof m);
+        for (int r = 0; r < 2 * S_HUM_HARM; r++)
+            m[r][2 * S_HUM_HARM] = rhs[c][r];
+        if (cnt == 0 || !s_solve(m))
+            continue;
+        double e = 0;
+        for (int r = 0; r < 2 * S_HUM_HARM; r++) {
+            coef[c][r] = m[r][2 * S_HUM_HARM];
+            e += coef[c][r] * rhs[c][r];
+        }
+        explained[c] = e / (double)cnt;
     }
-    return explained / (double)cnt;
 }
 
 static bool s_region_fill(const qc_take_t *t, s_region_t *r, int64_t to);
@@ -209,9 +223,10 @@ static void s_region_init(const qc_take_t *t, int64_t from, s_region_t *r)
         double best = 0;
         for (int k = 0; k < 2; k++) {
             double f = k ? 60.0 : 50.0, tot = 0, noise = 0;
-            double cc[DSP_MAX_CHANNELS][2 * S_HUM_HARM];
+            double cc[DSP_MAX_CHANNELS][2 * S_HUM_HARM], explained[DSP_MAX_CHANNELS];
+            s_hum_fit(t, pre, f, cc, explained);
             for (int c = 0; c < t->ch; c++) {
-                tot += s_hum_fit(t, pre, c, f, cc[c]);
+                tot += explained[c];
                 noise += t->noise_ch_sq[c];
             }
             if (tot > best && tot >= S_HUM_MIN_SHARE * noise) {
