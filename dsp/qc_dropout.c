@@ -11,9 +11,15 @@
  *
  * 1. Zeros: a run of at least S_MIN_RUN_MS (and 8 frames) where every channel is exactly
  *    zero, with the sound clearly present just before it. Behind a real converter and an
- *    analog noise floor, no sound is exactly zero for that long.
+ *    analog noise floor, no sound is exactly zero for that long: in a take with analog
+ *    noise (its pre-roll's floor S_NOISY_STEPS steps of the grid or more) the run counts
+ *    wherever that noise stands on both sides of it, however quiet the note there (a soft
+ *    high note, a decayed tail, a swell's foot: a node's lost block is zeros in the
+ *    recorded signal, noise and all, and is lost audio however little of the note it
+ *    held); see s_run_lost.
  * 2. Held values: a run as long where every channel repeats its previous value exactly,
- *    away from the take's flat tops (those are clipping, qc_level.c).
+ *    away from the take's flat tops (those are clipping, qc_level.c); in a noisy take as
+ *    for zeros.
  *    A digital recording (integer samples, t->quantum; no analog noise to dither it) holds
  *    one value wherever the signal moves less than a step: a quiet tail, a slow crest. So
  *    there a run of zeros or held values counts only when the waveform steps onto it or
@@ -58,7 +64,12 @@
  *    block lost from a periodic note shifts its phase: for one period from the splice e
  *    compares the waveform after it with the one before it and stands high, then both
  *    sides lie after the splice and e falls back. So: a period whose e / level is
- *    S_SHIFT_RATIO times that of the two periods before it and of the two after it, at
+ *    S_SHIFT_RATIO times that of the two periods before it and of the two after it (or
+ *    S_SHIFT_SURE times and at least -4 dB of the note, where the period after it is
+ *    the old waveform at another phase at S_PHASE_SURE: a chorused organ's ranks beat,
+ *    so its e stands at -9 dB of the note and a half-period skip only 8.5 dB over that;
+ *    a sample loop's seam, which also joins the waveform at another phase, stands -5 dB
+ *    or lower on the real material measured, and is told by its passes, below), at
  *    least -17 dB under the note, in a note that repeats itself within -7 dB around it
  *    (noise, drums and a slow pad's swell do not, and are not judged here; a decay or a
  *    swell scales e and the level alike). A splice the bends above miss shows here: in a
@@ -118,6 +129,9 @@
 #define S_CLICK_HALF        24   /* frames either side compared between two clicks ... */
 #define S_CLICK_ALIKE       0.9  /* ... and the correlation that makes them the same click */
 #define S_DEFAULT_PERIOD_MS 10.0
+#define S_NOISY_STEPS       8.0 /* analog noise: a floor this many steps of the grid (24-bit) */
+#define S_QUANTUM_24        (1.0 / 8388608.0)
+#define S_NOISE_AROUND      0.5 /* ... a run counts where it stands this share on both sides */
 /* check 5, jumps in phase */
 #define S_MIN_PERIOD    8.0  /* frames: shorter periods (or none given) are not followed */
 #define S_SHIFT_BLOCKS  4    /* blocks per period */
@@ -128,6 +142,9 @@
 #define S_SHIFT_ONSET   0.25 /* its start: e^2 first at this share of the burst's peak */
 #define S_PHASE_READS   128  /* the old waveform at another phase: frames read per period ... */
 #define S_PHASE_ALIKE   0.6  /* ... the correlation that makes it the same waveform ... */
+#define S_SHIFT_SURE    5.0  /* or a burst this many times (not S_SHIFT_RATIO) ... */
+#define S_SURE_SHARE    0.4  /* ... and this large (-4 dB of the note) ... */
+#define S_PHASE_SURE    0.9  /* ... where the old waveform matches this well */
 #define S_PHASE_OFF     2.0  /* ... at a lag this many frames off whole periods */
 #define S_SHIFT_TOL     1.5  /* periods (+ 8 frames): the same damage as a run or a jump */
 #define S_SEAM_SHIFT    8    /* frames of shift between two passes of a loop's seam ... */
@@ -359,7 +376,7 @@ static bool s_ends_sound(const qc_take_t *t, int64_t at, int64_t lo, int64_t hi,
 }
 
 static bool s_same_wave(const qc_take_t *t, int64_t at, double period, int64_t lo, int64_t hi,
-                        int64_t *lag_out);
+                        double alike, int64_t *lag_out);
 
 /* Whether every channel of frame j lies within lim of 0 (lim 0: is +-0). */
 static bool s_quiet_frame(const qc_take_t *t, int64_t j, double lim)
@@ -472,7 +489,7 @@ static void s_describe(const qc_take_t *t, int64_t lo, int64_t hi, double floor,
         }
     }
     int64_t lag = 0;
-    if (s_same_wave(t, v->at, period, lo, hi, &lag) && lag > 0) {
+    if (s_same_wave(t, v->at, period, lo, hi, S_PHASE_ALIKE, &lag) && lag > 0) {
         double skip = period * ceil((double)lag / period) - (double)lag;
         v->len = (int64_t)llround(skip);
         *skip_period = p;
@@ -711,6 +728,25 @@ static bool s_run_steps(const qc_take_t *t, int64_t a, int64_t b, int64_t to)
     return false;
 }
 
+/* Whether a run of zeros or held values [a, b) (b the first frame after it) is lost audio.
+ * Where the sound clearly stood before it (S_PRESENT_RATIO over the floor) and, on a
+ * quantised take, the waveform stepped onto it or off it (s_run_steps), as always. In a
+ * take with analog noise (the pre-roll's noise spans S_NOISY_STEPS steps of the
+ * finer of the take's grid and 24-bit audio) also wherever the noise stands on both sides
+ * of it (S_NOISE_AROUND of the floor's RMS over 5 ms): noise is in every recorded sample,
+ * under a quiet note, a decayed tail or a slow swell's foot as under a loud one, and never
+ * sits on one value for min_run frames; only a digital block of zeros or a converter that
+ * froze does. */
+static bool s_run_lost(const qc_take_t *t, int64_t a, int64_t b, int64_t ms, double floor,
+                       int64_t to)
+{
+    if (qc_rms(t, a - 5 * ms, a) > S_PRESENT_RATIO * floor && s_run_steps(t, a, b, to))
+        return true;
+    const bool noisy = t->noise_rms >= S_NOISY_STEPS * fmax(t->quantum, S_QUANTUM_24);
+    return noisy && qc_rms(t, a - 5 * ms, a) > S_NOISE_AROUND * t->noise_rms &&
+           qc_rms(t, b, b + 5 * ms) > S_NOISE_AROUND * t->noise_rms;
+}
+
 /* The end of a run of zeros (s_end_zeros) or of held values (s_end_held) at frame i, the
  * first frame not in it; *run is then 0. */
 static inline __attribute__((always_inline)) void s_end_zeros(const qc_take_t *t, int64_t i,
@@ -718,8 +754,7 @@ static inline __attribute__((always_inline)) void s_end_zeros(const qc_take_t *t
                                                               int64_t ms, double floor, int64_t to,
                                                               s_events_t *ev)
 {
-    if (*run >= min_run && qc_rms(t, i - *run - 5 * ms, i - *run) > S_PRESENT_RATIO * floor &&
-        s_run_steps(t, i - *run, i, to))
+    if (*run >= min_run && s_run_lost(t, i - *run, i, ms, floor, to))
         s_found(ev, i - *run, *run, S_ZEROS);
     *run = 0;
 }
@@ -730,8 +765,7 @@ static inline __attribute__((always_inline)) void s_end_held(const qc_take_t *t,
                                                              s_events_t *ev)
 {
     /* a held run of n repeats is n + 1 equal frames */
-    if (*run + 1 >= min_run && qc_rms(t, i - *run - 5 * ms, i - *run) > S_PRESENT_RATIO * floor &&
-        s_run_steps(t, i - *run - 1, i, to))
+    if (*run + 1 >= min_run && s_run_lost(t, i - *run - 1, i, ms, floor, to))
         s_found(ev, i - *run - 1, *run + 1, S_HELD);
     *run = 0;
 }
@@ -862,11 +896,11 @@ static void s_one_pass_any(const qc_take_t *t, int ch, int64_t from, int64_t to,
  * begun) is the waveform before `at` at another phase: the lag, over a period from the
  * shortest that reads wholly before at, with the best
  * normalised correlation (all channels, S_PHASE_READS frames read across the period)
- * correlates at least S_PHASE_ALIKE and lies S_PHASE_OFF frames or more from a whole
+ * correlates at least `alike` and lies S_PHASE_OFF frames or more from a whole
  * number of periods. An abrupt change of timbre keeps its phase or matches nothing; a
  * lost or repeated block matches the old waveform shifted by its length. */
 static bool s_same_wave(const qc_take_t *t, int64_t at, double period, int64_t lo, int64_t hi,
-                        int64_t *lag_out)
+                        double alike, int64_t *lag_out)
 {
     const int ch = t->ch;
     const int64_t n = (int64_t)ceil(period), sk = (n + 3) / 4, a = at + sk, l0 = n + sk + 2,
@@ -896,7 +930,7 @@ static bool s_same_wave(const qc_take_t *t, int64_t at, double period, int64_t l
     double off = fabs((double)best_lag - period * round((double)best_lag / period));
     if (lag_out)
         *lag_out = best_lag;
-    return best >= S_PHASE_ALIKE && off >= S_PHASE_OFF;
+    return best >= alike && off >= S_PHASE_OFF;
 }
 
 /* Check 5: a jump in phase. e[j] = sum over channels of (x[j] - x[j - period])^2, the
@@ -958,8 +992,10 @@ static void s_find_shifts(const qc_take_t *t, int64_t from, int64_t to, double p
             (pe[k + 3 * nb + 1] - pe[k + nb + 1]) / (px[k + 3 * nb + 1] - px[k + nb + 1] + tiny);
         double quiet = before > after ? before : after;
         quiet = quiet > floor_e / xb ? quiet : floor_e / xb;
-        if (burst > S_SHIFT_RATIO * quiet && burst > S_SHIFT_SHARE && before < S_SHIFT_STEADY &&
-            after < S_SHIFT_STEADY) {
+        /* strong, or weaker but large against the note and checked harder below */
+        const bool strong = burst > S_SHIFT_RATIO * quiet && burst > S_SHIFT_SHARE;
+        const bool sure = burst > S_SHIFT_SURE * quiet && burst > S_SURE_SHARE;
+        if ((strong || sure) && before < S_SHIFT_STEADY && after < S_SHIFT_STEADY) {
             /* where it starts: the first frame from the block before where e reaches
              * S_SHIFT_ONSET of its largest over the burst */
             int64_t at = j0 + k * pb, a = at - pb, z = at + (nb + 1) * pb;
@@ -983,9 +1019,12 @@ static void s_find_shifts(const qc_take_t *t, int64_t from, int64_t to, double p
                     break;
                 }
             }
-            if (s_same_wave(t, at, period, from, to, NULL))
+            bool same =
+                s_same_wave(t, at, period, from, to, strong ? S_PHASE_ALIKE : S_PHASE_SURE, NULL);
+            if (same)
                 s_found(ev, at, 1, S_SHIFT);
-            k += 3 * nb;
+            if (same || strong) /* else a stronger burst may follow within the period */
+                k += 3 * nb;
         }
     }
     free(pe);

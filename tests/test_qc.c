@@ -697,6 +697,93 @@ static void test_real_dropouts_found(void **state)
     assert_int_equal(tested, 9 * avail);
 }
 
+static void test_real_dropouts_high_notes(void **state)
+{
+    (void)state;
+    const struct {
+        const char *inst;
+        qc_src_t src;
+        int note, velocity;
+        double at_ms; /* < 0: 210 ms and more, as the note's index */
+        bool jump;
+    } set[] = {
+        {"tim-church-organ", QC_SRC_TIMGM6MB, 67, 100, -1, true},
+        {"tim-church-organ", QC_SRC_TIMGM6MB, 72, 100, -1, true},
+        {"tim-church-organ", QC_SRC_TIMGM6MB, 79, 100, -1, true},
+        {"tim-church-organ", QC_SRC_TIMGM6MB, 84, 100, -1, true},
+        {"tim-flute", QC_SRC_TIMGM6MB, 72, 100, -1, true},
+        {"tim-flute", QC_SRC_TIMGM6MB, 79, 100, -1, true},
+        {"tim-flute", QC_SRC_TIMGM6MB, 84, 100, -1, true},
+        {"tim-flute", QC_SRC_TIMGM6MB, 96, 100, -1, true},
+        {"ms-rock-organ", QC_SRC_MUSESCORE, 67, 100, -1, true},
+        {"ms-rock-organ", QC_SRC_MUSESCORE, 72, 100, -1, true},
+        {"ms-rock-organ", QC_SRC_MUSESCORE, 79, 100, -1, true},
+        {"ms-rock-organ", QC_SRC_MUSESCORE, 84, 100, -1, true},
+        {"osc-saw-lead", QC_SRC_OSC, 67, 100, -1, true},
+        {"osc-saw-lead", QC_SRC_OSC, 79, 100, -1, true},
+        {"osc-organ", QC_SRC_OSC, 72, 100, -1, true},
+        {"osc-organ", QC_SRC_OSC, 84, 100, -1, true},
+        {"osc-organ", QC_SRC_OSC, 96, 100, -1, true},
+        /* a few dB over the floor */
+        {"tim-piano", QC_SRC_TIMGM6MB, 91, 40, 300, false},
+        {"ms-marimba", QC_SRC_MUSESCORE, 84, 40, 480, false},
+        {"osc-saw-swell", QC_SRC_OSC, 67, 40, 120, false},
+        {"osc-saw-swell", QC_SRC_OSC, 79, 40, 120, false},
+    };
+    const char *kinds[] = {"a run of zeros (64 frames", "a repeated block (64 frames", "a jump"};
+    int tested = 0, hidden = 0, clean = 0;
+    for (size_t k = 0; k < sizeof set / sizeof set[0]; k++) {
+        if (!qc_real_available(set[k].src))
+            continue;
+        const double at = set[k].at_ms >= 0 ? set[k].at_ms : 210 + 23 * (double)(k % 4);
+        for (int d = -1; d < (set[k].jump ? 3 : 2); d++) {
+            qc_real_spec_t sp = s_spec(set[k].inst, set[k].note, set[k].velocity);
+            if (d == 0)
+                sp.zero_block_ms = at;
+            else if (d == 1)
+                sp.repeat_block_ms = at;
+            else if (d == 2)
+                sp.jump_ms = at;
+            qc_real_take_t t;
+            dsp_analysis_t a;
+            s_real(&sp, NULL, &t, &a);
+            if (d < 0) {
+                if (strstr(a.reasons, "dropout"))
+                    fail_msg("%s note %d velocity %d, clean: %s (%s)", set[k].inst, sp.note,
+                             sp.velocity, dsp_verdict_name(a.verdict), a.reasons);
+                clean++;
+                qc_real_free(&t);
+                continue;
+            }
+            /* the damage lies inside the sound, before the note-off */
+            assert_true(t.damage_at > 0 && t.damage_at < t.note_off_frame &&
+                        t.damage_at < t.true_end - t.rate / 20);
+            if (d == 2 && !s_splice_visible(&t, t.damage_at, t.rate / t.nominal_hz) &&
+                s_phase_kept(sp.block, t.rate / t.nominal_hz)) {
+                hidden++;
+                qc_real_free(&t);
+                continue;
+            }
+            tested++;
+            const char *r = strstr(a.reasons, "dropout: ");
+            double ms = -1;
+            if (r && strstr(r, kinds[d]) && strstr(r, " at "))
+                sscanf(strstr(r, " at ") + 4, "%lf", &ms);
+            double want = (double)(t.damage_at - a.onset) * 1000.0 / t.rate;
+            double tol = 2.0 + (r && strstr(r, "a jump in phase") ? 1000.0 / t.nominal_hz : 0);
+            if (a.verdict != DSP_FAIL || ms < 0 || fabs(ms - want) > tol)
+                fail_msg("%s note %d velocity %d, %s at %.0f ms (%.1f ms after the onset): %s (%s)",
+                         set[k].inst, sp.note, sp.velocity, kinds[d], at, want,
+                         dsp_verdict_name(a.verdict), a.reasons);
+            qc_real_free(&t);
+        }
+    }
+    printf("%d high-note dropouts found and placed (%d splices left no trace), %d clean takes "
+           "kept\n",
+           tested, hidden, clean);
+    assert_true(tested >= 10 && clean >= 5);
+}
+
 /* A digital recording (a soft synth rendered to a 16- or 24-bit file, a synth's digital
  * output) has no noise: digital silence before the note, and quiet tails and slow crests
  * whose samples repeat for tens of frames because the signal moves less than one step of
@@ -2530,6 +2617,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_oscillators_exported),
         cmocka_unit_test(test_real_clipping_any_level),
         cmocka_unit_test(test_real_dropouts_found),
+        cmocka_unit_test(test_real_dropouts_high_notes),
         cmocka_unit_test(test_real_shared_jump_is_instruments_own),
         cmocka_unit_test(test_real_digital_takes_kept),
         cmocka_unit_test(test_real_phase_jump_not_level_step),
