@@ -43,6 +43,7 @@
 #define S_EXP_FADE_DB     60.0 /* depth of the exponential fade */
 #define S_LOOP_LINEAR_MIN 0.5  /* loops at least this correlated crossfade linearly */
 #define S_PCM16_SCALE     32768.0
+#define S_WAV_CHUNKS_ROOM 65536 /* bytes: a WAV's header and metadata chunks, with room */
 #define S_PCM24_SCALE     8388608.0
 
 double dsp_fade_gain(int curve, double t)
@@ -462,6 +463,11 @@ int dsp_export_write_audio(uint32_t *crc, uint64_t *bytes, void **keep, const ch
     /* WAV, and the WAV a FLAC with metadata decodes to (for its chunks): in memory */
     int rc = 0;
     s_mem_t wav = {0};
+    /* room for the samples and the header's chunks at once: grown by doubling from 64 KiB,
+     * a WAV of a few MiB was copied by realloc several times */
+    size_t room = samples * (size_t)(bit_depth / 8) + S_WAV_CHUNKS_ROOM;
+    if ((!flac || meta) && (wav.data = malloc(room)) != NULL)
+        wav.cap = (sf_count_t)room;
     if (!flac || meta) {
         SF_VIRTUAL_IO vio = {s_mem_len, s_mem_seek, s_mem_read, s_mem_write, s_mem_tell};
         SF_INFO winfo = info;
