@@ -3,14 +3,14 @@
  * and for loop lengths.
  *
  * Normalised square difference function (McLeod's NSDF) of the mono mix over about 40
- * periods (4096 to 16384 frames), the autocorrelation computed with KISS FFT. The period is the
- * first key maximum within 0.9 of the best one in the lag range an octave either side of the
- * expected note (so octave errors and wrong notes both show), refined by parabolic interpolation
- * and then by the peak nearest the largest whole multiple of the period in the window, which
- * divides the interpolation error by that multiple.
+ * periods (4096 to 16384 frames), the autocorrelation computed with FFTW (single precision). The
+ * period is the first key maximum within 0.9 of the best one in the lag range an octave either side
+ * of the expected note (so octave errors and wrong notes both show), refined by parabolic
+ * interpolation and then by the peak nearest the largest whole multiple of the period in the
+ * window, which divides the interpolation error by that multiple.
  *
  * The FFT is only as long as the lags searched need: the shortest m 2^k (m = 8, 9, 10, 12,
- * 15, lengths KISS FFT splits into its radix-2, 3, 4 and 5 passes) of at least the window
+ * 15, lengths FFTW splits into small radix-2, 3 and 5 passes) of at least the window
  * plus the longest lag, so no lag searched wraps around (a power of two of twice the window
  * did the same work on up to twice the frames). The refinement's nine lags near the
  * multiple are summed directly in double. The readings differ from a power-of-two FFT's by
@@ -23,13 +23,14 @@
  * where the level has settled to the note-off, windows decayed towards the floor left out,
  * the median reading, and how far the windows disagree (the caller's measure of doubt).
  *
- * KISS FFT plans (their twiddle tables) are made once per size and thread and kept for the
- * thread's life (a plan holds scratch space, so threads cannot share one): making them on
- * every call was a tenth of `batcherbird process`'s time. The FFT's buffers are kept with
- * them (allocating 128-256 KiB per window cost an mmap, page faults and an munmap each), and
- * the mono mix of a note is made once for its level blocks and all its windows.
+ * FFTW plans are made once per size and thread (FFTW_ESTIMATE: no trial runs) and kept for
+ * the thread's life with the aligned buffers they were planned on: making plans on every
+ * call was a tenth of `batcherbird process`'s time, and allocating 128-256 KiB per window cost
+ * an mmap, page faults and an munmap each. FFTW's planner is not thread-safe, so making and
+ * destroying plans holds s_planner (executing them needs no lock). The mono mix of a note is
+ * made once for its level blocks and all its windows.
  */
-#include <kiss_fftr.h>
+#include <fftw3.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -45,31 +46,46 @@
 
 #define S_PLANS 16 /* sizes kept per thread (about 15 are in use: 5 per octave, 4096..32768) */
 
+/* One FFT size: the forward (real to half spectrum) and inverse plans, planned on buf
+ * (nfft floats, the FFT's input and the inverse's output) and spec (nfft / 2 + 1 bins). */
 typedef struct {
-    int nfft[S_PLANS];
-    unsigned long used[S_PLANS]; /* when last used (a count of calls): the oldest makes room */
-    unsigned long calls;
-    kiss_fftr_cfg fwd[S_PLANS], inv[S_PLANS];
-    /* scratch of the last call, grown as needed: the FFT's input and output, its spectrum,
-     * the NSDF */
+    int nfft;           /* 0: free slot */
+    unsigned long used; /* when last used (a count of calls): the oldest makes room */
+    fftwf_plan fwd, inv;
     float *buf;
-    kiss_fft_cpx *spec;
+    fftwf_complex *spec;
+} s_plan_t;
+
+typedef struct {
+    s_plan_t plan[S_PLANS];
+    unsigned long calls;
+    /* scratch of the last call, grown as needed: the NSDF, the mono mix */
     double *nsdf, *mono;
-    size_t buf_n, spec_n, nsdf_n, mono_n;
+    size_t nsdf_n, mono_n;
 } s_plans_t;
 
 static pthread_key_t s_key;
 static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t s_planner = PTHREAD_MUTEX_INITIALIZER; /* FFTW's planner */
+
+static void s_plan_clear(s_plan_t *q)
+{
+    pthread_mutex_lock(&s_planner);
+    if (q->fwd)
+        fftwf_destroy_plan(q->fwd);
+    if (q->inv)
+        fftwf_destroy_plan(q->inv);
+    pthread_mutex_unlock(&s_planner);
+    fftwf_free(q->buf);
+    fftwf_free(q->spec);
+    *q = (s_plan_t){0};
+}
 
 static void s_plans_free(void *arg)
 {
     s_plans_t *p = arg;
-    for (int i = 0; i < S_PLANS; i++) {
-        kiss_fftr_free(p->fwd[i]);
-        kiss_fftr_free(p->inv[i]);
-    }
-    free(p->buf);
-    free(p->spec);
+    for (int i = 0; i < S_PLANS; i++)
+        s_plan_clear(&p->plan[i]);
     free(p->nsdf);
     free(p->mono);
     free(p);
@@ -105,30 +121,36 @@ static s_plans_t *s_thread(void)
     return p;
 }
 
-/* The forward and inverse plans of size nfft in p; false when out of memory. */
-static bool s_plans(s_plans_t *p, int nfft, kiss_fftr_cfg *fwd, kiss_fftr_cfg *inv)
+/* The plans and buffers of size nfft in p, made when missing; NULL when out of memory. */
+static s_plan_t *s_plans(s_plans_t *p, int nfft)
 {
     int slot = 0;
     p->calls++;
     for (int i = 0; i < S_PLANS; i++) {
-        if (p->nfft[i] == nfft) {
-            p->used[i] = p->calls;
-            *fwd = p->fwd[i];
-            *inv = p->inv[i];
-            return true;
+        if (p->plan[i].nfft == nfft) {
+            p->plan[i].used = p->calls;
+            return &p->plan[i];
         }
-        if (p->used[i] < p->used[slot]) /* free slots have 0: taken first */
+        if (p->plan[i].used < p->plan[slot].used) /* free slots have 0: taken first */
             slot = i;
     }
-    p->used[slot] = p->calls;
-    kiss_fftr_free(p->fwd[slot]);
-    kiss_fftr_free(p->inv[slot]);
-    p->fwd[slot] = kiss_fftr_alloc(nfft, 0, NULL, NULL);
-    p->inv[slot] = kiss_fftr_alloc(nfft, 1, NULL, NULL);
-    p->nfft[slot] = p->fwd[slot] && p->inv[slot] ? nfft : 0;
-    *fwd = p->fwd[slot];
-    *inv = p->inv[slot];
-    return p->nfft[slot] != 0;
+    s_plan_t *q = &p->plan[slot];
+    s_plan_clear(q);
+    q->buf = fftwf_alloc_real((size_t)nfft);
+    q->spec = fftwf_alloc_complex((size_t)nfft / 2 + 1);
+    if (q->buf && q->spec) {
+        pthread_mutex_lock(&s_planner);
+        q->fwd = fftwf_plan_dft_r2c_1d(nfft, q->buf, q->spec, FFTW_ESTIMATE);
+        q->inv = fftwf_plan_dft_c2r_1d(nfft, q->spec, q->buf, FFTW_ESTIMATE);
+        pthread_mutex_unlock(&s_planner);
+    }
+    if (!q->fwd || !q->inv) {
+        s_plan_clear(q);
+        return NULL;
+    }
+    q->nfft = nfft;
+    q->used = p->calls;
+    return q;
 }
 
 /* The shortest FFT length m 2^k (m = 8, 9, 10, 12, 15; k >= 0) of at least n frames. */
@@ -204,26 +226,23 @@ static double s_pitch(s_plans_t *p, const double *mono, int64_t avail, int rate,
         return 0;
 
     int nfft = s_fft_size(w + max_lag + 2); /* lags up to max_lag + 1 do not wrap */
-    kiss_fftr_cfg fwd = NULL, inv = NULL;
+    s_plan_t *q = s_plans(p, nfft);
     /* nsdf: lags up to max_lag + 1, then (the refinement) up to w / 2 + 4 */
-    if (!s_plans(p, nfft, &fwd, &inv) ||
-        !(p->buf = s_grow(p->buf, &p->buf_n, (size_t)nfft, sizeof(float))) ||
-        !(p->spec = s_grow(p->spec, &p->spec_n, (size_t)nfft / 2 + 1, sizeof(kiss_fft_cpx))) ||
-        !(p->nsdf = s_grow(p->nsdf, &p->nsdf_n, (size_t)(w / 2 + 6), sizeof(double))))
+    if (!q || !(p->nsdf = s_grow(p->nsdf, &p->nsdf_n, (size_t)(w / 2 + 6), sizeof(double))))
         return 0;
-    float *buf = p->buf;
-    kiss_fft_cpx *spec = p->spec;
+    float *buf = q->buf;
+    fftwf_complex *spec = q->spec;
     double *nsdf = p->nsdf;
 
     for (int64_t i = 0; i < w; i++)
         buf[i] = (float)mono[i];
     memset(buf + w, 0, sizeof(float) * (size_t)(nfft - w));
-    kiss_fftr(fwd, buf, spec);
+    fftwf_execute(q->fwd);
     for (int k = 0; k <= nfft / 2; k++) {
-        spec[k].r = spec[k].r * spec[k].r + spec[k].i * spec[k].i;
-        spec[k].i = 0;
+        spec[k][0] = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
+        spec[k][1] = 0;
     }
-    kiss_fftri(inv, spec, buf); /* buf[tau] = nfft * r(tau) */
+    fftwf_execute(q->inv); /* buf[tau] = nfft * r(tau) (unnormalised, as FFTW defines it) */
 
     /* m(tau) = sum_{j < w - tau} x_j^2 + x_{j+tau}^2, updated as tau grows. */
     double m = 0;

@@ -10,7 +10,7 @@ packages=(
     libzmq3-dev libczmq-dev
     libprotobuf-c-dev protobuf-c-compiler
     portaudio19-dev libportmidi-dev
-    libsndfile1-dev libkissfft-dev libsqlite3-dev libcmocka-dev libjansson-dev zlib1g-dev
+    libsndfile1-dev libfftw3-dev libsqlite3-dev libcmocka-dev libjansson-dev zlib1g-dev
     libdeflate-dev
     libfyaml-dev
     jackd2 libjack-jackd2-dev libasound2-dev libasound2-plugins

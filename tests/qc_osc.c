@@ -3,7 +3,7 @@
  */
 #include "qc_osc.h"
 
-#include <kiss_fftr.h>
+#include <fftw3.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,27 +36,28 @@ static float *s_table(const double *amp, int n)
     const int N = QC_OSC_TABLE;
     if (n > N / 2 - 1)
         n = N / 2 - 1;
-    kiss_fftr_cfg inv = kiss_fftr_alloc(N, 1, NULL, NULL);
-    kiss_fft_cpx *spec = calloc((size_t)N / 2 + 1, sizeof *spec);
-    float *t = malloc(sizeof(float) * ((size_t)N + 1));
-    if (!inv || !spec || !t) {
-        kiss_fftr_free(inv);
-        free(spec);
+    float *spec_mem = fftwf_alloc_real((size_t)N + 2);  /* N / 2 + 1 complex bins */
+    float *t = malloc(sizeof(float) * ((size_t)N + 1)); /* the caller frees it */
+    fftwf_complex *spec = (fftwf_complex *)spec_mem;
+    fftwf_plan inv = spec_mem && t ? fftwf_plan_dft_c2r_1d(N, spec, t, FFTW_ESTIMATE) : NULL;
+    if (!inv) {
+        fftwf_free(spec_mem);
         free(t);
         return NULL;
     }
-    /* kiss's inverse sums X[k] e^{+i theta} over both halves: X[k] = -i a / 2 gives a sin. */
+    memset(spec_mem, 0, sizeof(float) * ((size_t)N + 2));
+    /* FFTW's inverse sums X[k] e^{+i theta} over both halves: X[k] = -i a / 2 gives a sin. */
     for (int k = 1; k <= n; k++)
-        spec[k].i = (float)(-amp[k - 1] / 2.0);
-    kiss_fftri(inv, spec, t);
+        spec[k][1] = (float)(-amp[k - 1] / 2.0);
+    fftwf_execute(inv);
+    fftwf_destroy_plan(inv);
+    fftwf_free(spec_mem);
     float peak = 0;
     for (int i = 0; i < N; i++)
         peak = fabsf(t[i]) > peak ? fabsf(t[i]) : peak;
     for (int i = 0; i < N; i++)
         t[i] = peak > 0 ? t[i] / peak : 0;
     t[N] = t[0];
-    kiss_fftr_free(inv);
-    free(spec);
     return t;
 }
 
