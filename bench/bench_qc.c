@@ -23,8 +23,8 @@
  * (its CPU time from wait4), which is the "analysis + export" figure (--raw-dir keeps the
  * takes to run it again by hand). --damage N: how many injected dropouts (zeros, a
  * repeated block, a spliced-out block) are found, on every N-th take, after the noise as a
- * node's overrun leaves them, counted also for the pitched notes from G4 up apart (periods
- * of a few dozen frames, which a 64-frame block spans several of). The instrument's
+ * node's overrun leaves them; and on every take of a pitched note from G4 up apart
+ * (periods of a few dozen frames, which a 64-frame block spans several of). The instrument's
  * latency prior is applied as batcherbird process does. The whole run takes a few
  * minutes (rendering dominates); --every N takes every N-th take only; --part tuning (or
  * held-out) measures one part only, so that the held-out figures stay unseen while tuning.
@@ -226,16 +226,22 @@ static size_t s_note_others(int inst, int note, int velocity, const dsp_analysis
 static void s_damage_bench(int every, bool held_out, int only)
 {
     const dsp_analysis_t **others = calloc(s_n_clean + 1, sizeof *others);
-    size_t n = qc_real_takes(NULL, 0, only >= 0 ? 1u << only : ~0u, !held_out, held_out, every);
+    /* every take: the every-th ones, and the high pitched notes in between */
+    size_t n = qc_real_takes(NULL, 0, only >= 0 ? 1u << only : ~0u, !held_out, held_out, 1);
     qc_real_spec_t *specs = calloc(n + 1, sizeof *specs);
-    qc_real_takes(specs, n, only >= 0 ? 1u << only : ~0u, !held_out, held_out, every);
+    qc_real_takes(specs, n, only >= 0 ? 1u << only : ~0u, !held_out, held_out, 1);
     size_t n_inst;
     const qc_real_inst_t *insts = qc_real_instruments(&n_inst);
     static const char *const what[3] = {"zeros", "repeat", "jump"};
     int found[3] = {0}, tried[3] = {0}, found_hi[3] = {0}, tried_hi[3] = {0};
-    for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < n; j++)
         for (int k = 0; k < 3; k++) {
-            qc_real_spec_t sp = specs[i];
+            qc_real_spec_t sp = specs[j];
+            const bool high = sp.note >= S_HIGH_NOTE && insts[sp.inst].pitched;
+            const bool sampled = j % (size_t)every == 0; /* the i-th of every every-th take */
+            if (!sampled && !high)
+                continue;
+            const size_t i = sampled ? j / (size_t)every : j;
             double at = 60 + (double)(i * 37 % 300);
             if (k == 0)
                 sp.zero_block_ms = at;
@@ -259,11 +265,10 @@ static void s_damage_bench(int every, bool held_out, int only)
             dsp_analysis_t a;
             dsp_analyze(t.audio, t.frames, t.channels, t.rate, &info, &cfg, &a);
             dsp_jumps_recur(&a, others, s_note_others(sp.inst, sp.note, sp.velocity, others));
-            const bool high = sp.note >= S_HIGH_NOTE && insts[sp.inst].pitched;
-            tried[k]++;
+            tried[k] += sampled;
             tried_hi[k] += high;
             if (strstr(a.reasons, "dropout")) {
-                found[k]++;
+                found[k] += sampled;
                 found_hi[k] += high;
             } else if (getenv("BENCH_QC_VERBOSE"))
                 fprintf(stderr, "missed %s: %s note %d vel %d at %.0f ms\n", what[k],
@@ -274,10 +279,10 @@ static void s_damage_bench(int every, bool held_out, int only)
            "jump %d/%d\n",
            held_out ? "held-out" : "tuning", every, found[0], tried[0], found[1], tried[1],
            found[2], tried[2]);
-    printf("  of which pitched notes from G4 (MIDI %d) up: zero block %d/%d, repeated block "
-           "%d/%d, jump %d/%d\n",
-           S_HIGH_NOTE, found_hi[0], tried_hi[0], found_hi[1], tried_hi[1], found_hi[2],
-           tried_hi[2]);
+    printf("dropouts found, %s, every pitched take from G4 (MIDI %d) up: zero block %d/%d, "
+           "repeated block %d/%d, jump %d/%d\n",
+           held_out ? "held-out" : "tuning", S_HIGH_NOTE, found_hi[0], tried_hi[0], found_hi[1],
+           tried_hi[1], found_hi[2], tried_hi[2]);
     free(others);
     free(specs);
 }
