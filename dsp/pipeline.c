@@ -59,6 +59,9 @@ const char *dsp_verdict_name(int verdict)
  * note's windows differ by (hundredths of a cent on oscillators), under what a musician
  * hears as out of tune. */
 #define S_TUNE_SPREAD_CENTS 5.0
+/* The tuning of a take with one dropout in its steady part is read again this far clear of
+ * it (a period of A0 is 36 ms; the windows are 40 periods long) */
+#define S_DAMAGE_CLEAR_MS 20.0
 
 static double s_note_hz(int note)
 {
@@ -280,6 +283,33 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
             }
         }
     }
+    /* Dropouts inside the sound (reported below). It follows the note from its attack: the
+     * period read right after the attack (a plucked string sounds sharper while loud than
+     * in its sustain), else the note's. */
+    qc_dropouts_t drop;
+    double period = track_hz > 0 ? rate / track_hz : cfg->pitch_check ? rate / expected : 0;
+    a->dropouts = qc_find_dropouts(&t, onset, a->release_end, note_off, period, cfg->pitch_check,
+                                   &clip, &drop);
+    /* One lost block inside the steady part shifts the phase in the window that holds it,
+     * and that window reads the note a few cents off the others: the tuning is read again
+     * on the longer side of the damage, S_DAMAGE_CLEAR_MS clear of it. The take is failed
+     * for the dropout anyway; its pitch is the instrument's, not the damage's. */
+    if (tuning_unsure && a->dropouts == 1 && drop.first > p_from && drop.first < p_to) {
+        const int64_t clear = (int64_t)llround(S_DAMAGE_CLEAR_MS * rate / 1000.0);
+        int64_t lo = p_from, hi = drop.first - clear;
+        if (p_to - (drop.first + clear) > hi - lo)
+            lo = drop.first + clear, hi = p_to;
+        qc_pitch_t sp;
+        double hz = hi - lo >= 40 * ms ? qc_steady_pitch(&t, lo, hi, expected, &sp) : 0;
+        if (hz > 0 && sp.spread_cents <= S_TUNE_SPREAD_CENTS) {
+            tuning_unsure = false;
+            spread = sp.spread_cents;
+            a->pitch_hz = hz;
+            a->pitch_confidence = sp.confidence;
+            a->pitch_cents = 1200.0 * log2(hz / expected);
+        }
+    }
+
     /* Pitch policy: within a semitone of the note played is the instrument's tuning (a
      * drifting analog synth, a stretched piano): kept, warned with its cents, corrected
      * on export with --tune. An octave off is a 16' stop, a sub-oscillator or a strong
@@ -336,13 +366,7 @@ int dsp_analyze(const float *x, int64_t frames, int ch, int rate, const dsp_take
                             "no tune correction written for it",
                             spread);
 
-    /* Dropouts inside the sound, and what the node reported. */
-    qc_dropouts_t drop;
-    /* It follows the note from its attack: the period read right after the attack (a
-     * plucked string sounds sharper while loud than in its sustain), else the note's. */
-    double period = track_hz > 0 ? rate / track_hz : cfg->pitch_check ? rate / expected : 0;
-    a->dropouts = qc_find_dropouts(&t, onset, a->release_end, note_off, period, cfg->pitch_check,
-                                   &clip, &drop);
+    /* Dropouts inside the sound (found above), and what the node reported. */
     _Static_assert(DSP_JUMPS_KEPT == QC_JUMPS_KEPT, "one count of kept jumps");
     for (int k = 0; k < drop.n_jump_at; k++)
         a->jump_ms[a->n_jump_ms++] = (double)(drop.jump_at[k] - note_on) * 1000.0 / rate;
