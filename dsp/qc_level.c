@@ -351,10 +351,80 @@ static void s_clip_channel_1(const float *x, int64_t from, int64_t to, int min_r
     s_clip_channel(x, 1, 0, from, to, min_run, least, p);
 }
 
-static void s_clip_channel_2(const float *x, int c, int64_t from, int64_t to, int min_run,
-                             float least, s_clip_pass_t *p)
+/* Both channels of a stereo take in one pass over it: each channel's state as
+ * s_clip_channel keeps it. A block is walked frame by frame when either channel has a
+ * sample at or beyond its marks (compared four samples at a time, each lane against its
+ * own channel's marks); for a channel with none there, the walk only ends its runs, as
+ * skipping the block does, so both channels get what two passes gave. */
+static void s_clip_stereo(const float *x, int64_t from, int64_t to, int min_run, float least,
+                          s_clip_pass_t p[2])
 {
-    s_clip_channel(x, 2, c, from, to, min_run, least, p);
+    float hi[2] = {least, least}, lo[2] = {-least, -least};
+    float hi_at[2] = {least, least}, lo_at[2] = {-least, -least};
+    int runs_hi[2] = {0, 0}, runs_lo[2] = {0, 0}, run_hi[2] = {0, 0}, run_lo[2] = {0, 0};
+    for (int64_t b = from; b < to; b += S_CLIP_BLOCK) {
+        int64_t n = to - b < S_CLIP_BLOCK ? to - b : S_CLIP_BLOCK;
+        int any = 0;
+        if (n == S_CLIP_BLOCK) {
+            s_v4f vhi = {hi_at[0], hi_at[1], hi_at[0], hi_at[1]};
+            s_v4f vlo = {lo_at[0], lo_at[1], lo_at[0], lo_at[1]};
+            s_v4i acc = {0, 0, 0, 0};
+            for (int k = 0; k < 2 * S_CLIP_BLOCK; k += 4) {
+                s_v4f v;
+                memcpy(&v, x + 2 * b + k, sizeof v);
+                acc |= (v >= vhi) | (v <= vlo);
+            }
+            any = (acc[0] | acc[1] | acc[2] | acc[3]) != 0;
+        } else {
+            for (int64_t k = 0; k < n; k++)
+                for (int c = 0; c < 2; c++) {
+                    float v = x[(b + k) * 2 + c];
+                    any |= (v >= hi_at[c]) | (v <= lo_at[c]);
+                }
+        }
+        if (!any) {
+            run_hi[0] = run_lo[0] = run_hi[1] = run_lo[1] = 0;
+            continue;
+        }
+        for (int64_t i = b; i < b + n; i++) {
+            for (int c = 0; c < 2; c++) {
+                float v = x[i * 2 + c];
+                if (v >= hi_at[c]) {
+                    if (v > hi[c]) {
+                        float at = v - (float)fmax(S_FLAT_ABS, S_FLAT_REL * v);
+                        if (at > hi[c]) /* a new extreme: the runs below it were not at the top */
+                            runs_hi[c] = 0, run_hi[c] = 0;
+                        hi[c] = v;
+                        hi_at[c] = at;
+                    }
+                    if (++run_hi[c] == min_run)
+                        runs_hi[c]++;
+                } else {
+                    run_hi[c] = 0;
+                }
+                if (v <= lo_at[c]) {
+                    if (v < lo[c]) {
+                        float at = v + (float)fmax(S_FLAT_ABS, -S_FLAT_REL * v);
+                        if (at < lo[c])
+                            runs_lo[c] = 0, run_lo[c] = 0;
+                        lo[c] = v;
+                        lo_at[c] = at;
+                    }
+                    if (++run_lo[c] == min_run)
+                        runs_lo[c]++;
+                } else {
+                    run_lo[c] = 0;
+                }
+            }
+        }
+    }
+    for (int c = 0; c < 2; c++)
+        p[c] = (s_clip_pass_t){.hi = hi[c],
+                               .lo = lo[c],
+                               .hi_at = hi_at[c],
+                               .lo_at = lo_at[c],
+                               .runs_hi = runs_hi[c],
+                               .runs_lo = runs_lo[c]};
 }
 
 static void s_clip_channel_n(const float *x, int ch, int c, int64_t from, int64_t to, int min_run,
@@ -405,12 +475,15 @@ void qc_find_clipping(const qc_take_t *t, int64_t from, int64_t to, int min_run,
     if (min_run < 2)
         min_run = 2;
     const float least = (float)(10.0 * (t->noise_rms > 1e-7 ? t->noise_rms : 1e-7));
+    s_clip_pass_t both[2];
+    if (ch == 2)
+        s_clip_stereo(t->x, from, to, min_run, least, both);
     for (int c = 0; c < ch; c++) {
         s_clip_pass_t p;
         if (ch == 1)
             s_clip_channel_1(t->x + c, from, to, min_run, least, &p);
         else if (ch == 2)
-            s_clip_channel_2(t->x + c, c, from, to, min_run, least, &p);
+            p = both[c];
         else
             s_clip_channel_n(t->x + c, ch, c, from, to, min_run, least, &p);
         if (t->quantum > 0 && p.runs_hi)
