@@ -234,6 +234,13 @@ static void s_damage_bench(int every, bool held_out, int only)
     const qc_real_inst_t *insts = qc_real_instruments(&n_inst);
     static const char *const what[3] = {"zeros", "repeat", "jump"};
     int found[3] = {0}, tried[3] = {0}, found_hi[3] = {0}, tried_hi[3] = {0};
+    size_t m = 0; /* the takes damaged, first: their freepats notes played in one run */
+    for (size_t j = 0; j < n; j++)
+        if (j % (size_t)every == 0 ||
+            (specs[j].note >= S_HIGH_NOTE && insts[specs[j].inst].pitched))
+            specs[m++] = specs[j];
+    qc_real_prefetch(specs, m);
+    n = qc_real_takes(specs, n, only >= 0 ? 1u << only : ~0u, !held_out, held_out, 1);
     for (size_t j = 0; j < n; j++)
         for (int k = 0; k < 3; k++) {
             qc_real_spec_t sp = specs[j];
@@ -420,6 +427,7 @@ int main(int argc, char **argv)
             size_t n = qc_real_takes(NULL, 0, 1u << src, part == 0, part == 1, every);
             qc_real_spec_t *specs = calloc(n + 1, sizeof *specs);
             qc_real_takes(specs, n, 1u << src, part == 0, part == 1, every);
+            qc_real_prefetch(specs, n); /* TiMidity++ plays the freepats notes in one run */
             s_stats_t s;
             s_alloc(&s, n);
             s_take_t *tk = calloc(n + 1, sizeof *tk);
