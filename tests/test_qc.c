@@ -634,6 +634,32 @@ static bool s_phase_kept(int block, double period_frames)
     return off < 3.0 || period_frames - off < 3.0;
 }
 
+/* One injected dropout (d: 0 zeros, 1 a repeated block, 2 a splice) at at_ms in t, analysed
+ * as a: failed, named and placed within 2 ms of the damage (a jump in phase shows where the
+ * waveform first leaves its old period, a square's flat top spliced shows at its next edge:
+ * within a period more). False when the splice left nothing in the waveform to tell it by
+ * (not tested); fails the test otherwise. */
+static bool s_dropout_placed(const char *inst, const qc_real_spec_t *sp, int d, double at_ms,
+                             const qc_real_take_t *t, const dsp_analysis_t *a)
+{
+    static const char *const kinds[] = {"a run of zeros (64 frames", "a repeated block (64 frames",
+                                        "a jump"};
+    if (d == 2 && !s_splice_visible(t, t->damage_at, t->rate / t->nominal_hz) &&
+        s_phase_kept(sp->block, t->rate / t->nominal_hz))
+        return false;
+    const char *r = strstr(a->reasons, "dropout: ");
+    double ms = -1;
+    if (r && strstr(r, kinds[d]) && strstr(r, " at "))
+        sscanf(strstr(r, " at ") + 4, "%lf", &ms);
+    double want = (double)(t->damage_at - a->onset) * 1000.0 / t->rate;
+    double tol = 2.0 + (r && strstr(r, "a jump in phase") ? 1000.0 / t->nominal_hz : 0);
+    if (a->verdict != DSP_FAIL || ms < 0 || fabs(ms - want) > tol)
+        fail_msg("%s note %d velocity %d, %s at %.0f ms (%.1f ms after the onset): %s (%s)", inst,
+                 sp->note, sp->velocity, kinds[d], at_ms, want, dsp_verdict_name(a->verdict),
+                 a->reasons);
+    return true;
+}
+
 /* What a node or a cable really does: a 64-frame block of zeros, a 64-frame block that
  * repeats the one before, a lost block spliced out (a one-frame jump). Zeros and repeats
  * are always found; a splice wherever it bends the waveform (s_splice_visible) or shifts
@@ -648,7 +674,6 @@ static void test_real_dropouts_found(void **state)
     const int notes[] = {60, 52, 60, 48, 33};
     const qc_src_t srcs[] = {QC_SRC_OSC, QC_SRC_TIMGM6MB, QC_SRC_TIMGM6MB, QC_SRC_MUSESCORE,
                              QC_SRC_OSC};
-    const char *kinds[] = {"a run of zeros (64 frames", "a repeated block (64 frames", "a jump"};
     const double at[] = {150, 260, 370};
     int tested = 0, hidden = 0, avail = 0;
     for (int k = 0; k < 5; k++) {
@@ -668,25 +693,10 @@ static void test_real_dropouts_found(void **state)
                 qc_real_take_t t;
                 dsp_analysis_t a;
                 s_real(&sp, NULL, &t, &a);
-                if (d == 2 && !s_splice_visible(&t, t.damage_at, t.rate / t.nominal_hz) &&
-                    s_phase_kept(sp.block, t.rate / t.nominal_hz)) {
+                if (s_dropout_placed(insts[k], &sp, d, at[p], &t, &a))
+                    tested++;
+                else
                     hidden++;
-                    qc_real_free(&t);
-                    continue;
-                }
-                tested++;
-                const char *r = strstr(a.reasons, "dropout: ");
-                double ms = -1;
-                if (r && strstr(r, kinds[d]) && strstr(r, " at "))
-                    sscanf(strstr(r, " at ") + 4, "%lf", &ms);
-                double want = (double)(t.damage_at - a.onset) * 1000.0 / t.rate;
-                /* a jump in phase shows where the waveform first leaves its old period
-                 * (a square's flat top spliced shows at its next edge): within a period */
-                double tol = 2.0 + (r && strstr(r, "a jump in phase") ? 1000.0 / t.nominal_hz : 0);
-                if (a.verdict != DSP_FAIL || ms < 0 || fabs(ms - want) > tol)
-                    fail_msg("%s note %d, %s at %.0f ms (%.1f ms after the onset): %s (%s)",
-                             insts[k], notes[k], kinds[d], at[p], want, dsp_verdict_name(a.verdict),
-                             a.reasons);
                 qc_real_free(&t);
             }
     }
@@ -730,7 +740,6 @@ static void test_real_dropouts_high_notes(void **state)
         {"osc-saw-swell", QC_SRC_OSC, 67, 40, 120, false},
         {"osc-saw-swell", QC_SRC_OSC, 79, 40, 120, false},
     };
-    const char *kinds[] = {"a run of zeros (64 frames", "a repeated block (64 frames", "a jump"};
     int tested = 0, hidden = 0, clean = 0;
     for (size_t k = 0; k < sizeof set / sizeof set[0]; k++) {
         if (!qc_real_available(set[k].src))
@@ -758,23 +767,10 @@ static void test_real_dropouts_high_notes(void **state)
             /* the damage lies inside the sound, before the note-off */
             assert_true(t.damage_at > 0 && t.damage_at < t.note_off_frame &&
                         t.damage_at < t.true_end - t.rate / 20);
-            if (d == 2 && !s_splice_visible(&t, t.damage_at, t.rate / t.nominal_hz) &&
-                s_phase_kept(sp.block, t.rate / t.nominal_hz)) {
+            if (s_dropout_placed(set[k].inst, &sp, d, at, &t, &a))
+                tested++;
+            else
                 hidden++;
-                qc_real_free(&t);
-                continue;
-            }
-            tested++;
-            const char *r = strstr(a.reasons, "dropout: ");
-            double ms = -1;
-            if (r && strstr(r, kinds[d]) && strstr(r, " at "))
-                sscanf(strstr(r, " at ") + 4, "%lf", &ms);
-            double want = (double)(t.damage_at - a.onset) * 1000.0 / t.rate;
-            double tol = 2.0 + (r && strstr(r, "a jump in phase") ? 1000.0 / t.nominal_hz : 0);
-            if (a.verdict != DSP_FAIL || ms < 0 || fabs(ms - want) > tol)
-                fail_msg("%s note %d velocity %d, %s at %.0f ms (%.1f ms after the onset): %s (%s)",
-                         set[k].inst, sp.note, sp.velocity, kinds[d], at, want,
-                         dsp_verdict_name(a.verdict), a.reasons);
             qc_real_free(&t);
         }
     }
