@@ -253,33 +253,66 @@ void qc_measure_levels(const qc_take_t *t, dsp_analysis_t *a, double *sound_offs
 #define S_CLIP_BLOCK 64 /* frames checked at once for a sample at either mark */
 
 /* One channel and both polarities: the extreme so far, the flat runs found at it
- * (forgotten when a higher extreme comes) and the run being counted. */
+ * (forgotten when a higher extreme comes) and the runs being counted. */
 typedef struct {
     float hi, lo, hi_at, lo_at;
-    int runs_hi, runs_lo;
+    int runs_hi, runs_lo, run_hi, run_lo;
 } s_clip_pass_t;
+
+/* A pass that has seen nothing: both marks at `least`. */
+static inline s_clip_pass_t s_clip_start(float least)
+{
+    return (s_clip_pass_t){.hi = least, .lo = -least, .hi_at = least, .lo_at = -least};
+}
+
+/* One sample v of the channel: a new extreme moves its mark, a sample at the mark extends
+ * the run there (min_run of them make a flat run), any other ends it. */
+static inline __attribute__((always_inline)) void s_clip_step(s_clip_pass_t *p, float v,
+                                                              int min_run)
+{
+    if (v >= p->hi_at) {
+        if (v > p->hi) {
+            float at = v - (float)fmax(S_FLAT_ABS, S_FLAT_REL * v);
+            if (at > p->hi) /* a new extreme: the runs below it were not at the top */
+                p->runs_hi = 0, p->run_hi = 0;
+            p->hi = v;
+            p->hi_at = at;
+        }
+        if (++p->run_hi == min_run)
+            p->runs_hi++;
+    } else {
+        p->run_hi = 0;
+    }
+    if (v <= p->lo_at) {
+        if (v < p->lo) {
+            float at = v + (float)fmax(S_FLAT_ABS, -S_FLAT_REL * v);
+            if (at < p->lo)
+                p->runs_lo = 0, p->run_lo = 0;
+            p->lo = v;
+            p->lo_at = at;
+        }
+        if (++p->run_lo == min_run)
+            p->runs_lo++;
+    } else {
+        p->run_lo = 0;
+    }
+}
 
 typedef float s_v4f __attribute__((vector_size(16))); /* GCC/Clang vector extension */
 typedef int32_t s_v4i __attribute__((vector_size(16)));
 
 /* True when a frame of channel c of the take (x0: its first sample, ch channels
  * interleaved) in frames [i, i + n) lies at or beyond either mark: only there can a run or
- * an extreme change. Mono and stereo blocks of S_CLIP_BLOCK frames are compared four
- * samples at a time, the other channel's lanes against marks only an infinity reaches (a
- * block it flags is walked frame by frame, which gives the same result). NaN compares
- * false, as in the frame-by-frame pass. */
+ * an extreme change. Mono blocks of S_CLIP_BLOCK frames are compared four samples at a
+ * time (stereo: s_clip_stereo). NaN compares false, as in the frame-by-frame pass. */
 static inline __attribute__((always_inline)) bool
 s_any_at_mark(const float *x0, const int ch, int c, int64_t i, int64_t n, float hi_at, float lo_at)
 {
-    if ((ch == 1 || ch == 2) && n == S_CLIP_BLOCK) {
+    if (ch == 1 && n == S_CLIP_BLOCK) {
         s_v4f hi = {hi_at, hi_at, hi_at, hi_at}, lo = {lo_at, lo_at, lo_at, lo_at};
-        if (ch == 2) {
-            hi[1 - c] = hi[3 - c] = INFINITY;
-            lo[1 - c] = lo[3 - c] = -INFINITY;
-        }
-        const float *p = x0 + i * ch;
+        const float *p = x0 + i;
         s_v4i any = {0, 0, 0, 0};
-        for (int k = 0; k < S_CLIP_BLOCK * ch; k += 4) {
+        for (int k = 0; k < S_CLIP_BLOCK; k += 4) {
             s_v4f v;
             memcpy(&v, p + k, sizeof v);
             any |= (v >= hi) | (v <= lo);
@@ -302,47 +335,17 @@ static inline __attribute__((always_inline)) void s_clip_channel(const float *x,
                                                                  int min_run, float least,
                                                                  s_clip_pass_t *p)
 {
-    float hi = least, lo = -least;
-    int runs_hi = 0, runs_lo = 0, run_hi = 0, run_lo = 0;
-    float hi_at = hi, lo_at = lo;
+    s_clip_pass_t q = s_clip_start(least);
     for (int64_t b = from; b < to; b += S_CLIP_BLOCK) {
         int64_t n = to - b < S_CLIP_BLOCK ? to - b : S_CLIP_BLOCK;
-        if (!s_any_at_mark(x - c, ch, c, b, n, hi_at, lo_at)) {
-            run_hi = run_lo = 0;
+        if (!s_any_at_mark(x - c, ch, c, b, n, q.hi_at, q.lo_at)) {
+            q.run_hi = q.run_lo = 0;
             continue;
         }
-        for (int64_t i = b; i < b + n; i++) {
-            float v = x[i * ch];
-            if (v >= hi_at) {
-                if (v > hi) {
-                    float at = v - (float)fmax(S_FLAT_ABS, S_FLAT_REL * v);
-                    if (at > hi) /* a new extreme: the runs below it were not at the top */
-                        runs_hi = 0, run_hi = 0;
-                    hi = v;
-                    hi_at = at;
-                }
-                if (++run_hi == min_run)
-                    runs_hi++;
-            } else {
-                run_hi = 0;
-            }
-            if (v <= lo_at) {
-                if (v < lo) {
-                    float at = v + (float)fmax(S_FLAT_ABS, -S_FLAT_REL * v);
-                    if (at < lo)
-                        runs_lo = 0, run_lo = 0;
-                    lo = v;
-                    lo_at = at;
-                }
-                if (++run_lo == min_run)
-                    runs_lo++;
-            } else {
-                run_lo = 0;
-            }
-        }
+        for (int64_t i = b; i < b + n; i++)
+            s_clip_step(&q, x[i * ch], min_run);
     }
-    *p = (s_clip_pass_t){
-        .hi = hi, .lo = lo, .hi_at = hi_at, .lo_at = lo_at, .runs_hi = runs_hi, .runs_lo = runs_lo};
+    *p = q;
 }
 
 static void s_clip_channel_1(const float *x, int64_t from, int64_t to, int min_run, float least,
@@ -359,15 +362,13 @@ static void s_clip_channel_1(const float *x, int64_t from, int64_t to, int min_r
 static void s_clip_stereo(const float *x, int64_t from, int64_t to, int min_run, float least,
                           s_clip_pass_t p[2])
 {
-    float hi[2] = {least, least}, lo[2] = {-least, -least};
-    float hi_at[2] = {least, least}, lo_at[2] = {-least, -least};
-    int runs_hi[2] = {0, 0}, runs_lo[2] = {0, 0}, run_hi[2] = {0, 0}, run_lo[2] = {0, 0};
+    s_clip_pass_t q0 = s_clip_start(least), q1 = s_clip_start(least);
     for (int64_t b = from; b < to; b += S_CLIP_BLOCK) {
         int64_t n = to - b < S_CLIP_BLOCK ? to - b : S_CLIP_BLOCK;
         int any = 0;
         if (n == S_CLIP_BLOCK) {
-            s_v4f vhi = {hi_at[0], hi_at[1], hi_at[0], hi_at[1]};
-            s_v4f vlo = {lo_at[0], lo_at[1], lo_at[0], lo_at[1]};
+            s_v4f vhi = {q0.hi_at, q1.hi_at, q0.hi_at, q1.hi_at};
+            s_v4f vlo = {q0.lo_at, q1.lo_at, q0.lo_at, q1.lo_at};
             s_v4i acc = {0, 0, 0, 0};
             for (int k = 0; k < 2 * S_CLIP_BLOCK; k += 4) {
                 s_v4f v;
@@ -376,55 +377,22 @@ static void s_clip_stereo(const float *x, int64_t from, int64_t to, int min_run,
             }
             any = (acc[0] | acc[1] | acc[2] | acc[3]) != 0;
         } else {
-            for (int64_t k = 0; k < n; k++)
-                for (int c = 0; c < 2; c++) {
-                    float v = x[(b + k) * 2 + c];
-                    any |= (v >= hi_at[c]) | (v <= lo_at[c]);
-                }
+            for (int64_t k = 0; k < n; k++) {
+                float l = x[(b + k) * 2], r = x[(b + k) * 2 + 1];
+                any |= (l >= q0.hi_at) | (l <= q0.lo_at) | (r >= q1.hi_at) | (r <= q1.lo_at);
+            }
         }
         if (!any) {
-            run_hi[0] = run_lo[0] = run_hi[1] = run_lo[1] = 0;
+            q0.run_hi = q0.run_lo = q1.run_hi = q1.run_lo = 0;
             continue;
         }
         for (int64_t i = b; i < b + n; i++) {
-            for (int c = 0; c < 2; c++) {
-                float v = x[i * 2 + c];
-                if (v >= hi_at[c]) {
-                    if (v > hi[c]) {
-                        float at = v - (float)fmax(S_FLAT_ABS, S_FLAT_REL * v);
-                        if (at > hi[c]) /* a new extreme: the runs below it were not at the top */
-                            runs_hi[c] = 0, run_hi[c] = 0;
-                        hi[c] = v;
-                        hi_at[c] = at;
-                    }
-                    if (++run_hi[c] == min_run)
-                        runs_hi[c]++;
-                } else {
-                    run_hi[c] = 0;
-                }
-                if (v <= lo_at[c]) {
-                    if (v < lo[c]) {
-                        float at = v + (float)fmax(S_FLAT_ABS, -S_FLAT_REL * v);
-                        if (at < lo[c])
-                            runs_lo[c] = 0, run_lo[c] = 0;
-                        lo[c] = v;
-                        lo_at[c] = at;
-                    }
-                    if (++run_lo[c] == min_run)
-                        runs_lo[c]++;
-                } else {
-                    run_lo[c] = 0;
-                }
-            }
+            s_clip_step(&q0, x[i * 2], min_run);
+            s_clip_step(&q1, x[i * 2 + 1], min_run);
         }
     }
-    for (int c = 0; c < 2; c++)
-        p[c] = (s_clip_pass_t){.hi = hi[c],
-                               .lo = lo[c],
-                               .hi_at = hi_at[c],
-                               .lo_at = lo_at[c],
-                               .runs_hi = runs_hi[c],
-                               .runs_lo = runs_lo[c]};
+    p[0] = q0;
+    p[1] = q1;
 }
 
 static void s_clip_channel_n(const float *x, int ch, int c, int64_t from, int64_t to, int min_run,
